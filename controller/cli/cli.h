@@ -1,0 +1,60 @@
+/* canaryctl internals: the shared state of one invocation, the subcommands, and helpers they share. */
+#ifndef CANARY_CLI_H
+#define CANARY_CLI_H
+
+#include <stdbool.h>
+
+#include <jansson.h>
+
+#include "canary/err.h"
+
+struct cn_store;
+
+enum cli_output { CLI_TEXT, CLI_JSON };
+
+struct cli {
+	const char *db;         /* --db, or NULL: DATABASE_URL, else PG* variables */
+	enum cli_output output; /* --output */
+	struct cn_store *store; /* connected on first use by cli_store(); closed by main */
+};
+
+/* A subcommand: argv[0] is its name; returns the process exit code. */
+typedef int (*cli_command_fn)(struct cli *cli, int argc, char **argv);
+
+int cmd_migrate(struct cli *cli, int argc, char **argv);
+int cmd_policy(struct cli *cli, int argc, char **argv);
+int cmd_service(struct cli *cli, int argc, char **argv);
+int cmd_rollout(struct cli *cli, int argc, char **argv);
+
+/* One option of a subcommand: "--name VALUE" / "--name=VALUE" sets *value; a flag sets *flag. */
+struct cli_opt {
+	const char *name; /* without the dashes */
+	const char **value;
+	bool *flag;
+};
+
+/* Parses argv[1..argc) into opts and up to maxpos positionals (pos[], *npos). Options and positionals may mix;
+ * "--" ends options. Returns 0; 1 when --help was given (usage printed on stdout: exit 0); or 64 after printing
+ * the error and usage on stderr. */
+int cli_parse(int argc, char **argv, const struct cli_opt *opts, char **pos, int maxpos, int *npos,
+	      const char *usage);
+
+/* Prints "canaryctl: MESSAGE" and then usage on stderr; returns 64. */
+int cli_usage_error(const char *usage, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* Prints "canaryctl: err->msg" on stderr; returns the exit code (err->code, or 70 when it is not one of ours). */
+int cli_error(const struct cn_err *err);
+
+/* Connects on first use (cli->db); on failure prints the error and returns its exit code (69), else 0. */
+int cli_store(struct cli *cli, struct cn_store **out);
+
+/* Prints doc as one JSON document on stdout and decrefs it (accepts NULL: out of memory). Returns 0 or 70. */
+int cli_print_json(json_t *doc);
+
+/* Parses a positive int option value ("--version 3"); returns 0, or 64 after printing the error and usage. */
+int cli_parse_int(const char *opt, const char *s, int min, int *out, const char *usage);
+
+/* Formats a duration in ms for people ("5m", "800ms") into buf; returns buf. */
+const char *cli_duration(long long ms, char *buf, size_t len);
+
+#endif

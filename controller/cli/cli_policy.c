@@ -1,0 +1,244 @@
+/* canaryctl policy: lint (no database), apply, list and show versioned rollout policies. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "canary/policy.h"
+#include "canary/store.h"
+#include "cli.h"
+
+static const char policy_usage[] =
+	"usage: canaryctl policy lint FILE...           validate policy files (no database)\n"
+	"       canaryctl policy apply FILE             store a new version if the content changed\n"
+	"       canaryctl policy list                   latest version of every policy\n"
+	"       canaryctl policy show NAME [--version N] [--source]\n";
+
+static int policy_lint(struct cli *cli, int argc, char **argv)
+{
+	char *files[256];
+	int n, rc, bad = 0;
+	rc = cli_parse(argc, argv, NULL, files, 256, &n, policy_usage);
+	if (rc)
+		return rc == 1 ? 0 : rc;
+	if (n == 0)
+		return cli_usage_error(policy_usage, "policy lint needs at least one FILE");
+	json_t *out = json_array();
+	for (int i = 0; i < n; i++) {
+		struct cn_policy *p = calloc(1, sizeof *p);
+		struct cn_err err = {0};
+		if (!p) {
+			json_decref(out);
+			fputs("canaryctl: out of memory\n", stderr);
+			return CN_EINTERNAL;
+		}
+		if (cn_policy_load_file(files[i], p, NULL, &err) != 0) {
+			int code = cli_error(&err);
+			if (!bad)
+				bad = code;
+			json_array_append_new(out, json_pack("{s:s, s:b, s:s}", "file", files[i], "ok", 0, "error",
+							     err.msg));
+		} else {
+			if (cli->output == CLI_TEXT)
+				printf("%s: ok (policy '%s': %d steps, %d slos)\n", files[i], p->name, p->nsteps,
+				       p->nslos);
+			json_array_append_new(out, json_pack("{s:s, s:b, s:s, s:o}", "file", files[i], "ok", 1, "name",
+							     p->name, "spec", cn_policy_to_json(p)));
+		}
+		free(p);
+	}
+	if (cli->output == CLI_JSON) {
+		rc = cli_print_json(out);
+		out = NULL;
+		if (rc)
+			return rc;
+	}
+	json_decref(out);
+	return bad;
+}
+
+static int policy_apply(struct cli *cli, int argc, char **argv)
+{
+	char *files[1];
+	struct cn_policy *p = NULL;
+	char *source = NULL;
+	struct cn_err err = {0};
+	struct cn_store *store;
+	int n, rc, version;
+	bool created;
+
+	rc = cli_parse(argc, argv, NULL, files, 1, &n, policy_usage);
+	if (rc)
+		return rc == 1 ? 0 : rc;
+	if (n != 1)
+		return cli_usage_error(policy_usage, "policy apply needs one FILE");
+	p = calloc(1, sizeof *p);
+	if (!p) {
+		fputs("canaryctl: out of memory\n", stderr);
+		return CN_EINTERNAL;
+	}
+	/* Validate before connecting: a bad file is reported (65) even without a database. */
+	if (cn_policy_load_file(files[0], p, &source, &err) != 0) {
+		rc = cli_error(&err);
+		goto out;
+	}
+	rc = cli_store(cli, &store);
+	if (rc)
+		goto out;
+	if (cn_store_policy_apply(store, p, source, &version, &created, &err) != 0) {
+		rc = cli_error(&err);
+		goto out;
+	}
+	if (cli->output == CLI_JSON)
+		rc = cli_print_json(json_pack("{s:s, s:i, s:b, s:s}", "name", p->name, "version", version, "created",
+					      created, "file", files[0]));
+	else if (created)
+		printf("policy '%s' version %d stored\n", p->name, version);
+	else
+		printf("policy '%s' unchanged: version %d has this content\n", p->name, version);
+out:
+	free(source);
+	free(p);
+	return rc;
+}
+
+static int policy_list(struct cli *cli, int argc, char **argv)
+{
+	struct cn_err err = {0};
+	struct cn_store *store;
+	int n, rc;
+	rc = cli_parse(argc, argv, NULL, NULL, 0, &n, policy_usage);
+	if (rc)
+		return rc == 1 ? 0 : rc;
+	rc = cli_store(cli, &store);
+	if (rc)
+		return rc;
+	json_t *rows = cn_store_policy_list(store, &err);
+	if (!rows)
+		return cli_error(&err);
+	if (cli->output == CLI_JSON)
+		return cli_print_json(rows);
+	if (json_array_size(rows) == 0)
+		printf("no policies yet; store one with 'canaryctl policy apply FILE'\n");
+	else
+		printf("%-24s %7s %8s %5s %4s  %-20s %s\n", "NAME", "VERSION", "VERSIONS", "STEPS", "SLOS", "APPLIED",
+		       "BY");
+	size_t i;
+	json_t *r;
+	json_array_foreach(rows, i, r)
+	{
+		printf("%-24s %7lld %8lld %5lld %4lld  %-20s %s\n", json_string_value(json_object_get(r, "name")),
+		       json_integer_value(json_object_get(r, "version")),
+		       json_integer_value(json_object_get(r, "versions")),
+		       json_integer_value(json_object_get(r, "steps")), json_integer_value(json_object_get(r, "slos")),
+		       json_string_value(json_object_get(r, "created_at")),
+		       json_string_value(json_object_get(r, "created_by")));
+	}
+	json_decref(rows);
+	return 0;
+}
+
+/* A stored double for people: "-" for null. */
+static const char *num(const json_t *j, const char *suffix, double scale, char *buf, size_t len)
+{
+	if (!json_is_number(j))
+		return "-";
+	snprintf(buf, len, "%g%s", json_number_value(j) * scale, suffix);
+	return buf;
+}
+
+static void print_policy(const json_t *doc, bool source)
+{
+	char b1[32], b2[32], b3[32], b4[32];
+	const json_t *spec = json_object_get(doc, "spec"), *a = json_object_get(spec, "analysis");
+	printf("policy %s version %lld (latest %lld)\n", json_string_value(json_object_get(doc, "name")),
+	       json_integer_value(json_object_get(doc, "version")),
+	       json_integer_value(json_object_get(doc, "latest_version")));
+	printf("applied %s by %s, sha256 %s\n", json_string_value(json_object_get(doc, "created_at")),
+	       json_string_value(json_object_get(doc, "created_by")),
+	       json_string_value(json_object_get(doc, "content_sha256")));
+	const char *desc = json_string_value(json_object_get(spec, "description"));
+	if (desc && *desc)
+		printf("description: %s\n", desc);
+	printf("steps:\n");
+	size_t i;
+	json_t *r;
+	json_array_foreach(json_object_get(doc, "steps"), i, r)
+	{
+		printf("  %zu. weight %-8s hold %s%s\n", i + 1,
+		       num(json_object_get(r, "weight_pct"), "%", 1, b1, sizeof b1),
+		       cli_duration(json_integer_value(json_object_get(r, "hold_ms")), b2, sizeof b2),
+		       json_is_true(json_object_get(r, "approval")) ? " approval required" : "");
+	}
+	printf("slos:\n");
+	json_array_foreach(json_object_get(doc, "slos"), i, r)
+	{
+		const char *metric = json_string_value(json_object_get(r, "metric"));
+		bool rate = metric && strcmp(metric, "error_rate") == 0;
+		printf("  %-20s %-10s quantile %-6s max %-8s max_increase %-6s tolerance %s\n",
+		       json_string_value(json_object_get(r, "name")), metric,
+		       num(json_object_get(r, "quantile"), "", 1, b1, sizeof b1),
+		       num(json_object_get(r, "max_value"), rate ? "%" : "s", rate ? 100 : 1, b2, sizeof b2),
+		       num(json_object_get(r, "max_increase"), "x", 1, b3, sizeof b3),
+		       num(json_object_get(r, "tolerance"), "x", 1, b4, sizeof b4));
+	}
+	if (a)
+		printf("analysis: every %s, judge %s, %lld failing ticks confirm, min %lld requests per step, "
+		       "inconclusive for %s -> %s\n",
+		       cli_duration(json_integer_value(json_object_get(a, "interval_ms")), b1, sizeof b1),
+		       json_string_value(json_object_get(a, "judge")),
+		       json_integer_value(json_object_get(a, "failing_ticks")),
+		       json_integer_value(json_object_get(a, "min_requests")),
+		       cli_duration(json_integer_value(json_object_get(a, "inconclusive_timeout_ms")), b2, sizeof b2),
+		       json_string_value(json_object_get(a, "on_inconclusive")));
+	printf("on failure: %s\n", json_string_value(json_object_get(spec, "on_failure")));
+	if (source)
+		printf("--- source ---\n%s", json_string_value(json_object_get(doc, "source")));
+}
+
+static int policy_show(struct cli *cli, int argc, char **argv)
+{
+	char *pos[1];
+	const char *vers = NULL;
+	bool source = false;
+	struct cli_opt opts[] = {{"version", &vers, NULL}, {"source", NULL, &source}, {NULL, NULL, NULL}};
+	struct cn_err err = {0};
+	struct cn_store *store;
+	int n, rc, version = 0;
+
+	rc = cli_parse(argc, argv, opts, pos, 1, &n, policy_usage);
+	if (rc)
+		return rc == 1 ? 0 : rc;
+	if (n != 1)
+		return cli_usage_error(policy_usage, "policy show needs one NAME");
+	if (vers && (rc = cli_parse_int("version", vers, 1, &version, policy_usage)) != 0)
+		return rc;
+	rc = cli_store(cli, &store);
+	if (rc)
+		return rc;
+	json_t *doc = cn_store_policy_show(store, pos[0], version, &err);
+	if (!doc)
+		return cli_error(&err);
+	if (cli->output == CLI_JSON)
+		return cli_print_json(doc);
+	print_policy(doc, source);
+	json_decref(doc);
+	return 0;
+}
+
+int cmd_policy(struct cli *cli, int argc, char **argv)
+{
+	static const struct {
+		const char *name;
+		cli_command_fn fn;
+	} sub[] = {{"lint", policy_lint}, {"apply", policy_apply}, {"list", policy_list}, {"show", policy_show}};
+	if (argc < 2)
+		return cli_usage_error(policy_usage, "policy needs a subcommand");
+	if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0) {
+		fputs(policy_usage, stdout);
+		return 0;
+	}
+	for (size_t i = 0; i < sizeof sub / sizeof sub[0]; i++)
+		if (strcmp(argv[1], sub[i].name) == 0)
+			return sub[i].fn(cli, argc - 1, argv + 1);
+	return cli_usage_error(policy_usage, "unknown policy subcommand '%s'", argv[1]);
+}

@@ -1,0 +1,212 @@
+/* canaryctl service: lint (no database), apply, list and show services; `show` tells a pipeline the idle slot. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "canary/service.h"
+#include "canary/store.h"
+#include "cli.h"
+
+static const char service_usage[] =
+	"usage: canaryctl service lint FILE...      validate service files (no database)\n"
+	"       canaryctl service apply FILE        store the service (a new version if the content changed)\n"
+	"       canaryctl service list              every service with its live and idle slot\n"
+	"       canaryctl service show NAME [--source]\n"
+	"  (a pipeline reads the idle slot with: canaryctl --output json service show NAME | jq -r .idle.name)\n";
+
+static int service_lint(struct cli *cli, int argc, char **argv)
+{
+	char *files[256];
+	int n, rc, bad = 0;
+	rc = cli_parse(argc, argv, NULL, files, 256, &n, service_usage);
+	if (rc)
+		return rc == 1 ? 0 : rc;
+	if (n == 0)
+		return cli_usage_error(service_usage, "service lint needs at least one FILE");
+	json_t *out = json_array();
+	for (int i = 0; i < n; i++) {
+		struct cn_service *sv = calloc(1, sizeof *sv);
+		struct cn_err err = {0};
+		if (!sv) {
+			json_decref(out);
+			fputs("canaryctl: out of memory\n", stderr);
+			return CN_EINTERNAL;
+		}
+		if (cn_service_load_file(files[i], sv, NULL, &err) != 0) {
+			int code = cli_error(&err);
+			if (!bad)
+				bad = code;
+			json_array_append_new(out, json_pack("{s:s, s:b, s:s}", "file", files[i], "ok", 0, "error",
+							     err.msg));
+		} else {
+			if (cli->output == CLI_TEXT)
+				printf("%s: ok (service '%s': slots %s and %s, %s live)\n", files[i], sv->name,
+				       sv->slots[0].name, sv->slots[1].name, sv->slots[sv->initial_live ? 1 : 0].name);
+			json_array_append_new(out, json_pack("{s:s, s:b, s:s, s:o}", "file", files[i], "ok", 1, "name",
+							     sv->name, "spec", cn_service_to_json(sv)));
+		}
+		free(sv);
+	}
+	if (cli->output == CLI_JSON) {
+		rc = cli_print_json(out);
+		out = NULL;
+		if (rc)
+			return rc;
+	}
+	json_decref(out);
+	return bad;
+}
+
+static int service_apply(struct cli *cli, int argc, char **argv)
+{
+	char *files[1];
+	struct cn_service *sv = NULL;
+	char *source = NULL;
+	struct cn_err err = {0};
+	struct cn_store *store;
+	int n, rc, version;
+	bool created;
+
+	rc = cli_parse(argc, argv, NULL, files, 1, &n, service_usage);
+	if (rc)
+		return rc == 1 ? 0 : rc;
+	if (n != 1)
+		return cli_usage_error(service_usage, "service apply needs one FILE");
+	sv = calloc(1, sizeof *sv);
+	if (!sv) {
+		fputs("canaryctl: out of memory\n", stderr);
+		return CN_EINTERNAL;
+	}
+	if (cn_service_load_file(files[0], sv, &source, &err) != 0) {
+		rc = cli_error(&err);
+		goto out;
+	}
+	rc = cli_store(cli, &store);
+	if (rc)
+		goto out;
+	if (cn_store_service_apply(store, sv, source, &version, &created, &err) != 0) {
+		rc = cli_error(&err);
+		goto out;
+	}
+	if (cli->output == CLI_JSON)
+		rc = cli_print_json(json_pack("{s:s, s:i, s:b, s:s}", "name", sv->name, "version", version, "created",
+					      created, "file", files[0]));
+	else if (created)
+		printf("service '%s' version %d stored\n", sv->name, version);
+	else
+		printf("service '%s' unchanged: version %d has this content\n", sv->name, version);
+out:
+	free(source);
+	free(sv);
+	return rc;
+}
+
+static const char *slot_name(const json_t *slot)
+{
+	const char *s = json_string_value(json_object_get(slot, "name"));
+	return s ? s : "?";
+}
+
+static int service_list(struct cli *cli, int argc, char **argv)
+{
+	struct cn_err err = {0};
+	struct cn_store *store;
+	int n, rc;
+	rc = cli_parse(argc, argv, NULL, NULL, 0, &n, service_usage);
+	if (rc)
+		return rc == 1 ? 0 : rc;
+	rc = cli_store(cli, &store);
+	if (rc)
+		return rc;
+	json_t *rows = cn_store_service_list(store, &err);
+	if (!rows)
+		return cli_error(&err);
+	if (cli->output == CLI_JSON)
+		return cli_print_json(rows);
+	if (json_array_size(rows) == 0)
+		printf("no services yet; store one with 'canaryctl service apply FILE'\n");
+	else
+		printf("%-24s %7s %-12s %-12s %s\n", "NAME", "VERSION", "LIVE", "IDLE", "UPDATED");
+	size_t i;
+	json_t *r;
+	json_array_foreach(rows, i, r)
+	{
+		printf("%-24s %7lld %-12s %-12s %s\n", json_string_value(json_object_get(r, "name")),
+		       json_integer_value(json_object_get(r, "version")), slot_name(json_object_get(r, "live")),
+		       slot_name(json_object_get(r, "idle")), json_string_value(json_object_get(r, "updated_at")));
+	}
+	json_decref(rows);
+	return 0;
+}
+
+static void print_slot(const char *role, const json_t *slot)
+{
+	const char *url = json_string_value(json_object_get(slot, "metrics_url"));
+	const char *sel = json_string_value(json_object_get(slot, "selector"));
+	printf("%s: %s (server %s", role, slot_name(slot), json_string_value(json_object_get(slot, "server")));
+	if (url && *url)
+		printf(", metrics %s", url);
+	if (sel && *sel)
+		printf(", selector %s", sel);
+	printf(")\n");
+}
+
+static int service_show(struct cli *cli, int argc, char **argv)
+{
+	char *pos[1];
+	bool source = false;
+	struct cli_opt opts[] = {{"source", NULL, &source}, {NULL, NULL, NULL}};
+	struct cn_err err = {0};
+	struct cn_store *store;
+	int n, rc;
+
+	rc = cli_parse(argc, argv, opts, pos, 1, &n, service_usage);
+	if (rc)
+		return rc == 1 ? 0 : rc;
+	if (n != 1)
+		return cli_usage_error(service_usage, "service show needs one NAME");
+	rc = cli_store(cli, &store);
+	if (rc)
+		return rc;
+	json_t *doc = cn_store_service_show(store, pos[0], &err);
+	if (!doc)
+		return cli_error(&err);
+	if (cli->output == CLI_JSON)
+		return cli_print_json(doc);
+	const json_t *spec = json_object_get(doc, "spec"), *gw = json_object_get(spec, "gateway");
+	const json_t *m = json_object_get(spec, "metrics");
+	const char *live_version = json_string_value(json_object_get(doc, "live_version"));
+	printf("service %s version %lld, applied %s by %s\n", json_string_value(json_object_get(doc, "name")),
+	       json_integer_value(json_object_get(doc, "version")), json_string_value(json_object_get(doc, "created_at")),
+	       json_string_value(json_object_get(doc, "created_by")));
+	print_slot("live", json_object_get(doc, "live"));
+	print_slot("idle", json_object_get(doc, "idle"));
+	if (live_version)
+		printf("live version: %s\n", live_version);
+	printf("gateway: %s %s backend %s\n", json_string_value(json_object_get(gw, "kind")),
+	       json_string_value(json_object_get(gw, "runtime_api")), json_string_value(json_object_get(gw, "backend")));
+	printf("metrics: %s, preset %s\n", json_string_value(json_object_get(m, "source")),
+	       json_string_value(json_object_get(m, "preset")));
+	if (source)
+		printf("--- source ---\n%s", json_string_value(json_object_get(doc, "source")));
+	json_decref(doc);
+	return 0;
+}
+
+int cmd_service(struct cli *cli, int argc, char **argv)
+{
+	static const struct {
+		const char *name;
+		cli_command_fn fn;
+	} sub[] = {{"lint", service_lint}, {"apply", service_apply}, {"list", service_list}, {"show", service_show}};
+	if (argc < 2)
+		return cli_usage_error(service_usage, "service needs a subcommand");
+	if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0) {
+		fputs(service_usage, stdout);
+		return 0;
+	}
+	for (size_t i = 0; i < sizeof sub / sizeof sub[0]; i++)
+		if (strcmp(argv[1], sub[i].name) == 0)
+			return sub[i].fn(cli, argc - 1, argv + 1);
+	return cli_usage_error(service_usage, "unknown service subcommand '%s'", argv[1]);
+}

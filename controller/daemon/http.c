@@ -1,0 +1,97 @@
+/* canaryd's HTTP endpoint: /healthz for liveness probes and /metrics in Prometheus text format. */
+#include <arpa/inet.h>
+#include <microhttpd.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "daemon.h"
+
+static enum MHD_Result answer(void *cls, struct MHD_Connection *conn, const char *url, const char *method,
+			      const char *version, const char *upload, size_t *upload_size, void **con_cls)
+{
+	(void)version;
+	(void)upload;
+	(void)upload_size;
+	(void)con_cls;
+	struct daemon *d = cls;
+	char body[2048];
+	unsigned status = MHD_HTTP_OK;
+	const char *ctype = "text/plain; version=0.0.4";
+	if (strcmp(method, "GET") != 0) {
+		status = MHD_HTTP_METHOD_NOT_ALLOWED;
+		snprintf(body, sizeof body, "method not allowed\n");
+	} else if (strcmp(url, "/healthz") == 0) {
+		bool ok = atomic_load(&d->stats.healthy);
+		status = ok ? MHD_HTTP_OK : MHD_HTTP_SERVICE_UNAVAILABLE;
+		snprintf(body, sizeof body, ok ? "ok\n" : "database unavailable\n");
+	} else if (strcmp(url, "/metrics") == 0) {
+		snprintf(body, sizeof body,
+			 "# HELP canaryd_ticks_total Rollout ticks judged.\n# TYPE canaryd_ticks_total counter\n"
+			 "canaryd_ticks_total %llu\n"
+			 "# HELP canaryd_tick_errors_total Rollout ticks that failed.\n"
+			 "# TYPE canaryd_tick_errors_total counter\ncanaryd_tick_errors_total %llu\n"
+			 "# HELP canaryd_commands_total Operator commands handled.\n"
+			 "# TYPE canaryd_commands_total counter\ncanaryd_commands_total %llu\n"
+			 "# HELP canaryd_gateway_errors_total Gateway calls that failed.\n"
+			 "# TYPE canaryd_gateway_errors_total counter\ncanaryd_gateway_errors_total %llu\n"
+			 "# HELP canaryd_metrics_errors_total Metric reads that failed.\n"
+			 "# TYPE canaryd_metrics_errors_total counter\ncanaryd_metrics_errors_total %llu\n"
+			 "# HELP canaryd_claims_total Rollouts claimed.\n"
+			 "# TYPE canaryd_claims_total counter\ncanaryd_claims_total %llu\n"
+			 "# HELP canaryd_rollouts_owned Rollouts this daemon holds a context for.\n"
+			 "# TYPE canaryd_rollouts_owned gauge\ncanaryd_rollouts_owned %llu\n"
+			 "# HELP canaryd_up 1 while the database answers.\n# TYPE canaryd_up gauge\ncanaryd_up %d\n",
+			 (unsigned long long)atomic_load(&d->stats.ticks),
+			 (unsigned long long)atomic_load(&d->stats.tick_errors),
+			 (unsigned long long)atomic_load(&d->stats.commands),
+			 (unsigned long long)atomic_load(&d->stats.gateway_errors),
+			 (unsigned long long)atomic_load(&d->stats.metrics_errors),
+			 (unsigned long long)atomic_load(&d->stats.claims),
+			 (unsigned long long)atomic_load(&d->stats.rollouts_owned), atomic_load(&d->stats.healthy));
+	} else {
+		status = MHD_HTTP_NOT_FOUND;
+		snprintf(body, sizeof body, "not found; try /healthz or /metrics\n");
+	}
+	struct MHD_Response *resp = MHD_create_response_from_buffer(strlen(body), body, MHD_RESPMEM_MUST_COPY);
+	if (!resp)
+		return MHD_NO;
+	MHD_add_response_header(resp, "Content-Type", ctype);
+	enum MHD_Result r = MHD_queue_response(conn, status, resp);
+	MHD_destroy_response(resp);
+	return r;
+}
+
+void *daemon_http_start(struct daemon *d, struct cn_err *err)
+{
+	const char *listen = d->cfg.listen;
+	const char *colon = strrchr(listen, ':');
+	char *end = NULL;
+	long port = colon ? strtol(colon + 1, &end, 10) : -1;
+	if (!colon || !end || *end || port < 0 || port > 65535) {
+		cn_fail(err, CN_EUSAGE, "--listen '%s' is not HOST:PORT (e.g. 127.0.0.1:9464)", listen);
+		return NULL;
+	}
+	struct sockaddr_in sa;
+	memset(&sa, 0, sizeof sa);
+	sa.sin_family = AF_INET;
+	sa.sin_port = htons((uint16_t)port);
+	char host[64];
+	snprintf(host, sizeof host, "%.*s", (int)(colon - listen), listen);
+	if (inet_pton(AF_INET, host, &sa.sin_addr) != 1) {
+		cn_fail(err, CN_EUSAGE, "--listen '%s': '%s' is not an IPv4 address", listen, host);
+		return NULL;
+	}
+	struct MHD_Daemon *h = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG, 0, NULL, NULL,
+						answer, d, MHD_OPTION_SOCK_ADDR, &sa, MHD_OPTION_END);
+	if (!h)
+		cn_fail(err, CN_EUNAVAIL, "cannot listen on '%s' for /healthz and /metrics; is the port in use?", listen);
+	return h;
+}
+
+void daemon_http_stop(void *h)
+{
+	if (h)
+		MHD_stop_daemon(h);
+}

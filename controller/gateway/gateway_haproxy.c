@@ -1,0 +1,371 @@
+/* HAProxy gateway adapter: maps shares onto server weights (0..256, `balance roundrobin`), writes them with
+ * `set server B/S weight N` in an order that never overshoots the growing slot, makes the servers ready, and
+ * confirms by reading `show servers state B` (one snapshot of both servers' weights and admin states). */
+#include "canary/gateway.h"
+
+#include <math.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "gateway-int.h"
+
+struct hap_gw {
+	struct cn_gateway base;
+	struct cn_hap_addr addr;
+	char backend[CN_NAME_MAX];
+	char server[2][CN_NAME_MAX];
+	int64_t timeout_ms;
+};
+
+#define DEFAULT_TIMEOUT_MS 2000
+#define PCT_SUM_SLACK 1e-6
+
+/* ---- weight mapping (pure) ---- */
+
+int cn_haproxy_weights_from_pct(double pct0, int w[2], struct cn_err *err)
+{
+	if (!(pct0 >= 0.0 && pct0 <= 100.0))
+		return cn_fail(err, CN_EINPUT, "traffic share %g %% is outside 0..100", pct0);
+
+	/* Work on the smaller share so that p and 100 - p map to mirrored weights; exact .5 ties round the
+	 * smaller share down. */
+	double m = pct0 <= 50.0 ? pct0 : 100.0 - pct0;
+	int best_a = 0, best_n = 1;
+	if (m > 0.0) {
+		double best_e = INFINITY;
+		for (int n = 2; n <= CN_HAPROXY_WEIGHT_MAX; n++) {
+			double exact = m * n / 100.0;
+			int lo = (int)floor(exact);
+			for (int a = lo; a <= lo + 1; a++) {
+				if (a < 1 || a > n - 1)
+					continue;
+				double e = fabs(100.0 * a / n - m);
+				if (e < best_e - 1e-9) { /* strict: ties keep the smaller total / smaller a */
+					best_e = e;
+					best_a = a;
+					best_n = n;
+				}
+			}
+		}
+	}
+	if (pct0 <= 50.0) {
+		w[0] = best_a;
+		w[1] = best_n - best_a;
+	} else {
+		w[0] = best_n - best_a;
+		w[1] = best_a;
+	}
+	return 0;
+}
+
+void cn_haproxy_pct_from_weights(const int w[2], double pct[2])
+{
+	int sum = w[0] + w[1];
+	if (sum <= 0) {
+		pct[0] = pct[1] = 0.0;
+		return;
+	}
+	pct[0] = 100.0 * w[0] / sum;
+	pct[1] = 100.0 * w[1] / sum;
+}
+
+/* How far slot 0's share under weights (x0, x1) lies outside [lo, hi]; both weights zero (HAProxy answers 503)
+ * is infinitely far. */
+static double overshoot(int x0, int x1, double lo, double hi)
+{
+	if (x0 + x1 <= 0)
+		return INFINITY;
+	double s = (double)x0 / (x0 + x1);
+	return s < lo ? lo - s : s > hi ? s - hi : 0.0;
+}
+
+int cn_haproxy_first_write(const int cur[2], const int next[2])
+{
+	/* Writing slot 0 first passes through (next0, cur1), slot 1 first through (cur0, next1). When one weight
+	 * rises and the other falls, both states lie between the old and the new shares. When both rise or both
+	 * fall, one of them gives slot 0 more than either end and the other gives slot 1 more than either end, so
+	 * pick the one that strays least outside [old, new]; with the mapping's weights (0/1, 1/99, 1/19, 1/0 ...)
+	 * that is always a state on the path (e.g. 0/1 -> 1/99 goes via 0/99, 1/99 -> 0/1 via 0/99). On a tie,
+	 * give less to the slot whose new share is smaller: the canary while ramping, the loser on rollback. */
+	int nsum = next[0] + next[1] > 0 ? next[0] + next[1] : 1;
+	double sn = (double)next[0] / nsum;
+	double so = cur[0] + cur[1] > 0 ? (double)cur[0] / (cur[0] + cur[1]) : sn;
+	double lo = so < sn ? so : sn, hi = so < sn ? sn : so;
+	double via0 = overshoot(next[0], cur[1], lo, hi);
+	double via1 = overshoot(cur[0], next[1], lo, hi);
+	if (via0 < via1 - 1e-12)
+		return 0;
+	if (via1 < via0 - 1e-12)
+		return 1;
+	int minority = sn <= 0.5 ? 0 : 1;
+	/* writing the minority slot first moves it to its (smaller) new weight before the other grows */
+	double m_via0 = next[0] + cur[1] <= 0 ? INFINITY
+			: (double)(minority == 0 ? next[0] : cur[1]) / (next[0] + cur[1]);
+	double m_via1 = cur[0] + next[1] <= 0 ? INFINITY
+			: (double)(minority == 0 ? cur[0] : next[1]) / (cur[0] + next[1]);
+	return m_via0 <= m_via1 ? 0 : 1;
+}
+
+/* ---- the adapter ---- */
+
+static int valid_name(const char *s)
+{
+	if (!*s)
+		return 0;
+	for (; *s; s++)
+		if ((unsigned char)*s <= ' ' || *s == ';' || *s == '/' || *s == '\\' || (unsigned char)*s == 0x7f)
+			return 0;
+	return 1;
+}
+
+/* Returns 1 if the answer is blank: HAProxy's "done" for set commands. */
+static int blank(const char *s)
+{
+	for (; *s; s++)
+		if (*s != '\n' && *s != '\r' && *s != ' ')
+			return 0;
+	return 1;
+}
+
+/* Splits line (modified in place) into at most max whitespace-separated tokens; returns the count. */
+static int split(char *line, char **tok, int max)
+{
+	int n = 0;
+	char *save = NULL;
+	for (char *t = strtok_r(line, " \t", &save); t && n < max; t = strtok_r(NULL, " \t", &save))
+		tok[n++] = t;
+	return n;
+}
+
+static int parse_int(const char *s, long lo, long hi, long *out)
+{
+	char *end;
+	long v = strtol(s, &end, 10);
+	if (end == s || *end || v < lo || v > hi)
+		return -1;
+	*out = v;
+	return 0;
+}
+
+#define MAX_COLS 64
+
+/* Reads both servers' user weights and admin states from one `show servers state BACKEND` snapshot. */
+static int read_state(struct hap_gw *g, int w[2], int admin[2], struct cn_err *err)
+{
+	char cmd[CN_NAME_MAX + 32], q[200];
+	char *ans = NULL;
+	int rc = 0, found[2] = { 0, 0 };
+	int col_name = -1, col_admin = -1, col_w = -1;
+
+	snprintf(cmd, sizeof cmd, "show servers state %s", g->backend);
+	ans = malloc(CN_HAP_ANSWER_MAX);
+	if (!ans) {
+		rc = cn_fail(err, CN_EINTERNAL, "out of memory reading haproxy state");
+		goto out;
+	}
+	rc = cn_hap_cmd(&g->addr, cmd, g->timeout_ms, ans, CN_HAP_ANSWER_MAX, err);
+	if (rc)
+		goto out;
+
+	/* "1\n# be_id be_name srv_id srv_name ...\n<rows>\n\n"; anything else (e.g. "Can't find backend.") is
+	 * HAProxy telling us what is wrong. */
+	char *save = NULL;
+	char *line = strtok_r(ans, "\n", &save);
+	long version;
+	if (!line || parse_int(line, 1, 1, &version) < 0) {
+		rc = cn_fail(err, CN_EINTERNAL, "haproxy runtime api '%s' answered '%s' to '%s'; check the service's "
+			     "gateway.backend", g->addr.text, cn_hap_quote(line ? line : "", q, sizeof q), cmd);
+		goto out;
+	}
+	for (line = strtok_r(NULL, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+		char *tok[MAX_COLS];
+		if (line[0] == '#') {
+			int nt = split(line + 1, tok, MAX_COLS);
+			for (int i = 0; i < nt; i++) {
+				if (strcmp(tok[i], "srv_name") == 0)
+					col_name = i;
+				else if (strcmp(tok[i], "srv_admin_state") == 0)
+					col_admin = i;
+				else if (strcmp(tok[i], "srv_uweight") == 0)
+					col_w = i;
+			}
+			continue;
+		}
+		if (col_name < 0 || col_admin < 0 || col_w < 0) {
+			rc = cn_fail(err, CN_EINTERNAL, "haproxy runtime api '%s' answered '%s' without a header naming "
+				     "srv_name, srv_admin_state and srv_uweight", g->addr.text, cmd);
+			goto out;
+		}
+		int nt = split(line, tok, MAX_COLS);
+		if (nt <= col_name || nt <= col_admin || nt <= col_w)
+			continue;
+		for (int s = 0; s < 2; s++) {
+			if (strcmp(tok[col_name], g->server[s]) != 0)
+				continue;
+			long wv, av;
+			if (parse_int(tok[col_w], 0, CN_HAPROXY_WEIGHT_MAX, &wv) < 0 ||
+			    parse_int(tok[col_admin], 0, 0xffff, &av) < 0) {
+				rc = cn_fail(err, CN_EINTERNAL, "haproxy runtime api '%s': unexpected weight '%s' or "
+					     "admin state '%s' for server '%s/%s'", g->addr.text,
+					     cn_hap_quote(tok[col_w], q, 40), tok[col_admin], g->backend, g->server[s]);
+				goto out;
+			}
+			w[s] = (int)wv;
+			admin[s] = (int)av;
+			found[s] = 1;
+		}
+	}
+	for (int s = 0; s < 2; s++) {
+		if (!found[s]) {
+			rc = cn_fail(err, CN_EINTERNAL, "haproxy backend '%s' has no server '%s' (runtime api '%s'); check "
+				     "the service's slots[%d].server", g->backend, g->server[s], g->addr.text, s);
+			goto out;
+		}
+	}
+out:
+	free(ans);
+	return rc;
+}
+
+/* Sends a set command; a blank answer is success, any text is HAProxy's error. */
+static int set_cmd(struct hap_gw *g, const char *cmd, struct cn_err *err)
+{
+	char ans[1024], q[200];
+	int rc = cn_hap_cmd(&g->addr, cmd, g->timeout_ms, ans, sizeof ans, err);
+	if (rc)
+		return rc;
+	if (!blank(ans))
+		return cn_fail(err, CN_EINTERNAL, "haproxy runtime api '%s' refused '%s': '%s'", g->addr.text, cmd,
+			       cn_hap_quote(ans, q, sizeof q));
+	return 0;
+}
+
+static int set_weight(struct hap_gw *g, int slot, int weight, struct cn_err *err)
+{
+	char cmd[2 * CN_NAME_MAX + 48];
+	snprintf(cmd, sizeof cmd, "set server %s/%s weight %d", g->backend, g->server[slot], weight);
+	return set_cmd(g, cmd, err);
+}
+
+static int set_ready(struct hap_gw *g, int slot, struct cn_err *err)
+{
+	char cmd[2 * CN_NAME_MAX + 48];
+	snprintf(cmd, sizeof cmd, "set server %s/%s state ready", g->backend, g->server[slot]);
+	return set_cmd(g, cmd, err);
+}
+
+static int hap_set_weights(struct cn_gateway *base, const double pct[2], struct cn_err *err)
+{
+	struct hap_gw *g = (struct hap_gw *)base;
+	int next[2], cur[2], admin[2], rc;
+
+	if (!pct || !isfinite(pct[0]) || !isfinite(pct[1]) || pct[0] < 0 || pct[1] < 0 ||
+	    fabs(pct[0] + pct[1] - 100.0) > PCT_SUM_SLACK)
+		return cn_fail(err, CN_EINPUT, "traffic shares %g %% / %g %% must be within 0..100 and sum to 100",
+			       pct ? pct[0] : NAN, pct ? pct[1] : NAN);
+	rc = cn_haproxy_weights_from_pct(pct[0], next, err);
+	if (rc)
+		return rc;
+
+	rc = read_state(g, cur, admin, err);
+	if (rc)
+		return rc;
+	if (cur[0] != next[0] || cur[1] != next[1]) {
+		int first = cn_haproxy_first_write(cur, next);
+		int order[2] = { first, 1 - first };
+		for (int i = 0; i < 2; i++) {
+			int s = order[i];
+			if (cur[s] == next[s])
+				continue;
+			rc = set_weight(g, s, next[s], err);
+			if (rc)
+				return rc;
+		}
+	}
+	/* Weights first, then readiness: a server leaving maintenance starts at its new weight. */
+	for (int s = 0; s < 2; s++) {
+		if (admin[s] != 0) {
+			rc = set_ready(g, s, err);
+			if (rc)
+				return rc;
+		}
+	}
+
+	rc = read_state(g, cur, admin, err);
+	if (rc)
+		return rc;
+	if (cur[0] != next[0] || cur[1] != next[1] || admin[0] != 0 || admin[1] != 0)
+		return cn_fail(err, CN_EINTERNAL, "haproxy backend '%s' reads back weights %s=%d %s=%d (admin state "
+			       "%d/%d) after setting %d/%d; another client may be changing them", g->backend,
+			       g->server[0], cur[0], g->server[1], cur[1], admin[0], admin[1], next[0], next[1]);
+	return 0;
+}
+
+static int hap_get_weights(struct cn_gateway *base, double pct[2], struct cn_err *err)
+{
+	struct hap_gw *g = (struct hap_gw *)base;
+	int w[2], admin[2];
+	int rc = read_state(g, w, admin, err);
+	if (rc)
+		return rc;
+	/* A server in maintenance or drain takes no new traffic, whatever its weight says. */
+	for (int s = 0; s < 2; s++)
+		if (admin[s] != 0)
+			w[s] = 0;
+	cn_haproxy_pct_from_weights(w, pct);
+	return 0;
+}
+
+static void hap_close(struct cn_gateway *base)
+{
+	free(base);
+}
+
+static const struct cn_gateway_ops hap_ops = {
+	.name = "haproxy",
+	.set_weights = hap_set_weights,
+	.get_weights = hap_get_weights,
+	.close = hap_close,
+};
+
+struct cn_gateway *cn_gateway_haproxy_open(const struct cn_service *svc, struct cn_err *err)
+{
+	struct hap_gw *g = NULL;
+	struct cn_hap_addr addr;
+
+	if (cn_hap_addr_parse(svc->gateway.runtime_api, &addr, err) < 0) {
+		cn_err_prefix(err, "service '%s'", svc->name);
+		return NULL;
+	}
+	if (!valid_name(svc->gateway.backend)) {
+		cn_fail(err, CN_EINPUT, "service '%s': gateway backend '%s' must be a non-empty haproxy name without "
+			"spaces, '/' or ';'", svc->name, svc->gateway.backend);
+		return NULL;
+	}
+	for (int s = 0; s < 2; s++) {
+		if (!valid_name(svc->slots[s].server)) {
+			cn_fail(err, CN_EINPUT, "service '%s': slots[%d].server '%s' must be a non-empty haproxy name "
+				"without spaces, '/' or ';'", svc->name, s, svc->slots[s].server);
+			return NULL;
+		}
+	}
+	if (strcmp(svc->slots[0].server, svc->slots[1].server) == 0) {
+		cn_fail(err, CN_EINPUT, "service '%s': both slots use server '%s'; give each slot its own server",
+			svc->name, svc->slots[0].server);
+		return NULL;
+	}
+	g = calloc(1, sizeof *g);
+	if (!g) {
+		cn_fail(err, CN_EINTERNAL, "out of memory opening the gateway of service '%s'", svc->name);
+		return NULL;
+	}
+	g->base.ops = &hap_ops;
+	g->addr = addr;
+	snprintf(g->backend, sizeof g->backend, "%s", svc->gateway.backend);
+	for (int s = 0; s < 2; s++)
+		snprintf(g->server[s], sizeof g->server[s], "%s", svc->slots[s].server);
+	g->timeout_ms = svc->gateway.timeout_ms > 0 ? svc->gateway.timeout_ms : DEFAULT_TIMEOUT_MS;
+	return &g->base;
+}

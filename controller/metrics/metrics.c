@@ -1,0 +1,39 @@
+/* The metrics adapter's entry points: pick the source for a service and dispatch through its function table. */
+#include "canary/metrics.h"
+
+#include <stdlib.h>
+
+#include "metrics_int.h"
+
+struct cn_metrics *cn_metrics_open(const struct cn_service *svc, struct cn_err *err)
+{
+	return cn_metrics_open_limits(svc, NULL, err);
+}
+
+struct cn_metrics *cn_metrics_open_limits(const struct cn_service *svc, const struct cn_metrics_limits *lim,
+					  struct cn_err *err)
+{
+	switch (svc->metrics.source) {
+	case CN_SOURCE_SCRAPE:
+		return cn_metrics_scrape_open(svc, lim, err);
+	case CN_SOURCE_PROMETHEUS:
+		return cn_metrics_prom_open(svc, lim, err);
+	}
+	cn_fail(err, CN_EINPUT, "service '%s': unknown metrics source %d (use scrape or prometheus)", svc->name,
+		(int)svc->metrics.source);
+	return NULL;
+}
+
+int cn_metrics_sample(struct cn_metrics *m, int slot, struct cn_sample *out)
+{
+	if (!m || !out || slot < 0 || slot > 1)
+		return -CN_EINTERNAL;
+	cn_sample_reset(out);
+	return m->ops->sample(m, slot, out);
+}
+
+void cn_metrics_close(struct cn_metrics *m)
+{
+	if (m)
+		m->ops->close(m);
+}

@@ -1,0 +1,147 @@
+/* Scrape source: GETs each slot's /metrics with libcurl and streams the body through the text-format parser, so
+ * the page is never held in memory. One curl handle per slot keeps its connection alive between ticks. */
+#include <curl/curl.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "canary/metrics.h"
+#include "canary/promtext.h"
+#include "metrics_int.h"
+
+struct scrape_slot {
+	CURL *curl;
+	struct curl_slist *headers;
+	struct cn_promtext *parser;
+	char errbuf[CURL_ERROR_SIZE];
+	bool checked;     /* the status was looked at when the body began */
+	long status;
+};
+
+struct scrape {
+	struct cn_metrics base;   /* first: the adapter casts between the two */
+	bool curl_inited;
+	struct scrape_slot s[2];
+};
+
+static size_t on_body(char *data, size_t size, size_t nmemb, void *arg)
+{
+	struct scrape_slot *ss = arg;
+	size_t n = size * nmemb;
+
+	if (!ss->checked) {
+		ss->checked = true;
+		if (curl_easy_getinfo(ss->curl, CURLINFO_RESPONSE_CODE, &ss->status) != CURLE_OK)
+			ss->status = 0;
+	}
+	if (ss->status != 200)
+		return 0;   /* do not read an error page: stop here */
+	if (cn_promtext_feed(ss->parser, data, n) < 0)
+		return 0;   /* the page is unusable already (too big, bad line): stop the download */
+	return n;
+}
+
+static int scrape_sample(struct cn_metrics *m, int slot, struct cn_sample *out)
+{
+	struct scrape *sc = (struct scrape *)m;
+	struct scrape_slot *ss = &sc->s[slot];
+	const char *url = m->svc.slots[slot].metrics_url;
+	CURLcode res;
+	long status = 0;
+
+	ss->errbuf[0] = '\0';
+	ss->checked = false;
+	ss->status = 0;
+	cn_promtext_begin(ss->parser, url);
+	res = curl_easy_perform(ss->curl);
+	if (res == CURLE_OK || res == CURLE_WRITE_ERROR) {
+		if (curl_easy_getinfo(ss->curl, CURLINFO_RESPONSE_CODE, &status) != CURLE_OK)
+			status = 0;
+		if (status != 200) {
+			cn_sample_fail(out, "metrics page %s: http status %ld, expected 200", url, status);
+			return 0;
+		}
+		if (res == CURLE_OK || cn_promtext_failed(ss->parser)) {
+			cn_promtext_end(ss->parser, out);
+			return 0;
+		}
+	}
+	cn_sample_fail(out, "metrics page %s: %s", url, ss->errbuf[0] ? ss->errbuf : curl_easy_strerror(res));
+	return 0;
+}
+
+static void scrape_close(struct cn_metrics *m)
+{
+	struct scrape *sc = (struct scrape *)m;
+
+	for (int i = 0; i < 2; i++) {
+		if (sc->s[i].curl)
+			curl_easy_cleanup(sc->s[i].curl);
+		curl_slist_free_all(sc->s[i].headers);
+		cn_promtext_free(sc->s[i].parser);
+	}
+	if (sc->curl_inited)
+		curl_global_cleanup();
+	free(sc);
+}
+
+static const struct cn_metrics_ops scrape_ops = { .sample = scrape_sample, .close = scrape_close };
+
+static int setup_slot(struct scrape *sc, int i, struct cn_err *err)
+{
+	struct scrape_slot *ss = &sc->s[i];
+	const struct cn_service *svc = &sc->base.svc;
+	long timeout = svc->metrics.timeout_ms > 0 ? (long)svc->metrics.timeout_ms : CN_METRICS_DEFAULT_TIMEOUT_MS;
+	struct cn_promtext_limits lim = { sc->base.lim.max_line, sc->base.lim.max_page };
+	CURL *c;
+
+	if (svc->slots[i].metrics_url[0] == '\0')
+		return cn_fail(err, CN_EINPUT, "service '%s' slot '%s': no metrics_url to scrape (set it, or use the "
+			       "prometheus source)", svc->name, svc->slots[i].name);
+	ss->parser = cn_promtext_new(&svc->metrics.names, &lim, err);
+	if (!ss->parser)
+		return cn_err_prefix(err, "service '%s'", svc->name);
+	ss->curl = c = curl_easy_init();
+	ss->headers = curl_slist_append(NULL, "Accept: text/plain;version=0.0.4;q=1,*/*;q=0.1");
+	if (!c || !ss->headers)
+		return cn_fail(err, CN_EINTERNAL, "cannot create an http client for '%s'", svc->slots[i].metrics_url);
+	if (curl_easy_setopt(c, CURLOPT_URL, svc->slots[i].metrics_url) != CURLE_OK ||
+	    curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https") != CURLE_OK)
+		return cn_fail(err, CN_EINPUT, "service '%s' slot '%s': bad metrics_url '%s' (use http:// or https://)",
+			       svc->name, svc->slots[i].name, svc->slots[i].metrics_url);
+	curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+	curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, timeout);
+	curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, timeout);
+	curl_easy_setopt(c, CURLOPT_HTTPHEADER, ss->headers);
+	curl_easy_setopt(c, CURLOPT_USERAGENT, "canary-metrics/0.1");
+	curl_easy_setopt(c, CURLOPT_ERRORBUFFER, ss->errbuf);
+	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
+	curl_easy_setopt(c, CURLOPT_WRITEDATA, ss);
+	return 0;
+}
+
+struct cn_metrics *cn_metrics_scrape_open(const struct cn_service *svc, const struct cn_metrics_limits *lim,
+					  struct cn_err *err)
+{
+	struct scrape *sc = calloc(1, sizeof *sc);
+
+	if (!sc) {
+		cn_fail(err, CN_EINTERNAL, "out of memory opening metrics of service '%s'", svc->name);
+		return NULL;
+	}
+	sc->base.ops = &scrape_ops;
+	sc->base.svc = *svc;
+	if (lim)
+		sc->base.lim = *lim;
+	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
+		cn_fail(err, CN_EINTERNAL, "cannot initialise libcurl");
+		goto out;
+	}
+	sc->curl_inited = true;
+	for (int i = 0; i < 2; i++)
+		if (setup_slot(sc, i, err) < 0)
+			goto out;
+	return &sc->base;
+out:
+	scrape_close(&sc->base);
+	return NULL;
+}

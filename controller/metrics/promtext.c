@@ -1,0 +1,569 @@
+/* A streaming parser of the Prometheus text exposition format (0.0.4): it sums the wanted counters and histograms
+ * and skips every other line without storing it. Only wanted lines are checked closely: a bad number in a series
+ * nobody asked for does not make the page unusable. */
+#include "canary/promtext.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "metrics_int.h"
+
+#define MAX_LABELS 128
+#define NUM_MAX 64
+#define ORIGIN_MAX 128
+
+enum want_kind { WANT_COUNTER, WANT_HISTOGRAM };
+enum part { PART_COUNTER, PART_BUCKET, PART_SUM, PART_COUNT };
+
+struct want {
+	enum want_kind kind;
+	bool active;             /* a selector was given */
+	struct cn_promsel sel;
+	size_t name_len;
+	/* sums for the current page */
+	bool seen;
+	double value;            /* counter: sum of matching samples */
+	struct cn_histogram h;
+	bool have_sum, have_count;
+	double sum, count;
+	/* the previous bucket line, to check each series is cumulative as it streams by */
+	bool have_last;
+	uint64_t last_key;
+	double last_le, last_count;
+};
+
+enum { W_REQUESTS, W_ERRORS, W_LATENCY, W_TTFT, W_ITL, W_N };
+
+struct cn_promtext {
+	size_t max_line, max_page;
+	struct want w[W_N];
+	char origin[ORIGIN_MAX];
+	/* page state */
+	bool failed;
+	char why[CN_WHY_MAX];
+	size_t page_bytes;
+	unsigned long lineno;
+	char *line;              /* a line split across fed chunks, max_line bytes */
+	size_t line_len;
+	char *vals;              /* unescaped label values of the current line, max_line + 1 bytes */
+	const char *lnames[MAX_LABELS];
+	const char *lvals[MAX_LABELS];
+	size_t lname_len[MAX_LABELS];
+	char namebuf[MAX_LABELS][CN_SELECTOR_MAX];
+	int nlabels;
+};
+
+void cn_sample_reset(struct cn_sample *s)
+{
+	memset(s, 0, sizeof *s);
+	s->ok = true;
+	s->requests = NAN;
+	s->errors = NAN;
+	s->latency.sum = NAN;
+	s->ttft.sum = NAN;
+	s->itl.sum = NAN;
+}
+
+void cn_sample_fail(struct cn_sample *s, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (!s->ok)
+		return;
+	s->ok = false;
+	va_start(ap, fmt);
+	vsnprintf(s->why, sizeof s->why, fmt, ap);
+	va_end(ap);
+	for (char *c = s->why; *c; c++)
+		if (*c == '\n' || *c == '\r')
+			*c = ' ';
+}
+
+int cn_hist_slot(struct cn_histogram *h, double le)
+{
+	for (int i = 0; i < h->nbuckets; i++)
+		if (h->le[i] == le)
+			return i;
+	if (h->nbuckets == CN_MAX_BUCKETS)
+		return -1;
+	h->le[h->nbuckets] = le;
+	h->count[h->nbuckets] = 0;
+	return h->nbuckets++;
+}
+
+int cn_hist_finish(struct cn_histogram *h, const char *name, char *why, size_t whylen)
+{
+	for (int i = 1; i < h->nbuckets; i++) {   /* insertion sort: at most CN_MAX_BUCKETS */
+		double le = h->le[i], c = h->count[i];
+		int j = i - 1;
+		for (; j >= 0 && h->le[j] > le; j--) {
+			h->le[j + 1] = h->le[j];
+			h->count[j + 1] = h->count[j];
+		}
+		h->le[j + 1] = le;
+		h->count[j + 1] = c;
+	}
+	if (h->nbuckets == 0)
+		return 0;
+	if (!isinf(h->le[h->nbuckets - 1]) || h->le[h->nbuckets - 1] < 0) {
+		snprintf(why, whylen, "histogram '%s' has no le=\"+Inf\" bucket", name);
+		return -1;
+	}
+	for (int i = 1; i < h->nbuckets; i++) {
+		if (h->count[i] < h->count[i - 1]) {
+			snprintf(why, whylen, "histogram '%s' is not cumulative: le=%g has %g, le=%g has %g", name,
+				 h->le[i], h->count[i], h->le[i - 1], h->count[i - 1]);
+			return -1;
+		}
+	}
+	return 0;
+}
+
+static const char *const want_field[W_N] = { "requests", "errors", "latency", "ttft", "itl" };
+
+struct cn_promtext *cn_promtext_new(const struct cn_metric_names *names, const struct cn_promtext_limits *lim,
+				    struct cn_err *err)
+{
+	struct cn_promtext *p = calloc(1, sizeof *p);
+	const char *text[W_N] = { names->requests, names->errors, names->latency, names->ttft, names->itl };
+
+	if (!p) {
+		cn_fail(err, CN_EINTERNAL, "out of memory creating a metrics parser");
+		goto out;
+	}
+	p->max_line = lim && lim->max_line ? lim->max_line : CN_PROMTEXT_MAX_LINE;
+	p->max_page = lim && lim->max_page ? lim->max_page : CN_PROMTEXT_MAX_PAGE;
+	p->line = malloc(p->max_line);
+	p->vals = malloc(p->max_line + 1);
+	if (!p->line || !p->vals) {
+		cn_fail(err, CN_EINTERNAL, "out of memory creating a metrics parser (line limit %zu)", p->max_line);
+		goto out;
+	}
+	for (int i = 0; i < W_N; i++) {
+		struct want *w = &p->w[i];
+		w->kind = i < W_LATENCY ? WANT_COUNTER : WANT_HISTOGRAM;
+		if (text[i][0] == '\0')
+			continue;
+		if (cn_promsel_parse(text[i], &w->sel, err) < 0) {
+			cn_err_prefix(err, "metric name '%s'", want_field[i]);
+			goto out;
+		}
+		if (w->sel.name[0] == '\0') {
+			cn_fail(err, CN_EINPUT, "metric name '%s': selector '%s' has no metric name", want_field[i],
+				text[i]);
+			goto out;
+		}
+		w->name_len = strlen(w->sel.name);
+		w->active = true;
+	}
+	cn_promtext_begin(p, "");
+	return p;
+out:
+	cn_promtext_free(p);
+	return NULL;
+}
+
+void cn_promtext_free(struct cn_promtext *p)
+{
+	if (!p)
+		return;
+	for (int i = 0; i < W_N; i++)
+		cn_promsel_free(&p->w[i].sel);
+	free(p->line);
+	free(p->vals);
+	free(p);
+}
+
+void cn_promtext_begin(struct cn_promtext *p, const char *origin)
+{
+	snprintf(p->origin, sizeof p->origin, "%s", origin ? origin : "");
+	p->failed = false;
+	p->why[0] = '\0';
+	p->page_bytes = 0;
+	p->lineno = 0;
+	p->line_len = 0;
+	for (int i = 0; i < W_N; i++) {
+		struct want *w = &p->w[i];
+		w->seen = false;
+		w->value = 0;
+		memset(&w->h, 0, sizeof w->h);
+		w->have_sum = w->have_count = false;
+		w->sum = w->count = 0;
+		w->have_last = false;
+	}
+}
+
+bool cn_promtext_failed(const struct cn_promtext *p)
+{
+	return p->failed;
+}
+
+static int fail(struct cn_promtext *p, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static int fail(struct cn_promtext *p, const char *fmt, ...)
+{
+	char msg[CN_WHY_MAX];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof msg, fmt, ap);
+	va_end(ap);
+	snprintf(p->why, sizeof p->why, "metrics page %s %s", p->origin, msg);
+	for (char *c = p->why; *c; c++)
+		if (*c == '\n' || *c == '\r')
+			*c = ' ';
+	p->failed = true;
+	return -1;
+}
+
+/* Shows at most 32 bytes of s in an error, with non-printing bytes as '?'. */
+static const char *shown(const char *s, size_t n, char *buf)
+{
+	size_t i;
+
+	if (n > 32)
+		n = 32;
+	for (i = 0; i < n; i++)
+		buf[i] = (s[i] >= 0x20 && s[i] < 0x7f) ? s[i] : '?';
+	buf[i] = '\0';
+	return buf;
+}
+
+static int parse_double(const char *s, size_t n, double *out)
+{
+	char buf[NUM_MAX];
+	char *end;
+
+	if (n == 0 || n >= sizeof buf)
+		return -1;
+	memcpy(buf, s, n);
+	buf[n] = '\0';
+	errno = 0;
+	*out = strtod(buf, &end);
+	if (end != buf + n || (errno == ERANGE && *out != 0 && !isinf(*out)))
+		return -1;
+	return 0;
+}
+
+static int parse_int64(const char *s, size_t n)
+{
+	char buf[NUM_MAX];
+	char *end;
+
+	if (n == 0 || n >= sizeof buf)
+		return -1;
+	memcpy(buf, s, n);
+	buf[n] = '\0';
+	errno = 0;
+	(void)strtoll(buf, &end, 10);
+	return (end != buf + n || errno) ? -1 : 0;
+}
+
+static bool is_name_char(char c)
+{
+	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' || c == ':';
+}
+
+/* Which part of want w (if any) a sample line named s (n bytes) is. */
+static int which_part(const struct want *w, const char *s, size_t n)
+{
+	if (!w->active || n < w->name_len || memcmp(s, w->sel.name, w->name_len) != 0)
+		return -1;
+	if (w->kind == WANT_COUNTER)
+		return n == w->name_len ? PART_COUNTER : -1;
+	s += w->name_len;
+	n -= w->name_len;
+	if (n == 7 && memcmp(s, "_bucket", 7) == 0)
+		return PART_BUCKET;
+	if (n == 4 && memcmp(s, "_sum", 4) == 0)
+		return PART_SUM;
+	if (n == 6 && memcmp(s, "_count", 6) == 0)
+		return PART_COUNT;
+	return -1;
+}
+
+/* Parses `{name="value",...}` starting at s[*i] == '{'; values are unescaped into p->vals. */
+static int parse_labels(struct cn_promtext *p, const char *s, size_t n, size_t *i)
+{
+	size_t k = *i + 1, v = 0;
+	char tmp[40];
+
+	p->nlabels = 0;
+	for (;;) {
+		size_t start;
+		while (k < n && (s[k] == ' ' || s[k] == '\t'))
+			k++;
+		if (k < n && s[k] == '}')
+			break;
+		start = k;
+		while (k < n && is_name_char(s[k]))
+			k++;
+		if (k == start)
+			return fail(p, "line %lu: expected a label name at '%s'", p->lineno,
+				    shown(s + k, n - k, tmp));
+		if (p->nlabels == MAX_LABELS)
+			return fail(p, "line %lu: more than %d labels", p->lineno, MAX_LABELS);
+		if (k - start >= CN_SELECTOR_MAX)
+			return fail(p, "line %lu: label name '%s' too long", p->lineno,
+				    shown(s + start, k - start, tmp));
+		memcpy(p->namebuf[p->nlabels], s + start, k - start);
+		p->namebuf[p->nlabels][k - start] = '\0';
+		p->lname_len[p->nlabels] = k - start;
+		while (k < n && (s[k] == ' ' || s[k] == '\t'))
+			k++;
+		if (k >= n || s[k] != '=')
+			return fail(p, "line %lu: expected '=' after label '%s'", p->lineno, p->namebuf[p->nlabels]);
+		k++;
+		while (k < n && (s[k] == ' ' || s[k] == '\t'))
+			k++;
+		if (k >= n || s[k] != '"')
+			return fail(p, "line %lu: expected '\"' after label '%s='", p->lineno, p->namebuf[p->nlabels]);
+		k++;
+		p->lvals[p->nlabels] = p->vals + v;
+		for (; k < n && s[k] != '"'; k++) {
+			char c = s[k];
+			if (c == '\\' && k + 1 < n) {
+				k++;
+				c = s[k] == 'n' ? '\n' : s[k];   /* \\ \" \n; others keep the escaped byte */
+			}
+			p->vals[v++] = c;
+		}
+		if (k >= n)
+			return fail(p, "line %lu: unterminated value of label '%s'", p->lineno,
+				    p->namebuf[p->nlabels]);
+		p->vals[v++] = '\0';
+		p->lnames[p->nlabels] = p->namebuf[p->nlabels];
+		p->nlabels++;
+		k++;
+		while (k < n && (s[k] == ' ' || s[k] == '\t'))
+			k++;
+		if (k < n && s[k] == ',') {
+			k++;
+			continue;
+		}
+		if (k < n && s[k] == '}')
+			break;
+		return fail(p, "line %lu: expected ',' or '}' at '%s'", p->lineno, shown(s + k, n - k, tmp));
+	}
+	*i = k + 1;
+	return 0;
+}
+
+/* A key for the label set without le, to tell one series' buckets from the next. FNV-1a. */
+static uint64_t series_key(const struct cn_promtext *p)
+{
+	uint64_t h = 1469598103934665603ull;
+
+	for (int i = 0; i < p->nlabels; i++) {
+		if (strcmp(p->lnames[i], "le") == 0)
+			continue;
+		for (const char *c = p->lnames[i]; *c; c++)
+			h = (h ^ (unsigned char)*c) * 1099511628211ull;
+		h = (h ^ 0xff) * 1099511628211ull;
+		for (const char *c = p->lvals[i]; *c; c++)
+			h = (h ^ (unsigned char)*c) * 1099511628211ull;
+		h = (h ^ 0xfe) * 1099511628211ull;
+	}
+	return h;
+}
+
+static int add_bucket(struct cn_promtext *p, struct want *w, double v)
+{
+	const char *le_text = NULL;
+	double le;
+	int slot;
+	uint64_t key;
+	char tmp[40];
+
+	for (int i = 0; i < p->nlabels; i++)
+		if (strcmp(p->lnames[i], "le") == 0)
+			le_text = p->lvals[i];
+	if (!le_text)
+		return fail(p, "line %lu: '%s_bucket' has no 'le' label", p->lineno, w->sel.name);
+	if (parse_double(le_text, strlen(le_text), &le) < 0 || isnan(le))
+		return fail(p, "line %lu: bad le '%s'", p->lineno, shown(le_text, strlen(le_text), tmp));
+	key = series_key(p);
+	if (w->have_last && key == w->last_key && le > w->last_le && v < w->last_count)
+		return fail(p, "line %lu: histogram '%s' is not cumulative: le=%g has %g, le=%g has %g", p->lineno,
+			    w->sel.name, le, v, w->last_le, w->last_count);
+	w->have_last = true;
+	w->last_key = key;
+	w->last_le = le;
+	w->last_count = v;
+	slot = cn_hist_slot(&w->h, le);
+	if (slot < 0)
+		return fail(p, "line %lu: histogram '%s' has more than %d distinct le bounds", p->lineno,
+			    w->sel.name, CN_MAX_BUCKETS);
+	w->h.count[slot] += v;
+	return 0;
+}
+
+static int parse_line(struct cn_promtext *p, const char *s, size_t n)
+{
+	size_t i = 0, name_len, tok;
+	int parts[W_N];
+	bool any = false;
+	double v;
+	char tmp[40];
+
+	if (n > 0 && s[n - 1] == '\r')
+		n--;
+	while (i < n && (s[i] == ' ' || s[i] == '\t'))
+		i++;
+	if (i == n || s[i] == '#')
+		return 0;
+	s += i;
+	n -= i;
+	for (name_len = 0; name_len < n && is_name_char(s[name_len]); name_len++)
+		;
+	for (int k = 0; k < W_N; k++) {
+		parts[k] = which_part(&p->w[k], s, name_len);
+		any |= parts[k] >= 0;
+	}
+	if (!any)
+		return 0;     /* the common case: a series nobody asked for */
+
+	i = name_len;
+	p->nlabels = 0;
+	if (i < n && s[i] == '{' && parse_labels(p, s, n, &i) < 0)
+		return -1;
+	if (i < n && s[i] != ' ' && s[i] != '\t')
+		return fail(p, "line %lu: unexpected '%s' after the series name", p->lineno,
+			    shown(s + i, n - i, tmp));
+	while (i < n && (s[i] == ' ' || s[i] == '\t'))
+		i++;
+	for (tok = i; i < n && s[i] != ' ' && s[i] != '\t'; i++)
+		;
+	if (i == tok)
+		return fail(p, "line %lu: '%s' has no value", p->lineno, shown(s, name_len, tmp));
+	if (parse_double(s + tok, i - tok, &v) < 0)
+		return fail(p, "line %lu: bad number '%s'", p->lineno, shown(s + tok, i - tok, tmp));
+	while (i < n && (s[i] == ' ' || s[i] == '\t'))
+		i++;
+	if (i < n) {   /* an optional timestamp in milliseconds: ignored, the reader stamps its own time */
+		for (tok = i; i < n && s[i] != ' ' && s[i] != '\t'; i++)
+			;
+		if (parse_int64(s + tok, i - tok) < 0)
+			return fail(p, "line %lu: bad timestamp '%s'", p->lineno, shown(s + tok, i - tok, tmp));
+		while (i < n && (s[i] == ' ' || s[i] == '\t'))
+			i++;
+		if (i < n)
+			return fail(p, "line %lu: unexpected '%s' after the timestamp", p->lineno,
+				    shown(s + i, n - i, tmp));
+	}
+
+	for (int k = 0; k < W_N; k++) {
+		struct want *w = &p->w[k];
+		if (parts[k] < 0 || !cn_promsel_match(&w->sel, p->lnames, p->lvals, p->nlabels))
+			continue;
+		w->seen = true;
+		switch (parts[k]) {
+		case PART_COUNTER:
+			w->value += v;
+			break;
+		case PART_BUCKET:
+			if (add_bucket(p, w, v) < 0)
+				return -1;
+			break;
+		case PART_SUM:
+			w->have_sum = true;
+			w->sum += v;
+			break;
+		default:
+			w->have_count = true;
+			w->count += v;
+		}
+	}
+	return 0;
+}
+
+int cn_promtext_feed(struct cn_promtext *p, const char *data, size_t len)
+{
+	if (p->failed)
+		return -1;
+	if (len > p->max_page - p->page_bytes)
+		return fail(p, "is larger than %zu bytes (raise the page limit or expose fewer series)", p->max_page);
+	p->page_bytes += len;
+	while (len > 0) {
+		const char *nl = memchr(data, '\n', len);
+		size_t seg = nl ? (size_t)(nl - data) : len;
+		int rc;
+
+		if (p->line_len + seg > p->max_line)
+			return fail(p, "line %lu: longer than %zu bytes", p->lineno + 1, p->max_line);
+		if (!nl) {
+			memcpy(p->line + p->line_len, data, seg);
+			p->line_len += seg;
+			return 0;
+		}
+		p->lineno++;
+		if (p->line_len > 0) {
+			memcpy(p->line + p->line_len, data, seg);
+			rc = parse_line(p, p->line, p->line_len + seg);
+			p->line_len = 0;
+		} else {
+			rc = parse_line(p, data, seg);
+		}
+		if (rc < 0)
+			return -1;
+		data += seg + 1;
+		len -= seg + 1;
+	}
+	return 0;
+}
+
+void cn_promtext_end(struct cn_promtext *p, struct cn_sample *out)
+{
+	struct cn_histogram *hist[W_N] = { NULL, NULL, &out->latency, &out->ttft, &out->itl };
+	struct want *lat = &p->w[W_LATENCY];
+
+	cn_sample_reset(out);
+	if (!p->failed && p->line_len > 0)
+		fail(p, "line %lu: ends without a newline (truncated page?)", p->lineno + 1);
+	if (!p->failed && p->page_bytes == 0)
+		fail(p, "is empty");
+	if (p->failed) {
+		cn_sample_fail(out, "%s", p->why);
+		return;
+	}
+	for (int k = 0; k < W_N; k++) {
+		struct want *w = &p->w[k];
+		char why[CN_WHY_MAX];
+		if (!w->seen)
+			continue;
+		if (w->kind == WANT_COUNTER) {
+			if (k == W_REQUESTS)
+				out->requests = w->value;
+			else
+				out->errors = w->value;
+			continue;
+		}
+		*hist[k] = w->h;
+		hist[k]->sum = w->have_sum ? w->sum : NAN;
+		if (cn_hist_finish(hist[k], w->sel.name, why, sizeof why) < 0) {
+			cn_sample_reset(out);
+			cn_sample_fail(out, "metrics page %s: %s", p->origin, why);
+			return;
+		}
+	}
+	/* vLLM and others may expose no request counter that a selector can name, while the latency histogram counts
+	 * every finished request: fall back to its _count (or its +Inf bucket) when requests matched nothing. */
+	if (!p->w[W_REQUESTS].seen && lat->seen) {
+		if (lat->have_count)
+			out->requests = lat->count;
+		else if (out->latency.nbuckets > 0)
+			out->requests = out->latency.count[out->latency.nbuckets - 1];
+	}
+}
+
+void cn_promtext_parse(struct cn_promtext *p, const char *origin, const char *page, size_t len, struct cn_sample *out)
+{
+	cn_promtext_begin(p, origin);
+	cn_promtext_feed(p, page, len);
+	cn_promtext_end(p, out);
+}

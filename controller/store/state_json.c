@@ -1,0 +1,209 @@
+/* JSON encodings of the core's plain-data structures: persisted in rollouts.state and measurements. */
+#include "canary/state_json.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+json_t *cn_json_real(double v)
+{
+	return isfinite(v) ? json_real(v) : json_null();
+}
+
+double cn_json_get_real(const json_t *j)
+{
+	if (json_is_number(j))
+		return json_number_value(j);
+	if (json_is_string(j) && strcmp(json_string_value(j), "+Inf") == 0)
+		return INFINITY;
+	return NAN;
+}
+
+static json_t *histogram_to_json(const struct cn_histogram *h)
+{
+	json_t *o = json_object();
+	json_t *le = json_array();
+	json_t *cnt = json_array();
+	for (int i = 0; i < h->nbuckets; i++) {
+		/* +Inf has no JSON form: written as the string "+Inf" */
+		json_array_append_new(le, isinf(h->le[i]) ? json_string("+Inf") : json_real(h->le[i]));
+		json_array_append_new(cnt, cn_json_real(h->count[i]));
+	}
+	json_object_set_new(o, "le", le);
+	json_object_set_new(o, "count", cnt);
+	json_object_set_new(o, "sum", cn_json_real(h->sum));
+	return o;
+}
+
+static int histogram_from_json(const json_t *j, struct cn_histogram *h, const char *what, struct cn_err *err)
+{
+	memset(h, 0, sizeof *h);
+	h->sum = NAN;
+	if (!j || json_is_null(j))
+		return 0;
+	const json_t *le = json_object_get(j, "le");
+	const json_t *cnt = json_object_get(j, "count");
+	if (!json_is_array(le) || !json_is_array(cnt) || json_array_size(le) != json_array_size(cnt) ||
+	    json_array_size(le) > CN_MAX_BUCKETS)
+		return cn_fail(err, CN_EINTERNAL, "stored histogram '%s' is malformed", what);
+	h->nbuckets = (int)json_array_size(le);
+	for (int i = 0; i < h->nbuckets; i++) {
+		h->le[i] = cn_json_get_real(json_array_get(le, (size_t)i));
+		h->count[i] = cn_json_get_real(json_array_get(cnt, (size_t)i));
+	}
+	h->sum = cn_json_get_real(json_object_get(j, "sum"));
+	return 0;
+}
+
+json_t *cn_sample_to_json(const struct cn_sample *s)
+{
+	json_t *o = json_object();
+	json_object_set_new(o, "ok", json_boolean(s->ok));
+	if (s->why[0])
+		json_object_set_new(o, "why", json_string(s->why));
+	json_object_set_new(o, "requests", cn_json_real(s->requests));
+	json_object_set_new(o, "errors", cn_json_real(s->errors));
+	json_object_set_new(o, "latency", histogram_to_json(&s->latency));
+	json_object_set_new(o, "ttft", histogram_to_json(&s->ttft));
+	json_object_set_new(o, "itl", histogram_to_json(&s->itl));
+	return o;
+}
+
+int cn_sample_from_json(const json_t *j, struct cn_sample *out, struct cn_err *err)
+{
+	struct cn_sample s;
+	int rc;
+	memset(&s, 0, sizeof s);
+	if (!json_is_object(j))
+		return cn_fail(err, CN_EINTERNAL, "stored sample is not an object");
+	s.ok = json_is_true(json_object_get(j, "ok"));
+	const char *why = json_string_value(json_object_get(j, "why"));
+	if (why)
+		snprintf(s.why, sizeof s.why, "%s", why);
+	s.requests = cn_json_get_real(json_object_get(j, "requests"));
+	s.errors = cn_json_get_real(json_object_get(j, "errors"));
+	if ((rc = histogram_from_json(json_object_get(j, "latency"), &s.latency, "latency", err)) < 0 ||
+	    (rc = histogram_from_json(json_object_get(j, "ttft"), &s.ttft, "ttft", err)) < 0 ||
+	    (rc = histogram_from_json(json_object_get(j, "itl"), &s.itl, "itl", err)) < 0)
+		return rc;
+	*out = s;
+	return 0;
+}
+
+static json_t *counters_to_json(const struct cn_counters *c)
+{
+	json_t *o = json_object();
+	json_object_set_new(o, "requests", cn_json_real(c->requests));
+	json_object_set_new(o, "errors", cn_json_real(c->errors));
+	json_object_set_new(o, "latency", histogram_to_json(&c->latency));
+	json_object_set_new(o, "ttft", histogram_to_json(&c->ttft));
+	json_object_set_new(o, "itl", histogram_to_json(&c->itl));
+	return o;
+}
+
+static int counters_from_json(const json_t *j, struct cn_counters *c, struct cn_err *err)
+{
+	int rc;
+	memset(c, 0, sizeof *c);
+	if (!json_is_object(j))
+		return cn_fail(err, CN_EINTERNAL, "stored counters are not an object");
+	c->requests = cn_json_get_real(json_object_get(j, "requests"));
+	c->errors = cn_json_get_real(json_object_get(j, "errors"));
+	if ((rc = histogram_from_json(json_object_get(j, "latency"), &c->latency, "latency", err)) < 0 ||
+	    (rc = histogram_from_json(json_object_get(j, "ttft"), &c->ttft, "ttft", err)) < 0 ||
+	    (rc = histogram_from_json(json_object_get(j, "itl"), &c->itl, "itl", err)) < 0)
+		return rc;
+	return 0;
+}
+
+json_t *cn_state_to_json(const struct cn_rollout_state *st)
+{
+	json_t *o = json_object();
+	json_object_set_new(o, "phase", json_integer(st->phase));
+	json_object_set_new(o, "paused_from", json_integer(st->paused_from));
+	json_object_set_new(o, "step", json_integer(st->step));
+	json_object_set_new(o, "weight", json_real(st->weight));
+	json_object_set_new(o, "step_started_ms", json_integer(st->step_started_ms));
+	json_object_set_new(o, "last_tick_ms", json_integer(st->last_tick_ms));
+	json_object_set_new(o, "waiting_since_ms", json_integer(st->waiting_since_ms));
+	json_object_set_new(o, "failing_ticks", json_integer(st->failing_ticks));
+	json_object_set_new(o, "inconclusive_since_ms", json_integer(st->inconclusive_since_ms));
+	json_object_set_new(o, "approved", json_boolean(st->approved));
+	json_object_set_new(o, "have_last", json_boolean(st->have_last));
+	if (st->have_last) {
+		json_object_set_new(o, "last_at_ms", json_integer(st->last.at_ms));
+		json_object_set_new(o, "last_baseline", cn_sample_to_json(&st->last.baseline));
+		json_object_set_new(o, "last_candidate", cn_sample_to_json(&st->last.candidate));
+	}
+	json_object_set_new(o, "acc_baseline", counters_to_json(&st->acc_baseline));
+	json_object_set_new(o, "acc_candidate", counters_to_json(&st->acc_candidate));
+	return o;
+}
+
+static int64_t get_int(const json_t *o, const char *key)
+{
+	return (int64_t)json_integer_value(json_object_get(o, key));
+}
+
+int cn_state_from_json(const json_t *j, struct cn_rollout_state *out, struct cn_err *err)
+{
+	struct cn_rollout_state *st = calloc(1, sizeof *st);
+	int rc = 0;
+	if (!st)
+		return cn_fail(err, CN_EINTERNAL, "out of memory");
+	if (!json_is_object(j)) {
+		rc = cn_fail(err, CN_EINTERNAL, "stored rollout state is not an object");
+		goto out;
+	}
+	int64_t phase = get_int(j, "phase");
+	int64_t paused_from = get_int(j, "paused_from");
+	if (phase < CN_PHASE_PENDING || phase > CN_PHASE_FAILED || paused_from < CN_PHASE_PENDING ||
+	    paused_from > CN_PHASE_FAILED) {
+		rc = cn_fail(err, CN_EINTERNAL, "stored rollout state has an unknown phase %lld", (long long)phase);
+		goto out;
+	}
+	st->phase = (enum cn_phase)phase;
+	st->paused_from = (enum cn_phase)paused_from;
+	st->step = (int)get_int(j, "step");
+	st->weight = cn_json_get_real(json_object_get(j, "weight"));
+	st->step_started_ms = get_int(j, "step_started_ms");
+	st->last_tick_ms = get_int(j, "last_tick_ms");
+	st->waiting_since_ms = get_int(j, "waiting_since_ms");
+	st->failing_ticks = (int)get_int(j, "failing_ticks");
+	st->inconclusive_since_ms = get_int(j, "inconclusive_since_ms");
+	st->approved = json_is_true(json_object_get(j, "approved"));
+	st->have_last = json_is_true(json_object_get(j, "have_last"));
+	if (st->have_last) {
+		st->last.at_ms = get_int(j, "last_at_ms");
+		if ((rc = cn_sample_from_json(json_object_get(j, "last_baseline"), &st->last.baseline, err)) < 0 ||
+		    (rc = cn_sample_from_json(json_object_get(j, "last_candidate"), &st->last.candidate, err)) < 0)
+			goto out;
+	}
+	if ((rc = counters_from_json(json_object_get(j, "acc_baseline"), &st->acc_baseline, err)) < 0 ||
+	    (rc = counters_from_json(json_object_get(j, "acc_candidate"), &st->acc_candidate, err)) < 0)
+		goto out;
+	*out = *st;
+out:
+	free(st);
+	return rc;
+}
+
+json_t *cn_slo_results_to_json(const struct cn_policy *p, const struct cn_slo_result *r, int n)
+{
+	static const char *verdicts[] = {"pass", "fail", "inconclusive"};
+	json_t *a = json_array();
+	for (int i = 0; i < n; i++) {
+		json_t *o = json_object();
+		json_object_set_new(o, "slo", json_string(i < p->nslos ? p->slos[i].name : "?"));
+		json_object_set_new(o, "verdict", json_string(verdicts[r[i].verdict]));
+		json_object_set_new(o, "candidate", cn_json_real(r[i].candidate));
+		json_object_set_new(o, "baseline", cn_json_real(r[i].baseline));
+		json_object_set_new(o, "objective", cn_json_real(r[i].objective));
+		json_object_set_new(o, "n_candidate", cn_json_real(r[i].n_candidate));
+		json_object_set_new(o, "n_baseline", cn_json_real(r[i].n_baseline));
+		json_object_set_new(o, "why", json_string(r[i].why));
+		json_array_append_new(a, o);
+	}
+	return a;
+}

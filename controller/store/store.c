@@ -1,0 +1,225 @@
+/* Store connection: connect with a clear error, run parameterised statements, map SQLSTATEs to our error codes. */
+#include "canary/store.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct cn_store {
+	PGconn *conn;
+	char user[CN_NAME_MAX];
+};
+
+/* Library code never prints: drop the server's NOTICEs (e.g. "relation already exists, skipping"). */
+static void quiet_notices(void *arg, const char *message)
+{
+	(void)arg;
+	(void)message;
+}
+
+/* Copies the first non-empty line of a libpq message, without trailing blanks and punctuation noise. */
+static void first_line(const char *msg, char *out, size_t len)
+{
+	if (!msg)
+		msg = "";
+	while (*msg == '\n' || *msg == ' ' || *msg == '\t')
+		msg++;
+	size_t n = strcspn(msg, "\n");
+	if (n >= len)
+		n = len - 1;
+	memcpy(out, msg, n);
+	out[n] = '\0';
+	while (n > 0 && (out[n - 1] == ' ' || out[n - 1] == '\t' || out[n - 1] == '\r'))
+		out[--n] = '\0';
+}
+
+struct cn_store *cn_store_connect(const char *conninfo, struct cn_err *err)
+{
+	struct cn_store *s = NULL;
+	PGconn *conn = NULL;
+	char line[300];
+
+	if (!conninfo || !*conninfo)
+		conninfo = getenv("DATABASE_URL");
+	if (!conninfo)
+		conninfo = "";
+	/* Our defaults come first so that the user's connection string overrides them. */
+	const char *keys[4], *vals[4];
+	int n = 0;
+	keys[n] = "fallback_application_name";
+	vals[n++] = "canary";
+	if (!getenv("PGCONNECT_TIMEOUT")) {
+		keys[n] = "connect_timeout";
+		vals[n++] = "10";
+	}
+	keys[n] = "dbname";
+	vals[n++] = conninfo;
+	keys[n] = NULL;
+	vals[n] = NULL;
+
+	conn = PQconnectdbParams(keys, vals, 1);
+	if (!conn) {
+		cn_fail(err, CN_EUNAVAIL, "cannot connect to the database: out of memory");
+		goto out;
+	}
+	if (PQstatus(conn) != CONNECTION_OK) {
+		first_line(PQerrorMessage(conn), line, sizeof line);
+		cn_fail(err, CN_EUNAVAIL, "cannot connect to the database: %s; check --db or DATABASE_URL", line);
+		goto out;
+	}
+	PQsetNoticeProcessor(conn, quiet_notices, NULL);
+	s = calloc(1, sizeof *s);
+	if (!s) {
+		cn_fail(err, CN_EINTERNAL, "out of memory");
+		goto out;
+	}
+	snprintf(s->user, sizeof s->user, "%s", PQuser(conn) ? PQuser(conn) : "");
+	s->conn = conn;
+	conn = NULL;
+out:
+	PQfinish(conn);
+	return s;
+}
+
+void cn_store_close(struct cn_store *s)
+{
+	if (!s)
+		return;
+	PQfinish(s->conn);
+	free(s);
+}
+
+PGconn *cn_store_conn(struct cn_store *s)
+{
+	return s->conn;
+}
+
+const char *cn_store_user(const struct cn_store *s)
+{
+	return s->user;
+}
+
+int cn_store_fail_result(struct cn_store *s, const PGresult *res, const char *what, struct cn_err *err)
+{
+	char line[300];
+	const char *state = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
+	const char *primary = res ? PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY) : NULL;
+
+	if (primary)
+		first_line(primary, line, sizeof line);
+	else
+		first_line(PQerrorMessage(s->conn), line, sizeof line);
+	if (!what)
+		what = "do this";
+
+	if (PQstatus(s->conn) != CONNECTION_OK || !state || strncmp(state, "08", 2) == 0 ||
+	    strncmp(state, "57P", 3) == 0 || strncmp(state, "53", 2) == 0)
+		return cn_fail(err, CN_EUNAVAIL, "the database failed while trying to %s: %s; check that it is up", what,
+			       line[0] ? line : "connection lost");
+	if (strcmp(state, "42501") == 0)
+		return cn_fail(err, CN_EPERM, "permission denied: role '%s' may not %s (%s); ask an admin for the right "
+			       "canary_* role", s->user, what, line);
+	if (strcmp(state, "42P01") == 0 || strcmp(state, "42883") == 0 || strcmp(state, "3F000") == 0)
+		return cn_fail(err, CN_EUNAVAIL, "cannot %s: %s; the database schema is missing or old: run "
+			       "'canaryctl migrate'", what, line);
+	if (strncmp(state, "22", 2) == 0 || strncmp(state, "23", 2) == 0)
+		return cn_fail(err, CN_EINPUT, "cannot %s: %s", what, line);
+	if (strcmp(state, "40001") == 0 || strcmp(state, "40P01") == 0 || strcmp(state, "55P03") == 0)
+		return cn_fail(err, CN_EUNAVAIL, "cannot %s: %s; try again", what, line);
+	return cn_fail(err, CN_EINTERNAL, "cannot %s: %s (sqlstate %s)", what, line, state);
+}
+
+PGresult *cn_store_exec(struct cn_store *s, const char *what, const char *sql, int nparams,
+			const char *const *params, struct cn_err *err)
+{
+	PGresult *res = PQexecParams(s->conn, sql, nparams, NULL, params, NULL, NULL, 0);
+	ExecStatusType st = res ? PQresultStatus(res) : PGRES_FATAL_ERROR;
+	if (st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK)
+		return res;
+	cn_store_fail_result(s, res, what, err);
+	PQclear(res);
+	return NULL;
+}
+
+int cn_store_run(struct cn_store *s, const char *what, const char *sql, int nparams, const char *const *params,
+		 struct cn_err *err)
+{
+	struct cn_err local;
+	if (!err)
+		err = &local;
+	PGresult *res = cn_store_exec(s, what, sql, nparams, params, err);
+	if (!res)
+		return -err->code;
+	PQclear(res);
+	return 0;
+}
+
+int cn_store_begin(struct cn_store *s, struct cn_err *err)
+{
+	return cn_store_run(s, "begin a transaction", "BEGIN", 0, NULL, err);
+}
+
+int cn_store_commit(struct cn_store *s, struct cn_err *err)
+{
+	return cn_store_run(s, "commit", "COMMIT", 0, NULL, err);
+}
+
+void cn_store_rollback(struct cn_store *s)
+{
+	if (PQtransactionStatus(s->conn) == PQTRANS_IDLE)
+		return;
+	PQclear(PQexec(s->conn, "ROLLBACK"));
+}
+
+json_t *cn_store_rows_json(const PGresult *res)
+{
+	json_t *arr = json_array();
+	if (!arr)
+		return NULL;
+	for (int r = 0; r < PQntuples(res); r++) {
+		json_t *o = json_object();
+		if (!o || json_array_append_new(arr, o))
+			goto fail;
+		for (int c = 0; c < PQnfields(res); c++) {
+			const char *v = PQgetvalue(res, r, c);
+			json_t *j;
+			Oid t = PQftype(res, c);
+			if (PQgetisnull(res, r, c))
+				j = json_null();
+			else if (t == 20 || t == 21 || t == 23) /* int8, int2, int4 */
+				j = json_integer(strtoll(v, NULL, 10));
+			else if (t == 700 || t == 701) /* float4, float8 */
+				{
+				double d = strtod(v, NULL);
+				j = isfinite(d) ? json_real(d) : json_null();
+			}
+			else if (t == 16) /* bool */
+				j = json_boolean(v[0] == 't');
+			else if (t == 114 || t == 3802) /* json, jsonb */
+				j = json_loads(v, JSON_DECODE_ANY, NULL);
+			else
+				j = json_string(v);
+			if (!j || json_object_set_new(o, PQfname(res, c), j))
+				goto fail;
+		}
+	}
+	return arr;
+fail:
+	json_decref(arr);
+	return NULL;
+}
+
+json_t *cn_store_query_json(struct cn_store *s, const char *what, const char *sql, int n, const char *const *params,
+			  struct cn_err *err)
+{
+	PGresult *res = cn_store_exec(s, what, sql, n, params, err);
+	json_t *rows = NULL;
+	if (!res)
+		return NULL;
+	rows = cn_store_rows_json(res);
+	if (!rows)
+		cn_fail(err, CN_EINTERNAL, "out of memory reading the result of '%s'", what);
+	PQclear(res);
+	return rows;
+}

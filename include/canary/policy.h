@@ -1,0 +1,23 @@
+/* Policies: load and validate a policy from YAML; defaults; the key table the loader, lint and docs share. */
+#ifndef CANARY_POLICY_H
+#define CANARY_POLICY_H
+
+#include <stddef.h>
+
+#include "canary/err.h"
+#include "canary/policy-t.h"
+
+/* Parses and validates a policy from YAML text. `origin` names the text in error messages (a file path).
+ * On success fills *out and returns 0; on failure returns -CN_EINPUT with err->msg = "ORIGIN:LINE:COL: message". */
+int cn_policy_parse(const char *text, size_t len, const char *origin, struct cn_policy *out, struct cn_err *err);
+
+/* Reads a file and parses it as above. If source_out is not NULL, *source_out receives the file's text
+ * (a new NUL-terminated string; the caller frees it). A file that cannot be read is -CN_EINPUT too. */
+int cn_policy_load_file(const char *path, struct cn_policy *out, char **source_out, struct cn_err *err);
+
+/* Name of a metric / judge / fallback as written in YAML ("error_rate", "sequential", "rollback" ...). */
+const char *cn_metric_name(enum cn_slo_metric m);
+const char *cn_judge_name(enum cn_judge_kind j);
+const char *cn_fallback_name(enum cn_fallback f);
+
+#endif

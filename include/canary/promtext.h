@@ -1,0 +1,86 @@
+/* Prometheus series selectors and a streaming parser of the text exposition format (pure: no I/O, no clock).
+ * The parser keeps only the sums it was asked for, so a page with millions of series costs constant memory. */
+#ifndef CANARY_PROMTEXT_H
+#define CANARY_PROMTEXT_H
+
+#include <regex.h>
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "canary/err.h"
+#include "canary/metrics-t.h"
+#include "canary/service-t.h"
+
+#define CN_PROMSEL_MAX_MATCHERS 16
+#define CN_PROMTEXT_MAX_LINE (64u * 1024u)           /* default longest line, bytes */
+#define CN_PROMTEXT_MAX_PAGE (32u * 1024u * 1024u)   /* default largest page, bytes */
+
+enum cn_match_op { CN_MATCH_EQ, CN_MATCH_NE, CN_MATCH_RE, CN_MATCH_NRE };
+
+struct cn_matcher {
+	char label[CN_SELECTOR_MAX];
+	char value[CN_SELECTOR_MAX];  /* unescaped */
+	enum cn_match_op op;
+	bool compiled;                /* re holds the anchored regex (=~, !~) */
+	regex_t re;
+};
+
+/* A parsed selector: `name{label="v", label=~"re", ...}`. The name may be empty (`{slot="blue"}`). Regexes are
+ * POSIX extended, anchored at both ends as PromQL anchors them. */
+struct cn_promsel {
+	char name[CN_SELECTOR_MAX];
+	int nmatchers;
+	struct cn_matcher m[CN_PROMSEL_MAX_MATCHERS];
+};
+
+/* Parses text into *out and compiles its regexes; the caller releases out with cn_promsel_free. "" gives an empty
+ * selector (no name, no matchers). Returns 0, or -CN_EINPUT with err naming the selector and the column. */
+int cn_promsel_parse(const char *text, struct cn_promsel *out, struct cn_err *err);
+
+/* Frees the compiled regexes of sel (accepts a zeroed or already freed selector). */
+void cn_promsel_free(struct cn_promsel *sel);
+
+/* True if a series with these labels (parallel arrays of NUL-terminated names and values) matches sel's
+ * matchers; a label that is absent matches as "", as in PromQL. The name is not compared. */
+bool cn_promsel_match(const struct cn_promsel *sel, const char *const *names, const char *const *values, int n);
+
+/* Writes sel as PromQL into buf: its name followed by suffix (e.g. "_bucket"), then its matchers and those of extra
+ * (may be NULL), values escaped. Returns 0, or -CN_EINPUT if it does not fit in size bytes. */
+int cn_promsel_format(const struct cn_promsel *sel, const char *suffix, const struct cn_promsel *extra, char *buf,
+		      size_t size, struct cn_err *err);
+
+struct cn_promtext_limits {
+	size_t max_line;  /* 0: CN_PROMTEXT_MAX_LINE */
+	size_t max_page;  /* 0: CN_PROMTEXT_MAX_PAGE */
+};
+
+struct cn_promtext;
+
+/* Creates a parser that sums the series named in names (requests, errors: counters; latency, ttft, itl:
+ * histograms by base name; "" means not wanted). lim may be NULL for the defaults. Returns a new parser that the
+ * caller frees with cn_promtext_free, or NULL with err set (bad selector: CN_EINPUT; no memory: CN_EINTERNAL). */
+struct cn_promtext *cn_promtext_new(const struct cn_metric_names *names, const struct cn_promtext_limits *lim,
+				    struct cn_err *err);
+
+/* Starts a new page; origin (copied, e.g. the URL) prefixes the reasons of failures. */
+void cn_promtext_begin(struct cn_promtext *p, const char *origin);
+
+/* Feeds the next len bytes of the page. Returns 0, or -1 once the page is unusable (the reason comes out of
+ * cn_promtext_end); further bytes are then ignored. */
+int cn_promtext_feed(struct cn_promtext *p, const char *data, size_t len);
+
+/* Ends the page and writes the sums into *out: out->ok is false with out->why on any error. Missing series give NAN
+ * counters and histograms with nbuckets == 0. If the requests series is missing, requests is the latency
+ * histogram's count. */
+void cn_promtext_end(struct cn_promtext *p, struct cn_sample *out);
+
+/* True if the last page fed has failed already (e.g. to stop a download early). */
+bool cn_promtext_failed(const struct cn_promtext *p);
+
+/* Frees the parser; accepts NULL. */
+void cn_promtext_free(struct cn_promtext *p);
+
+/* Convenience: parses a whole page held in memory, as begin + feed + end. */
+void cn_promtext_parse(struct cn_promtext *p, const char *origin, const char *page, size_t len, struct cn_sample *out);
+
+#endif

@@ -1,0 +1,89 @@
+/* Types of the rollout state machine and the judge: state, verdicts, decisions. */
+#ifndef CANARY_ROLLOUT_T_H
+#define CANARY_ROLLOUT_T_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "canary/metrics-t.h"
+#include "canary/policy-t.h"
+
+enum cn_phase {
+	CN_PHASE_PENDING,           /* created, no weight applied yet */
+	CN_PHASE_PROGRESSING,       /* at step `step`, being judged */
+	CN_PHASE_PAUSED,            /* held by an operator or by the policy; weight kept */
+	CN_PHASE_AWAITING_APPROVAL, /* the next step requires approval */
+	CN_PHASE_PROMOTED,          /* terminal: candidate at 100%, its slot is live */
+	CN_PHASE_ROLLED_BACK,       /* terminal: regression; candidate at 0% */
+	CN_PHASE_ABORTED,           /* terminal: an operator aborted; candidate at 0% */
+	CN_PHASE_FAILED,            /* terminal: could not continue (e.g. inconclusive too long with no fallback) */
+};
+
+enum cn_verdict { CN_VERDICT_PASS, CN_VERDICT_FAIL, CN_VERDICT_INCONCLUSIVE };
+
+/* One SLO's verdict at one tick, always with the numbers it came from. */
+struct cn_slo_result {
+	enum cn_verdict verdict;
+	double candidate;    /* the candidate's value (fraction or seconds); NAN if unknown */
+	double baseline;     /* the baseline's value; NAN if unknown */
+	double objective;    /* the effective limit the candidate was held to; NAN if none */
+	double n_candidate;  /* requests behind the candidate's value */
+	double n_baseline;
+	char why[CN_WHY_MAX]; /* one line a person understands */
+};
+
+/* Deltas accumulated since the current step began. */
+struct cn_counters {
+	double requests;
+	double errors;
+	struct cn_histogram latency, ttft, itl;
+};
+
+/* Everything the core needs to carry from one tick to the next. Plain data: the store persists it. */
+struct cn_rollout_state {
+	enum cn_phase phase;
+	enum cn_phase paused_from;    /* phase to go back to on resume */
+	int step;                     /* index of the current step; -1 before the first */
+	double weight;                /* candidate share in percent that should be on the gateway */
+	int64_t step_started_ms;
+	int64_t last_tick_ms;         /* 0 before the first tick */
+	int64_t waiting_since_ms;     /* when awaiting_approval began */
+	int failing_ticks;            /* consecutive ticks with at least one failing SLO */
+	int64_t inconclusive_since_ms; /* 0 when the last verdicts were conclusive */
+	bool approved;                /* the approval that the next step requires has been given */
+	bool have_last;
+	struct cn_observation last;   /* the previous tick's cumulative counters */
+	struct cn_counters acc_baseline, acc_candidate;
+};
+
+enum cn_decision {
+	CN_DECIDE_HOLD,             /* stay at the current weight */
+	CN_DECIDE_START,            /* first step's weight applied */
+	CN_DECIDE_ADVANCE,          /* next step's weight applied */
+	CN_DECIDE_AWAIT_APPROVAL,   /* the next step needs a person */
+	CN_DECIDE_PROMOTE,          /* candidate to 100%, terminal */
+	CN_DECIDE_ROLLBACK,         /* candidate to 0%, terminal */
+	CN_DECIDE_PAUSE,            /* held for a person */
+	CN_DECIDE_RESUME,
+	CN_DECIDE_ABORT,
+};
+
+enum cn_command_kind {
+	CN_CMD_APPROVE,
+	CN_CMD_PAUSE,
+	CN_CMD_RESUME,
+	CN_CMD_ABORT,
+	CN_CMD_PROMOTE_FULL,  /* emergency: skip remaining steps and analysis */
+};
+
+struct cn_tick_result {
+	struct cn_rollout_state next;
+	enum cn_decision decision;
+	bool set_weight;              /* the gateway must be moved to `weight` */
+	double weight;                /* candidate percent */
+	struct cn_slo_result slos[CN_MAX_SLOS];
+	int nslos;
+	char reason[256];             /* why, in words and numbers */
+};
+
+#endif

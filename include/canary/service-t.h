@@ -1,0 +1,52 @@
+/* Types of a service: one gateway route with two backend slots, and where each slot's metrics come from. */
+#ifndef CANARY_SERVICE_T_H
+#define CANARY_SERVICE_T_H
+
+#include <stdint.h>
+
+#include "canary/policy-t.h"
+
+#define CN_URL_MAX 512
+#define CN_SELECTOR_MAX 256
+
+enum cn_gateway_kind { CN_GATEWAY_HAPROXY };
+enum cn_metrics_source { CN_SOURCE_SCRAPE, CN_SOURCE_PROMETHEUS };
+enum cn_metrics_preset { CN_PRESET_VLLM, CN_PRESET_TGI, CN_PRESET_TRITON, CN_PRESET_CUSTOM };
+
+/* Series selectors in PromQL-like syntax: a metric name with optional label matchers, e.g.
+ * `http_requests_total{status=~"5.."}`. Histograms are named by their base name (without _bucket). */
+struct cn_metric_names {
+	char requests[CN_SELECTOR_MAX]; /* counter of finished requests */
+	char errors[CN_SELECTOR_MAX];   /* counter of failed requests */
+	char latency[CN_SELECTOR_MAX];  /* histogram of end-to-end latency, seconds */
+	char ttft[CN_SELECTOR_MAX];     /* histogram of time to first token, seconds; "" if none */
+	char itl[CN_SELECTOR_MAX];      /* histogram of inter-token latency, seconds; "" if none */
+};
+
+struct cn_slot {
+	char name[CN_NAME_MAX];         /* e.g. "blue" */
+	char server[CN_NAME_MAX];       /* the gateway's server name for this slot (HAProxy: server in the backend) */
+	char metrics_url[CN_URL_MAX];   /* scrape source: the slot's /metrics URL */
+	char selector[CN_SELECTOR_MAX]; /* prometheus source: label matchers that pick this slot, e.g. {slot="blue"} */
+};
+
+struct cn_service {
+	char name[CN_NAME_MAX];
+	struct {
+		enum cn_gateway_kind kind;
+		char runtime_api[CN_URL_MAX]; /* "unix:/path/to/sock", "/path/to/sock" or "host:port" */
+		char backend[CN_NAME_MAX];
+		int64_t timeout_ms;
+	} gateway;
+	struct cn_slot slots[2];
+	int initial_live;                 /* index of the slot that is live when the service is first applied */
+	struct {
+		enum cn_metrics_source source;
+		char prometheus_url[CN_URL_MAX]; /* prometheus source: base URL, e.g. http://127.0.0.1:9090 */
+		enum cn_metrics_preset preset;
+		struct cn_metric_names names;    /* filled from the preset, then overridden by explicit names */
+		int64_t timeout_ms;
+	} metrics;
+};
+
+#endif

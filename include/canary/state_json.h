@@ -1,0 +1,29 @@
+/* JSON encodings of samples, observations and the core's rollout state, for the store and `--output json`. */
+#ifndef CANARY_STATE_JSON_H
+#define CANARY_STATE_JSON_H
+
+#include <jansson.h>
+
+#include "canary/err.h"
+#include "canary/metrics-t.h"
+#include "canary/rollout-t.h"
+
+/* Encodes one variant's cumulative counters. Returns a new reference (the caller decrefs) or NULL. */
+json_t *cn_sample_to_json(const struct cn_sample *s);
+/* Decodes what cn_sample_to_json made. Returns 0, or -CN_EINTERNAL when the document does not fit. */
+int cn_sample_from_json(const json_t *j, struct cn_sample *out, struct cn_err *err);
+
+/* Encodes the whole core state. Returns a new reference (the caller decrefs) or NULL. */
+json_t *cn_state_to_json(const struct cn_rollout_state *st);
+/* Decodes what cn_state_to_json made into *out (written only on success). */
+int cn_state_from_json(const json_t *j, struct cn_rollout_state *out, struct cn_err *err);
+
+/* Encodes one tick's SLO verdicts as an array of objects. Returns a new reference. */
+json_t *cn_slo_results_to_json(const struct cn_policy *p, const struct cn_slo_result *r, int n);
+
+/* A double as JSON: a real, or null for NaN and infinities (JSON has neither). Returns a new reference. */
+json_t *cn_json_real(double v);
+/* The inverse: null -> NAN; a number -> its value. */
+double cn_json_get_real(const json_t *j);
+
+#endif

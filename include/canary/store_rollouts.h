@@ -1,0 +1,109 @@
+/* Rollouts in PostgreSQL: create, claim with leases, load, record ticks and commands, confirm gateway weights. */
+#ifndef CANARY_STORE_ROLLOUTS_H
+#define CANARY_STORE_ROLLOUTS_H
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "canary/err.h"
+#include "canary/rollout-t.h"
+
+struct cn_store;
+
+#define CN_VERSION_MAX 128
+#define CN_ACTOR_MAX 64
+#define CN_REASON_MAX 500
+
+/* One rollout as the daemon needs it. */
+struct cn_rollout_row {
+	int64_t id;
+	char service[CN_NAME_MAX];
+	char candidate[CN_VERSION_MAX];
+	char baseline[CN_VERSION_MAX];  /* "" when unknown */
+	int candidate_slot;
+	enum cn_phase phase;
+	int step;
+	double weight;                  /* intended candidate share, percent */
+	double applied_weight;          /* last share the gateway confirmed; NAN if never */
+	int64_t policy_id;
+	char policy_name[CN_NAME_MAX];
+	int policy_version;
+	char *policy_source;            /* owned by the row */
+	char *service_source;           /* owned by the row */
+	bool has_state;                 /* false before the first tick */
+	struct cn_rollout_state state;
+	char created_by[CN_ACTOR_MAX];
+	char lease_owner[128];
+	char reason[256];
+};
+
+/* A command an operator queued for a rollout. */
+struct cn_command_row {
+	int64_t id;
+	enum cn_command_kind kind;
+	char actor[CN_ACTOR_MAX];
+	char reason[CN_REASON_MAX + 1];
+};
+
+/* Starts a rollout of `candidate` on `service` with the latest version of `policy`: the candidate goes to the idle
+ * slot. Writes *id_out. -CN_EINPUT for an unknown service or policy or when the service has an active rollout. */
+int cn_store_rollout_create(struct cn_store *st, const char *service, const char *candidate, const char *policy,
+			    const char *reason, int64_t *id_out, struct cn_err *err);
+
+/* Claims up to max due rollouts for `owner` (lease of lease_ms): active ones whose tick is due or that have pending
+ * commands, and ended ones whose gateway weight is not yet confirmed. Fills ids, writes *n. */
+int cn_store_claim(struct cn_store *st, const char *owner, int64_t lease_ms, int64_t *ids, int max, int *n,
+		   struct cn_err *err);
+
+/* Releases owner's leases (on shutdown), so another daemon can take over at once. */
+int cn_store_release(struct cn_store *st, const char *owner, struct cn_err *err);
+
+/* Loads a rollout. Returns a new row (cn_rollout_row_free frees it) in *out; -CN_EINPUT if there is no such id. */
+int cn_store_rollout_get(struct cn_store *st, int64_t id, struct cn_rollout_row **out, struct cn_err *err);
+void cn_rollout_row_free(struct cn_rollout_row *row);
+
+/* Reads the rollout's pending commands, oldest first (at most max). */
+int cn_store_commands_pending(struct cn_store *st, int64_t id, struct cn_command_row *cmds, int max, int *n,
+			      struct cn_err *err);
+
+/* What one tick or command did, to record in one transaction. */
+struct cn_record {
+	const struct cn_rollout_row *row;      /* the rollout as loaded */
+	const struct cn_policy *policy;
+	const struct cn_tick_result *res;
+	const struct cn_observation *obs;      /* NULL: nothing was measured (a command) */
+	const struct cn_command_row *command;  /* NULL: a tick */
+	const char *command_error;             /* a command that was refused: why (res is then unused) */
+	int64_t next_tick_ms;                  /* when the next tick is due, from now */
+	const char *owner;                     /* the lease that must still be held */
+};
+
+/* Records a tick or a command: state, intended weight, measurement, decision, verdicts and audit events, in one
+ * transaction, if owner still holds the lease (-CN_EUNAVAIL if not). On promotion the candidate's slot becomes live. */
+int cn_store_record(struct cn_store *st, const struct cn_record *rec, struct cn_err *err);
+
+/* Records that the gateway confirmed `weight` for the rollout's candidate (and, if reconciled, that it had drifted). */
+int cn_store_weight_confirmed(struct cn_store *st, int64_t id, double weight, bool reconciled, double found,
+			      struct cn_err *err);
+
+/* Records why a rollout holds without a tick (gateway or metrics unavailable); audits only a change of reason. */
+int cn_store_hold(struct cn_store *st, int64_t id, const char *owner, const char *reason, int64_t next_tick_ms,
+		  struct cn_err *err);
+
+/* Queues an operator's command (NOTIFY wakes the daemons). -CN_EINPUT for an unknown or ended rollout.
+ * Writes the command id. */
+int cn_store_command_add(struct cn_store *st, int64_t id, enum cn_command_kind kind, const char *reason,
+			 int64_t *cmd_id, struct cn_err *err);
+
+/* Reads a command's result: *done false while unhandled; else *accepted and msg (the refusal's reason). */
+int cn_store_command_result(struct cn_store *st, int64_t cmd_id, bool *done, bool *accepted, char *msg,
+			    size_t msgsize, struct cn_err *err);
+
+/* Status of one rollout (id > 0) or of every active rollout (id == 0, a JSON array), as JSON: a new reference. */
+int cn_store_rollout_status(struct cn_store *st, int64_t id, json_t **out, struct cn_err *err);
+
+/* The audit timeline of one rollout, oldest first, as a JSON array: a new reference. */
+int cn_store_rollout_audit(struct cn_store *st, int64_t id, json_t **out, struct cn_err *err);
+
+#endif

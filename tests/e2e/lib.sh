@@ -1,0 +1,153 @@
+# Shared by the e2e tests and the demo: start and stop the real parts (HAProxy, model-server simulators, canaryd)
+# on loopback, a fresh database per run, and small checks. Source it; it sets a trap that stops what it started.
+# Needs: CANARY_BINARY_DIR (the build dir), DATABASE_URL (a server where databases may be created).
+
+set -euo pipefail
+E2E_TOP=${CANARY_SOURCE_DIR:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)}
+B=${CANARY_BINARY_DIR:-$E2E_TOP/build}
+CTL=$B/canaryctl
+CANARYD=$B/canaryd
+MODELSIM=$B/tests/modelsim
+LOADGEN=$B/tests/loadgen
+E2E_PIDS=()
+E2E_DIR=$(mktemp -d /tmp/canary-e2e.XXXXXX)
+E2E_DB=
+E2E_ADMIN_URL=${DATABASE_URL:-}
+
+log() { printf '%s %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
+fail() { log "FAIL: $*"; exit 1; }
+
+e2e_cleanup() {
+	local rc=$?
+	for pid in "${E2E_PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
+	for pid in "${E2E_PIDS[@]}"; do wait "$pid" 2>/dev/null || true; done
+	if [ -n "$E2E_DB" ] && [ -n "$E2E_ADMIN_URL" ]; then
+		psql -q "$E2E_ADMIN_URL" -c "DROP DATABASE IF EXISTS $E2E_DB WITH (FORCE)" >/dev/null 2>&1 || true
+	fi
+	if [ $rc -ne 0 ] && [ -d "$E2E_DIR" ]; then
+		log "logs kept in $E2E_DIR"
+		for f in "$E2E_DIR"/*.log; do [ -f "$f" ] && { echo "--- $f (tail)" >&2; tail -n 25 "$f" >&2; }; done
+	else
+		rm -rf "$E2E_DIR"
+	fi
+	exit $rc
+}
+trap e2e_cleanup EXIT
+trap 'exit 130' INT TERM
+
+for bin in "$CTL" "$CANARYD" "$MODELSIM" "$LOADGEN"; do
+	[ -x "$bin" ] || fail "'$bin' is not built; run scripts/build first"
+done
+command -v haproxy >/dev/null || fail "haproxy is not installed; run scripts/deps"
+
+# A free TCP port on 127.0.0.1 (nothing accepts on it right now).
+free_port() {
+	local p
+	for _ in $(seq 1 50); do
+		p=$((20000 + RANDOM % 30000))
+		(exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null || { echo "$p"; return 0; }
+	done
+	fail "no free port"
+}
+
+wait_port() { # PORT [SECONDS]
+	local i
+	for i in $(seq 1 $((${2:-10} * 20))); do
+		(exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0
+		sleep 0.05
+	done
+	fail "nothing listens on 127.0.0.1:$1"
+}
+
+# A database of our own on the server DATABASE_URL points to; exports DATABASE_URL for it.
+fresh_db() {
+	[ -n "$E2E_ADMIN_URL" ] || fail "DATABASE_URL is not set (scripts/test sets it from scripts/pgtmp)"
+	E2E_DB="canary_e2e_$$_$RANDOM"
+	psql -q "$E2E_ADMIN_URL" -c "CREATE DATABASE $E2E_DB" >/dev/null || fail "cannot create database $E2E_DB"
+	local base=${E2E_ADMIN_URL%%\?*} query=
+	[[ "$E2E_ADMIN_URL" == *\?* ]] && query="?${E2E_ADMIN_URL#*\?}"
+	export DATABASE_URL="${base%/*}/$E2E_DB$query"
+}
+
+start_modelsim() { # NAME PORT [ARGS...]
+	local name=$1 port=$2
+	shift 2
+	"$MODELSIM" --name "$name" --port "$port" "$@" >"$E2E_DIR/modelsim-$name.log" 2>&1 &
+	E2E_PIDS+=($!)
+	wait_port "$port"
+}
+
+# HAProxy with one frontend and a roundrobin backend SVC of two servers blue and green; blue live (weight 256).
+start_haproxy() { # SVC FRONTEND_PORT ADMIN_PORT BLUE_PORT GREEN_PORT
+	local svc=$1 fe=$2 admin=$3 blue=$4 green=$5
+	cat >"$E2E_DIR/haproxy.cfg" <<CFG
+global
+    maxconn 4096
+    stats socket ipv4@127.0.0.1:$admin level admin
+    stats socket $E2E_DIR/haproxy.sock mode 600 level admin
+defaults
+    mode http
+    timeout connect 2s
+    timeout client 30s
+    timeout server 30s
+    option http-keep-alive
+frontend fe_$svc
+    bind 127.0.0.1:$fe
+    default_backend $svc
+backend $svc
+    balance roundrobin
+    server blue 127.0.0.1:$blue weight 256
+    server green 127.0.0.1:$green weight 0
+CFG
+	haproxy -db -f "$E2E_DIR/haproxy.cfg" >"$E2E_DIR/haproxy.log" 2>&1 &
+	E2E_PIDS+=($!)
+	HAPROXY_PID=$!
+	wait_port "$fe"
+	wait_port "$admin"
+}
+
+# Sends one runtime API command to HAProxy's TCP admin socket and prints the answer.
+hap() { # ADMIN_PORT COMMAND...
+	local port=$1
+	shift
+	exec 9<>"/dev/tcp/127.0.0.1/$port"
+	printf '%s\n' "$*" >&9
+	cat <&9
+	exec 9<&-
+}
+
+hap_weight() { # ADMIN_PORT BACKEND/SERVER -> current weight
+	hap "$1" "get weight $2" | awk '{print $1}'
+}
+
+start_canaryd() { # [ARGS...]
+	"$CANARYD" --poll 200 "$@" >>"$E2E_DIR/canaryd.log" 2>&1 &
+	E2E_PIDS+=($!)
+	CANARYD_PID=$!
+}
+
+# Bounded load through HAProxy: RATE requests/s for SECONDS, in the background.
+start_load() { # PORT RATE SECONDS
+	"$LOADGEN" --url "http://127.0.0.1:$1/" --rate "$2" --duration "$3" --concurrency 16 \
+		>"$E2E_DIR/loadgen-$1.log" 2>&1 &
+	E2E_PIDS+=($!)
+	LOAD_PID=$!
+}
+
+modelsim_admin() { # PORT JSON
+	curl -fsS -X POST -H 'Content-Type: application/json' -d "$2" "http://127.0.0.1:$1/admin" >/dev/null
+}
+
+sql() { psql -qAt "$DATABASE_URL" -c "$1"; }
+
+# Waits until `canaryctl rollout status ID` shows the rollout at STEP in PHASE (or later), up to SECONDS.
+wait_step() { # ID STEP SECONDS
+	local i
+	for i in $(seq 1 $(($3 * 10))); do
+		local s
+		s=$(sql "SELECT step FROM rollouts WHERE id = $1 AND phase = 'progressing'")
+		[ -n "$s" ] && [ "$s" -ge "$2" ] && return 0
+		sleep 0.1
+	done
+	fail "rollout $1 did not reach step $2 in $3s"
+}

@@ -1,0 +1,64 @@
+#!/usr/bin/env bash
+# e2e: a healthy candidate goes 1% -> 5% -> 100% through a real HAProxy under real traffic and is promoted; at
+# every step the share of requests each slot served matches the weight; the candidate's slot becomes live.
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+
+fresh_db
+FE=$(free_port); ADMIN=$(free_port); BLUE=$(free_port); GREEN=$(free_port)
+start_modelsim blue "$BLUE" --error-rate 0.005 --latency-median 0.2 --seed 1
+start_modelsim green "$GREEN" --error-rate 0.005 --latency-median 0.2 --seed 2
+start_haproxy svc "$FE" "$ADMIN" "$BLUE" "$GREEN"
+
+cat >"$E2E_DIR/service.yaml" <<YAML
+name: svc
+gateway: { kind: haproxy, runtime_api: "127.0.0.1:$ADMIN", backend: svc, timeout: 2s }
+slots:
+  blue:  { server: blue,  metrics_url: "http://127.0.0.1:$BLUE/metrics" }
+  green: { server: green, metrics_url: "http://127.0.0.1:$GREEN/metrics" }
+live: blue
+metrics: { source: scrape, preset: vllm, timeout: 1s }
+YAML
+"$CTL" migrate >/dev/null
+"$CTL" policy apply "$E2E_TOP/policies/demo-fast.yaml" >/dev/null
+"$CTL" service apply "$E2E_DIR/service.yaml" >/dev/null
+[ "$("$CTL" --output json service show svc | jq -r .idle.name)" = green ] || fail "idle slot is not green"
+
+start_load "$FE" 1500 90
+start_canaryd
+set +e
+"$CTL" rollout start --service svc --candidate v2 --policy demo-fast --wait --timeout 90s | tee "$E2E_DIR/wait.log"
+rc=${PIPESTATUS[0]}
+set -e
+[ "$rc" -eq 0 ] || fail "rollout start --wait exited $rc, expected 0 (promoted)"
+
+# The gateway carries everything to green, and green is live.
+[ "$(hap_weight "$ADMIN" svc/green)" -gt 0 ] || fail "green has weight 0 after promotion"
+[ "$(hap_weight "$ADMIN" svc/blue)" -eq 0 ] || fail "blue still has weight after promotion"
+[ "$("$CTL" --output json service show svc | jq -r .live.name)" = green ] || fail "green is not live"
+
+# Share of requests per step, from the counters canaryd recorded (first and last measurement of each step).
+# Tolerance: HAProxy's roundrobin is deterministic, so the share is within 0.5 points of the weight, plus the
+# requests in flight around a weight change; we allow max(0.5 points, 15% of the weight).
+shares=$(sql "WITH m AS (
+    SELECT step, weight,
+           (candidate->>'requests')::float8 AS c, (baseline->>'requests')::float8 AS b,
+           row_number() OVER (PARTITION BY step ORDER BY id) AS k,
+           count(*) OVER (PARTITION BY step) AS n
+    FROM measurements WHERE rollout_id = 1 AND step >= 0)
+  SELECT f.step, f.weight, round((100 * (l.c - f.c) / nullif((l.c - f.c) + (l.b - f.b), 0))::numeric, 2),
+         (l.c - f.c) + (l.b - f.b)
+  FROM m f JOIN m l ON l.step = f.step AND l.k = l.n AND f.k = 2
+  ORDER BY f.step")
+echo "step|weight|served%|requests" >&2
+echo "$shares" >&2
+[ "$(echo "$shares" | wc -l)" -ge 2 ] || fail "measurements for fewer than 2 steps"
+echo "$shares" | awk -F'|' '{ tol = ($2 * 0.15 > 0.5) ? $2 * 0.15 : 0.5;
+    d = $3 - $2; if (d < 0) d = -d;
+    if ($4 < 200 || d > tol) { printf "step %d: served %.2f%% for weight %g%% (%d requests, tolerance %.2f)\n", $1, $3, $2, $4, tol; bad = 1 } }
+    END { exit bad }' || fail "served share does not match the weight"
+
+# The audit names every step.
+audit=$("$CTL" rollout audit 1)
+echo "$audit" | grep -q "weight.confirmed" || fail "audit lacks weight confirmations"
+echo "$audit" | grep -q "promoted" || fail "audit lacks the promotion"
+log "PASS: healthy candidate promoted"

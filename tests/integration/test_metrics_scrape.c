@@ -1,0 +1,310 @@
+/* Integration tests of the scrape source against real HTTP servers on 127.0.0.1: good pages, error statuses,
+ * refused connections, slow servers, truncated and oversized bodies, keep-alive. */
+#include <math.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <cmocka.h>
+
+#include "canary/metrics.h"
+#include "httpd_fixture.h"
+
+#define PAGE_BLUE \
+	"# TYPE vllm:e2e_request_latency_seconds histogram\n" \
+	"vllm:e2e_request_latency_seconds_bucket{le=\"0.5\",model_name=\"m\"} 5\n" \
+	"vllm:e2e_request_latency_seconds_bucket{le=\"1.0\",model_name=\"m\"} 9\n" \
+	"vllm:e2e_request_latency_seconds_bucket{le=\"+Inf\",model_name=\"m\"} 10\n" \
+	"vllm:e2e_request_latency_seconds_count{model_name=\"m\"} 10\n" \
+	"vllm:e2e_request_latency_seconds_sum{model_name=\"m\"} 4.5\n" \
+	"vllm:time_to_first_token_seconds_bucket{le=\"0.1\",model_name=\"m\"} 7\n" \
+	"vllm:time_to_first_token_seconds_bucket{le=\"+Inf\",model_name=\"m\"} 10\n" \
+	"vllm:time_to_first_token_seconds_sum{model_name=\"m\"} 0.9\n" \
+	"http_requests_total{status=\"200\"} 12\n" \
+	"http_requests_total{status=\"500\"} 2\n" \
+	"http_requests_total{status=\"503\"} 1\n"
+
+#define PAGE_GREEN "http_requests_total{status=\"200\"} 100\nhttp_requests_total{status=\"502\"} 9\n"
+
+struct env {
+	struct httpd_fixture *blue, *green;
+	struct cn_service svc;
+};
+
+static void service_for(struct cn_service *svc, const char *blue_url, const char *green_url, int64_t timeout_ms)
+{
+	memset(svc, 0, sizeof *svc);
+	snprintf(svc->name, sizeof svc->name, "chat");
+	snprintf(svc->slots[0].name, sizeof svc->slots[0].name, "blue");
+	snprintf(svc->slots[1].name, sizeof svc->slots[1].name, "green");
+	snprintf(svc->slots[0].metrics_url, sizeof svc->slots[0].metrics_url, "%s", blue_url);
+	snprintf(svc->slots[1].metrics_url, sizeof svc->slots[1].metrics_url, "%s", green_url);
+	svc->metrics.source = CN_SOURCE_SCRAPE;
+	svc->metrics.timeout_ms = timeout_ms;
+	snprintf(svc->metrics.names.requests, CN_SELECTOR_MAX, "http_requests_total");
+	snprintf(svc->metrics.names.errors, CN_SELECTOR_MAX, "http_requests_total{status=~\"5..\"}");
+	snprintf(svc->metrics.names.latency, CN_SELECTOR_MAX, "vllm:e2e_request_latency_seconds");
+	snprintf(svc->metrics.names.ttft, CN_SELECTOR_MAX, "vllm:time_to_first_token_seconds");
+}
+
+static int setup(void **state)
+{
+	struct env *e = calloc(1, sizeof *e);
+	struct cn_err err = { 0 };
+	char b[128], g[128];
+	struct httpd_reply rb = { .body = PAGE_BLUE }, rg = { .body = PAGE_GREEN };
+
+	if (!e)
+		return -1;
+	e->blue = httpd_fixture_start(&err);
+	e->green = httpd_fixture_start(&err);
+	if (!e->blue || !e->green) {
+		fprintf(stderr, "%s\n", err.msg);
+		return -1;
+	}
+	httpd_fixture_set_reply(e->blue, &rb);
+	httpd_fixture_set_reply(e->green, &rg);
+	snprintf(b, sizeof b, "%s/metrics", httpd_fixture_url(e->blue));
+	snprintf(g, sizeof g, "%s/metrics", httpd_fixture_url(e->green));
+	service_for(&e->svc, b, g, 2000);
+	*state = e;
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	struct env *e = *state;
+	httpd_fixture_stop(e->blue);
+	httpd_fixture_stop(e->green);
+	free(e);
+	return 0;
+}
+
+static struct cn_metrics *open_ok(const struct cn_service *svc, const struct cn_metrics_limits *lim)
+{
+	struct cn_err err = { 0 };
+	struct cn_metrics *m = cn_metrics_open_limits(svc, lim, &err);
+	if (!m)
+		print_message("open: %s\n", err.msg);
+	assert_non_null(m);
+	return m;
+}
+
+static double ms_since(const struct timespec *t0)
+{
+	struct timespec t1;
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	return (double)(t1.tv_sec - t0->tv_sec) * 1e3 + (double)(t1.tv_nsec - t0->tv_nsec) / 1e6;
+}
+
+static void test_good_pages_and_keepalive(void **state)
+{
+	struct env *e = *state;
+	struct cn_metrics *m = open_ok(&e->svc, NULL);
+	struct cn_sample s;
+
+	for (int i = 0; i < 3; i++) {
+		assert_int_equal(cn_metrics_sample(m, 0, &s), 0);
+		assert_true(s.ok);
+		assert_true(s.requests == 15);
+		assert_true(s.errors == 3);
+		assert_int_equal(s.latency.nbuckets, 3);
+		assert_true(s.latency.le[0] == 0.5 && isinf(s.latency.le[2]));
+		assert_true(s.latency.count[1] == 9 && s.latency.count[2] == 10);
+		assert_true(s.latency.sum == 4.5);
+		assert_int_equal(s.ttft.nbuckets, 2);
+		assert_true(s.ttft.count[0] == 7);
+		assert_int_equal(s.itl.nbuckets, 0);
+		assert_true(isnan(s.itl.sum));
+	}
+	/* one connection for three scrapes: the handle keeps it alive */
+	assert_int_equal(httpd_fixture_requests(e->blue), 3);
+	assert_int_equal(httpd_fixture_connections(e->blue), 1);
+
+	assert_int_equal(cn_metrics_sample(m, 1, &s), 0);
+	assert_true(s.ok);
+	assert_true(s.requests == 109);
+	assert_true(s.errors == 9);
+	assert_int_equal(s.latency.nbuckets, 0);   /* missing: not an error */
+	assert_int_equal(cn_metrics_sample(m, 2, &s), -CN_EINTERNAL);
+	cn_metrics_close(m);
+}
+
+static void test_status_500_then_recovers(void **state)
+{
+	struct env *e = *state;
+	struct cn_metrics *m = open_ok(&e->svc, NULL);
+	struct httpd_reply r500 = { .status = 500, .body = "internal error\n" }, r200 = { .body = PAGE_BLUE };
+	struct cn_sample s;
+	char want[256];
+
+	httpd_fixture_set_reply(e->blue, &r500);
+	assert_int_equal(cn_metrics_sample(m, 0, &s), 0);
+	assert_false(s.ok);
+	snprintf(want, sizeof want, "metrics page %s: http status 500, expected 200", e->svc.slots[0].metrics_url);
+	assert_string_equal(s.why, want);
+	assert_true(isnan(s.requests));
+	/* an error page that happens to hold a valid body is still refused */
+	r500.status = 404;
+	r500.body = PAGE_BLUE;
+	httpd_fixture_set_reply(e->blue, &r500);
+	assert_int_equal(cn_metrics_sample(m, 0, &s), 0);
+	assert_false(s.ok);
+	assert_non_null(strstr(s.why, "http status 404"));
+
+	httpd_fixture_set_reply(e->blue, &r200);
+	assert_int_equal(cn_metrics_sample(m, 0, &s), 0);
+	assert_true(s.ok);
+	assert_true(s.requests == 15);
+	cn_metrics_close(m);
+}
+
+static void test_connection_refused(void **state)
+{
+	struct env *e = *state;
+	struct cn_service svc = e->svc;
+	struct cn_metrics *m;
+	struct cn_sample s;
+	char url[128], prefix[160];
+	int port = httpd_free_port();
+
+	assert_true(port > 0);
+	snprintf(url, sizeof url, "http://127.0.0.1:%d/metrics", port);
+	snprintf(svc.slots[1].metrics_url, sizeof svc.slots[1].metrics_url, "%s", url);
+	m = open_ok(&svc, NULL);
+	assert_int_equal(cn_metrics_sample(m, 1, &s), 0);
+	assert_false(s.ok);
+	print_message("refused: %s\n", s.why);
+	snprintf(prefix, sizeof prefix, "metrics page %s: ", url);
+	assert_memory_equal(s.why, prefix, strlen(prefix));
+	assert_non_null(strstr(s.why, "onnect"));
+	cn_metrics_close(m);
+}
+
+static void test_timeout(void **state)
+{
+	struct env *e = *state;
+	struct cn_service svc = e->svc;
+	struct httpd_reply slow = { .body = PAGE_BLUE, .delay_ms = 3000 };
+	struct cn_metrics *m;
+	struct cn_sample s;
+	struct timespec t0;
+	double ms;
+
+	svc.metrics.timeout_ms = 300;
+	m = open_ok(&svc, NULL);
+	httpd_fixture_set_reply(e->blue, &slow);
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	assert_int_equal(cn_metrics_sample(m, 0, &s), 0);
+	ms = ms_since(&t0);
+	assert_false(s.ok);
+	print_message("timeout after %.0f ms: %s\n", ms, s.why);
+	assert_non_null(strstr(s.why, "timed out"));
+	assert_true(ms >= 250 && ms < 2000);
+	cn_metrics_close(m);
+}
+
+static void test_truncated_body(void **state)
+{
+	struct env *e = *state;
+	struct cn_metrics *m = open_ok(&e->svc, NULL);
+	struct httpd_reply cut = { .body = PAGE_BLUE, .total = 100000, .truncate = true };
+	struct cn_sample s;
+
+	httpd_fixture_set_reply(e->blue, &cut);
+	assert_int_equal(cn_metrics_sample(m, 0, &s), 0);
+	assert_false(s.ok);
+	print_message("truncated: %s\n", s.why);
+	assert_non_null(strstr(s.why, "metrics page http://127.0.0.1:"));
+	assert_true(strstr(s.why, "transfer closed") || strstr(s.why, "artial"));
+	cn_metrics_close(m);
+}
+
+static void test_huge_body(void **state)
+{
+	struct env *e = *state;
+	static const char filler[] = "# filler comment that nobody reads, repeated until the page is far too big\n";
+	struct httpd_reply huge = { .body = filler, .total = 64u * 1024 * 1024 };
+	struct cn_metrics_limits lim = { .max_page = 4u * 1024 * 1024 };
+	struct cn_metrics *m;
+	struct cn_sample s;
+	char want[256];
+
+	httpd_fixture_set_reply(e->blue, &huge);
+	m = open_ok(&e->svc, &lim);
+	assert_int_equal(cn_metrics_sample(m, 0, &s), 0);
+	assert_false(s.ok);
+	snprintf(want, sizeof want, "metrics page %s is larger than 4194304 bytes (raise the page limit or expose "
+		 "fewer series)", e->svc.slots[0].metrics_url);
+	assert_string_equal(s.why, want);
+	cn_metrics_close(m);
+
+	/* the default cap is 32 MiB */
+	m = open_ok(&e->svc, NULL);
+	assert_int_equal(cn_metrics_sample(m, 0, &s), 0);
+	assert_false(s.ok);
+	assert_non_null(strstr(s.why, "is larger than 33554432 bytes"));
+	cn_metrics_close(m);
+}
+
+static void test_bad_page_and_fallback(void **state)
+{
+	struct env *e = *state;
+	struct cn_metrics *m = open_ok(&e->svc, NULL);
+	struct httpd_reply bad = { .body = "http_requests_total{status=\"200\"} 12\nhttp_requests_total 1,5\n" };
+	struct httpd_reply nocounter = { .body = "vllm:e2e_request_latency_seconds_bucket{le=\"+Inf\"} 42\n"
+					 "vllm:e2e_request_latency_seconds_count 42\n" };
+	struct cn_sample s;
+	char want[256];
+
+	httpd_fixture_set_reply(e->blue, &bad);
+	assert_int_equal(cn_metrics_sample(m, 0, &s), 0);
+	assert_false(s.ok);
+	snprintf(want, sizeof want, "metrics page %s line 2: bad number '1,5'", e->svc.slots[0].metrics_url);
+	assert_string_equal(s.why, want);
+
+	httpd_fixture_set_reply(e->blue, &nocounter);
+	assert_int_equal(cn_metrics_sample(m, 0, &s), 0);
+	assert_true(s.ok);
+	assert_true(s.requests == 42);   /* from the latency histogram's count */
+	assert_true(isnan(s.errors));
+	cn_metrics_close(m);
+}
+
+static void test_open_errors(void **state)
+{
+	struct env *e = *state;
+	struct cn_service svc = e->svc;
+	struct cn_err err = { 0 };
+
+	svc.slots[1].metrics_url[0] = '\0';
+	assert_null(cn_metrics_open(&svc, &err));
+	assert_int_equal(err.code, CN_EINPUT);
+	assert_string_equal(err.msg, "service 'chat' slot 'green': no metrics_url to scrape (set it, or use the "
+			    "prometheus source)");
+	svc = e->svc;
+	snprintf(svc.metrics.names.errors, CN_SELECTOR_MAX, "x{a=~\"(\"}");
+	assert_null(cn_metrics_open(&svc, &err));
+	assert_int_equal(err.code, CN_EINPUT);
+	assert_non_null(strstr(err.msg, "service 'chat': metric name 'errors': selector 'x{a=~\"(\"}': bad regex"));
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_good_pages_and_keepalive, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_status_500_then_recovers, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_connection_refused, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_timeout, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_truncated_body, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_huge_body, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_bad_page_and_fallback, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_open_errors, setup, teardown),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}

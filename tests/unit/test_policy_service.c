@@ -1,0 +1,271 @@
+/* The service loader: bad inputs give "ORIGIN:LINE:COL: message" at the offending node; presets, overrides and the
+ * example service load as documented. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "canary/schema.h"
+#include "canary/service.h"
+
+#define NAME "name: chat\n"
+#define GATEWAY "gateway:\n  runtime_api: unix:/run/haproxy/admin.sock\n  backend: chat\n"
+#define BLUE "  blue:  { server: blue,  metrics_url: http://127.0.0.1:8001/metrics }\n"
+#define GREEN "  green: { server: green, metrics_url: http://127.0.0.1:8002/metrics }\n"
+#define SLOTS "slots:\n" BLUE GREEN
+#define LIVE "live: blue\n"
+#define GOOD NAME GATEWAY SLOTS LIVE
+/* the same with a runtime_api of our choosing on line 3 */
+#define WITH_API(api) NAME "gateway:\n  runtime_api: " api "\n  backend: chat\n" SLOTS LIVE
+
+struct bad_case {
+	const char *what;
+	const char *text;
+	int line, col;
+	const char *part;
+};
+
+static const struct bad_case bad_cases[] = {
+	{ "unknown gateway key", NAME "gateway:\n  runtime_api: /run/h.sock\n  backnd: chat\n" SLOTS LIVE, 4, 3,
+	  "unknown key 'backnd' (did you mean 'backend'?)" },
+	{ "unknown slot key", NAME GATEWAY "slots:\n  blue:  { sever: blue,  metrics_url: http://127.0.0.1:8001/metrics }\n"
+	  GREEN LIVE, 6, 12, "unknown key 'sever' (did you mean 'server'?)" },
+	{ "unknown metrics key", GOOD "metrics:\n  preset: vllm\n  sorce: scrape\n", 11, 3,
+	  "unknown key 'sorce' (did you mean 'source'?)" },
+	{ "slots as a list", NAME GATEWAY "slots:\n  - blue\n  - green\n" LIVE, 6, 3, "'slots' must be a mapping" },
+	{ "gateway as text", NAME "gateway: haproxy\n" SLOTS LIVE, 2, 10, "'gateway' must be a mapping" },
+	{ "slot as text", NAME GATEWAY "slots:\n  blue: blue\n" GREEN LIVE, 6, 9, "slot 'blue' must be a mapping" },
+	{ "three slots", NAME GATEWAY SLOTS "  red:   { server: red,   metrics_url: http://127.0.0.1:8003/metrics }\n" LIVE,
+	  6, 3, "exactly two slots, got 3" },
+	{ "one slot", NAME GATEWAY "slots:\n" BLUE LIVE, 6, 3, "exactly two slots, got 1" },
+	{ "live is not a slot", NAME GATEWAY SLOTS "live: red\n", 8, 7, "live slot 'red' is not one of the slots" },
+	{ "same server twice", NAME GATEWAY "slots:\n" BLUE
+	  "  green: { server: blue,  metrics_url: http://127.0.0.1:8002/metrics }\n" LIVE, 7, 20,
+	  "name the same server 'blue'" },
+	{ "url without http", NAME GATEWAY "slots:\n  blue:  { server: blue,  metrics_url: ftp://127.0.0.1/metrics }\n"
+	  GREEN LIVE, 6, 40, "must start with http:// or https://" },
+	{ "url without host", NAME GATEWAY "slots:\n  blue:  { server: blue,  metrics_url: 'http:///metrics' }\n"
+	  GREEN LIVE, 6, 40, "has no host" },
+	{ "runtime api port too big", WITH_API("127.0.0.1:99999"), 3, 16, "invalid port '99999'" },
+	{ "runtime api port zero", WITH_API("127.0.0.1:0"), 3, 16, "invalid port '0'" },
+	{ "runtime api port not a number", WITH_API("localhost:http"), 3, 16, "invalid port 'http'" },
+	{ "runtime api without port", WITH_API("localhost"), 3, 16, "must be unix:/PATH, /PATH or HOST:PORT" },
+	{ "runtime api relative unix path", WITH_API("unix:admin.sock"), 3, 16, "must be absolute" },
+	{ "runtime api empty host", WITH_API("':9999'"), 3, 16, "must be unix:/PATH, /PATH or HOST:PORT" },
+	{ "prometheus without url", GOOD "metrics:\n  source: prometheus\n", 10, 3, "missing 'prometheus_url'" },
+	{ "prometheus without selectors", GOOD "metrics:\n  source: prometheus\n  prometheus_url: http://127.0.0.1:9090\n",
+	  6, 10, "slot 'blue' needs a selector" },
+	{ "scrape without metrics url", NAME GATEWAY "slots:\n" BLUE "  green: { server: green }\n" LIVE, 7, 10,
+	  "slot 'green' needs a metrics_url" },
+	{ "custom preset without names", GOOD "metrics:\n  preset: custom\n", 10, 3, "needs a 'names' section" },
+	{ "custom preset without errors", GOOD "metrics:\n  preset: custom\n  names:\n    requests: reqs_total\n", 12, 5,
+	  "at least requests and errors" },
+	{ "bad preset", GOOD "metrics:\n  preset: vlm\n", 10, 11, "expected one of vllm, tgi, triton, custom, got 'vlm'" },
+	{ "bad gateway kind", NAME "gateway:\n  kind: nginx\n  runtime_api: /run/h.sock\n  backend: chat\n" SLOTS LIVE, 3,
+	  9, "expected one of haproxy, got 'nginx'" },
+	{ "zero timeout", NAME "gateway:\n  runtime_api: /run/h.sock\n  backend: chat\n  timeout: 0s\n" SLOTS LIVE, 5, 12,
+	  "must be greater than zero" },
+	{ "timeout too long", GOOD "metrics:\n  timeout: 5m\n", 10, 12, "timeout '5m' must be at most 1m" },
+	{ "names as a list", GOOD "metrics:\n  names: [a, b]\n", 10, 10, "'names' must be a mapping" },
+	{ "tab indentation", NAME "gateway:\n\truntime_api: /run/h.sock\n", 3, 1,
+	  "tab character used for indentation; use spaces" },
+	{ "duplicate slot", NAME GATEWAY "slots:\n" BLUE BLUE LIVE, 7, 3, "duplicate key 'blue' (first at line 6, column 3)" },
+	{ "empty file", "", 1, 1, "empty file" },
+	{ "invalid utf-8", "name: ch\xe2\x82t\n", 1, 9, "invalid utf-8 byte 0xe2" },
+	{ "yaml syntax error", NAME "gateway: {runtime_api: /x\n", 3, 1, "yaml syntax error" },
+	{ "missing gateway", NAME SLOTS LIVE, 1, 1, "missing required key 'gateway' in service" },
+	{ "missing live", NAME GATEWAY SLOTS, 1, 1, "missing required key 'live'" },
+	{ "missing runtime api", NAME "gateway:\n  backend: chat\n" SLOTS LIVE, 3, 3,
+	  "missing required key 'runtime_api' in gateway" },
+	{ "slot without server", NAME GATEWAY "slots:\n  blue:  { metrics_url: http://127.0.0.1:8001/metrics }\n" GREEN
+	  LIVE, 6, 10, "missing required key 'server' in slot 'blue'" },
+	{ "bad slot name", NAME GATEWAY "slots:\n  'bl ue':  { server: blue,  metrics_url: http://127.0.0.1:8001/metrics }\n"
+	  GREEN LIVE, 6, 3, "invalid slot name 'bl ue'" },
+	{ "alias", NAME GATEWAY "slots:\n  blue: &s { server: blue, metrics_url: http://127.0.0.1:8001/metrics }\n"
+	  "  green: *s\n" LIVE, 6, 9, "anchors ('&s') are not supported" },
+};
+
+static void test_bad_inputs(void **state)
+{
+	(void)state;
+	for (size_t i = 0; i < sizeof bad_cases / sizeof bad_cases[0]; i++) {
+		const struct bad_case *c = &bad_cases[i];
+		struct cn_service s;
+		memset(&s, 0x5a, sizeof s);
+		struct cn_err err = { 0 };
+		int rc = cn_service_parse(c->text, strlen(c->text), "policies/s.yaml", &s, &err);
+		if (rc != -CN_EINPUT)
+			fail_msg("%s: expected -CN_EINPUT, got %d (%s)", c->what, rc, err.msg);
+		char prefix[64];
+		snprintf(prefix, sizeof prefix, "policies/s.yaml:%d:%d: ", c->line, c->col);
+		if (strncmp(err.msg, prefix, strlen(prefix)) != 0)
+			fail_msg("%s: expected position '%s', got '%s'", c->what, prefix, err.msg);
+		if (!strstr(err.msg, c->part))
+			fail_msg("%s: message '%s' lacks '%s'", c->what, err.msg, c->part);
+		assert_int_equal(((unsigned char *)&s)[0], 0x5a); /* untouched on failure */
+	}
+}
+
+static void test_runtime_api_forms(void **state)
+{
+	(void)state;
+	static const char *const good[] = {
+		WITH_API("unix:/run/haproxy/admin.sock"), WITH_API("/run/haproxy/admin.sock"), WITH_API("127.0.0.1:9999"),
+		WITH_API("localhost:1"), WITH_API("'[::1]:65535'"),
+	};
+	static const char *const want[] = {
+		"unix:/run/haproxy/admin.sock", "/run/haproxy/admin.sock", "127.0.0.1:9999", "localhost:1", "[::1]:65535",
+	};
+	for (size_t i = 0; i < sizeof good / sizeof good[0]; i++) {
+		struct cn_service s;
+		struct cn_err err = { 0 };
+		if (cn_service_parse(good[i], strlen(good[i]), "t", &s, &err) != 0)
+			fail_msg("%s: %s", want[i], err.msg);
+		assert_string_equal(s.gateway.runtime_api, want[i]);
+	}
+}
+
+static void test_good_service_defaults(void **state)
+{
+	(void)state;
+	struct cn_service s;
+	struct cn_err err = { 0 };
+	int rc = cn_service_parse(GOOD, strlen(GOOD), "t", &s, &err);
+	if (rc)
+		fail_msg("%s", err.msg);
+	assert_string_equal(s.name, "chat");
+	assert_int_equal(s.gateway.kind, CN_GATEWAY_HAPROXY);
+	assert_string_equal(s.gateway.backend, "chat");
+	assert_true(s.gateway.timeout_ms == 2000);
+	assert_string_equal(s.slots[0].name, "blue");
+	assert_string_equal(s.slots[0].server, "blue");
+	assert_string_equal(s.slots[1].name, "green");
+	assert_string_equal(s.slots[1].metrics_url, "http://127.0.0.1:8002/metrics");
+	assert_int_equal(s.initial_live, 0);
+	assert_int_equal(s.metrics.source, CN_SOURCE_SCRAPE);
+	assert_int_equal(s.metrics.preset, CN_PRESET_VLLM);
+	assert_true(s.metrics.timeout_ms == 2000);
+	assert_string_equal(s.metrics.names.requests, "http_requests_total");
+	assert_string_equal(s.metrics.names.errors, "http_requests_total{status=~\"5..\"}");
+	assert_string_equal(s.metrics.names.latency, "vllm:e2e_request_latency_seconds");
+	assert_string_equal(s.metrics.names.ttft, "vllm:time_to_first_token_seconds");
+	assert_string_equal(s.metrics.names.itl, "vllm:time_per_output_token_seconds");
+}
+
+static void test_prometheus_preset_and_overrides(void **state)
+{
+	(void)state;
+	const char *text = NAME GATEWAY
+		"slots:\n  blue:  { server: b1, selector: '{slot=\"blue\"}' }\n  green: { server: g1, selector: '{slot=\"green\"}' }\n"
+		"live: green\n"
+		"metrics:\n  source: prometheus\n  prometheus_url: http://127.0.0.1:9090\n  preset: tgi\n  timeout: 3s\n"
+		"  names:\n    latency: my_latency_seconds\n    ttft: ''\n";
+	struct cn_service s;
+	struct cn_err err = { 0 };
+	int rc = cn_service_parse(text, strlen(text), "t", &s, &err);
+	if (rc)
+		fail_msg("%s", err.msg);
+	assert_int_equal(s.initial_live, 1);
+	assert_int_equal(s.metrics.source, CN_SOURCE_PROMETHEUS);
+	assert_string_equal(s.metrics.prometheus_url, "http://127.0.0.1:9090");
+	assert_string_equal(s.slots[0].selector, "{slot=\"blue\"}");
+	assert_true(s.metrics.timeout_ms == 3000);
+	assert_string_equal(s.metrics.names.requests, "tgi_request_count");      /* from the preset */
+	assert_string_equal(s.metrics.names.errors, "tgi_request_failure");
+	assert_string_equal(s.metrics.names.latency, "my_latency_seconds");     /* overridden */
+	assert_string_equal(s.metrics.names.ttft, "");                          /* overridden to none */
+	assert_string_equal(s.metrics.names.itl, "tgi_request_mean_time_per_token_duration");
+}
+
+static void test_custom_names(void **state)
+{
+	(void)state;
+	const char *text = GOOD "metrics:\n  preset: custom\n  names:\n    requests: reqs_total\n"
+			   "    errors: 'reqs_total{code=\"500\"}'\n";
+	struct cn_service s;
+	struct cn_err err = { 0 };
+	int rc = cn_service_parse(text, strlen(text), "t", &s, &err);
+	if (rc)
+		fail_msg("%s", err.msg);
+	assert_string_equal(s.metrics.names.requests, "reqs_total");
+	assert_string_equal(s.metrics.names.errors, "reqs_total{code=\"500\"}");
+	assert_string_equal(s.metrics.names.latency, "");
+	assert_string_equal(s.metrics.names.ttft, "");
+}
+
+static void test_presets(void **state)
+{
+	(void)state;
+	struct cn_metric_names n;
+	cn_metric_names_preset(CN_PRESET_TGI, &n);
+	assert_string_equal(n.latency, "tgi_request_duration");
+	assert_string_equal(n.ttft, "");
+	cn_metric_names_preset(CN_PRESET_TRITON, &n);
+	assert_string_equal(n.requests, "nv_inference_count");
+	assert_string_equal(n.errors, "nv_inference_request_failure");
+	assert_string_equal(n.latency, "nv_inference_request_duration_us");
+	cn_metric_names_preset(CN_PRESET_CUSTOM, &n);
+	assert_string_equal(n.requests, "");
+	assert_string_equal(n.errors, "");
+}
+
+static void test_demo_service_example(void **state)
+{
+	(void)state;
+	const char *dir = getenv("CANARY_SOURCE_DIR");
+	char path[4096];
+	snprintf(path, sizeof path, "%s/policies/demo-service.yaml", dir ? dir : ".");
+	struct cn_service s;
+	struct cn_err err = { 0 };
+	char *src = NULL;
+	int rc = cn_service_load_file(path, &s, &src, &err);
+	if (rc)
+		fail_msg("%s", err.msg);
+	assert_non_null(src);
+	assert_string_equal(s.gateway.runtime_api, "unix:/tmp/canary-demo/haproxy.sock");
+	assert_string_equal(s.slots[0].name, "blue");
+	assert_string_equal(s.slots[0].metrics_url, "http://127.0.0.1:18081/metrics");
+	assert_string_equal(s.slots[1].name, "green");
+	assert_string_equal(s.slots[1].metrics_url, "http://127.0.0.1:18082/metrics");
+	assert_int_equal(s.initial_live, 0);
+	assert_int_equal(s.metrics.preset, CN_PRESET_VLLM);
+	free(src);
+}
+
+static void test_schema_is_documented(void **state)
+{
+	(void)state;
+	const struct cn_schema *stack[16];
+	int n = 0;
+	stack[n++] = cn_service_schema();
+	while (n > 0) {
+		const struct cn_schema *sc = stack[--n];
+		for (size_t i = 0; i < sc->nkeys; i++) {
+			if (!sc->keys[i].doc || !*sc->keys[i].doc)
+				fail_msg("key '%s' in %s has no doc", sc->keys[i].name, sc->name);
+			if (sc->keys[i].sub)
+				stack[n++] = sc->keys[i].sub;
+		}
+	}
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_bad_inputs),
+		cmocka_unit_test(test_runtime_api_forms),
+		cmocka_unit_test(test_good_service_defaults),
+		cmocka_unit_test(test_prometheus_preset_and_overrides),
+		cmocka_unit_test(test_custom_names),
+		cmocka_unit_test(test_presets),
+		cmocka_unit_test(test_demo_service_example),
+		cmocka_unit_test(test_schema_is_documented),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
