@@ -153,6 +153,16 @@ static const char *fmt_where(const struct cn_policy *p, int step, char *b, size_
 	return b;
 }
 
+/* "at step 2 of 3 (5%)" or "before the first step". */
+static const char *fmt_at(const struct cn_policy *p, int step, char *b, size_t n)
+{
+	char w[48];
+	if (step < 0 || step >= p->nsteps)
+		return fmt_where(p, step, b, n);
+	snprintf(b, n, "at %s", fmt_where(p, step, w, sizeof w));
+	return b;
+}
+
 static void result_init(struct cn_tick_result *out, const struct cn_rollout_state *cur)
 {
 	out->next = *cur;
@@ -361,12 +371,12 @@ void cn_tick(const struct cn_policy *p, const struct cn_rollout_state *cur, cons
 	}
 
 	gather(p, cur, obs, out, &t);
-	fmt_where(p, cur->step, w, sizeof w);
+	fmt_at(p, cur->step, w, sizeof w);
 
 	if (cur->phase == CN_PHASE_PAUSED) {
 		/* report the verdicts, keep everything else */
 		*n = *cur;
-		say(out, "paused (was %s at %s): holding until an operator resumes, aborts or promotes",
+		say(out, "paused (was %s %s): holding until an operator resumes, aborts or promotes",
 		    cn_phase_name(cur->paused_from), w);
 		if (t.first_fail >= 0)
 			say(out, "; slo '%s' failing: %s", p->slos[t.first_fail].name, out->slos[t.first_fail].why);
@@ -386,11 +396,11 @@ void cn_tick(const struct cn_policy *p, const struct cn_rollout_state *cur, cons
 		}
 		if (p->on_failure == CN_FALLBACK_ROLLBACK) {
 			finish(out, CN_PHASE_ROLLED_BACK, 0, CN_DECIDE_ROLLBACK);
-			say(out, "regression confirmed (%d failing ticks) at %s: slo '%s': %s; candidate to 0%%",
+			say(out, "regression confirmed (%d failing ticks) %s: slo '%s': %s; candidate to 0%%",
 			    n->failing_ticks, w, p->slos[t.first_fail].name, r->why);
 		} else {
 			pause_here(out);
-			say(out, "regression confirmed (%d failing ticks) at %s: slo '%s': %s; paused for a person",
+			say(out, "regression confirmed (%d failing ticks) %s: slo '%s': %s; paused for a person",
 			    n->failing_ticks, w, p->slos[t.first_fail].name, r->why);
 		}
 		return;
@@ -410,7 +420,7 @@ void cn_tick(const struct cn_policy *p, const struct cn_rollout_state *cur, cons
 				finish(out, CN_PHASE_ROLLED_BACK, 0, CN_DECIDE_ROLLBACK);
 			else
 				pause_here(out);
-			say(out, "inconclusive for %s (limit %s) at %s, %s: ", fmt_dur(lasted, d1, sizeof d1),
+			say(out, "inconclusive for %s (limit %s) %s, %s: ", fmt_dur(lasted, d1, sizeof d1),
 			    fmt_dur(limit, d2, sizeof d2), w,
 			    out->decision == CN_DECIDE_ROLLBACK ? "rolling back, candidate to 0%" : "paused for a person");
 			say_inconclusive(p, out, &t);
@@ -483,7 +493,7 @@ int cn_command(const struct cn_policy *p, const struct cn_rollout_state *cur, en
 
 	struct cn_rollout_state *n = &out->next;
 	result_init(out, cur);
-	fmt_where(p, cur->step, w, sizeof w);
+	fmt_at(p, cur->step, w, sizeof w);
 	switch (cmd) {
 	case CN_CMD_APPROVE:
 		n->approved = true;
@@ -495,7 +505,7 @@ int cn_command(const struct cn_policy *p, const struct cn_rollout_state *cur, en
 		break;
 	case CN_CMD_PAUSE:
 		pause_here(out);
-		say(out, "paused by an operator at %s", w);
+		say(out, "paused by an operator %s", w);
 		break;
 	case CN_CMD_RESUME:
 		n->phase = cur->paused_from;
@@ -506,15 +516,15 @@ int cn_command(const struct cn_policy *p, const struct cn_rollout_state *cur, en
 		if (n->phase == CN_PHASE_AWAITING_APPROVAL)
 			n->waiting_since_ms = now_ms;
 		out->decision = CN_DECIDE_RESUME;
-		say(out, "resumed by an operator: %s at %s", cn_phase_name(n->phase), w);
+		say(out, "resumed by an operator: %s %s", cn_phase_name(n->phase), w);
 		break;
 	case CN_CMD_ABORT:
 		finish(out, CN_PHASE_ABORTED, 0, CN_DECIDE_ABORT);
-		say(out, "aborted by an operator at %s: candidate to 0%%", w);
+		say(out, "aborted by an operator %s: candidate to 0%%", w);
 		break;
 	case CN_CMD_PROMOTE_FULL:
 		finish(out, CN_PHASE_PROMOTED, 100, CN_DECIDE_PROMOTE);
-		say(out, "promoted to 100%% by an operator at %s, skipping the remaining steps and analysis", w);
+		say(out, "promoted to 100%% by an operator %s, skipping the remaining steps and analysis", w);
 		break;
 	}
 	return 0;

@@ -170,17 +170,18 @@ static int query_hist(struct prom *pr, int slot, int k, struct cn_histogram *h, 
 {
 	char sel[PROMQL_MAX], promql[PROMQL_MAX + 32], why[CN_WHY_MAX];
 	struct cn_err err = { 0 };
-	json_t *root, *result, *el;
+	json_t *root = NULL, *result, *el;
 	size_t i;
+	int rc = -1;
 
 	if (cn_promsel_format(&pr->sel[k], "_bucket", &pr->slot_sel[slot], sel, sizeof sel, &err) < 0) {
 		cn_sample_fail(out, "%s", err.msg);
-		return -1;
+		goto out;
 	}
 	snprintf(promql, sizeof promql, "sum by (le) (%s)", sel);
 	root = query(pr, field[k], promql, &result, out);
 	if (!root)
-		return -1;
+		goto out;
 	json_array_foreach(result, i, el) {
 		const char *le_text = json_string_value(json_object_get(json_object_get(el, "metric"), "le"));
 		double le, v;
@@ -189,35 +190,32 @@ static int query_hist(struct prom *pr, int slot, int k, struct cn_histogram *h, 
 		if (!le_text || parse_value(json_object_get(el, "value"), &v) < 0) {
 			cn_sample_fail(out, "prometheus %s: the %s query answered a bucket without le or value",
 				       pr->base_url, field[k]);
-			goto fail;
+			goto out;
 		}
 		le = strtod(le_text, &end);
 		if (*end != '\0' || end == le_text || isnan(le)) {
 			cn_sample_fail(out, "prometheus %s: the %s query answered bad le '%s'", pr->base_url, field[k],
 				       le_text);
-			goto fail;
+			goto out;
 		}
 		at = cn_hist_slot(h, le);
 		if (at < 0) {
 			cn_sample_fail(out, "prometheus %s: histogram '%s' has more than %d distinct le bounds",
 				       pr->base_url, pr->sel[k].name, CN_MAX_BUCKETS);
-			goto fail;
+			goto out;
 		}
 		h->count[at] += v;
 	}
-	json_decref(root);
 	if (cn_hist_finish(h, pr->sel[k].name, why, sizeof why) < 0) {
 		cn_sample_fail(out, "prometheus %s: %s", pr->base_url, why);
-		h->nbuckets = 0;
-		return -1;
+		goto out;
 	}
-	if (h->nbuckets > 0)
-		return query_sum(pr, slot, k, "_sum", &h->sum, out);
-	return 0;
-fail:
+	rc = h->nbuckets > 0 ? query_sum(pr, slot, k, "_sum", &h->sum, out) : 0;
+out:
 	json_decref(root);
-	h->nbuckets = 0;
-	return -1;
+	if (rc < 0)
+		h->nbuckets = 0;
+	return rc;
 }
 
 static int prom_sample(struct cn_metrics *m, int slot, struct cn_sample *out)

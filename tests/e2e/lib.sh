@@ -151,3 +151,45 @@ wait_step() { # ID STEP SECONDS
 	done
 	fail "rollout $1 did not reach step $2 in $3s"
 }
+
+# The whole world of one test: a fresh database, two simulated model servers (blue live, green idle), HAProxy in
+# front of them, the service `svc` and the policy POLICY applied. Sets FE ADMIN BLUE GREEN.
+setup_world() { # [POLICY_FILE] [MODELSIM ARGS...]
+	local policy=${1:-$E2E_TOP/policies/demo-fast.yaml}
+	shift || true
+	fresh_db
+	FE=$(free_port); ADMIN=$(free_port); BLUE=$(free_port); GREEN=$(free_port)
+	start_modelsim blue "$BLUE" --error-rate 0.005 --latency-median 0.2 --seed 1 "$@"
+	start_modelsim green "$GREEN" --error-rate 0.005 --latency-median 0.2 --seed 2 "$@"
+	start_haproxy svc "$FE" "$ADMIN" "$BLUE" "$GREEN"
+	cat >"$E2E_DIR/service.yaml" <<YAML
+name: svc
+gateway: { kind: haproxy, runtime_api: "127.0.0.1:$ADMIN", backend: svc, timeout: 2s }
+slots:
+  blue:  { server: blue,  metrics_url: "http://127.0.0.1:$BLUE/metrics" }
+  green: { server: green, metrics_url: "http://127.0.0.1:$GREEN/metrics" }
+live: blue
+metrics: { source: scrape, preset: vllm, timeout: 1s }
+YAML
+	"$CTL" migrate >/dev/null
+	"$CTL" policy apply "$policy" >/dev/null
+	"$CTL" service apply "$E2E_DIR/service.yaml" >/dev/null
+}
+
+# Runs `canaryctl rollout start --wait` in the background; ROLLOUT_PID, output in $E2E_DIR/wait-CANDIDATE.log.
+start_rollout_wait() { # CANDIDATE POLICY TIMEOUT
+	"$CTL" rollout start --service svc --candidate "$1" --policy "$2" --wait --timeout "$3" \
+		>"$E2E_DIR/wait-$1.log" 2>&1 &
+	ROLLOUT_PID=$!
+}
+
+# Waits for the id of the newest rollout of svc.
+newest_rollout() {
+	local id
+	for _ in $(seq 1 50); do
+		id=$(sql "SELECT max(id) FROM rollouts")
+		[ -n "$id" ] && { echo "$id"; return 0; }
+		sleep 0.1
+	done
+	fail "no rollout was created"
+}

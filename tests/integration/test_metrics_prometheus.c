@@ -14,7 +14,7 @@
 #include "canary/metrics.h"
 #include "httpd_fixture.h"
 
-enum mode { GOOD, STATUS_ERROR, GARBAGE, HTTP_503, MATRIX, EMPTY };
+enum mode { GOOD, STATUS_ERROR, GARBAGE, HTTP_503, MATRIX, EMPTY, BADHIST };
 
 struct fake {
 	enum mode mode;
@@ -73,6 +73,10 @@ static void handle(void *arg, const struct httpd_request *req, struct httpd_repl
 		return;
 	case EMPTY:
 		reply->body = "{\"status\":\"success\",\"data\":{\"resultType\":\"vector\",\"result\":[]}}";
+		return;
+	case BADHIST:   /* every query: buckets that are not cumulative */
+		reply->body = "{\"status\":\"success\",\"data\":{\"resultType\":\"vector\",\"result\":["
+			      B("+Inf", "3") "," B("1", "5") "]}}";
 		return;
 	case GOOD:
 		break;
@@ -193,6 +197,7 @@ static const struct bad_case bad_cases[] = {
 	{ GARBAGE, "the requests query answered bad json (line 1: ']' expected near end of file)" },
 	{ HTTP_503, "http status 503 for the requests query" },
 	{ MATRIX, "the requests query answered resultType 'matrix', expected a vector" },
+	{ BADHIST, "histogram 'lat_seconds' is not cumulative: le=inf has 3, le=1 has 5" },
 };
 
 static void test_bad_answers(void **state)

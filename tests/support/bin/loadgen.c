@@ -249,14 +249,15 @@ static void print_status(const struct stats *st)
 	printf("}");
 }
 
-static void print_summary(const struct opts *o, const struct stats *st, double elapsed)
+/* elapsed: from the first request to the last answer; send_s: the time requests were being sent. */
+static void print_summary(const struct opts *o, const struct stats *st, double elapsed, double send_s)
 {
 	printf("{\"summary\":true,\"url\":");
 	print_jstr(o->url);
-	printf(",\"target_rate\":%.1f,\"duration_s\":%.3f,\"sent\":%ld,\"completed\":%ld,\"transport_errors\":%ld,"
-	       "\"aborted\":%ld,\"rate\":%.1f,",
-	       o->rate, elapsed, st->sent, st->completed, st->transport_errors, st->aborted,
-	       elapsed > 0 ? (double)st->completed / elapsed : 0.0);
+	printf(",\"target_rate\":%.1f,\"duration_s\":%.3f,\"send_s\":%.3f,\"sent\":%ld,\"completed\":%ld,"
+	       "\"transport_errors\":%ld,\"aborted\":%ld,\"send_rate\":%.1f,\"rate\":%.1f,",
+	       o->rate, elapsed, send_s, st->sent, st->completed, st->transport_errors, st->aborted,
+	       send_s > 0 ? (double)st->sent / send_s : 0.0, elapsed > 0 ? (double)st->completed / elapsed : 0.0);
 	print_status(st);
 	printf(",\"served_by\":{");
 	for (int i = 0; i < st->nservers; i++) {
@@ -401,11 +402,14 @@ int main(int argc, char **argv)
 
 	double start = now_s(), end_send = start + o.duration, next_report = start + o.report_every;
 	long last_completed = 0;
+	double send_s = 0;
 	bool sending = true;
 	for (;;) {
 		double t = now_s();
-		if (sending && (t >= end_send || st->sent >= o.max_requests || stop_flag))
+		if (sending && (t >= end_send || st->sent >= o.max_requests || stop_flag)) {
 			sending = false;
+			send_s = t - start;
+		}
 		if (sending) {
 			double due_d = floor((t - start) * o.rate) + 1;
 			long due = due_d > (double)o.max_requests ? o.max_requests : (long)due_d;
@@ -490,7 +494,7 @@ int main(int argc, char **argv)
 		}
 		curl_multi_poll(multi, NULL, 0, wait_ms, NULL);
 	}
-	print_summary(&o, st, now_s() - start);
+	print_summary(&o, st, now_s() - start, send_s);
 	rc = (st->sent > 0 && st->completed == 0) ? 69 : 0;
 	if (rc == 69)
 		fprintf(stderr, "loadgen: no request to '%s' got an http answer: is the server running?\n", o.url);

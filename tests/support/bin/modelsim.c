@@ -271,7 +271,14 @@ static enum MHD_Result answer_metrics(struct MHD_Connection *c, struct server *s
 		return MHD_NO;
 	pthread_mutex_lock(&s->mu);
 	memcpy(name, s->cfg.name, sizeof name);
+	bool garbage = s->cfg.metrics_garbage != 0;
 	pthread_mutex_unlock(&s->mu);
+	if (garbage) {
+		/* fault injection: a page a scraper must refuse (a bad number in a wanted series) */
+		static const char page[] = "# TYPE http_requests_total counter\nhttp_requests_total{status=\"200\"} 12abc\n";
+		free(buf);
+		return send_text(c, s, 200, "text/plain; version=0.0.4", page, sizeof page - 1, r);
+	}
 	snprintf(labels, sizeof labels, "model_name=\"%s\"", name);
 	/* histograms first, counters after, so a scrape never shows more observations than counted requests */
 	int rc = sim_hist_render(&s->e2e, "vllm:e2e_request_latency_seconds",

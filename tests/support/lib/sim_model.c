@@ -43,6 +43,7 @@ static const struct {
 	{ "error_rate", KEY_DOUBLE, offsetof(struct sim_config, error_rate), 0, 1 },
 	{ "tokens", KEY_LONG, offsetof(struct sim_config, tokens), 1, 100000 },
 	{ "sleep", KEY_LONG, offsetof(struct sim_config, sleep), 0, 1 },
+	{ "metrics_garbage", KEY_LONG, offsetof(struct sim_config, metrics_garbage), 0, 1 },
 };
 
 void sim_config_defaults(struct sim_config *cfg)
@@ -217,9 +218,9 @@ int sim_config_json(const struct sim_config *cfg, char *buf, size_t size)
 {
 	int n = snprintf(buf, size,
 			 "{\"name\":\"%s\",\"latency_median\":%.9g,\"latency_sigma\":%.9g,\"ttft_median\":%.9g,"
-			 "\"ttft_sigma\":%.9g,\"error_rate\":%.9g,\"tokens\":%ld,\"sleep\":%ld}",
+			 "\"ttft_sigma\":%.9g,\"error_rate\":%.9g,\"tokens\":%ld,\"sleep\":%ld,\"metrics_garbage\":%ld}",
 			 cfg->name, cfg->latency_median, cfg->latency_sigma, cfg->ttft_median, cfg->ttft_sigma,
-			 cfg->error_rate, cfg->tokens, cfg->sleep);
+			 cfg->error_rate, cfg->tokens, cfg->sleep, cfg->metrics_garbage);
 	return (n < 0 || (size_t)n >= size) ? -1 : n;
 }
 

@@ -23,6 +23,7 @@ struct sim_config {
 	double error_rate;        /* probability of a 500 answer, 0..1 */
 	long tokens;              /* output tokens per answer */
 	long sleep;               /* 1: really wait the simulated latency before answering */
+	long metrics_garbage;     /* 1: /metrics answers a page that is not Prometheus text (fault injection) */
 };
 
 /* Fills cfg with the defaults (name "blue", median 0.2 s, sigma 0.3, ttft 0.05 s, errors 0.5%, 32 tokens). */

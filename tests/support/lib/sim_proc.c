@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -46,12 +47,17 @@ int sim_proc_start(char *const argv[], int timeout_ms, struct sim_proc *out, str
 
 	if (pipe(fds) < 0)
 		return cn_fail(err, CN_EUNAVAIL, "pipe for '%s': %s", argv[0], strerror(errno));
+	pid_t parent = getpid();
 	pid = fork();
 	if (pid < 0) {
 		rc = cn_fail(err, CN_EUNAVAIL, "fork for '%s': %s", argv[0], strerror(errno));
 		goto out;
 	}
 	if (pid == 0) {
+		/* a test that fails mid-way (cmocka longjmps out) must not leave the program running */
+		prctl(PR_SET_PDEATHSIG, SIGTERM);
+		if (getppid() != parent)
+			_exit(127);
 		dup2(fds[1], STDOUT_FILENO);
 		close(fds[0]);
 		close(fds[1]);
