@@ -130,7 +130,7 @@ static int scan_dir(const char *dir, struct migration **out, int *count, struct 
 	}
 	qsort(m, (size_t)n, sizeof *m, cmp_migration);
 	for (int i = 0; i < n; i++) {
-		size_t len;
+		size_t len = 0;
 		if (i > 0 && strncmp(m[i].name, m[i - 1].name, 4) == 0) {
 			rc = cn_fail(err, CN_EINPUT, "migrations '%s' and '%s' in '%s' share the number %.4s; renumber "
 				     "the new one", m[i - 1].name, m[i].name, dir, m[i].name);

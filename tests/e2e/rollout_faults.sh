@@ -3,7 +3,7 @@
 # unavailable; when HAProxy comes back (with its config's weights) canaryd reconciles it to the recorded intent and
 # the rollout goes on to promotion. (2) The candidate's metrics endpoint answers garbage: verdicts are inconclusive,
 # the rollout holds at 1% past its hold time and `status` says why; an operator aborts it (wait exits 2, weight 0).
-source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+source "$(dirname "${BASH_SOURCE[0]}")/lib.bash"
 
 setup_world
 start_load "$FE" 1000 150

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # e2e: a healthy candidate goes 1% -> 5% -> 100% through a real HAProxy under real traffic and is promoted; at
 # every step the share of requests each slot served matches the weight; the candidate's slot becomes live.
-source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+source "$(dirname "${BASH_SOURCE[0]}")/lib.bash"
 
 setup_world
 [ "$("$CTL" --output json service show svc | jq -r .idle.name)" = green ] || fail "idle slot is not green"

@@ -2,7 +2,7 @@
 # e2e: regressions injected after the 1% step began are rolled back by themselves: first a latency regression
 # (candidate p99 x2), then an error regression (candidate errors 0.5% -> 5%). Each time `rollout start --wait` exits
 # 1, HAProxy's candidate weight is 0, the live slot stays live, and the audit shows the numbers that triggered it.
-source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+source "$(dirname "${BASH_SOURCE[0]}")/lib.bash"
 
 setup_world
 start_load "$FE" 1500 150
