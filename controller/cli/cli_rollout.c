@@ -219,7 +219,7 @@ static int rollout_wait(struct cli *cli, int argc, char **argv)
 		{"timeout", &timeout, NULL}, {"exit-on-pause", NULL, &exit_on_pause}, {NULL, NULL, NULL}};
 	char *pos[1];
 	int npos = 0, rc;
-	int64_t id, timeout_ms;
+	int64_t id = 0, timeout_ms = 0;
 	if ((rc = cli_parse(argc, argv, opts, pos, 1, &npos, USAGE)) != 0)
 		return rc == 1 ? 0 : rc;
 	if (npos != 1)
@@ -277,7 +277,7 @@ static int rollout_command(struct cli *cli, enum cn_command_kind kind, int argc,
 	const struct cli_opt opts[] = {{"reason", &reason, NULL}, {"full", NULL, &full}, {NULL, NULL, NULL}};
 	char *pos[1];
 	int npos = 0, rc;
-	int64_t id;
+	int64_t id = 0;
 	if ((rc = cli_parse(argc, argv, opts, pos, 1, &npos, USAGE)) != 0)
 		return rc == 1 ? 0 : rc;
 	if (npos != 1)
@@ -325,7 +325,7 @@ static int rollout_audit(struct cli *cli, int argc, char **argv)
 	const struct cli_opt opts[] = {{NULL, NULL, NULL}};
 	char *pos[1];
 	int npos = 0, rc;
-	int64_t id;
+	int64_t id = 0;
 	if ((rc = cli_parse(argc, argv, opts, pos, 1, &npos, USAGE)) != 0)
 		return rc == 1 ? 0 : rc;
 	if (npos != 1)

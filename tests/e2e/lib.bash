@@ -10,7 +10,7 @@ CANARYD=$B/canaryd
 MODELSIM=$B/tests/modelsim
 LOADGEN=$B/tests/loadgen
 E2E_PIDS=()
-E2E_DIR=$(mktemp -d /tmp/canary-e2e.XXXXXX)
+E2E_DIR=${E2E_DIR:-$(mktemp -d /tmp/canary-e2e.XXXXXX)}
 E2E_DB=
 E2E_ADMIN_URL=${DATABASE_URL:-}
 
@@ -30,6 +30,7 @@ e2e_cleanup() {
 	else
 		rm -rf "$E2E_DIR"
 	fi
+	if declare -F e2e_extra_cleanup >/dev/null; then e2e_extra_cleanup; fi
 	exit $rc
 }
 trap e2e_cleanup EXIT
