@@ -25,6 +25,8 @@ int cmd_migrate(struct cli *cli, int argc, char **argv);
 int cmd_policy(struct cli *cli, int argc, char **argv);
 int cmd_service(struct cli *cli, int argc, char **argv);
 int cmd_rollout(struct cli *cli, int argc, char **argv);
+int cmd_audit(struct cli *cli, int argc, char **argv);   /* cli_audit.c */
+int cmd_history(struct cli *cli, int argc, char **argv); /* cli_history.c */
 
 /* One option of a subcommand: "--name VALUE" / "--name=VALUE" sets *value; a flag sets *flag. */
 struct cli_opt {
@@ -56,5 +58,9 @@ int cli_parse_int(const char *opt, const char *s, int min, int *out, const char 
 
 /* Formats a duration in ms for people ("5m", "800ms") into buf; returns buf. */
 const char *cli_duration(long long ms, char *buf, size_t len);
+
+struct cn_schema;
+/* Prints a file's key reference (every key, its value type, default and meaning) as a Markdown table; returns 0. */
+int cli_print_reference(const struct cn_schema *s);
 
 #endif

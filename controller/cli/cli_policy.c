@@ -5,10 +5,12 @@
 
 #include "canary/policy.h"
 #include "canary/store.h"
+#include "canary/schema.h"
 #include "cli.h"
 
 static const char policy_usage[] =
 	"usage: canaryctl policy lint FILE...           validate policy files (no database)\n"
+	"       canaryctl policy keys                   print the policy file reference (Markdown)\n"
 	"       canaryctl policy apply FILE             store a new version if the content changed\n"
 	"       canaryctl policy list                   latest version of every policy\n"
 	"       canaryctl policy show NAME [--version N] [--source]\n";
@@ -225,12 +227,21 @@ static int policy_show(struct cli *cli, int argc, char **argv)
 	return 0;
 }
 
+static int policy_keys(struct cli *cli, int argc, char **argv)
+{
+	(void)cli;
+	(void)argv;
+	if (argc > 1)
+		return cli_usage_error(policy_usage, "policy keys takes no arguments");
+	return cli_print_reference(cn_policy_schema());
+}
+
 int cmd_policy(struct cli *cli, int argc, char **argv)
 {
 	static const struct {
 		const char *name;
 		cli_command_fn fn;
-	} sub[] = {{"lint", policy_lint}, {"apply", policy_apply}, {"list", policy_list}, {"show", policy_show}};
+	} sub[] = {{"lint", policy_lint}, {"keys", policy_keys}, {"apply", policy_apply}, {"list", policy_list}, {"show", policy_show}};
 	if (argc < 2)
 		return cli_usage_error(policy_usage, "policy needs a subcommand");
 	if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0) {

@@ -5,10 +5,12 @@
 
 #include "canary/service.h"
 #include "canary/store.h"
+#include "canary/schema.h"
 #include "cli.h"
 
 static const char service_usage[] =
 	"usage: canaryctl service lint FILE...      validate service files (no database)\n"
+	"       canaryctl service keys              print the service file reference (Markdown)\n"
 	"       canaryctl service apply FILE        store the service (a new version if the content changed)\n"
 	"       canaryctl service list              every service with its live and idle slot\n"
 	"       canaryctl service show NAME [--source]\n"
@@ -193,12 +195,21 @@ static int service_show(struct cli *cli, int argc, char **argv)
 	return 0;
 }
 
+static int service_keys(struct cli *cli, int argc, char **argv)
+{
+	(void)cli;
+	(void)argv;
+	if (argc > 1)
+		return cli_usage_error(service_usage, "service keys takes no arguments");
+	return cli_print_reference(cn_service_schema());
+}
+
 int cmd_service(struct cli *cli, int argc, char **argv)
 {
 	static const struct {
 		const char *name;
 		cli_command_fn fn;
-	} sub[] = {{"lint", service_lint}, {"apply", service_apply}, {"list", service_list}, {"show", service_show}};
+	} sub[] = {{"lint", service_lint}, {"keys", service_keys}, {"apply", service_apply}, {"list", service_list}, {"show", service_show}};
 	if (argc < 2)
 		return cli_usage_error(service_usage, "service needs a subcommand");
 	if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0) {
