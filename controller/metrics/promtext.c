@@ -559,6 +559,10 @@ void cn_promtext_end(struct cn_promtext *p, struct cn_sample *out)
 		else if (out->latency.nbuckets > 0)
 			out->requests = out->latency.count[out->latency.nbuckets - 1];
 	}
+	/* Client libraries create a labelled series at its first increment, so a server that never failed exposes no
+	 * `status="5xx"` series at all: with requests known, no matching error series means no errors yet. */
+	if (p->w[W_ERRORS].active && !p->w[W_ERRORS].seen && !isnan(out->requests))
+		out->errors = 0;
 }
 
 void cn_promtext_parse(struct cn_promtext *p, const char *origin, const char *page, size_t len, struct cn_sample *out)

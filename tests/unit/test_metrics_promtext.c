@@ -117,6 +117,8 @@ static const struct page_case page_cases[] = {
 	{ "counter +Inf value", "a_total", "", "", "a_total +Inf\n", true, NULL, INFINITY, NO, 0, 0, 0, 0, NO },
 	{ "missing series are NAN and empty, not errors", "nope_total", "nope2_total", "nope_seconds",
 	  "other_total 3\n# nope_total 5\n", true, NULL, NO, NO, 0, 0, 0, 0, NO },
+	{ "no error series while requests exist means no errors yet", "a_total", "a_total{status=~\"5..\"}", "",
+	  "a_total{status=\"200\"} 10\n", true, NULL, 10, 0, 0, 0, 0, 0, NO },
 	{ "requests fall back to the latency count", "nope_total", "", "h",
 	  "h_bucket{le=\"1\"} 2\nh_bucket{le=\"+Inf\"} 9\nh_count 9\nh_sum 3\n", true, NULL, 9, NO, 2, INFINITY,
 	  2, 9, 3 },
