@@ -16,7 +16,9 @@ static int audit(struct cn_store *st, int64_t id, const char *service, const cha
 		 const char *reason, json_t *data /* stolen */, struct cn_err *err)
 {
 	char ids[32];
-	char *djson = json_dumps(data ? data : json_object(), JSON_COMPACT);
+	if (!data)
+		data = json_object();
+	char *djson = json_dumps(data, JSON_COMPACT);
 	json_decref(data);
 	snprintf(ids, sizeof ids, "%lld", (long long)id);
 	const char *p[] = {ids, service, actor, kind, reason, djson};

@@ -184,13 +184,13 @@ start_rollout_wait() { # CANDIDATE POLICY TIMEOUT
 	ROLLOUT_PID=$!
 }
 
-# Waits for the id of the newest rollout of svc.
-newest_rollout() {
+# Waits for the rollout of CANDIDATE to exist and prints its id.
+rollout_of() { # CANDIDATE
 	local id
-	for _ in $(seq 1 50); do
-		id=$(sql "SELECT max(id) FROM rollouts")
+	for _ in $(seq 1 100); do
+		id=$(sql "SELECT max(id) FROM rollouts WHERE candidate = '$1'")
 		[ -n "$id" ] && { echo "$id"; return 0; }
 		sleep 0.1
 	done
-	fail "no rollout was created"
+	fail "no rollout of '$1' was created"
 }

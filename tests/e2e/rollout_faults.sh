@@ -11,7 +11,7 @@ start_canaryd
 
 # (1) the gateway goes away
 start_rollout_wait v2 demo-fast 120s
-id=$(newest_rollout)
+id=$(rollout_of v2)
 wait_step "$id" 0 20
 kill "$HAPROXY_PID"; wait "$HAPROXY_PID" 2>/dev/null || true
 log "haproxy stopped during step 1 of rollout $id"
@@ -33,7 +33,7 @@ grep -q "weight.reconciled" "$E2E_DIR/audit-$id.log" || fail "audit lacks the re
 
 # (2) garbage metrics from the candidate (now blue, the idle slot), injected after the 1% step began.
 start_rollout_wait v3 demo-fast 120s
-id=$(newest_rollout)
+id=$(rollout_of v3)
 wait_step "$id" 0 20
 modelsim_admin "$BLUE" '{"metrics_garbage":1}'
 log "blue's /metrics answers garbage during step 1 of rollout $id"

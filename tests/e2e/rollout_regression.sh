@@ -13,7 +13,7 @@ regress() { # CANDIDATE ADMIN_JSON WHAT SLO
 	modelsim_admin "$GREEN" '{"latency_median":0.2,"error_rate":0.005}'
 	start_rollout_wait "$cand" demo-fast 90s
 	local id
-	id=$(newest_rollout)
+	id=$(rollout_of "$cand")
 	wait_step "$id" 0 20
 	sleep 1
 	log "injecting $what into green (candidate) during step 1 of rollout $id"
