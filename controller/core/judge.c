@@ -1,5 +1,6 @@
-/* The threshold judge: turns each tick's cumulative readings into evidence for the step, and judges one SLO on that
- * evidence with a verdict, the numbers behind it, and a sentence a person understands. */
+/* The judges: turns each tick's cumulative readings into evidence for the step, and judges one SLO on that
+ * evidence with a verdict, the numbers behind it, and a sentence a person understands. The threshold judge compares
+ * the step's values with the SLO's limits; the sequential judge runs the test of seqtest.c on bad-event counts. */
 #include "canary/judge.h"
 
 #include <math.h>
@@ -191,6 +192,13 @@ static bool series_trouble(const struct cn_series_status *st, unsigned mask, con
 	return false;
 }
 
+static void seq_fields_clear(struct cn_slo_result *out)
+{
+	out->statistic = out->boundary = out->ratio = out->ratio_upper = NAN;
+	out->tolerance = out->threshold = out->dispersion = NAN;
+	out->promotable = true;
+}
+
 void cn_judge_slo(const struct cn_slo *slo, int64_t min_sample, const struct cn_counters *cand,
 		  const struct cn_counters *base, const struct cn_series_status *cst,
 		  const struct cn_series_status *bst, struct cn_slo_result *out)
@@ -199,6 +207,7 @@ void cn_judge_slo(const struct cn_slo *slo, int64_t min_sample, const struct cn_
 	unsigned mask = slo_series(slo);
 
 	cn_slo_label(slo, label, sizeof label);
+	seq_fields_clear(out);
 	out->verdict = CN_VERDICT_INCONCLUSIVE;
 	out->n_candidate = cand->requests;
 	out->n_baseline = base->requests;
@@ -241,4 +250,163 @@ void cn_judge_slo(const struct cn_slo *slo, int64_t min_sample, const struct cn_
 	snprintf(out->why, sizeof out->why, "%s %s vs baseline %s (limit %s = %s)", label,
 		 fmt_value(slo, out->candidate, cv, sizeof cv), fmt_value(slo, out->baseline, bv, sizeof bv),
 		 fmt_value(slo, out->objective, ov, sizeof ov), src);
+}
+
+void cn_counters_add(struct cn_counters *acc, const struct cn_counters *d, struct cn_series_status *st)
+{
+	acc->requests += d->requests;
+	acc->errors += d->errors;
+	if (!cn_histogram_accumulate(&acc->latency, &d->latency))
+		st->reset |= CN_SERIES_LATENCY; /* bounds changed within the step: earlier evidence dropped */
+	if (!cn_histogram_accumulate(&acc->ttft, &d->ttft))
+		st->reset |= CN_SERIES_TTFT;
+	if (!cn_histogram_accumulate(&acc->itl, &d->itl))
+		st->reset |= CN_SERIES_ITL;
+}
+
+double cn_slo_tolerance(const struct cn_slo *slo)
+{
+	if (isfinite(slo->tolerance))
+		return slo->tolerance;
+	return isfinite(slo->max_increase) ? slo->max_increase : NAN;
+}
+
+/* Chooses a latency SLO's bad-event threshold once: the baseline's q-quantile over the step so far (capped by
+ * `max`), or `max` itself for an SLO with no relative part. NAN while the baseline has too few observations. */
+static double choose_threshold(const struct cn_slo *slo, const struct cn_histogram *base)
+{
+	bool relative = isfinite(cn_slo_tolerance(slo));
+	if (!relative)
+		return isfinite(slo->max) && slo->max > 0 ? slo->max : NAN;
+	if (!cn_histogram_sane(base))
+		return NAN;
+	/* about 20 observations above the quantile, so the estimate is not a single request's latency */
+	double need = 20 / (1 - slo->quantile);
+	if (need < CN_JUDGE_MIN_SAMPLE)
+		need = CN_JUDGE_MIN_SAMPLE;
+	if (!(base->count[base->nbuckets - 1] >= need))
+		return NAN;
+	double l = cn_histogram_quantile(slo->quantile, base);
+	if (isfinite(slo->max) && slo->max > 0 && !(l <= slo->max))
+		l = slo->max;
+	return isfinite(l) && l > 0 ? l : NAN;
+}
+
+/* "1.3x", "10x", "a 0.5x" */
+static const char *fmt_ratio(double r, char *buf, size_t size)
+{
+	if (isnan(r))
+		snprintf(buf, size, "n/a");
+	else if (isinf(r))
+		snprintf(buf, size, "any");
+	else
+		snprintf(buf, size, "%.2gx", r);
+	return buf;
+}
+
+void cn_judge_slo_seq(const struct cn_slo *slo, double alpha, struct cn_seq_stat *s, const struct cn_counters *dcand,
+		      const struct cn_counters *dbase, const struct cn_counters *acc_base,
+		      const struct cn_series_status *cst, const struct cn_series_status *bst, struct cn_slo_result *out)
+{
+	char label[32], what[48], trouble[CN_WHY_MAX], cv[24], bv[24], rv[16], uv[16], tv[16], lv[24], dv[32];
+	unsigned mask = slo_series(slo);
+	double tol = cn_slo_tolerance(slo);
+	bool just_chosen = false;
+
+	cn_slo_label(slo, label, sizeof label);
+	if (s->ticks == 0)
+		s->tol = tol; /* the policy is pinned for the rollout: the tolerance's ln Lambda is kept from the start */
+	if (slo->metric != CN_METRIC_ERROR_RATE && isnan(s->threshold)) {
+		s->threshold = choose_threshold(slo, slo_histogram(slo, acc_base));
+		just_chosen = !isnan(s->threshold); /* chosen on this tick's data: counting starts with the next */
+	}
+
+	bool trouble_c = series_trouble(cst, mask, "candidate", trouble, sizeof trouble);
+	bool trouble_b = !trouble_c && series_trouble(bst, mask, "baseline", trouble, sizeof trouble);
+	bool ready = slo->metric == CN_METRIC_ERROR_RATE || (!isnan(s->threshold) && !just_chosen);
+	if (!trouble_c && !trouble_b && ready) {
+		double n_c, n_b, x_c, x_b;
+		if (slo->metric == CN_METRIC_ERROR_RATE) {
+			n_c = dcand->requests, n_b = dbase->requests;
+			x_c = dcand->errors, x_b = dbase->errors;
+		} else {
+			const struct cn_histogram *hc = slo_histogram(slo, dcand), *hb = slo_histogram(slo, dbase);
+			n_c = cn_histogram_sane(hc) ? hc->count[hc->nbuckets - 1] : NAN;
+			n_b = cn_histogram_sane(hb) ? hb->count[hb->nbuckets - 1] : NAN;
+			x_c = cn_histogram_count_above(hc, s->threshold);
+			x_b = cn_histogram_count_above(hb, s->threshold);
+		}
+		if (n_c > 0 && n_b > 0 && x_c >= 0 && x_b >= 0) {
+			cn_seq_add(s, n_c / (n_c + n_b), x_c, x_b);
+			cn_seq_add_dispersion(s, x_b, n_b);
+			s->n_c += n_c, s->n_b += n_b, s->x_c += x_c, s->x_b += x_b;
+		}
+	}
+
+	double disp = cn_seq_dispersion(s);
+	out->statistic = cn_seq_statistic(s, disp);
+	out->boundary = log(1 / alpha);
+	out->ratio = cn_seq_ratio(s);
+	out->ratio_upper = cn_seq_upper(s, disp, alpha);
+	out->tolerance = tol;
+	out->threshold = s->threshold;
+	out->dispersion = disp;
+	bool warm = cn_seq_ready(s);
+	out->promotable = isnan(tol) || (warm && cn_seq_rejects_above(s, tol, disp, alpha));
+	if (!warm)
+		out->ratio_upper = INFINITY;
+	out->candidate = s->n_c > 0 ? s->x_c / s->n_c : NAN;
+	out->baseline = s->n_b > 0 ? s->x_b / s->n_b : NAN;
+	out->objective = isfinite(tol) ? out->baseline * tol : NAN;
+	out->n_candidate = s->n_c;
+	out->n_baseline = s->n_b;
+
+	if (slo->metric == CN_METRIC_ERROR_RATE) {
+		snprintf(what, sizeof what, "%s", label);
+		snprintf(cv, sizeof cv, "%.3g%%", out->candidate * 100);
+		snprintf(bv, sizeof bv, "%.3g%%", out->baseline * 100);
+	} else {
+		snprintf(what, sizeof what, "%s, >%s", label, fmt_value(slo, s->threshold, lv, sizeof lv));
+		snprintf(cv, sizeof cv, "%.3g%%", out->candidate * 100);
+		snprintf(bv, sizeof bv, "%.3g%%", out->baseline * 100);
+	}
+	dv[0] = '\0';
+	if (disp > 1.05)
+		snprintf(dv, sizeof dv, ", bursts /%.2g", disp);
+
+	if (warm && out->statistic >= out->boundary) {
+		out->verdict = CN_VERDICT_FAIL;
+		snprintf(out->why, sizeof out->why,
+			 "%s: %s vs %s (%s): worse than baseline, evidence %.1f reached %.1f (false alarm <= %.2g%%%s)",
+			 what, cv, bv, fmt_ratio(out->ratio, rv, sizeof rv), out->statistic, out->boundary, alpha * 100, dv);
+		return;
+	}
+	out->verdict = CN_VERDICT_INCONCLUSIVE;
+	if (trouble_c || trouble_b) {
+		snprintf(out->why, sizeof out->why, "%s", trouble);
+		return;
+	}
+	if (!ready) {
+		if (isnan(s->threshold))
+			snprintf(out->why, sizeof out->why, "%s: choosing the bad-latency threshold: need more baseline "
+				 "requests in the %s histogram", label, slo->metric == CN_METRIC_LATENCY ? "latency" :
+				 slo->metric == CN_METRIC_TTFT ? "ttft" : "itl");
+		else
+			snprintf(out->why, sizeof out->why, "%s: bad-latency threshold set to %s from the baseline's "
+				 "p%g, counting from the next tick", label, fmt_value(slo, s->threshold, lv, sizeof lv),
+				 slo->quantile * 100);
+		return;
+	}
+	out->verdict = CN_VERDICT_PASS;
+	if (isnan(tol))
+		snprintf(out->why, sizeof out->why, "%s: %s vs %s (%s): evidence of regression %.1f of %.1f%s",
+			 what, cv, bv, fmt_ratio(out->ratio, rv, sizeof rv), out->statistic, out->boundary, dv);
+	else if (isinf(out->ratio_upper))
+		snprintf(out->why, sizeof out->why, "%s: %s vs %s (%s): evidence of regression %.1f of %.1f; ratio not "
+			 "yet bounded, need < %s%s", what, cv, bv, fmt_ratio(out->ratio, rv, sizeof rv), out->statistic,
+			 out->boundary, fmt_ratio(tol, tv, sizeof tv), dv);
+	else
+		snprintf(out->why, sizeof out->why, "%s: %s vs %s (%s): evidence of regression %.1f of %.1f; ratio "
+			 "< %s, need < %s%s", what, cv, bv, fmt_ratio(out->ratio, rv, sizeof rv), out->statistic,
+			 out->boundary, fmt_ratio(out->ratio_upper, uv, sizeof uv), fmt_ratio(tol, tv, sizeof tv), dv);
 }

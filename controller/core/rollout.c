@@ -9,7 +9,15 @@
  * - Pending applies step 1 only with both readings usable (shifting traffic blind is never right).
  * - While awaiting approval the candidate keeps its weight and is still judged: a regression rolls back.
  * - Paused rollouts hold and change nothing (not even the base reading); the verdicts are reported only.
- * - Terminal decisions (rollback, abort, promote) always set the gateway, even if the weight looks unchanged. */
+ * - Terminal decisions (rollback, abort, promote) always set the gateway, even if the weight looks unchanged.
+ * Sequential judge (analysis.judge: sequential; README "Sequential judge"):
+ * - Each SLO's test is carried across steps (its false-rollback chance is per rollout); its alpha is the budget
+ *   divided by the number of SLOs. A failing verdict is a boundary crossing, which is already the confirmation:
+ *   it acts at once, analysis.failing_ticks applies to the threshold judge only.
+ * - A step advances only when every SLO with a tolerance has its ratio's upper bound below it (besides hold,
+ *   min_requests and all-pass); until then the rollout holds (this is not "inconclusive": no timer runs).
+ * - The sample-ratio check compares the candidate's share of requests with the configured weight, per step (and
+ *   anew after a resume); a mismatch makes the tick inconclusive (hold, then on_inconclusive) and says why. */
 #include "canary/rollout.h"
 
 #include <math.h>
@@ -112,6 +120,9 @@ void cn_rollout_init(struct cn_rollout_state *st)
 	sample_clear(&st->last.candidate);
 	cn_counters_reset(&st->acc_baseline);
 	cn_counters_reset(&st->acc_candidate);
+	for (int i = 0; i < CN_MAX_SLOS; i++)
+		cn_seq_init(&st->seq.slo[i], NAN);
+	cn_seq_init(&st->seq.srm, NAN);
 }
 
 /* Appends to out->reason, bounded. */
@@ -210,6 +221,7 @@ static void apply_step(const struct cn_policy *p, struct cn_tick_result *out, in
 	n->approved = false;
 	cn_counters_reset(&n->acc_baseline);
 	cn_counters_reset(&n->acc_candidate);
+	cn_seq_init(&n->seq.srm, NAN); /* a new weight: the sample ratio is checked anew */
 	out->decision = d;
 	out->set_weight = true;
 	out->weight = n->weight;
@@ -221,7 +233,36 @@ struct tally {
 	bool usable;     /* both readings usable */
 	int nfail, ninc;
 	int first_fail, first_inc;
+	int first_unproven; /* sequential: first SLO whose evidence does not yet allow advancing, -1 if none */
+	bool srm;           /* sequential: the traffic split is not the configured one */
+	char srm_why[160];
 };
+
+/* The sample-ratio check: requests of this tick against the configured share. */
+static void check_srm(const struct cn_policy *p, const struct cn_rollout_state *cur, struct cn_rollout_state *n,
+		      const struct cn_counters *dc, const struct cn_counters *db, struct tally *t)
+{
+	struct cn_seq_stat *s = &n->seq.srm;
+	double w = cur->weight / 100;
+	unsigned bad = CN_SERIES_REQUESTS;
+	if (!(w > 0 && w < 1) || t->cst.note || t->bst.note || ((t->cst.missing | t->cst.reset) & bad) ||
+	    ((t->bst.missing | t->bst.reset) & bad))
+		return;
+	cn_seq_add(s, w, dc->requests, db->requests);
+	if (dc->requests >= 0 && db->requests >= 0 && isfinite(dc->requests) && isfinite(db->requests)) {
+		s->x_c += dc->requests;
+		s->x_b += db->requests;
+	}
+	double b = log(1 / p->analysis.false_rollback_budget);
+	double up = cn_seq_mixture(s, CN_SRM_MARGIN, 1.5, CN_SEQ_ROLLBACK_MAX, 1);
+	double down = cn_seq_mixture(s, 1 / CN_SRM_MARGIN, 0.2, 0.5, 1);
+	if (!(up >= b) && !(down >= b))
+		return;
+	t->srm = true;
+	snprintf(t->srm_why, sizeof t->srm_why, "sample ratio mismatch: the candidate got %.3g%% of %.0f requests in "
+		 "this step, configured %g%% (evidence %.1f of %.1f): the traffic split is not what the controller thinks",
+		 100 * s->x_c / (s->x_c + s->x_b), s->x_c + s->x_b, cur->weight, up > down ? up : down, b);
+}
 
 /* Ingests the observation into out->next (base reading and, from step 1 on, the step's evidence) and judges every
  * SLO into out->slos. */
@@ -232,32 +273,49 @@ static void gather(const struct cn_policy *p, const struct cn_rollout_state *cur
 	bool judging = cur->step >= 0 && cur->phase != CN_PHASE_PENDING;
 	const struct cn_sample *pc = cur->have_last ? &cur->last.candidate : NULL;
 	const struct cn_sample *pb = cur->have_last ? &cur->last.baseline : NULL;
+	struct cn_counters dc, db; /* this tick's deltas, added to the step's evidence below */
 
-	cn_ingest_sample(pc, obs ? &obs->candidate : NULL, judging ? &n->acc_candidate : NULL, &n->last.candidate,
-			 &t->cst);
-	cn_ingest_sample(pb, obs ? &obs->baseline : NULL, judging ? &n->acc_baseline : NULL, &n->last.baseline,
-			 &t->bst);
+	cn_counters_reset(&dc);
+	cn_counters_reset(&db);
+	cn_ingest_sample(pc, obs ? &obs->candidate : NULL, &dc, &n->last.candidate, &t->cst);
+	cn_ingest_sample(pb, obs ? &obs->baseline : NULL, &db, &n->last.baseline, &t->bst);
 	t->usable = obs && obs->candidate.ok && obs->baseline.ok;
 	if (obs && (obs->candidate.ok || obs->baseline.ok)) {
 		n->have_last = true;
 		n->last.at_ms = obs->at_ms;
 	}
 	t->nfail = t->ninc = 0;
-	t->first_fail = t->first_inc = -1;
+	t->first_fail = t->first_inc = t->first_unproven = -1;
+	t->srm = false;
+	t->srm_why[0] = '\0';
 	if (!judging)
 		return;
+	cn_counters_add(&n->acc_candidate, &dc, &t->cst);
+	cn_counters_add(&n->acc_baseline, &db, &t->bst);
 
 	int nslos = p->nslos < 0 ? 0 : p->nslos > CN_MAX_SLOS ? CN_MAX_SLOS : p->nslos;
 	int64_t min_sample = cn_judge_min_sample(p);
+	bool seq = p->analysis.judge == CN_JUDGE_SEQUENTIAL;
+	double alpha = seq && nslos > 0 ? p->analysis.false_rollback_budget / nslos : 0;
+	if (seq && !(alpha > 0 && alpha < 1))
+		alpha = 0.01 / (nslos > 0 ? nslos : 1); /* an unvalidated policy: the loader's default budget */
 	for (int i = 0; i < nslos; i++) {
 		struct cn_slo_result *r = &out->slos[i];
-		cn_judge_slo(&p->slos[i], min_sample, &n->acc_candidate, &n->acc_baseline, &t->cst, &t->bst, r);
+		if (seq)
+			cn_judge_slo_seq(&p->slos[i], alpha, &n->seq.slo[i], &dc, &db, &n->acc_baseline, &t->cst, &t->bst,
+					 r);
+		else
+			cn_judge_slo(&p->slos[i], min_sample, &n->acc_candidate, &n->acc_baseline, &t->cst, &t->bst, r);
 		if (r->verdict == CN_VERDICT_FAIL && t->nfail++ == 0)
 			t->first_fail = i;
 		if (r->verdict == CN_VERDICT_INCONCLUSIVE && t->ninc++ == 0)
 			t->first_inc = i;
+		if (!r->promotable && t->first_unproven < 0)
+			t->first_unproven = i;
 	}
 	out->nslos = nslos;
+	if (seq)
+		check_srm(p, cur, n, &dc, &db, t);
 }
 
 /* Why the tick is not conclusive: the first inconclusive SLO, else the unusable reading. */
@@ -265,6 +323,8 @@ static void say_inconclusive(const struct cn_policy *p, struct cn_tick_result *o
 {
 	if (t->first_inc >= 0)
 		say(out, "slo '%s' inconclusive: %s", p->slos[t->first_inc].name, out->slos[t->first_inc].why);
+	else if (t->srm)
+		say(out, "%s", t->srm_why);
 	else if (t->cst.note)
 		say(out, "candidate metrics unusable: %s", t->cst.note);
 	else if (t->bst.note)
@@ -327,6 +387,13 @@ static void tick_progressing(const struct cn_policy *p, const struct cn_rollout_
 		    fmt_dur(held, d1, sizeof d1), fmt_dur(s->hold_ms, d2, sizeof d2), reqs, need, out->nslos);
 		return;
 	}
+	if (t->first_unproven >= 0) {
+		const struct cn_slo_result *r = &out->slos[t->first_unproven];
+		say(out, "holding at %s: %s held, %.0f candidate requests, all %d slos pass, but slo '%s' is not yet "
+		    "proven within its tolerance: %s", w, fmt_dur(held, d1, sizeof d1), reqs, out->nslos,
+		    p->slos[t->first_unproven].name, r->why);
+		return;
+	}
 	if (cur->step + 1 >= p->nsteps) {
 		finish(out, CN_PHASE_PROMOTED, 100, CN_DECIDE_PROMOTE);
 		say(out, "%s passed (%s held, %.0f candidate requests, all %d slos pass): candidate promoted to 100%%",
@@ -386,6 +453,8 @@ void cn_tick(const struct cn_policy *p, const struct cn_rollout_state *cur, cons
 
 	if (t.nfail > 0) {
 		int need = p->analysis.failing_ticks < 1 ? 1 : p->analysis.failing_ticks;
+		if (p->analysis.judge == CN_JUDGE_SEQUENTIAL)
+			need = 1; /* crossing the boundary is the confirmation (see the top of this file) */
 		const struct cn_slo_result *r = &out->slos[t.first_fail];
 		n->failing_ticks = cur->failing_ticks + 1;
 		n->inconclusive_since_ms = 0;
@@ -406,7 +475,7 @@ void cn_tick(const struct cn_policy *p, const struct cn_rollout_state *cur, cons
 		return;
 	}
 
-	bool conclusive = t.usable && t.ninc == 0;
+	bool conclusive = t.usable && t.ninc == 0 && !t.srm;
 	if (conclusive) {
 		n->failing_ticks = 0;
 		n->inconclusive_since_ms = 0;
@@ -513,6 +582,7 @@ int cn_command(const struct cn_policy *p, const struct cn_rollout_state *cur, en
 			n->phase = cur->step < 0 ? CN_PHASE_PENDING : CN_PHASE_PROGRESSING;
 		n->failing_ticks = 0;
 		n->inconclusive_since_ms = 0;
+		cn_seq_init(&n->seq.srm, NAN); /* the operator has looked: the sample ratio is checked anew */
 		if (n->phase == CN_PHASE_AWAITING_APPROVAL)
 			n->waiting_since_ms = now_ms;
 		out->decision = CN_DECIDE_RESUME;

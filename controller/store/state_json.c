@@ -117,6 +117,62 @@ static int counters_from_json(const json_t *j, struct cn_counters *c, struct cn_
 	return 0;
 }
 
+static json_t *seq_stat_to_json(const struct cn_seq_stat *s)
+{
+	json_t *o = json_object();
+	json_t *llr = json_array();
+	for (int i = 0; i < CN_SEQ_NGRID; i++)
+		json_array_append_new(llr, cn_json_real(s->llr[i]));
+	json_object_set_new(o, "llr", llr);
+	json_object_set_new(o, "llr_tol", cn_json_real(s->llr_tol));
+	json_object_set_new(o, "tol", cn_json_real(s->tol));
+	json_object_set_new(o, "threshold", cn_json_real(s->threshold));
+	json_object_set_new(o, "x_c", cn_json_real(s->x_c));
+	json_object_set_new(o, "x_b", cn_json_real(s->x_b));
+	json_object_set_new(o, "n_c", cn_json_real(s->n_c));
+	json_object_set_new(o, "n_b", cn_json_real(s->n_b));
+	json_object_set_new(o, "disp_xx_n", cn_json_real(s->disp_xx_n));
+	json_object_set_new(o, "disp_x", cn_json_real(s->disp_x));
+	json_object_set_new(o, "disp_n", cn_json_real(s->disp_n));
+	json_object_set_new(o, "disp_ticks", json_integer(s->disp_ticks));
+	json_object_set_new(o, "ticks", json_integer(s->ticks));
+	return o;
+}
+
+/* A finite stored number, else 0 (sums) */
+static double get_sum(const json_t *o, const char *key)
+{
+	double v = cn_json_get_real(json_object_get(o, key));
+	return isfinite(v) ? v : 0;
+}
+
+static int seq_stat_from_json(const json_t *j, struct cn_seq_stat *s, struct cn_err *err)
+{
+	memset(s, 0, sizeof *s);
+	s->tol = NAN;
+	s->threshold = NAN;
+	if (!j || json_is_null(j))
+		return 0; /* a state written before the sequential judge existed */
+	const json_t *llr = json_object_get(j, "llr");
+	if (!json_is_object(j) || !json_is_array(llr) || json_array_size(llr) != CN_SEQ_NGRID)
+		return cn_fail(err, CN_EINTERNAL, "stored sequential test is malformed");
+	for (int i = 0; i < CN_SEQ_NGRID; i++)
+		s->llr[i] = cn_json_get_real(json_array_get(llr, (size_t)i));
+	s->llr_tol = get_sum(j, "llr_tol");
+	s->tol = cn_json_get_real(json_object_get(j, "tol"));
+	s->threshold = cn_json_get_real(json_object_get(j, "threshold"));
+	s->x_c = get_sum(j, "x_c");
+	s->x_b = get_sum(j, "x_b");
+	s->n_c = get_sum(j, "n_c");
+	s->n_b = get_sum(j, "n_b");
+	s->disp_xx_n = get_sum(j, "disp_xx_n");
+	s->disp_x = get_sum(j, "disp_x");
+	s->disp_n = get_sum(j, "disp_n");
+	s->disp_ticks = (int)json_integer_value(json_object_get(j, "disp_ticks"));
+	s->ticks = (int)json_integer_value(json_object_get(j, "ticks"));
+	return 0;
+}
+
 json_t *cn_state_to_json(const struct cn_rollout_state *st)
 {
 	json_t *o = json_object();
@@ -138,6 +194,12 @@ json_t *cn_state_to_json(const struct cn_rollout_state *st)
 	}
 	json_object_set_new(o, "acc_baseline", counters_to_json(&st->acc_baseline));
 	json_object_set_new(o, "acc_candidate", counters_to_json(&st->acc_candidate));
+	json_t *seq = json_object(), *slos = json_array();
+	for (int i = 0; i < CN_MAX_SLOS; i++)
+		json_array_append_new(slos, seq_stat_to_json(&st->seq.slo[i]));
+	json_object_set_new(seq, "slos", slos);
+	json_object_set_new(seq, "srm", seq_stat_to_json(&st->seq.srm));
+	json_object_set_new(o, "seq", seq);
 	return o;
 }
 
@@ -183,6 +245,13 @@ int cn_state_from_json(const json_t *j, struct cn_rollout_state *out, struct cn_
 	if ((rc = counters_from_json(json_object_get(j, "acc_baseline"), &st->acc_baseline, err)) < 0 ||
 	    (rc = counters_from_json(json_object_get(j, "acc_candidate"), &st->acc_candidate, err)) < 0)
 		goto out;
+	const json_t *seq = json_object_get(j, "seq");
+	const json_t *slos = json_object_get(seq, "slos");
+	for (int i = 0; i < CN_MAX_SLOS; i++)
+		if ((rc = seq_stat_from_json(json_array_get(slos, (size_t)i), &st->seq.slo[i], err)) < 0)
+			goto out;
+	if ((rc = seq_stat_from_json(json_object_get(seq, "srm"), &st->seq.srm, err)) < 0)
+		goto out;
 	*out = *st;
 out:
 	free(st);
@@ -203,6 +272,17 @@ json_t *cn_slo_results_to_json(const struct cn_policy *p, const struct cn_slo_re
 		json_object_set_new(o, "n_candidate", cn_json_real(r[i].n_candidate));
 		json_object_set_new(o, "n_baseline", cn_json_real(r[i].n_baseline));
 		json_object_set_new(o, "why", json_string(r[i].why));
+		if (!isnan(r[i].boundary)) {
+			/* the sequential judge's numbers; ratio_upper null = no bound yet */
+			json_object_set_new(o, "statistic", cn_json_real(r[i].statistic));
+			json_object_set_new(o, "boundary", cn_json_real(r[i].boundary));
+			json_object_set_new(o, "ratio", cn_json_real(r[i].ratio));
+			json_object_set_new(o, "ratio_upper", cn_json_real(r[i].ratio_upper));
+			json_object_set_new(o, "tolerance", cn_json_real(r[i].tolerance));
+			json_object_set_new(o, "threshold", cn_json_real(r[i].threshold));
+			json_object_set_new(o, "dispersion", cn_json_real(r[i].dispersion));
+			json_object_set_new(o, "promotable", json_boolean(r[i].promotable));
+		}
 		json_array_append_new(a, o);
 	}
 	return a;

@@ -85,12 +85,86 @@ int64_t cn_judge_min_sample(const struct cn_policy *p);
 void cn_ingest_sample(const struct cn_sample *prev, const struct cn_sample *cur, struct cn_counters *acc,
 		      struct cn_sample *base_out, struct cn_series_status *st);
 
-/* Judges one SLO on the evidence accumulated in the step (cand, base) and this tick's status of each variant.
+/* The threshold judge. Judges one SLO on the evidence accumulated in the step (cand, base) and this tick's status of each variant.
  * min_sample is cn_judge_min_sample(). Fills *out: the verdict, both values, the effective objective
  * (min(max, baseline * max_increase), the relative part only with a baseline value), the counts and a why. */
 void cn_judge_slo(const struct cn_slo *slo, int64_t min_sample, const struct cn_counters *cand,
 		  const struct cn_counters *base, const struct cn_series_status *cst,
 		  const struct cn_series_status *bst, struct cn_slo_result *out);
+
+/* ---- the sequential judge (seqtest.c; README "Sequential judge") ----
+ * Per tick k, with n_C, n_B requests and x_C, x_B bad events of candidate and baseline, pi_k = n_C / (n_C + n_B):
+ * if the candidate's bad-event rate is r times the baseline's, a bad event is the candidate's with probability
+ * pi_k(r) = r pi_k / (r pi_k + 1 - pi_k). ln Lambda(r) = sum_k x_C ln(pi_k(r)/pi_k) + x_B ln((1-pi_k(r))/(1-pi_k)).
+ * Rollback: ln of the equal-weight mixture of Lambda(r) over r in [1.25, 10] reaches ln(1/alpha). Upper bound: the
+ * smallest grid ratio r0 (or the tolerance) from which on every H0 "ratio >= r0" is rejected at alpha by a mixture
+ * over r' in {0.5, 0.8, 1} below r0. Every ln Lambda is divided by the dispersion index before mixing. */
+
+/* The rollback test's alternatives: grid ratios in [CN_SEQ_ROLLBACK_MIN, CN_SEQ_ROLLBACK_MAX]. */
+#define CN_SEQ_ROLLBACK_MIN 1.25
+#define CN_SEQ_ROLLBACK_MAX 10.0
+/* The sample-ratio check flags a candidate share outside [1/CN_SRM_MARGIN, CN_SRM_MARGIN] x the configured one. */
+#define CN_SRM_MARGIN 1.25
+
+/* The ratios r the test keeps ln Lambda(r) for: 0.2 0.5 0.8 1.1 1.25 1.5 2 3 5 10 (r = 1 is 0 by definition). */
+extern const double cn_seq_grid[CN_SEQ_NGRID];
+
+/* Clears a test; tol is the ratio to keep an extra ln Lambda for (NAN: none). */
+void cn_seq_init(struct cn_seq_stat *s, double tol);
+
+/* Adds one tick: under the null a bad event is the candidate's with probability pi. Adds nothing when pi is not
+ * in (0, 1), a count is negative or not finite, or there are no bad events. Does not touch the totals. */
+void cn_seq_add(struct cn_seq_stat *s, double pi, double x_c, double x_b);
+
+/* Adds one tick of the baseline (x_b bad events in n_b requests) to the dispersion estimate. */
+void cn_seq_add_dispersion(struct cn_seq_stat *s, double x_b, double n_b);
+
+/* The dispersion index of bad events per tick to divide ln Lambda by: Pearson chi-square / degrees of freedom of the
+ * baseline's counts against its pooled rate, at least 1, widened by 1 + 2/sqrt(ticks) when above 1.3 (bursts);
+ * 1 with fewer than two ticks. */
+double cn_seq_dispersion(const struct cn_seq_stat *s);
+
+/* Ticks of baseline data the dispersion estimate needs before the test may roll back or bound the ratio. */
+#define CN_SEQ_MIN_TICKS 6
+
+/* True once the dispersion estimate rests on CN_SEQ_MIN_TICKS ticks: before, a burst could pass for a regression. */
+bool cn_seq_ready(const struct cn_seq_stat *s);
+
+/* ln Lambda(r) as accumulated: r = 1 gives 0, a grid ratio or the test's tolerance its sum, anything else NAN. */
+double cn_seq_llr(const struct cn_seq_stat *s, double r);
+
+/* ln of the equal-weight mean of (Lambda(r')/Lambda(r0))^(1/disp) over the grid ratios r' in [lo, hi] (and r' = 1
+ * if in range), r' != r0. NAN if r0 is not kept, no r' is in range, or disp < 1. */
+double cn_seq_mixture(const struct cn_seq_stat *s, double r0, double lo, double hi, double disp);
+
+/* The rollback statistic: cn_seq_mixture(s, 1, CN_SEQ_ROLLBACK_MIN, CN_SEQ_ROLLBACK_MAX, disp). */
+double cn_seq_statistic(const struct cn_seq_stat *s, double disp);
+
+/* True if "the ratio is r0 or more" is rejected at level alpha (r0 must be a grid ratio or the tolerance). */
+bool cn_seq_rejects_above(const struct cn_seq_stat *s, double r0, double disp, double alpha);
+
+/* The time-uniform upper bound on the ratio: the smallest of the grid ratios above 1 and the tolerance such that it
+ * and every larger one are rejected; +Inf when even 10 is not. */
+double cn_seq_upper(const struct cn_seq_stat *s, double disp, double alpha);
+
+/* The plain estimate of the ratio from the totals, (x_c/n_c)/(x_b/n_b); NAN without data or baseline events. */
+double cn_seq_ratio(const struct cn_seq_stat *s);
+
+/* The tolerance of an SLO for the sequential judge: tolerance, else max_increase, else NAN. */
+double cn_slo_tolerance(const struct cn_slo *slo);
+
+/* Judges one SLO with the sequential test s (carried across ticks and steps, updated in place). dcand and dbase are
+ * this tick's deltas (their series count only when cst and bst say they are clean), acc_base the baseline's step
+ * evidence (latency SLOs choose their threshold from it once), alpha this SLO's share of the false-rollback budget.
+ * Fills *out: fail when the statistic reached ln(1/alpha), inconclusive on unusable metrics or while no latency
+ * threshold is chosen, else pass, with promotable telling whether the evidence allows a step to advance. */
+void cn_judge_slo_seq(const struct cn_slo *slo, double alpha, struct cn_seq_stat *s, const struct cn_counters *dcand,
+		      const struct cn_counters *dbase, const struct cn_counters *acc_base,
+		      const struct cn_series_status *cst, const struct cn_series_status *bst, struct cn_slo_result *out);
+
+/* Adds the deltas d into the step's evidence acc; a histogram whose bounds changed replaces acc's and sets the
+ * series' bit in st->reset (earlier evidence dropped). */
+void cn_counters_add(struct cn_counters *acc, const struct cn_counters *d, struct cn_series_status *st);
 
 /* Writes a short label for an SLO's measure ("error rate", "p99 latency", "p95 ttft") into buf; returns buf. */
 const char *cn_slo_label(const struct cn_slo *slo, char *buf, size_t size);

@@ -30,6 +30,39 @@ struct cn_slo_result {
 	double n_candidate;  /* requests behind the candidate's value */
 	double n_baseline;
 	char why[CN_WHY_MAX]; /* one line a person understands */
+	/* The sequential judge's numbers (NAN with the threshold judge). With it, candidate and baseline above are
+	 * the bad-event fractions over the rollout (errors, or requests slower than `threshold`), objective is
+	 * baseline * tolerance (NAN without a tolerance), and n_* the requests behind them. */
+	double statistic;    /* ln of the mixture likelihood ratio "candidate worse than baseline", dispersion-scaled */
+	double boundary;     /* ln(1/alpha) of this SLO: the statistic at or above it rolls back */
+	double ratio;        /* estimated candidate/baseline bad-event rate ratio */
+	double ratio_upper;  /* time-uniform upper bound on that ratio; +Inf while none is established */
+	double tolerance;    /* the ratio the bound must fall below for a step to advance; NAN: no such condition */
+	double threshold;    /* latency SLOs: seconds; a request slower than this is a bad event */
+	double dispersion;   /* estimated dispersion index of bad events (1 = independent); the statistic is divided by it */
+	bool promotable;     /* the evidence lets a step advance (bound below tolerance, or no tolerance) */
+};
+
+/* The grid of rate ratios r the sequential test keeps a likelihood ratio for (see judge.h). */
+#define CN_SEQ_NGRID 10
+
+/* One sequential test, carried across steps: log-likelihood ratios against r = 1 and dispersion sums. */
+struct cn_seq_stat {
+	double llr[CN_SEQ_NGRID]; /* sum over ticks of ln Lambda(r) for r = cn_seq_grid[i], not dispersion-scaled */
+	double llr_tol;           /* the same at r = tol */
+	double tol;               /* the tolerance llr_tol is kept for; NAN if none */
+	double threshold;         /* latency SLOs: the bad-event threshold in seconds, chosen once; NAN until then */
+	double x_c, x_b, n_c, n_b; /* totals of bad events and requests that entered the test */
+	double disp_xx_n;         /* sum of x_b^2 / n_b over ticks (baseline dispersion) */
+	double disp_x, disp_n;    /* sums of x_b and n_b over the same ticks */
+	int disp_ticks;           /* ticks in the dispersion sums */
+	int ticks;                /* ticks that entered the test */
+};
+
+/* The sequential judge's memory: one test per SLO (per rollout) and the sample-ratio test (per step). */
+struct cn_seq_state {
+	struct cn_seq_stat slo[CN_MAX_SLOS];
+	struct cn_seq_stat srm;
 };
 
 /* Deltas accumulated since the current step began. */
@@ -54,6 +87,7 @@ struct cn_rollout_state {
 	bool have_last;
 	struct cn_observation last;   /* the previous tick's cumulative counters */
 	struct cn_counters acc_baseline, acc_candidate;
+	struct cn_seq_state seq;      /* sequential judge: evidence carried across steps */
 };
 
 enum cn_decision {

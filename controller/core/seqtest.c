@@ -1,0 +1,155 @@
+/* The sequential test behind the sequential judge: a mixture likelihood ratio on bad-event counts, conditional on
+ * which arm each bad event came from (per tick, pi = n_C / (n_C + n_B)), kept in log space for a grid of rate ratios
+ * r, so that one pass over the ticks answers both "is the candidate worse than the baseline?" (rollback, anytime
+ * valid by Ville's inequality) and "which ratios are still possible?" (a time-uniform upper bound, to promote).
+ * Pure arithmetic: no I/O, no allocation. */
+#include "canary/judge.h"
+
+#include <math.h>
+#include <string.h>
+
+const double cn_seq_grid[CN_SEQ_NGRID] = { 0.2, 0.5, 0.8, 1.1, 1.25, 1.5, 2, 3, 5, 10 };
+
+void cn_seq_init(struct cn_seq_stat *s, double tol)
+{
+	memset(s, 0, sizeof *s);
+	s->tol = tol;
+	s->threshold = NAN;
+}
+
+/* ln Lambda(r) for one tick: x_c ln r - (x_c + x_b) ln(1 + (r - 1) pi), i.e. the log of
+ * (pi(r)/pi)^x_c ((1 - pi(r))/(1 - pi))^x_b with pi(r) = r pi / (r pi + 1 - pi). */
+static double tick_llr(double r, double pi, double x_c, double x_b)
+{
+	return x_c * log(r) - (x_c + x_b) * log1p((r - 1) * pi);
+}
+
+void cn_seq_add(struct cn_seq_stat *s, double pi, double x_c, double x_b)
+{
+	if (!(pi > 0 && pi < 1) || !(x_c >= 0) || !(x_b >= 0) || !isfinite(x_c) || !isfinite(x_b) ||
+	    x_c + x_b <= 0)
+		return;
+	for (int i = 0; i < CN_SEQ_NGRID; i++)
+		s->llr[i] += tick_llr(cn_seq_grid[i], pi, x_c, x_b);
+	if (isfinite(s->tol) && s->tol > 0)
+		s->llr_tol += tick_llr(s->tol, pi, x_c, x_b);
+	s->ticks++;
+}
+
+void cn_seq_add_dispersion(struct cn_seq_stat *s, double x_b, double n_b)
+{
+	if (!(n_b > 0) || !(x_b >= 0) || !isfinite(x_b) || !isfinite(n_b))
+		return;
+	s->disp_xx_n += x_b * x_b / n_b;
+	s->disp_x += x_b;
+	s->disp_n += n_b;
+	s->disp_ticks++;
+}
+
+double cn_seq_dispersion(const struct cn_seq_stat *s)
+{
+	if (s->disp_ticks < 2 || !(s->disp_x > 0) || !(s->disp_n > 0))
+		return 1;
+	/* Pearson: sum (x - n p)^2 / (n p) = sum(x^2/n) / p - sum(x), with p the pooled rate; K - 1 degrees of
+	 * freedom. Independent events give about 1. */
+	double k = (double)s->disp_ticks;
+	double p = s->disp_x / s->disp_n;
+	double d = (s->disp_xx_n / p - s->disp_x) / (k - 1);
+	if (!(d > 1))
+		return 1;
+	/* Bursts are heavy-tailed: a few ticks show fewer of them than there are, so the estimate starts low. Once it
+	 * says "bursty" (> 1.3), widen it by its uncertainty, 2/sqrt(K); independent events keep their full power.
+	 * (bench_judge_sim: without the widening 1-7% false rollbacks with bursts, with it mostly <= 1%.) */
+	return d > 1.3 ? d * (1 + 2 / sqrt(k)) : d;
+}
+
+bool cn_seq_ready(const struct cn_seq_stat *s)
+{
+	return s->disp_ticks >= CN_SEQ_MIN_TICKS;
+}
+
+double cn_seq_llr(const struct cn_seq_stat *s, double r)
+{
+	if (r == 1)
+		return 0;
+	for (int i = 0; i < CN_SEQ_NGRID; i++)
+		if (cn_seq_grid[i] == r)
+			return s->llr[i];
+	if (isfinite(s->tol) && r == s->tol)
+		return s->llr_tol;
+	return NAN;
+}
+
+double cn_seq_mixture(const struct cn_seq_stat *s, double r0, double lo, double hi, double disp)
+{
+	double base = cn_seq_llr(s, r0);
+	double v[CN_SEQ_NGRID + 1];
+	int n = 0;
+	if (isnan(base) || !(disp >= 1))
+		return NAN;
+	if (lo <= 1 && 1 <= hi && r0 != 1)
+		v[n++] = (0 - base) / disp;
+	for (int i = 0; i < CN_SEQ_NGRID; i++)
+		if (cn_seq_grid[i] >= lo && cn_seq_grid[i] <= hi && cn_seq_grid[i] != r0)
+			v[n++] = (s->llr[i] - base) / disp;
+	if (n == 0)
+		return NAN;
+	double m = v[0];
+	for (int i = 1; i < n; i++)
+		if (v[i] > m)
+			m = v[i];
+	double sum = 0;
+	for (int i = 0; i < n; i++)
+		sum += exp(v[i] - m);
+	return m + log(sum / n);
+}
+
+double cn_seq_statistic(const struct cn_seq_stat *s, double disp)
+{
+	return cn_seq_mixture(s, 1, CN_SEQ_ROLLBACK_MIN, CN_SEQ_ROLLBACK_MAX, disp);
+}
+
+bool cn_seq_rejects_above(const struct cn_seq_stat *s, double r0, double disp, double alpha)
+{
+	/* H0: ratio >= r0, against ratios of 0.5, 0.8 and 1 below it. For a true ratio >= r0 each
+	 * Lambda(r')/Lambda(r0) with r' < r0 is a supermartingale, so the composite null is covered. */
+	double hi = r0 > 1 ? 1 : r0 > 0.8 ? 0.8 : 0.5;
+	if (!(r0 > 0.5))
+		return false;
+	double m = cn_seq_mixture(s, r0, 0.5, hi, disp);
+	return isfinite(m) && m >= log(1 / alpha);
+}
+
+double cn_seq_upper(const struct cn_seq_stat *s, double disp, double alpha)
+{
+	double cand[CN_SEQ_NGRID + 1];
+	int n = 0;
+	for (int i = 0; i < CN_SEQ_NGRID; i++)
+		if (cn_seq_grid[i] > 1)
+			cand[n++] = cn_seq_grid[i];
+	/* the tolerance joins the ladder so that "below the tolerance" is decided at the tolerance itself */
+	if (isfinite(s->tol) && s->tol > 1) {
+		int at = n;
+		while (at > 0 && cand[at - 1] > s->tol)
+			at--;
+		if (at == 0 || cand[at - 1] != s->tol) {
+			memmove(&cand[at + 1], &cand[at], (size_t)(n - at) * sizeof cand[0]);
+			cand[at] = s->tol;
+			n++;
+		}
+	}
+	double upper = INFINITY;
+	for (int i = n - 1; i >= 0; i--) {
+		if (!cn_seq_rejects_above(s, cand[i], disp, alpha))
+			break;
+		upper = cand[i];
+	}
+	return upper;
+}
+
+double cn_seq_ratio(const struct cn_seq_stat *s)
+{
+	if (!(s->n_c > 0) || !(s->n_b > 0) || !(s->x_b > 0))
+		return NAN;
+	return (s->x_c / s->n_c) / (s->x_b / s->n_b);
+}

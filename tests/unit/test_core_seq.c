@@ -1,0 +1,352 @@
+/* Unit tests of the sequential judge: the test's arithmetic on small hand-computed cases, monotonicity, the
+ * dispersion estimate, the upper bound, a seeded A/A run, and cn_tick with `judge: sequential` (rollback at the
+ * boundary, holding for evidence, the sample-ratio check). */
+#include <math.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "canary/judge.h"
+#include "canary/rollout.h"
+
+#define assert_near(a, b, eps)                                                                              \
+	do {                                                                                                \
+		double a_ = (a), b_ = (b);                                                                  \
+		if (!(fabs(a_ - b_) <= (eps)))                                                              \
+			fail_msg("%s = %.17g, want %.17g", #a, a_, b_);                                     \
+	} while (0)
+
+#define assert_contains(hay, needle)                                                                        \
+	do {                                                                                                \
+		if (!strstr((hay), (needle)))                                                               \
+			fail_msg("'%s' does not contain '%s'", (hay), (needle));                            \
+	} while (0)
+
+static int grid_index(double r)
+{
+	for (int i = 0; i < CN_SEQ_NGRID; i++)
+		if (cn_seq_grid[i] == r)
+			return i;
+	fail_msg("%g is not on the grid", r);
+	return -1;
+}
+
+/* ln Lambda(r) of one tick, by hand: pi = 1/2 and r = 2 give pi(r) = 2/3. */
+static void test_llr_by_hand(void **state)
+{
+	(void)state;
+	static const struct {
+		double pi, xc, xb, r, want;
+	} cases[] = {
+		/* 2 candidate events: 2 ln((2/3)/(1/2)) = 2 ln(4/3) */
+		{ 0.5, 2, 0, 2, 0.57536414490356180 },
+		/* 1 and 1: ln(4/3) + ln((1/3)/(1/2)) = ln(8/9) */
+		{ 0.5, 1, 1, 2, -0.11778303565638346 },
+		/* pi = 0.01, r = 10: pi(r) = 0.1/1.09; 1 candidate event: ln(10/1.09) */
+		{ 0.01, 1, 0, 10, 2.2164073967529850 },
+		/* 3 baseline events: 3 ln(0.99/1.09 / 0.99) = -3 ln(1.09) */
+		{ 0.01, 0, 3, 10, -0.2585330887231572 },
+		/* r = 0.5, pi = 0.2: pi(r) = 0.1/0.9; 1 candidate: ln((1/9)/0.2) = ln(5/9) */
+		{ 0.2, 1, 0, 0.5, -0.58778666490211900 },
+	};
+	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+		struct cn_seq_stat s;
+		cn_seq_init(&s, NAN);
+		cn_seq_add(&s, cases[i].pi, cases[i].xc, cases[i].xb);
+		assert_near(cn_seq_llr(&s, cases[i].r), cases[i].want, 1e-12);
+		assert_near(cn_seq_llr(&s, 1), 0, 0);
+		assert_int_equal(s.ticks, 1);
+	}
+	/* nothing to learn: no events, or pi outside (0, 1) */
+	struct cn_seq_stat s;
+	cn_seq_init(&s, NAN);
+	cn_seq_add(&s, 0.5, 0, 0);
+	cn_seq_add(&s, 1, 3, 0);
+	cn_seq_add(&s, 0, 0, 3);
+	cn_seq_add(&s, 0.5, NAN, 3);
+	assert_int_equal(s.ticks, 0);
+	assert_near(cn_seq_llr(&s, 2), 0, 0);
+	assert_true(isnan(cn_seq_llr(&s, 1.7))); /* not kept */
+}
+
+/* The mixture is the log of the mean of Lambda over [1.25, 10] (6 ratios). */
+static void test_mixture_by_hand(void **state)
+{
+	(void)state;
+	struct cn_seq_stat s;
+	cn_seq_init(&s, NAN);
+	assert_near(cn_seq_statistic(&s, 1), 0, 1e-12); /* every Lambda = 1 */
+	for (int i = 0; i < CN_SEQ_NGRID; i++)
+		s.llr[i] = -1000;
+	s.llr[grid_index(2)] = log(6) + 1;
+	assert_near(cn_seq_statistic(&s, 1), 1, 1e-12);
+	/* dispersion 2 halves each ln Lambda before mixing: ln(exp((ln 6 + 1)/2) / 6) */
+	assert_near(cn_seq_statistic(&s, 2), (log(6) + 1) / 2 - log(6), 1e-12);
+	/* r0 = 2 against 0.5 .. 1 (0.5, 0.8 and 1): only r' = 1 counts: ln(exp(-(ln 6 + 1)) / 3) */
+	assert_near(cn_seq_mixture(&s, 2, 0.5, 1, 1), -(log(6) + 1) - log(3), 1e-12);
+	assert_true(isnan(cn_seq_statistic(&s, 0.5))); /* a dispersion below 1 is refused */
+}
+
+static void test_dispersion(void **state)
+{
+	(void)state;
+	struct cn_seq_stat s;
+	cn_seq_init(&s, NAN);
+	assert_near(cn_seq_dispersion(&s), 1, 0);
+	cn_seq_add_dispersion(&s, 10, 1000);
+	assert_near(cn_seq_dispersion(&s), 1, 0); /* one tick: no estimate */
+	cn_seq_add_dispersion(&s, 10, 1000);
+	assert_near(cn_seq_dispersion(&s), 1, 0); /* identical ticks: chi-square 0, floored at 1 */
+	/* (10, 1000) and (30, 1000): p = 0.02, sum x^2/n = 1, chi-square = 1/0.02 - 40 = 10 on 1 df: bursty, so
+	 * widened by 1 + 2/sqrt(2) */
+	cn_seq_init(&s, NAN);
+	cn_seq_add_dispersion(&s, 10, 1000);
+	cn_seq_add_dispersion(&s, 30, 1000);
+	assert_near(cn_seq_dispersion(&s), 10 * (1 + 2 / sqrt(2)), 1e-9);
+	assert_false(cn_seq_ready(&s));
+	for (int i = 0; i < CN_SEQ_MIN_TICKS; i++)
+		cn_seq_add_dispersion(&s, 20, 1000);
+	assert_true(cn_seq_ready(&s));
+}
+
+/* More candidate bad events never lower the statistic (the dispersion comes from the baseline only). */
+static void test_monotone(void **state)
+{
+	(void)state;
+	static const double pis[] = { 0.01, 0.05, 0.3 };
+	static const double xbs[] = { 0, 3, 50 };
+	for (size_t a = 0; a < 3; a++) {
+		for (size_t b = 0; b < 3; b++) {
+			double prev = -INFINITY;
+			for (int xc = 0; xc <= 30; xc++) {
+				struct cn_seq_stat s;
+				cn_seq_init(&s, 1.5);
+				for (int k = 0; k < 8; k++) {
+					cn_seq_add(&s, pis[a], k == 3 ? xc : 1, xbs[b] + k);
+					cn_seq_add_dispersion(&s, xbs[b] + k, 1000);
+				}
+				double st = cn_seq_statistic(&s, cn_seq_dispersion(&s));
+				if (!(st >= prev))
+					fail_msg("pi %g xb %g: %d candidate events give %g < %g", pis[a], xbs[b], xc, st, prev);
+				prev = st;
+			}
+		}
+	}
+}
+
+/* a small deterministic generator for the seeded runs */
+static uint64_t rng_state;
+static double uniform(void)
+{
+	rng_state = rng_state * 6364136223846793005ull + 1442695040888963407ull;
+	return ((double)(rng_state >> 11) + 0.5) / 9007199254740992.0;
+}
+
+static double poisson(double lam)
+{
+	if (lam > 60) /* normal approximation, enough here */
+		return fmax(0, floor(lam + sqrt(lam) * sqrt(-2 * log(uniform())) * cos(2 * M_PI * uniform()) + 0.5));
+	double l = exp(-lam), p = 1;
+	int k = 0;
+	do {
+		k++;
+		p *= uniform();
+	} while (p > l);
+	return k - 1;
+}
+
+/* Seeded A/A: one hour of 10-second ticks at 1% of 1000 requests/s, 0.5% errors on both: the statistic stays under
+ * ln(1/alpha) at every tick, and by the end the ratio is bounded below 1.5. A doubled error rate crosses. */
+static void test_seeded_aa_and_regression(void **state)
+{
+	(void)state;
+	double alpha = 0.005, boundary = log(1 / alpha);
+	for (uint64_t seed = 1; seed <= 10; seed++) {
+		for (int regress = 0; regress <= 1; regress++) {
+			struct cn_seq_stat s;
+			int crossed_at = 0;
+			rng_state = seed;
+			cn_seq_init(&s, 1.5);
+			for (int k = 1; k <= 360 && !crossed_at; k++) {
+				double nc = poisson(100), nb = poisson(9900);
+				double xc = poisson(nc * (regress ? 0.01 : 0.005)), xb = poisson(nb * 0.005);
+				cn_seq_add(&s, nc / (nc + nb), xc, xb);
+				cn_seq_add_dispersion(&s, xb, nb);
+				if (cn_seq_ready(&s) && cn_seq_statistic(&s, cn_seq_dispersion(&s)) >= boundary)
+					crossed_at = k;
+			}
+			if (!regress) {
+				if (crossed_at)
+					fail_msg("seed %llu: A/A crossed the boundary at tick %d", (unsigned long long)seed,
+						 crossed_at);
+				assert_true(cn_seq_dispersion(&s) < 1.3);
+				/* an hour of A/A at this traffic is enough to rule out 2x, not always 1.5x */
+				assert_true(cn_seq_upper(&s, cn_seq_dispersion(&s), alpha) <= 2);
+				assert_true(cn_seq_rejects_above(&s, 2, cn_seq_dispersion(&s), alpha));
+			} else {
+				if (!crossed_at)
+					fail_msg("seed %llu: a doubled error rate never crossed in an hour",
+						 (unsigned long long)seed);
+				assert_false(cn_seq_rejects_above(&s, 1.5, cn_seq_dispersion(&s), alpha));
+			}
+		}
+	}
+}
+
+/* The upper bound by hand: 10000 bad events split exactly as the requests (10% candidate). Against r' in
+ * {0.5, 0.8, 1}, r0 = 1.15 gives ln(mean Lambda(r')/Lambda(r0)) = 8.03 >= ln(100) (rejected), r0 = 1.1 only 3.09:
+ * the bound is the tolerance 1.15, kept as its own ln Lambda. With 5000 events 1.15 gives 3.46: the bound is 1.25. */
+static void test_upper_bound(void **state)
+{
+	(void)state;
+	struct cn_seq_stat s;
+	cn_seq_init(&s, 1.15);
+	for (int k = 0; k < CN_SEQ_MIN_TICKS; k++)
+		cn_seq_add_dispersion(&s, 100, 10000);
+	cn_seq_add(&s, 0.1, 1000, 9000);
+	double alpha = 0.01;
+	assert_true(cn_seq_rejects_above(&s, 1.25, 1, alpha));
+	assert_true(cn_seq_rejects_above(&s, 1.15, 1, alpha));
+	assert_false(cn_seq_rejects_above(&s, 1.1, 1, alpha));
+	assert_false(cn_seq_rejects_above(&s, 1.12, 1, alpha)); /* not a kept ratio: never rejected */
+	assert_near(cn_seq_upper(&s, 1, alpha), 1.15, 0);
+	cn_seq_init(&s, 1.15);
+	cn_seq_add(&s, 0.1, 500, 4500);
+	assert_false(cn_seq_rejects_above(&s, 1.15, 1, alpha));
+	assert_near(cn_seq_upper(&s, 1, alpha), 1.25, 0);
+	/* nothing seen: no bound */
+	cn_seq_init(&s, 1.5);
+	assert_true(isinf(cn_seq_upper(&s, 1, alpha)));
+}
+
+/* ---- cn_tick with the sequential judge ---- */
+
+static void policy(struct cn_policy *p)
+{
+	memset(p, 0, sizeof *p);
+	snprintf(p->name, sizeof p->name, "seq");
+	p->steps[0] = (struct cn_step){ .weight = 1, .hold_ms = 60000 };
+	p->steps[1] = (struct cn_step){ .weight = 100, .hold_ms = 10000 };
+	p->nsteps = 2;
+	p->analysis = (struct cn_analysis){ .interval_ms = 10000, .min_requests = 100, .failing_ticks = 3,
+					    .inconclusive_timeout_ms = 300000, .on_inconclusive = CN_FALLBACK_PAUSE,
+					    .judge = CN_JUDGE_SEQUENTIAL, .false_rollback_budget = 0.01 };
+	snprintf(p->slos[0].name, sizeof p->slos[0].name, "error-rate");
+	p->slos[0].metric = CN_METRIC_ERROR_RATE;
+	p->slos[0].quantile = NAN;
+	p->slos[0].max = NAN;
+	p->slos[0].max_increase = 1.5;
+	p->slos[0].tolerance = NAN;
+	p->nslos = 1;
+	p->on_failure = CN_FALLBACK_ROLLBACK;
+}
+
+static void sample(struct cn_sample *s, double req, double err)
+{
+	memset(s, 0, sizeof *s);
+	s->ok = true;
+	s->requests = req;
+	s->errors = err;
+	s->latency.sum = s->ttft.sum = s->itl.sum = NAN;
+}
+
+/* Runs ticks with per-tick increments (candidate and baseline requests and errors) until a terminal phase or
+ * `max` ticks; returns the last result in *r and the number of ticks run. */
+static int run(const struct cn_policy *p, struct cn_tick_result *r, int max, double nc, double ec, double nb,
+	       double eb)
+{
+	static struct cn_rollout_state st;
+	struct cn_observation obs;
+	double c_req = 0, c_err = 0, b_req = 0, b_err = 0;
+	int64_t now = 1700000000000LL;
+	cn_rollout_init(&st);
+	for (int k = 0; k < max; k++) {
+		c_req += nc, c_err += ec, b_req += nb, b_err += eb;
+		sample(&obs.candidate, c_req, c_err);
+		sample(&obs.baseline, b_req, b_err);
+		obs.at_ms = now;
+		cn_tick(p, &st, &obs, now, r);
+		st = r->next;
+		if (cn_phase_is_terminal(st.phase))
+			return k + 1;
+		now += 10000;
+	}
+	return max;
+}
+
+static void test_tick_rolls_back_at_the_boundary(void **state)
+{
+	(void)state;
+	struct cn_policy p;
+	static struct cn_tick_result r;
+	policy(&p);
+	/* 1% share, candidate 5% errors vs 0.5%: crosses fast; failing_ticks 3 does not apply */
+	int ticks = run(&p, &r, 100, 100, 5, 9900, 49.5);
+	assert_int_equal(r.next.phase, CN_PHASE_ROLLED_BACK);
+	assert_int_equal(r.decision, CN_DECIDE_ROLLBACK);
+	assert_int_equal(r.slos[0].verdict, CN_VERDICT_FAIL);
+	assert_true(r.slos[0].statistic >= r.slos[0].boundary);
+	assert_near(r.slos[0].boundary, log(100), 1e-12);
+	assert_true(r.slos[0].candidate > r.slos[0].objective); /* the audit's check in the e2e suite */
+	assert_near(r.slos[0].ratio, 10, 1e-9);
+	assert_contains(r.slos[0].why, "worse than baseline");
+	assert_contains(r.reason, "regression confirmed");
+	/* 1 start tick, 1 first-reading tick, then at least CN_SEQ_MIN_TICKS ticks of data */
+	assert_true(ticks >= 1 + CN_SEQ_MIN_TICKS && ticks <= 12);
+}
+
+static void test_tick_holds_for_evidence_then_promotes(void **state)
+{
+	(void)state;
+	struct cn_policy p;
+	static struct cn_tick_result r;
+	policy(&p);
+	/* identical error rates, 5% share to gather evidence fast: the hold (60s) passes long before the ratio is
+	 * bounded below 1.5, so the rollout holds and says why, then advances and is promoted */
+	p.steps[0].weight = 5;
+	int ticks = run(&p, &r, 8, 500, 2.5, 9500, 47.5);
+	assert_int_equal(ticks, 8);
+	assert_int_equal(r.decision, CN_DECIDE_HOLD);
+	assert_int_equal(r.slos[0].verdict, CN_VERDICT_PASS);
+	assert_false(r.slos[0].promotable);
+	assert_contains(r.reason, "not yet proven within its tolerance");
+	ticks = run(&p, &r, 400, 500, 2.5, 9500, 47.5);
+	assert_int_equal(r.next.phase, CN_PHASE_PROMOTED);
+	assert_true(ticks > 8);
+}
+
+static void test_tick_sample_ratio_mismatch_holds(void **state)
+{
+	(void)state;
+	struct cn_policy p;
+	static struct cn_tick_result r;
+	policy(&p);
+	/* configured 1%, the candidate gets 0.5%: the rollout holds and says the split is wrong */
+	run(&p, &r, 20, 50, 0.25, 9950, 49.75);
+	assert_int_equal(r.decision, CN_DECIDE_HOLD);
+	assert_int_equal(r.next.phase, CN_PHASE_PROGRESSING);
+	assert_contains(r.reason, "sample ratio mismatch");
+	assert_contains(r.reason, "configured 1%");
+	assert_true(r.next.inconclusive_since_ms > 0);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_llr_by_hand),
+		cmocka_unit_test(test_mixture_by_hand),
+		cmocka_unit_test(test_dispersion),
+		cmocka_unit_test(test_monotone),
+		cmocka_unit_test(test_seeded_aa_and_regression),
+		cmocka_unit_test(test_upper_bound),
+		cmocka_unit_test(test_tick_rolls_back_at_the_boundary),
+		cmocka_unit_test(test_tick_holds_for_evidence_then_promotes),
+		cmocka_unit_test(test_tick_sample_ratio_mismatch_holds),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}

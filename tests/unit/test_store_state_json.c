@@ -1,0 +1,103 @@
+/* Unit tests of the state JSON: the sequential judge's state round-trips through cn_state_to_json /
+ * cn_state_from_json, a state written before it existed loads with fresh tests, and cn_slo_results_to_json writes
+ * the sequential numbers. */
+#include <math.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "canary/judge.h"
+#include "canary/rollout.h"
+#include "canary/state_json.h"
+
+static void test_seq_round_trip(void **state)
+{
+	(void)state;
+	static struct cn_rollout_state st, back;
+	struct cn_err err = { 0 };
+	cn_rollout_init(&st);
+	cn_seq_init(&st.seq.slo[1], 1.5);
+	cn_seq_add(&st.seq.slo[1], 0.01, 3, 250);
+	cn_seq_add_dispersion(&st.seq.slo[1], 250, 99000);
+	st.seq.slo[1].threshold = 1.25;
+	st.seq.slo[1].x_c = 3, st.seq.slo[1].x_b = 250, st.seq.slo[1].n_c = 1000, st.seq.slo[1].n_b = 99000;
+	cn_seq_add(&st.seq.srm, 0.05, 480, 9520);
+	json_t *j = cn_state_to_json(&st);
+	assert_non_null(j);
+	memset(&back, 0x5a, sizeof back);
+	assert_int_equal(cn_state_from_json(j, &back, &err), 0);
+	json_decref(j);
+	for (int i = 0; i < CN_SEQ_NGRID; i++) {
+		assert_true(back.seq.slo[1].llr[i] == st.seq.slo[1].llr[i]);
+		assert_true(back.seq.srm.llr[i] == st.seq.srm.llr[i]);
+	}
+	const struct cn_seq_stat *a = &st.seq.slo[1], *b = &back.seq.slo[1];
+	assert_true(b->llr_tol == a->llr_tol && b->tol == 1.5 && b->threshold == 1.25);
+	assert_true(b->x_c == 3 && b->x_b == 250 && b->n_c == 1000 && b->n_b == 99000);
+	assert_true(b->disp_xx_n == a->disp_xx_n && b->disp_x == a->disp_x && b->disp_n == a->disp_n);
+	assert_int_equal(b->disp_ticks, 1);
+	assert_int_equal(b->ticks, 1);
+	assert_int_equal(back.seq.srm.ticks, 1);
+	/* untouched tests keep NAN tolerance and threshold (JSON null) */
+	assert_true(isnan(back.seq.slo[0].tol) && isnan(back.seq.slo[0].threshold));
+	assert_int_equal(back.seq.slo[0].ticks, 0);
+}
+
+static void test_old_state_loads(void **state)
+{
+	(void)state;
+	static struct cn_rollout_state st, back;
+	struct cn_err err = { 0 };
+	cn_rollout_init(&st);
+	json_t *j = cn_state_to_json(&st);
+	json_object_del(j, "seq");
+	assert_int_equal(cn_state_from_json(j, &back, &err), 0);
+	assert_true(isnan(back.seq.slo[3].threshold));
+	assert_int_equal(back.seq.srm.ticks, 0);
+	/* a malformed test is an error, not silently zero */
+	json_object_set_new(j, "seq", json_pack("{s:[{s:[i]}]}", "slos", "llr", 1));
+	assert_int_equal(cn_state_from_json(j, &back, &err), -CN_EINTERNAL);
+	json_decref(j);
+}
+
+static void test_results_json(void **state)
+{
+	(void)state;
+	struct cn_policy p;
+	struct cn_slo_result r[2];
+	memset(&p, 0, sizeof p);
+	memset(r, 0, sizeof r);
+	p.nslos = 2;
+	snprintf(p.slos[0].name, sizeof p.slos[0].name, "error-rate");
+	snprintf(p.slos[1].name, sizeof p.slos[1].name, "p99");
+	r[0] = (struct cn_slo_result){ .verdict = CN_VERDICT_PASS, .candidate = 0.005, .baseline = 0.005,
+				       .objective = 0.0075, .n_candidate = 1000, .n_baseline = 99000, .statistic = -1.5,
+				       .boundary = log(200), .ratio = 1, .ratio_upper = INFINITY, .tolerance = 1.5,
+				       .threshold = NAN, .dispersion = 1, .promotable = false };
+	r[1] = (struct cn_slo_result){ .verdict = CN_VERDICT_FAIL, .candidate = 2, .baseline = 1, .objective = 1.2,
+				       .statistic = NAN, .boundary = NAN, .ratio = NAN, .ratio_upper = NAN,
+				       .tolerance = NAN, .threshold = NAN, .dispersion = NAN, .promotable = true };
+	json_t *a = cn_slo_results_to_json(&p, r, 2);
+	json_t *s = json_array_get(a, 0), *t = json_array_get(a, 1);
+	assert_true(fabs(json_real_value(json_object_get(s, "boundary")) - log(200)) < 1e-12);
+	assert_true(json_real_value(json_object_get(s, "statistic")) == -1.5);
+	assert_true(json_is_null(json_object_get(s, "ratio_upper"))); /* no bound yet */
+	assert_true(json_real_value(json_object_get(s, "tolerance")) == 1.5);
+	assert_true(json_is_false(json_object_get(s, "promotable")));
+	assert_null(json_object_get(t, "statistic")); /* threshold judge: no sequential fields */
+	json_decref(a);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_seq_round_trip),
+		cmocka_unit_test(test_old_state_loads),
+		cmocka_unit_test(test_results_json),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
