@@ -21,6 +21,8 @@ static const struct command commands[] = {
 	{"policy", cmd_policy, "lint, apply, list and show rollout policies"},
 	{"service", cmd_service, "lint, apply, list and show services (gateway route, two slots)"},
 	{"rollout", cmd_rollout, "start, watch and steer rollouts"},
+	{"history", cmd_history, "past and current rollouts: outcome, step, duration, approvers"},
+	{"audit", cmd_audit, "a rollout's timeline; verify the tamper-evident audit chains"},
 };
 
 static void usage(FILE *f)

@@ -1,0 +1,226 @@
+/* canaryctl audit: the timeline of one rollout (`audit ID`) and the tamper check of the hash chains
+ * (`audit verify [ID]`). */
+#include <inttypes.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "canary/store.h"
+#include "canary/store_audit.h"
+#include "cli.h"
+
+/* Exit code of `audit verify` when a chain does not check out. */
+#define EXIT_TAMPERED 1
+
+static const char USAGE[] =
+	"usage: canaryctl audit ID            the timeline of rollout ID: every step, weight change, measurement,\n"
+	"                                     verdict and command, with actor and reason (one line per event)\n"
+	"       canaryctl audit verify [ID]   recompute the hash chains (one rollout's, or all) and name the first\n"
+	"                                     event that does not match\n"
+	"exit codes: 0 ok (verify: every chain intact), 1 verify found a changed or missing event, 64 usage,\n"
+	"65 unknown rollout, 69 database unavailable, 77 permission denied\n";
+
+static int parse_id(const char *s, int64_t *id)
+{
+	char *end = NULL;
+	long long v = strtoll(s, &end, 10);
+	if (!end || end == s || *end || v <= 0)
+		return cli_usage_error(USAGE, "'%s' is not a rollout id (a positive whole number)", s);
+	*id = v;
+	return 0;
+}
+
+static const char *jstr(const json_t *o, const char *key)
+{
+	const char *s = json_string_value(json_object_get(o, key));
+	return s ? s : "";
+}
+
+static double jnum(const json_t *o, const char *key)
+{
+	const json_t *v = json_object_get(o, key);
+	return json_is_number(v) ? json_number_value(v) : NAN;
+}
+
+/* Appends to buf (bounded); keeps it one line: control characters become spaces. */
+static void append(char *buf, size_t size, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static void append(char *buf, size_t size, const char *fmt, ...)
+{
+	size_t used = strlen(buf);
+	va_list ap;
+	if (used + 1 >= size)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(buf + used, size - used, fmt, ap);
+	va_end(ap);
+	for (char *p = buf + used; *p; p++)
+		if ((unsigned char)*p < 0x20 || *p == 0x7f)
+			*p = ' ';
+}
+
+/* A number for people: "0.123", "n/a" for null. */
+static const char *num(double v, char *buf, size_t len)
+{
+	if (isnan(v))
+		snprintf(buf, len, "n/a");
+	else
+		snprintf(buf, len, "%.4g", v);
+	return buf;
+}
+
+/* What an event says, in words, from its kind and data. */
+static void describe(const json_t *e, char *buf, size_t size)
+{
+	const char *kind = jstr(e, "kind");
+	const json_t *d = json_object_get(e, "data");
+	char a[32], b[32], c[32], n[32];
+	buf[0] = '\0';
+	if (strcmp(kind, "rollout.started") == 0) {
+		append(buf, size, "candidate %s in slot %lld, baseline %s, policy %s", jstr(d, "candidate"),
+		       (long long)json_integer_value(json_object_get(d, "candidate_slot")),
+		       json_is_string(json_object_get(d, "baseline")) ? jstr(d, "baseline") : "unknown",
+		       jstr(d, "policy"));
+	} else if (strcmp(kind, "tick") == 0) {
+		append(buf, size, "%s at step %lld, weight %g%%", jstr(d, "decision"),
+		       (long long)json_integer_value(json_object_get(d, "step")) + 1, jnum(d, "weight"));
+		size_t i;
+		const json_t *s;
+		json_array_foreach(json_object_get(d, "slos"), i, s)
+			append(buf, size, "%s %s %s (candidate %s, baseline %s, objective %s, n=%s)", i ? ";" : ":",
+			       jstr(s, "slo"), jstr(s, "verdict"), num(jnum(s, "candidate"), a, sizeof a),
+			       num(jnum(s, "baseline"), b, sizeof b), num(jnum(s, "objective"), c, sizeof c),
+			       num(jnum(s, "n_candidate"), n, sizeof n));
+	} else if (strcmp(kind, "weight.intended") == 0) {
+		append(buf, size, "weight %g%% -> %g%%", jnum(d, "from"), jnum(d, "to"));
+	} else if (strcmp(kind, "weight.confirmed") == 0) {
+		append(buf, size, "gateway confirmed weight %g%%", jnum(d, "weight"));
+	} else if (strcmp(kind, "weight.reconciled") == 0) {
+		append(buf, size, "gateway reset to weight %g%% (it had %s%%)", jnum(d, "weight"),
+		       num(jnum(d, "found"), a, sizeof a));
+	} else if (strcmp(kind, "state.changed") == 0) {
+		append(buf, size, "%s -> %s", jstr(d, "from"), jstr(d, "to"));
+	} else if (strcmp(kind, "command.accepted") == 0) {
+		append(buf, size, "%s accepted", jstr(d, "command"));
+	} else if (strcmp(kind, "command.refused") == 0) {
+		append(buf, size, "%s refused: %s", jstr(d, "command"), jstr(d, "error"));
+	} else if (strcmp(kind, "service.live_changed") == 0) {
+		append(buf, size, "slot %lld is live with %s",
+		       (long long)json_integer_value(json_object_get(d, "live_slot")), jstr(d, "live_version"));
+	} else if (json_object_size(d) > 0) {
+		char *txt = json_dumps(d, JSON_COMPACT | JSON_SORT_KEYS);
+		if (txt)
+			append(buf, size, "%.300s", txt);
+		free(txt);
+	}
+}
+
+static int audit_timeline(struct cli *cli, int64_t id)
+{
+	struct cn_store *st;
+	struct cn_err err = {0};
+	json_t *doc = NULL;
+	int rc;
+	if ((rc = cli_store(cli, &st)) != 0)
+		return rc;
+	if (cn_store_audit_timeline(st, id, &doc, &err) < 0)
+		return cli_error(&err);
+	if (cli->output == CLI_JSON)
+		return cli_print_json(doc);
+	size_t i;
+	const json_t *e;
+	json_array_foreach(json_object_get(doc, "events"), i, e)
+	{
+		char what[1024], line[1400] = "";
+		describe(e, what, sizeof what);
+		char num[24];
+		snprintf(num, sizeof num, "#%lld", (long long)json_integer_value(json_object_get(e, "id")));
+		append(line, sizeof line, "%s  %-7s %-16s %-18s %s", jstr(e, "at"), num, jstr(e, "actor"),
+		       jstr(e, "kind"), what);
+		if (json_is_string(json_object_get(e, "reason")) && jstr(e, "reason")[0])
+			append(line, sizeof line, "%sreason: %s", what[0] ? " — " : "", jstr(e, "reason"));
+		puts(line);
+	}
+	json_decref(doc);
+	return 0;
+}
+
+/* "rollout 7, tick at 2024-05-01T12:00:00.000Z" or "no rollout, policy.applied at ...". */
+static void where(const struct cn_audit_report *rep, char *buf, size_t len)
+{
+	if (rep->bad_has_rollout)
+		snprintf(buf, len, "rollout %" PRId64 ", %s at %s", rep->bad_rollout_id, rep->bad_kind, rep->bad_at);
+	else
+		snprintf(buf, len, "no rollout, %s at %s", rep->bad_kind, rep->bad_at);
+}
+
+static int audit_verify(struct cli *cli, int64_t id)
+{
+	struct cn_store *st;
+	struct cn_err err = {0};
+	struct cn_audit_report rep;
+	char msg[512], loc[160];
+	int rc;
+	if ((rc = cli_store(cli, &st)) != 0)
+		return rc;
+	if (cn_store_audit_verify(st, id, &rep, &err) < 0)
+		return cli_error(&err);
+	where(&rep, loc, sizeof loc);
+	if (rep.problem == CN_AUDIT_CHANGED)
+		snprintf(msg, sizeof msg, "audit event %" PRId64 " (%s) does not match its hash: the row was changed "
+			 "after it was written", rep.bad_id, loc);
+	else if (rep.problem == CN_AUDIT_BROKEN && rep.bad_prev_id > 0)
+		snprintf(msg, sizeof msg, "audit event %" PRId64 " (%s) does not follow event %" PRId64 " in its "
+			 "chain: an event between them was deleted, or the chain was rewritten", rep.bad_id, loc,
+			 rep.bad_prev_id);
+	else if (rep.problem == CN_AUDIT_BROKEN)
+		snprintf(msg, sizeof msg, "audit event %" PRId64 " (%s) is the first of its chain but follows another "
+			 "event: the events before it were deleted", rep.bad_id, loc);
+	else if (id > 0)
+		snprintf(msg, sizeof msg, "audit of rollout %" PRId64 " intact: %" PRId64 " events checked", id,
+			 rep.events);
+	else
+		snprintf(msg, sizeof msg, "audit intact: %" PRId64 " events in %" PRId64 " chains checked", rep.events,
+			 rep.chains);
+	int code = rep.problem == CN_AUDIT_INTACT ? 0 : EXIT_TAMPERED;
+	if (cli->output == CLI_JSON) {
+		json_t *doc = json_pack("{s:b, s:I, s:I, s:s}", "intact", code == 0, "events", (json_int_t)rep.events,
+					"chains", (json_int_t)rep.chains, "message", msg);
+		if (doc && id > 0)
+			json_object_set_new(doc, "rollout", json_integer(id));
+		if (doc && code != 0)
+			json_object_set_new(doc, "first_bad",
+				json_pack("{s:I, s:o, s:s, s:s, s:s, s:o}", "id", (json_int_t)rep.bad_id, "rollout_id",
+					  rep.bad_has_rollout ? json_integer(rep.bad_rollout_id) : json_null(), "kind",
+					  rep.bad_kind, "at", rep.bad_at, "problem",
+					  rep.problem == CN_AUDIT_CHANGED ? "changed" : "chain_broken", "prev_id",
+					  rep.bad_prev_id > 0 ? json_integer(rep.bad_prev_id) : json_null()));
+		rc = cli_print_json(doc);
+		return rc ? rc : code;
+	}
+	puts(msg);
+	return code;
+}
+
+int cmd_audit(struct cli *cli, int argc, char **argv)
+{
+	const struct cli_opt opts[] = {{NULL, NULL, NULL}};
+	char *pos[2];
+	int npos = 0, rc;
+	int64_t id = 0;
+	if ((rc = cli_parse(argc, argv, opts, pos, 2, &npos, USAGE)) != 0)
+		return rc == 1 ? 0 : rc;
+	if (npos >= 1 && strcmp(pos[0], "verify") == 0) {
+		if (npos == 2 && (rc = parse_id(pos[1], &id)) != 0)
+			return rc;
+		return audit_verify(cli, id);
+	}
+	if (npos == 0)
+		return cli_usage_error(USAGE, "audit needs a rollout ID or 'verify'");
+	if (npos > 1)
+		return cli_usage_error(USAGE, "unexpected argument '%s'", pos[1]);
+	if ((rc = parse_id(pos[0], &id)) != 0)
+		return rc;
+	return audit_timeline(cli, id);
+}
