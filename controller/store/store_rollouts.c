@@ -419,9 +419,10 @@ int cn_store_record(struct cn_store *st, const struct cn_record *rec, struct cn_
 		if ((rc = audit(st, row->id, row->service, actor, "command.accepted", rec->command->reason, d, err)) < 0)
 			goto out;
 	} else {
-		json_t *d = json_pack("{s:I, s:s, s:i, s:f, s:o}", "decision_id", (json_int_t)dec_id, "decision",
+		json_t *d = json_pack("{s:I, s:s, s:i, s:f, s:s, s:o}", "decision_id", (json_int_t)dec_id, "decision",
 				      cn_decision_name(res->decision), "step", res->next.step, "weight",
-				      res->next.weight, "slos", cn_slo_results_to_json(rec->policy, res->slos, res->nslos));
+				      res->next.weight, "daemon", rec->owner,
+				      "slos", cn_slo_results_to_json(rec->policy, res->slos, res->nslos));
 		if ((rc = audit(st, row->id, row->service, NULL, "tick", res->reason, d, err)) < 0)
 			goto out;
 	}

@@ -21,6 +21,12 @@ e2e_cleanup() {
 	local rc=$?
 	for pid in "${E2E_PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
 	for pid in "${E2E_PIDS[@]}"; do wait "$pid" 2>/dev/null || true; done
+	# A sanitizer or valgrind report from any program we ran fails the test, even if every check passed.
+	if [ $rc -eq 0 ] && grep -lE 'ERROR: (Address|Leak)Sanitizer|runtime error:|definitely lost: [1-9]|Invalid (read|write)' \
+		"$E2E_DIR"/*.log >/dev/null 2>&1; then
+		log "FAIL: a sanitizer or valgrind report in $(grep -lE 'Sanitizer|runtime error:|definitely lost: [1-9]|Invalid (read|write)' "$E2E_DIR"/*.log | tr '\n' ' ')"
+		rc=1
+	fi
 	if [ -n "$E2E_DB" ] && [ -n "$E2E_ADMIN_URL" ]; then
 		psql -q "$E2E_ADMIN_URL" -c "DROP DATABASE IF EXISTS $E2E_DB WITH (FORCE)" >/dev/null 2>&1 || true
 	fi
@@ -121,8 +127,8 @@ hap_weight() { # ADMIN_PORT BACKEND/SERVER -> current weight
 	hap "$1" "get weight $2" | awk '{print $1}'
 }
 
-start_canaryd() { # [ARGS...]
-	"$CANARYD" --poll 200 "$@" >>"$E2E_DIR/canaryd.log" 2>&1 &
+start_canaryd() { # [ARGS...]   (CANARYD_PREFIX, e.g. "valgrind --leak-check=full", runs it under a tool)
+	${CANARYD_PREFIX:-} "$CANARYD" --poll 200 "$@" >>"$E2E_DIR/canaryd.log" 2>&1 &
 	E2E_PIDS+=($!)
 	CANARYD_PID=$!
 }
