@@ -60,6 +60,28 @@ int cli_parse_int(const char *opt, const char *s, int min, int *out, const char 
 const char *cli_duration(long long ms, char *buf, size_t len);
 
 struct cn_schema;
+
+/* A kind of versioned YAML document (policy, service): how to load, describe, encode and store one. */
+struct cli_doc {
+	const char *kind;   /* "policy" */
+	const char *usage;
+	size_t size;        /* sizeof the parsed object */
+	int (*load)(const char *path, void *obj, char **source, struct cn_err *err);
+	const char *(*name)(const void *obj);
+	void (*describe)(const void *obj, char *buf, size_t size); /* one line for lint */
+	json_t *(*to_json)(const void *obj);
+	int (*apply)(struct cn_store *st, const void *obj, const char *source, int *version, bool *created,
+		     struct cn_err *err);
+	const struct cn_schema *(*schema)(void);
+};
+
+/* `KIND lint FILE...`: validates without a database; exit 65 if any file is invalid (each error on one line). */
+int cli_doc_lint(struct cli *cli, const struct cli_doc *doc, int argc, char **argv);
+/* `KIND apply FILE`: validates, then stores a new version unless the latest has the same content. */
+int cli_doc_apply(struct cli *cli, const struct cli_doc *doc, int argc, char **argv);
+/* `KIND keys`: the file reference, generated from the loader's key table. */
+int cli_doc_keys(struct cli *cli, const struct cli_doc *doc, int argc, char **argv);
+
 /* Prints a file's key reference (every key, its value type, default and meaning) as a Markdown table; returns 0. */
 int cli_print_reference(const struct cn_schema *s);
 

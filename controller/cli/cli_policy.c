@@ -15,92 +15,47 @@ static const char policy_usage[] =
 	"       canaryctl policy list                   latest version of every policy\n"
 	"       canaryctl policy show NAME [--version N] [--source]\n";
 
+static int policy_load(const char *path, void *obj, char **source, struct cn_err *err)
+{
+	return cn_policy_load_file(path, obj, source, err);
+}
+
+static const char *policy_name(const void *obj)
+{
+	return ((const struct cn_policy *)obj)->name;
+}
+
+static void policy_describe(const void *obj, char *buf, size_t size)
+{
+	const struct cn_policy *p = obj;
+	snprintf(buf, size, "policy '%s': %d steps, %d slos", p->name, p->nsteps, p->nslos);
+}
+
+static json_t *policy_json(const void *obj)
+{
+	return cn_policy_to_json(obj);
+}
+
+static int policy_store(struct cn_store *st, const void *obj, const char *source, int *version, bool *created,
+			struct cn_err *err)
+{
+	return cn_store_policy_apply(st, obj, source, version, created, err);
+}
+
+static const struct cli_doc policy_doc = {
+	.kind = "policy", .usage = policy_usage, .size = sizeof(struct cn_policy), .load = policy_load,
+	.name = policy_name, .describe = policy_describe, .to_json = policy_json, .apply = policy_store,
+	.schema = cn_policy_schema,
+};
+
 static int policy_lint(struct cli *cli, int argc, char **argv)
 {
-	char *files[256];
-	int n, rc, bad = 0;
-	rc = cli_parse(argc, argv, NULL, files, 256, &n, policy_usage);
-	if (rc)
-		return rc == 1 ? 0 : rc;
-	if (n == 0)
-		return cli_usage_error(policy_usage, "policy lint needs at least one FILE");
-	json_t *out = json_array();
-	for (int i = 0; i < n; i++) {
-		struct cn_policy *p = calloc(1, sizeof *p);
-		struct cn_err err = {0};
-		if (!p) {
-			json_decref(out);
-			fputs("canaryctl: out of memory\n", stderr);
-			return CN_EINTERNAL;
-		}
-		if (cn_policy_load_file(files[i], p, NULL, &err) != 0) {
-			int code = cli_error(&err);
-			if (!bad)
-				bad = code;
-			json_array_append_new(out, json_pack("{s:s, s:b, s:s}", "file", files[i], "ok", 0, "error",
-							     err.msg));
-		} else {
-			if (cli->output == CLI_TEXT)
-				printf("%s: ok (policy '%s': %d steps, %d slos)\n", files[i], p->name, p->nsteps,
-				       p->nslos);
-			json_array_append_new(out, json_pack("{s:s, s:b, s:s, s:o}", "file", files[i], "ok", 1, "name",
-							     p->name, "spec", cn_policy_to_json(p)));
-		}
-		free(p);
-	}
-	if (cli->output == CLI_JSON) {
-		rc = cli_print_json(out);
-		out = NULL;
-		if (rc)
-			return rc;
-	}
-	json_decref(out);
-	return bad;
+	return cli_doc_lint(cli, &policy_doc, argc, argv);
 }
 
 static int policy_apply(struct cli *cli, int argc, char **argv)
 {
-	char *files[1];
-	struct cn_policy *p = NULL;
-	char *source = NULL;
-	struct cn_err err = {0};
-	struct cn_store *store;
-	int n, rc, version;
-	bool created;
-
-	rc = cli_parse(argc, argv, NULL, files, 1, &n, policy_usage);
-	if (rc)
-		return rc == 1 ? 0 : rc;
-	if (n != 1)
-		return cli_usage_error(policy_usage, "policy apply needs one FILE");
-	p = calloc(1, sizeof *p);
-	if (!p) {
-		fputs("canaryctl: out of memory\n", stderr);
-		return CN_EINTERNAL;
-	}
-	/* Validate before connecting: a bad file is reported (65) even without a database. */
-	if (cn_policy_load_file(files[0], p, &source, &err) != 0) {
-		rc = cli_error(&err);
-		goto out;
-	}
-	rc = cli_store(cli, &store);
-	if (rc)
-		goto out;
-	if (cn_store_policy_apply(store, p, source, &version, &created, &err) != 0) {
-		rc = cli_error(&err);
-		goto out;
-	}
-	if (cli->output == CLI_JSON)
-		rc = cli_print_json(json_pack("{s:s, s:i, s:b, s:s}", "name", p->name, "version", version, "created",
-					      created, "file", files[0]));
-	else if (created)
-		printf("policy '%s' version %d stored\n", p->name, version);
-	else
-		printf("policy '%s' unchanged: version %d has this content\n", p->name, version);
-out:
-	free(source);
-	free(p);
-	return rc;
+	return cli_doc_apply(cli, &policy_doc, argc, argv);
 }
 
 static int policy_list(struct cli *cli, int argc, char **argv)
@@ -229,11 +184,7 @@ static int policy_show(struct cli *cli, int argc, char **argv)
 
 static int policy_keys(struct cli *cli, int argc, char **argv)
 {
-	(void)cli;
-	(void)argv;
-	if (argc > 1)
-		return cli_usage_error(policy_usage, "policy keys takes no arguments");
-	return cli_print_reference(cn_policy_schema());
+	return cli_doc_keys(cli, &policy_doc, argc, argv);
 }
 
 int cmd_policy(struct cli *cli, int argc, char **argv)

@@ -16,91 +16,48 @@ static const char service_usage[] =
 	"       canaryctl service show NAME [--source]\n"
 	"  (a pipeline reads the idle slot with: canaryctl --output json service show NAME | jq -r .idle.name)\n";
 
+static int service_load(const char *path, void *obj, char **source, struct cn_err *err)
+{
+	return cn_service_load_file(path, obj, source, err);
+}
+
+static const char *service_name(const void *obj)
+{
+	return ((const struct cn_service *)obj)->name;
+}
+
+static void service_describe(const void *obj, char *buf, size_t size)
+{
+	const struct cn_service *sv = obj;
+	snprintf(buf, size, "service '%s': slots %s and %s, %s live", sv->name, sv->slots[0].name, sv->slots[1].name,
+		 sv->slots[sv->initial_live ? 1 : 0].name);
+}
+
+static json_t *service_json(const void *obj)
+{
+	return cn_service_to_json(obj);
+}
+
+static int service_store(struct cn_store *st, const void *obj, const char *source, int *version, bool *created,
+			 struct cn_err *err)
+{
+	return cn_store_service_apply(st, obj, source, version, created, err);
+}
+
+static const struct cli_doc service_doc = {
+	.kind = "service", .usage = service_usage, .size = sizeof(struct cn_service), .load = service_load,
+	.name = service_name, .describe = service_describe, .to_json = service_json, .apply = service_store,
+	.schema = cn_service_schema,
+};
+
 static int service_lint(struct cli *cli, int argc, char **argv)
 {
-	char *files[256];
-	int n, rc, bad = 0;
-	rc = cli_parse(argc, argv, NULL, files, 256, &n, service_usage);
-	if (rc)
-		return rc == 1 ? 0 : rc;
-	if (n == 0)
-		return cli_usage_error(service_usage, "service lint needs at least one FILE");
-	json_t *out = json_array();
-	for (int i = 0; i < n; i++) {
-		struct cn_service *sv = calloc(1, sizeof *sv);
-		struct cn_err err = {0};
-		if (!sv) {
-			json_decref(out);
-			fputs("canaryctl: out of memory\n", stderr);
-			return CN_EINTERNAL;
-		}
-		if (cn_service_load_file(files[i], sv, NULL, &err) != 0) {
-			int code = cli_error(&err);
-			if (!bad)
-				bad = code;
-			json_array_append_new(out, json_pack("{s:s, s:b, s:s}", "file", files[i], "ok", 0, "error",
-							     err.msg));
-		} else {
-			if (cli->output == CLI_TEXT)
-				printf("%s: ok (service '%s': slots %s and %s, %s live)\n", files[i], sv->name,
-				       sv->slots[0].name, sv->slots[1].name, sv->slots[sv->initial_live ? 1 : 0].name);
-			json_array_append_new(out, json_pack("{s:s, s:b, s:s, s:o}", "file", files[i], "ok", 1, "name",
-							     sv->name, "spec", cn_service_to_json(sv)));
-		}
-		free(sv);
-	}
-	if (cli->output == CLI_JSON) {
-		rc = cli_print_json(out);
-		out = NULL;
-		if (rc)
-			return rc;
-	}
-	json_decref(out);
-	return bad;
+	return cli_doc_lint(cli, &service_doc, argc, argv);
 }
 
 static int service_apply(struct cli *cli, int argc, char **argv)
 {
-	char *files[1];
-	struct cn_service *sv = NULL;
-	char *source = NULL;
-	struct cn_err err = {0};
-	struct cn_store *store;
-	int n, rc, version;
-	bool created;
-
-	rc = cli_parse(argc, argv, NULL, files, 1, &n, service_usage);
-	if (rc)
-		return rc == 1 ? 0 : rc;
-	if (n != 1)
-		return cli_usage_error(service_usage, "service apply needs one FILE");
-	sv = calloc(1, sizeof *sv);
-	if (!sv) {
-		fputs("canaryctl: out of memory\n", stderr);
-		return CN_EINTERNAL;
-	}
-	if (cn_service_load_file(files[0], sv, &source, &err) != 0) {
-		rc = cli_error(&err);
-		goto out;
-	}
-	rc = cli_store(cli, &store);
-	if (rc)
-		goto out;
-	if (cn_store_service_apply(store, sv, source, &version, &created, &err) != 0) {
-		rc = cli_error(&err);
-		goto out;
-	}
-	if (cli->output == CLI_JSON)
-		rc = cli_print_json(json_pack("{s:s, s:i, s:b, s:s}", "name", sv->name, "version", version, "created",
-					      created, "file", files[0]));
-	else if (created)
-		printf("service '%s' version %d stored\n", sv->name, version);
-	else
-		printf("service '%s' unchanged: version %d has this content\n", sv->name, version);
-out:
-	free(source);
-	free(sv);
-	return rc;
+	return cli_doc_apply(cli, &service_doc, argc, argv);
 }
 
 static const char *slot_name(const json_t *slot)
@@ -197,11 +154,7 @@ static int service_show(struct cli *cli, int argc, char **argv)
 
 static int service_keys(struct cli *cli, int argc, char **argv)
 {
-	(void)cli;
-	(void)argv;
-	if (argc > 1)
-		return cli_usage_error(service_usage, "service keys takes no arguments");
-	return cli_print_reference(cn_service_schema());
+	return cli_doc_keys(cli, &service_doc, argc, argv);
 }
 
 int cmd_service(struct cli *cli, int argc, char **argv)
