@@ -7,7 +7,8 @@ setup_world
 [ "$("$CTL" --output json service show svc | jq -r .idle.name)" = green ] || fail "idle slot is not green"
 
 start_load "$FE" 1500 90
-start_canaryd
+HTTP=$(free_port)
+start_canaryd --listen "127.0.0.1:$HTTP"
 set +e
 "$CTL" rollout start --service svc --candidate v2 --policy demo-fast --wait --timeout 90s | tee "$E2E_DIR/wait.log"
 rc=${PIPESTATUS[0]}
@@ -44,4 +45,8 @@ echo "$shares" | awk -F'|' '{ tol = ($2 * 0.15 > 0.5) ? $2 * 0.15 : 0.5;
 "$CTL" rollout audit 1 >"$E2E_DIR/audit.log"
 grep -q "weight.confirmed" "$E2E_DIR/audit.log" || fail "audit lacks weight confirmations"
 grep -q "promoted" "$E2E_DIR/audit.log" || fail "audit lacks the promotion"
+# canaryd's own endpoints: liveness and Prometheus metrics that counted the work.
+[ "$(curl -fsS "http://127.0.0.1:$HTTP/healthz")" = ok ] || fail "/healthz is not ok"
+ticks=$(curl -fsS "http://127.0.0.1:$HTTP/metrics" | awk '$1 == "canaryd_ticks_total" {print $2}')
+[ "${ticks:-0}" -ge 10 ] || fail "canaryd_ticks_total is '${ticks:-missing}', expected >= 10"
 log "PASS: healthy candidate promoted"
