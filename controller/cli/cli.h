@@ -27,6 +27,7 @@ int cmd_service(struct cli *cli, int argc, char **argv);
 int cmd_rollout(struct cli *cli, int argc, char **argv);
 int cmd_audit(struct cli *cli, int argc, char **argv);   /* cli_audit.c */
 int cmd_history(struct cli *cli, int argc, char **argv); /* cli_history.c */
+int cmd_report(struct cli *cli, int argc, char **argv);  /* cli_report.c */
 
 /* One option of a subcommand: "--name VALUE" / "--name=VALUE" sets *value; a flag sets *flag. */
 struct cli_opt {

@@ -23,6 +23,7 @@ static const struct command commands[] = {
 	{"rollout", cmd_rollout, "start, watch and steer rollouts"},
 	{"history", cmd_history, "past and current rollouts: outcome, step, duration, approvers"},
 	{"audit", cmd_audit, "a rollout's timeline; verify the tamper-evident audit chains"},
+	{"report", cmd_report, "one rollout as an HTML page: weight and SLO charts, decisions, audit"},
 };
 
 static void usage(FILE *f)
