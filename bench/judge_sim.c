@@ -219,6 +219,7 @@ static void run_rollout(const struct scenario *sc, double share, double rate, st
 		if (nc > 0 && nb > 0) {
 			cn_seq_add(&seq, nc / (nc + nb), xc, xb);
 			cn_seq_add_dispersion(&seq, xb, nb);
+			cn_seq_add_dispersion_cand(&seq, xc, nc);
 		}
 		if (isnan(o->at_s[J_SEQ]) && cn_seq_ready(&seq) &&
 		    cn_seq_statistic(&seq, cn_seq_dispersion(&seq)) >= boundary) {
@@ -352,10 +353,10 @@ int main(int argc, char **argv)
 
 	printf("judge simulation: %ld rollouts per cell, seed %ld, 10s ticks, 1h horizon, traffic +-50%% (30m sine)\n",
 	       n, seed);
-	printf("sequential: alpha %.3g per SLO (budget %g%% over %d SLOs), ratios 1.25..10, dispersion-scaled; "
+	printf("sequential: alpha %.3g per SLO (budget %g%% over %d SLOs), ratios %g..%g, dispersion-scaled; "
 	       "naive: z-test every tick at 1%%;\nflagger-style: a check a minute (candidate's 1m rate > %gx baseline's), "
 	       "rollback after %d failed checks; kayenta-style: Mann-Whitney of ten 1m rates every 10m at 1%%\n\n",
-	       alpha, BUDGET * 100, nslos, TOLERANCE, FLAGGER_FAILS);
+	       alpha, BUDGET * 100, nslos, CN_SEQ_ROLLBACK_MIN, CN_SEQ_ROLLBACK_MAX, TOLERANCE, FLAGGER_FAILS);
 	printf("%-34s %5s %6s  %-19s %-26s %9s\n", "scenario", "share", "rps", "judge",
 	       "A/A false rollback [95% CI] | detected p10/p50/p90", "wald T");
 

@@ -339,6 +339,7 @@ void cn_judge_slo_seq(const struct cn_slo *slo, double alpha, struct cn_seq_stat
 		if (n_c > 0 && n_b > 0 && x_c >= 0 && x_b >= 0) {
 			cn_seq_add(s, n_c / (n_c + n_b), x_c, x_b);
 			cn_seq_add_dispersion(s, x_b, n_b);
+			cn_seq_add_dispersion_cand(s, x_c, n_c);
 			s->n_c += n_c, s->n_b += n_b, s->x_c += x_c, s->x_b += x_b;
 		}
 	}

@@ -254,7 +254,7 @@ static void check_srm(const struct cn_policy *p, const struct cn_rollout_state *
 		s->x_b += db->requests;
 	}
 	double b = log(1 / p->analysis.false_rollback_budget);
-	double up = cn_seq_mixture(s, CN_SRM_MARGIN, 1.5, CN_SEQ_ROLLBACK_MAX, 1);
+	double up = cn_seq_mixture(s, CN_SRM_MARGIN, 1.5, CN_SRM_MAX, 1);
 	double down = cn_seq_mixture(s, 1 / CN_SRM_MARGIN, 0.2, 0.5, 1);
 	if (!(up >= b) && !(down >= b))
 		return;
@@ -463,14 +463,20 @@ void cn_tick(const struct cn_policy *p, const struct cn_rollout_state *cur, cons
 			    p->slos[t.first_fail].name, n->failing_ticks, need, r->why, cur->weight);
 			return;
 		}
+		char conf[48];
+		if (p->analysis.judge == CN_JUDGE_SEQUENTIAL)
+			snprintf(conf, sizeof conf, "by the sequential test");
+		else
+			snprintf(conf, sizeof conf, "(%d failing tick%s)", n->failing_ticks,
+				 n->failing_ticks == 1 ? "" : "s");
 		if (p->on_failure == CN_FALLBACK_ROLLBACK) {
 			finish(out, CN_PHASE_ROLLED_BACK, 0, CN_DECIDE_ROLLBACK);
-			say(out, "regression confirmed (%d failing ticks) %s: slo '%s': %s; candidate to 0%%",
-			    n->failing_ticks, w, p->slos[t.first_fail].name, r->why);
+			say(out, "regression confirmed %s %s: slo '%s': %s; candidate to 0%%", conf, w,
+			    p->slos[t.first_fail].name, r->why);
 		} else {
 			pause_here(out);
-			say(out, "regression confirmed (%d failing ticks) %s: slo '%s': %s; paused for a person",
-			    n->failing_ticks, w, p->slos[t.first_fail].name, r->why);
+			say(out, "regression confirmed %s %s: slo '%s': %s; paused for a person", conf, w,
+			    p->slos[t.first_fail].name, r->why);
 		}
 		return;
 	}

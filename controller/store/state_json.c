@@ -135,6 +135,12 @@ static json_t *seq_stat_to_json(const struct cn_seq_stat *s)
 	json_object_set_new(o, "disp_x", cn_json_real(s->disp_x));
 	json_object_set_new(o, "disp_n", cn_json_real(s->disp_n));
 	json_object_set_new(o, "disp_ticks", json_integer(s->disp_ticks));
+	json_object_set_new(o, "disp_c_ss", cn_json_real(s->disp_c_ss));
+	json_object_set_new(o, "disp_c_x", cn_json_real(s->disp_c_x));
+	json_object_set_new(o, "disp_c_n", cn_json_real(s->disp_c_n));
+	json_object_set_new(o, "disp_c_prev_x", cn_json_real(s->disp_c_prev_x));
+	json_object_set_new(o, "disp_c_prev_n", cn_json_real(s->disp_c_prev_n));
+	json_object_set_new(o, "disp_c_terms", json_integer(s->disp_c_terms));
 	json_object_set_new(o, "ticks", json_integer(s->ticks));
 	return o;
 }
@@ -169,6 +175,13 @@ static int seq_stat_from_json(const json_t *j, struct cn_seq_stat *s, struct cn_
 	s->disp_x = get_sum(j, "disp_x");
 	s->disp_n = get_sum(j, "disp_n");
 	s->disp_ticks = (int)json_integer_value(json_object_get(j, "disp_ticks"));
+	/* absent in states written before the candidate's dispersion was kept: 0, it starts from the next tick */
+	s->disp_c_ss = get_sum(j, "disp_c_ss");
+	s->disp_c_x = get_sum(j, "disp_c_x");
+	s->disp_c_n = get_sum(j, "disp_c_n");
+	s->disp_c_prev_x = get_sum(j, "disp_c_prev_x");
+	s->disp_c_prev_n = get_sum(j, "disp_c_prev_n");
+	s->disp_c_terms = (int)json_integer_value(json_object_get(j, "disp_c_terms"));
 	s->ticks = (int)json_integer_value(json_object_get(j, "ticks"));
 	return 0;
 }

@@ -96,17 +96,20 @@ void cn_judge_slo(const struct cn_slo *slo, int64_t min_sample, const struct cn_
  * Per tick k, with n_C, n_B requests and x_C, x_B bad events of candidate and baseline, pi_k = n_C / (n_C + n_B):
  * if the candidate's bad-event rate is r times the baseline's, a bad event is the candidate's with probability
  * pi_k(r) = r pi_k / (r pi_k + 1 - pi_k). ln Lambda(r) = sum_k x_C ln(pi_k(r)/pi_k) + x_B ln((1-pi_k(r))/(1-pi_k)).
- * Rollback: ln of the equal-weight mixture of Lambda(r) over r in [1.25, 10] reaches ln(1/alpha). Upper bound: the
+ * Rollback: ln of the equal-weight mixture of Lambda(r) over r in {1.5, 1.75, 2, 2.5, 3} reaches ln(1/alpha). Upper bound: the
  * smallest grid ratio r0 (or the tolerance) from which on every H0 "ratio >= r0" is rejected at alpha by a mixture
  * over r' in {0.5, 0.8, 1} below r0. Every ln Lambda is divided by the dispersion index before mixing. */
 
 /* The rollback test's alternatives: grid ratios in [CN_SEQ_ROLLBACK_MIN, CN_SEQ_ROLLBACK_MAX]. */
-#define CN_SEQ_ROLLBACK_MIN 1.25
-#define CN_SEQ_ROLLBACK_MAX 10.0
+#define CN_SEQ_ROLLBACK_MIN 1.5
+#define CN_SEQ_ROLLBACK_MAX 3.0
+/* The sample-ratio check's alternatives above the margin: grid ratios in [1.5, CN_SRM_MAX]. */
+#define CN_SRM_MAX 10.0
 /* The sample-ratio check flags a candidate share outside [1/CN_SRM_MARGIN, CN_SRM_MARGIN] x the configured one. */
 #define CN_SRM_MARGIN 1.25
 
-/* The ratios r the test keeps ln Lambda(r) for: 0.2 0.5 0.8 1.1 1.25 1.5 2 3 5 10 (r = 1 is 0 by definition). */
+/* The ratios r the test keeps ln Lambda(r) for: 0.2 0.5 0.8 1.1 1.25 1.5 1.75 2 2.5 3 5 10 (r = 1 is 0 by
+ * definition). */
 extern const double cn_seq_grid[CN_SEQ_NGRID];
 
 /* Clears a test; tol is the ratio to keep an extra ln Lambda for (NAN: none). */
@@ -119,9 +122,14 @@ void cn_seq_add(struct cn_seq_stat *s, double pi, double x_c, double x_b);
 /* Adds one tick of the baseline (x_b bad events in n_b requests) to the dispersion estimate. */
 void cn_seq_add_dispersion(struct cn_seq_stat *s, double x_b, double n_b);
 
-/* The dispersion index of bad events per tick to divide ln Lambda by: Pearson chi-square / degrees of freedom of the
- * baseline's counts against its pooled rate, at least 1, widened by 1 + 2/sqrt(ticks) when above 1.3 (bursts);
- * 1 with fewer than two ticks. */
+/* Adds one tick of the candidate (x_c bad events in n_c requests) to the dispersion estimate: its tick-to-tick
+ * differences, so that a regression that starts mid-way counts once, not as dispersion. */
+void cn_seq_add_dispersion_cand(struct cn_seq_stat *s, double x_c, double n_c);
+
+/* The dispersion index of bad events per tick to divide ln Lambda by. Pooled over both arms: the baseline's Pearson
+ * chi-square against its pooled rate and the candidate's successive differences, over their degrees of freedom.
+ * 1 unless that index is significantly above 1 (more than 1 + 3 sqrt(2/df)); then the index widened by
+ * 1 + 2/sqrt(ticks) for its own uncertainty. Always >= 1 (see seqtest.c on why that keeps the bound). */
 double cn_seq_dispersion(const struct cn_seq_stat *s);
 
 /* Ticks of baseline data the dispersion estimate needs before the test may roll back or bound the ratio. */

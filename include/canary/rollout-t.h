@@ -44,7 +44,7 @@ struct cn_slo_result {
 };
 
 /* The grid of rate ratios r the sequential test keeps a likelihood ratio for (see judge.h). */
-#define CN_SEQ_NGRID 10
+#define CN_SEQ_NGRID 12
 
 /* One sequential test, carried across steps: log-likelihood ratios against r = 1 and dispersion sums. */
 struct cn_seq_stat {
@@ -56,6 +56,10 @@ struct cn_seq_stat {
 	double disp_xx_n;         /* sum of x_b^2 / n_b over ticks (baseline dispersion) */
 	double disp_x, disp_n;    /* sums of x_b and n_b over the same ticks */
 	int disp_ticks;           /* ticks in the dispersion sums */
+	double disp_c_ss;         /* candidate: sum of (rate_k - rate_k-1)^2 / (1/n_k + 1/n_k-1) (successive differences) */
+	double disp_c_x, disp_c_n; /* candidate: sums of x_c and n_c over its dispersion ticks */
+	double disp_c_prev_x, disp_c_prev_n; /* candidate: the previous tick's counts (n 0: none yet) */
+	int disp_c_terms;         /* candidate: successive differences in disp_c_ss */
 	int ticks;                /* ticks that entered the test */
 };
 

@@ -74,7 +74,7 @@ static void test_llr_by_hand(void **state)
 	assert_true(isnan(cn_seq_llr(&s, 1.7))); /* not kept */
 }
 
-/* The mixture is the log of the mean of Lambda over [1.25, 10] (6 ratios). */
+/* The mixture is the log of the mean of Lambda over {1.5, 1.75, 2, 2.5, 3} (5 ratios). */
 static void test_mixture_by_hand(void **state)
 {
 	(void)state;
@@ -83,12 +83,17 @@ static void test_mixture_by_hand(void **state)
 	assert_near(cn_seq_statistic(&s, 1), 0, 1e-12); /* every Lambda = 1 */
 	for (int i = 0; i < CN_SEQ_NGRID; i++)
 		s.llr[i] = -1000;
-	s.llr[grid_index(2)] = log(6) + 1;
+	s.llr[grid_index(2)] = log(5) + 1;
 	assert_near(cn_seq_statistic(&s, 1), 1, 1e-12);
-	/* dispersion 2 halves each ln Lambda before mixing: ln(exp((ln 6 + 1)/2) / 6) */
-	assert_near(cn_seq_statistic(&s, 2), (log(6) + 1) / 2 - log(6), 1e-12);
-	/* r0 = 2 against 0.5 .. 1 (0.5, 0.8 and 1): only r' = 1 counts: ln(exp(-(ln 6 + 1)) / 3) */
-	assert_near(cn_seq_mixture(&s, 2, 0.5, 1, 1), -(log(6) + 1) - log(3), 1e-12);
+	/* ratios outside the rollback grid do not count: 1.25 and 5 are kept for the bound only */
+	s.llr[grid_index(1.25)] = 50;
+	s.llr[grid_index(5)] = 50;
+	assert_near(cn_seq_statistic(&s, 1), 1, 1e-12);
+	s.llr[grid_index(1.25)] = s.llr[grid_index(5)] = -1000;
+	/* dispersion 2 halves each ln Lambda before mixing: ln(exp((ln 5 + 1)/2) / 5) */
+	assert_near(cn_seq_statistic(&s, 2), (log(5) + 1) / 2 - log(5), 1e-12);
+	/* r0 = 2 against 0.5 .. 1 (0.5, 0.8 and 1): only r' = 1 counts: ln(exp(-(ln 5 + 1)) / 3) */
+	assert_near(cn_seq_mixture(&s, 2, 0.5, 1, 1), -(log(5) + 1) - log(3), 1e-12);
 	assert_true(isnan(cn_seq_statistic(&s, 0.5))); /* a dispersion below 1 is refused */
 }
 
@@ -112,9 +117,57 @@ static void test_dispersion(void **state)
 	for (int i = 0; i < CN_SEQ_MIN_TICKS; i++)
 		cn_seq_add_dispersion(&s, 20, 1000);
 	assert_true(cn_seq_ready(&s));
+	/* a small excess is not significant: (10, 1000) x 9 and (16, 1000): p = 0.0106, sum x^2/n = 1.156,
+	 * chi-square = 1.156/0.0106 - 106 = 3.06 on 9 df, below 1 + 3 sqrt(2/9) per df */
+	cn_seq_init(&s, NAN);
+	for (int i = 0; i < 9; i++)
+		cn_seq_add_dispersion(&s, 10, 1000);
+	cn_seq_add_dispersion(&s, 16, 1000);
+	assert_near(cn_seq_dispersion(&s), 1, 0);
 }
 
-/* More candidate bad events never lower the statistic (the dispersion comes from the baseline only). */
+/* The candidate's side: successive differences. A burst in the candidate raises the dispersion; a regression that
+ * starts mid-way (a step in its rate) is one difference, not dispersion, while a pooled-rate Pearson would call it
+ * very bursty. */
+static void test_dispersion_candidate(void **state)
+{
+	(void)state;
+	struct cn_seq_stat s;
+	cn_seq_init(&s, NAN);
+	cn_seq_add_dispersion_cand(&s, 10, 1000);
+	assert_near(cn_seq_dispersion(&s), 1, 0); /* one tick: no difference yet */
+	/* (10, 1000) then (30, 1000): difference 0.02, term 0.0004 / 0.002 = 0.2; p = 0.02: chi-square 10 on 1 df */
+	cn_seq_add_dispersion_cand(&s, 30, 1000);
+	assert_near(cn_seq_dispersion(&s), 10 * (1 + 2 / sqrt(2)), 1e-9);
+	/* 15 ticks at 0.5% then 15 at 5%: one term 0.045^2 / 0.002 = 1.0125, p = 0.0275: chi-square 36.8 on 29 df,
+	 * 1.27 < 1 + 3 sqrt(2/29) = 1.79: not dispersion */
+	cn_seq_init(&s, NAN);
+	for (int i = 0; i < 30; i++)
+		cn_seq_add_dispersion_cand(&s, i < 15 ? 5 : 50, 1000);
+	assert_int_equal(s.disp_c_terms, 29);
+	assert_near(s.disp_c_ss, 0.045 * 0.045 / 0.002, 1e-12);
+	assert_near(cn_seq_dispersion(&s), 1, 0);
+	/* the same counts as the baseline's: Pearson against the pooled rate calls it bursty */
+	cn_seq_init(&s, NAN);
+	for (int i = 0; i < 30; i++)
+		cn_seq_add_dispersion(&s, i < 15 ? 5 : 50, 1000);
+	assert_true(cn_seq_dispersion(&s) > 3);
+	/* a candidate burst of 40 in one tick among ticks of 2 is seen (pooled with a calm baseline) */
+	cn_seq_init(&s, NAN);
+	for (int i = 0; i < 20; i++) {
+		cn_seq_add_dispersion(&s, 100, 100000);
+		cn_seq_add_dispersion_cand(&s, i == 10 ? 40 : 2, 1000);
+	}
+	assert_true(cn_seq_dispersion(&s) > 2);
+	/* unusable counts are ignored */
+	cn_seq_add_dispersion_cand(&s, NAN, 1000);
+	cn_seq_add_dispersion_cand(&s, 3, 0);
+	cn_seq_add_dispersion_cand(&s, -1, 1000);
+	assert_int_equal(s.disp_c_terms, 19);
+}
+
+/* More candidate bad events never lower the statistic at a given dispersion (here the baseline's; the candidate's
+ * own bursts may raise the dispersion, which is the point of it, see seqtest.c). */
 static void test_monotone(void **state)
 {
 	(void)state;
@@ -295,7 +348,8 @@ static void test_tick_rolls_back_at_the_boundary(void **state)
 	assert_true(r.slos[0].candidate > r.slos[0].objective); /* the audit's check in the e2e suite */
 	assert_near(r.slos[0].ratio, 10, 1e-9);
 	assert_contains(r.slos[0].why, "worse than baseline");
-	assert_contains(r.reason, "regression confirmed");
+	assert_contains(r.reason, "regression confirmed by the sequential test at step 1");
+	assert_null(strstr(r.reason, "failing tick"));
 	/* 1 start tick, 1 first-reading tick, then at least CN_SEQ_MIN_TICKS ticks of data */
 	assert_true(ticks >= 1 + CN_SEQ_MIN_TICKS && ticks <= 12);
 }
@@ -341,6 +395,7 @@ int main(void)
 		cmocka_unit_test(test_llr_by_hand),
 		cmocka_unit_test(test_mixture_by_hand),
 		cmocka_unit_test(test_dispersion),
+		cmocka_unit_test(test_dispersion_candidate),
 		cmocka_unit_test(test_monotone),
 		cmocka_unit_test(test_seeded_aa_and_regression),
 		cmocka_unit_test(test_upper_bound),
