@@ -1,12 +1,15 @@
 /* canaryctl rollout: start a rollout, watch it, wait for its outcome (the pipeline's exit code), steer it. */
 #include <math.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "canary/parse.h"
+#include "canary/policy.h"
 #include "canary/rollout.h"
 #include "canary/store.h"
 #include "canary/store_rollouts.h"
@@ -23,15 +26,18 @@ enum {
 
 #define POLL_MS 200
 #define COMMAND_WAIT_MS 10000
+#define COMMAND_POLL_MS 10
+#define WATCH_MS 1000
 
 static const char USAGE[] =
 	"usage: canaryctl rollout start --service S --candidate VERSION [--policy P] [--reason TEXT]\n"
 	"                               [--wait] [--timeout D] [--exit-on-pause]\n"
-	"       canaryctl rollout status [ID]\n"
+	"       canaryctl rollout status [ID] [--watch [--count N]]\n"
 	"       canaryctl rollout wait ID [--timeout D] [--exit-on-pause]\n"
 	"       canaryctl rollout approve|pause|resume|abort ID [--reason TEXT]\n"
 	"       canaryctl rollout promote ID --full [--reason TEXT]\n"
 	"       canaryctl rollout audit ID\n"
+	"on a terminal, --wait, wait and status --watch redraw a live view; otherwise they print one line per event.\n"
 	"exit codes of --wait and wait: 0 promoted, 1 rolled back, 2 aborted, 3 timed out (the rollout goes on),\n"
 	"4 paused or awaiting approval (with --exit-on-pause); 64 usage, 65 invalid input, 69 unavailable,\n"
 	"70 internal, 77 permission denied\n";
@@ -105,6 +111,139 @@ static void print_status_line(FILE *f, const json_t *st)
 		verdicts[0] ? " [" : "", verdicts, verdicts[0] ? "]" : "", jstr(st, "reason"));
 }
 
+static int64_t wall_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* A rollout's stored row and its pinned policy, parsed: what the live views need beyond the status document. */
+struct live {
+	struct cn_rollout_row *row;
+	struct cn_policy *policy; /* NULL if the stored policy does not parse (then the view says less) */
+	int64_t policy_id;
+};
+
+static void live_clear(struct live *lv)
+{
+	cn_rollout_row_free(lv->row);
+	free(lv->policy);
+	memset(lv, 0, sizeof *lv);
+}
+
+/* Loads (or reloads) the rollout's row; parses its policy only when the pinned version changed. */
+static int live_load(struct cn_store *st, int64_t id, struct live *lv, struct cn_err *err)
+{
+	struct cn_rollout_row *row = NULL;
+	int rc = cn_store_rollout_get(st, id, &row, err);
+	if (rc < 0)
+		return rc;
+	cn_rollout_row_free(lv->row);
+	lv->row = row;
+	if (lv->policy && lv->policy_id == row->policy_id)
+		return 0;
+	free(lv->policy);
+	lv->policy = calloc(1, sizeof *lv->policy);
+	struct cn_err perr = {0};
+	if (lv->policy && cn_policy_parse(row->policy_source, strlen(row->policy_source), "stored policy", lv->policy,
+					  &perr) < 0) {
+		free(lv->policy);
+		lv->policy = NULL;
+	}
+	lv->policy_id = row->policy_id;
+	return 0;
+}
+
+/* A duration for the live views: whole seconds ("2m05s"), "<1s" below one second. */
+static const char *live_duration(int64_t ms, char *buf, size_t size)
+{
+	if (ms < 1000) {
+		snprintf(buf, size, "<1s");
+		return buf;
+	}
+	return cli_duration((ms + 500) / 1000 * 1000, buf, size);
+}
+
+/* What the rollout waits for, in words: the hold's time left, or a person ("awaiting approval of step 3 since 2m,
+ * by someone other than alice; rolls back in 8m without one"). Empty when there is nothing to say. */
+static void describe_wait(const struct live *lv, int64_t now, char *buf, size_t size)
+{
+	const struct cn_rollout_row *row = lv->row;
+	const struct cn_policy *p = lv->policy;
+	char d1[32], d2[32];
+	buf[0] = '\0';
+	if (!row || !row->has_state)
+		return;
+	const struct cn_rollout_state *s = &row->state;
+	switch (row->phase) {
+	case CN_PHASE_PROGRESSING:
+		if (p && s->step >= 0 && s->step < p->nsteps) {
+			int64_t left = p->steps[s->step].hold_ms - (now - s->step_started_ms);
+			if (left > 0)
+				snprintf(buf, size, "hold %s left", live_duration(left, d1, sizeof d1));
+			else
+				snprintf(buf, size, "hold done, judging");
+		}
+		return;
+	case CN_PHASE_AWAITING_APPROVAL: {
+		int64_t since = s->waiting_since_ms > 0 ? now - s->waiting_since_ms : 0;
+		size_t n = (size_t)snprintf(buf, size, "awaiting approval of step %d since %s by %s%s", s->step + 2,
+					    live_duration(since, d1, sizeof d1),
+					    p && p->approver_must_differ ? "someone other than " : "an operator",
+					    p && p->approver_must_differ ? row->created_by : "");
+		if (n < size && p && p->approval_timeout_ms > 0) {
+			int64_t left = p->approval_timeout_ms - since;
+			const char *then = p->on_approval_timeout == CN_FALLBACK_ROLLBACK ? "rolls back"
+					   : p->on_approval_timeout == CN_FALLBACK_PAUSE  ? "pauses"
+											  : "keeps waiting";
+			if (left > 0)
+				snprintf(buf + n, size - n, "; %s in %s without one", then,
+					 live_duration(left, d2, sizeof d2));
+			else
+				snprintf(buf + n, size - n, "; overdue, %s", then);
+		}
+		return;
+	}
+	case CN_PHASE_PAUSED:
+		snprintf(buf, size, "paused (was %s): waits for an operator to resume, abort or promote",
+			 cn_phase_name(s->paused_from));
+		return;
+	default:
+		return;
+	}
+}
+
+/* One compact line for the live views: "rollout 3 svc v2: progressing, step 2/3, 5% [error-rate pass] hold 4s left". */
+static void format_live(const json_t *stj, const struct live *lv, int64_t now, char *buf, size_t size)
+{
+	char verdicts[512], wait[256];
+	format_verdicts(stj, verdicts, sizeof verdicts);
+	describe_wait(lv, now, wait, sizeof wait);
+	snprintf(buf, size, "rollout %lld %s %s: %s, step %lld/%lld, %.4g%%%s%s%s%s%s",
+		 (long long)json_integer_value(json_object_get(stj, "id")), jstr(stj, "service"),
+		 jstr(stj, "candidate"), jstr(stj, "phase"),
+		 (long long)json_integer_value(json_object_get(stj, "step")) + 1,
+		 (long long)json_integer_value(json_object_get(stj, "steps")), jnum(stj, "weight"),
+		 verdicts[0] ? " [" : "", verdicts, verdicts[0] ? "]" : "", wait[0] ? ", " : "", wait);
+}
+
+static int term_width(void)
+{
+	struct winsize ws;
+	if (ioctl(STDOUT_FILENO, TIOCGWINSZ, &ws) == 0 && ws.ws_col > 10)
+		return ws.ws_col;
+	return 80;
+}
+
+/* Redraws the terminal's current line: carriage return, clear to the end, the line cut to the terminal's width. */
+static void redraw_line(const char *line)
+{
+	int w = term_width() - 1;
+	printf("\r\033[K%.*s", w, line);
+	fflush(stdout);
+}
+
 static int exit_for_phase(const char *phase, bool exit_on_pause, bool *done)
 {
 	*done = true;
@@ -121,13 +260,17 @@ static int exit_for_phase(const char *phase, bool exit_on_pause, bool *done)
 }
 
 /* Polls the rollout until it ends (and the gateway confirmed its final weight), pauses (with exit_on_pause), or
- * timeout_ms passes (0: no limit). Prints a line whenever something changes. */
+ * timeout_ms passes (0: no limit). Text output on a terminal: a live line redrawn at every poll (a new line at every
+ * change of phase or step); otherwise one plain line whenever something changes. JSON: only the final document. */
 static int wait_rollout(struct cli *cli, struct cn_store *st, int64_t id, int64_t timeout_ms, bool exit_on_pause)
 {
 	struct cn_err err = {0};
 	int64_t start = mono_ms();
-	char last[1024] = "";
+	char last[1024] = "", last_event[64] = "";
 	json_t *cur = NULL;
+	struct live lv = {0};
+	bool tty = cli->output == CLI_TEXT && isatty(STDOUT_FILENO);
+	bool drawn = false;
 	int code = EXIT_TIMEOUT;
 	for (;;) {
 		json_decref(cur);
@@ -136,17 +279,33 @@ static int wait_rollout(struct cli *cli, struct cn_store *st, int64_t id, int64_
 			code = cli_error(&err);
 			goto out;
 		}
-		char line[1024];
-		char verdicts[512];
-		format_verdicts(cur, verdicts, sizeof verdicts);
-		snprintf(line, sizeof line, "%s|%lld|%g|%s|%s", jstr(cur, "phase"),
-			 (long long)json_integer_value(json_object_get(cur, "step")), jnum(cur, "weight"), verdicts,
-			 jstr(cur, "reason"));
-		if (strcmp(line, last) != 0) {
-			if (cli->output == CLI_TEXT)
-				print_status_line(stdout, cur);
-			fflush(stdout);
-			snprintf(last, sizeof last, "%s", line);
+		if (tty) {
+			char live[1024], event[64];
+			/* the row only adds the hold's time left and who is awaited: the view goes on without it */
+			struct cn_err lerr = {0};
+			if (live_load(st, id, &lv, &lerr) < 0)
+				live_clear(&lv);
+			format_live(cur, &lv, wall_ms(), live, sizeof live);
+			snprintf(event, sizeof event, "%s|%lld", jstr(cur, "phase"),
+				 (long long)json_integer_value(json_object_get(cur, "step")));
+			if (drawn && strcmp(event, last_event) != 0)
+				fputc('\n', stdout); /* keep the line of the step that just ended */
+			snprintf(last_event, sizeof last_event, "%s", event);
+			redraw_line(live);
+			drawn = true;
+		} else {
+			char line[1024];
+			char verdicts[512];
+			format_verdicts(cur, verdicts, sizeof verdicts);
+			snprintf(line, sizeof line, "%s|%lld|%g|%s|%s", jstr(cur, "phase"),
+				 (long long)json_integer_value(json_object_get(cur, "step")), jnum(cur, "weight"),
+				 verdicts, jstr(cur, "reason"));
+			if (strcmp(line, last) != 0) {
+				if (cli->output == CLI_TEXT)
+					print_status_line(stdout, cur);
+				fflush(stdout);
+				snprintf(last, sizeof last, "%s", line);
+			}
 		}
 		bool done;
 		int c = exit_for_phase(jstr(cur, "phase"), exit_on_pause, &done);
@@ -158,6 +317,10 @@ static int wait_rollout(struct cli *cli, struct cn_store *st, int64_t id, int64_
 			break;
 		}
 		if (timeout_ms > 0 && mono_ms() - start >= timeout_ms) {
+			if (drawn)
+				fputc('\n', stdout);
+			drawn = false;
+			fflush(stdout);
 			fprintf(stderr, "canaryctl: timed out after %llds waiting for rollout %lld; it goes on "
 					"('canaryctl rollout wait %lld' to wait again)\n",
 				(long long)(timeout_ms / 1000), (long long)id, (long long)id);
@@ -166,11 +329,18 @@ static int wait_rollout(struct cli *cli, struct cn_store *st, int64_t id, int64_
 		}
 		usleep(POLL_MS * 1000);
 	}
+	if (drawn) {
+		/* the final state as a plain line, with the reason, in place of the live one */
+		printf("\r\033[K");
+		print_status_line(stdout, cur);
+		fflush(stdout);
+	}
 	if (cli->output == CLI_JSON) {
 		json_object_set_new(cur, "exit_code", json_integer(code));
 		cli_print_json(json_incref(cur));
 	}
 out:
+	live_clear(&lv);
 	json_decref(cur);
 	return code;
 }
@@ -232,19 +402,117 @@ static int rollout_wait(struct cli *cli, int argc, char **argv)
 	return wait_rollout(cli, st, id, timeout_ms, exit_on_pause);
 }
 
+static volatile sig_atomic_t watch_stop;
+
+static void on_watch_signal(int sig)
+{
+	(void)sig;
+	watch_stop = 1;
+}
+
+/* One frame of `status --watch`: every active rollout with its step, weight, verdicts and what it waits for. */
+static int watch_frame(struct cli *cli, struct cn_store *st, bool tty, struct cn_err *err)
+{
+	json_t *doc = NULL;
+	int rc = cn_store_rollout_status(st, 0, &doc, err);
+	if (rc < 0)
+		return rc;
+	int64_t now = wall_ms();
+	if (cli->output == CLI_JSON) {
+		/* one compact document per frame and line */
+		char *js = json_dumps(doc, JSON_COMPACT | JSON_PRESERVE_ORDER);
+		json_decref(doc);
+		if (!js)
+			return cn_fail(err, CN_EINTERNAL, "out of memory");
+		printf("%s\n", js);
+		free(js);
+		fflush(stdout);
+		return 0;
+	}
+	char clock[16];
+	time_t t = (time_t)(now / 1000);
+	struct tm tm;
+	localtime_r(&t, &tm);
+	strftime(clock, sizeof clock, "%H:%M:%S", &tm);
+	if (tty)
+		printf("\033[H\033[2J"); /* home, clear the screen */
+	printf("%s  %zu active rollout%s (every %ds; Ctrl-C to stop)\n", clock, json_array_size(doc),
+	       json_array_size(doc) == 1 ? "" : "s", WATCH_MS / 1000);
+	size_t i;
+	const json_t *r;
+	json_array_foreach(doc, i, r)
+	{
+		struct live lv = {0};
+		struct cn_err lerr = {0};
+		char line[1024];
+		int64_t id = json_integer_value(json_object_get(r, "id"));
+		if (live_load(st, id, &lv, &lerr) < 0)
+			live_clear(&lv); /* it ended between the two reads: show what the list said */
+		format_live(r, &lv, now, line, sizeof line);
+		if (tty)
+			printf("%.*s\n", term_width() - 1, line);
+		else
+			printf("%s\n", line);
+		live_clear(&lv);
+	}
+	if (!tty)
+		putchar('\n');
+	fflush(stdout);
+	json_decref(doc);
+	return 0;
+}
+
+/* `status --watch`: redraws every second until Ctrl-C, or count frames (count > 0). */
+static int watch_status(struct cli *cli, struct cn_store *st, int count)
+{
+	struct sigaction sa, old_int, old_term;
+	memset(&sa, 0, sizeof sa);
+	sa.sa_handler = on_watch_signal;
+	sigaction(SIGINT, &sa, &old_int);
+	sigaction(SIGTERM, &sa, &old_term);
+	bool tty = cli->output == CLI_TEXT && isatty(STDOUT_FILENO);
+	int rc = 0;
+	for (int frame = 0; !watch_stop && (count == 0 || frame < count); frame++) {
+		struct cn_err err = {0};
+		if (frame > 0)
+			for (int k = 0; k < WATCH_MS / 50 && !watch_stop; k++)
+				usleep(50 * 1000);
+		if (watch_stop)
+			break;
+		if (watch_frame(cli, st, tty, &err) < 0) {
+			rc = cli_error(&err);
+			break;
+		}
+	}
+	sigaction(SIGINT, &old_int, NULL);
+	sigaction(SIGTERM, &old_term, NULL);
+	return rc;
+}
+
 static int rollout_status(struct cli *cli, int argc, char **argv)
 {
-	const struct cli_opt opts[] = {{NULL, NULL, NULL}};
+	const char *count_s = NULL;
+	bool watch = false;
+	const struct cli_opt opts[] = {{"watch", NULL, &watch}, {"count", &count_s, NULL}, {NULL, NULL, NULL}};
 	char *pos[1];
-	int npos = 0, rc;
+	int npos = 0, rc, count = 0;
 	int64_t id = 0;
 	if ((rc = cli_parse(argc, argv, opts, pos, 1, &npos, USAGE)) != 0)
 		return rc == 1 ? 0 : rc;
 	if (npos == 1 && (rc = parse_id(pos[0], &id)) != 0)
 		return rc;
+	if (count_s && !watch)
+		return cli_usage_error(USAGE, "--count goes with --watch");
+	if (count_s && (rc = cli_parse_int("count", count_s, 1, &count, USAGE)) != 0)
+		return rc;
+	if (watch && id > 0)
+		return cli_usage_error(USAGE, "--watch lists every active rollout; use 'rollout wait %lld' for one",
+				       (long long)id);
 	struct cn_store *st;
 	if ((rc = cli_store(cli, &st)) != 0)
 		return rc;
+	if (watch)
+		return watch_status(cli, st, count);
 	struct cn_err err = {0};
 	json_t *doc = NULL;
 	if (cn_store_rollout_status(st, id, &doc, &err) < 0)
@@ -253,6 +521,13 @@ static int rollout_status(struct cli *cli, int argc, char **argv)
 		return cli_print_json(doc);
 	if (id > 0) {
 		print_status_line(stdout, doc);
+		struct live lv = {0};
+		char wait[256] = "";
+		if (live_load(st, id, &lv, &err) == 0)
+			describe_wait(&lv, wall_ms(), wait, sizeof wait);
+		live_clear(&lv);
+		if (wait[0])
+			printf("  %s\n", wait);
 		const json_t *slos = json_object_get(json_object_get(doc, "status"), "slos");
 		size_t i;
 		const json_t *s;
@@ -267,6 +542,55 @@ static int rollout_status(struct cli *cli, int argc, char **argv)
 	}
 	json_decref(doc);
 	return 0;
+}
+
+/* Checks a command against the rollout as stored before anything is written: the core's rules for the current
+ * phase (cn_command) and the policy's approval.distinct_approver. Returns 0, or the exit code after printing why.
+ * The daemon checks again when it handles the command (the rollout may move meanwhile). */
+static int precheck_command(struct cn_store *st, int64_t id, enum cn_command_kind kind)
+{
+	struct cn_err err = {0};
+	struct live lv = {0};
+	struct cn_tick_result *res = calloc(1, sizeof *res);
+	int rc = 0;
+	if (!res) {
+		rc = cli_error(&(struct cn_err){.code = CN_EINTERNAL, .msg = "out of memory"});
+		goto out;
+	}
+	if (live_load(st, id, &lv, &err) < 0) {
+		rc = cli_error(&err);
+		goto out;
+	}
+	if (!lv.policy) {
+		fprintf(stderr, "canaryctl: rollout %lld: its stored policy '%s' version %d does not parse; "
+				"this is a bug, please report it\n",
+			(long long)id, lv.row->policy_name, lv.row->policy_version);
+		rc = CN_EINTERNAL;
+		goto out;
+	}
+	struct cn_rollout_state cur;
+	if (lv.row->has_state)
+		cur = lv.row->state;
+	else
+		cn_rollout_init(&cur);
+	cur.phase = lv.row->phase; /* the column is what `status` shows */
+	if (cn_command(lv.policy, &cur, kind, wall_ms(), res, &err) < 0) {
+		fprintf(stderr, "canaryctl: cannot %s rollout %lld: %s; nothing was changed\n", cn_command_name(kind),
+			(long long)id, err.msg);
+		rc = CN_EINPUT;
+		goto out;
+	}
+	if (kind == CN_CMD_APPROVE && lv.policy->approver_must_differ && strcmp(lv.row->created_by, cn_store_user(st)) == 0) {
+		fprintf(stderr, "canaryctl: permission denied: '%s' started rollout %lld and policy '%s' requires a "
+				"different approver (approval.distinct_approver); ask another operator to approve\n",
+			lv.row->created_by, (long long)id, lv.policy->name);
+		rc = CN_EPERM;
+		goto out;
+	}
+out:
+	free(res);
+	live_clear(&lv);
+	return rc;
 }
 
 /* Queues a command and waits (bounded) for the owning daemon to accept or refuse it. */
@@ -286,8 +610,15 @@ static int rollout_command(struct cli *cli, enum cn_command_kind kind, int argc,
 		return rc;
 	if (kind == CN_CMD_PROMOTE_FULL && !full)
 		return cli_usage_error(USAGE, "rollout promote needs --full (skip the remaining steps and analysis)");
+	if (full && kind != CN_CMD_PROMOTE_FULL)
+		return cli_usage_error(USAGE, "--full goes with 'rollout promote' only");
+	if (reason && strlen(reason) > CN_REASON_MAX)
+		return cli_usage_error(NULL, "--reason is %zu characters long; the limit is %d: shorten it",
+				       strlen(reason), CN_REASON_MAX);
 	struct cn_store *st;
 	if ((rc = cli_store(cli, &st)) != 0)
+		return rc;
+	if ((rc = precheck_command(st, id, kind)) != 0)
 		return rc;
 	struct cn_err err = {0};
 	int64_t cmd = 0;
@@ -301,7 +632,7 @@ static int rollout_command(struct cli *cli, enum cn_command_kind kind, int argc,
 			return cli_error(&err);
 		if (done)
 			break;
-		usleep(50 * 1000);
+		usleep(COMMAND_POLL_MS * 1000);
 	}
 	if (!done) {
 		fprintf(stderr, "canaryctl: %s queued for rollout %lld, but no canaryd took it within %ds; it will "
@@ -311,12 +642,14 @@ static int rollout_command(struct cli *cli, enum cn_command_kind kind, int argc,
 	}
 	if (!accepted) {
 		fprintf(stderr, "canaryctl: %s refused: %s\n", cn_command_name(kind), msg);
-		return CN_EINPUT;
+		return strncmp(msg, "permission denied", 17) == 0 ? CN_EPERM : CN_EINPUT;
 	}
 	if (cli->output == CLI_JSON)
-		return cli_print_json(json_pack("{s:I, s:s, s:b}", "id", (json_int_t)id, "command",
-						cn_command_name(kind), "accepted", 1));
-	printf("rollout %lld: %s accepted\n", (long long)id, cn_command_name(kind));
+		return cli_print_json(json_pack("{s:I, s:s, s:b, s:b}", "id", (json_int_t)id, "command",
+						cn_command_name(kind), "accepted", 1, "emergency",
+						kind == CN_CMD_PROMOTE_FULL));
+	printf("rollout %lld: %s accepted%s\n", (long long)id, cn_command_name(kind),
+	       kind == CN_CMD_PROMOTE_FULL ? " (emergency: remaining steps and analysis skipped; recorded as such)" : "");
 	return 0;
 }
 

@@ -55,6 +55,16 @@ static int wait_notify(PGconn *conn, int timeout_ms)
 	int got = 0;
 	if (p.fd < 0)
 		return -1;
+	/* A notification that arrived while the round ran its queries is already read off the socket and queued in
+	 * libpq: poll() would not see it, and the command it announces would wait for the whole timeout. */
+	if (!PQconsumeInput(conn))
+		return -1;
+	PGnotify *q = PQnotifies(conn);
+	if (q) {
+		PQfreemem(q);
+		got++;
+		timeout_ms = 0;
+	}
 	int r = poll(&p, 1, timeout_ms);
 	if (r > 0) {
 		if (!PQconsumeInput(conn))

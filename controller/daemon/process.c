@@ -160,7 +160,23 @@ static int reload(struct daemon *d, int64_t id, struct cn_rollout_row **row, str
 	return cn_store_rollout_get(d->store, id, row, err);
 }
 
-static int run_commands(struct daemon *d, struct rollout_ctx *c, struct cn_rollout_row **rowp, struct cn_err *err)
+/* The policy's approval.distinct_approver: the approver may not be the role that started the rollout. The CLI checks
+ * this too, but only the daemon's check is authoritative (a command row can be inserted by hand). */
+static int check_approver(const struct rollout_ctx *c, const struct cn_rollout_row *row,
+			  const struct cn_command_row *cmd, struct cn_err *err)
+{
+	if (cmd->kind != CN_CMD_APPROVE || !c->policy.approver_must_differ || strcmp(cmd->actor, row->created_by) != 0)
+		return 0;
+	return cn_fail(err, CN_EPERM,
+		       "permission denied: '%s' started rollout %lld and policy '%s' requires a different approver "
+		       "(approval.distinct_approver); ask another operator to approve",
+		       cmd->actor, (long long)row->id, c->policy.name);
+}
+
+/* Applies the pending commands in order. Sets *tick_now when an approval was accepted: the next step is then
+ * applied at once (if every slo still passes) instead of at the next interval, so an approval acts in milliseconds. */
+static int run_commands(struct daemon *d, struct rollout_ctx *c, struct cn_rollout_row **rowp, bool *tick_now,
+			struct cn_err *err)
 {
 	struct cn_command_row cmds[MAX_COMMANDS];
 	int n = 0, rc;
@@ -179,6 +195,8 @@ static int run_commands(struct daemon *d, struct rollout_ctx *c, struct cn_rollo
 			return cn_fail(err, CN_EINTERNAL, "out of memory");
 		int64_t t = now_ms();
 		int crc = cn_command(&c->policy, &cur, cmds[i].kind, t, res, &cerr);
+		if (crc == 0)
+			crc = check_approver(c, row, &cmds[i], &cerr);
 		struct cn_record rec = {
 			.row = row, .policy = &c->policy, .res = res, .command = &cmds[i],
 			.command_error = crc < 0 ? cerr.msg : NULL, .next_tick_ms = c->policy.analysis.interval_ms,
@@ -195,6 +213,8 @@ static int run_commands(struct daemon *d, struct rollout_ctx *c, struct cn_rollo
 				log_result("command.accepted", row, res);
 		}
 		bool move = rc == 0 && crc == 0 && res->set_weight;
+		if (rc == 0 && crc == 0 && cmds[i].kind == CN_CMD_APPROVE)
+			*tick_now = true;
 		double w = res->weight;
 		free(res);
 		if (rc < 0)
@@ -277,14 +297,15 @@ int daemon_process(struct daemon *d, int64_t id, struct cn_err *err)
 		ctx_drop(d, id);
 		goto out;
 	}
-	if ((rc = run_commands(d, c, &row, err)) < 0)
+	bool tick_now = false;
+	if ((rc = run_commands(d, c, &row, &tick_now, err)) < 0)
 		goto out;
 	if (cn_phase_is_terminal(row->phase)) {
 		ctx_drop(d, id);
 		goto out;
 	}
 	int64_t t = now_ms();
-	bool due = !row->has_state || row->state.last_tick_ms == 0 ||
+	bool due = tick_now || !row->has_state || row->state.last_tick_ms == 0 ||
 		   t - row->state.last_tick_ms >= c->policy.analysis.interval_ms - 50;
 	if (due) {
 		rc = run_tick(d, c, row, err);

@@ -414,8 +414,9 @@ int cn_store_record(struct cn_store *st, const struct cn_record *rec, struct cn_
 	if (rec->command) {
 		if ((rc = mark_command(st, rec->command->id, "accepted", err)) < 0)
 			goto out;
-		json_t *d = json_pack("{s:s, s:I}", "command", cn_command_name(rec->command->kind), "decision_id",
-				      (json_int_t)dec_id);
+		/* promote --full skips the remaining steps and analysis: the emergency path, marked as such. */
+		json_t *d = json_pack("{s:s, s:I, s:b}", "command", cn_command_name(rec->command->kind), "decision_id",
+				      (json_int_t)dec_id, "emergency", rec->command->kind == CN_CMD_PROMOTE_FULL);
 		if ((rc = audit(st, row->id, row->service, actor, "command.accepted", rec->command->reason, d, err)) < 0)
 			goto out;
 	} else {
