@@ -557,7 +557,7 @@ static int precheck_command(struct cn_store *st, int64_t id, enum cn_command_kin
 		rc = cli_error(&(struct cn_err){.code = CN_EINTERNAL, .msg = "out of memory"});
 		goto out;
 	}
-	if (live_load(st, id, &lv, &err) < 0) {
+	if (cn_store_may_command(st, &err) < 0 || live_load(st, id, &lv, &err) < 0) {
 		rc = cli_error(&err);
 		goto out;
 	}

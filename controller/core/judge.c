@@ -199,6 +199,18 @@ static void seq_fields_clear(struct cn_slo_result *out)
 	out->promotable = true;
 }
 
+double cn_wilson_lower(double x, double n)
+{
+	if (!(n > 0) || !(x >= 0) || x > n)
+		return NAN;
+	const double z = 1.6448536269514722; /* one-sided 95% */
+	double p = x / n, z2n = z * z / n;
+	double center = p + z2n / 2;
+	double margin = z * sqrt(p * (1 - p) / n + z2n / (4 * n));
+	double lower = (center - margin) / (1 + z2n);
+	return lower > 0 ? lower : 0;
+}
+
 void cn_judge_slo(const struct cn_slo *slo, int64_t min_sample, const struct cn_counters *cand,
 		  const struct cn_counters *base, const struct cn_series_status *cst,
 		  const struct cn_series_status *bst, struct cn_slo_result *out)
@@ -244,6 +256,17 @@ void cn_judge_slo(const struct cn_slo *slo, int64_t min_sample, const struct cn_
 	} else {
 		snprintf(out->why, sizeof out->why, "%s %s: no baseline value to compare with (%.0f baseline requests) "
 			 "and no absolute max", label, fmt_value(slo, out->candidate, cv, sizeof cv), base->requests);
+		return;
+	}
+	if (slo->metric == CN_METRIC_ERROR_RATE) {
+		/* A handful of requests makes a noisy rate (2 errors in 50 is 4%): fail only when the one-sided 95%
+		 * lower bound of the candidate's rate is above the limit, so noise at small counts passes. */
+		double lower = cn_wilson_lower(cand->errors, cand->requests);
+		out->verdict = lower > out->objective ? CN_VERDICT_FAIL : CN_VERDICT_PASS;
+		char lv[24];
+		snprintf(out->why, sizeof out->why, "%s %s vs baseline %s (limit %s = %s), at least %s at 95%% confidence",
+			 label, fmt_value(slo, out->candidate, cv, sizeof cv), fmt_value(slo, out->baseline, bv, sizeof bv),
+			 fmt_value(slo, out->objective, ov, sizeof ov), src, fmt_value(slo, lower, lv, sizeof lv));
 		return;
 	}
 	out->verdict = out->candidate <= out->objective ? CN_VERDICT_PASS : CN_VERDICT_FAIL;

@@ -658,3 +658,17 @@ int cn_store_rollout_audit(struct cn_store *st, int64_t id, json_t **out, struct
 			  "'reason', reason, 'data', data)::text FROM audit_events WHERE rollout_id = $1 ORDER BY id",
 			  1, p, false, out, err);
 }
+
+int cn_store_may_command(struct cn_store *st, struct cn_err *err)
+{
+	PGresult *r = cn_store_exec(st, "check the role's privileges",
+				    "SELECT has_table_privilege('commands', 'INSERT')", 0, NULL, err);
+	if (!r)
+		return -err->code;
+	bool may = PQntuples(r) == 1 && PQgetvalue(r, 0, 0)[0] == 't';
+	PQclear(r);
+	if (!may)
+		return cn_fail(err, CN_EPERM, "permission denied: role '%s' may not steer rollouts; it needs to be a "
+			       "member of canary_operator", cn_store_user(st));
+	return 0;
+}

@@ -88,6 +88,10 @@ void cn_ingest_sample(const struct cn_sample *prev, const struct cn_sample *cur,
 /* The threshold judge. Judges one SLO on the evidence accumulated in the step (cand, base) and this tick's status of each variant.
  * min_sample is cn_judge_min_sample(). Fills *out: the verdict, both values, the effective objective
  * (min(max, baseline * max_increase), the relative part only with a baseline value), the counts and a why. */
+/* One-sided 95% Wilson score lower bound of a rate x/n (0 when x is 0); NAN when n <= 0 or x is not in [0, n]. The
+ * threshold judge fails an error rate only when this bound is above the limit. */
+double cn_wilson_lower(double x, double n);
+
 void cn_judge_slo(const struct cn_slo *slo, int64_t min_sample, const struct cn_counters *cand,
 		  const struct cn_counters *base, const struct cn_series_status *cst,
 		  const struct cn_series_status *bst, struct cn_slo_result *out);

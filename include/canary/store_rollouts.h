@@ -96,6 +96,10 @@ int cn_store_hold(struct cn_store *st, int64_t id, const char *owner, const char
 int cn_store_command_add(struct cn_store *st, int64_t id, enum cn_command_kind kind, const char *reason,
 			 int64_t *cmd_id, struct cn_err *err);
 
+/* Returns 0 when the connected role may queue commands, else -CN_EPERM with a message naming the role. Lets the CLI
+ * say "permission denied" before it judges whether the command fits the rollout's state. */
+int cn_store_may_command(struct cn_store *st, struct cn_err *err);
+
 /* Reads a command's result: *done false while unhandled; else *accepted and msg (the refusal's reason). */
 int cn_store_command_result(struct cn_store *st, int64_t cmd_id, bool *done, bool *accepted, char *msg,
 			    size_t msgsize, struct cn_err *err);

@@ -92,6 +92,28 @@ static void check_nan_or(double got, double want, const char *what, const char *
 	}
 }
 
+/* Wilson score lower bounds, one-sided 95% (z = 1.6449), computed by hand from
+ * (p + z^2/2n - z sqrt(p(1-p)/n + z^2/4n^2)) / (1 + z^2/n), evaluated independently (Python, 7 digits). */
+static void test_wilson_lower(void **state)
+{
+	(void)state;
+	const struct {
+		double x, n, want;
+	} cases[] = {
+		{0, 100, 0}, {2, 50, 0.0133263}, {40, 1000, 0.0309868}, {50, 100, 0.4188478}, {100, 100, 0.9736573},
+	};
+	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+		double got = cn_wilson_lower(cases[i].x, cases[i].n);
+		if (!(fabs(got - cases[i].want) < 1e-6))
+			fail_msg("wilson_lower(%g, %g) = %.7f, want %.7f", cases[i].x, cases[i].n, got, cases[i].want);
+	}
+	assert_true(isnan(cn_wilson_lower(1, 0)));
+	assert_true(isnan(cn_wilson_lower(5, 4)));
+	/* more errors in the same requests never lowers the bound */
+	for (int x = 1; x <= 100; x++)
+		assert_true(cn_wilson_lower(x, 100) >= cn_wilson_lower(x - 1, 100));
+}
+
 static void test_judge_table(void **state)
 {
 	(void)state;
@@ -135,6 +157,12 @@ static void test_judge_table(void **state)
 		 FAST, 0, 0, 0, 0, NULL, CN_VERDICT_INCONCLUSIVE, NAN, 0.99, NAN, "candidate value not computable"},
 		{"error regression", slo(CN_METRIC_ERROR_RATE, NAN, NAN, 1.2), 100, 5, NULL, 200, 1, NULL, 0, 0, 0, 0, NULL,
 		 CN_VERDICT_FAIL, 0.05, 0.005, 0.006, "error rate 5% vs baseline 0.5% (limit 0.6% = 1.2x)"},
+		{"error noise at a small count passes (2 of 50 is 4%, but could be 0.5%)",
+		 slo(CN_METRIC_ERROR_RATE, NAN, 0.02, NAN), 50, 2, NULL, 5000, 25, NULL, 0, 0, 0, 0, NULL,
+		 CN_VERDICT_PASS, 0.04, 0.005, 0.02, "at least 1.33% at 95% confidence"},
+		{"the same rate over more requests fails (40 of 1000)", slo(CN_METRIC_ERROR_RATE, NAN, 0.02, NAN), 1000,
+		 40, NULL, 5000, 25, NULL, 0, 0, 0, 0, NULL, CN_VERDICT_FAIL, 0.04, 0.005, 0.02,
+		 "at least 3.1% at 95% confidence"},
 		{"error rate under an absolute max", slo(CN_METRIC_ERROR_RATE, NAN, 0.1, NAN), 100, 5, NULL, 200, 1, NULL,
 		 0, 0, 0, 0, NULL, CN_VERDICT_PASS, 0.05, 0.005, 0.1, "(limit 10% = max)"},
 		{"error rate, errors series missing", slo(CN_METRIC_ERROR_RATE, NAN, 0.1, NAN), 100, 0, NULL, 200, 1, NULL,
@@ -282,6 +310,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_judge_table),
+		cmocka_unit_test(test_wilson_lower),
 		cmocka_unit_test(test_min_sample),
 		cmocka_unit_test(test_labels),
 		cmocka_unit_test(test_ingest),
