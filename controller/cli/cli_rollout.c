@@ -653,47 +653,6 @@ static int rollout_command(struct cli *cli, enum cn_command_kind kind, int argc,
 	return 0;
 }
 
-static int rollout_audit(struct cli *cli, int argc, char **argv)
-{
-	const struct cli_opt opts[] = {{NULL, NULL, NULL}};
-	char *pos[1];
-	int npos = 0, rc;
-	int64_t id = 0;
-	if ((rc = cli_parse(argc, argv, opts, pos, 1, &npos, USAGE)) != 0)
-		return rc == 1 ? 0 : rc;
-	if (npos != 1)
-		return cli_usage_error(USAGE, "rollout audit needs a rollout ID");
-	if ((rc = parse_id(pos[0], &id)) != 0)
-		return rc;
-	struct cn_store *st;
-	if ((rc = cli_store(cli, &st)) != 0)
-		return rc;
-	struct cn_err err = {0};
-	json_t *doc = NULL;
-	if (cn_store_rollout_audit(st, id, &doc, &err) < 0)
-		return cli_error(&err);
-	if (cli->output == CLI_JSON)
-		return cli_print_json(doc);
-	size_t i;
-	const json_t *e;
-	json_array_foreach(doc, i, e)
-	{
-		const char *kind = jstr(e, "kind");
-		const json_t *data = json_object_get(e, "data");
-		char extra[160] = "";
-		if (strncmp(kind, "weight.", 7) == 0)
-			snprintf(extra, sizeof extra, " weight %g%%",
-				 jnum(data, strcmp(kind, "weight.intended") == 0 ? "to" : "weight"));
-		else if (strcmp(kind, "state.changed") == 0)
-			snprintf(extra, sizeof extra, " %s -> %s", jstr(data, "from"), jstr(data, "to"));
-		else if (strcmp(kind, "tick") == 0)
-			snprintf(extra, sizeof extra, " %s", jstr(data, "decision"));
-		printf("%.23s  %-14s %-18s%s  %s\n", jstr(e, "at"), jstr(e, "actor"), kind, extra, jstr(e, "reason"));
-	}
-	json_decref(doc);
-	return 0;
-}
-
 int cmd_rollout(struct cli *cli, int argc, char **argv)
 {
 	if (argc < 2)
@@ -708,7 +667,7 @@ int cmd_rollout(struct cli *cli, int argc, char **argv)
 	if (strcmp(sub, "wait") == 0)
 		return rollout_wait(cli, argc, argv);
 	if (strcmp(sub, "audit") == 0)
-		return rollout_audit(cli, argc, argv);
+		return cmd_audit(cli, argc, argv); /* the same timeline as `canaryctl audit ID` */
 	static const struct {
 		const char *name;
 		enum cn_command_kind kind;

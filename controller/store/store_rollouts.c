@@ -643,22 +643,6 @@ int cn_store_rollout_status(struct cn_store *st, int64_t id, json_t **out, struc
 			  0, NULL, false, out, err);
 }
 
-int cn_store_rollout_audit(struct cn_store *st, int64_t id, json_t **out, struct cn_err *err)
-{
-	char ids[32];
-	snprintf(ids, sizeof ids, "%lld", (long long)id);
-	const char *p[] = {ids};
-	json_t *probe = NULL;
-	int rc = cn_store_rollout_status(st, id, &probe, err);
-	if (rc < 0)
-		return rc;
-	json_decref(probe);
-	return json_query(st, "read the audit",
-			  "SELECT json_build_object('id', id, 'at', at, 'actor', actor, 'kind', kind, "
-			  "'reason', reason, 'data', data)::text FROM audit_events WHERE rollout_id = $1 ORDER BY id",
-			  1, p, false, out, err);
-}
-
 int cn_store_may_command(struct cn_store *st, struct cn_err *err)
 {
 	PGresult *r = cn_store_exec(st, "check the role's privileges",

@@ -107,7 +107,4 @@ int cn_store_command_result(struct cn_store *st, int64_t cmd_id, bool *done, boo
 /* Status of one rollout (id > 0) or of every active rollout (id == 0, a JSON array), as JSON: a new reference. */
 int cn_store_rollout_status(struct cn_store *st, int64_t id, json_t **out, struct cn_err *err);
 
-/* The audit timeline of one rollout, oldest first, as a JSON array: a new reference. */
-int cn_store_rollout_audit(struct cn_store *st, int64_t id, json_t **out, struct cn_err *err);
-
 #endif
