@@ -25,6 +25,7 @@ enum {
 };
 
 #define POLL_MS 200
+#define SETTLE_MS 30000 /* how long an ended rollout's final weight may stay unconfirmed before wait returns */
 #define COMMAND_WAIT_MS 10000
 #define COMMAND_POLL_MS 10
 #define WATCH_MS 1000
@@ -249,8 +250,10 @@ static int exit_for_phase(const char *phase, bool exit_on_pause, bool *done)
 	*done = true;
 	if (strcmp(phase, "promoted") == 0)
 		return EXIT_PROMOTED;
-	if (strcmp(phase, "rolled_back") == 0 || strcmp(phase, "failed") == 0)
+	if (strcmp(phase, "rolled_back") == 0)
 		return EXIT_ROLLED_BACK;
+	if (strcmp(phase, "failed") == 0)
+		return CN_EINTERNAL; /* not a regression: the rollout could not go on (its state or policy did not fit) */
 	if (strcmp(phase, "aborted") == 0)
 		return EXIT_ABORTED;
 	if (exit_on_pause && (strcmp(phase, "paused") == 0 || strcmp(phase, "awaiting_approval") == 0))
@@ -265,7 +268,7 @@ static int exit_for_phase(const char *phase, bool exit_on_pause, bool *done)
 static int wait_rollout(struct cli *cli, struct cn_store *st, int64_t id, int64_t timeout_ms, bool exit_on_pause)
 {
 	struct cn_err err = {0};
-	int64_t start = mono_ms();
+	int64_t start = mono_ms(), ended_ms = 0;
 	char last[1024] = "", last_event[64] = "";
 	json_t *cur = NULL;
 	struct live lv = {0};
@@ -311,8 +314,15 @@ static int wait_rollout(struct cli *cli, struct cn_store *st, int64_t id, int64_
 		int c = exit_for_phase(jstr(cur, "phase"), exit_on_pause, &done);
 		double w = jnum(cur, "weight"), aw = jnum(cur, "applied_weight");
 		bool settled = !isnan(aw) && fabs(w - aw) < 1e-9;
-		/* An ended rollout counts once the gateway carries its final weight. */
-		if (done && (settled || c == EXIT_PAUSED)) {
+		/* An ended rollout counts once the gateway carries its final weight; if the gateway does not confirm
+		 * within SETTLE_MS the outcome is still the outcome, and canaryd keeps reconciling. */
+		if (done && !settled && c != EXIT_PAUSED && ended_ms == 0)
+			ended_ms = mono_ms();
+		if (done && (settled || c == EXIT_PAUSED || mono_ms() - ended_ms >= SETTLE_MS)) {
+			if (!settled && c != EXIT_PAUSED)
+				fprintf(stderr, "canaryctl: rollout %lld ended (%s) but the gateway has not confirmed weight "
+						"%g%% for the candidate after %ds; canaryd keeps retrying\n",
+					(long long)id, jstr(cur, "phase"), w, SETTLE_MS / 1000);
 			code = c;
 			break;
 		}

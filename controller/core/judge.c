@@ -405,6 +405,19 @@ void cn_judge_slo_seq(const struct cn_slo *slo, double alpha, struct cn_seq_stat
 			 what, cv, bv, fmt_ratio(out->ratio, rv, sizeof rv), out->statistic, out->boundary, alpha * 100, dv);
 		return;
 	}
+	/* The test compares the arms; an error-rate SLO's absolute max still holds on its own (a candidate at 5%
+	 * next to a baseline at 4.5% is not "worse than baseline", but it is over a 2% max). */
+	if (slo->metric == CN_METRIC_ERROR_RATE && isfinite(slo->max) && warm && s->n_c >= CN_JUDGE_MIN_SAMPLE) {
+		double lower = cn_wilson_lower(s->x_c, s->n_c);
+		if (lower > slo->max) {
+			out->verdict = CN_VERDICT_FAIL;
+			out->objective = slo->max;
+			snprintf(out->why, sizeof out->why, "%s: %s over the absolute max %s (at least %.3g%% at 95%% "
+				 "confidence; baseline %s)", what, cv, fmt_value(slo, slo->max, tv, sizeof tv),
+				 lower * 100, bv);
+			return;
+		}
+	}
 	out->verdict = CN_VERDICT_INCONCLUSIVE;
 	if (trouble_c || trouble_b) {
 		snprintf(out->why, sizeof out->why, "%s", trouble);

@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "canary/store.h"
@@ -30,7 +31,7 @@ static void usage(FILE *f)
 		   "               [--poll MS] [--once]\n"
 		   "  --db CONNINFO   PostgreSQL connection (default: DATABASE_URL, else libpq's PG* variables)\n"
 		   "  --listen ADDR   serve /healthz and /metrics on ADDR (IPv4:PORT)\n"
-		   "  --id NAME       lease owner name (default: HOST:PID)\n"
+		   "  --id NAME       lease owner name (default: HOST:PID:NONCE)\n"
 		   "  --lease MS      lease length in milliseconds (default 15000)\n"
 		   "  --poll MS       longest sleep between rounds (default 500)\n"
 		   "  --once          run one round and exit\n");
@@ -78,15 +79,27 @@ static int wait_notify(PGconn *conn, int timeout_ms)
 	return got;
 }
 
+/* Opens a new connection that LISTENs; only once it works does it replace the old one, so d->store is never NULL
+ * after the first success (a failed reconnect keeps the broken handle, whose calls fail cleanly). */
 static int connect_store(struct daemon *d, struct cn_err *err)
 {
+	struct cn_store *st = cn_store_connect(d->cfg.db, err);
+	if (!st)
+		return -err->code;
+	if (cn_store_run(st, "listen for notifications", "LISTEN canary", 0, NULL, err) < 0) {
+		cn_store_close(st);
+		return -err->code;
+	}
 	cn_store_close(d->store);
-	d->store = cn_store_connect(d->cfg.db, err);
-	if (!d->store)
-		return -err->code;
-	if (cn_store_run(d->store, "listen for notifications", "LISTEN canary", 0, NULL, err) < 0)
-		return -err->code;
+	d->store = st;
 	return 0;
+}
+
+/* Sleeps ms in small slices, so SIGTERM is noticed at once. */
+static void nap(int64_t ms)
+{
+	for (int64_t t = 0; t < ms && !stop_flag; t += 100)
+		usleep(100 * 1000);
 }
 
 int main(int argc, char **argv)
@@ -99,7 +112,11 @@ int main(int argc, char **argv)
 	d.stop = &stop_flag;
 	char host[64] = "canaryd";
 	gethostname(host, sizeof host - 1);
-	snprintf(d.cfg.owner, sizeof d.cfg.owner, "%s:%ld", host, (long)getpid());
+	/* host:pid alone repeats across containers (every PID 1 on one host): a nonce keeps lease owners apart */
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	unsigned nonce = (unsigned)(ts.tv_nsec ^ ((unsigned)getpid() * 2654435761u)) & 0xffffffu;
+	snprintf(d.cfg.owner, sizeof d.cfg.owner, "%s:%ld:%06x", host, (long)getpid(), nonce);
 
 	static const struct option opts[] = {
 		{"db", required_argument, NULL, 'd'},   {"listen", required_argument, NULL, 'l'},
@@ -148,38 +165,46 @@ int main(int argc, char **argv)
 	atomic_store(&d.stats.healthy, 1);
 	dlog("info", "started", "owner", 's', d.cfg.owner, "listen", 's', d.cfg.listen, NULL);
 
+	int64_t backoff_ms = 200;
 	while (!stop_flag) {
 		int64_t ids[MAX_CLAIM];
+		bool due[MAX_CLAIM];
 		int n = 0;
 		atomic_fetch_add(&d.stats.rounds, 1);
-		if (cn_store_claim(d.store, d.cfg.owner, d.cfg.lease_ms, ids, d.cfg.max_claim, &n, &err) < 0) {
+		if (cn_store_claim(d.store, d.cfg.owner, d.cfg.lease_ms, ids, due, d.cfg.max_claim, &n, &err) < 0) {
 			atomic_store(&d.stats.healthy, 0);
 			dlog("error", "store.error", "error", 's', err.msg, NULL);
 			if (d.cfg.once) {
 				rc = err.code;
 				break;
 			}
-			/* Reconnect with a pause; leases expire meanwhile and another daemon may take over. */
-			for (int i = 0; i < 20 && !stop_flag; i++)
-				usleep(100 * 1000);
+			/* Reconnect with a growing pause; our leases expire meanwhile and another daemon may take over. */
+			nap(backoff_ms);
+			backoff_ms = backoff_ms * 2 > 5000 ? 5000 : backoff_ms * 2;
 			if (connect_store(&d, &err) == 0) {
 				atomic_store(&d.stats.healthy, 1);
+				backoff_ms = 200;
 				dlog("info", "store.reconnected", NULL);
+			} else {
+				dlog("error", "store.error", "error", 's', err.msg, NULL);
 			}
 			continue;
 		}
 		atomic_fetch_add(&d.stats.claims, (unsigned long long)n);
+		int done = 0;
 		for (int i = 0; i < n && !stop_flag; i++) {
 			struct cn_err perr = {0};
-			if (daemon_process(&d, ids[i], &perr) < 0)
+			if (daemon_process(&d, ids[i], due[i], &perr) < 0)
 				dlog(perr.code == CN_EUNAVAIL ? "warn" : "error", "rollout.error", "rollout", 'I',
 				     ids[i], "error", 's', perr.msg, NULL);
+			else
+				done++;
 		}
 		daemon_ctx_gc(&d, now_ms(), false);
 		if (d.cfg.once)
 			break;
-		if (n == d.cfg.max_claim)
-			continue; /* more may be due */
+		if (n == d.cfg.max_claim && done > 0)
+			continue; /* more may be due; a round with no progress waits like any other */
 		if (wait_notify(cn_store_conn(d.store), (int)d.cfg.poll_ms) < 0 && !stop_flag) {
 			atomic_store(&d.stats.healthy, 0);
 			dlog("error", "store.error", "error", 's', PQerrorMessage(cn_store_conn(d.store)), NULL);

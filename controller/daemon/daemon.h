@@ -52,8 +52,9 @@ struct daemon {
 	volatile sig_atomic_t *stop;
 };
 
-/* Processes one claimed rollout: reconcile the gateway to the recorded intent, apply pending commands, tick if due. */
-int daemon_process(struct daemon *d, int64_t id, struct cn_err *err);
+/* Processes one claimed rollout: reconcile the gateway to the recorded intent, apply pending commands, tick if due
+ * (by the database clock, as the claim said). */
+int daemon_process(struct daemon *d, int64_t id, bool due, struct cn_err *err);
 
 /* Drops cached contexts of rollouts not seen for a while; frees all when all is true. */
 void daemon_ctx_gc(struct daemon *d, int64_t now_ms, bool all);

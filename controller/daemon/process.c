@@ -16,6 +16,7 @@
 #include "daemon.h"
 
 #define MAX_COMMANDS 16
+#define CTX_RETRY_MS 10000 /* a rollout the daemon cannot act on is looked at again after this long */
 #define WEIGHT_EPSILON 0.25 /* percent; HAProxy's integer weights round shares by up to 0.2 points */
 
 static void ctx_free(struct rollout_ctx *c)
@@ -96,6 +97,20 @@ static void shares(const struct cn_rollout_row *row, double cand, double pct[2])
 	pct[1 - row->candidate_slot] = 100.0 - cand;
 }
 
+/* Renews the lease and checks that `weight` is still the recorded intent, right before the gateway is moved: a
+ * daemon whose turn outlived its lease, or whose row is stale, must not touch the gateway. */
+static int may_move(struct daemon *d, const struct cn_rollout_row *row, double weight, struct cn_err *err)
+{
+	double intent;
+	int rc = cn_store_lease_renew(d->store, row->id, d->cfg.owner, d->cfg.lease_ms, &intent, err);
+	if (rc < 0)
+		return rc;
+	if (fabs(intent - weight) > 1e-9)
+		return cn_fail(err, CN_EUNAVAIL, "rollout %lld: the recorded intent is now %g%%, not %g%%; not moving "
+			       "the gateway on a stale view", (long long)row->id, intent, weight);
+	return 0;
+}
+
 /* Makes the gateway carry the recorded intent. Returns 0 when it does (confirmed), < 0 when it could not. */
 static int reconcile(struct daemon *d, struct rollout_ctx *c, const struct cn_rollout_row *row, struct cn_err *err)
 {
@@ -111,11 +126,12 @@ static int reconcile(struct daemon *d, struct rollout_ctx *c, const struct cn_ro
 	if (!matches) {
 		double want[2];
 		shares(row, row->weight, want);
-		if ((rc = cn_gateway_set_weights(c->gw, want, err)) < 0)
+		if ((rc = may_move(d, row, row->weight, err)) < 0 ||
+		    (rc = cn_gateway_set_weights(c->gw, want, err)) < 0)
 			return rc;
 	}
 	/* Drift (the gateway differed from an intent it had confirmed) is recorded as a reconciliation. */
-	rc = cn_store_weight_confirmed(d->store, row->id, row->weight, confirmed && !matches,
+	rc = cn_store_weight_confirmed(d->store, row->id, d->cfg.owner, row->weight, confirmed && !matches,
 				       cur[row->candidate_slot], err);
 	if (rc == 0)
 		dlog("info", confirmed ? "gateway.reconciled" : "gateway.confirmed", "rollout", 'I', row->id,
@@ -131,13 +147,17 @@ static void apply_weight(struct daemon *d, struct rollout_ctx *c, const struct c
 	struct cn_err err = {0};
 	double want[2];
 	shares(row, weight, want);
+	if (may_move(d, row, weight, &err) < 0) {
+		dlog("warn", "lease.lost", "rollout", 'I', row->id, "error", 's', err.msg, NULL);
+		return;
+	}
 	if (cn_gateway_set_weights(c->gw, want, &err) < 0) {
 		atomic_fetch_add(&d->stats.gateway_errors, 1);
 		dlog("warn", "gateway.error", "rollout", 'I', row->id, "service", 's', row->service, "error", 's',
 		     err.msg, NULL);
 		return;
 	}
-	if (cn_store_weight_confirmed(d->store, row->id, weight, false, weight, &err) < 0) {
+	if (cn_store_weight_confirmed(d->store, row->id, d->cfg.owner, weight, false, weight, &err) < 0) {
 		dlog("error", "store.error", "rollout", 'I', row->id, "error", 's', err.msg, NULL);
 		return;
 	}
@@ -269,7 +289,7 @@ out:
 	return rc;
 }
 
-int daemon_process(struct daemon *d, int64_t id, struct cn_err *err)
+int daemon_process(struct daemon *d, int64_t id, bool due, struct cn_err *err)
 {
 	struct cn_rollout_row *row = NULL;
 	int rc = cn_store_rollout_get(d->store, id, &row, err);
@@ -277,6 +297,13 @@ int daemon_process(struct daemon *d, int64_t id, struct cn_err *err)
 		return rc;
 	struct rollout_ctx *c = ctx_get(d, row, err);
 	if (!c) {
+		/* Nothing can be done for it (its pinned policy or service does not load, an adapter cannot open): say
+		 * so where operators look, and come back later instead of re-claiming it at once. */
+		char why[CN_ERR_MSG_MAX + 64];
+		struct cn_err herr = {0};
+		snprintf(why, sizeof why, "holding: canaryd cannot act on this rollout: %s", err->msg);
+		if (cn_store_hold(d->store, id, d->cfg.owner, why, CTX_RETRY_MS, &herr) < 0)
+			dlog("error", "store.error", "rollout", 'I', id, "error", 's', herr.msg, NULL);
 		rc = -err->code;
 		goto out;
 	}
@@ -304,10 +331,8 @@ int daemon_process(struct daemon *d, int64_t id, struct cn_err *err)
 		ctx_drop(d, id);
 		goto out;
 	}
-	int64_t t = now_ms();
-	bool due = tick_now || !row->has_state || row->state.last_tick_ms == 0 ||
-		   t - row->state.last_tick_ms >= c->policy.analysis.interval_ms - 50;
-	if (due) {
+	/* `due` comes from the database's clock (the claim), so daemons whose clocks disagree still tick on time. */
+	if (due || tick_now || !row->has_state) {
 		rc = run_tick(d, c, row, err);
 		if (rc < 0)
 			atomic_fetch_add(&d->stats.tick_errors, 1);

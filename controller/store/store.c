@@ -45,10 +45,19 @@ struct cn_store *cn_store_connect(const char *conninfo, struct cn_err *err)
 	if (!conninfo)
 		conninfo = "";
 	/* Our defaults come first so that the user's connection string overrides them. */
-	const char *keys[4], *vals[4];
+	const char *keys[10], *vals[10];
 	int n = 0;
 	keys[n] = "fallback_application_name";
 	vals[n++] = "canary";
+	/* A silent network partition must fail a call, not hang it for ever (the daemon's leases run meanwhile):
+	 * TCP keepalives and a bound on unacknowledged data. Unix sockets ignore these. */
+	static const char *const tcp[][2] = {{"keepalives", "1"}, {"keepalives_idle", "10"},
+					      {"keepalives_interval", "5"}, {"keepalives_count", "3"},
+					      {"tcp_user_timeout", "30000"}};
+	for (size_t i = 0; i < sizeof tcp / sizeof tcp[0]; i++) {
+		keys[n] = tcp[i][0];
+		vals[n++] = tcp[i][1];
+	}
 	if (!getenv("PGCONNECT_TIMEOUT")) {
 		keys[n] = "connect_timeout";
 		vals[n++] = "10";

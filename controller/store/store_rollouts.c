@@ -110,8 +110,8 @@ out:
 	return rc;
 }
 
-int cn_store_claim(struct cn_store *st, const char *owner, int64_t lease_ms, int64_t *ids, int max, int *n,
-		   struct cn_err *err)
+int cn_store_claim(struct cn_store *st, const char *owner, int64_t lease_ms, int64_t *ids, bool *due, int max,
+		   int *n, struct cn_err *err)
 {
 	char lease[32], lim[16];
 	snprintf(lease, sizeof lease, "%lld", (long long)lease_ms);
@@ -129,13 +129,15 @@ int cn_store_claim(struct cn_store *st, const char *owner, int64_t lease_ms, int
 			"          AND r.applied_weight IS DISTINCT FROM r.weight AND r.next_tick_at <= now())) "
 			"    AND (r.lease_owner IS NULL OR r.lease_owner = $1 OR r.lease_until < now()) "
 			"  ORDER BY r.next_tick_at LIMIT $3 FOR UPDATE SKIP LOCKED) "
-			"RETURNING id",
+			"RETURNING id, next_tick_at <= now()",
 			3, p, err);
 	if (!r)
 		return -err->code;
 	int k = PQntuples(r);
-	for (int i = 0; i < k && i < max; i++)
+	for (int i = 0; i < k && i < max; i++) {
 		ids[i] = strtoll(PQgetvalue(r, i, 0), NULL, 10);
+		due[i] = PQgetvalue(r, i, 1)[0] == 't';
+	}
 	*n = k < max ? k : max;
 	PQclear(r);
 	return 0;
@@ -390,7 +392,7 @@ int cn_store_record(struct cn_store *st, const struct cn_record *rec, struct cn_
 	json_decref(status);
 	char step[16], weight[32], next[32];
 	snprintf(step, sizeof step, "%d", res->next.step);
-	snprintf(weight, sizeof weight, "%.6g", res->next.weight);
+	snprintf(weight, sizeof weight, "%.17g", res->next.weight);
 	snprintf(next, sizeof next, "%lld", (long long)rec->next_tick_ms);
 	const char *p[] = {ids, cn_phase_name(res->next.phase), step, weight, state_s, status_s, res->reason, next,
 			   terminal ? "t" : "f"};
@@ -438,6 +440,17 @@ int cn_store_record(struct cn_store *st, const struct cn_record *rec, struct cn_
 		if ((rc = audit(st, row->id, row->service, actor, "weight.intended", res->reason, d, err)) < 0)
 			goto out;
 	}
+	if (terminal && !cn_phase_is_terminal(row->phase)) {
+		/* Commands still queued can no longer apply: answer them now, so no operator waits on them. */
+		char msg[64];
+		snprintf(msg, sizeof msg, "refused: rollout has ended (%s)", cn_phase_name(res->next.phase));
+		const char *pc[] = {ids, msg};
+		if ((rc = cn_store_run(st, "refuse the queued commands",
+				       "UPDATE commands SET handled_at = clock_timestamp(), result = $2 "
+				       "WHERE rollout_id = $1 AND handled_at IS NULL",
+				       2, pc, err)) < 0)
+			goto out;
+	}
 	if (res->next.phase == CN_PHASE_PROMOTED && row->phase != CN_PHASE_PROMOTED) {
 		char slot[8];
 		snprintf(slot, sizeof slot, "%d", row->candidate_slot);
@@ -457,27 +470,35 @@ out:
 	return rc;
 }
 
-int cn_store_weight_confirmed(struct cn_store *st, int64_t id, double weight, bool reconciled, double found,
-			      struct cn_err *err)
+int cn_store_weight_confirmed(struct cn_store *st, int64_t id, const char *owner, double weight, bool reconciled,
+			      double found, struct cn_err *err)
 {
 	char ids[32], w[32];
 	int rc;
 	snprintf(ids, sizeof ids, "%lld", (long long)id);
-	snprintf(w, sizeof w, "%.6g", weight);
+	snprintf(w, sizeof w, "%.17g", weight);
 	if ((rc = cn_store_begin(st, err)) < 0)
 		return rc;
-	const char *p[] = {ids, w};
+	const char *p[] = {ids, w, owner};
+	/* Only the lease holder confirms, and only the intent still recorded: a daemon that lost its lease, or that
+	 * acted on an intent someone has since changed, must not mark the gateway as settled. */
 	PGresult *r = cn_store_exec(st, "confirm the weight",
-			"UPDATE rollouts SET applied_weight = $2, updated_at = clock_timestamp() WHERE id = $1 "
+			"UPDATE rollouts SET applied_weight = $2, updated_at = clock_timestamp() "
+			"WHERE id = $1 AND weight = $2::double precision AND lease_owner = $3 AND lease_until > now() "
 			"RETURNING service",
-			2, p, err);
+			3, p, err);
 	if (!r) {
 		rc = -err->code;
 		goto out;
 	}
+	if (PQntuples(r) != 1) {
+		PQclear(r);
+		rc = cn_fail(err, CN_EUNAVAIL, "rollout %s: lease lost or intent changed before the gateway was "
+			     "confirmed; the lease holder reconciles", ids);
+		goto out;
+	}
 	char service[CN_NAME_MAX] = "";
-	if (PQntuples(r) == 1)
-		snprintf(service, sizeof service, "%s", PQgetvalue(r, 0, 0));
+	snprintf(service, sizeof service, "%s", PQgetvalue(r, 0, 0));
 	PQclear(r);
 	json_t *d = reconciled ? json_pack("{s:f, s:o}", "weight", weight, "found", cn_json_real(found))
 			       : json_pack("{s:f}", "weight", weight);
@@ -502,7 +523,8 @@ int cn_store_hold(struct cn_store *st, int64_t id, const char *owner, const char
 		goto out;
 	const char *p[] = {ids, reason, next};
 	PGresult *r = cn_store_exec(st, "record the hold",
-			"UPDATE rollouts r SET reason = $2, updated_at = clock_timestamp(), "
+			"UPDATE rollouts r SET reason = CASE WHEN r.phase IN ('promoted','rolled_back','aborted','failed') "
+			"THEN r.reason ELSE $2 END, updated_at = clock_timestamp(), "
 			"next_tick_at = clock_timestamp() + $3::bigint * interval '1 ms' "
 			"FROM (SELECT reason AS old FROM rollouts WHERE id = $1) o "
 			"WHERE r.id = $1 RETURNING o.old IS DISTINCT FROM $2, r.service",
@@ -654,5 +676,27 @@ int cn_store_may_command(struct cn_store *st, struct cn_err *err)
 	if (!may)
 		return cn_fail(err, CN_EPERM, "permission denied: role '%s' may not steer rollouts; it needs to be a "
 			       "member of canary_operator", cn_store_user(st));
+	return 0;
+}
+
+int cn_store_lease_renew(struct cn_store *st, int64_t id, const char *owner, int64_t lease_ms, double *weight,
+			 struct cn_err *err)
+{
+	char ids[32], lease[32];
+	snprintf(ids, sizeof ids, "%lld", (long long)id);
+	snprintf(lease, sizeof lease, "%lld", (long long)lease_ms);
+	const char *p[] = {ids, owner, lease};
+	PGresult *r = cn_store_exec(st, "renew the lease",
+				    "UPDATE rollouts SET lease_until = now() + $3::bigint * interval '1 ms' "
+				    "WHERE id = $1 AND lease_owner = $2 AND lease_until > now() RETURNING weight",
+				    3, p, err);
+	if (!r)
+		return -err->code;
+	int ok = PQntuples(r) == 1;
+	if (ok)
+		*weight = strtod(PQgetvalue(r, 0, 0), NULL);
+	PQclear(r);
+	if (!ok)
+		return cn_fail(err, CN_EUNAVAIL, "rollout %s: lease lost to another daemon; not touching the gateway", ids);
 	return 0;
 }

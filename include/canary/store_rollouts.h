@@ -52,9 +52,15 @@ int cn_store_rollout_create(struct cn_store *st, const char *service, const char
 			    const char *reason, int64_t *id_out, struct cn_err *err);
 
 /* Claims up to max due rollouts for `owner` (lease of lease_ms): active ones whose tick is due or that have pending
- * commands, and ended ones whose gateway weight is not yet confirmed. Fills ids, writes *n. */
-int cn_store_claim(struct cn_store *st, const char *owner, int64_t lease_ms, int64_t *ids, int max, int *n,
-		   struct cn_err *err);
+ * commands, and ended ones whose gateway weight is not yet confirmed. Fills ids and due (the tick is due by the
+ * database's clock, so daemons with skewed clocks agree), writes *n. */
+int cn_store_claim(struct cn_store *st, const char *owner, int64_t lease_ms, int64_t *ids, bool *due, int max,
+		   int *n, struct cn_err *err);
+
+/* Extends owner's lease on rollout id by lease_ms and reads the recorded intent (candidate percent) into *weight;
+ * -CN_EUNAVAIL if owner no longer holds the lease. Called right before every gateway change. */
+int cn_store_lease_renew(struct cn_store *st, int64_t id, const char *owner, int64_t lease_ms, double *weight,
+			 struct cn_err *err);
 
 /* Releases owner's leases (on shutdown), so another daemon can take over at once. */
 int cn_store_release(struct cn_store *st, const char *owner, struct cn_err *err);
@@ -83,9 +89,11 @@ struct cn_record {
  * transaction, if owner still holds the lease (-CN_EUNAVAIL if not). On promotion the candidate's slot becomes live. */
 int cn_store_record(struct cn_store *st, const struct cn_record *rec, struct cn_err *err);
 
-/* Records that the gateway confirmed `weight` for the rollout's candidate (and, if reconciled, that it had drifted). */
-int cn_store_weight_confirmed(struct cn_store *st, int64_t id, double weight, bool reconciled, double found,
-			      struct cn_err *err);
+/* Records that the gateway confirmed `weight` for the rollout's candidate (and, if reconciled, that it had drifted:
+ * `found` is what it carried). Only while owner holds the lease and `weight` is still the recorded intent;
+ * otherwise -CN_EUNAVAIL and nothing is written. */
+int cn_store_weight_confirmed(struct cn_store *st, int64_t id, const char *owner, double weight, bool reconciled,
+			      double found, struct cn_err *err);
 
 /* Records why a rollout holds without a tick (gateway or metrics unavailable); audits only a change of reason. */
 int cn_store_hold(struct cn_store *st, int64_t id, const char *owner, const char *reason, int64_t next_tick_ms,

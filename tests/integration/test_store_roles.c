@@ -162,8 +162,9 @@ static void test_operator(void **state)
 	assert_int_equal(count(&db, sql), 1);
 	/* but it does not do the controller's work */
 	int64_t ids[8];
+	bool due[8];
 	int n = -1;
-	assert_int_equal(cn_store_claim(st, "op", 30000, ids, 8, &n, &err), -CN_EPERM);
+	assert_int_equal(cn_store_claim(st, "op", 30000, ids, due, 8, &n, &err), -CN_EPERM);
 	assert_int_equal(cn_store_run(st, "edit a rollout", "UPDATE rollouts SET weight = 100", 0, NULL, &err),
 			 -CN_EPERM);
 	cn_store_close(st);
@@ -183,12 +184,13 @@ static void test_controller(void **state)
 	struct cn_rollout_state cur;
 	struct cn_command_row cmds[4];
 	int64_t ids[8];
+	bool due[8];
 	int n = 0;
 	char sql[512];
 	assert_non_null(pol);
 	assert_non_null(res);
 
-	if (cn_store_claim(st, "t-daemon", 30000, ids, 8, &n, &err) < 0)
+	if (cn_store_claim(st, "t-daemon", 30000, ids, due, 8, &n, &err) < 0)
 		fail_msg("claim: %s", err.msg);
 	bool claimed = false;
 	for (int i = 0; i < n; i++)
@@ -233,9 +235,18 @@ static void test_controller(void **state)
 	assert_int_equal(count(&db, sql), 2);
 	if (cn_store_hold(st, active_id, "t-daemon", "gateway unavailable (test)", 1000, &err) < 0)
 		fail_msg("hold: %s", err.msg);
-	if (cn_store_weight_confirmed(st, active_id, 1.0, true, 0.0, &err) < 0)
+	double intent = -1;
+	if (cn_store_lease_renew(st, active_id, "t-daemon", 30000, &intent, &err) < 0)
+		fail_msg("lease renew: %s", err.msg);
+	/* a confirmation of anything but the recorded intent, or by another owner, writes nothing */
+	assert_int_equal(cn_store_weight_confirmed(st, active_id, "t-daemon", intent + 1, false, 0.0, &err),
+			 -CN_EUNAVAIL);
+	assert_int_equal(cn_store_weight_confirmed(st, active_id, "other-daemon", intent, false, 0.0, &err),
+			 -CN_EUNAVAIL);
+	if (cn_store_weight_confirmed(st, active_id, "t-daemon", intent, true, 0.0, &err) < 0)
 		fail_msg("weight confirmed: %s", err.msg);
-	snprintf(sql, sizeof sql, "SELECT count(*) FROM rollouts WHERE id = %lld AND applied_weight = 1 AND "
+	assert_true(intent == 0);
+	snprintf(sql, sizeof sql, "SELECT count(*) FROM rollouts WHERE id = %lld AND applied_weight = 0 AND "
 				  "reason = 'gateway unavailable (test)' AND lease_owner = 't-daemon'", (long long)active_id);
 	assert_int_equal(count(&db, sql), 1);
 	if (cn_store_release(st, "t-daemon", &err) < 0)

@@ -389,10 +389,50 @@ static void test_tick_sample_ratio_mismatch_holds(void **state)
 	assert_true(r.next.inconclusive_since_ms > 0);
 }
 
+
+/* The sequential test compares the arms; an error-rate SLO's absolute max still applies: a candidate at 5% next to
+ * a baseline at 4.5% is no worse than the baseline, but it is over a 2% max, and is failed once the 95% lower bound
+ * of its rate is above the max. Without a max, the same numbers pass. */
+static void test_absolute_max_under_sequential(void **state)
+{
+	(void)state;
+	for (int with_max = 0; with_max <= 1; with_max++) {
+		struct cn_slo slo;
+		memset(&slo, 0, sizeof slo);
+		snprintf(slo.name, sizeof slo.name, "errors");
+		slo.metric = CN_METRIC_ERROR_RATE;
+		slo.quantile = NAN;
+		slo.max = with_max ? 0.02 : NAN;
+		slo.max_increase = 1.5;
+		slo.tolerance = NAN;
+		struct cn_seq_stat st;
+		cn_seq_init(&st, 1.5);
+		struct cn_counters dc, db, acc;
+		memset(&dc, 0, sizeof dc);
+		memset(&db, 0, sizeof db);
+		memset(&acc, 0, sizeof acc);
+		dc.requests = 100, dc.errors = 5;
+		db.requests = 1000, db.errors = 45;
+		struct cn_series_status none = {0, 0, NULL};
+		struct cn_slo_result r;
+		for (int tick = 0; tick < 10; tick++) {
+			memset(&r, 0, sizeof r);
+			cn_judge_slo_seq(&slo, 0.005, &st, &dc, &db, &acc, &none, &none, &r);
+		}
+		if (with_max) {
+			assert_int_equal(r.verdict, CN_VERDICT_FAIL);
+			assert_non_null(strstr(r.why, "over the absolute max 2%"));
+		} else {
+			assert_int_equal(r.verdict, CN_VERDICT_PASS);
+		}
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_llr_by_hand),
+		cmocka_unit_test(test_absolute_max_under_sequential),
 		cmocka_unit_test(test_mixture_by_hand),
 		cmocka_unit_test(test_dispersion),
 		cmocka_unit_test(test_dispersion_candidate),
