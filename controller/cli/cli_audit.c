@@ -38,12 +38,6 @@ static const char *jstr(const json_t *o, const char *key)
 	return s ? s : "";
 }
 
-static double jnum(const json_t *o, const char *key)
-{
-	const json_t *v = json_object_get(o, key);
-	return json_is_number(v) ? json_number_value(v) : NAN;
-}
-
 /* Appends to buf (bounded); keeps it one line: control characters become spaces. */
 static void append(char *buf, size_t size, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 static void append(char *buf, size_t size, const char *fmt, ...)
@@ -58,62 +52,6 @@ static void append(char *buf, size_t size, const char *fmt, ...)
 	for (char *p = buf + used; *p; p++)
 		if ((unsigned char)*p < 0x20 || *p == 0x7f)
 			*p = ' ';
-}
-
-/* A number for people: "0.123", "n/a" for null. */
-static const char *num(double v, char *buf, size_t len)
-{
-	if (isnan(v))
-		snprintf(buf, len, "n/a");
-	else
-		snprintf(buf, len, "%.4g", v);
-	return buf;
-}
-
-/* What an event says, in words, from its kind and data. */
-static void describe(const json_t *e, char *buf, size_t size)
-{
-	const char *kind = jstr(e, "kind");
-	const json_t *d = json_object_get(e, "data");
-	char a[32], b[32], c[32], n[32];
-	buf[0] = '\0';
-	if (strcmp(kind, "rollout.started") == 0) {
-		append(buf, size, "candidate %s in slot %lld, baseline %s, policy %s", jstr(d, "candidate"),
-		       (long long)json_integer_value(json_object_get(d, "candidate_slot")),
-		       json_is_string(json_object_get(d, "baseline")) ? jstr(d, "baseline") : "unknown",
-		       jstr(d, "policy"));
-	} else if (strcmp(kind, "tick") == 0) {
-		append(buf, size, "%s at step %lld, weight %g%%", jstr(d, "decision"),
-		       (long long)json_integer_value(json_object_get(d, "step")) + 1, jnum(d, "weight"));
-		size_t i;
-		const json_t *s;
-		json_array_foreach(json_object_get(d, "slos"), i, s)
-			append(buf, size, "%s %s %s (candidate %s, baseline %s, objective %s, n=%s)", i ? ";" : ":",
-			       jstr(s, "slo"), jstr(s, "verdict"), num(jnum(s, "candidate"), a, sizeof a),
-			       num(jnum(s, "baseline"), b, sizeof b), num(jnum(s, "objective"), c, sizeof c),
-			       num(jnum(s, "n_candidate"), n, sizeof n));
-	} else if (strcmp(kind, "weight.intended") == 0) {
-		append(buf, size, "weight %g%% -> %g%%", jnum(d, "from"), jnum(d, "to"));
-	} else if (strcmp(kind, "weight.confirmed") == 0) {
-		append(buf, size, "gateway confirmed weight %g%%", jnum(d, "weight"));
-	} else if (strcmp(kind, "weight.reconciled") == 0) {
-		append(buf, size, "gateway reset to weight %g%% (it had %s%%)", jnum(d, "weight"),
-		       num(jnum(d, "found"), a, sizeof a));
-	} else if (strcmp(kind, "state.changed") == 0) {
-		append(buf, size, "%s -> %s", jstr(d, "from"), jstr(d, "to"));
-	} else if (strcmp(kind, "command.accepted") == 0) {
-		append(buf, size, "%s accepted", jstr(d, "command"));
-	} else if (strcmp(kind, "command.refused") == 0) {
-		append(buf, size, "%s refused: %s", jstr(d, "command"), jstr(d, "error"));
-	} else if (strcmp(kind, "service.live_changed") == 0) {
-		append(buf, size, "slot %lld is live with %s",
-		       (long long)json_integer_value(json_object_get(d, "live_slot")), jstr(d, "live_version"));
-	} else if (json_object_size(d) > 0) {
-		char *txt = json_dumps(d, JSON_COMPACT | JSON_SORT_KEYS);
-		if (txt)
-			append(buf, size, "%.300s", txt);
-		free(txt);
-	}
 }
 
 static int audit_timeline(struct cli *cli, int64_t id)
@@ -133,7 +71,7 @@ static int audit_timeline(struct cli *cli, int64_t id)
 	json_array_foreach(json_object_get(doc, "events"), i, e)
 	{
 		char what[1024], line[1400] = "";
-		describe(e, what, sizeof what);
+		cn_audit_describe(e, what, sizeof what);
 		char num[24];
 		snprintf(num, sizeof num, "#%lld", (long long)json_integer_value(json_object_get(e, "id")));
 		append(line, sizeof line, "%s  %-7s %-16s %-18s %s", jstr(e, "at"), num, jstr(e, "actor"),

@@ -14,6 +14,7 @@
 #include <jansson.h>
 
 #include "canary/store.h"
+#include "canary/store_audit.h"
 
 struct cn_report_data {
 	struct cn_report report;
@@ -44,75 +45,6 @@ static int64_t jint(const json_t *o, const char *key)
 {
 	const json_t *v = json_object_get(o, key);
 	return json_is_integer(v) ? (int64_t)json_integer_value(v) : json_is_real(v) ? (int64_t)json_real_value(v) : 0;
-}
-
-/* Appends to buf (bounded). */
-static void append(char *buf, size_t size, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-static void append(char *buf, size_t size, const char *fmt, ...)
-{
-	size_t used = strlen(buf);
-	va_list ap;
-	if (used + 1 >= size)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(buf + used, size - used, fmt, ap);
-	va_end(ap);
-}
-
-static const char *num(double v, char *buf, size_t len)
-{
-	if (isnan(v))
-		snprintf(buf, len, "n/a");
-	else
-		snprintf(buf, len, "%.4g", v);
-	return buf;
-}
-
-static const char *or_empty(const char *s) { return s ? s : ""; }
-
-/* What an audit event says, in words (as `canaryctl audit` prints it). */
-static void describe(const json_t *e, char *buf, size_t size)
-{
-	const char *kind = or_empty(jstr(e, "kind"));
-	const json_t *d = json_object_get(e, "data");
-	char a[32], b[32], c[32];
-	buf[0] = '\0';
-	if (strcmp(kind, "rollout.started") == 0) {
-		append(buf, size, "candidate %s in slot %" PRId64 ", baseline %s, policy %s",
-		       or_empty(jstr(d, "candidate")), jint(d, "candidate_slot"),
-		       jstr(d, "baseline") ? jstr(d, "baseline") : "unknown", or_empty(jstr(d, "policy")));
-	} else if (strcmp(kind, "tick") == 0) {
-		append(buf, size, "%s at step %" PRId64 ", weight %g%%", or_empty(jstr(d, "decision")),
-		       jint(d, "step") + 1, jnum(d, "weight"));
-		size_t i;
-		const json_t *s;
-		json_array_foreach(json_object_get(d, "slos"), i, s)
-			append(buf, size, "%s %s %s (candidate %s, baseline %s, objective %s)", i ? ";" : ":",
-			       or_empty(jstr(s, "slo")), or_empty(jstr(s, "verdict")),
-			       num(jnum(s, "candidate"), a, sizeof a), num(jnum(s, "baseline"), b, sizeof b),
-			       num(jnum(s, "objective"), c, sizeof c));
-	} else if (strcmp(kind, "weight.intended") == 0) {
-		append(buf, size, "weight %g%% \xe2\x86\x92 %g%%", jnum(d, "from"), jnum(d, "to"));
-	} else if (strcmp(kind, "weight.confirmed") == 0) {
-		append(buf, size, "gateway confirmed weight %g%%", jnum(d, "weight"));
-	} else if (strcmp(kind, "weight.reconciled") == 0) {
-		append(buf, size, "gateway reset to weight %g%% (it had %s%%)", jnum(d, "weight"),
-		       num(jnum(d, "found"), a, sizeof a));
-	} else if (strcmp(kind, "state.changed") == 0) {
-		append(buf, size, "%s \xe2\x86\x92 %s", or_empty(jstr(d, "from")), or_empty(jstr(d, "to")));
-	} else if (strcmp(kind, "command.accepted") == 0) {
-		append(buf, size, "%s accepted", or_empty(jstr(d, "command")));
-	} else if (strcmp(kind, "command.refused") == 0) {
-		append(buf, size, "%s refused: %s", or_empty(jstr(d, "command")), or_empty(jstr(d, "error")));
-	} else if (strcmp(kind, "service.live_changed") == 0) {
-		append(buf, size, "slot %" PRId64 " is live with %s", jint(d, "live_slot"),
-		       or_empty(jstr(d, "live_version")));
-	} else if (json_object_size(d) > 0) {
-		char *txt = json_dumps(d, JSON_COMPACT | JSON_SORT_KEYS);
-		if (txt)
-			append(buf, size, "%.300s", txt);
-		free(txt);
-	}
 }
 
 static json_t *query(struct cn_store *st, const char *what, const char *sql, const char *ids, struct cn_err *err)
@@ -176,7 +108,7 @@ static int fill(struct cn_report_data *d, struct cn_err *err)
 
 	json_array_foreach(d->events, i, row) {
 		char what[1024];
-		describe(row, what, sizeof what);
+		cn_audit_describe(row, what, sizeof what);
 		/* The description lives in the row, so the JSON owns it; no UTF-8 check (it may be cut mid-character
 		 * only at 1023 bytes, and the renderer copies bytes). */
 		json_t *ws = json_string_nocheck(what);

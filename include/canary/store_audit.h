@@ -65,4 +65,8 @@ int cn_store_audit_verify(struct cn_store *st, int64_t rollout_id, struct cn_aud
  * decrefs); -CN_EINPUT for an unknown rollout. */
 int cn_store_audit_timeline(struct cn_store *st, int64_t rollout_id, json_t **out, struct cn_err *err);
 
+/* What an audit event (a JSON object with kind and data, as the timeline gives it) says in words, on one line:
+ * "gateway confirmed weight 1%", "advance at step 2, weight 5%: errors pass (candidate 0.004, ...)". Writes buf. */
+void cn_audit_describe(const json_t *event, char *buf, size_t size);
+
 #endif
