@@ -15,7 +15,14 @@ start_rollout_wait v2 demo-fast 120s
 id=$(rollout_of v2)
 wait_step "$id" 0 20
 sleep 2
+# With both daemons listening, an operator's command is handled once, by the lease holder, at once.
+"$CTL" rollout pause "$id" --reason "failover e2e" >/dev/null || fail "pause refused with two daemons running"
+"$CTL" rollout resume "$id" >/dev/null || fail "resume refused with two daemons running"
+handled=$(sql "SELECT count(*) FROM commands WHERE rollout_id = $id AND result = 'accepted'")
+[ "$handled" = 2 ] || fail "expected 2 accepted commands, found $handled"
 owner=$(sql "SELECT lease_owner FROM rollouts WHERE id = $id")
+events=$(sql "SELECT count(*) FROM audit_events WHERE rollout_id = $id AND kind = 'command.accepted'")
+[ "$events" = 2 ] || fail "$events command.accepted events, expected 2 (one per command, not one per daemon)"
 owners=$(sql "SELECT count(DISTINCT data->>'daemon') FROM audit_events WHERE rollout_id = $id AND kind = 'tick'")
 [ "$owners" = 1 ] || fail "ticks of rollout $id came from $owners daemons while both ran"
 case "$owner" in
