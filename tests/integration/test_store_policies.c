@@ -14,80 +14,14 @@
 
 #include "canary/policy.h"
 #include "canary/store.h"
-#include "pg_fixture.h"
-
-struct ctx {
-	struct pg_fixture db;
-	struct cn_store *s;
-	char role[64];
-};
-
-static const char *src_path(const char *rel)
-{
-	static char buf[1024];
-	const char *src = getenv("CANARY_SOURCE_DIR");
-	snprintf(buf, sizeof buf, "%s/%s", src ? src : ".", rel);
-	return buf;
-}
-
-static int setup(void **state)
-{
-	char msg[512];
-	struct cn_err err = {0};
-	struct cn_migrate_report rep;
-	struct ctx *c = calloc(1, sizeof *c);
-	if (!c)
-		return -1;
-	if (pg_fixture_create(&c->db, msg, sizeof msg) != 0) {
-		fprintf(stderr, "integration test needs Postgres: %s\n", msg);
-		free(c);
-		return -1;
-	}
-	c->s = cn_store_connect(c->db.conninfo, &err);
-	if (!c->s || cn_store_migrate(c->s, src_path("migrations"), &rep, &err) != 0) {
-		fprintf(stderr, "setup: %s\n", err.msg);
-		cn_store_close(c->s);
-		pg_fixture_drop(&c->db);
-		free(c);
-		return -1;
-	}
-	*state = c;
-	return 0;
-}
-
-static int teardown(void **state)
-{
-	struct ctx *c = *state;
-	cn_store_close(c->s);
-	pg_fixture_drop(&c->db);
-	if (c->role[0]) {
-		char sql[128];
-		snprintf(sql, sizeof sql, "DROP ROLE IF EXISTS %s", c->role);
-		pg_fixture_exec(c->db.admin, sql, NULL, 0);
-	}
-	free(c);
-	return 0;
-}
-
-static long long scalar(struct ctx *c, const char *sql)
-{
-	char msg[512] = "";
-	long long v = pg_fixture_scalar(c->db.conninfo, sql, msg, sizeof msg);
-	if (v < 0)
-		fail_msg("%s", msg);
-	return v;
-}
+#include "store_fixture.h"
 
 /* Loads a policy from text written to a temp file; returns the source (the caller frees it). */
 static char *load_text(const char *text, struct cn_policy *p)
 {
-	char path[] = "/tmp/canary-policy.XXXXXX";
 	struct cn_err err = {0};
 	char *source = NULL;
-	int fd = mkstemp(path);
-	assert_true(fd >= 0);
-	close(fd);
-	assert_int_equal(pg_fixture_write_file(path, text), 0);
+	const char *path = store_ctx_temp_file("canary-policy", text);
 	if (cn_policy_load_file(path, p, &source, &err) != 0)
 		fail_msg("load: %s", err.msg);
 	unlink(path);
@@ -112,7 +46,7 @@ static const char policy_v1[] = "name: shop\n"
 
 static void test_apply_versions(void **state)
 {
-	struct ctx *c = *state;
+	struct store_ctx *c = *state;
 	struct cn_policy p;
 	struct cn_err err = {0};
 	int version = -1;
@@ -126,8 +60,8 @@ static void test_apply_versions(void **state)
 	assert_int_equal(cn_store_policy_apply(c->s, &p, src, &version, &created, &err), 0);
 	assert_int_equal(version, 1);
 	assert_false(created);
-	assert_int_equal(scalar(c, "SELECT count(*) FROM policies"), 1);
-	assert_int_equal(scalar(c, "SELECT count(*) FROM audit_events WHERE kind = 'policy.applied'"), 1);
+	assert_int_equal(store_ctx_scalar(c, "SELECT count(*) FROM policies"), 1);
+	assert_int_equal(store_ctx_scalar(c, "SELECT count(*) FROM audit_events WHERE kind = 'policy.applied'"), 1);
 	free(src);
 
 	/* changed content: version 2; version 1 stays as it was */
@@ -141,38 +75,38 @@ static void test_apply_versions(void **state)
 	assert_int_equal(version, 2);
 	assert_true(created);
 	free(src);
-	assert_int_equal(scalar(c, "SELECT count(*) FROM policies WHERE name = 'shop'"), 2);
-	assert_int_equal(scalar(c, "SELECT count(*) FROM audit_events WHERE kind = 'policy.applied'"), 2);
-	assert_int_equal(scalar(c, "SELECT s.hold_ms FROM policy_steps s JOIN policies p ON p.id = s.policy_id"
+	assert_int_equal(store_ctx_scalar(c, "SELECT count(*) FROM policies WHERE name = 'shop'"), 2);
+	assert_int_equal(store_ctx_scalar(c, "SELECT count(*) FROM audit_events WHERE kind = 'policy.applied'"), 2);
+	assert_int_equal(store_ctx_scalar(c, "SELECT s.hold_ms FROM policy_steps s JOIN policies p ON p.id = s.policy_id"
 				   " WHERE p.version = 1 AND s.idx = 0"),
 			 300000);
-	assert_int_equal(scalar(c, "SELECT s.hold_ms FROM policy_steps s JOIN policies p ON p.id = s.policy_id"
+	assert_int_equal(store_ctx_scalar(c, "SELECT s.hold_ms FROM policy_steps s JOIN policies p ON p.id = s.policy_id"
 				   " WHERE p.version = 2 AND s.idx = 0"),
 			 420000);
 	/* the SLOs are rows anyone can query with SQL */
-	assert_int_equal(scalar(c, "SELECT count(*) FROM policy_slos s JOIN policies p ON p.id = s.policy_id"
+	assert_int_equal(store_ctx_scalar(c, "SELECT count(*) FROM policy_slos s JOIN policies p ON p.id = s.policy_id"
 				   " WHERE p.name = 'shop' AND p.version = 2"),
 			 2);
-	assert_int_equal(scalar(c, "SELECT round(s.max_value * 10000) FROM policy_slos s JOIN policies p"
+	assert_int_equal(store_ctx_scalar(c, "SELECT round(s.max_value * 10000) FROM policy_slos s JOIN policies p"
 				   " ON p.id = s.policy_id WHERE p.version = 2 AND s.name = 'errors'"
 				   " AND s.metric = 'error_rate' AND s.quantile IS NULL AND s.max_increase IS NULL"),
 			 100);
-	assert_int_equal(scalar(c, "SELECT round(s.max_increase * 100) + round(s.quantile * 100) * 1000"
+	assert_int_equal(store_ctx_scalar(c, "SELECT round(s.max_increase * 100) + round(s.quantile * 100) * 1000"
 				   " FROM policy_slos s JOIN policies p ON p.id = s.policy_id WHERE p.version = 2"
 				   " AND s.name = 'p99' AND s.metric = 'latency' AND s.max_value IS NULL"),
 			 99120);
-	assert_int_equal(scalar(c, "SELECT count(*) FROM policy_steps WHERE approval AND idx = 1"), 2);
+	assert_int_equal(store_ctx_scalar(c, "SELECT count(*) FROM policy_steps WHERE approval AND idx = 1"), 2);
 	/* the spec is the normalised policy, defaults filled in, NaN as null */
-	assert_int_equal(scalar(c, "SELECT (spec->'analysis'->>'failing_ticks')::int FROM policies WHERE version = 2"),
+	assert_int_equal(store_ctx_scalar(c, "SELECT (spec->'analysis'->>'failing_ticks')::int FROM policies WHERE version = 2"),
 			 p.analysis.failing_ticks);
-	assert_int_equal(scalar(c, "SELECT count(*) FROM policies WHERE version = 2"
+	assert_int_equal(store_ctx_scalar(c, "SELECT count(*) FROM policies WHERE version = 2"
 				   " AND jsonb_typeof(spec->'slos'->0->'quantile') = 'null'"),
 			 1);
 }
 
 static void test_list_and_show(void **state)
 {
-	struct ctx *c = *state;
+	struct store_ctx *c = *state;
 	struct cn_policy p;
 	struct cn_err err = {0};
 	int version;
@@ -210,7 +144,7 @@ static void test_list_and_show(void **state)
 
 static void test_failure_writes_nothing(void **state)
 {
-	struct ctx *c = *state;
+	struct store_ctx *c = *state;
 	struct cn_policy p;
 	struct cn_err err = {0};
 	int version = -7;
@@ -223,10 +157,10 @@ static void test_failure_writes_nothing(void **state)
 	assert_int_equal(cn_store_policy_apply(c->s, &p, src, &version, &created, &err), -CN_EINPUT);
 	assert_int_equal(err.code, CN_EINPUT);
 	assert_int_equal(version, -7); /* outputs untouched on failure */
-	assert_int_equal(scalar(c, "SELECT count(*) FROM policies"), 0);
-	assert_int_equal(scalar(c, "SELECT count(*) FROM policy_steps"), 0);
-	assert_int_equal(scalar(c, "SELECT count(*) FROM policy_slos"), 0);
-	assert_int_equal(scalar(c, "SELECT count(*) FROM audit_events"), 0);
+	assert_int_equal(store_ctx_scalar(c, "SELECT count(*) FROM policies"), 0);
+	assert_int_equal(store_ctx_scalar(c, "SELECT count(*) FROM policy_steps"), 0);
+	assert_int_equal(store_ctx_scalar(c, "SELECT count(*) FROM policy_slos"), 0);
+	assert_int_equal(store_ctx_scalar(c, "SELECT count(*) FROM audit_events"), 0);
 	/* the connection is usable again afterwards */
 	snprintf(p.slos[1].name, sizeof p.slos[1].name, "p99");
 	assert_int_equal(cn_store_policy_apply(c->s, &p, src, &version, &created, &err), 0);
@@ -236,7 +170,7 @@ static void test_failure_writes_nothing(void **state)
 
 static void test_viewer_may_not_apply(void **state)
 {
-	struct ctx *c = *state;
+	struct store_ctx *c = *state;
 	struct cn_policy p;
 	struct cn_err err = {0};
 	char sql[256], conninfo[2200];
@@ -262,12 +196,12 @@ static void test_viewer_may_not_apply(void **state)
 	json_decref(list);
 	free(src);
 	cn_store_close(viewer);
-	assert_int_equal(scalar(c, "SELECT count(*) FROM policies"), 0);
+	assert_int_equal(store_ctx_scalar(c, "SELECT count(*) FROM policies"), 0);
 }
 
 static void test_unmigrated_database(void **state)
 {
-	struct ctx *c = *state;
+	struct store_ctx *c = *state;
 	struct pg_fixture empty;
 	struct cn_err err = {0};
 	char msg[256];
@@ -286,11 +220,11 @@ static void test_unmigrated_database(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup_teardown(test_apply_versions, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_list_and_show, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_failure_writes_nothing, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_viewer_may_not_apply, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_unmigrated_database, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_apply_versions, store_ctx_setup, store_ctx_teardown),
+		cmocka_unit_test_setup_teardown(test_list_and_show, store_ctx_setup, store_ctx_teardown),
+		cmocka_unit_test_setup_teardown(test_failure_writes_nothing, store_ctx_setup, store_ctx_teardown),
+		cmocka_unit_test_setup_teardown(test_viewer_may_not_apply, store_ctx_setup, store_ctx_teardown),
+		cmocka_unit_test_setup_teardown(test_unmigrated_database, store_ctx_setup, store_ctx_teardown),
 	};
 	if (!getenv("DATABASE_URL") || !*getenv("DATABASE_URL")) {
 		fprintf(stderr, "DATABASE_URL is not set: these integration tests need a Postgres server; start one with "

@@ -14,81 +14,14 @@
 
 #include "canary/service.h"
 #include "canary/store.h"
-#include "pg_fixture.h"
-
-struct ctx {
-	struct pg_fixture db;
-	struct cn_store *s;
-	char role[64];
-};
-
-static const char *src_path(const char *rel)
-{
-	static char buf[1024];
-	const char *src = getenv("CANARY_SOURCE_DIR");
-	snprintf(buf, sizeof buf, "%s/%s", src ? src : ".", rel);
-	return buf;
-}
-
-static int setup(void **state)
-{
-	char msg[512];
-	struct cn_err err = {0};
-	struct cn_migrate_report rep;
-	struct ctx *c = calloc(1, sizeof *c);
-	if (!c)
-		return -1;
-	if (pg_fixture_create(&c->db, msg, sizeof msg) != 0) {
-		fprintf(stderr, "integration test needs Postgres: %s\n", msg);
-		free(c);
-		return -1;
-	}
-	c->s = cn_store_connect(c->db.conninfo, &err);
-	if (!c->s || cn_store_migrate(c->s, src_path("migrations"), &rep, &err) != 0) {
-		fprintf(stderr, "setup: %s\n", err.msg);
-		cn_store_close(c->s);
-		pg_fixture_drop(&c->db);
-		free(c);
-		return -1;
-	}
-	*state = c;
-	return 0;
-}
-
-static int teardown(void **state)
-{
-	struct ctx *c = *state;
-	cn_store_close(c->s);
-	pg_fixture_drop(&c->db);
-	if (c->role[0]) {
-		char sql[128];
-		snprintf(sql, sizeof sql, "DROP ROLE IF EXISTS %s", c->role);
-		pg_fixture_exec(c->db.admin, sql, NULL, 0);
-	}
-	free(c);
-	return 0;
-}
-
-static long long scalar(struct ctx *c, const char *sql)
-{
-	char msg[512] = "";
-	long long v = pg_fixture_scalar(c->db.conninfo, sql, msg, sizeof msg);
-	if (v < 0)
-		fail_msg("%s", msg);
-	return v;
-}
-
+#include "store_fixture.h"
 
 /* Loads a service from text written to a temp file; returns the source (the caller frees it). */
 static char *load_text(const char *text, struct cn_service *sv)
 {
-	char path[] = "/tmp/canary-service.XXXXXX";
 	struct cn_err err = {0};
 	char *source = NULL;
-	int fd = mkstemp(path);
-	assert_true(fd >= 0);
-	close(fd);
-	assert_int_equal(pg_fixture_write_file(path, text), 0);
+	const char *path = store_ctx_temp_file("canary-service", text);
 	if (cn_service_load_file(path, sv, &source, &err) != 0)
 		fail_msg("load: %s", err.msg);
 	unlink(path);
@@ -106,7 +39,7 @@ static const char service_v1[] = "name: shop\n"
 
 static void test_apply_versions(void **state)
 {
-	struct ctx *c = *state;
+	struct store_ctx *c = *state;
 	struct cn_service sv;
 	struct cn_err err = {0};
 	int version = -1;
@@ -116,12 +49,12 @@ static void test_apply_versions(void **state)
 	assert_int_equal(cn_store_service_apply(c->s, &sv, src, &version, &created, &err), 0);
 	assert_int_equal(version, 1);
 	assert_true(created);
-	assert_int_equal(scalar(c, "SELECT live_slot FROM services WHERE name = 'shop'"), 1); /* green */
+	assert_int_equal(store_ctx_scalar(c, "SELECT live_slot FROM services WHERE name = 'shop'"), 1); /* green */
 	assert_int_equal(cn_store_service_apply(c->s, &sv, src, &version, &created, &err), 0);
 	assert_int_equal(version, 1);
 	assert_false(created);
-	assert_int_equal(scalar(c, "SELECT count(*) FROM service_versions"), 1);
-	assert_int_equal(scalar(c, "SELECT count(*) FROM audit_events WHERE kind = 'service.applied'"
+	assert_int_equal(store_ctx_scalar(c, "SELECT count(*) FROM service_versions"), 1);
+	assert_int_equal(store_ctx_scalar(c, "SELECT count(*) FROM audit_events WHERE kind = 'service.applied'"
 				   " AND service = 'shop'"),
 			 1);
 	free(src);
@@ -138,9 +71,9 @@ static void test_apply_versions(void **state)
 	assert_int_equal(version, 2);
 	assert_true(created);
 	free(src);
-	assert_int_equal(scalar(c, "SELECT live_slot FROM services WHERE name = 'shop'"), 0);
-	assert_int_equal(scalar(c, "SELECT count(*) FROM service_versions WHERE service = 'shop'"), 2);
-	assert_int_equal(scalar(c, "SELECT count(*) FROM service_versions WHERE version = 2"
+	assert_int_equal(store_ctx_scalar(c, "SELECT live_slot FROM services WHERE name = 'shop'"), 0);
+	assert_int_equal(store_ctx_scalar(c, "SELECT count(*) FROM service_versions WHERE service = 'shop'"), 2);
+	assert_int_equal(store_ctx_scalar(c, "SELECT count(*) FROM service_versions WHERE version = 2"
 				   " AND spec->'gateway'->>'runtime_api' = '127.0.0.1:9998'"),
 			 1);
 
@@ -168,7 +101,7 @@ static void test_apply_versions(void **state)
 
 static void test_failure_writes_nothing(void **state)
 {
-	struct ctx *c = *state;
+	struct store_ctx *c = *state;
 	struct cn_service sv;
 	struct cn_err err = {0};
 	int version = -7;
@@ -178,17 +111,17 @@ static void test_failure_writes_nothing(void **state)
 	snprintf(sv.name, sizeof sv.name, "Bad Name");
 	assert_int_equal(cn_store_service_apply(c->s, &sv, src, &version, &created, &err), -CN_EINPUT);
 	assert_int_equal(version, -7);
-	assert_int_equal(scalar(c, "SELECT count(*) FROM services"), 0);
-	assert_int_equal(scalar(c, "SELECT count(*) FROM service_versions"), 0);
-	assert_int_equal(scalar(c, "SELECT count(*) FROM audit_events"), 0);
+	assert_int_equal(store_ctx_scalar(c, "SELECT count(*) FROM services"), 0);
+	assert_int_equal(store_ctx_scalar(c, "SELECT count(*) FROM service_versions"), 0);
+	assert_int_equal(store_ctx_scalar(c, "SELECT count(*) FROM audit_events"), 0);
 	free(src);
 }
 
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup_teardown(test_apply_versions, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_failure_writes_nothing, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_apply_versions, store_ctx_setup, store_ctx_teardown),
+		cmocka_unit_test_setup_teardown(test_failure_writes_nothing, store_ctx_setup, store_ctx_teardown),
 	};
 	if (!getenv("DATABASE_URL") || !*getenv("DATABASE_URL")) {
 		fprintf(stderr, "DATABASE_URL is not set: these integration tests need a Postgres server; start one with "
