@@ -47,11 +47,14 @@ for bin in "$CTL" "$CANARYD" "$MODELSIM" "$LOADGEN"; do
 done
 command -v haproxy >/dev/null || fail "haproxy is not installed; run scripts/deps"
 
-# A free TCP port on 127.0.0.1 (nothing accepts on it right now).
+# A free TCP port on 127.0.0.1 (nothing accepts on it right now), below the kernel's ephemeral range: a port in
+# that range may be taken at any moment as the source port of some outgoing connection, and then cannot be bound.
 free_port() {
-	local p
+	local p low=32768
+	read -r low _ </proc/sys/net/ipv4/ip_local_port_range 2>/dev/null || true
+	[ "$low" -gt 12000 ] || low=32768
 	for _ in $(seq 1 50); do
-		p=$((20000 + RANDOM % 30000))
+		p=$((10000 + RANDOM % (low - 10000)))
 		(exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null || { echo "$p"; return 0; }
 	done
 	fail "no free port"
