@@ -2,12 +2,12 @@
  * (`audit verify [ID]`). */
 #include <inttypes.h>
 #include <math.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "canary/store.h"
+#include "canary/line.h"
 #include "canary/store_audit.h"
 #include "cli.h"
 
@@ -38,22 +38,6 @@ static const char *jstr(const json_t *o, const char *key)
 	return s ? s : "";
 }
 
-/* Appends to buf (bounded); keeps it one line: control characters become spaces. */
-static void append(char *buf, size_t size, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-static void append(char *buf, size_t size, const char *fmt, ...)
-{
-	size_t used = strlen(buf);
-	va_list ap;
-	if (used + 1 >= size)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(buf + used, size - used, fmt, ap);
-	va_end(ap);
-	for (char *p = buf + used; *p; p++)
-		if ((unsigned char)*p < 0x20 || *p == 0x7f)
-			*p = ' ';
-}
-
 static int audit_timeline(struct cli *cli, int64_t id)
 {
 	struct cn_store *st;
@@ -74,10 +58,10 @@ static int audit_timeline(struct cli *cli, int64_t id)
 		cn_audit_describe(e, what, sizeof what);
 		char num[24];
 		snprintf(num, sizeof num, "#%lld", (long long)json_integer_value(json_object_get(e, "id")));
-		append(line, sizeof line, "%s  %-7s %-16s %-18s %s", jstr(e, "at"), num, jstr(e, "actor"),
+		cn_line_appendf(line, sizeof line, "%s  %-7s %-16s %-18s %s", jstr(e, "at"), num, jstr(e, "actor"),
 		       jstr(e, "kind"), what);
 		if (json_is_string(json_object_get(e, "reason")) && jstr(e, "reason")[0])
-			append(line, sizeof line, "%sreason: %s", what[0] ? " — " : "", jstr(e, "reason"));
+			cn_line_appendf(line, sizeof line, "%sreason: %s", what[0] ? " — " : "", jstr(e, "reason"));
 		puts(line);
 	}
 	json_decref(doc);

@@ -111,7 +111,8 @@ static int may_move(struct daemon *d, const struct cn_rollout_row *row, double w
 	return 0;
 }
 
-/* Makes the gateway carry the recorded intent. Returns 0 when it does (confirmed), < 0 when it could not. */
+/* Makes the gateway carry the recorded intent. Returns 0 when it already did, 1 when it does now and the row was
+ * updated (the caller's copy is stale), < 0 when it could not. */
 static int reconcile(struct daemon *d, struct rollout_ctx *c, const struct cn_rollout_row *row, struct cn_err *err)
 {
 	double cur[2];
@@ -137,7 +138,7 @@ static int reconcile(struct daemon *d, struct rollout_ctx *c, const struct cn_ro
 		dlog("info", confirmed ? "gateway.reconciled" : "gateway.confirmed", "rollout", 'I', row->id,
 		     "service", 's', row->service, "weight", 'f', row->weight, "found", 'f', cur[row->candidate_slot],
 		     NULL);
-	return rc;
+	return rc < 0 ? rc : 1;
 }
 
 /* After a committed decision that moved the weight: call the gateway and confirm. A failure is not fatal: the
@@ -308,7 +309,8 @@ int daemon_process(struct daemon *d, int64_t id, bool due, struct cn_err *err)
 		goto out;
 	}
 	struct cn_err gerr = {0};
-	if (reconcile(d, c, row, &gerr) < 0) {
+	int rec = reconcile(d, c, row, &gerr);
+	if (rec < 0) {
 		/* The gateway is away: hold where we are and say why; never advance on an unconfirmed weight. */
 		atomic_fetch_add(&d->stats.gateway_errors, 1);
 		char why[CN_ERR_MSG_MAX + 64];
@@ -318,7 +320,7 @@ int daemon_process(struct daemon *d, int64_t id, bool due, struct cn_err *err)
 		rc = cn_store_hold(d->store, id, d->cfg.owner, why, c->policy.analysis.interval_ms, err);
 		goto out;
 	}
-	if ((rc = reload(d, id, &row, err)) < 0)
+	if (rec > 0 && (rc = reload(d, id, &row, err)) < 0)
 		goto out;
 	if (cn_phase_is_terminal(row->phase)) {
 		ctx_drop(d, id);

@@ -2,9 +2,9 @@
  * migrations/0004_audit_chain.sql) and read a rollout's timeline. Rows are streamed in single-row mode, so verifying
  * a large table needs no more memory than one row. */
 #include "canary/store_audit.h"
+#include "canary/line.h"
 
 #include <inttypes.h>
-#include <stdarg.h>
 #include <math.h>
 #include <libpq-fe.h>
 #include <stdio.h>
@@ -251,22 +251,6 @@ static double ev_num(const json_t *o, const char *key)
 	return json_is_number(v) ? json_number_value(v) : NAN;
 }
 
-/* Appends to buf (bounded); keeps it one line: control characters become spaces. */
-static void append(char *buf, size_t size, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-static void append(char *buf, size_t size, const char *fmt, ...)
-{
-	size_t used = strlen(buf);
-	va_list ap;
-	if (used + 1 >= size)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(buf + used, size - used, fmt, ap);
-	va_end(ap);
-	for (char *p = buf + used; *p; p++)
-		if ((unsigned char)*p < 0x20 || *p == 0x7f)
-			*p = ' ';
-}
-
 /* A number for people: "0.123", "n/a" for null. */
 static const char *num(double v, char *buf, size_t len)
 {
@@ -284,40 +268,40 @@ void cn_audit_describe(const json_t *e, char *buf, size_t size)
 	char a[32], b[32], c[32], n[32];
 	buf[0] = '\0';
 	if (strcmp(kind, "rollout.started") == 0) {
-		append(buf, size, "candidate %s in slot %lld, baseline %s, policy %s", ev_str(d, "candidate"),
+		cn_line_appendf(buf, size, "candidate %s in slot %lld, baseline %s, policy %s", ev_str(d, "candidate"),
 		       (long long)json_integer_value(json_object_get(d, "candidate_slot")),
 		       json_is_string(json_object_get(d, "baseline")) ? ev_str(d, "baseline") : "unknown",
 		       ev_str(d, "policy"));
 	} else if (strcmp(kind, "tick") == 0) {
-		append(buf, size, "%s at step %lld, weight %g%%", ev_str(d, "decision"),
+		cn_line_appendf(buf, size, "%s at step %lld, weight %g%%", ev_str(d, "decision"),
 		       (long long)json_integer_value(json_object_get(d, "step")) + 1, ev_num(d, "weight"));
 		size_t i;
 		const json_t *s;
 		json_array_foreach(json_object_get(d, "slos"), i, s)
-			append(buf, size, "%s %s %s (candidate %s, baseline %s, objective %s, n=%s)", i ? ";" : ":",
+			cn_line_appendf(buf, size, "%s %s %s (candidate %s, baseline %s, objective %s, n=%s)", i ? ";" : ":",
 			       ev_str(s, "slo"), ev_str(s, "verdict"), num(ev_num(s, "candidate"), a, sizeof a),
 			       num(ev_num(s, "baseline"), b, sizeof b), num(ev_num(s, "objective"), c, sizeof c),
 			       num(ev_num(s, "n_candidate"), n, sizeof n));
 	} else if (strcmp(kind, "weight.intended") == 0) {
-		append(buf, size, "weight %g%% -> %g%%", ev_num(d, "from"), ev_num(d, "to"));
+		cn_line_appendf(buf, size, "weight %g%% -> %g%%", ev_num(d, "from"), ev_num(d, "to"));
 	} else if (strcmp(kind, "weight.confirmed") == 0) {
-		append(buf, size, "gateway confirmed weight %g%%", ev_num(d, "weight"));
+		cn_line_appendf(buf, size, "gateway confirmed weight %g%%", ev_num(d, "weight"));
 	} else if (strcmp(kind, "weight.reconciled") == 0) {
-		append(buf, size, "gateway reset to weight %g%% (it had %s%%)", ev_num(d, "weight"),
+		cn_line_appendf(buf, size, "gateway reset to weight %g%% (it had %s%%)", ev_num(d, "weight"),
 		       num(ev_num(d, "found"), a, sizeof a));
 	} else if (strcmp(kind, "state.changed") == 0) {
-		append(buf, size, "%s -> %s", ev_str(d, "from"), ev_str(d, "to"));
+		cn_line_appendf(buf, size, "%s -> %s", ev_str(d, "from"), ev_str(d, "to"));
 	} else if (strcmp(kind, "command.accepted") == 0) {
-		append(buf, size, "%s accepted", ev_str(d, "command"));
+		cn_line_appendf(buf, size, "%s accepted", ev_str(d, "command"));
 	} else if (strcmp(kind, "command.refused") == 0) {
-		append(buf, size, "%s refused: %s", ev_str(d, "command"), ev_str(d, "error"));
+		cn_line_appendf(buf, size, "%s refused: %s", ev_str(d, "command"), ev_str(d, "error"));
 	} else if (strcmp(kind, "service.live_changed") == 0) {
-		append(buf, size, "slot %lld is live with %s",
+		cn_line_appendf(buf, size, "slot %lld is live with %s",
 		       (long long)json_integer_value(json_object_get(d, "live_slot")), ev_str(d, "live_version"));
 	} else if (json_object_size(d) > 0) {
 		char *txt = json_dumps(d, JSON_COMPACT | JSON_SORT_KEYS);
 		if (txt)
-			append(buf, size, "%.300s", txt);
+			cn_line_appendf(buf, size, "%.300s", txt);
 		free(txt);
 	}
 }

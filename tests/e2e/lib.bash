@@ -203,3 +203,33 @@ rollout_of() { # CANDIDATE
 	done
 	fail "no rollout of '$1' was created"
 }
+
+# Starts a rollout of CANDIDATE (slot CSLOT served by the simulator on CPORT, against the live slot BSLOT), injects
+# a regression into the candidate once its first step has begun, and checks the outcome every regression must have:
+# `rollout start --wait` exits 1, HAProxy gives the candidate weight 0 and the baseline the rest, the live slot stays
+# live, the phase is rolled_back, and the audit (written to $E2E_DIR/audit-ID.log) shows the rollback and the
+# confirmed weight 0. Sets REGRESS_ID; the caller checks what is particular to its judge.
+expect_regression_rolled_back() { # CANDIDATE POLICY TIMEOUT CSLOT CPORT BSLOT INJECT_JSON WHAT
+	local cand=$1 policy=$2 timeout=$3 cslot=$4 cport=$5 bslot=$6 inject=$7 what=$8
+	modelsim_admin "$cport" '{"latency_median":0.2,"error_rate":0.005}'
+	start_rollout_wait "$cand" "$policy" "$timeout"
+	REGRESS_ID=$(rollout_of "$cand")
+	local id=$REGRESS_ID
+	wait_step "$id" 0 20
+	sleep 1
+	log "injecting $what into $cslot (candidate) during step 1 of rollout $id"
+	modelsim_admin "$cport" "$inject"
+	set +e
+	wait "$ROLLOUT_PID"
+	local rc=$?
+	set -e
+	cat "$E2E_DIR/wait-$cand.log" >&2
+	[ "$rc" -eq 1 ] || fail "$what: rollout start --wait exited $rc, expected 1 (rolled back)"
+	[ "$(hap_weight "$ADMIN" "svc/$cslot")" -eq 0 ] || fail "$what: $cslot (candidate) still has weight"
+	[ "$(hap_weight "$ADMIN" "svc/$bslot")" -gt 0 ] || fail "$what: $bslot (baseline) has no weight"
+	[ "$("$CTL" --output json service show svc | jq -r .live.name)" = "$bslot" ] || fail "$what: $bslot is no longer live"
+	[ "$(sql "SELECT phase FROM rollouts WHERE id = $id")" = rolled_back ] || fail "$what: phase is not rolled_back"
+	"$CTL" rollout audit "$id" >"$E2E_DIR/audit-$id.log"
+	grep -q "rolled_back" "$E2E_DIR/audit-$id.log" || fail "$what: audit lacks the rollback"
+	grep -q "weight.confirmed.*weight 0%" "$E2E_DIR/audit-$id.log" || fail "$what: audit lacks the confirmed weight 0"
+}

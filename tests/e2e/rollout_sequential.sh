@@ -28,24 +28,8 @@ log "healthy candidate promoted: $(sql "SELECT reason FROM rollouts WHERE id = $
 # From here the candidate is blue (idle after the promotion); green is live and the baseline.
 regress() { # CANDIDATE ADMIN_JSON WHAT SLO
 	local cand=$1 inject=$2 what=$3 slo=$4
-	modelsim_admin "$BLUE" '{"latency_median":0.2,"error_rate":0.005}'
-	start_rollout_wait "$cand" demo-fast-seq 120s
-	local id
-	id=$(rollout_of "$cand")
-	wait_step "$id" 0 20
-	sleep 1
-	log "injecting $what into blue (candidate) during step 1 of rollout $id"
-	modelsim_admin "$BLUE" "$inject"
-	set +e
-	wait "$ROLLOUT_PID"
-	local rc=$?
-	set -e
-	cat "$E2E_DIR/wait-$cand.log" >&2
-	[ "$rc" -eq 1 ] || fail "$what: rollout start --wait exited $rc, expected 1 (rolled back)"
-	[ "$(hap_weight "$ADMIN" svc/blue)" -eq 0 ] || fail "$what: blue (candidate) still has weight"
-	[ "$(hap_weight "$ADMIN" svc/green)" -gt 0 ] || fail "$what: green (baseline) has no weight"
-	[ "$("$CTL" --output json service show svc | jq -r .live.name)" = green ] || fail "$what: green is no longer live"
-	[ "$(sql "SELECT phase FROM rollouts WHERE id = $id")" = rolled_back ] || fail "$what: phase is not rolled_back"
+	expect_regression_rolled_back "$cand" demo-fast-seq 120s blue "$BLUE" green "$inject" "$what"
+	local id=$REGRESS_ID
 	local reason
 	reason=$(sql "SELECT reason FROM rollouts WHERE id = $id")
 	# The sequential judge rolls back on whichever comes first: the test's evidence reaching its boundary, or
@@ -65,9 +49,6 @@ regress() { # CANDIDATE ADMIN_JSON WHAT SLO
 	             WHERE d.rollout_id = $id AND v.slo = '$slo' AND v.verdict = 'fail'
 	               AND v.candidate > v.baseline AND v.n_candidate > 0")
 	[ "$fails" -ge 1 ] || fail "$what: expected a failing '$slo' verdict with numbers, found $fails"
-	"$CTL" rollout audit "$id" >"$E2E_DIR/audit-$id.log"
-	grep -q "rolled_back" "$E2E_DIR/audit-$id.log" || fail "$what: audit lacks the rollback"
-	grep -q "weight.confirmed.*weight 0%" "$E2E_DIR/audit-$id.log" || fail "$what: audit lacks the confirmed weight 0"
 	if [ "$via" = evidence ]; then
 		grep -Eq "evidence [0-9.]+ reached [0-9.]+" "$E2E_DIR/audit-$id.log" ||
 			fail "$what: audit lacks the statistic and the boundary"

@@ -15,13 +15,9 @@
 #include "canary/policy.h"
 #include "canary/service.h"
 #include "canary/store.h"
+#include "ctl_run.h"
 #include "pg_fixture.h"
 
-struct run {
-	int status;      /* exit code, or -1 */
-	char out[65536]; /* stdout */
-	char err[8192];  /* stderr */
-};
 
 static const char *src_path(const char *rel)
 {
@@ -33,57 +29,10 @@ static const char *src_path(const char *rel)
 	return buf[k];
 }
 
-static void slurp(const char *path, char *buf, size_t len)
-{
-	FILE *f = fopen(path, "rb");
-	size_t n = f ? fread(buf, 1, len - 1, f) : 0;
-	buf[n] = '\0';
-	if (f)
-		fclose(f);
-}
-
-/* Runs canaryctl --db conninfo ARGS... (args NULL-terminated); waits at most 60 s. */
+/* Runs canaryctl against the database conninfo with args (NULL-terminated); waits at most 60 s. */
 static void ctl(struct run *r, const char *conninfo, const char *const *args)
 {
-	char outp[] = "/tmp/canaryctl-out.XXXXXX", errp[] = "/tmp/canaryctl-err.XXXXXX";
-	char prog[1024];
-	char *argv[40];
-	int n = 0, fo = mkstemp(outp), fe = mkstemp(errp);
-	assert_true(fo >= 0 && fe >= 0);
-	snprintf(prog, sizeof prog, "%s/canaryctl", getenv("CANARY_BINARY_DIR"));
-	argv[n++] = prog;
-	argv[n++] = "--db";
-	argv[n++] = (char *)conninfo;
-	for (int i = 0; args[i] && n < 39; i++)
-		argv[n++] = (char *)args[i];
-	argv[n] = NULL;
-	pid_t pid = fork();
-	assert_true(pid >= 0);
-	if (pid == 0) {
-		dup2(fo, 1);
-		dup2(fe, 2);
-		execv(argv[0], argv);
-		_exit(127);
-	}
-	int st = 0;
-	for (int i = 0; i < 600; i++) {
-		if (waitpid(pid, &st, WNOHANG) == pid)
-			break;
-		if (i == 599) {
-			kill(pid, SIGKILL);
-			waitpid(pid, &st, 0);
-			fail_msg("canaryctl did not finish within 60 s");
-		}
-		struct timespec ts = {0, 100 * 1000 * 1000};
-		nanosleep(&ts, NULL);
-	}
-	r->status = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-	slurp(outp, r->out, sizeof r->out);
-	slurp(errp, r->err, sizeof r->err);
-	close(fo);
-	close(fe);
-	unlink(outp);
-	unlink(errp);
+	ctl_run(r, conninfo, args);
 }
 
 /* The exit code is want; else the failure shows what canaryctl said. */

@@ -18,15 +18,11 @@
 
 #include <jansson.h>
 
+#include "ctl_run.h"
 #include "pg_fixture.h"
 
 #define NO_DB "postgresql://postgres@127.0.0.1:1/nowhere?connect_timeout=3"
 
-struct run {
-	int status;       /* exit code, or -1 */
-	char out[65536];  /* stdout */
-	char err[8192];   /* stderr */
-};
 
 static const char *path_in(const char *env, const char *rel)
 {
@@ -38,60 +34,10 @@ static const char *path_in(const char *env, const char *rel)
 	return buf[k];
 }
 
-static void slurp(const char *path, char *buf, size_t len)
-{
-	FILE *f = fopen(path, "rb");
-	size_t n = f ? fread(buf, 1, len - 1, f) : 0;
-	buf[n] = '\0';
-	if (f)
-		fclose(f);
-}
-
 /* Runs canaryctl with args (NULL-terminated) and DATABASE_URL set to db (NULL: unset); waits at most 60 s. */
 static void run(struct run *r, const char *db, const char *const *args)
 {
-	char outp[] = "/tmp/canaryctl-out.XXXXXX", errp[] = "/tmp/canaryctl-err.XXXXXX";
-	char *argv[32];
-	int n = 0, fo = mkstemp(outp), fe = mkstemp(errp);
-	assert_true(fo >= 0 && fe >= 0);
-	static char prog[1024];
-	snprintf(prog, sizeof prog, "%s/canaryctl", getenv("CANARY_BINARY_DIR"));
-	argv[n++] = prog;
-	for (; args[n - 1] && n < 31; n++)
-		argv[n] = (char *)args[n - 1];
-	argv[n] = NULL;
-	pid_t pid = fork();
-	assert_true(pid >= 0);
-	if (pid == 0) {
-		dup2(fo, 1);
-		dup2(fe, 2);
-		if (db)
-			setenv("DATABASE_URL", db, 1);
-		else
-			unsetenv("DATABASE_URL");
-		execv(argv[0], argv);
-		_exit(127);
-	}
-	int st = 0;
-	for (int i = 0; i < 600; i++) {
-		pid_t w = waitpid(pid, &st, WNOHANG);
-		if (w == pid)
-			break;
-		if (i == 599) {
-			kill(pid, SIGKILL);
-			waitpid(pid, &st, 0);
-			fail_msg("canaryctl did not finish within 60 s");
-		}
-		struct timespec ts = {0, 100 * 1000 * 1000};
-		nanosleep(&ts, NULL);
-	}
-	r->status = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-	slurp(outp, r->out, sizeof r->out);
-	slurp(errp, r->err, sizeof r->err);
-	close(fo);
-	close(fe);
-	unlink(outp);
-	unlink(errp);
+	ctl_run(r, db, args);
 }
 
 /* The exit code is want; else the failure shows stderr. */

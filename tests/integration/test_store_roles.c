@@ -141,7 +141,7 @@ static void test_operator(void **state)
 	int fd = mkstemp(svc_path);
 	assert_true(fd >= 0);
 	close(fd);
-	slurp(src_path("policies/demo-service.yaml"), text, sizeof text);
+	ctl_slurp(src_path("policies/demo-service.yaml"), text, sizeof text);
 	char *name = strstr(text, "\nname: demo\n");
 	assert_non_null(name);
 	memcpy(name, "\nname: opsv", 11); /* same length: "demo\n" -> "opsv" keeps the rest in place */
