@@ -171,7 +171,7 @@ int main(int argc, char **argv)
 		bool due[MAX_CLAIM];
 		int n = 0;
 		atomic_fetch_add(&d.stats.rounds, 1);
-		if (cn_store_claim(d.store, d.cfg.owner, d.cfg.lease_ms, ids, due, d.cfg.max_claim, &n, &err) < 0) {
+		if (cn_store_claim(d.store, d.cfg.owner, d.cfg.lease_ms, ids, due, d.cfg.max_claim, &n, NULL, &err) < 0) {
 			atomic_store(&d.stats.healthy, 0);
 			dlog("error", "store.error", "error", 's', err.msg, NULL);
 			if (d.cfg.once) {

@@ -111,16 +111,18 @@ out:
 }
 
 int cn_store_claim(struct cn_store *st, const char *owner, int64_t lease_ms, int64_t *ids, bool *due, int max,
-		   int *n, struct cn_err *err)
+		   int *n, int64_t *db_now_ms, struct cn_err *err)
 {
 	char lease[32], lim[16];
 	snprintf(lease, sizeof lease, "%lld", (long long)lease_ms);
 	snprintf(lim, sizeof lim, "%d", max);
 	const char *p[] = {owner, lease, lim};
 	/* Due: an active rollout whose tick is due or that has an unhandled command, or an ended one whose weight the
-	 * gateway has not confirmed. Free: no lease, an expired lease, or ours. SKIP LOCKED keeps daemons apart. */
+	 * gateway has not confirmed. Free: no lease, an expired lease, or ours. SKIP LOCKED keeps daemons apart.
+	 * The first column is the database's clock: the one clock every daemon's core runs on. */
 	PGresult *r = cn_store_exec(st, "claim due rollouts",
-			"UPDATE rollouts SET lease_owner = $1, lease_until = now() + $2::bigint * interval '1 ms' "
+			"WITH c AS (UPDATE rollouts SET lease_owner = $1, "
+			"  lease_until = now() + $2::bigint * interval '1 ms' "
 			"WHERE id IN (SELECT id FROM rollouts r "
 			"  WHERE ((r.phase IN ('pending','progressing','paused','awaiting_approval') AND "
 			"          (r.next_tick_at <= now() OR EXISTS (SELECT 1 FROM commands c "
@@ -129,16 +131,23 @@ int cn_store_claim(struct cn_store *st, const char *owner, int64_t lease_ms, int
 			"          AND r.applied_weight IS DISTINCT FROM r.weight AND r.next_tick_at <= now())) "
 			"    AND (r.lease_owner IS NULL OR r.lease_owner = $1 OR r.lease_until < now()) "
 			"  ORDER BY r.next_tick_at LIMIT $3 FOR UPDATE SKIP LOCKED) "
-			"RETURNING id, next_tick_at <= now()",
+			"RETURNING id, next_tick_at <= now() AS due) "
+			"SELECT (extract(epoch FROM clock_timestamp()) * 1000)::bigint, c.id, c.due "
+			"FROM (SELECT 1) one LEFT JOIN c ON true",
 			3, p, err);
 	if (!r)
 		return -err->code;
-	int k = PQntuples(r);
-	for (int i = 0; i < k && i < max; i++) {
-		ids[i] = strtoll(PQgetvalue(r, i, 0), NULL, 10);
-		due[i] = PQgetvalue(r, i, 1)[0] == 't';
+	int k = 0;
+	for (int i = 0; i < PQntuples(r) && k < max; i++) {
+		if (PQgetisnull(r, i, 1))
+			continue;
+		ids[k] = strtoll(PQgetvalue(r, i, 1), NULL, 10);
+		due[k] = PQgetvalue(r, i, 2)[0] == 't';
+		k++;
 	}
-	*n = k < max ? k : max;
+	if (db_now_ms && PQntuples(r) > 0)
+		*db_now_ms = strtoll(PQgetvalue(r, 0, 0), NULL, 10);
+	*n = k;
 	PQclear(r);
 	return 0;
 }

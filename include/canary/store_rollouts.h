@@ -53,9 +53,10 @@ int cn_store_rollout_create(struct cn_store *st, const char *service, const char
 
 /* Claims up to max due rollouts for `owner` (lease of lease_ms): active ones whose tick is due or that have pending
  * commands, and ended ones whose gateway weight is not yet confirmed. Fills ids and due (the tick is due by the
- * database's clock, so daemons with skewed clocks agree), writes *n. */
+ * database's clock, so daemons with skewed clocks agree), writes *n and, when db_now_ms is not NULL, the
+ * database's clock_timestamp() in milliseconds since the epoch (the clock the core runs on). */
 int cn_store_claim(struct cn_store *st, const char *owner, int64_t lease_ms, int64_t *ids, bool *due, int max,
-		   int *n, struct cn_err *err);
+		   int *n, int64_t *db_now_ms, struct cn_err *err);
 
 /* Extends owner's lease on rollout id by lease_ms and reads the recorded intent (candidate percent) into *weight;
  * -CN_EUNAVAIL if owner no longer holds the lease. Called right before every gateway change. */

@@ -164,7 +164,7 @@ static void test_operator(void **state)
 	int64_t ids[8];
 	bool due[8];
 	int n = -1;
-	assert_int_equal(cn_store_claim(st, "op", 30000, ids, due, 8, &n, &err), -CN_EPERM);
+	assert_int_equal(cn_store_claim(st, "op", 30000, ids, due, 8, &n, NULL, &err), -CN_EPERM);
 	assert_int_equal(cn_store_run(st, "edit a rollout", "UPDATE rollouts SET weight = 100", 0, NULL, &err),
 			 -CN_EPERM);
 	cn_store_close(st);
@@ -190,7 +190,7 @@ static void test_controller(void **state)
 	assert_non_null(pol);
 	assert_non_null(res);
 
-	if (cn_store_claim(st, "t-daemon", 30000, ids, due, 8, &n, &err) < 0)
+	if (cn_store_claim(st, "t-daemon", 30000, ids, due, 8, &n, NULL, &err) < 0)
 		fail_msg("claim: %s", err.msg);
 	bool claimed = false;
 	for (int i = 0; i < n; i++)
