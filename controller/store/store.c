@@ -111,7 +111,7 @@ const char *cn_store_user(const struct cn_store *s)
 
 int cn_store_fail_result(struct cn_store *s, const PGresult *res, const char *what, struct cn_err *err)
 {
-	char line[300];
+	char line[CN_ERR_MSG_MAX];
 	const char *state = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
 	const char *primary = res ? PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY) : NULL;
 
@@ -126,6 +126,13 @@ int cn_store_fail_result(struct cn_store *s, const PGresult *res, const char *wh
 	    strncmp(state, "57P", 3) == 0 || strncmp(state, "53", 2) == 0)
 		return cn_fail(err, CN_EUNAVAIL, "the database failed while trying to %s: %s; check that it is up", what,
 			       line[0] ? line : "connection lost");
+	/* The write functions (migrations/0005) word their refusals for the person at the terminal: pass them on. */
+	if (strcmp(state, CN_SQLSTATE_REFUSED) == 0)
+		return cn_fail(err, CN_EINPUT, "%s", line);
+	if (strcmp(state, CN_SQLSTATE_LEASE) == 0)
+		return cn_fail(err, CN_EUNAVAIL, "%s", line);
+	if (strcmp(state, "42501") == 0 && strncmp(line, "permission denied: ", 19) == 0)
+		return cn_fail(err, CN_EPERM, "%s", line);
 	if (strcmp(state, "42501") == 0)
 		return cn_fail(err, CN_EPERM, "permission denied: role '%s' may not %s (%s); ask an admin for the right "
 			       "canary_* role", s->user, what, line);
@@ -231,4 +238,27 @@ json_t *cn_store_query_json(struct cn_store *s, const char *what, const char *sq
 		cn_fail(err, CN_EINTERNAL, "out of memory reading the result of '%s'", what);
 	PQclear(res);
 	return rows;
+}
+
+int cn_store_apply_version(struct cn_store *s, const char *what, const char *sql, const char *name,
+			   const char *source, json_t *spec, const char *extra, int *version_out, bool *created_out,
+			   struct cn_err *err)
+{
+	char *spec_text = json_dumps(spec, JSON_COMPACT);
+	json_decref(spec);
+	if (!spec_text)
+		return cn_fail(err, CN_EINTERNAL, "cannot encode '%s' as json (out of memory)", name);
+	const char *p[4] = {name, source, spec_text, extra};
+	PGresult *r = cn_store_exec(s, what, sql, extra ? 4 : 3, p, err);
+	free(spec_text);
+	if (!r)
+		return -err->code;
+	if (PQntuples(r) != 1) {
+		PQclear(r);
+		return cn_fail(err, CN_EINTERNAL, "cannot %s: the database returned no version for '%s'", what, name);
+	}
+	*version_out = (int)strtol(PQgetvalue(r, 0, 0), NULL, 10);
+	*created_out = PQgetvalue(r, 0, 1)[0] == 't';
+	PQclear(r);
+	return 0;
 }

@@ -1,15 +1,11 @@
 /* Versioned policies in Postgres: apply (new immutable version when the source changed), list, show. */
 #include "canary/policy.h"
-#include "canary/sha256.h"
 #include "canary/store.h"
 
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-/* pg_advisory_xact_lock(class, hashtext(name)) classes: one per kind of object applied. */
-#define LOCK_CLASS_POLICY "1668178288" /* "canp" */
 
 static json_t *num_or_null(double v)
 {
@@ -53,117 +49,14 @@ out:
 	return doc;
 }
 
-/* A double as a SQL parameter: shortest round-tripping text, or SQL NULL for NaN. */
-static const char *num_param(double v, char *buf, size_t len)
-{
-	if (!isfinite(v))
-		return NULL;
-	snprintf(buf, len, "%.17g", v);
-	return buf;
-}
-
 int cn_store_policy_apply(struct cn_store *s, const struct cn_policy *p, const char *source, int *version_out,
 			  bool *created_out, struct cn_err *err)
 {
-	const char *what = "apply policies";
-	char sha[CN_SHA256_HEX_LEN], ver[16], id[32] = "", idx[16], b1[40], b2[40], b3[40], b4[40], b5[40];
-	json_t *spec = NULL;
-	char *spec_text = NULL;
-	PGresult *res = NULL;
-	int rc, version = 1;
-	bool created = false;
-
-	cn_sha256_hex(source, strlen(source), sha);
-	spec = cn_policy_to_json(p);
-	spec_text = spec ? json_dumps(spec, JSON_COMPACT) : NULL;
-	if (!spec_text)
+	json_t *spec = cn_policy_to_json(p);
+	if (!spec)
 		return cn_fail(err, CN_EINTERNAL, "cannot encode policy '%s' as json", p->name);
-
-	rc = cn_store_begin(s, err);
-	if (rc)
-		goto out;
-	const char *lk[2] = {LOCK_CLASS_POLICY, p->name};
-	rc = cn_store_run(s, what, "SELECT pg_advisory_xact_lock($1::int, hashtext($2))", 2, lk, err);
-	if (rc)
-		goto out;
-	const char *q1[1] = {p->name};
-	res = cn_store_exec(s, what,
-			    "SELECT version, content_sha256 FROM policies WHERE name = $1 ORDER BY version DESC LIMIT 1",
-			    1, q1, err);
-	if (!res) {
-		rc = -err->code;
-		goto out;
-	}
-	if (PQntuples(res) == 1) {
-		version = (int)strtol(PQgetvalue(res, 0, 0), NULL, 10);
-		if (strcmp(PQgetvalue(res, 0, 1), sha) == 0) {
-			rc = cn_store_commit(s, err);
-			goto out;
-		}
-		version++;
-	}
-	PQclear(res);
-	snprintf(ver, sizeof ver, "%d", version);
-	const char *q2[5] = {p->name, ver, sha, source, spec_text};
-	res = cn_store_exec(s, what,
-			    "INSERT INTO policies (name, version, content_sha256, source, spec)"
-			    " VALUES ($1, $2, $3, $4, $5::jsonb) RETURNING id",
-			    5, q2, err);
-	if (!res) {
-		rc = -err->code;
-		goto out;
-	}
-	snprintf(id, sizeof id, "%s", PQgetvalue(res, 0, 0));
-	for (int i = 0; i < p->nsteps; i++) {
-		const struct cn_step *st = &p->steps[i];
-		snprintf(idx, sizeof idx, "%d", i);
-		snprintf(b2, sizeof b2, "%lld", (long long)st->hold_ms);
-		const char *q3[5] = {id, idx, num_param(st->weight, b1, sizeof b1), b2, st->approval ? "t" : "f"};
-		rc = cn_store_run(s, what,
-				  "INSERT INTO policy_steps (policy_id, idx, weight_pct, hold_ms, approval)"
-				  " VALUES ($1, $2, $3, $4, $5)",
-				  5, q3, err);
-		if (rc)
-			goto out;
-	}
-	for (int i = 0; i < p->nslos; i++) {
-		const struct cn_slo *sl = &p->slos[i];
-		snprintf(idx, sizeof idx, "%d", i);
-		const char *q4[8] = {id,
-				     idx,
-				     sl->name,
-				     cn_metric_name(sl->metric),
-				     num_param(sl->quantile, b3, sizeof b3),
-				     num_param(sl->max, b4, sizeof b4),
-				     num_param(sl->max_increase, b5, sizeof b5),
-				     num_param(sl->tolerance, b1, sizeof b1)};
-		rc = cn_store_run(s, what,
-				  "INSERT INTO policy_slos (policy_id, idx, name, metric, quantile, max_value,"
-				  " max_increase, tolerance) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
-				  8, q4, err);
-		if (rc)
-			goto out;
-	}
-	const char *q5[3] = {p->name, ver, sha};
-	rc = cn_store_run(s, what,
-			  "INSERT INTO audit_events (kind, data) VALUES ('policy.applied',"
-			  " jsonb_build_object('policy', $1::text, 'version', $2::int, 'content_sha256', $3::text))",
-			  3, q5, err);
-	if (rc)
-		goto out;
-	rc = cn_store_commit(s, err);
-	created = true;
-out:
-	PQclear(res);
-	free(spec_text);
-	json_decref(spec);
-	if (rc) {
-		cn_store_rollback(s);
-		return rc;
-	}
-	*version_out = version;
-	*created_out = created;
-	return 0;
+	return cn_store_apply_version(s, "apply policies", "SELECT version, created FROM canary.apply_policy($1, $2, $3)",
+				      p->name, source, spec, NULL, version_out, created_out, err);
 }
 
 json_t *cn_store_policy_list(struct cn_store *s, struct cn_err *err)

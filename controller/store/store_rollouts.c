@@ -1,4 +1,6 @@
-/* Rollouts in PostgreSQL. Every change of a rollout is one transaction together with its audit events; the daemon
+/* Rollouts in PostgreSQL. Every change goes through one of the SECURITY DEFINER functions in schema canary
+ * (migrations/0005_write_functions.sql), which takes the actor from session_user, checks the request and writes the
+ * change with its audit events in one transaction; this file only reads rows and calls those functions. The daemon
  * commits the intended weight before it calls the gateway (write-ahead intent) and confirms it afterwards. */
 #include "canary/store_rollouts.h"
 
@@ -8,106 +10,29 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "canary/bug.h"
 #include "canary/rollout.h"
 #include "canary/state_json.h"
 #include "canary/store.h"
 
-static int audit(struct cn_store *st, int64_t id, const char *service, const char *actor, const char *kind,
-		 const char *reason, json_t *data /* stolen */, struct cn_err *err)
+/* The first value of a one-row result as an int64 (the id a function returned). */
+static int64_t first_int(const PGresult *r)
 {
-	char ids[32];
-	if (!data)
-		data = json_object();
-	char *djson = json_dumps(data, JSON_COMPACT);
-	json_decref(data);
-	snprintf(ids, sizeof ids, "%lld", (long long)id);
-	const char *p[] = {ids, service, actor, kind, reason, djson};
-	int rc = cn_store_run(st, "record an audit event",
-		       "INSERT INTO audit_events (rollout_id, service, actor, kind, reason, data) "
-		       "VALUES ($1, $2, coalesce($3, session_user), $4, $5, $6::jsonb)",
-		       6, p, err);
-	free(djson);
-	return rc;
+	return PQntuples(r) > 0 && !PQgetisnull(r, 0, 0) ? strtoll(PQgetvalue(r, 0, 0), NULL, 10) : 0;
 }
 
 int cn_store_rollout_create(struct cn_store *st, const char *service, const char *candidate, const char *policy,
 			    const char *reason, int64_t *id_out, struct cn_err *err)
 {
-	PGresult *r = NULL;
-	int rc;
-	char slot[8];
-	if ((rc = cn_store_begin(st, err)) < 0)
-		return rc;
-	const char *p1[] = {service};
-	r = cn_store_exec(st, "read the service",
-	      "SELECT s.live_slot, s.live_version, v.id FROM services s "
-	      "JOIN service_versions v ON v.service = s.name "
-	      "WHERE s.name = $1 ORDER BY v.version DESC LIMIT 1 FOR UPDATE OF s",
-	      1, p1, err);
-	if (!r) {
-		rc = -err->code;
-		goto out;
-	}
-	if (PQntuples(r) == 0) {
-		rc = cn_fail(err, CN_EINPUT, "unknown service '%s'; apply it first with 'canaryctl service apply FILE'",
-			     service);
-		goto out;
-	}
-	int cslot = 1 - (int)strtol(PQgetvalue(r, 0, 0), NULL, 10);
-	snprintf(slot, sizeof slot, "%d", cslot);
-	char baseline[CN_VERSION_MAX] = "";
-	if (!PQgetisnull(r, 0, 1))
-		snprintf(baseline, sizeof baseline, "%s", PQgetvalue(r, 0, 1));
-	char svid[32];
-	snprintf(svid, sizeof svid, "%s", PQgetvalue(r, 0, 2));
+	/* canary.start_rollout checks the service, the policy and that no other rollout is active, as the session's
+	 * role, and audits rollout.started itself. */
+	const char *p[] = {service, candidate, policy, reason};
+	PGresult *r = cn_store_exec(st, "start a rollout", "SELECT canary.start_rollout($1, $2, $3, $4)", 4, p, err);
+	if (!r)
+		return -err->code;
+	*id_out = first_int(r);
 	PQclear(r);
-
-	const char *p2[] = {policy};
-	r = cn_store_exec(st, "read the policy", "SELECT id FROM policies WHERE name = $1 ORDER BY version DESC LIMIT 1", 1, p2,
-	      err);
-	if (!r) {
-		rc = -err->code;
-		goto out;
-	}
-	if (PQntuples(r) == 0) {
-		rc = cn_fail(err, CN_EINPUT, "unknown policy '%s'; apply it first with 'canaryctl policy apply FILE'",
-			     policy);
-		goto out;
-	}
-	char pid[32];
-	snprintf(pid, sizeof pid, "%s", PQgetvalue(r, 0, 0));
-	PQclear(r);
-
-	const char *p3[] = {service, svid, pid, candidate, baseline[0] ? baseline : NULL, slot, reason};
-	r = cn_store_exec(st, "create the rollout",
-	      "INSERT INTO rollouts (service, service_version_id, policy_id, candidate, baseline, candidate_slot, reason) "
-	      "VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id",
-	      7, p3, err);
-	if (!r) {
-		if (strstr(err->msg, "rollouts_one_active"))
-			cn_fail(err, CN_EINPUT,
-				"service '%s' already has an active rollout; wait for it, or abort it with "
-				"'canaryctl rollout abort ID'",
-				service);
-		rc = -err->code;
-		goto out;
-	}
-	int64_t id = strtoll(PQgetvalue(r, 0, 0), NULL, 10);
-	PQclear(r);
-	r = NULL;
-	json_t *d = json_pack("{s:s, s:s?, s:i, s:s, s:s}", "candidate", candidate,
-			      "baseline", baseline[0] ? baseline : NULL, "candidate_slot", cslot, "policy",
-			      policy, "policy_id", pid);
-	if ((rc = audit(st, id, service, NULL, "rollout.started", reason, d, err)) < 0)
-		goto out;
-	if ((rc = cn_store_commit(st, err)) < 0)
-		goto out;
-	*id_out = id;
 	return 0;
-out:
-	PQclear(r);
-	cn_store_rollback(st);
-	return rc;
 }
 
 int cn_store_claim(struct cn_store *st, const char *owner, int64_t lease_ms, int64_t *ids, bool *due, int max,
@@ -117,24 +42,9 @@ int cn_store_claim(struct cn_store *st, const char *owner, int64_t lease_ms, int
 	snprintf(lease, sizeof lease, "%lld", (long long)lease_ms);
 	snprintf(lim, sizeof lim, "%d", max);
 	const char *p[] = {owner, lease, lim};
-	/* Due: an active rollout whose tick is due or that has an unhandled command, or an ended one whose weight the
-	 * gateway has not confirmed. Free: no lease, an expired lease, or ours. SKIP LOCKED keeps daemons apart.
-	 * The first column is the database's clock: the one clock every daemon's core runs on. */
-	PGresult *r = cn_store_exec(st, "claim due rollouts",
-			"WITH c AS (UPDATE rollouts SET lease_owner = $1, "
-			"  lease_until = now() + $2::bigint * interval '1 ms' "
-			"WHERE id IN (SELECT id FROM rollouts r "
-			"  WHERE ((r.phase IN ('pending','progressing','paused','awaiting_approval') AND "
-			"          (r.next_tick_at <= now() OR EXISTS (SELECT 1 FROM commands c "
-			"             WHERE c.rollout_id = r.id AND c.handled_at IS NULL))) "
-			"      OR (r.phase IN ('promoted','rolled_back','aborted','failed') "
-			"          AND r.applied_weight IS DISTINCT FROM r.weight AND r.next_tick_at <= now())) "
-			"    AND (r.lease_owner IS NULL OR r.lease_owner = $1 OR r.lease_until < now()) "
-			"  ORDER BY r.next_tick_at LIMIT $3 FOR UPDATE SKIP LOCKED) "
-			"RETURNING id, next_tick_at <= now() AS due) "
-			"SELECT (extract(epoch FROM clock_timestamp()) * 1000)::bigint, c.id, c.due "
-			"FROM (SELECT 1) one LEFT JOIN c ON true",
-			3, p, err);
+	/* One row at least: the database's clock, with id NULL when nothing was due. */
+	PGresult *r = cn_store_exec(st, "claim due rollouts", "SELECT now_ms, id, due FROM canary.claim($1, $2, $3)", 3,
+				    p, err);
 	if (!r)
 		return -err->code;
 	int k = 0;
@@ -146,7 +56,7 @@ int cn_store_claim(struct cn_store *st, const char *owner, int64_t lease_ms, int
 		k++;
 	}
 	if (db_now_ms && PQntuples(r) > 0)
-		*db_now_ms = strtoll(PQgetvalue(r, 0, 0), NULL, 10);
+		*db_now_ms = first_int(r);
 	*n = k;
 	PQclear(r);
 	return 0;
@@ -155,8 +65,7 @@ int cn_store_claim(struct cn_store *st, const char *owner, int64_t lease_ms, int
 int cn_store_release(struct cn_store *st, const char *owner, struct cn_err *err)
 {
 	const char *p[] = {owner};
-	return cn_store_run(st, "release leases", "UPDATE rollouts SET lease_owner = NULL, lease_until = NULL "
-					   "WHERE lease_owner = $1", 1, p, err);
+	return cn_store_run(st, "release leases", "SELECT canary.release_leases($1)", 1, p, err);
 }
 
 void cn_rollout_row_free(struct cn_rollout_row *row)
@@ -279,326 +188,124 @@ int cn_store_commands_pending(struct cn_store *st, int64_t id, struct cn_command
 	return 0;
 }
 
-/* Checks, inside the transaction, that owner still holds the lease; locks the row. */
-static int check_lease(struct cn_store *st, const char *ids, const char *owner, struct cn_err *err)
-{
-	const char *p[] = {ids, owner};
-	PGresult *r = cn_store_exec(st, "check the lease",
-			"SELECT 1 FROM rollouts WHERE id = $1 AND lease_owner = $2 AND lease_until > now() FOR UPDATE",
-			2, p, err);
-	if (!r)
-		return -err->code;
-	int ok = PQntuples(r) == 1;
-	PQclear(r);
-	if (!ok)
-		return cn_fail(err, CN_EUNAVAIL, "rollout %s: lease lost to another daemon; skipping this tick", ids);
-	return 0;
-}
-
-static int mark_command(struct cn_store *st, int64_t cmd_id, const char *result, struct cn_err *err)
-{
-	char cid[32];
-	snprintf(cid, sizeof cid, "%lld", (long long)cmd_id);
-	const char *p[] = {cid, result};
-	return cn_store_run(st, "mark the command handled",
-		     "UPDATE commands SET handled_at = clock_timestamp(), result = $2 WHERE id = $1", 2, p, err);
-}
-
-static int insert_decision(struct cn_store *st, const struct cn_record *rec, const char *ids, int64_t *dec_id,
-			   struct cn_err *err)
+/* The verdicts as rows for slo_verdicts (numbers that are not finite are left out: NULL). */
+static json_t *verdict_rows(const struct cn_record *rec)
 {
 	const struct cn_tick_result *res = rec->res;
-	char step[16], weight[32];
-	snprintf(step, sizeof step, "%d", res->next.step);
-	snprintf(weight, sizeof weight, "%.6g", res->next.weight);
-	const char *p[] = {ids, step, weight, cn_decision_name(res->decision), cn_phase_name(rec->row->phase),
-			   cn_phase_name(res->next.phase), res->reason};
-	PGresult *r = cn_store_exec(st, "record the decision",
-			"INSERT INTO decisions (rollout_id, step, weight, decision, phase_before, phase_after, reason) "
-			"VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id",
-			7, p, err);
-	if (!r)
-		return -err->code;
-	*dec_id = strtoll(PQgetvalue(r, 0, 0), NULL, 10);
-	PQclear(r);
-	char did[32];
-	snprintf(did, sizeof did, "%lld", (long long)*dec_id);
-	for (int i = 0; i < res->nslos && i < rec->policy->nslos; i++) {
+	json_t *arr = json_array();
+	for (int i = 0; arr && i < res->nslos && i < rec->policy->nslos; i++) {
 		const struct cn_slo_result *s = &res->slos[i];
-		char v[5][32];
+		json_t *v = json_pack("{s:s, s:s, s:s}", "slo", rec->policy->slos[i].name, "verdict",
+				      cn_verdict_name(s->verdict), "why", s->why);
+		const char *keys[5] = {"candidate", "baseline", "objective", "n_candidate", "n_baseline"};
 		const double nums[5] = {s->candidate, s->baseline, s->objective, s->n_candidate, s->n_baseline};
-		const char *pv[9] = {did, rec->policy->slos[i].name, cn_verdict_name(s->verdict)};
-		for (int k = 0; k < 5; k++) {
-			snprintf(v[k], sizeof v[k], "%.9g", nums[k]);
-			pv[3 + k] = isfinite(nums[k]) ? v[k] : NULL;
+		for (int k = 0; v && k < 5; k++)
+			if (isfinite(nums[k]))
+				json_object_set_new(v, keys[k], json_real(nums[k]));
+		if (!v || json_array_append_new(arr, v)) {
+			json_decref(arr);
+			return NULL;
 		}
-		pv[8] = s->why;
-		int rc = cn_store_run(st, "record an slo verdict",
-			       "INSERT INTO slo_verdicts (decision_id, slo, verdict, candidate, baseline, objective, "
-			       "n_candidate, n_baseline, why) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
-			       9, pv, err);
-		if (rc < 0)
-			return rc;
 	}
-	return 0;
+	return arr;
 }
 
-static int insert_measurement(struct cn_store *st, const struct cn_record *rec, const char *ids, struct cn_err *err)
+/* The document canary.record takes (see migrations/0005_write_functions.sql). Returns a new reference or NULL. */
+static json_t *record_doc(const struct cn_record *rec)
 {
-	char step[16], weight[32], at[32];
-	snprintf(step, sizeof step, "%d", rec->row->step);
-	snprintf(weight, sizeof weight, "%.6g", rec->row->weight);
-	snprintf(at, sizeof at, "%.3f", (double)rec->obs->at_ms / 1000.0);
-	json_t *b = cn_sample_to_json(&rec->obs->baseline);
-	json_t *c = cn_sample_to_json(&rec->obs->candidate);
-	char *bs = json_dumps(b, JSON_COMPACT);
-	char *cs = json_dumps(c, JSON_COMPACT);
-	const char *p[] = {ids, at, step, weight, bs, cs};
-	int rc = cn_store_run(st, "record the measurement",
-		       "INSERT INTO measurements (rollout_id, at, step, weight, baseline, candidate) "
-		       "VALUES ($1, to_timestamp($2::double precision), $3, $4, $5::jsonb, $6::jsonb)",
-		       6, p, err);
-	free(bs);
-	free(cs);
-	json_decref(b);
-	json_decref(c);
-	return rc;
+	const struct cn_tick_result *res = rec->res;
+	json_t *doc = json_object();
+	if (!doc)
+		return NULL;
+	if (rec->command &&
+	    json_object_set_new(doc, "command", json_pack("{s:I, s:s?}", "id", (json_int_t)rec->command->id, "error",
+							  rec->command_error)))
+		goto fail;
+	if (rec->command && rec->command_error)
+		return doc; /* a refused command changes nothing but its own row */
+	json_t *status = json_pack("{s:s, s:s, s:o}", "decision", cn_decision_name(res->decision), "reason",
+				   res->reason, "slos", cn_slo_results_to_json(rec->policy, res->slos, res->nslos));
+	if (json_object_set_new(doc, "phase", json_string(cn_phase_name(res->next.phase))) ||
+	    json_object_set_new(doc, "step", json_integer(res->next.step)) ||
+	    json_object_set_new(doc, "weight", json_real(res->next.weight)) ||
+	    json_object_set_new(doc, "state", cn_state_to_json(&res->next)) ||
+	    json_object_set_new(doc, "status", status) ||
+	    json_object_set_new(doc, "reason", json_string(res->reason)) ||
+	    json_object_set_new(doc, "decision", json_string(cn_decision_name(res->decision))) ||
+	    json_object_set_new(doc, "next_tick_ms", json_integer(rec->next_tick_ms)) ||
+	    json_object_set_new(doc, "set_weight", json_boolean(res->set_weight)) ||
+	    json_object_set_new(doc, "slos", cn_slo_results_to_json(rec->policy, res->slos, res->nslos)) ||
+	    json_object_set_new(doc, "verdicts", verdict_rows(rec)))
+		goto fail;
+	if (rec->obs &&
+	    json_object_set_new(doc, "measurement",
+				json_pack("{s:f, s:o, s:o}", "at", (double)rec->obs->at_ms / 1000.0, "baseline",
+					  cn_sample_to_json(&rec->obs->baseline), "candidate",
+					  cn_sample_to_json(&rec->obs->candidate))))
+		goto fail;
+	return doc;
+fail:
+	json_decref(doc);
+	return NULL;
 }
 
 int cn_store_record(struct cn_store *st, const struct cn_record *rec, struct cn_err *err)
 {
-	const struct cn_rollout_row *row = rec->row;
-	const char *actor = rec->command ? rec->command->actor : NULL;
+	CN_BUG_ON(!rec->row || !rec->policy || !rec->owner || (!rec->res && !rec->command_error));
 	char ids[32];
-	int rc;
-	snprintf(ids, sizeof ids, "%lld", (long long)row->id);
-	if ((rc = cn_store_begin(st, err)) < 0)
-		return rc;
-	if ((rc = check_lease(st, ids, rec->owner, err)) < 0)
-		goto out;
-
-	if (rec->command && rec->command_error) {
-		/* A refused command changes nothing but its own row, and is audited with the reason. */
-		char msg[CN_ERR_MSG_MAX + 16];
-		snprintf(msg, sizeof msg, "refused: %s", rec->command_error);
-		if ((rc = mark_command(st, rec->command->id, msg, err)) < 0)
-			goto out;
-		json_t *d = json_pack("{s:s, s:s}", "command", cn_command_name(rec->command->kind), "error",
-				      rec->command_error);
-		if ((rc = audit(st, row->id, row->service, actor, "command.refused", rec->command->reason, d, err)) < 0)
-			goto out;
-		return cn_store_commit(st, err);
-	}
-
-	const struct cn_tick_result *res = rec->res;
-	bool terminal = cn_phase_is_terminal(res->next.phase);
-	json_t *sj = cn_state_to_json(&res->next);
-	json_t *status = json_pack("{s:s, s:s, s:o}", "decision", cn_decision_name(res->decision), "reason",
-				   res->reason, "slos", cn_slo_results_to_json(rec->policy, res->slos, res->nslos));
-	char *state_s = json_dumps(sj, JSON_COMPACT);
-	char *status_s = json_dumps(status, JSON_COMPACT);
-	json_decref(sj);
-	json_decref(status);
-	char step[16], weight[32], next[32];
-	snprintf(step, sizeof step, "%d", res->next.step);
-	snprintf(weight, sizeof weight, "%.17g", res->next.weight);
-	snprintf(next, sizeof next, "%lld", (long long)rec->next_tick_ms);
-	const char *p[] = {ids, cn_phase_name(res->next.phase), step, weight, state_s, status_s, res->reason, next,
-			   terminal ? "t" : "f"};
-	rc = cn_store_run(st, "update the rollout",
-		   "UPDATE rollouts SET phase = $2, step = $3, weight = $4, state = $5::jsonb, status = $6::jsonb, "
-		   "reason = $7, updated_at = clock_timestamp(), "
-		   "next_tick_at = clock_timestamp() + $8::bigint * interval '1 ms', "
-		   "finished_at = CASE WHEN $9::boolean THEN clock_timestamp() END WHERE id = $1",
-		   9, p, err);
-	free(state_s);
-	free(status_s);
-	if (rc < 0)
-		goto out;
-
-	if (rec->obs && (rc = insert_measurement(st, rec, ids, err)) < 0)
-		goto out;
-	int64_t dec_id = 0;
-	if ((rc = insert_decision(st, rec, ids, &dec_id, err)) < 0)
-		goto out;
-
-	if (rec->command) {
-		if ((rc = mark_command(st, rec->command->id, "accepted", err)) < 0)
-			goto out;
-		/* promote --full skips the remaining steps and analysis: the emergency path, marked as such. */
-		json_t *d = json_pack("{s:s, s:I, s:b}", "command", cn_command_name(rec->command->kind), "decision_id",
-				      (json_int_t)dec_id, "emergency", rec->command->kind == CN_CMD_PROMOTE_FULL);
-		if ((rc = audit(st, row->id, row->service, actor, "command.accepted", rec->command->reason, d, err)) < 0)
-			goto out;
-	} else {
-		json_t *d = json_pack("{s:I, s:s, s:i, s:f, s:s, s:o}", "decision_id", (json_int_t)dec_id, "decision",
-				      cn_decision_name(res->decision), "step", res->next.step, "weight",
-				      res->next.weight, "daemon", rec->owner,
-				      "slos", cn_slo_results_to_json(rec->policy, res->slos, res->nslos));
-		if ((rc = audit(st, row->id, row->service, NULL, "tick", res->reason, d, err)) < 0)
-			goto out;
-	}
-	if (res->next.phase != row->phase) {
-		json_t *d = json_pack("{s:s, s:s}", "from", cn_phase_name(row->phase), "to",
-				      cn_phase_name(res->next.phase));
-		if ((rc = audit(st, row->id, row->service, actor, "state.changed", res->reason, d, err)) < 0)
-			goto out;
-	}
-	if (res->set_weight && res->weight != row->weight) {
-		json_t *d = json_pack("{s:f, s:f}", "from", row->weight, "to", res->weight);
-		if ((rc = audit(st, row->id, row->service, actor, "weight.intended", res->reason, d, err)) < 0)
-			goto out;
-	}
-	if (terminal && !cn_phase_is_terminal(row->phase)) {
-		/* Commands still queued can no longer apply: answer them now, so no operator waits on them. */
-		char msg[64];
-		snprintf(msg, sizeof msg, "refused: rollout has ended (%s)", cn_phase_name(res->next.phase));
-		const char *pc[] = {ids, msg};
-		if ((rc = cn_store_run(st, "refuse the queued commands",
-				       "UPDATE commands SET handled_at = clock_timestamp(), result = $2 "
-				       "WHERE rollout_id = $1 AND handled_at IS NULL",
-				       2, pc, err)) < 0)
-			goto out;
-	}
-	if (res->next.phase == CN_PHASE_PROMOTED && row->phase != CN_PHASE_PROMOTED) {
-		char slot[8];
-		snprintf(slot, sizeof slot, "%d", row->candidate_slot);
-		const char *ps[] = {row->service, slot, row->candidate};
-		if ((rc = cn_store_run(st, "make the candidate's slot live",
-				"UPDATE services SET live_slot = $2, live_version = $3, updated_at = now() "
-				"WHERE name = $1",
-				3, ps, err)) < 0)
-			goto out;
-		json_t *d = json_pack("{s:i, s:s}", "live_slot", row->candidate_slot, "live_version", row->candidate);
-		if ((rc = audit(st, row->id, row->service, actor, "service.live_changed", NULL, d, err)) < 0)
-			goto out;
-	}
-	return cn_store_commit(st, err);
-out:
-	cn_store_rollback(st);
+	snprintf(ids, sizeof ids, "%lld", (long long)rec->row->id);
+	json_t *doc = record_doc(rec);
+	char *text = doc ? json_dumps(doc, JSON_COMPACT) : NULL;
+	json_decref(doc);
+	if (!text)
+		return cn_fail(err, CN_EINTERNAL, "rollout %s: cannot encode the record as json (out of memory)", ids);
+	/* canary.record checks the lease, writes everything and its audit events in one statement (one transaction);
+	 * the actor of a command's events is the command's own, as written when it was queued. */
+	const char *p[] = {ids, rec->owner, text};
+	int rc = cn_store_run(st, rec->command ? "record a command" : "record a tick",
+			      "SELECT canary.record($1, $2, $3::jsonb)", 3, p, err);
+	free(text);
 	return rc;
 }
 
 int cn_store_weight_confirmed(struct cn_store *st, int64_t id, const char *owner, double weight, bool reconciled,
 			      double found, struct cn_err *err)
 {
-	char ids[32], w[32];
-	int rc;
+	char ids[32], w[32], f[32];
 	snprintf(ids, sizeof ids, "%lld", (long long)id);
 	snprintf(w, sizeof w, "%.17g", weight);
-	if ((rc = cn_store_begin(st, err)) < 0)
-		return rc;
-	const char *p[] = {ids, w, owner};
-	/* Only the lease holder confirms, and only the intent still recorded: a daemon that lost its lease, or that
-	 * acted on an intent someone has since changed, must not mark the gateway as settled. */
-	PGresult *r = cn_store_exec(st, "confirm the weight",
-			"UPDATE rollouts SET applied_weight = $2, updated_at = clock_timestamp() "
-			"WHERE id = $1 AND weight = $2::double precision AND lease_owner = $3 AND lease_until > now() "
-			"RETURNING service",
-			3, p, err);
-	if (!r) {
-		rc = -err->code;
-		goto out;
-	}
-	if (PQntuples(r) != 1) {
-		PQclear(r);
-		rc = cn_fail(err, CN_EUNAVAIL, "rollout %s: lease lost or intent changed before the gateway was "
-			     "confirmed; the lease holder reconciles", ids);
-		goto out;
-	}
-	char service[CN_NAME_MAX] = "";
-	snprintf(service, sizeof service, "%s", PQgetvalue(r, 0, 0));
-	PQclear(r);
-	json_t *d = reconciled ? json_pack("{s:f, s:o}", "weight", weight, "found", cn_json_real(found))
-			       : json_pack("{s:f}", "weight", weight);
-	if ((rc = audit(st, id, service, NULL, reconciled ? "weight.reconciled" : "weight.confirmed", NULL, d, err)) < 0)
-		goto out;
-	return cn_store_commit(st, err);
-out:
-	cn_store_rollback(st);
-	return rc;
+	snprintf(f, sizeof f, "%.17g", found);
+	const char *p[] = {ids, owner, w, reconciled ? "t" : "f", isfinite(found) ? f : NULL};
+	return cn_store_run(st, "confirm the weight", "SELECT canary.confirm_weight($1, $2, $3, $4, $5)", 5, p, err);
 }
 
 int cn_store_hold(struct cn_store *st, int64_t id, const char *owner, const char *reason, int64_t next_tick_ms,
 		  struct cn_err *err)
 {
 	char ids[32], next[32];
-	int rc;
 	snprintf(ids, sizeof ids, "%lld", (long long)id);
 	snprintf(next, sizeof next, "%lld", (long long)next_tick_ms);
-	if ((rc = cn_store_begin(st, err)) < 0)
-		return rc;
-	if ((rc = check_lease(st, ids, owner, err)) < 0)
-		goto out;
-	const char *p[] = {ids, reason, next};
-	PGresult *r = cn_store_exec(st, "record the hold",
-			"UPDATE rollouts r SET reason = CASE WHEN r.phase IN ('promoted','rolled_back','aborted','failed') "
-			"THEN r.reason ELSE $2 END, updated_at = clock_timestamp(), "
-			"next_tick_at = clock_timestamp() + $3::bigint * interval '1 ms' "
-			"FROM (SELECT reason AS old FROM rollouts WHERE id = $1) o "
-			"WHERE r.id = $1 RETURNING o.old IS DISTINCT FROM $2, r.service",
-			3, p, err);
-	if (!r) {
-		rc = -err->code;
-		goto out;
-	}
-	bool changed = PQntuples(r) == 1 && PQgetvalue(r, 0, 0)[0] == 't';
-	char service[CN_NAME_MAX] = "";
-	if (PQntuples(r) == 1)
-		snprintf(service, sizeof service, "%s", PQgetvalue(r, 0, 1));
-	PQclear(r);
-	if (changed && (rc = audit(st, id, service, NULL, "hold", reason, NULL, err)) < 0)
-		goto out;
-	return cn_store_commit(st, err);
-out:
-	cn_store_rollback(st);
-	return rc;
+	const char *p[] = {ids, owner, reason, next};
+	return cn_store_run(st, "record the hold", "SELECT canary.hold($1, $2, $3, $4)", 4, p, err);
 }
 
 int cn_store_command_add(struct cn_store *st, int64_t id, enum cn_command_kind kind, const char *reason,
 			 int64_t *cmd_id, struct cn_err *err)
 {
 	char ids[32];
-	int rc;
 	if (reason && strlen(reason) > CN_REASON_MAX)
 		return cn_fail(err, CN_EUSAGE, "--reason is %zu characters long; the limit is %d", strlen(reason),
 			       CN_REASON_MAX);
 	snprintf(ids, sizeof ids, "%lld", (long long)id);
-	if ((rc = cn_store_begin(st, err)) < 0)
-		return rc;
-	const char *p1[] = {ids};
-	PGresult *r = cn_store_exec(st, "read the rollout", "SELECT phase, service FROM rollouts WHERE id = $1", 1, p1, err);
-	if (!r) {
-		rc = -err->code;
-		goto out;
-	}
-	if (PQntuples(r) == 0) {
-		PQclear(r);
-		rc = cn_fail(err, CN_EINPUT, "no rollout with id %lld; 'canaryctl rollout status' lists them",
-			     (long long)id);
-		goto out;
-	}
-	enum cn_phase ph = CN_PHASE_FAILED;
-	cn_phase_from_name(PQgetvalue(r, 0, 0), &ph);
+	/* canary.queue_command locks the rollout, refuses an ended one and an approval by the starter when the policy
+	 * asks for a distinct approver, and writes session_user as the actor. */
+	const char *p[] = {ids, cn_command_name(kind), reason};
+	PGresult *r = cn_store_exec(st, "queue the command", "SELECT canary.queue_command($1, $2, $3)", 3, p, err);
+	if (!r)
+		return -err->code;
+	*cmd_id = first_int(r);
 	PQclear(r);
-	if (cn_phase_is_terminal(ph)) {
-		rc = cn_fail(err, CN_EINPUT, "rollout %lld has ended (%s); nothing to %s", (long long)id,
-			     cn_phase_name(ph), cn_command_name(kind));
-		goto out;
-	}
-	const char *p2[] = {ids, cn_command_name(kind), reason};
-	r = cn_store_exec(st, "queue the command", "INSERT INTO commands (rollout_id, kind, reason) VALUES ($1, $2, $3) RETURNING id",
-	      3, p2, err);
-	if (!r) {
-		rc = -err->code;
-		goto out;
-	}
-	*cmd_id = strtoll(PQgetvalue(r, 0, 0), NULL, 10);
-	PQclear(r);
-	return cn_store_commit(st, err);
-out:
-	cn_store_rollback(st);
-	return rc;
+	return 0;
 }
 
 int cn_store_command_result(struct cn_store *st, int64_t cmd_id, bool *done, bool *accepted, char *msg,
@@ -677,7 +384,8 @@ int cn_store_rollout_status(struct cn_store *st, int64_t id, json_t **out, struc
 int cn_store_may_command(struct cn_store *st, struct cn_err *err)
 {
 	PGresult *r = cn_store_exec(st, "check the role's privileges",
-				    "SELECT has_table_privilege('commands', 'INSERT')", 0, NULL, err);
+				    "SELECT has_function_privilege('canary.queue_command(bigint, text, text)', 'EXECUTE')",
+				    0, NULL, err);
 	if (!r)
 		return -err->code;
 	bool may = PQntuples(r) == 1 && PQgetvalue(r, 0, 0)[0] == 't';
@@ -695,17 +403,10 @@ int cn_store_lease_renew(struct cn_store *st, int64_t id, const char *owner, int
 	snprintf(ids, sizeof ids, "%lld", (long long)id);
 	snprintf(lease, sizeof lease, "%lld", (long long)lease_ms);
 	const char *p[] = {ids, owner, lease};
-	PGresult *r = cn_store_exec(st, "renew the lease",
-				    "UPDATE rollouts SET lease_until = now() + $3::bigint * interval '1 ms' "
-				    "WHERE id = $1 AND lease_owner = $2 AND lease_until > now() RETURNING weight",
-				    3, p, err);
+	PGresult *r = cn_store_exec(st, "renew the lease", "SELECT canary.renew_lease($1, $2, $3)", 3, p, err);
 	if (!r)
 		return -err->code;
-	int ok = PQntuples(r) == 1;
-	if (ok)
-		*weight = strtod(PQgetvalue(r, 0, 0), NULL);
+	*weight = strtod(PQgetvalue(r, 0, 0), NULL);
 	PQclear(r);
-	if (!ok)
-		return cn_fail(err, CN_EUNAVAIL, "rollout %s: lease lost to another daemon; not touching the gateway", ids);
 	return 0;
 }

@@ -1,13 +1,10 @@
 /* Services in Postgres: one row per service (its live slot), and immutable versions of its file; list, show. */
 #include "canary/service.h"
-#include "canary/sha256.h"
 #include "canary/store.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-#define LOCK_CLASS_SERVICE "1668178291" /* "cans" */
 
 static const char *preset_name(enum cn_metrics_preset p)
 {
@@ -54,81 +51,13 @@ out:
 int cn_store_service_apply(struct cn_store *s, const struct cn_service *sv, const char *source, int *version_out,
 			   bool *created_out, struct cn_err *err)
 {
-	const char *what = "apply services";
-	char sha[CN_SHA256_HEX_LEN], ver[16], live[4];
-	json_t *spec = NULL;
-	char *spec_text = NULL;
-	PGresult *res = NULL;
-	int rc, version = 1;
-	bool created = false;
-
-	cn_sha256_hex(source, strlen(source), sha);
-	spec = cn_service_to_json(sv);
-	spec_text = spec ? json_dumps(spec, JSON_COMPACT) : NULL;
-	if (!spec_text)
+	json_t *spec = cn_service_to_json(sv);
+	if (!spec)
 		return cn_fail(err, CN_EINTERNAL, "cannot encode service '%s' as json", sv->name);
-	snprintf(live, sizeof live, "%d", sv->initial_live ? 1 : 0);
-
-	rc = cn_store_begin(s, err);
-	if (rc)
-		goto out;
-	const char *lk[2] = {LOCK_CLASS_SERVICE, sv->name};
-	rc = cn_store_run(s, what, "SELECT pg_advisory_xact_lock($1::int, hashtext($2))", 2, lk, err);
-	if (rc)
-		goto out;
 	/* The live slot is set once; later the control loop moves it on promotion. */
-	const char *q1[2] = {sv->name, live};
-	rc = cn_store_run(s, what, "INSERT INTO services (name, live_slot) VALUES ($1, $2) ON CONFLICT (name) DO NOTHING",
-			  2, q1, err);
-	if (rc)
-		goto out;
-	res = cn_store_exec(s, what,
-			    "SELECT version, content_sha256 FROM service_versions WHERE service = $1"
-			    " ORDER BY version DESC LIMIT 1",
-			    1, q1, err);
-	if (!res) {
-		rc = -err->code;
-		goto out;
-	}
-	if (PQntuples(res) == 1) {
-		version = (int)strtol(PQgetvalue(res, 0, 0), NULL, 10);
-		if (strcmp(PQgetvalue(res, 0, 1), sha) == 0) {
-			rc = cn_store_commit(s, err);
-			goto out;
-		}
-		version++;
-	}
-	snprintf(ver, sizeof ver, "%d", version);
-	const char *q2[5] = {sv->name, ver, sha, source, spec_text};
-	rc = cn_store_run(s, what,
-			  "INSERT INTO service_versions (service, version, content_sha256, source, spec)"
-			  " VALUES ($1, $2, $3, $4, $5::jsonb)",
-			  5, q2, err);
-	if (rc)
-		goto out;
-	rc = cn_store_run(s, what, "UPDATE services SET updated_at = now() WHERE name = $1", 1, q1, err);
-	if (rc)
-		goto out;
-	const char *q3[3] = {sv->name, ver, sha};
-	rc = cn_store_run(s, what,
-			  "INSERT INTO audit_events (service, kind, data) VALUES ($1, 'service.applied',"
-			  " jsonb_build_object('service', $1::text, 'version', $2::int, 'content_sha256', $3::text))",
-			  3, q3, err);
-	if (rc)
-		goto out;
-	rc = cn_store_commit(s, err);
-	created = true;
-out:
-	PQclear(res);
-	free(spec_text);
-	json_decref(spec);
-	if (rc) {
-		cn_store_rollback(s);
-		return rc;
-	}
-	*version_out = version;
-	*created_out = created;
-	return 0;
+	return cn_store_apply_version(s, "apply services",
+				      "SELECT version, created FROM canary.apply_service($1, $2, $3, $4::smallint)",
+				      sv->name, source, spec, sv->initial_live ? "1" : "0", version_out, created_out, err);
 }
 
 /* Columns shared by list and show: the service, its latest version, and its live and idle slots from the spec. */

@@ -44,8 +44,14 @@ int cn_store_begin(struct cn_store *s, struct cn_err *err);
 int cn_store_commit(struct cn_store *s, struct cn_err *err);
 void cn_store_rollback(struct cn_store *s);
 
+/* SQLSTATEs the write functions in schema canary raise on purpose, with a message meant for people: a request that
+ * does not fit (exit 65), and a daemon whose lease or intent changed under it (69, retried). */
+#define CN_SQLSTATE_REFUSED "CNIN0"
+#define CN_SQLSTATE_LEASE "CNUN0"
+
 /* Maps a failed result (or NULL: the connection's error) to err and returns -code:
- * connection lost (08xxx, 57P0x) -> CN_EUNAVAIL; 42501 -> CN_EPERM "permission denied: role 'x' may not WHAT";
+ * connection lost (08xxx, 57P0x) -> CN_EUNAVAIL; 42501 -> CN_EPERM "permission denied: role 'x' may not WHAT"
+ * (or the function's own "permission denied: ..." as it is); CNIN0 -> CN_EINPUT and CNUN0 -> CN_EUNAVAIL as worded;
  * 42P01/42883 (no schema) -> CN_EUNAVAIL with a hint to migrate; 22xxx/23xxx -> CN_EINPUT; else CN_EINTERNAL. */
 int cn_store_fail_result(struct cn_store *s, const PGresult *res, const char *what, struct cn_err *err);
 
@@ -57,6 +63,14 @@ json_t *cn_store_rows_json(const PGresult *res);
  * Returns a new reference (the caller decrefs), or NULL with err set. */
 json_t *cn_store_query_json(struct cn_store *s, const char *what, const char *sql, int nparams,
 			    const char *const *params, struct cn_err *err);
+
+/* Applies a versioned document (a policy or a service) through its canary.apply_* function: `sql` takes $1 name,
+ * $2 source (the YAML as applied), $3 spec (the normalised document, jsonb) and, when extra is not NULL, $4; it returns
+ * one row (version, created). A new immutable version is stored only when the source changed. Takes ownership of
+ * spec. Writes *version_out and *created_out on success; returns 0 or -code. */
+int cn_store_apply_version(struct cn_store *s, const char *what, const char *sql, const char *name,
+			   const char *source, json_t *spec, const char *extra, int *version_out, bool *created_out,
+			   struct cn_err *err);
 
 /* ---- migrations (store_migrate.c) ---- */
 

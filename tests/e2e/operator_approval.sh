@@ -91,9 +91,17 @@ grep -q "awaiting approval of step 3 since .* by someone other than $ALICE" "$E2
 expect_rc 77 "approve by the starter" ctl_as "$ALICE" rollout approve "$id"
 grep -q "requires a different approver" "$E2E_DIR/last.err" || fail "self-approval refusal does not say why"
 [ "$(sql "SELECT count(*) FROM commands WHERE rollout_id = $id")" = 0 ] || fail "self-approval left a command row"
-# ...and the daemon refuses one written past the CLI, and audits the refusal.
-psql -qAt "$(url_as "$ALICE")" -c "INSERT INTO commands (rollout_id, kind) VALUES ($id, 'approve')" >/dev/null ||
-	fail "alice cannot insert a command row"
+# ...and past the CLI with plain SQL: no table write, and the function refuses her approval (SQLSTATE 42501).
+out=$(psql -qAt "$(url_as "$ALICE")" -c "INSERT INTO commands (rollout_id, kind) VALUES ($id, 'approve')" 2>&1) &&
+	fail "alice inserted a command row by hand"
+grep -q "permission denied for table commands" <<<"$out" || fail "hand-made command row: $out"
+out=$(psql -qAt -v VERBOSITY=verbose "$(url_as "$ALICE")" -c "SELECT canary.queue_command($id, 'approve', NULL)" 2>&1) &&
+	fail "alice queued her own approval through canary.queue_command"
+grep -q "42501.*requires a different approver" <<<"$out" || fail "canary.queue_command self-approval: $out"
+[ "$(sql "SELECT count(*) FROM commands WHERE rollout_id = $id")" = 0 ] || fail "a refused self-approval left a row"
+# The daemon checks again (defence in depth): a row in alice's name that only the database owner could have written
+# (a database from before the write functions) is refused and the refusal audited.
+sql "INSERT INTO commands (rollout_id, kind, actor) VALUES ($id, 'approve', '$ALICE')" >/dev/null
 for _ in $(seq 1 50); do
 	[ "$(sql "SELECT count(*) FROM commands WHERE rollout_id = $id AND handled_at IS NOT NULL")" = 1 ] && break
 	sleep 0.1

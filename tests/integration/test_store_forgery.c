@@ -1,0 +1,251 @@
+/* Integration: identity cannot be forged. Logged in as operator alice (or as the controller), plain SQL tries every
+ * forgery an attacker would: a rollout created already promoted by "bob", an audit event saying bob approved, a
+ * command in bob's name, a policy version by bob, the controller's own functions, the private audit helper, a
+ * temporary table that shadows ours. Each is refused with SQLSTATE 42501 and the row counts (and the audit's hashes)
+ * do not move. Through the functions, the actor is always the login: alice starts, bob approves, and the policy's
+ * distinct approver holds against alice's hand-made approval. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+#include <libpq-fe.h>
+
+#include "canary/store_rollouts.h"
+#include "store_audit_support.h"
+
+static struct pg_fixture db;
+static char alice[64], bob[64], ctrl[64];
+static char as_alice[2300], as_bob[2300], as_ctrl[2300];
+static int64_t rollout_id; /* service "demo", policy "chat" (distinct approver), started by alice */
+
+static const char COUNTS[] =
+	"SELECT md5(string_agg(t, ',')) FROM ("
+	" SELECT 'r' || count(*) || coalesce(max(phase), '') || coalesce(sum(weight), 0) AS t FROM rollouts"
+	" UNION ALL SELECT 'c' || count(*) || count(handled_at) FROM commands"
+	" UNION ALL SELECT 'p' || count(*) FROM policies UNION ALL SELECT 'ps' || count(*) FROM policy_steps"
+	" UNION ALL SELECT 'pl' || count(*) FROM policy_slos UNION ALL SELECT 's' || count(*) || max(live_slot) FROM services"
+	" UNION ALL SELECT 'sv' || count(*) FROM service_versions UNION ALL SELECT 'm' || count(*) FROM measurements"
+	" UNION ALL SELECT 'd' || count(*) FROM decisions UNION ALL SELECT 'v' || count(*) FROM slo_verdicts"
+	" UNION ALL SELECT 'a' || count(*) || coalesce(max(hash), '') FROM audit_events) x";
+
+/* The one text value a superuser query returns, into out. */
+static void scalar_text(const char *sql, char *out, size_t len)
+{
+	PGconn *c = PQconnectdb(db.conninfo);
+	PGresult *r = PQexec(c, sql);
+	if (PQresultStatus(r) != PGRES_TUPLES_OK || PQntuples(r) != 1)
+		fail_msg("%s: %s", sql, PQerrorMessage(c));
+	snprintf(out, len, "%s", PQgetvalue(r, 0, 0));
+	PQclear(r);
+	PQfinish(c);
+}
+
+/* Runs sql as the login of conninfo; returns the SQLSTATE it failed with ("" when it succeeded) in state. */
+static void try_sql(const char *conninfo, const char *sql, char *state, size_t len)
+{
+	PGconn *c = PQconnectdb(conninfo);
+	if (PQstatus(c) != CONNECTION_OK)
+		fail_msg("connect: %s", PQerrorMessage(c));
+	PGresult *r = PQexec(c, sql);
+	ExecStatusType st = PQresultStatus(r);
+	const char *s = PQresultErrorField(r, PG_DIAG_SQLSTATE);
+	snprintf(state, len, "%s", st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK ? "" : s ? s : "?");
+	PQclear(r);
+	PQfinish(c);
+}
+
+static void expect_refused(const char *who, const char *conninfo, const char *sql)
+{
+	char before[64], after[64], state[8];
+	scalar_text(COUNTS, before, sizeof before);
+	try_sql(conninfo, sql, state, sizeof state);
+	scalar_text(COUNTS, after, sizeof after);
+	if (strcmp(state, "42501") != 0)
+		fail_msg("%s may run '%s' (sqlstate '%s', not 42501)", who, sql, state);
+	if (strcmp(before, after) != 0)
+		fail_msg("%s: '%s' was refused but the tables changed", who, sql);
+}
+
+static int setup(void **state)
+{
+	(void)state;
+	struct cn_err err = {0};
+	setup_db(&db);
+	make_login(&db, "t_alice", "canary_operator", alice, sizeof alice, as_alice, sizeof as_alice);
+	make_login(&db, "t_bob", "canary_operator", bob, sizeof bob, as_bob, sizeof as_bob);
+	make_login(&db, "t_ctrl", "canary_controller", ctrl, sizeof ctrl, as_ctrl, sizeof as_ctrl);
+	static struct run r;
+	ctl(&r, as_alice, (const char *[]){"policy", "apply", src_path("policies/chat.yaml"), NULL});
+	expect_exit(&r, 0, "alice applies chat.yaml");
+	struct cn_store *st = cn_store_connect(as_alice, &err);
+	if (!st || cn_store_rollout_create(st, "demo", "v2", "chat", "release 2", &rollout_id, &err) < 0)
+		fail_msg("alice starts a rollout: %s", err.msg);
+	cn_store_close(st);
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	(void)state;
+	pg_fixture_drop(&db);
+	drop_login(&db, alice);
+	drop_login(&db, bob);
+	drop_login(&db, ctrl);
+	return 0;
+}
+
+/* The attacks and their neighbours, as an operator. */
+static void test_operator_forgeries(void **state)
+{
+	(void)state;
+	char sql[40][512];
+	int n = 0;
+#define ADD(...) snprintf(sql[n++], sizeof sql[0], __VA_ARGS__)
+	ADD("INSERT INTO rollouts (service, service_version_id, policy_id, candidate, candidate_slot, phase, step, "
+	    "weight, created_by) SELECT 'demo', (SELECT max(id) FROM service_versions), (SELECT max(id) FROM policies), "
+	    "'v3', 1, 'promoted', 2, 100, '%s'", bob);
+	ADD("INSERT INTO audit_events (rollout_id, service, actor, kind, reason) VALUES (%lld, 'demo', '%s', "
+	    "'rollout.approved', 'lgtm')", (long long)rollout_id, bob);
+	ADD("INSERT INTO commands (rollout_id, kind, actor) VALUES (%lld, 'approve', '%s')", (long long)rollout_id,
+	    bob);
+	ADD("INSERT INTO policies (name, version, content_sha256, source, spec, created_by) VALUES ('chat', 99, 'x', "
+	    "'x', '{}', '%s')", bob);
+	ADD("INSERT INTO policy_steps (policy_id, idx, weight_pct, hold_ms) SELECT max(id), 9, 100, 1 FROM policies");
+	ADD("INSERT INTO policy_slos (policy_id, idx, name, metric) SELECT max(id), 9, 'x', 'latency' FROM policies");
+	ADD("INSERT INTO services (name, live_slot) VALUES ('evil', 0)");
+	ADD("INSERT INTO service_versions (service, version, content_sha256, source, spec, created_by) VALUES "
+	    "('demo', 99, 'x', 'x', '{}', '%s')", bob);
+	ADD("UPDATE rollouts SET phase = 'promoted', weight = 100 WHERE id = %lld", (long long)rollout_id);
+	ADD("UPDATE rollouts SET created_by = '%s'", bob);
+	ADD("UPDATE commands SET actor = '%s'", bob);
+	ADD("UPDATE services SET live_slot = 1 - live_slot");
+	ADD("DELETE FROM commands");
+	ADD("INSERT INTO measurements (rollout_id, at, step, weight, baseline, candidate) VALUES (%lld, now(), 0, 1, "
+	    "'{}', '{}')", (long long)rollout_id);
+	ADD("INSERT INTO decisions (rollout_id, step, weight, decision, phase_before, phase_after, reason) VALUES "
+	    "(%lld, 2, 100, 'promote', 'progressing', 'promoted', 'x')", (long long)rollout_id);
+	/* the controller's functions are not the operator's */
+	ADD("SELECT * FROM canary.claim('alice-daemon', 60000, 10)");
+	ADD("SELECT canary.record(%lld, 'alice-daemon', '{\"phase\":\"promoted\",\"step\":2,\"weight\":100}')",
+	    (long long)rollout_id);
+	ADD("SELECT canary.confirm_weight(%lld, 'alice-daemon', 0, false, NULL)", (long long)rollout_id);
+	ADD("SELECT canary.hold(%lld, 'alice-daemon', 'x', 1000)", (long long)rollout_id);
+	ADD("SELECT canary.release_leases('x')");
+	/* nor is the private audit helper */
+	ADD("SELECT canary.audit(%lld, 'demo', '%s', 'rollout.approved', NULL, NULL)", (long long)rollout_id, bob);
+	ADD("SELECT canary.leased(%lld, 'x')", (long long)rollout_id);
+	/* the distinct approver: alice started it, so alice's approval is refused even by hand */
+	ADD("SELECT canary.queue_command(%lld, 'approve', 'mine')", (long long)rollout_id);
+#undef ADD
+	for (int i = 0; i < n; i++)
+		expect_refused(alice, as_alice, sql[i]);
+}
+
+static void test_controller_forgeries(void **state)
+{
+	(void)state;
+	char sql[16][512];
+	int n = 0;
+#define ADD(...) snprintf(sql[n++], sizeof sql[0], __VA_ARGS__)
+	ADD("INSERT INTO audit_events (rollout_id, service, actor, kind) VALUES (%lld, 'demo', '%s', 'rollout.approved')",
+	    (long long)rollout_id, bob);
+	ADD("INSERT INTO commands (rollout_id, kind, actor) VALUES (%lld, 'approve', '%s')", (long long)rollout_id,
+	    bob);
+	ADD("UPDATE rollouts SET phase = 'promoted', weight = 100 WHERE id = %lld", (long long)rollout_id);
+	ADD("UPDATE services SET live_slot = 1 - live_slot");
+	ADD("INSERT INTO decisions (rollout_id, step, weight, decision, phase_before, phase_after, reason) VALUES "
+	    "(%lld, 2, 100, 'promote', 'progressing', 'promoted', 'x')", (long long)rollout_id);
+	ADD("SELECT canary.queue_command(%lld, 'approve', NULL)", (long long)rollout_id);
+	ADD("SELECT canary.start_rollout('demo', 'v9', 'default', NULL)");
+	ADD("SELECT * FROM canary.apply_policy('evil', 'x', '{\"name\":\"evil\",\"steps\":[{\"weight\":100,"
+	    "\"hold_ms\":1}]}')");
+	ADD("SELECT canary.audit(%lld, 'demo', '%s', 'rollout.approved', NULL, NULL)", (long long)rollout_id, bob);
+	/* a record needs the lease: without a claim the controller cannot write one either (that one is CNUN0) */
+#undef ADD
+	for (int i = 0; i < n; i++)
+		expect_refused(ctrl, as_ctrl, sql[i]);
+	char before[64], after[64], st[8], q[256];
+	scalar_text(COUNTS, before, sizeof before);
+	snprintf(q, sizeof q, "SELECT canary.record(%lld, 'nobody', '{\"phase\":\"promoted\",\"step\":2,\"weight\":100}')",
+		 (long long)rollout_id);
+	try_sql(as_ctrl, q, st, sizeof st);
+	scalar_text(COUNTS, after, sizeof after);
+	assert_string_equal(st, CN_SQLSTATE_LEASE);
+	assert_string_equal(before, after);
+}
+
+/* A temporary table named like ours does not redirect the functions (search_path puts pg_temp last). */
+static void test_temp_table_shadow(void **state)
+{
+	(void)state;
+	char sql[1024], st[8];
+	snprintf(sql, sizeof sql,
+		 "CREATE TEMP TABLE commands (id bigserial, rollout_id bigint, kind text, actor text, reason text);"
+		 "CREATE TEMP TABLE rollouts (LIKE public.rollouts);"
+		 "SELECT canary.queue_command(%lld, 'pause', 'shadowed?')", (long long)rollout_id);
+	try_sql(as_bob, sql, st, sizeof st);
+	assert_string_equal(st, "");
+	char q[256];
+	snprintf(q, sizeof q, "SELECT count(*) FROM commands WHERE rollout_id = %lld AND actor = '%s' AND "
+			      "reason = 'shadowed?' AND kind = 'pause'", (long long)rollout_id, bob);
+	assert_int_equal(count(&db, q), 1);
+}
+
+/* Through the functions, the actor is the login, whatever the caller passes or pretends. */
+static void test_actor_is_the_login(void **state)
+{
+	(void)state;
+	char q[512], st[8];
+	snprintf(q, sizeof q, "SELECT count(*) FROM rollouts WHERE id = %lld AND created_by = '%s'",
+		 (long long)rollout_id, alice);
+	assert_int_equal(count(&db, q), 1);
+	snprintf(q, sizeof q, "SELECT count(*) FROM audit_events WHERE rollout_id = %lld AND kind = 'rollout.started' "
+			      "AND actor = '%s' AND recorded_by = '%s'", (long long)rollout_id, alice, alice);
+	assert_int_equal(count(&db, q), 1);
+	/* SET ROLE changes current_user, not session_user: bob stays bob */
+	snprintf(q, sizeof q, "SET ROLE canary_operator; SELECT canary.queue_command(%lld, 'approve', 'lgtm')",
+		 (long long)rollout_id);
+	try_sql(as_bob, q, st, sizeof st);
+	assert_string_equal(st, "");
+	snprintf(q, sizeof q, "SELECT count(*) FROM commands WHERE rollout_id = %lld AND kind = 'approve' AND "
+			      "actor = '%s' AND reason = 'lgtm'", (long long)rollout_id, bob);
+	assert_int_equal(count(&db, q), 1);
+	/* policy versions carry their applier */
+	snprintf(q, sizeof q, "SELECT count(*) FROM policies WHERE name = 'chat' AND created_by = '%s'", alice);
+	assert_int_equal(count(&db, q), 1);
+	/* and the chain that recorded all this verifies */
+	static struct run r;
+	ctl(&r, as_bob, (const char *[]){"audit", "verify", NULL});
+	expect_exit(&r, 0, "audit verify");
+}
+
+/* Refusals through canaryctl keep their words and exit codes. */
+static void test_refusals_through_the_cli(void **state)
+{
+	(void)state;
+	static struct run r;
+	char before[64], after[64];
+	scalar_text(COUNTS, before, sizeof before);
+	ctl(&r, as_alice, (const char *[]){"rollout", "pause", "999999", NULL});
+	expect_exit(&r, 65, "pause of an unknown rollout");
+	expect_one_line_error(&r, "no rollout with id 999999");
+	ctl(&r, as_alice, (const char *[]){"rollout", "start", "--service", "demo", "--candidate", "v3", NULL});
+	expect_exit(&r, 65, "a second active rollout on one service");
+	expect_one_line_error(&r, "already has an active rollout");
+	scalar_text(COUNTS, after, sizeof after);
+	assert_string_equal(before, after);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_operator_forgeries), cmocka_unit_test(test_controller_forgeries),
+		cmocka_unit_test(test_temp_table_shadow),  cmocka_unit_test(test_actor_is_the_login),
+		cmocka_unit_test(test_refusals_through_the_cli),
+	};
+	check_env();
+	return cmocka_run_group_tests(tests, setup, teardown);
+}
