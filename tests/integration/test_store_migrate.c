@@ -297,6 +297,47 @@ static void test_two_at_once(void **state)
 	assert_int_equal(scalar(c, "SELECT count(*) FROM schema_migrations"), files);
 }
 
+/* An existing database (0001..0004, with rows written the old way by an operator) upgrades in place: its rows stay,
+ * its audit chain still verifies, and from then on the operator writes only through the functions. */
+static void test_upgrade_revokes_table_writes(void **state)
+{
+	struct ctx *c = *state;
+	struct cn_err err = {0};
+	char cmd[1400], msg[512], sql[1024], role[64], as_role[2300];
+	copy_migrations(c);
+	snprintf(cmd, sizeof cmd, "rm -f '%s'/0005_*.sql '%s'/0006_*.sql '%s'/0007_*.sql", c->tmp, c->tmp, c->tmp);
+	assert_int_equal(system(cmd), 0);
+	struct cn_store *s = connect_ok(c);
+	if (cn_store_migrate(s, c->tmp, NULL, &err) < 0)
+		fail_msg("migrate to 0004: %s", err.msg);
+	snprintf(role, sizeof role, "t_upgr_%ld", (long)getpid());
+	snprintf(sql, sizeof sql, "DROP ROLE IF EXISTS %s; CREATE ROLE %s LOGIN IN ROLE canary_operator", role, role);
+	if (pg_fixture_exec(c->db.admin, sql, msg, sizeof msg) != 0)
+		fail_msg("%s", msg);
+	snprintf(as_role, sizeof as_role, "%s user='%s'", c->db.conninfo, role);
+	/* before: the operator could write the tables (the hole 0005 closes) */
+	if (pg_fixture_exec(as_role, "INSERT INTO services (name, live_slot) VALUES ('old', 0);"
+				     "INSERT INTO audit_events (service, kind) VALUES ('old', 'legacy.event')",
+			    msg, sizeof msg) != 0)
+		fail_msg("an operator of 0004 could write: %s", msg);
+	if (cn_store_migrate(s, source_migrations(), NULL, &err) < 0)
+		fail_msg("upgrade: %s", err.msg);
+	assert_int_equal(scalar(c, "SELECT count(*) FROM services WHERE name = 'old'"), 1);
+	assert_int_equal(scalar(c, "SELECT count(*) FROM audit_events WHERE kind = 'legacy.event'"), 1);
+	assert_int_equal(pg_fixture_exec(as_role, "INSERT INTO services (name, live_slot) VALUES ('new', 0)", msg,
+					 sizeof msg), -1);
+	assert_non_null(strstr(msg, "permission denied"));
+	assert_int_equal(pg_fixture_exec(as_role, "INSERT INTO audit_events (kind) VALUES ('forged')", msg, sizeof msg),
+			 -1);
+	assert_int_equal(scalar(c, "SELECT count(*) FROM audit_events WHERE kind = 'forged'"), 0);
+	/* the functions work for it */
+	assert_int_equal(scalar(c, "SELECT count(*) FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace "
+				   "WHERE n.nspname = 'canary' AND p.prosecdef"), 12);
+	cn_store_close(s);
+	snprintf(sql, sizeof sql, "DROP ROLE IF EXISTS %s", role);
+	pg_fixture_exec(c->db.admin, sql, NULL, 0);
+}
+
 static void test_unreachable(void **state)
 {
 	(void)state;
@@ -317,6 +358,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_broken_migration_rolled_back, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_bad_directories, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_two_at_once, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_upgrade_revokes_table_writes, setup, teardown),
 		cmocka_unit_test(test_unreachable),
 	};
 	if (!getenv("DATABASE_URL") || !*getenv("DATABASE_URL")) {
