@@ -4,6 +4,9 @@
 
 set -euo pipefail
 E2E_TOP=${CANARY_SOURCE_DIR:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)}
+source "$E2E_TOP/scripts/libcanary.bash"
+canary_sbin_path   # haproxy is in /usr/sbin, which a normal user's PATH lacks
+HAPROXY=${HAPROXY_BIN:-haproxy}
 B=${CANARY_BINARY_DIR:-$E2E_TOP/build}
 CTL=$B/canaryctl
 CANARYD=$B/canaryd
@@ -27,6 +30,7 @@ e2e_cleanup() {
 		log "FAIL: a sanitizer or valgrind report in $(grep -lE 'Sanitizer|runtime error:|definitely lost: [1-9]|Invalid (read|write)' "$E2E_DIR"/*.log | tr '\n' ' ')"
 		rc=1
 	fi
+	port_release "$$" 2>/dev/null || true
 	if [ -n "$E2E_DB" ] && [ -n "$E2E_ADMIN_URL" ]; then
 		psql -q "$E2E_ADMIN_URL" -c "DROP DATABASE IF EXISTS $E2E_DB WITH (FORCE)" >/dev/null 2>&1 || true
 	fi
@@ -45,19 +49,14 @@ trap 'exit 130' INT TERM
 for bin in "$CTL" "$CANARYD" "$MODELSIM" "$LOADGEN"; do
 	[ -x "$bin" ] || fail "'$bin' is not built; run scripts/build first"
 done
-command -v haproxy >/dev/null || fail "haproxy is not installed; run scripts/deps"
+command -v "$HAPROXY" >/dev/null ||
+	fail "haproxy is not installed (looked for '$HAPROXY' in $PATH); run scripts/deps"
 
-# A free TCP port on 127.0.0.1 (nothing accepts on it right now), below the kernel's ephemeral range: a port in
-# that range may be taken at any moment as the source port of some outgoing connection, and then cannot be bound.
+# A TCP port on 127.0.0.1 that nothing listens on, reserved for this test until it ends (scripts/libcanary.bash):
+# never handed out twice, neither within this test nor to another test, pgtmp or the demo running at the same time.
+# Below the kernel's ephemeral range. Servers we own (modelsim) take port 0 instead; see start_modelsim.
 free_port() {
-	local p low=32768
-	read -r low _ </proc/sys/net/ipv4/ip_local_port_range 2>/dev/null || true
-	[ "$low" -gt 12000 ] || low=32768
-	for _ in $(seq 1 50); do
-		p=$((10000 + RANDOM % (low - 10000)))
-		(exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null || { echo "$p"; return 0; }
-	done
-	fail "no free port"
+	port_pick "$$" || fail "no free port"
 }
 
 wait_port() { # PORT [SECONDS]
@@ -79,11 +78,26 @@ fresh_db() {
 	export DATABASE_URL="${base%/*}/$E2E_DB$query"
 }
 
+# Starts a simulator. PORT 0 lets it bind a free port itself (no race with anyone) and sets MODELSIM_PORT to the
+# port it reports on its ready line; any other PORT should come from free_port (or be reserved, as the demo does).
 start_modelsim() { # NAME PORT [ARGS...]
-	local name=$1 port=$2
+	local name=$1 port=$2 log i line
 	shift 2
-	"$MODELSIM" --name "$name" --port "$port" "$@" >"$E2E_DIR/modelsim-$name.log" 2>&1 &
+	log=$E2E_DIR/modelsim-$name.log
+	"$MODELSIM" --name "$name" --port "$port" "$@" >"$log" 2>&1 &
 	E2E_PIDS+=($!)
+	local pid=$!
+	if [ "$port" = 0 ]; then
+		port=
+		for i in $(seq 1 200); do
+			line=$(grep -m1 -o 'listening on 127\.0\.0\.1:[0-9]*' "$log" 2>/dev/null || true)
+			[ -n "$line" ] && { port=${line##*:}; break; }
+			kill -0 "$pid" 2>/dev/null || break
+			sleep 0.05
+		done
+		[ -n "$port" ] || fail "modelsim $name did not report its port (see $log)"
+	fi
+	MODELSIM_PORT=$port
 	wait_port "$port"
 }
 
@@ -109,7 +123,7 @@ backend $svc
     server blue 127.0.0.1:$blue weight 256
     server green 127.0.0.1:$green weight 0
 CFG
-	haproxy -db -f "$E2E_DIR/haproxy.cfg" >"$E2E_DIR/haproxy.log" 2>&1 &
+	"$HAPROXY" -db -f "$E2E_DIR/haproxy.cfg" >"$E2E_DIR/haproxy.log" 2>&1 &
 	E2E_PIDS+=($!)
 	HAPROXY_PID=$!
 	wait_port "$fe"
@@ -168,9 +182,11 @@ setup_world() { # [POLICY_FILE] [MODELSIM ARGS...]
 	local policy=${1:-$E2E_TOP/policies/demo-fast.yaml}
 	shift || true
 	fresh_db
-	FE=$(free_port); ADMIN=$(free_port); BLUE=$(free_port); GREEN=$(free_port)
-	start_modelsim blue "$BLUE" --error-rate 0.005 --latency-median 0.2 --seed 1 "$@"
-	start_modelsim green "$GREEN" --error-rate 0.005 --latency-median 0.2 --seed 2 "$@"
+	FE=$(free_port); ADMIN=$(free_port)
+	start_modelsim blue 0 --error-rate 0.005 --latency-median 0.2 --seed 1 "$@"
+	BLUE=$MODELSIM_PORT
+	start_modelsim green 0 --error-rate 0.005 --latency-median 0.2 --seed 2 "$@"
+	GREEN=$MODELSIM_PORT
 	start_haproxy svc "$FE" "$ADMIN" "$BLUE" "$GREEN"
 	cat >"$E2E_DIR/service.yaml" <<YAML
 name: svc

@@ -1,6 +1,7 @@
 /* A real HAProxy for tests (see haproxy_fixture.h): writes a config into a temp dir, runs `haproxy -db`, waits for
  * the admin socket, and tears everything down again. */
 #include "haproxy_fixture.h"
+#include "port_fixture.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -33,16 +34,7 @@ static long now_ms(void)
 
 int hap_free_port(void)
 {
-	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (fd < 0)
-		return -1;
-	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
-	socklen_t len = sizeof sa;
-	int port = -1;
-	if (bind(fd, (struct sockaddr *)&sa, sizeof sa) == 0 && getsockname(fd, (struct sockaddr *)&sa, &len) == 0)
-		port = ntohs(sa.sin_port);
-	close(fd);
-	return port;
+	return port_reserve(NULL);
 }
 
 int hap_cmd(struct hap *h, const char *cmd, char *out, size_t outsz)
@@ -162,11 +154,17 @@ static void log_tail(const struct hap *h, char *buf, size_t bufsz)
 /* One attempt with fresh ports; returns 0, -1 on a hard failure, -2 if haproxy exited (maybe a port race). */
 static int start_once(struct hap *h, const struct hap_opts *o, const char *bin)
 {
-	h->port = hap_free_port();
-	h->admin_port = hap_free_port();
-	if (h->port < 0 || h->admin_port < 0 || h->port == h->admin_port) {
-		snprintf(h->err, sizeof h->err, "cannot find free ports on 127.0.0.1");
-		return -2;
+	/* haproxy is not ours to teach port 0: reserve its ports, so no concurrent test is given them too */
+	struct cn_err err = { 0 };
+	if (h->port > 0)
+		port_release(h->port); /* an earlier attempt's, which some other process took */
+	if (h->admin_port > 0)
+		port_release(h->admin_port);
+	h->port = port_reserve(&err);
+	h->admin_port = h->port < 0 ? -1 : port_reserve(&err);
+	if (h->port < 0 || h->admin_port < 0) {
+		snprintf(h->err, sizeof h->err, "cannot find free ports on 127.0.0.1: %s", err.msg);
+		return -1;
 	}
 	snprintf(h->runtime_api_tcp, sizeof h->runtime_api_tcp, "127.0.0.1:%d", h->admin_port);
 	if (write_cfg(h, o) < 0)

@@ -50,7 +50,9 @@ int hap_get_weight(struct hap *h, const char *srv);
 /* Stops haproxy (SIGTERM, then SIGKILL after 3 s), reaps it and removes the temp dir. Safe to call twice. */
 void hap_stop(struct hap *h);
 
-/* Returns a TCP port on 127.0.0.1 that was free a moment ago, or -1. */
+/* Returns a TCP port on 127.0.0.1 that nothing listens on, reserved for this process (port_fixture.h) until it
+ * exits, so no concurrent test starts a server on it; or -1. The fixture's own ports (h->port, h->admin_port) are
+ * reserved the same way and stay reserved after hap_stop, so a stopped haproxy's ports keep refusing. */
 int hap_free_port(void);
 
 #endif

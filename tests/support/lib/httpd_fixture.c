@@ -1,5 +1,6 @@
 /* A tiny HTTP server on 127.0.0.1 for tests, built on libmicrohttpd with a thread per connection. */
 #include "httpd_fixture.h"
+#include "port_fixture.h"
 
 #include <arpa/inet.h>
 #include <microhttpd.h>
@@ -247,17 +248,5 @@ void httpd_fixture_stop(struct httpd_fixture *f)
 
 int httpd_free_port(void)
 {
-	struct sockaddr_in sa;
-	socklen_t len = sizeof sa;
-	int fd = socket(AF_INET, SOCK_STREAM, 0), port = -1;
-
-	if (fd < 0)
-		return -1;
-	memset(&sa, 0, sizeof sa);
-	sa.sin_family = AF_INET;
-	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	if (bind(fd, (struct sockaddr *)&sa, sizeof sa) == 0 && getsockname(fd, (struct sockaddr *)&sa, &len) == 0)
-		port = ntohs(sa.sin_port);
-	close(fd);   /* bound but never listening: connecting to it is refused */
-	return port;
+	return port_reserve(NULL); /* reserved until this process exits: nobody else starts listening there */
 }

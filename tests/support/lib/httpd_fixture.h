@@ -57,7 +57,8 @@ void httpd_fixture_last_query(struct httpd_fixture *f, char *buf, size_t size);
 /* Stops the server (slow replies are cut short) and frees it; accepts NULL. */
 void httpd_fixture_stop(struct httpd_fixture *f);
 
-/* Returns a loopback port that nothing listens on right now (to test refused connections), or -1. */
+/* Returns a loopback port that nothing listens on, reserved for this process until it exits so that no concurrent
+ * test starts a server there (to test refused connections); or -1. */
 int httpd_free_port(void);
 
 #endif
