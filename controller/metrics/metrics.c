@@ -26,14 +26,16 @@ struct cn_metrics *cn_metrics_open_limits(const struct cn_service *svc, const st
 
 int cn_metrics_sample(struct cn_metrics *m, int slot, struct cn_sample *out)
 {
-	if (!m || !out || slot < 0 || slot > 1)
-		return -CN_EINTERNAL;
+	if (!m || !out || slot < 0 || slot > 1 || m->read != CN_READ_IDLE)
+		return -CN_EINTERNAL; /* a read driven by a group uses the same connections */
 	cn_sample_reset(out);
 	return m->ops->sample(m, slot, out);
 }
 
 void cn_metrics_close(struct cn_metrics *m)
 {
-	if (m)
-		m->ops->close(m);
+	if (!m)
+		return;
+	cn_metrics_cancel(m);
+	m->ops->close(m);
 }

@@ -2,6 +2,7 @@
 #ifndef CANARY_METRICS_INT_H
 #define CANARY_METRICS_INT_H
 
+#include <curl/curl.h>
 #include <stddef.h>
 
 #include "canary/metrics.h"
@@ -10,15 +11,29 @@
 struct cn_metrics_ops {
 	/* Reads slot into out (already reset by cn_sample_reset); failures set out->ok/why and return 0. */
 	int (*sample)(struct cn_metrics *m, int slot, struct cn_sample *out);
-	/* Frees the source (the struct that embeds struct cn_metrics). */
+	/* Frees the source (the struct that embeds struct cn_metrics); any read was cancelled before. */
 	void (*close)(struct cn_metrics *m);
+	/* Asynchronous reads (NULL: the group reads synchronously with sample at start). start adds the source's
+	 * transfers to multi, each with CURLOPT_PRIVATE = m, and returns how many (>= 1) or < 0 with err. */
+	int (*start)(struct cn_metrics *m, CURLM *multi, struct cn_err *err);
+	/* One of m's transfers ended with code: write the slot's sample into m->result; return 1 when the whole read
+	 * is done. The group has already removed the transfer from multi. */
+	int (*done)(struct cn_metrics *m, CURL *easy, CURLcode code);
+	/* Removes m's transfers that are still in multi. */
+	void (*cancel)(struct cn_metrics *m, CURLM *multi);
 };
+
+enum cn_read_state { CN_READ_IDLE, CN_READ_INFLIGHT, CN_READ_READY };
 
 /* Every source embeds this first. */
 struct cn_metrics {
 	const struct cn_metrics_ops *ops;
 	struct cn_service svc;
 	struct cn_metrics_limits lim;
+	/* the read driven by a group */
+	struct cn_metrics_group *group;   /* set while not idle */
+	enum cn_read_state read;
+	struct cn_sample result[2];
 };
 
 struct cn_metrics *cn_metrics_scrape_open(const struct cn_service *svc, const struct cn_metrics_limits *lim,

@@ -1,5 +1,6 @@
 /* Scrape source: GETs each slot's /metrics with libcurl and streams the body through the text-format parser, so
- * the page is never held in memory. One curl handle per slot keeps its connection alive between ticks. */
+ * the page is never held in memory. One curl handle per slot keeps its connection alive between ticks. Reads run
+ * one at a time (cn_metrics_sample) or both slots at once in a group's multi handle (cn_metrics_start). */
 #include <curl/curl.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,6 +15,7 @@ struct scrape_slot {
 	struct cn_promtext *parser;
 	char errbuf[CURL_ERROR_SIZE];
 	bool checked;     /* the status was looked at when the body began */
+	bool in_multi;    /* its transfer is in a group's multi handle */
 	long status;
 };
 
@@ -40,33 +42,84 @@ static size_t on_body(char *data, size_t size, size_t nmemb, void *arg)
 	return n;
 }
 
-static int scrape_sample(struct cn_metrics *m, int slot, struct cn_sample *out)
+static void slot_begin(struct scrape_slot *ss, const char *url)
 {
-	struct scrape *sc = (struct scrape *)m;
-	struct scrape_slot *ss = &sc->s[slot];
-	const char *url = m->svc.slots[slot].metrics_url;
-	CURLcode res;
-	long status = 0;
-
 	ss->errbuf[0] = '\0';
 	ss->checked = false;
 	ss->status = 0;
 	cn_promtext_begin(ss->parser, url);
-	res = curl_easy_perform(ss->curl);
+}
+
+/* Turns a finished transfer into the slot's sample. */
+static void slot_end(struct scrape_slot *ss, const char *url, CURLcode res, struct cn_sample *out)
+{
+	long status = 0;
+
 	if (res == CURLE_OK || res == CURLE_WRITE_ERROR) {
 		if (curl_easy_getinfo(ss->curl, CURLINFO_RESPONSE_CODE, &status) != CURLE_OK)
 			status = 0;
 		if (status != 200) {
 			cn_sample_fail(out, "metrics page %s: http status %ld, expected 200", url, status);
-			return 0;
+			return;
 		}
 		if (res == CURLE_OK || cn_promtext_failed(ss->parser)) {
 			cn_promtext_end(ss->parser, out);
-			return 0;
+			return;
 		}
 	}
 	cn_sample_fail(out, "metrics page %s: %s", url, ss->errbuf[0] ? ss->errbuf : curl_easy_strerror(res));
+}
+
+static int scrape_sample(struct cn_metrics *m, int slot, struct cn_sample *out)
+{
+	struct scrape *sc = (struct scrape *)m;
+	struct scrape_slot *ss = &sc->s[slot];
+	const char *url = m->svc.slots[slot].metrics_url;
+
+	slot_begin(ss, url);
+	slot_end(ss, url, curl_easy_perform(ss->curl), out);
 	return 0;
+}
+
+static int scrape_start(struct cn_metrics *m, CURLM *multi, struct cn_err *err)
+{
+	struct scrape *sc = (struct scrape *)m;
+
+	for (int i = 0; i < 2; i++) {
+		struct scrape_slot *ss = &sc->s[i];
+		slot_begin(ss, m->svc.slots[i].metrics_url);
+		CURLMcode mc = curl_multi_add_handle(multi, ss->curl);
+		if (mc != CURLM_OK)
+			return cn_fail(err, CN_EINTERNAL, "service '%s': cannot start reading %s: %s", m->svc.name,
+				       m->svc.slots[i].metrics_url, curl_multi_strerror(mc));
+		ss->in_multi = true;
+	}
+	return 2;
+}
+
+static int scrape_done(struct cn_metrics *m, CURL *easy, CURLcode code)
+{
+	struct scrape *sc = (struct scrape *)m;
+
+	for (int i = 0; i < 2; i++) {
+		struct scrape_slot *ss = &sc->s[i];
+		if (ss->curl != easy || !ss->in_multi)
+			continue;
+		ss->in_multi = false;
+		slot_end(ss, m->svc.slots[i].metrics_url, code, &m->result[i]);
+	}
+	return !sc->s[0].in_multi && !sc->s[1].in_multi;
+}
+
+static void scrape_cancel(struct cn_metrics *m, CURLM *multi)
+{
+	struct scrape *sc = (struct scrape *)m;
+
+	for (int i = 0; i < 2; i++)
+		if (sc->s[i].in_multi) {
+			curl_multi_remove_handle(multi, sc->s[i].curl);
+			sc->s[i].in_multi = false;
+		}
 }
 
 static void scrape_close(struct cn_metrics *m)
@@ -84,7 +137,10 @@ static void scrape_close(struct cn_metrics *m)
 	free(sc);
 }
 
-static const struct cn_metrics_ops scrape_ops = { .sample = scrape_sample, .close = scrape_close };
+static const struct cn_metrics_ops scrape_ops = {
+	.sample = scrape_sample, .close = scrape_close, .start = scrape_start, .done = scrape_done,
+	.cancel = scrape_cancel,
+};
 
 static int setup_slot(struct scrape *sc, int i, struct cn_err *err)
 {
@@ -116,6 +172,7 @@ static int setup_slot(struct scrape *sc, int i, struct cn_err *err)
 	curl_easy_setopt(c, CURLOPT_ERRORBUFFER, ss->errbuf);
 	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
 	curl_easy_setopt(c, CURLOPT_WRITEDATA, ss);
+	curl_easy_setopt(c, CURLOPT_PRIVATE, (void *)&sc->base); /* a group finds the reader of a finished transfer */
 	return 0;
 }
 

@@ -3,6 +3,7 @@
 #ifndef CANARY_METRICS_H
 #define CANARY_METRICS_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "canary/err.h"
@@ -30,7 +31,43 @@ struct cn_metrics *cn_metrics_open_limits(const struct cn_service *svc, const st
  * out->why says why; returns 0. Returns < 0 (-CN_EINTERNAL) only on internal failure or a bad slot. */
 int cn_metrics_sample(struct cn_metrics *m, int slot, struct cn_sample *out);
 
-/* Closes the reader and its connections; accepts NULL. */
+/* Closes the reader and its connections (a read in flight is cancelled first); accepts NULL. */
 void cn_metrics_close(struct cn_metrics *m);
+
+/* ---- reading many services at once ----
+ * A group drives the reads of many readers concurrently (libcurl's multi interface): start a read of each reader,
+ * wait on the group (alongside one more socket of the caller's, e.g. the database's), take the readers whose read
+ * finished, and collect their samples. Each transfer is bounded by its service's metrics.timeout, so one hung
+ * endpoint delays nobody else. A source that cannot read asynchronously (prometheus, for now) reads at start. */
+struct cn_metrics_group;   /* opaque */
+
+/* Creates an empty group; the caller frees it with cn_metrics_group_free, or NULL with err set. */
+struct cn_metrics_group *cn_metrics_group_new(struct cn_err *err);
+
+/* Frees the group; readers still in flight are cancelled (they stay open). Accepts NULL. */
+void cn_metrics_group_free(struct cn_metrics_group *g);
+
+/* Starts reading both slots of m in g. A reader has at most one read in flight: -CN_EINTERNAL if it has one. */
+int cn_metrics_start(struct cn_metrics *m, struct cn_metrics_group *g, struct cn_err *err);
+
+/* True while m has a read in flight or finished but not yet collected. */
+bool cn_metrics_busy(const struct cn_metrics *m);
+
+/* Cancels m's read, in flight or finished; nothing is collected. Accepts NULL or an idle reader. */
+void cn_metrics_cancel(struct cn_metrics *m);
+
+/* Moves transfers on, waiting up to timeout_ms for one to progress or for fd (>= 0; -1: none) to become
+ * readable; *fd_ready says whether it did. Returns 0, or -CN_EINTERNAL if libcurl fails. */
+int cn_metrics_group_wait(struct cn_metrics_group *g, int fd, int timeout_ms, bool *fd_ready, struct cn_err *err);
+
+/* Returns one reader whose read finished (each once), or NULL when none is ready. */
+struct cn_metrics *cn_metrics_group_next(struct cn_metrics_group *g);
+
+/* Reads in flight in g (started, not yet finished). */
+int cn_metrics_group_inflight(const struct cn_metrics_group *g);
+
+/* Writes the finished read's samples of both slots into out[0] and out[1] (as cn_metrics_sample would: a failed
+ * read has ok = false and why) and makes m idle. -CN_EINTERNAL if m has no finished read. */
+int cn_metrics_collect(struct cn_metrics *m, struct cn_sample out[2]);
 
 #endif
