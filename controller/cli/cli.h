@@ -74,14 +74,21 @@ struct cli_doc {
 	int (*apply)(struct cn_store *st, const void *obj, const char *source, int *version, bool *created,
 		     struct cn_err *err);
 	const struct cn_schema *(*schema)(void);
+	/* After a successful apply, whether what the document points at answers from here (NULL: nothing to check).
+	 * A failure is printed as a warning: the document is stored, and the daemon may reach what this host cannot. */
+	int (*probe)(const void *obj, struct cn_err *err);
 };
 
 /* `KIND lint FILE...`: validates without a database; exit 65 if any file is invalid (each error on one line). */
 int cli_doc_lint(struct cli *cli, const struct cli_doc *doc, int argc, char **argv);
-/* `KIND apply FILE`: validates, then stores a new version unless the latest has the same content. */
+/* `KIND apply FILE`: validates, then stores a new version unless the latest has the same content; then probes. */
 int cli_doc_apply(struct cli *cli, const struct cli_doc *doc, int argc, char **argv);
 /* `KIND keys`: the file reference, generated from the loader's key table. */
 int cli_doc_keys(struct cli *cli, const struct cli_doc *doc, int argc, char **argv);
+
+/* Checks that svc's gateway answers from this host (reads the slots' shares once). Returns 0 or -code with err. */
+struct cn_service;
+int cli_gateway_probe(const struct cn_service *svc, struct cn_err *err);
 
 /* Prints a file's key reference (every key, its value type, default and meaning) as a Markdown table; returns 0. */
 int cli_print_reference(const struct cn_schema *s);

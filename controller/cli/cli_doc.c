@@ -82,9 +82,15 @@ int cli_doc_apply(struct cli *cli, const struct cli_doc *doc, int argc, char **a
 		rc = cli_error(&err);
 		goto out;
 	}
+	struct cn_err perr = {0};
+	bool unreachable = doc->probe && doc->probe(obj, &perr) != 0;
+	if (unreachable)
+		fprintf(stderr, "canaryctl: warning: %s '%s' is stored, but %s; rollouts hold until canaryd reaches it\n",
+			doc->kind, doc->name(obj), perr.msg);
 	if (cli->output == CLI_JSON)
-		rc = cli_print_json(json_pack("{s:s, s:i, s:b, s:s}", "name", doc->name(obj), "version", version,
-					      "created", created, "file", files[0]));
+		rc = cli_print_json(json_pack("{s:s, s:i, s:b, s:s, s:s?}", "name", doc->name(obj), "version", version,
+					      "created", created, "file", files[0], "warning",
+					      unreachable ? perr.msg : NULL));
 	else if (created)
 		printf("%s '%s' version %d stored\n", doc->kind, doc->name(obj), version);
 	else

@@ -3,6 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "canary/gateway.h"
 #include "canary/service.h"
 #include "canary/store.h"
 #include "canary/schema.h"
@@ -44,10 +45,27 @@ static int service_store(struct cn_store *st, const void *obj, const char *sourc
 	return cn_store_service_apply(st, obj, source, version, created, err);
 }
 
+int cli_gateway_probe(const struct cn_service *svc, struct cn_err *err)
+{
+	double pct[2];
+	struct cn_gateway *gw = cn_gateway_open(svc, err);
+	if (!gw || cn_gateway_get_weights(gw, pct, err) < 0) {
+		cn_gateway_close(gw);
+		return cn_err_prefix(err, "its gateway does not answer from this host");
+	}
+	cn_gateway_close(gw);
+	return 0;
+}
+
+static int service_probe(const void *obj, struct cn_err *err)
+{
+	return cli_gateway_probe(obj, err);
+}
+
 static const struct cli_doc service_doc = {
 	.kind = "service", .usage = service_usage, .size = sizeof(struct cn_service), .load = service_load,
 	.name = service_name, .describe = service_describe, .to_json = service_json, .apply = service_store,
-	.schema = cn_service_schema,
+	.schema = cn_service_schema, .probe = service_probe,
 };
 
 static int service_lint(struct cli *cli, int argc, char **argv)

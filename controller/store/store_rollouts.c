@@ -381,19 +381,24 @@ int cn_store_rollout_status(struct cn_store *st, int64_t id, json_t **out, struc
 			  0, NULL, false, out, err);
 }
 
-int cn_store_may_command(struct cn_store *st, struct cn_err *err)
+int cn_store_may_call(struct cn_store *st, const char *function, const char *what, struct cn_err *err)
 {
-	PGresult *r = cn_store_exec(st, "check the role's privileges",
-				    "SELECT has_function_privilege('canary.queue_command(bigint, text, text)', 'EXECUTE')",
-				    0, NULL, err);
+	const char *p[] = {function};
+	PGresult *r = cn_store_exec(st, "check the role's privileges", "SELECT has_function_privilege($1, 'EXECUTE')",
+				    1, p, err);
 	if (!r)
 		return -err->code;
 	bool may = PQntuples(r) == 1 && PQgetvalue(r, 0, 0)[0] == 't';
 	PQclear(r);
 	if (!may)
-		return cn_fail(err, CN_EPERM, "permission denied: role '%s' may not steer rollouts; it needs to be a "
-			       "member of canary_operator", cn_store_user(st));
+		return cn_fail(err, CN_EPERM, "permission denied: role '%s' may not %s; it needs to be a member of "
+			       "canary_operator", cn_store_user(st), what);
 	return 0;
+}
+
+int cn_store_may_command(struct cn_store *st, struct cn_err *err)
+{
+	return cn_store_may_call(st, "canary.queue_command(bigint, text, text)", "steer rollouts", err);
 }
 
 int cn_store_lease_renew(struct cn_store *st, int64_t id, const char *owner, int64_t lease_ms, double *weight,

@@ -109,6 +109,10 @@ int cn_store_command_add(struct cn_store *st, int64_t id, enum cn_command_kind k
  * say "permission denied" before it judges whether the command fits the rollout's state. */
 int cn_store_may_command(struct cn_store *st, struct cn_err *err);
 
+/* Returns 0 when the connected role may execute `function` (a signature such as "canary.start_rollout(text, text,
+ * text, text)"), else -CN_EPERM: "permission denied: role 'R' may not WHAT; ...". */
+int cn_store_may_call(struct cn_store *st, const char *function, const char *what, struct cn_err *err);
+
 /* Reads a command's result: *done false while unhandled; else *accepted and msg (the refusal's reason). */
 int cn_store_command_result(struct cn_store *st, int64_t cmd_id, bool *done, bool *accepted, char *msg,
 			    size_t msgsize, struct cn_err *err);

@@ -196,8 +196,23 @@ static void test_against_database(void **state)
 	expect_status(&r, 0);
 	assert_non_null(strstr(r.out, "policy default version 1"));
 
+	/* the demo's HAProxy is not running: the service is stored with a warning that says so */
 	run(&r, db.conninfo, (const char *[]){"service", "apply", svc, NULL});
 	expect_status(&r, 0);
+	assert_one_line_error(&r, "warning: service 'demo' is stored, but its gateway does not answer from this host");
+	assert_non_null(strstr(r.err, "haproxy.sock"));
+	/* and a rollout is not started on it (69, nothing written) unless the check is waived */
+	long long events = pg_fixture_scalar(db.conninfo, "SELECT count(*) FROM audit_events", NULL, 0);
+	run(&r, db.conninfo, (const char *[]){"rollout", "start", "--service", "demo", "--candidate", "v2", NULL});
+	expect_status(&r, 69);
+	assert_one_line_error(&r, "cannot start a rollout of 'demo': its gateway does not answer from this host");
+	assert_non_null(strstr(r.err, "nothing was started"));
+	assert_int_equal(pg_fixture_scalar(db.conninfo, "SELECT count(*) FROM rollouts", NULL, 0), 0);
+	assert_int_equal(pg_fixture_scalar(db.conninfo, "SELECT count(*) FROM audit_events", NULL, 0), events);
+	run(&r, db.conninfo,
+	    (const char *[]){"rollout", "start", "--no-gateway-check", "--service", "demo", "--candidate", "v2", NULL});
+	expect_status(&r, 0);
+	assert_int_equal(pg_fixture_scalar(db.conninfo, "SELECT count(*) FROM rollouts", NULL, 0), 1);
 	run(&r, db.conninfo, (const char *[]){"--output", "json", "service", "show", "demo", NULL});
 	expect_status(&r, 0);
 	j = json_loads(r.out, 0, NULL);

@@ -232,7 +232,7 @@ static void test_refusals_through_the_cli(void **state)
 	ctl(&r, as_alice, (const char *[]){"rollout", "pause", "999999", NULL});
 	expect_exit(&r, 65, "pause of an unknown rollout");
 	expect_one_line_error(&r, "no rollout with id 999999");
-	ctl(&r, as_alice, (const char *[]){"rollout", "start", "--service", "demo", "--candidate", "v3", NULL});
+	ctl(&r, as_alice, (const char *[]){"rollout", "start", "--no-gateway-check", "--service", "demo", "--candidate", "v3", NULL});
 	expect_exit(&r, 65, "a second active rollout on one service");
 	expect_one_line_error(&r, "already has an active rollout");
 	scalar_text(COUNTS, after, sizeof after);
