@@ -157,7 +157,16 @@ static void test_against_database(void **state)
 		fail_msg("%s", msg);
 	char def[1024], svc[1024];
 	snprintf(def, sizeof def, "%s", path_in("CANARY_SOURCE_DIR", "policies/default.yaml"));
-	snprintf(svc, sizeof svc, "%s", path_in("CANARY_SOURCE_DIR", "policies/demo-service.yaml"));
+	/* the demo's service, with a gateway socket that cannot exist (the demo's may be running on this host) */
+	char text[16384], *sock, away[] = "/tmp/canary-svc.XXXXXX";
+	ctl_slurp(path_in("CANARY_SOURCE_DIR", "policies/demo-service.yaml"), text, sizeof text);
+	assert_non_null(sock = strstr(text, "unix:/tmp/canary-demo/haproxy.sock"));
+	memcpy(sock, "unix:/nonexistent/canary/gw.sock  ", 34); /* same length, trailing blanks */
+	int fd = mkstemp(away);
+	assert_true(fd >= 0);
+	close(fd);
+	assert_int_equal(pg_fixture_write_file(away, text), 0);
+	snprintf(svc, sizeof svc, "%s", away);
 	write_bad(bad);
 
 	run(&r, NULL, (const char *[]){"--db", db.conninfo, "migrate", "--migrations",
@@ -200,7 +209,7 @@ static void test_against_database(void **state)
 	run(&r, db.conninfo, (const char *[]){"service", "apply", svc, NULL});
 	expect_status(&r, 0);
 	assert_one_line_error(&r, "warning: service 'demo' is stored, but its gateway does not answer from this host");
-	assert_non_null(strstr(r.err, "haproxy.sock"));
+	assert_non_null(strstr(r.err, "/nonexistent/canary/gw.sock"));
 	/* and a rollout is not started on it (69, nothing written) unless the check is waived */
 	long long events = pg_fixture_scalar(db.conninfo, "SELECT count(*) FROM audit_events", NULL, 0);
 	run(&r, db.conninfo, (const char *[]){"rollout", "start", "--service", "demo", "--candidate", "v2", NULL});
@@ -213,6 +222,10 @@ static void test_against_database(void **state)
 	    (const char *[]){"rollout", "start", "--no-gateway-check", "--service", "demo", "--candidate", "v2", NULL});
 	expect_status(&r, 0);
 	assert_int_equal(pg_fixture_scalar(db.conninfo, "SELECT count(*) FROM rollouts", NULL, 0), 1);
+	/* no canaryd runs here: a wait that times out on a rollout nobody picked up says so, and exits 69, not 3 */
+	run(&r, db.conninfo, (const char *[]){"rollout", "wait", "1", "--timeout", "1s", NULL});
+	expect_status(&r, 69);
+	assert_non_null(strstr(r.err, "no canaryd has picked it up"));
 	run(&r, db.conninfo, (const char *[]){"--output", "json", "service", "show", "demo", NULL});
 	expect_status(&r, 0);
 	j = json_loads(r.out, 0, NULL);
@@ -246,6 +259,7 @@ static void test_against_database(void **state)
 	snprintf(sql, sizeof sql, "DROP ROLE IF EXISTS %s", role);
 	pg_fixture_exec(db.admin, sql, NULL, 0);
 	unlink(bad);
+	unlink(away);
 	if (denied != 77 || !strstr(denied_err, "permission denied: role"))
 		fail_msg("viewer apply: exit %d, stderr: %s", denied, denied_err);
 	assert_int_equal(listed, 0);
