@@ -11,7 +11,9 @@
 #include "canary/parse.h"
 #include "canary/policy.h"
 #include "canary/rollout.h"
+#include "canary/service.h"
 #include "canary/store.h"
+#include "canary/store_audit.h"
 #include "canary/store_rollouts.h"
 #include "cli.h"
 
@@ -32,7 +34,7 @@ enum {
 
 static const char USAGE[] =
 	"usage: canaryctl rollout start --service S --candidate VERSION [--policy P] [--reason TEXT]\n"
-	"                               [--wait] [--timeout D] [--exit-on-pause]\n"
+	"                               [--wait] [--timeout D] [--exit-on-pause] [--no-gateway-check]\n"
 	"       canaryctl rollout status [ID] [--watch [--count N]]\n"
 	"       canaryctl rollout wait ID [--timeout D] [--exit-on-pause]\n"
 	"       canaryctl rollout approve|pause|resume|abort ID [--reason TEXT]\n"
@@ -331,6 +333,23 @@ static int wait_rollout(struct cli *cli, struct cn_store *st, int64_t id, int64_
 				fputc('\n', stdout);
 			drawn = false;
 			fflush(stdout);
+			/* A wait that ends on a dependency that is away is 69, not a plain time-out: the pipeline learns
+			 * that nothing moved and why (the gateway, or no canaryd at all). */
+			const char *why = jstr(cur, "reason");
+			bool dep_away = strncmp(why, "holding: gateway unavailable", 28) == 0 ||
+					strncmp(why, "holding: canaryd cannot act", 27) == 0;
+			bool never_started = !dep_away && strcmp(jstr(cur, "phase"), "pending") == 0 &&
+					     !json_is_object(json_object_get(cur, "status"));
+			if (never_started || dep_away) {
+				fprintf(stderr, "canaryctl: timed out after %llds waiting for rollout %lld: %s; it goes on "
+						"('canaryctl rollout wait %lld' to wait again)\n",
+					(long long)(timeout_ms / 1000), (long long)id,
+					never_started ? "no canaryd has picked it up (is canaryd running and connected to "
+							"this database?)" : why,
+					(long long)id);
+				code = CN_EUNAVAIL;
+				break;
+			}
 			fprintf(stderr, "canaryctl: timed out after %llds waiting for rollout %lld; it goes on "
 					"('canaryctl rollout wait %lld' to wait again)\n",
 				(long long)(timeout_ms / 1000), (long long)id, (long long)id);
@@ -355,14 +374,45 @@ out:
 	return code;
 }
 
+/* Before a rollout starts: the service's gateway must answer, or the rollout would only hold. An unknown service
+ * is left to the start itself (it says so). Returns 0, or the exit code after printing why nothing was started. */
+static int check_gateway(struct cn_store *st, const char *service)
+{
+	struct cn_err err = {0};
+	struct cn_service *svc = NULL;
+	json_t *doc = cn_store_service_show(st, service, &err);
+	int rc = 0;
+	if (!doc)
+		return err.code == CN_EINPUT ? 0 : cli_error(&err);
+	const char *src = json_string_value(json_object_get(doc, "source"));
+	if (!src || !(svc = calloc(1, sizeof *svc))) {
+		rc = cli_error(&(struct cn_err){CN_EINTERNAL, "the stored service has no source"});
+		goto out;
+	}
+	if (cn_service_parse(src, strlen(src), "stored service", svc, &err) < 0) {
+		rc = cli_error(&err);
+		goto out;
+	}
+	if (cli_gateway_probe(svc, &err) < 0) {
+		fprintf(stderr, "canaryctl: cannot start a rollout of '%s': %s; nothing was started: bring the gateway "
+			"back, or pass --no-gateway-check when only canaryd's host can reach it\n", service, err.msg);
+		rc = CN_EUNAVAIL;
+	}
+out:
+	free(svc);
+	json_decref(doc);
+	return rc;
+}
+
 static int rollout_start(struct cli *cli, int argc, char **argv)
 {
 	const char *service = NULL, *candidate = NULL, *policy = NULL, *reason = NULL, *timeout = NULL;
-	bool wait = false, exit_on_pause = false;
+	bool wait = false, exit_on_pause = false, no_gateway_check = false;
 	const struct cli_opt opts[] = {
 		{"service", &service, NULL}, {"candidate", &candidate, NULL}, {"policy", &policy, NULL},
 		{"reason", &reason, NULL},   {"timeout", &timeout, NULL},     {"wait", NULL, &wait},
-		{"exit-on-pause", NULL, &exit_on_pause}, {NULL, NULL, NULL},
+		{"exit-on-pause", NULL, &exit_on_pause}, {"no-gateway-check", NULL, &no_gateway_check},
+		{NULL, NULL, NULL},
 	};
 	int npos = 0, rc;
 	if ((rc = cli_parse(argc, argv, opts, NULL, 0, &npos, USAGE)) != 0)
@@ -377,6 +427,10 @@ static int rollout_start(struct cli *cli, int argc, char **argv)
 		return rc;
 	struct cn_err err = {0};
 	int64_t id = 0;
+	if (cn_store_may_call(st, "canary.start_rollout(text, text, text, text)", "start rollouts", &err) < 0)
+		return cli_error(&err);
+	if (!no_gateway_check && (rc = check_gateway(st, service)) != 0)
+		return rc;
 	if (cn_store_rollout_create(st, service, candidate, policy ? policy : "default", reason, &id, &err) < 0)
 		return cli_error(&err);
 	if (!wait) {
