@@ -49,8 +49,10 @@ trap 'exit 130' INT TERM
 for bin in "$CTL" "$CANARYD" "$MODELSIM" "$LOADGEN"; do
 	[ -x "$bin" ] || fail "'$bin' is not built; run scripts/build first"
 done
-command -v "$HAPROXY" >/dev/null ||
-	fail "haproxy is not installed (looked for '$HAPROXY' in $PATH); run scripts/deps"
+if ! command -v "$HAPROXY" >/dev/null; then
+	[ -z "${HAPROXY_BIN:-}" ] || fail "HAPROXY_BIN '$HAPROXY_BIN' is not an executable"
+	fail "haproxy is not installed (not found in $PATH); run scripts/deps"
+fi
 
 # A TCP port on 127.0.0.1 that nothing listens on, reserved for this test until it ends (scripts/libcanary.bash):
 # never handed out twice, neither within this test nor to another test, pgtmp or the demo running at the same time.
@@ -78,27 +80,27 @@ fresh_db() {
 	export DATABASE_URL="${base%/*}/$E2E_DB$query"
 }
 
-# Starts a simulator. PORT 0 lets it bind a free port itself (no race with anyone) and sets MODELSIM_PORT to the
-# port it reports on its ready line; any other PORT should come from free_port (or be reserved, as the demo does).
+# Starts a simulator and waits for its ready line (so it is our simulator that listens, not anyone who holds the
+# port); sets MODELSIM_PORT. PORT 0 lets it bind a free port itself (no race with anyone) and report it; any other
+# PORT should come from free_port (or be reserved, as the demo does).
 start_modelsim() { # NAME PORT [ARGS...]
-	local name=$1 port=$2 log i line
+	local name=$1 port=$2 log i line want='[0-9][0-9]*'
 	shift 2
 	log=$E2E_DIR/modelsim-$name.log
 	"$MODELSIM" --name "$name" --port "$port" "$@" >"$log" 2>&1 &
 	E2E_PIDS+=($!)
 	local pid=$!
-	if [ "$port" = 0 ]; then
-		port=
-		for i in $(seq 1 200); do
-			line=$(grep -m1 -o 'listening on 127\.0\.0\.1:[0-9]*' "$log" 2>/dev/null || true)
-			[ -n "$line" ] && { port=${line##*:}; break; }
-			kill -0 "$pid" 2>/dev/null || break
-			sleep 0.05
-		done
-		[ -n "$port" ] || fail "modelsim $name did not report its port (see $log)"
-	fi
-	MODELSIM_PORT=$port
-	wait_port "$port"
+	[ "$port" = 0 ] || want=$port
+	for i in $(seq 1 200); do
+		line=$(grep -m1 -o "listening on [0-9.]*:$want\$" "$log" 2>/dev/null || true)
+		if [ -n "$line" ]; then
+			MODELSIM_PORT=${line##*:}
+			return 0
+		fi
+		kill -0 "$pid" 2>/dev/null || break
+		sleep 0.05
+	done
+	fail "modelsim $name did not start (port $port; see $log)"
 }
 
 # HAProxy with one frontend and a roundrobin backend SVC of two servers blue and green; blue live (weight 256).
@@ -128,6 +130,9 @@ CFG
 	HAPROXY_PID=$!
 	wait_port "$fe"
 	wait_port "$admin"
+	# the admin port answers with our haproxy's pid, not some other process that holds the port
+	hap "$admin" "show info" 2>/dev/null | grep -qx "Pid: $HAPROXY_PID" ||
+		fail "haproxy did not start on 127.0.0.1:$fe/$admin (see $E2E_DIR/haproxy.log)"
 }
 
 # Sends one runtime API command to HAProxy's TCP admin socket and prints the answer.
