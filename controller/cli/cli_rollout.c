@@ -30,6 +30,7 @@ enum {
 #define SETTLE_MS 30000 /* how long an ended rollout's final weight may stay unconfirmed before wait returns */
 #define COMMAND_WAIT_MS 10000
 #define COMMAND_POLL_MS 10
+#define ABORT_CONFIRM_MS 5000 /* how long an accepted abort waits for the gateway to confirm weight 0 */
 #define WATCH_MS 1000
 
 static const char USAGE[] =
@@ -657,6 +658,60 @@ out:
 	return rc;
 }
 
+/* Why the gateway has not confirmed a rollout's weight, as canaryd last said: the reason of the rollout's latest
+ * "hold" audit event about the gateway after its last accepted command ("holding: gateway unavailable: ..."),
+ * written into buf; "" if none. */
+static void gateway_hold_reason(struct cn_store *st, int64_t id, char *buf, size_t size)
+{
+	struct cn_err err = {0};
+	json_t *doc = NULL;
+	buf[0] = '\0';
+	if (cn_store_audit_timeline(st, id, &doc, &err) < 0)
+		return;
+	const json_t *events = json_object_get(doc, "events"), *ev;
+	size_t i;
+	json_array_foreach(events, i, ev)
+	{
+		if (strcmp(jstr(ev, "kind"), "command.accepted") == 0)
+			buf[0] = '\0'; /* only what was said after the command counts */
+		else if (strcmp(jstr(ev, "kind"), "hold") == 0 && strstr(jstr(ev, "reason"), "gateway"))
+			snprintf(buf, size, "%s", jstr(ev, "reason"));
+	}
+	json_decref(doc);
+}
+
+/* After an accepted abort: waits up to ABORT_CONFIRM_MS for the gateway to confirm the candidate's weight 0. The
+ * abort stands either way (canaryd reconciles the gateway when it answers); if it is not confirmed, says so and why
+ * on stderr. Returns whether it was confirmed. */
+static bool abort_confirmed(struct cn_store *st, int64_t id)
+{
+	int64_t start = mono_ms();
+	struct cn_err err = {0};
+	for (;;) {
+		struct cn_rollout_row *row = NULL;
+		if (cn_store_rollout_get(st, id, &row, &err) < 0) {
+			fprintf(stderr, "canaryctl: warning: rollout %lld is aborted, but its gateway weight could not be "
+					"read: %s\n", (long long)id, err.msg);
+			return false;
+		}
+		bool ok = !isnan(row->applied_weight) && fabs(row->applied_weight - row->weight) < 1e-9;
+		cn_rollout_row_free(row);
+		if (ok)
+			return true;
+		if (mono_ms() - start >= ABORT_CONFIRM_MS)
+			break;
+		usleep(POLL_MS * 1000);
+	}
+	char why[600];
+	gateway_hold_reason(st, id, why, sizeof why);
+	fprintf(stderr, "canaryctl: warning: rollout %lld is aborted (candidate intended at 0%%), but the gateway has not "
+			"confirmed weight 0 after %ds: %s; canaryd keeps retrying and moves it as soon as the gateway "
+			"answers ('canaryctl rollout status %lld' to check)\n",
+		(long long)id, ABORT_CONFIRM_MS / 1000,
+		why[0] ? why : "canaryd has not reported a gateway error yet (is a canaryd running?)", (long long)id);
+	return false;
+}
+
 /* Queues a command and waits (bounded) for the owning daemon to accept or refuse it. */
 static int rollout_command(struct cli *cli, enum cn_command_kind kind, int argc, char **argv)
 {
@@ -708,12 +763,15 @@ static int rollout_command(struct cli *cli, enum cn_command_kind kind, int argc,
 		fprintf(stderr, "canaryctl: %s refused: %s\n", cn_command_name(kind), msg);
 		return strncmp(msg, "permission denied", 17) == 0 ? CN_EPERM : CN_EINPUT;
 	}
+	/* An abort is recorded now, whatever the gateway does: exit 0; warn if the gateway lags behind. */
+	bool confirmed = kind != CN_CMD_ABORT || abort_confirmed(st, id);
 	if (cli->output == CLI_JSON)
-		return cli_print_json(json_pack("{s:I, s:s, s:b, s:b}", "id", (json_int_t)id, "command",
+		return cli_print_json(json_pack("{s:I, s:s, s:b, s:b, s:b}", "id", (json_int_t)id, "command",
 						cn_command_name(kind), "accepted", 1, "emergency",
-						kind == CN_CMD_PROMOTE_FULL));
-	printf("rollout %lld: %s accepted%s\n", (long long)id, cn_command_name(kind),
-	       kind == CN_CMD_PROMOTE_FULL ? " (emergency: remaining steps and analysis skipped; recorded as such)" : "");
+						kind == CN_CMD_PROMOTE_FULL, "gateway_confirmed", confirmed));
+	printf("rollout %lld: %s accepted%s%s\n", (long long)id, cn_command_name(kind),
+	       kind == CN_CMD_PROMOTE_FULL ? " (emergency: remaining steps and analysis skipped; recorded as such)" : "",
+	       confirmed ? "" : " (the gateway has not confirmed it yet)");
 	return 0;
 }
 

@@ -11,11 +11,12 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "canary/metrics.h"
 #include "canary/store.h"
 #include "canary/store_rollouts.h"
 #include "daemon.h"
 
-#define MAX_CLAIM 64
+#define MAX_CLAIM 256
 
 static volatile sig_atomic_t stop_flag;
 
@@ -49,28 +50,14 @@ static long parse_long(const char *opt, const char *s, long min, long max)
 	return v;
 }
 
-/* Waits until a notification arrives on the store's connection or timeout_ms passes; drains notifications. */
-static int wait_notify(PGconn *conn, int timeout_ms)
+/* Reads what arrived on the store's connection and drains notifications. Returns how many, or -1 if the connection
+ * failed. A notification read off the socket while the round ran its queries is already queued in libpq (poll()
+ * would not see it), so this is called before every wait as well as when the socket is readable. */
+static int drain_notify(PGconn *conn)
 {
-	struct pollfd p = {.fd = PQsocket(conn), .events = POLLIN};
 	int got = 0;
-	if (p.fd < 0)
-		return -1;
-	/* A notification that arrived while the round ran its queries is already read off the socket and queued in
-	 * libpq: poll() would not see it, and the command it announces would wait for the whole timeout. */
 	if (!PQconsumeInput(conn))
 		return -1;
-	PGnotify *q = PQnotifies(conn);
-	if (q) {
-		PQfreemem(q);
-		got++;
-		timeout_ms = 0;
-	}
-	int r = poll(&p, 1, timeout_ms);
-	if (r > 0) {
-		if (!PQconsumeInput(conn))
-			return -1;
-	}
 	PGnotify *n;
 	while ((n = PQnotifies(conn)) != NULL) {
 		got++;
@@ -143,6 +130,8 @@ int main(int argc, char **argv)
 		return 64;
 	}
 
+	if (clock_init() < 0)
+		return 64;
 	struct sigaction sa;
 	memset(&sa, 0, sizeof sa);
 	sa.sa_handler = on_signal;
@@ -153,9 +142,14 @@ int main(int argc, char **argv)
 	struct cn_err err = {0};
 	void *http = NULL;
 	int rc = 0;
-	if (d.cfg.listen && !(http = daemon_http_start(&d, &err))) {
+	if (!(d.group = cn_metrics_group_new(&err))) {
 		fprintf(stderr, "canaryd: %s\n", err.msg);
 		return err.code;
+	}
+	if (d.cfg.listen && !(http = daemon_http_start(&d, &err))) {
+		fprintf(stderr, "canaryd: %s\n", err.msg);
+		rc = err.code;
+		goto out;
 	}
 	if (connect_store(&d, &err) < 0) {
 		fprintf(stderr, "canaryd: %s\n", err.msg);
@@ -165,51 +159,108 @@ int main(int argc, char **argv)
 	atomic_store(&d.stats.healthy, 1);
 	dlog("info", "started", "owner", 's', d.cfg.owner, "listen", 's', d.cfg.listen, NULL);
 
-	int64_t backoff_ms = 200;
+	/* One loop drives everything: claims (every poll interval, at once after a NOTIFY, and again while a full
+	 * claim keeps making progress), the reads in flight, and the ticks of reads that finished. A claim also
+	 * renews the leases of the rollouts it returns, and a rollout whose read is in flight stays due, so a slow
+	 * endpoint never costs the daemon its lease. */
+	int64_t backoff_ms = 200, next_claim = 0;
+	bool claimed_once = false, full = false;
 	while (!stop_flag) {
-		int64_t ids[MAX_CLAIM];
-		bool due[MAX_CLAIM];
-		int n = 0;
-		atomic_fetch_add(&d.stats.rounds, 1);
-		if (cn_store_claim(d.store, d.cfg.owner, d.cfg.lease_ms, ids, due, d.cfg.max_claim, &n, NULL, &err) < 0) {
-			atomic_store(&d.stats.healthy, 0);
-			dlog("error", "store.error", "error", 's', err.msg, NULL);
-			if (d.cfg.once) {
-				rc = err.code;
-				break;
-			}
-			/* Reconnect with a growing pause; our leases expire meanwhile and another daemon may take over. */
-			nap(backoff_ms);
-			backoff_ms = backoff_ms * 2 > 5000 ? 5000 : backoff_ms * 2;
-			if (connect_store(&d, &err) == 0) {
-				atomic_store(&d.stats.healthy, 1);
-				backoff_ms = 200;
-				dlog("info", "store.reconnected", NULL);
-			} else {
+		int64_t now = mono_ms();
+		if (now >= next_claim) {
+			int64_t ids[MAX_CLAIM];
+			bool due[MAX_CLAIM];
+			int n = 0;
+			int64_t db_now = 0;
+			atomic_fetch_add(&d.stats.rounds, 1);
+			if (cn_store_claim(d.store, d.cfg.owner, d.cfg.lease_ms, ids, due, d.cfg.max_claim, &n, &db_now,
+					   &err) < 0) {
+				atomic_store(&d.stats.healthy, 0);
 				dlog("error", "store.error", "error", 's', err.msg, NULL);
+				daemon_cancel_reads(&d); /* their ticks could not be recorded */
+				if (d.cfg.once) {
+					rc = err.code;
+					break;
+				}
+				/* Reconnect with a growing pause; our leases expire meanwhile and another daemon may take
+				 * over. */
+				nap(backoff_ms);
+				backoff_ms = backoff_ms * 2 > 5000 ? 5000 : backoff_ms * 2;
+				if (connect_store(&d, &err) == 0) {
+					atomic_store(&d.stats.healthy, 1);
+					backoff_ms = 200;
+					dlog("info", "store.reconnected", NULL);
+				} else {
+					dlog("error", "store.error", "error", 's', err.msg, NULL);
+				}
+				continue;
 			}
-			continue;
+			d.db_now_ms = db_now;
+			d.mono_claim_ms = mono_ms();
+			claimed_once = true;
+			atomic_fetch_add(&d.stats.claims, (unsigned long long)n);
+			int progress = 0;
+			for (int i = 0; i < n && !stop_flag; i++) {
+				struct cn_err perr = {0};
+				int r = daemon_turn(&d, ids[i], due[i], &perr);
+				if (r < 0)
+					dlog(perr.code == CN_EUNAVAIL ? "warn" : "error", "rollout.error", "rollout", 'I',
+					     ids[i], "error", 's', perr.msg, NULL);
+				else
+					progress += r;
+			}
+			daemon_ctx_gc(&d, mono_ms(), false);
+			/* more may be due; a claim with no progress (e.g. only reads in flight) waits like any other */
+			full = n == d.cfg.max_claim;
+			next_claim = full && progress > 0 ? 0 : mono_ms() + d.cfg.poll_ms;
 		}
-		atomic_fetch_add(&d.stats.claims, (unsigned long long)n);
-		int done = 0;
-		for (int i = 0; i < n && !stop_flag; i++) {
-			struct cn_err perr = {0};
-			if (daemon_process(&d, ids[i], due[i], &perr) < 0)
-				dlog(perr.code == CN_EUNAVAIL ? "warn" : "error", "rollout.error", "rollout", 'I',
-				     ids[i], "error", 's', perr.msg, NULL);
-			else
-				done++;
-		}
-		daemon_ctx_gc(&d, now_ms(), false);
-		if (d.cfg.once)
+		if (d.cfg.once && claimed_once && cn_metrics_group_inflight(d.group) == 0) {
+			struct cn_metrics *m;
+			while ((m = cn_metrics_group_next(d.group)) != NULL) {
+				struct cn_err terr = {0};
+				if (daemon_tick_ready(&d, m, &terr) < 0)
+					dlog("error", "rollout.error", "error", 's', terr.msg, NULL);
+			}
 			break;
-		if (n == d.cfg.max_claim && done > 0)
-			continue; /* more may be due; a round with no progress waits like any other */
-		if (wait_notify(cn_store_conn(d.store), (int)d.cfg.poll_ms) < 0 && !stop_flag) {
-			atomic_store(&d.stats.healthy, 0);
-			dlog("error", "store.error", "error", 's', PQerrorMessage(cn_store_conn(d.store)), NULL);
-			connect_store(&d, &err);
 		}
+		/* Wait for a read to progress, a NOTIFY, or the next claim. */
+		PGconn *conn = cn_store_conn(d.store);
+		int notified = drain_notify(conn);
+		int64_t wait = next_claim - mono_ms();
+		if (notified != 0)
+			wait = 0;
+		if (wait < 0)
+			wait = 0;
+		bool fd_ready = false;
+		struct cn_err werr = {0};
+		if (cn_metrics_group_wait(d.group, notified < 0 ? -1 : PQsocket(conn), (int)wait, &fd_ready, &werr) < 0) {
+			dlog("error", "metrics.error", "error", 's', werr.msg, NULL);
+			nap(100);
+		}
+		if (fd_ready && notified == 0)
+			notified = drain_notify(conn);
+		if (notified > 0)
+			next_claim = 0; /* a command or a new rollout: claim now */
+		if (notified < 0 && !stop_flag) {
+			atomic_store(&d.stats.healthy, 0);
+			dlog("error", "store.error", "error", 's', PQerrorMessage(conn), NULL);
+			daemon_cancel_reads(&d);
+			connect_store(&d, &err);
+			next_claim = 0;
+		}
+		/* Tick every rollout whose read finished. */
+		struct cn_metrics *m;
+		int ticked = 0;
+		while ((m = cn_metrics_group_next(d.group)) != NULL) {
+			struct cn_err terr = {0};
+			if (daemon_tick_ready(&d, m, &terr) < 0)
+				dlog(terr.code == CN_EUNAVAIL ? "warn" : "error", "rollout.error", "error", 's', terr.msg,
+				     NULL);
+			else
+				ticked++;
+		}
+		if (full && ticked > 0)
+			next_claim = 0; /* the claim was full: the ticks moved those rollouts on, claim the next ones */
 	}
 	if (d.store) {
 		struct cn_err rerr = {0};
@@ -218,6 +269,7 @@ int main(int argc, char **argv)
 	dlog("info", "stopped", "owner", 's', d.cfg.owner, NULL);
 out:
 	daemon_ctx_gc(&d, 0, true);
+	cn_metrics_group_free(d.group);
 	free(d.ctx);
 	cn_store_close(d.store);
 	daemon_http_stop(http);

@@ -14,6 +14,8 @@
 struct cn_store;
 struct cn_gateway;
 struct cn_metrics;
+struct cn_metrics_group;
+struct cn_rollout_row;
 
 struct daemon_config {
 	const char *db;          /* conninfo; NULL: DATABASE_URL / PG* */
@@ -32,8 +34,13 @@ struct rollout_ctx {
 	struct cn_policy policy;
 	struct cn_service service;
 	struct cn_gateway *gw;
-	struct cn_metrics *metrics;
-	int64_t last_seen_ms;
+	struct cn_metrics *metrics;        /* a read may be in flight in the daemon's group */
+	struct cn_rollout_row *row;        /* the row as of the last turn, for the tick when the read finishes */
+	int64_t last_seen_ms;              /* monotonic */
+	int64_t read_started_ms;           /* monotonic */
+	int64_t gw_down_since_ms;          /* database clock; 0 while the gateway answers */
+	int64_t gw_warned_ms;              /* monotonic: when gateway.error was last logged; 0: not in this run */
+	int64_t gw_failures, gw_unlogged;  /* failed gateway calls in this run; those not logged since the last line */
 };
 
 /* Counters exported on /metrics. */
@@ -50,14 +57,28 @@ struct daemon {
 	int nctx, capctx;
 	struct daemon_stats stats;
 	volatile sig_atomic_t *stop;
+	struct cn_metrics_group *group; /* every read in flight */
+	int64_t db_now_ms;              /* the database's clock at the last claim ... */
+	int64_t mono_claim_ms;          /* ... and the monotonic clock then */
 };
 
-/* Processes one claimed rollout: reconcile the gateway to the recorded intent, apply pending commands, tick if due
- * (by the database clock, as the claim said). */
-int daemon_process(struct daemon *d, int64_t id, bool due, struct cn_err *err);
+/* The first half of a claimed rollout's turn: reconcile the gateway to the recorded intent, apply pending commands
+ * (also while the gateway is away), and start reading metrics in d->group if the tick is due (by the database
+ * clock, as the claim said). Returns 1 if it did something, 0 if there was nothing to do, < 0 on error. */
+int daemon_turn(struct daemon *d, int64_t id, bool due, struct cn_err *err);
 
-/* Drops cached contexts of rollouts not seen for a while; frees all when all is true. */
-void daemon_ctx_gc(struct daemon *d, int64_t now_ms, bool all);
+/* The second half, for a reader of d->group whose read finished: run the core, record, move the gateway. */
+int daemon_tick_ready(struct daemon *d, struct cn_metrics *m, struct cn_err *err);
+
+/* Cancels every read in flight (the database went away: their ticks could not be recorded). */
+void daemon_cancel_reads(struct daemon *d);
+
+/* Drops cached contexts of rollouts not seen for a while (mono: mono_ms()); frees all when all is true. */
+void daemon_ctx_gc(struct daemon *d, int64_t mono, bool all);
+
+/* The time the core runs on: the database's clock at the last claim plus the monotonic time since (milliseconds
+ * since the epoch). Never the daemon's wall clock, so daemons whose clocks disagree agree on holds and timeouts. */
+int64_t daemon_now(const struct daemon *d);
 
 /* Starts the /healthz and /metrics endpoint on cfg.listen; returns an opaque handle or NULL with err. */
 void *daemon_http_start(struct daemon *d, struct cn_err *err);
@@ -67,7 +88,14 @@ void daemon_http_stop(void *h);
  * with types 's' (string), 'I' (int64), 'f' (double); ends with NULL. */
 void dlog(const char *level, const char *event, ...);
 
-/* Wall clock in milliseconds since the epoch. */
+/* Wall clock in milliseconds since the epoch, shifted by CANARY_TEST_CLOCK_OFFSET_MS (tests: a daemon whose clock is
+ * wrong). Only logs use it; the core's time is daemon_now(). */
 int64_t now_ms(void);
+
+/* Reads CANARY_TEST_CLOCK_OFFSET_MS (default 0); returns 0, or -1 with a message on stderr when it is malformed. */
+int clock_init(void);
+
+/* Monotonic clock in milliseconds (intervals only). */
+int64_t mono_ms(void);
 
 #endif

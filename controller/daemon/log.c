@@ -1,4 +1,6 @@
-/* canaryd's log: one JSON object per line on stderr, so log pipelines need no parsing rules. */
+/* canaryd's log: one JSON object per line on stderr, so log pipelines need no parsing rules; and its clocks. */
+#include <errno.h>
+#include <inttypes.h>
 #include <jansson.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -8,22 +10,53 @@
 
 #include "daemon.h"
 
+static int64_t clock_offset_ms; /* CANARY_TEST_CLOCK_OFFSET_MS: set once at start, read-only after */
+
+int clock_init(void)
+{
+	const char *s = getenv("CANARY_TEST_CLOCK_OFFSET_MS");
+	if (!s || !*s)
+		return 0;
+	char *end = NULL;
+	errno = 0;
+	long long v = strtoll(s, &end, 10);
+	if (errno || !end || *end || v < -INT64_C(31536000000) || v > INT64_C(31536000000)) {
+		fprintf(stderr, "canaryd: CANARY_TEST_CLOCK_OFFSET_MS '%s' is not a whole number of milliseconds within "
+				"a year (it is for tests; unset it)\n", s);
+		return -1;
+	}
+	clock_offset_ms = v;
+	return 0;
+}
+
 int64_t now_ms(void)
 {
 	struct timespec ts;
 	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000 + clock_offset_ms;
+}
+
+int64_t mono_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+int64_t daemon_now(const struct daemon *d)
+{
+	return d->db_now_ms + (mono_ms() - d->mono_claim_ms);
 }
 
 void dlog(const char *level, const char *event, ...)
 {
-	struct timespec ts;
 	struct tm tm;
 	char stamp[40];
-	clock_gettime(CLOCK_REALTIME, &ts);
-	gmtime_r(&ts.tv_sec, &tm);
+	int64_t ms = now_ms(); /* the daemon's own clock, as its operators would see it */
+	time_t sec = (time_t)(ms / 1000);
+	gmtime_r(&sec, &tm);
 	size_t n = strftime(stamp, sizeof stamp, "%Y-%m-%dT%H:%M:%S", &tm);
-	snprintf(stamp + n, sizeof stamp - n, ".%03ldZ", ts.tv_nsec / 1000000);
+	snprintf(stamp + n, sizeof stamp - n, ".%03dZ", (int)(ms % 1000));
 
 	json_t *o = json_object();
 	json_object_set_new(o, "ts", json_string(stamp));

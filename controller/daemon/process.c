@@ -1,13 +1,20 @@
-/* One rollout's turn in canaryd: reconcile the gateway to the recorded intent, apply operators' commands, and, when
- * the tick is due, read both variants' counters, run the core, record the outcome, then move the gateway.
+/* One rollout's turn in canaryd, in two halves so that many rollouts' metrics download at once:
+ * - daemon_turn (every claim): reconcile the gateway to the recorded intent, apply operators' commands, and, when
+ *   the tick is due, start reading both variants' counters in the daemon's metrics group. Commands never wait for
+ *   the gateway or the metrics: with the gateway away they are committed (abort: intent 0) and the gateway is
+ *   reconciled to them when it returns.
+ * - daemon_tick_ready (when a read finished): run the core on the counters, record the outcome, move the gateway.
  * Order matters for crash safety: the intended weight is committed before the gateway is called, and the gateway is
- * reconciled to the recorded intent on every turn, so a kill -9 anywhere leaves nothing inconsistent. */
+ * reconciled to the recorded intent on every turn, so a kill -9 anywhere leaves nothing inconsistent.
+ * Every time the core sees is the database's clock (daemon_now). */
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "canary/gateway.h"
 #include "canary/metrics.h"
+#include "canary/parse.h"
 #include "canary/policy.h"
 #include "canary/rollout.h"
 #include "canary/service.h"
@@ -18,20 +25,27 @@
 #define MAX_COMMANDS 16
 #define CTX_RETRY_MS 10000 /* a rollout the daemon cannot act on is looked at again after this long */
 #define WEIGHT_EPSILON 0.25 /* percent; HAProxy's integer weights round shares by up to 0.2 points */
+#define GATEWAY_WARN_EVERY_MS 60000 /* a gateway that stays away is logged once, then at most once a minute */
+#define GATEWAY_DEFAULT_LIMIT_MS (5 * 60 * 1000) /* hold on a lost gateway this long when the policy sets no
+							 * inconclusive_timeout, then pause for a person */
 
 static void ctx_free(struct rollout_ctx *c)
 {
+	cn_metrics_close(c->metrics); /* cancels a read in flight */
 	cn_gateway_close(c->gw);
-	cn_metrics_close(c->metrics);
+	cn_rollout_row_free(c->row);
 	c->gw = NULL;
 	c->metrics = NULL;
+	c->row = NULL;
 }
 
-void daemon_ctx_gc(struct daemon *d, int64_t now, bool all)
+void daemon_ctx_gc(struct daemon *d, int64_t mono, bool all)
 {
 	int k = 0;
 	for (int i = 0; i < d->nctx; i++) {
-		if (all || now - d->ctx[i].last_seen_ms > 4 * d->cfg.lease_ms)
+		/* a context with a read in flight is in use, however long the endpoint takes */
+		bool busy = cn_metrics_busy(d->ctx[i].metrics);
+		if (all || (!busy && mono - d->ctx[i].last_seen_ms > 4 * d->cfg.lease_ms))
 			ctx_free(&d->ctx[i]);
 		else
 			d->ctx[k++] = d->ctx[i];
@@ -51,12 +65,18 @@ static void ctx_drop(struct daemon *d, int64_t id)
 	atomic_store(&d->stats.rollouts_owned, (unsigned long long)d->nctx);
 }
 
+void daemon_cancel_reads(struct daemon *d)
+{
+	for (int i = 0; i < d->nctx; i++)
+		cn_metrics_cancel(d->ctx[i].metrics);
+}
+
 /* Finds or builds the context of a rollout: its pinned policy and service parsed from the stored sources. */
 static struct rollout_ctx *ctx_get(struct daemon *d, const struct cn_rollout_row *row, struct cn_err *err)
 {
 	for (int i = 0; i < d->nctx; i++)
 		if (d->ctx[i].id == row->id) {
-			d->ctx[i].last_seen_ms = now_ms();
+			d->ctx[i].last_seen_ms = mono_ms();
 			return &d->ctx[i];
 		}
 	if (d->nctx == d->capctx) {
@@ -85,7 +105,7 @@ static struct rollout_ctx *ctx_get(struct daemon *d, const struct cn_rollout_row
 		cn_gateway_close(c->gw);
 		return NULL;
 	}
-	c->last_seen_ms = now_ms();
+	c->last_seen_ms = mono_ms();
 	d->nctx++;
 	atomic_store(&d->stats.rollouts_owned, (unsigned long long)d->nctx);
 	return c;
@@ -109,6 +129,32 @@ static int may_move(struct daemon *d, const struct cn_rollout_row *row, double w
 		return cn_fail(err, CN_EUNAVAIL, "rollout %lld: the recorded intent is now %g%%, not %g%%; not moving "
 			       "the gateway on a stale view", (long long)row->id, intent, weight);
 	return 0;
+}
+
+/* Logs a gateway failure: the first of a run at once, then at most once a minute with the count in between. */
+static void gateway_warn(struct daemon *d, struct rollout_ctx *c, const char *service, const char *msg)
+{
+	int64_t now = mono_ms();
+	atomic_fetch_add(&d->stats.gateway_errors, 1);
+	c->gw_failures++;
+	if (c->gw_warned_ms != 0 && now - c->gw_warned_ms < GATEWAY_WARN_EVERY_MS) {
+		c->gw_unlogged++;
+		return;
+	}
+	dlog("warn", "gateway.error", "rollout", 'I', c->id, "service", 's', service, "error", 's', msg, "failures",
+	     'I', c->gw_failures, "unlogged", 'I', c->gw_unlogged, NULL);
+	c->gw_warned_ms = now;
+	c->gw_unlogged = 0;
+}
+
+static void gateway_back(struct rollout_ctx *c, const char *service)
+{
+	if (c->gw_failures > 0)
+		dlog("info", "gateway.recovered", "rollout", 'I', c->id, "service", 's', service, "failures", 'I',
+		     c->gw_failures, NULL);
+	c->gw_failures = c->gw_unlogged = 0;
+	c->gw_warned_ms = 0;
+	c->gw_down_since_ms = 0;
 }
 
 /* Makes the gateway carry the recorded intent. Returns 0 when it already did, 1 when it does now and the row was
@@ -153,9 +199,7 @@ static void apply_weight(struct daemon *d, struct rollout_ctx *c, const struct c
 		return;
 	}
 	if (cn_gateway_set_weights(c->gw, want, &err) < 0) {
-		atomic_fetch_add(&d->stats.gateway_errors, 1);
-		dlog("warn", "gateway.error", "rollout", 'I', row->id, "service", 's', row->service, "error", 's',
-		     err.msg, NULL);
+		gateway_warn(d, c, row->service, err.msg);
 		return;
 	}
 	if (cn_store_weight_confirmed(d->store, row->id, d->cfg.owner, weight, false, weight, &err) < 0) {
@@ -181,6 +225,14 @@ static int reload(struct daemon *d, int64_t id, struct cn_rollout_row **row, str
 	return cn_store_rollout_get(d->store, id, row, err);
 }
 
+static void state_of(const struct cn_rollout_row *row, struct cn_rollout_state *st)
+{
+	if (row->has_state)
+		*st = row->state;
+	else
+		cn_rollout_init(st);
+}
+
 /* The policy's approval.distinct_approver: the approver may not be the role that started the rollout. The CLI checks
  * this too, but only the daemon's check is authoritative (a command row can be inserted by hand). */
 static int check_approver(const struct rollout_ctx *c, const struct cn_rollout_row *row,
@@ -194,10 +246,11 @@ static int check_approver(const struct rollout_ctx *c, const struct cn_rollout_r
 		       cmd->actor, (long long)row->id, c->policy.name);
 }
 
-/* Applies the pending commands in order. Sets *tick_now when an approval was accepted: the next step is then
- * applied at once (if every slo still passes) instead of at the next interval, so an approval acts in milliseconds. */
-static int run_commands(struct daemon *d, struct rollout_ctx *c, struct cn_rollout_row **rowp, bool *tick_now,
-			struct cn_err *err)
+/* Applies the pending commands in order; *handled counts them. Sets *tick_now when an approval was accepted: the next
+ * step is then applied at once (if every slo still passes) instead of at the next interval, so an approval acts in
+ * milliseconds. With gw_ok false the gateway is not called: the committed intent waits for the reconcile. */
+static int run_commands(struct daemon *d, struct rollout_ctx *c, struct cn_rollout_row **rowp, bool gw_ok,
+			bool *tick_now, int *handled, struct cn_err *err)
 {
 	struct cn_command_row cmds[MAX_COMMANDS];
 	int n = 0, rc;
@@ -206,16 +259,12 @@ static int run_commands(struct daemon *d, struct rollout_ctx *c, struct cn_rollo
 	for (int i = 0; i < n; i++) {
 		struct cn_rollout_row *row = *rowp;
 		struct cn_rollout_state cur;
-		if (row->has_state)
-			cur = row->state;
-		else
-			cn_rollout_init(&cur);
+		state_of(row, &cur);
 		struct cn_tick_result *res = calloc(1, sizeof *res);
 		struct cn_err cerr = {0};
 		if (!res)
 			return cn_fail(err, CN_EINTERNAL, "out of memory");
-		int64_t t = now_ms();
-		int crc = cn_command(&c->policy, &cur, cmds[i].kind, t, res, &cerr);
+		int crc = cn_command(&c->policy, &cur, cmds[i].kind, daemon_now(d), res, &cerr);
 		if (crc == 0)
 			crc = check_approver(c, row, &cmds[i], &cerr);
 		struct cn_record rec = {
@@ -225,6 +274,7 @@ static int run_commands(struct daemon *d, struct rollout_ctx *c, struct cn_rollo
 		};
 		rc = cn_store_record(d->store, &rec, err);
 		atomic_fetch_add(&d->stats.commands, 1);
+		(*handled)++;
 		if (rc == 0) {
 			if (crc < 0)
 				dlog("info", "command.refused", "rollout", 'I', row->id, "command", 's',
@@ -233,7 +283,7 @@ static int run_commands(struct daemon *d, struct rollout_ctx *c, struct cn_rollo
 			else
 				log_result("command.accepted", row, res);
 		}
-		bool move = rc == 0 && crc == 0 && res->set_weight;
+		bool move = rc == 0 && crc == 0 && res->set_weight && gw_ok;
 		if (rc == 0 && crc == 0 && cmds[i].kind == CN_CMD_APPROVE)
 			*tick_now = true;
 		double w = res->weight;
@@ -248,52 +298,63 @@ static int run_commands(struct daemon *d, struct rollout_ctx *c, struct cn_rollo
 	return 0;
 }
 
-static int run_tick(struct daemon *d, struct rollout_ctx *c, const struct cn_rollout_row *row, struct cn_err *err)
+/* The gateway is away: hold where we are and say why (never advance on an unconfirmed weight). Held longer than the
+ * policy's inconclusive_timeout (or GATEWAY_DEFAULT_LIMIT_MS without one), an active rollout pauses for a person. */
+static int gateway_hold(struct daemon *d, struct rollout_ctx *c, const struct cn_rollout_row *row, const char *msg,
+			struct cn_err *err)
 {
-	struct cn_observation *obs = calloc(1, sizeof *obs);
-	struct cn_tick_result *res = calloc(1, sizeof *res);
-	struct cn_rollout_state *cur = calloc(1, sizeof *cur);
-	int rc = 0;
-	if (!obs || !res || !cur) {
-		rc = cn_fail(err, CN_EINTERNAL, "out of memory");
-		goto out;
+	int64_t now = daemon_now(d);
+	if (c->gw_down_since_ms == 0)
+		c->gw_down_since_ms = now;
+	int64_t limit = c->policy.analysis.inconclusive_timeout_ms > 0 ? c->policy.analysis.inconclusive_timeout_ms
+								   : GATEWAY_DEFAULT_LIMIT_MS;
+	int64_t lasted = now - c->gw_down_since_ms;
+	bool active = row->phase == CN_PHASE_PENDING || row->phase == CN_PHASE_PROGRESSING ||
+		      row->phase == CN_PHASE_AWAITING_APPROVAL;
+	if (active && lasted >= limit) {
+		struct cn_rollout_state cur;
+		struct cn_err cerr = {0};
+		struct cn_tick_result *res = calloc(1, sizeof *res);
+		if (!res)
+			return cn_fail(err, CN_EINTERNAL, "out of memory");
+		state_of(row, &cur);
+		cur.phase = row->phase;
+		int rc = cn_command(&c->policy, &cur, CN_CMD_PAUSE, now, res, &cerr);
+		if (rc == 0) {
+			char d1[32], d2[32];
+			cn_format_duration(lasted, d1, sizeof d1);
+			cn_format_duration(limit, d2, sizeof d2);
+			snprintf(res->reason, sizeof res->reason,
+				 "paused: the gateway has been unavailable for %s (limit %s, the policy's "
+				 "inconclusive_timeout): %s; resume once it answers", d1, d2, msg);
+			res->set_weight = false;
+			struct cn_record rec = {
+				.row = row, .policy = &c->policy, .res = res,
+				.next_tick_ms = c->policy.analysis.interval_ms, .owner = d->cfg.owner,
+			};
+			rc = cn_store_record(d->store, &rec, err);
+			if (rc == 0)
+				log_result("gateway.timeout", row, res);
+		}
+		free(res);
+		if (rc == 0)
+			return 0;
+		if (rc != -CN_EINPUT)
+			return rc;
+		/* the core would not pause it: hold as below */
 	}
-	if (row->has_state)
-		*cur = row->state;
-	else
-		cn_rollout_init(cur);
-	int cand = row->candidate_slot;
-	obs->at_ms = now_ms();
-	if (cn_metrics_sample(c->metrics, 1 - cand, &obs->baseline) < 0 ||
-	    cn_metrics_sample(c->metrics, cand, &obs->candidate) < 0) {
-		rc = cn_fail(err, CN_EINTERNAL, "rollout %lld: reading metrics failed", (long long)row->id);
-		goto out;
-	}
-	if (!obs->baseline.ok || !obs->candidate.ok)
-		atomic_fetch_add(&d->stats.metrics_errors, 1);
-	int64_t t = now_ms();
-	cn_tick(&c->policy, cur, obs, t, res);
-	struct cn_record rec = {
-		.row = row, .policy = &c->policy, .res = res, .obs = obs,
-		.next_tick_ms = c->policy.analysis.interval_ms, .owner = d->cfg.owner,
-	};
-	if ((rc = cn_store_record(d->store, &rec, err)) < 0)
-		goto out;
-	atomic_fetch_add(&d->stats.ticks, 1);
-	log_result("tick", row, res);
-	if (res->set_weight)
-		apply_weight(d, c, row, res->weight);
-out:
-	free(obs);
-	free(res);
-	free(cur);
-	return rc;
+	/* (an ended rollout keeps its reason in the row; the hold's audit event says why its weight is unconfirmed) */
+	char why[CN_ERR_MSG_MAX + 64];
+	snprintf(why, sizeof why, "%s: gateway unavailable: %s", row->phase == CN_PHASE_PAUSED ? "paused" : "holding",
+		 msg);
+	return cn_store_hold(d->store, row->id, d->cfg.owner, why, c->policy.analysis.interval_ms, err);
 }
 
-int daemon_process(struct daemon *d, int64_t id, bool due, struct cn_err *err)
+int daemon_turn(struct daemon *d, int64_t id, bool due, struct cn_err *err)
 {
 	struct cn_rollout_row *row = NULL;
 	int rc = cn_store_rollout_get(d->store, id, &row, err);
+	int did = 0;
 	if (rc < 0)
 		return rc;
 	struct rollout_ctx *c = ctx_get(d, row, err);
@@ -310,36 +371,125 @@ int daemon_process(struct daemon *d, int64_t id, bool due, struct cn_err *err)
 	}
 	struct cn_err gerr = {0};
 	int rec = reconcile(d, c, row, &gerr);
-	if (rec < 0) {
-		/* The gateway is away: hold where we are and say why; never advance on an unconfirmed weight. */
-		atomic_fetch_add(&d->stats.gateway_errors, 1);
-		char why[CN_ERR_MSG_MAX + 64];
-		snprintf(why, sizeof why, "holding: gateway unavailable: %s", gerr.msg);
-		dlog("warn", "gateway.error", "rollout", 'I', id, "service", 's', row->service, "error", 's', gerr.msg,
-		     NULL);
-		rc = cn_store_hold(d->store, id, d->cfg.owner, why, c->policy.analysis.interval_ms, err);
-		goto out;
+	bool gw_ok = rec >= 0;
+	if (!gw_ok) {
+		gateway_warn(d, c, row->service, gerr.msg);
+		if (cn_phase_is_terminal(row->phase)) {
+			/* ended, its final weight not yet on the gateway: come back in an interval */
+			rc = gateway_hold(d, c, row, gerr.msg, err);
+			did = 1;
+			goto out;
+		}
+	} else {
+		gateway_back(c, row->service);
 	}
-	if (rec > 0 && (rc = reload(d, id, &row, err)) < 0)
-		goto out;
+	if (rec > 0) {
+		did = 1;
+		if ((rc = reload(d, id, &row, err)) < 0)
+			goto out;
+	}
 	if (cn_phase_is_terminal(row->phase)) {
 		ctx_drop(d, id);
+		did = 1;
 		goto out;
 	}
 	bool tick_now = false;
-	if ((rc = run_commands(d, c, &row, &tick_now, err)) < 0)
+	int handled = 0;
+	rc = run_commands(d, c, &row, gw_ok, &tick_now, &handled, err);
+	if (handled > 0)
+		did = 1;
+	if (rc < 0)
 		goto out;
 	if (cn_phase_is_terminal(row->phase)) {
-		ctx_drop(d, id);
+		/* ended by a command: with the gateway away, keep the context (and its failure count) until the
+		 * final weight is confirmed */
+		if (gw_ok)
+			ctx_drop(d, id);
+		else
+			rc = gateway_hold(d, c, row, gerr.msg, err);
+		goto out;
+	}
+	if (!gw_ok) {
+		/* commands are in; the tick waits for the gateway (a read in flight is of no use now) */
+		cn_metrics_cancel(c->metrics);
+		rc = gateway_hold(d, c, row, gerr.msg, err);
+		did = 1;
 		goto out;
 	}
 	/* `due` comes from the database's clock (the claim), so daemons whose clocks disagree still tick on time. */
-	if (due || tick_now || !row->has_state) {
-		rc = run_tick(d, c, row, err);
-		if (rc < 0)
-			atomic_fetch_add(&d->stats.tick_errors, 1);
+	if ((due || tick_now || !row->has_state) && !cn_metrics_busy(c->metrics)) {
+		if ((rc = cn_metrics_start(c->metrics, d->group, err)) < 0)
+			goto out;
+		c->read_started_ms = mono_ms();
+		did = 1;
 	}
+	/* the newest row goes with the context: the tick runs on it when the read finishes */
+	cn_rollout_row_free(c->row);
+	c->row = row;
+	row = NULL;
 out:
 	cn_rollout_row_free(row);
+	return rc < 0 ? rc : did;
+}
+
+int daemon_tick_ready(struct daemon *d, struct cn_metrics *m, struct cn_err *err)
+{
+	struct rollout_ctx *c = NULL;
+	for (int i = 0; i < d->nctx && !c; i++)
+		if (d->ctx[i].metrics == m)
+			c = &d->ctx[i];
+	if (!c) {
+		cn_metrics_cancel(m);
+		return 0;
+	}
+	struct cn_sample *s = calloc(2, sizeof *s);
+	struct cn_observation *obs = calloc(1, sizeof *obs);
+	struct cn_tick_result *res = calloc(1, sizeof *res);
+	struct cn_rollout_state *cur = calloc(1, sizeof *cur);
+	const struct cn_rollout_row *row = c->row;
+	int rc = 0;
+	if (!s || !obs || !res || !cur) {
+		cn_metrics_cancel(m);
+		rc = cn_fail(err, CN_EINTERNAL, "out of memory");
+		goto out;
+	}
+	if (cn_metrics_collect(m, s) < 0) {
+		rc = cn_fail(err, CN_EINTERNAL, "rollout %lld: reading metrics failed", (long long)c->id);
+		goto out;
+	}
+	/* the gateway went away while the pages downloaded: the hold is recorded, no tick on an unknown weight */
+	if (!row || c->gw_down_since_ms != 0 || cn_phase_is_terminal(row->phase))
+		goto out;
+	state_of(row, cur);
+	int cand = row->candidate_slot;
+	obs->baseline = s[1 - cand];
+	obs->candidate = s[cand];
+	if (!obs->baseline.ok || !obs->candidate.ok)
+		atomic_fetch_add(&d->stats.metrics_errors, 1);
+	int64_t t = daemon_now(d);
+	obs->at_ms = t;
+	cn_tick(&c->policy, cur, obs, t, res);
+	struct cn_record rec = {
+		.row = row, .policy = &c->policy, .res = res, .obs = obs,
+		.next_tick_ms = c->policy.analysis.interval_ms, .owner = d->cfg.owner,
+	};
+	if ((rc = cn_store_record(d->store, &rec, err)) < 0) {
+		atomic_fetch_add(&d->stats.tick_errors, 1);
+		goto out;
+	}
+	atomic_fetch_add(&d->stats.ticks, 1);
+	log_result("tick", row, res);
+	if (res->set_weight)
+		apply_weight(d, c, row, res->weight);
+out:
+	/* the row is now stale: the next turn loads it again */
+	if (c->row) {
+		cn_rollout_row_free(c->row);
+		c->row = NULL;
+	}
+	free(s);
+	free(obs);
+	free(res);
+	free(cur);
 	return rc;
 }
