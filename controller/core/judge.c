@@ -364,6 +364,11 @@ void cn_judge_slo_seq(const struct cn_slo *slo, double alpha, struct cn_seq_stat
 			cn_seq_add_dispersion(s, x_b, n_b);
 			cn_seq_add_dispersion_cand(s, x_c, n_c);
 			s->n_c += n_c, s->n_b += n_b, s->x_c += x_c, s->x_b += x_b;
+		} else if (n_c > 0 && n_b == 0 && x_c >= 0 && s->n_b >= CN_JUDGE_MIN_SAMPLE) {
+			/* the 100% step: the candidate against the baseline's rate frozen from the earlier steps */
+			cn_seq_add_one_arm(s, n_c * cn_seq_frozen_rate(s->x_b, s->n_b), x_c);
+			cn_seq_add_dispersion_cand(s, x_c, n_c);
+			s->n_c += n_c, s->x_c += x_c;
 		}
 	}
 

@@ -120,6 +120,7 @@ void cn_rollout_init(struct cn_rollout_state *st)
 	sample_clear(&st->last.candidate);
 	cn_counters_reset(&st->acc_baseline);
 	cn_counters_reset(&st->acc_candidate);
+	cn_counters_reset(&st->ref_baseline);
 	for (int i = 0; i < CN_MAX_SLOS; i++)
 		cn_seq_init(&st->seq.slo[i], NAN);
 	cn_seq_init(&st->seq.srm, NAN);
@@ -219,6 +220,9 @@ static void apply_step(const struct cn_policy *p, struct cn_tick_result *out, in
 	n->failing_ticks = 0;
 	n->inconclusive_since_ms = 0;
 	n->approved = false;
+	/* a step that takes all traffic leaves the baseline none: keep what it showed so far as the reference */
+	if (n->acc_baseline.requests > 0)
+		n->ref_baseline = n->acc_baseline;
 	cn_counters_reset(&n->acc_baseline);
 	cn_counters_reset(&n->acc_candidate);
 	cn_seq_init(&n->seq.srm, NAN); /* a new weight: the sample ratio is checked anew */
@@ -304,6 +308,10 @@ static void gather(const struct cn_policy *p, const struct cn_rollout_state *cur
 		if (seq)
 			cn_judge_slo_seq(&p->slos[i], alpha, &n->seq.slo[i], &dc, &db, &n->acc_baseline, &t->cst, &t->bst,
 					 r);
+		else if (cur->weight >= 100 && n->ref_baseline.requests > 0)
+			/* no baseline traffic at 100%: judge against the baseline frozen from the earlier steps */
+			cn_judge_slo(&p->slos[i], min_sample, &n->acc_candidate, &n->ref_baseline, &t->cst,
+				     &(struct cn_series_status){0}, r);
 		else
 			cn_judge_slo(&p->slos[i], min_sample, &n->acc_candidate, &n->acc_baseline, &t->cst, &t->bst, r);
 		if (r->verdict == CN_VERDICT_FAIL && t->nfail++ == 0)

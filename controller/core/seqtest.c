@@ -26,7 +26,11 @@
  *   errors x2 and 20 s for the latency tail; the warm-up costs nothing at those medians (their crossings come
  *   later) and delays only regressions caught inside the first minute. Without either, bursts gave up to 17% false
  *   rollbacks in the first three ticks, when no dispersion can be estimated yet.
- * - Alpha is split equally over the SLOs (Bonferroni), so each test needs ln(nslos / budget) of evidence. */
+ * - Alpha is split equally over the SLOs (Bonferroni), so each test needs ln(nslos / budget) of evidence.
+ * - The 100% step: the baseline has no traffic, so there is no second arm to condition on. Each such tick adds a
+ *   one-arm Poisson term against the baseline's rate frozen from the earlier steps, taken at its 97.5% upper bound:
+ *   noise in the frozen estimate cannot make a healthy candidate look worse (the price: a regression smaller than
+ *   the bound's margin is found late at 100%; large ones, errors x2 or a failing candidate, within a few ticks). */
 #include "canary/judge.h"
 
 #include <math.h>
@@ -58,6 +62,28 @@ void cn_seq_add(struct cn_seq_stat *s, double pi, double x_c, double x_b)
 	if (isfinite(s->tol) && s->tol > 0)
 		s->llr_tol += tick_llr(s->tol, pi, x_c, x_b);
 	s->ticks++;
+}
+
+void cn_seq_add_one_arm(struct cn_seq_stat *s, double mu, double x_c)
+{
+	if (!(mu > 0) || !isfinite(mu) || !(x_c >= 0) || !isfinite(x_c))
+		return;
+	for (int i = 0; i < CN_SEQ_NGRID; i++)
+		s->llr[i] += x_c * log(cn_seq_grid[i]) - mu * (cn_seq_grid[i] - 1);
+	if (isfinite(s->tol) && s->tol > 0)
+		s->llr_tol += x_c * log(s->tol) - mu * (s->tol - 1);
+	s->ticks++;
+}
+
+double cn_seq_frozen_rate(double x_b, double n_b)
+{
+	if (!(n_b > 0) || !(x_b >= 0))
+		return NAN;
+	/* Poisson upper bound by the Wilson-Hilferty cube-root approximation, one-sided 97.5% (z = 1.96) */
+	const double z = 1.959963984540054;
+	double k = x_b + 1;
+	double c = 1 - 1 / (9 * k) + z / (3 * sqrt(k));
+	return k * c * c * c / n_b;
 }
 
 void cn_seq_add_dispersion(struct cn_seq_stat *s, double x_b, double n_b)

@@ -206,6 +206,7 @@ json_t *cn_state_to_json(const struct cn_rollout_state *st)
 		json_object_set_new(o, "last_candidate", cn_sample_to_json(&st->last.candidate));
 	}
 	json_object_set_new(o, "acc_baseline", counters_to_json(&st->acc_baseline));
+	json_object_set_new(o, "ref_baseline", counters_to_json(&st->ref_baseline));
 	json_object_set_new(o, "acc_candidate", counters_to_json(&st->acc_candidate));
 	json_t *seq = json_object(), *slos = json_array();
 	for (int i = 0; i < CN_MAX_SLOS; i++)
@@ -257,6 +258,10 @@ int cn_state_from_json(const json_t *j, struct cn_rollout_state *out, struct cn_
 	}
 	if ((rc = counters_from_json(json_object_get(j, "acc_baseline"), &st->acc_baseline, err)) < 0 ||
 	    (rc = counters_from_json(json_object_get(j, "acc_candidate"), &st->acc_candidate, err)) < 0)
+		goto out;
+	/* states saved before the frozen reference existed have none: an empty one (nothing frozen yet) */
+	if (json_object_get(j, "ref_baseline") &&
+	    (rc = counters_from_json(json_object_get(j, "ref_baseline"), &st->ref_baseline, err)) < 0)
 		goto out;
 	const json_t *seq = json_object_get(j, "seq");
 	const json_t *slos = json_object_get(seq, "slos");

@@ -123,6 +123,15 @@ void cn_seq_init(struct cn_seq_stat *s, double tol);
  * in (0, 1), a count is negative or not finite, or there are no bad events. Does not touch the totals. */
 void cn_seq_add(struct cn_seq_stat *s, double pi, double x_c, double x_b);
 
+/* Adds one tick in which the baseline had no traffic (the 100% step): the candidate's x_c bad events against mu, the
+ * number expected at the baseline's frozen rate (Poisson: ln Lambda(r) = x_c ln r - mu (r - 1)). Adds nothing when
+ * mu is not positive and finite or x_c is negative or not finite. Does not touch the totals. */
+void cn_seq_add_one_arm(struct cn_seq_stat *s, double mu, double x_c);
+
+/* The frozen baseline rate of bad events the 100% step is judged against: the one-sided 97.5% upper bound of
+ * x_b / n_b (Poisson), so that noise in the frozen estimate does not count as a regression. NAN when n_b is 0. */
+double cn_seq_frozen_rate(double x_b, double n_b);
+
 /* Adds one tick of the baseline (x_b bad events in n_b requests) to the dispersion estimate. */
 void cn_seq_add_dispersion(struct cn_seq_stat *s, double x_b, double n_b);
 

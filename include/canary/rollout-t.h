@@ -91,6 +91,9 @@ struct cn_rollout_state {
 	bool have_last;
 	struct cn_observation last;   /* the previous tick's cumulative counters */
 	struct cn_counters acc_baseline, acc_candidate;
+	/* The baseline's evidence from the last step in which it had traffic, frozen when a step takes it all (100%):
+	 * the threshold judge's reference when the baseline has no traffic of its own. */
+	struct cn_counters ref_baseline;
 	struct cn_seq_state seq;      /* sequential judge: evidence carried across steps */
 };
 

@@ -282,6 +282,43 @@ static void test_healthy_run_promotes(void **state)
 	assert_contains(f->r.reason, "nothing to do");
 }
 
+/* At 100% the baseline gets no traffic: relative limits are judged against the baseline frozen from the earlier
+ * steps. A healthy candidate is promoted (an SLO with only max_increase used to sit inconclusive and pause), and a
+ * latency regression that starts in the final hold is rolled back (its relative limit used to vanish). */
+static void full_share(struct fx *f, const int *shape)
+{
+	f->now += 10 * SEC;
+	feed(&f->sim->obs.candidate, 11, 1, shape); /* all of the 1,100 requests of the interval */
+	f->sim->obs.at_ms = f->now;
+	tick(f, &f->sim->obs);
+}
+
+static void test_final_step_judged_against_frozen_baseline(void **state)
+{
+	struct fx *f = *state;
+	for (int regress = 0; regress <= 1; regress++) {
+		cn_rollout_init(&f->st);
+		free(f->sim);
+		f->sim = sim_new();
+		start(f);
+		for (int i = 0; i < 40 && f->st.weight < 100; i++)
+			tick_healthy(f);
+		assert_true(f->st.weight == 100);
+		assert_true(f->st.ref_baseline.requests > 0);
+		for (int i = 0; i < 3; i++) /* healthy for a while into the final hold */
+			full_share(f, HEALTHY);
+		for (int i = 0; i < 10 && !cn_phase_is_terminal(f->st.phase); i++)
+			full_share(f, regress ? SLOW : HEALTHY);
+		if (regress) {
+			expect(f, CN_DECIDE_ROLLBACK, CN_PHASE_ROLLED_BACK, 0);
+			assert_contains(f->r.reason, "p99 latency");
+			assert_contains(f->r.reason, "1.5x");
+		} else {
+			expect(f, CN_DECIDE_PROMOTE, CN_PHASE_PROMOTED, 100);
+		}
+	}
+}
+
 static void test_hold_and_min_requests(void **state)
 {
 	struct fx *f = *state;
@@ -772,6 +809,7 @@ int main(void)
 		T(test_pending_waits_for_metrics),
 		T(test_healthy_run_promotes),
 		T(test_hold_and_min_requests),
+		T(test_final_step_judged_against_frozen_baseline),
 		T(test_latency_regression_rolls_back),
 		T(test_error_regression_rolls_back),
 		T(test_on_failure_pause),

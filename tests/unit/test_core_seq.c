@@ -389,6 +389,67 @@ static void test_tick_sample_ratio_mismatch_holds(void **state)
 	assert_true(r.next.inconclusive_since_ms > 0);
 }
 
+/* Runs a rollout on 10,000 requests a tick, split by the rollout's current weight (so the 100% step gives the
+ * baseline none), baseline errors 0.5%, candidate errors 0.5% until `onset` ticks into the last step and `bad` after.
+ * Returns the ticks run; the last result in *r. */
+static int run_split(const struct cn_policy *p, struct cn_tick_result *r, int max, int onset, double bad)
+{
+	static struct cn_rollout_state st;
+	struct cn_observation obs;
+	double c_req = 0, c_err = 0, b_req = 0, b_err = 0;
+	int64_t now = 1700000000000LL;
+	int at_full = -1;
+	cn_rollout_init(&st);
+	for (int k = 0; k < max; k++) {
+		double w = st.weight / 100, nc = 10000 * w, nb = 10000 - nc;
+		if (st.weight >= 100 && at_full < 0)
+			at_full = k;
+		double rate = at_full >= 0 && k - at_full >= onset ? bad : 0.005;
+		c_req += nc, c_err += nc * rate, b_req += nb, b_err += nb * 0.005;
+		sample(&obs.candidate, c_req, c_err);
+		sample(&obs.baseline, b_req, b_err);
+		obs.at_ms = now;
+		cn_tick(p, &st, &obs, now, r);
+		st = r->next;
+		if (cn_phase_is_terminal(st.phase))
+			return k + 1;
+		now += 10000;
+	}
+	return max;
+}
+
+/* The 100% step has no baseline traffic: the candidate is judged against the baseline frozen from the earlier steps,
+ * so a regression that starts during the final hold is rolled back (it used to be promoted), at any onset, and a
+ * healthy candidate is still promoted. */
+static void test_regression_during_the_final_step(void **state)
+{
+	(void)state;
+	struct cn_policy p;
+	static struct cn_tick_result r;
+	policy(&p);
+	p.steps[0].weight = 5;
+	p.steps[1].hold_ms = 300000; /* 30 ticks at 100% */
+	int healthy = run_split(&p, &r, 400, 1000, 0.005);
+	assert_int_equal(r.next.phase, CN_PHASE_PROMOTED);
+	for (int onset = 0; onset <= 20; onset += 5) {
+		for (int k = 0; k < 2; k++) {
+			double bad = k == 0 ? 0.5 : 0.01; /* a failing candidate, and errors x2 */
+			int ticks = run_split(&p, &r, 400, onset, bad);
+			if (r.next.phase != CN_PHASE_ROLLED_BACK)
+				fail_msg("errors %g%% from %d ticks into the 100%% step: %s after %d ticks: %s", bad * 100,
+					 onset, cn_phase_name(r.next.phase), ticks, r.reason);
+			assert_int_equal(r.slos[0].verdict, CN_VERDICT_FAIL);
+			assert_contains(r.slos[0].why, "worse than baseline");
+			/* found within a few ticks of the onset, long before the hold would have promoted it */
+			/* a failing candidate is stopped within ticks; errors x2 after a long healthy stretch at 100% climb
+			 * back from the evidence carried so far (the late-onset trade-off, README), yet before promotion */
+			if (bad > 0.1 ? ticks >= healthy - 30 + onset + 4 : ticks > healthy)
+				fail_msg("errors %g%% from %d ticks into the 100%% step: rolled back after %d ticks, a healthy "
+					 "candidate is promoted after %d", bad * 100, onset, ticks, healthy);
+		}
+	}
+}
+
 
 /* The sequential test compares the arms; an error-rate SLO's absolute max still applies: a candidate at 5% next to
  * a baseline at 4.5% is no worse than the baseline, but it is over a 2% max, and is failed once the 95% lower bound
@@ -442,6 +503,7 @@ int main(void)
 		cmocka_unit_test(test_tick_rolls_back_at_the_boundary),
 		cmocka_unit_test(test_tick_holds_for_evidence_then_promotes),
 		cmocka_unit_test(test_tick_sample_ratio_mismatch_holds),
+		cmocka_unit_test(test_regression_during_the_final_step),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
