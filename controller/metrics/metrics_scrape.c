@@ -9,6 +9,8 @@
 #include "canary/promtext.h"
 #include "metrics_int.h"
 
+#define SCRAPE_TRACK_SERIES 4096 /* series remembered per slot for per-server counter resets */
+
 struct scrape_slot {
 	CURL *curl;
 	struct curl_slist *headers;
@@ -155,6 +157,10 @@ static int setup_slot(struct scrape *sc, int i, struct cn_err *err)
 			       "prometheus source)", svc->name, svc->slots[i].name);
 	ss->parser = cn_promtext_new(&svc->metrics.names, &lim, err);
 	if (!ss->parser)
+		return cn_err_prefix(err, "service '%s'", svc->name);
+	/* several servers may stand behind one page (an aggregating exporter): one restarting must not count the
+	 * others' totals as new traffic */
+	if (cn_promtext_track_resets(ss->parser, SCRAPE_TRACK_SERIES, err) < 0)
 		return cn_err_prefix(err, "service '%s'", svc->name);
 	ss->curl = c = curl_easy_init();
 	ss->headers = curl_slist_append(NULL, "Accept: text/plain;version=0.0.4;q=1,*/*;q=0.1");

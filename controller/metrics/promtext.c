@@ -57,7 +57,84 @@ struct cn_promtext {
 	size_t lname_len[MAX_LABELS];
 	char namebuf[MAX_LABELS][CN_SELECTOR_MAX];
 	int nlabels;
+	struct tracker *track;   /* NULL unless cn_promtext_track_resets was called */
 };
+
+/* Per-series memory across pages (cn_promtext_track_resets): one entry per wanted series and part (and le, for
+ * buckets). A value below the series' last one is a reset of that series alone: its last value joins the entry's
+ * offset, so the sum over series never falls because one server restarted. A series missing from a page keeps
+ * adding its last value (a server that left does not take its past requests with it). Open addressing. */
+struct track_entry {
+	uint64_t key;            /* 0: free */
+	double last, offset, le;
+	unsigned gen;            /* the page it was last seen on */
+	unsigned char k, part;
+};
+
+struct tracker {
+	struct track_entry *t;
+	size_t cap, n, max;      /* cap: a power of two >= 2 * max */
+	unsigned gen;
+};
+
+static uint64_t mix(uint64_t h, uint64_t v)
+{
+	h ^= v + 0x9e3779b97f4a7c15ull + (h << 6) + (h >> 2);
+	return h;
+}
+
+/* The value to add for sample v of series `key` (labels without le), want k, part, bucket le. */
+static double track(struct tracker *tr, uint64_t series, int k, int part, double le, double v)
+{
+	if (!tr || !isfinite(v))
+		return v;
+	uint64_t le_bits = 0;
+	memcpy(&le_bits, &le, sizeof le_bits);
+	uint64_t key = mix(mix(mix(series, (uint64_t)k), (uint64_t)part), le_bits);
+	if (key == 0)
+		key = 1;
+	size_t i = (size_t)key & (tr->cap - 1);
+	while (tr->t[i].key != 0 && tr->t[i].key != key)
+		i = (i + 1) & (tr->cap - 1);
+	struct track_entry *e = &tr->t[i];
+	if (e->key == 0) {
+		if (tr->n >= tr->max)
+			return v;   /* full: this series is summed as read */
+		tr->n++;
+		e->key = key;
+		e->offset = 0;
+		e->k = (unsigned char)k;
+		e->part = (unsigned char)part;
+		e->le = le;
+	} else if (v < e->last) {
+		e->offset += e->last;
+	}
+	e->last = v;
+	e->gen = tr->gen;
+	return v + e->offset;
+}
+
+int cn_promtext_track_resets(struct cn_promtext *p, size_t max_series, struct cn_err *err)
+{
+	struct tracker *tr;
+	size_t cap = 16;
+
+	if (p->track || max_series == 0)
+		return 0;
+	while (cap < 2 * max_series)
+		cap *= 2;
+	tr = calloc(1, sizeof *tr);
+	if (tr)
+		tr->t = calloc(cap, sizeof tr->t[0]);
+	if (!tr || !tr->t) {
+		free(tr);
+		return cn_fail(err, CN_EINTERNAL, "out of memory tracking %zu metric series", max_series);
+	}
+	tr->cap = cap;
+	tr->max = max_series;
+	p->track = tr;
+	return 0;
+}
 
 void cn_sample_reset(struct cn_sample *s)
 {
@@ -175,6 +252,9 @@ void cn_promtext_free(struct cn_promtext *p)
 		return;
 	for (int i = 0; i < W_N; i++)
 		cn_promsel_free(&p->w[i].sel);
+	if (p->track)
+		free(p->track->t);
+	free(p->track);
 	free(p->line);
 	free(p->vals);
 	free(p);
@@ -188,6 +268,8 @@ void cn_promtext_begin(struct cn_promtext *p, const char *origin)
 	p->page_bytes = 0;
 	p->lineno = 0;
 	p->line_len = 0;
+	if (p->track)
+		p->track->gen++;
 	for (int i = 0; i < W_N; i++) {
 		struct want *w = &p->w[i];
 		w->seen = false;
@@ -399,7 +481,7 @@ static int add_bucket(struct cn_promtext *p, struct want *w, double v)
 	if (slot < 0)
 		return fail(p, "line %lu: histogram '%s' has more than %d distinct le bounds", p->lineno,
 			    w->sel.name, CN_MAX_BUCKETS);
-	w->h.count[slot] += v;
+	w->h.count[slot] += track(p->track, key, (int)(w - p->w), PART_BUCKET, le, v);
 	return 0;
 }
 
@@ -462,9 +544,10 @@ static int parse_line(struct cn_promtext *p, const char *s, size_t n)
 		if (parts[k] < 0 || !cn_promsel_match(&w->sel, p->lnames, p->lvals, p->nlabels))
 			continue;
 		w->seen = true;
+		uint64_t series = p->track && parts[k] != PART_BUCKET ? series_key(p) : 0;
 		switch (parts[k]) {
 		case PART_COUNTER:
-			w->value += v;
+			w->value += track(p->track, series, k, PART_COUNTER, 0, v);
 			break;
 		case PART_BUCKET:
 			if (add_bucket(p, w, v) < 0)
@@ -472,11 +555,11 @@ static int parse_line(struct cn_promtext *p, const char *s, size_t n)
 			break;
 		case PART_SUM:
 			w->have_sum = true;
-			w->sum += v;
+			w->sum += track(p->track, series, k, PART_SUM, 0, v);
 			break;
 		default:
 			w->have_count = true;
-			w->count += v;
+			w->count += track(p->track, series, k, PART_COUNT, 0, v);
 		}
 	}
 	return 0;
@@ -517,6 +600,41 @@ int cn_promtext_feed(struct cn_promtext *p, const char *data, size_t len)
 	return 0;
 }
 
+/* Series that were on earlier pages but not on this one keep adding what they had counted (if their metric is still
+ * on the page at all: a metric that vanished entirely is missing, as without tracking). */
+static void add_vanished(struct cn_promtext *p)
+{
+	struct tracker *tr = p->track;
+
+	for (size_t i = 0; i < tr->cap; i++) {
+		struct track_entry *e = &tr->t[i];
+		struct want *w;
+		int slot;
+		if (e->key == 0 || e->gen == tr->gen || e->k >= W_N)
+			continue;
+		w = &p->w[e->k];
+		if (!w->seen)
+			continue;
+		switch (e->part) {
+		case PART_COUNTER:
+			w->value += e->last + e->offset;
+			break;
+		case PART_BUCKET:
+			slot = cn_hist_slot(&w->h, e->le);
+			if (slot >= 0)
+				w->h.count[slot] += e->last + e->offset;
+			break;
+		case PART_SUM:
+			if (w->have_sum)
+				w->sum += e->last + e->offset;
+			break;
+		default:
+			if (w->have_count)
+				w->count += e->last + e->offset;
+		}
+	}
+}
+
 void cn_promtext_end(struct cn_promtext *p, struct cn_sample *out)
 {
 	struct cn_histogram *hist[W_N] = { NULL, NULL, &out->latency, &out->ttft, &out->itl };
@@ -531,6 +649,8 @@ void cn_promtext_end(struct cn_promtext *p, struct cn_sample *out)
 		cn_sample_fail(out, "%s", p->why);
 		return;
 	}
+	if (p->track)
+		add_vanished(p);
 	for (int k = 0; k < W_N; k++) {
 		struct want *w = &p->w[k];
 		char why[CN_WHY_MAX];

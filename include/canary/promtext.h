@@ -80,6 +80,12 @@ bool cn_promtext_failed(const struct cn_promtext *p);
 /* Frees the parser; accepts NULL. */
 void cn_promtext_free(struct cn_promtext *p);
 
+/* Makes p remember each wanted series (at most max_series; more are summed as read) from page to page, so that the
+ * sums it reports do not fall when one of several servers behind a slot restarts: a series whose value drops is
+ * counted as reset on its own (its last value is carried), and a series that leaves the page keeps its last value.
+ * The sums then only fall when the reader itself starts afresh. Returns 0, or -CN_EINTERNAL (no memory). */
+int cn_promtext_track_resets(struct cn_promtext *p, size_t max_series, struct cn_err *err);
+
 /* Convenience: parses a whole page held in memory, as begin + feed + end. */
 void cn_promtext_parse(struct cn_promtext *p, const char *origin, const char *page, size_t len, struct cn_sample *out);
 

@@ -1,0 +1,164 @@
+/* Unit tests of per-series counter resets (cn_promtext_track_resets): several servers behind one slot's page, one of
+ * them restarts or leaves; the sums the parser reports, and the deltas the core takes from them, count only the new
+ * traffic. Table-driven: each case is a sequence of pages and the sums expected after each. */
+#include <math.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "canary/judge.h"
+#include "canary/promtext.h"
+
+#define ORIGIN "http://127.0.0.1:8001/metrics"
+#define MAX_PAGES 5
+
+static bool same(double a, double b)
+{
+	if (isnan(a) || isnan(b))
+		return isnan(a) && isnan(b);
+	return fabs(a - b) <= 1e-9 * (1 + fabs(b));
+}
+
+static struct cn_promtext *parser(size_t track)
+{
+	struct cn_err err = { 0 };
+	struct cn_metric_names n;
+	memset(&n, 0, sizeof n);
+	snprintf(n.requests, sizeof n.requests, "req_total");
+	snprintf(n.errors, sizeof n.errors, "err_total");
+	snprintf(n.latency, sizeof n.latency, "lat");
+	struct cn_promtext *p = cn_promtext_new(&n, NULL, &err);
+	assert_non_null(p);
+	if (track)
+		assert_int_equal(cn_promtext_track_resets(p, track, &err), 0);
+	return p;
+}
+
+static void parse(struct cn_promtext *p, const char *page, struct cn_sample *out)
+{
+	cn_promtext_parse(p, ORIGIN, page, strlen(page), out);
+	assert_true(out->ok);
+}
+
+/* req_total and err_total of two servers a and b, and a's latency histogram (le 1 and +Inf). */
+#define PAGE2(ra, ea, rb, eb, l1, linf)                                                                               \
+	"req_total{server=\"a\"} " #ra "\nreq_total{server=\"b\"} " #rb "\nerr_total{server=\"a\"} " #ea               \
+	"\nerr_total{server=\"b\"} " #eb "\nlat_bucket{server=\"a\",le=\"1\"} " #l1                                     \
+	"\nlat_bucket{server=\"a\",le=\"+Inf\"} " #linf "\nlat_sum{server=\"a\"} " #linf "\nlat_count{server=\"a\"} " #linf "\n"
+
+struct reset_case {
+	const char *name;
+	size_t track;                 /* series remembered; 0: tracking off (the old behaviour) */
+	const char *pages[MAX_PAGES];
+	double requests[MAX_PAGES];   /* the sums expected after each page */
+	double errors[MAX_PAGES];
+	double lat_inf[MAX_PAGES];    /* the latency histogram's +Inf bucket */
+};
+
+static const struct reset_case cases[] = {
+	{ "steady growth is summed as read", 64,
+	  { PAGE2(100, 1, 1000, 10, 90, 100), PAGE2(110, 2, 1010, 11, 99, 110) },
+	  { 1100, 1120 }, { 11, 13 }, { 100, 110 } },
+	{ "server a restarts: its count goes on from where it was, b's total is not new traffic", 64,
+	  { PAGE2(100, 1, 1000, 10, 90, 100), PAGE2(5, 0, 1010, 11, 4, 5), PAGE2(8, 1, 1020, 11, 7, 8) },
+	  { 1100, 1115, 1128 }, { 11, 12, 13 }, { 100, 105, 108 } },
+	{ "server a restarts twice", 64,
+	  { PAGE2(100, 1, 1000, 10, 90, 100), PAGE2(5, 0, 1000, 10, 4, 5), PAGE2(3, 0, 1000, 10, 2, 3) },
+	  { 1100, 1105, 1108 }, { 11, 11, 11 }, { 100, 105, 108 } },
+	{ "server b leaves: its past requests stay counted",
+	  64,
+	  { PAGE2(100, 1, 1000, 10, 90, 100),
+	    "req_total{server=\"a\"} 120\nerr_total{server=\"a\"} 1\nlat_bucket{server=\"a\",le=\"1\"} 100\n"
+	    "lat_bucket{server=\"a\",le=\"+Inf\"} 120\n" },
+	  { 1100, 1120 }, { 11, 11 }, { 100, 120 } },
+	{ "a new server joins: everything it served is new", 64,
+	  { "req_total{server=\"a\"} 100\nerr_total{server=\"a\"} 1\nlat_bucket{server=\"a\",le=\"1\"} 90\n"
+	    "lat_bucket{server=\"a\",le=\"+Inf\"} 100\n",
+	    PAGE2(110, 1, 7, 0, 95, 110) },
+	  { 100, 117 }, { 1, 1 }, { 100, 110 } },
+	{ "without tracking a restart makes the sum fall (the core then sees a reset)", 0,
+	  { PAGE2(100, 1, 1000, 10, 90, 100), PAGE2(5, 0, 1010, 11, 4, 5) },
+	  { 1100, 1015 }, { 11, 11 }, { 100, 5 } },
+	{ "more series than remembered: the extra ones are summed as read", 2,
+	  { PAGE2(100, 1, 1000, 10, 90, 100), PAGE2(5, 0, 1010, 11, 4, 5) },
+	  { 1100, 1115 }, { 11, 11 }, { 100, 5 } },
+};
+
+static void test_cases(void **state)
+{
+	(void)state;
+	for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
+		const struct reset_case *tc = &cases[c];
+		struct cn_promtext *p = parser(tc->track);
+		print_message("%s\n", tc->name);
+		for (int i = 0; i < MAX_PAGES && tc->pages[i]; i++) {
+			struct cn_sample s;
+			parse(p, tc->pages[i], &s);
+			if (!same(s.requests, tc->requests[i]) || !same(s.errors, tc->errors[i]) ||
+			    !same(s.latency.count[s.latency.nbuckets - 1], tc->lat_inf[i]))
+				fail_msg("%s: page %d: requests %g errors %g +Inf %g, expected %g %g %g", tc->name, i + 1,
+					 s.requests, s.errors, s.latency.count[s.latency.nbuckets - 1], tc->requests[i],
+					 tc->errors[i], tc->lat_inf[i]);
+		}
+		cn_promtext_free(p);
+	}
+}
+
+/* A failed page changes no sums: the next good page is compared with the last good one. */
+static void test_failed_page(void **state)
+{
+	(void)state;
+	struct cn_promtext *p = parser(64);
+	struct cn_sample s;
+	parse(p, PAGE2(100, 1, 1000, 10, 90, 100), &s);
+	cn_promtext_parse(p, ORIGIN, "req_total{server=\"a\"} 12abc\n", 28, &s);
+	assert_false(s.ok);
+	parse(p, PAGE2(110, 1, 1010, 10, 99, 110), &s);
+	assert_true(same(s.requests, 1120));
+	cn_promtext_free(p);
+}
+
+/* End to end through the core: the step's evidence after server a restarts is the new traffic (15 requests), not
+ * server b's whole history, and the core does not flag a reset. */
+static void test_core_delta(void **state)
+{
+	(void)state;
+	struct cn_promtext *p = parser(64);
+	struct cn_sample s1, s2, base;
+	struct cn_counters acc;
+	struct cn_series_status st;
+	parse(p, PAGE2(100, 1, 1000, 10, 90, 100), &s1);
+	parse(p, PAGE2(5, 0, 1010, 11, 4, 5), &s2);
+	cn_counters_reset(&acc);
+	cn_ingest_sample(&s1, &s2, &acc, &base, &st);
+	assert_true(same(acc.requests, 15));
+	assert_true(same(acc.errors, 1)); /* b's one new error; a's reset to 0 adds none */
+	assert_int_equal(st.reset & CN_SERIES_REQUESTS, 0);
+	cn_promtext_free(p);
+
+	/* the same pages without tracking: the core takes all 1015 requests as new */
+	p = parser(0);
+	parse(p, PAGE2(100, 1, 1000, 10, 90, 100), &s1);
+	parse(p, PAGE2(5, 0, 1010, 11, 4, 5), &s2);
+	cn_counters_reset(&acc);
+	cn_ingest_sample(&s1, &s2, &acc, &base, &st);
+	assert_true(same(acc.requests, 1015));
+	assert_int_not_equal(st.reset & CN_SERIES_REQUESTS, 0);
+	cn_promtext_free(p);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_cases),
+		cmocka_unit_test(test_failed_page),
+		cmocka_unit_test(test_core_delta),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
