@@ -5,6 +5,7 @@
 #include "port_fixture.h"
 
 #include <arpa/inet.h>
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
@@ -151,9 +152,37 @@ static int take(int port, long pid, const char *start)
 	return ok ? 0 : -1;
 }
 
+/* At exit: drops every reservation of this process (one that dies by a signal leaves them to be taken over). */
+static void release_all(void)
+{
+	const char *dir = registry_dir();
+	long self = (long)getpid();
+	int fd = registry_lock(NULL);
+	if (fd < 0)
+		return;
+	DIR *d = opendir(dir);
+	for (struct dirent *e; d && (e = readdir(d));) {
+		if (e->d_name[0] < '0' || e->d_name[0] > '9')
+			continue;
+		char path[512];
+		long opid = 0;
+		snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
+		FILE *f = fopen(path, "r");
+		if (!f)
+			continue;
+		if (fscanf(f, "%ld", &opid) == 1 && opid == self)
+			unlink(path);
+		fclose(f);
+	}
+	if (d)
+		closedir(d);
+	close(fd);
+}
+
 int port_reserve(struct cn_err *err)
 {
 	static uint64_t rng;
+	static long atexit_pid;
 	long pid = (long)getpid();
 	char start[64];
 	if (proc_start(pid, start, sizeof start) < 0) {
@@ -176,8 +205,11 @@ int port_reserve(struct cn_err *err)
 			return -1;
 		int rc = take(port, pid, start);
 		close(fd);
-		if (rc == 0)
+		if (rc == 0) {
+			if (atexit_pid != pid && atexit(release_all) == 0)
+				atexit_pid = pid;
 			return port;
+		}
 	}
 	cn_fail(err, CN_EUNAVAIL, "no free loopback port below %d after %d tries (registry '%s')", low, TRIES,
 		registry_dir());
