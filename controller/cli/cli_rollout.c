@@ -32,6 +32,9 @@ enum {
 #define COMMAND_POLL_MS 10
 #define ABORT_CONFIRM_MS 5000 /* how long an accepted abort waits for the gateway to confirm weight 0 */
 #define WATCH_MS 1000
+#define RECONNECT_MIN_MS 200   /* first pause before reconnecting after a lost connection; doubles */
+#define RECONNECT_MAX_MS 2000  /* longest pause between reconnection attempts */
+#define RECONNECT_NOTE_MS 10000 /* how often a long outage is mentioned again */
 
 static const char USAGE[] =
 	"usage: canaryctl rollout start --service S --candidate VERSION [--policy P] [--reason TEXT]\n"
@@ -44,7 +47,8 @@ static const char USAGE[] =
 	"on a terminal, --wait, wait and status --watch redraw a live view; otherwise they print one line per event.\n"
 	"exit codes of --wait and wait: 0 promoted, 1 rolled back, 2 aborted, 3 timed out (the rollout goes on),\n"
 	"4 paused or awaiting approval (with --exit-on-pause); 64 usage, 65 invalid input, 69 unavailable,\n"
-	"70 internal, 77 permission denied\n";
+	"70 internal, 77 permission denied. A database lost while waiting (a restart, a failover) is reconnected\n"
+	"to until --timeout; 69 only when it cannot be reached at the start or is still away at the timeout\n";
 
 static int parse_id(const char *s, int64_t *id)
 {
@@ -265,6 +269,53 @@ static int exit_for_phase(const char *phase, bool exit_on_pause, bool *done)
 	return 0;
 }
 
+/* The connection was lost while waiting (a database restart or failover): the rollout goes on without us, so
+ * reconnect with back-off until the wait's own timeout (counted from start; 0: no limit) instead of failing the
+ * pipeline. Says so on stderr when the outage begins, every RECONNECT_NOTE_MS while it lasts, and when it ends.
+ * Returns 0 with *st (and cli->store) replaced by the new connection, or the exit code after printing why:
+ * CN_EUNAVAIL when the timeout passed with the database still away (the outcome is unknown, so not EXIT_TIMEOUT). */
+static int reconnect(struct cli *cli, struct cn_store **st, int64_t id, int64_t start, int64_t timeout_ms,
+		     struct cn_err *err)
+{
+	int64_t began = mono_ms(), noted = began, backoff = RECONNECT_MIN_MS;
+	fprintf(stderr, "canaryctl: lost the database while waiting for rollout %lld: %s; reconnecting%s\n",
+		(long long)id, err->msg, timeout_ms > 0 ? " until the --timeout" : "");
+	for (;;) {
+		int64_t pause = backoff;
+		if (timeout_ms > 0) {
+			int64_t left = timeout_ms - (mono_ms() - start);
+			if (left <= 0) {
+				fprintf(stderr, "canaryctl: the database is still unavailable after %llds (--timeout %llds): "
+						"%s; rollout %lld goes on without us: 'canaryctl rollout wait %lld' to wait "
+						"again\n",
+					(long long)((mono_ms() - began) / 1000), (long long)(timeout_ms / 1000), err->msg,
+					(long long)id, (long long)id);
+				return CN_EUNAVAIL;
+			}
+			if (pause > left)
+				pause = left;
+		}
+		usleep((useconds_t)pause * 1000);
+		struct cn_store *n = cn_store_connect(cli->db, err);
+		if (n) {
+			cn_store_close(cli->store);
+			cli->store = *st = n;
+			fprintf(stderr, "canaryctl: reconnected to the database after %.1fs; waiting for rollout %lld "
+					"again\n",
+				(double)(mono_ms() - began) / 1000.0, (long long)id);
+			return 0;
+		}
+		if (err->code != CN_EUNAVAIL)
+			return cli_error(err);
+		if (mono_ms() - noted >= RECONNECT_NOTE_MS) {
+			noted = mono_ms();
+			fprintf(stderr, "canaryctl: still reconnecting after %llds: %s\n",
+				(long long)((noted - began) / 1000), err->msg);
+		}
+		backoff = backoff * 2 > RECONNECT_MAX_MS ? RECONNECT_MAX_MS : backoff * 2;
+	}
+}
+
 /* Polls the rollout until it ends (and the gateway confirmed its final weight), pauses (with exit_on_pause), or
  * timeout_ms passes (0: no limit). Text output on a terminal: a live line redrawn at every poll (a new line at every
  * change of phase or step); otherwise one plain line whenever something changes. JSON: only the final document. */
@@ -282,8 +333,17 @@ static int wait_rollout(struct cli *cli, struct cn_store *st, int64_t id, int64_
 		json_decref(cur);
 		cur = NULL;
 		if (cn_store_rollout_status(st, id, &cur, &err) < 0) {
-			code = cli_error(&err);
-			goto out;
+			if (err.code != CN_EUNAVAIL) {
+				code = cli_error(&err);
+				goto out;
+			}
+			if (drawn)
+				fputc('\n', stdout); /* the messages go below the live line, not into it */
+			drawn = false;
+			fflush(stdout);
+			if ((code = reconnect(cli, &st, id, start, timeout_ms, &err)) != 0)
+				goto out;
+			continue;
 		}
 		if (tty) {
 			char live[1024], event[64];
