@@ -15,6 +15,7 @@
 #include "canary/store.h"
 #include "canary/store_rollouts.h"
 #include "daemon.h"
+#include "fault.h"
 
 #define MAX_CLAIM 256
 
@@ -130,7 +131,7 @@ int main(int argc, char **argv)
 		return 64;
 	}
 
-	if (clock_init() < 0)
+	if (fault_init() < 0 || clock_init() < 0)
 		return 64;
 	struct sigaction sa;
 	memset(&sa, 0, sizeof sa);
@@ -199,6 +200,7 @@ int main(int argc, char **argv)
 			d.mono_claim_ms = mono_ms();
 			claimed_once = true;
 			atomic_fetch_add(&d.stats.claims, (unsigned long long)n);
+			if (n > 0) CN_CRASH_POINT("after_claim");
 			int progress = 0;
 			for (int i = 0; i < n && !stop_flag; i++) {
 				struct cn_err perr = {0};

@@ -21,6 +21,7 @@
 #include "canary/store.h"
 #include "canary/store_rollouts.h"
 #include "daemon.h"
+#include "fault.h"
 
 #define MAX_COMMANDS 16
 #define CTX_RETRY_MS 10000 /* a rollout the daemon cannot act on is looked at again after this long */
@@ -178,6 +179,7 @@ static int reconcile(struct daemon *d, struct rollout_ctx *c, const struct cn_ro
 			return rc;
 	}
 	/* Drift (the gateway differed from an intent it had confirmed) is recorded as a reconciliation. */
+	CN_CRASH_POINT("before_confirm");
 	rc = cn_store_weight_confirmed(d->store, row->id, d->cfg.owner, row->weight, confirmed && !matches,
 				       cur[row->candidate_slot], err);
 	if (rc == 0)
@@ -194,6 +196,7 @@ static void apply_weight(struct daemon *d, struct rollout_ctx *c, const struct c
 	struct cn_err err = {0};
 	double want[2];
 	shares(row, weight, want);
+	CN_CRASH_POINT("after_intent");
 	if (may_move(d, row, weight, &err) < 0) {
 		dlog("warn", "lease.lost", "rollout", 'I', row->id, "error", 's', err.msg, NULL);
 		return;
@@ -202,6 +205,8 @@ static void apply_weight(struct daemon *d, struct rollout_ctx *c, const struct c
 		gateway_warn(d, c, row->service, err.msg);
 		return;
 	}
+	CN_CRASH_POINT("after_gateway");
+	CN_CRASH_POINT("before_confirm");
 	if (cn_store_weight_confirmed(d->store, row->id, d->cfg.owner, weight, false, weight, &err) < 0) {
 		dlog("error", "store.error", "rollout", 'I', row->id, "error", 's', err.msg, NULL);
 		return;
@@ -264,6 +269,7 @@ static int run_commands(struct daemon *d, struct rollout_ctx *c, struct cn_rollo
 		struct cn_err cerr = {0};
 		if (!res)
 			return cn_fail(err, CN_EINTERNAL, "out of memory");
+		CN_CRASH_POINT("command");
 		int crc = cn_command(&c->policy, &cur, cmds[i].kind, daemon_now(d), res, &cerr);
 		if (crc == 0)
 			crc = check_approver(c, row, &cmds[i], &cerr);
@@ -272,6 +278,7 @@ static int run_commands(struct daemon *d, struct rollout_ctx *c, struct cn_rollo
 			.command_error = crc < 0 ? cerr.msg : NULL, .next_tick_ms = c->policy.analysis.interval_ms,
 			.owner = d->cfg.owner,
 		};
+		CN_CRASH_POINT("mid_record");
 		rc = cn_store_record(d->store, &rec, err);
 		atomic_fetch_add(&d->stats.commands, 1);
 		(*handled)++;
@@ -332,6 +339,7 @@ static int gateway_hold(struct daemon *d, struct rollout_ctx *c, const struct cn
 				.row = row, .policy = &c->policy, .res = res,
 				.next_tick_ms = c->policy.analysis.interval_ms, .owner = d->cfg.owner,
 			};
+			CN_CRASH_POINT("mid_record");
 			rc = cn_store_record(d->store, &rec, err);
 			if (rc == 0)
 				log_result("gateway.timeout", row, res);
@@ -473,6 +481,7 @@ int daemon_tick_ready(struct daemon *d, struct cn_metrics *m, struct cn_err *err
 		.row = row, .policy = &c->policy, .res = res, .obs = obs,
 		.next_tick_ms = c->policy.analysis.interval_ms, .owner = d->cfg.owner,
 	};
+	CN_CRASH_POINT("mid_record");
 	if ((rc = cn_store_record(d->store, &rec, err)) < 0) {
 		atomic_fetch_add(&d->stats.tick_errors, 1);
 		goto out;
