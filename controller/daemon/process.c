@@ -329,7 +329,7 @@ static int gateway_hold(struct daemon *d, struct rollout_ctx *c, const struct cn
 		int rc = cn_command(&c->policy, &cur, CN_CMD_PAUSE, now, res, &cerr);
 		if (rc == 0) {
 			char d1[32], d2[32];
-			cn_format_duration(lasted, d1, sizeof d1);
+			cn_format_duration(lasted - lasted % 1000, d1, sizeof d1); /* whole seconds read better */
 			cn_format_duration(limit, d2, sizeof d2);
 			snprintf(res->reason, sizeof res->reason,
 				 "paused: the gateway has been unavailable for %s (limit %s, the policy's "
