@@ -168,7 +168,7 @@ int main(int argc, char **argv)
 	bool claimed_once = false, full = false;
 	while (!stop_flag) {
 		int64_t now = mono_ms();
-		if (now >= next_claim) {
+		if (now >= next_claim && !(d.cfg.once && claimed_once)) {
 			int64_t ids[MAX_CLAIM];
 			bool due[MAX_CLAIM];
 			int n = 0;
@@ -229,7 +229,9 @@ int main(int argc, char **argv)
 		PGconn *conn = cn_store_conn(d.store);
 		int notified = drain_notify(conn);
 		int64_t wait = next_claim - mono_ms();
-		if (notified != 0)
+		if (d.cfg.once)
+			wait = 100; /* only the reads are left to finish */
+		else if (notified != 0)
 			wait = 0;
 		if (wait < 0)
 			wait = 0;
