@@ -18,6 +18,7 @@
 #include "fault.h"
 
 #define MAX_CLAIM 256
+#define TURNS_BETWEEN_TICKS 16 /* during a long claim, finished reads tick after this many turns */
 
 static volatile sig_atomic_t stop_flag;
 
@@ -65,6 +66,28 @@ static int drain_notify(PGconn *conn)
 		PQfreemem(n);
 	}
 	return got;
+}
+
+/* Ticks every rollout whose read finished; with timeout_ms >= 0, first moves the transfers on for up to that long
+ * (the main loop has just done so: -1). Returns how many ticked. */
+static int tick_ready(struct daemon *d, int timeout_ms)
+{
+	struct cn_metrics *m;
+	int ticked = 0;
+	if (timeout_ms >= 0) {
+		bool fd_ready;
+		struct cn_err werr = {0};
+		if (cn_metrics_group_wait(d->group, -1, timeout_ms, &fd_ready, &werr) < 0)
+			dlog("error", "metrics.error", "error", 's', werr.msg, NULL);
+	}
+	while ((m = cn_metrics_group_next(d->group)) != NULL) {
+		struct cn_err terr = {0};
+		if (daemon_tick_ready(d, m, &terr) < 0)
+			dlog(terr.code == CN_EUNAVAIL ? "warn" : "error", "rollout.error", "error", 's', terr.msg, NULL);
+		else
+			ticked++;
+	}
+	return ticked;
 }
 
 /* Opens a new connection that LISTENs; only once it works does it replace the old one, so d->store is never NULL
@@ -210,6 +233,9 @@ int main(int argc, char **argv)
 					     ids[i], "error", 's', perr.msg, NULL);
 				else
 					progress += r;
+				/* a long claim: tick the reads that finished meanwhile instead of after the last turn */
+				if (i % TURNS_BETWEEN_TICKS == TURNS_BETWEEN_TICKS - 1)
+					tick_ready(&d, 0);
 			}
 			daemon_ctx_gc(&d, mono_ms(), false);
 			/* more may be due; a claim with no progress (e.g. only reads in flight) waits like any other */
@@ -217,12 +243,7 @@ int main(int argc, char **argv)
 			next_claim = full && progress > 0 ? 0 : mono_ms() + d.cfg.poll_ms;
 		}
 		if (d.cfg.once && claimed_once && cn_metrics_group_inflight(d.group) == 0) {
-			struct cn_metrics *m;
-			while ((m = cn_metrics_group_next(d.group)) != NULL) {
-				struct cn_err terr = {0};
-				if (daemon_tick_ready(&d, m, &terr) < 0)
-					dlog("error", "rollout.error", "error", 's', terr.msg, NULL);
-			}
+			tick_ready(&d, -1);
 			break;
 		}
 		/* Wait for a read to progress, a NOTIFY, or the next claim. */
@@ -252,17 +273,7 @@ int main(int argc, char **argv)
 			connect_store(&d, &err);
 			next_claim = 0;
 		}
-		/* Tick every rollout whose read finished. */
-		struct cn_metrics *m;
-		int ticked = 0;
-		while ((m = cn_metrics_group_next(d.group)) != NULL) {
-			struct cn_err terr = {0};
-			if (daemon_tick_ready(&d, m, &terr) < 0)
-				dlog(terr.code == CN_EUNAVAIL ? "warn" : "error", "rollout.error", "error", 's', terr.msg,
-				     NULL);
-			else
-				ticked++;
-		}
+		int ticked = tick_ready(&d, -1);
 		if (full && ticked > 0)
 			next_claim = 0; /* the claim was full: the ticks moved those rollouts on, claim the next ones */
 	}
