@@ -213,12 +213,40 @@ static void test_one_read_at_a_time_and_cancel(void **state)
 	cn_metrics_close(slow);
 }
 
+/* A source that reads synchronously (prometheus) goes through the same calls: ready at the next wait. */
+static void test_synchronous_source(void **state)
+{
+	struct env *e = *state;
+	struct cn_err err = { 0 };
+	struct cn_service svc = e->fast;
+	struct cn_sample s[2];
+	int port = httpd_free_port();
+
+	assert_true(port > 0);
+	svc.metrics.source = CN_SOURCE_PROMETHEUS;
+	snprintf(svc.metrics.prometheus_url, sizeof svc.metrics.prometheus_url, "http://127.0.0.1:%d", port);
+	snprintf(svc.slots[0].selector, sizeof svc.slots[0].selector, "{slot=\"blue\"}");
+	snprintf(svc.slots[1].selector, sizeof svc.slots[1].selector, "{slot=\"green\"}");
+	struct cn_metrics *m = open_ok(&svc);
+	assert_int_equal(cn_metrics_start(m, e->g, &err), 0);
+	assert_true(cn_metrics_busy(m));
+	assert_int_equal(cn_metrics_group_inflight(e->g), 0);
+	assert_ptr_equal(next_ready(e->g, 1000), m);
+	assert_int_equal(cn_metrics_collect(m, s), 0);
+	assert_false(s[0].ok);
+	assert_false(s[1].ok);
+	assert_non_null(strstr(s[0].why, "prometheus"));
+	assert_false(cn_metrics_busy(m));
+	cn_metrics_close(m);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_hung_endpoint_delays_nobody_else),
 		cmocka_unit_test(test_fd_wakes_the_wait),
 		cmocka_unit_test(test_one_read_at_a_time_and_cancel),
+		cmocka_unit_test(test_synchronous_source),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }
