@@ -10,8 +10,6 @@
 int64_t cn_judge_min_sample(const struct cn_policy *p)
 {
 	int64_t m = p->analysis.min_requests;
-	if (m > CN_JUDGE_MIN_SAMPLE)
-		m = CN_JUDGE_MIN_SAMPLE;
 	return m < 1 ? 1 : m;
 }
 
@@ -199,24 +197,43 @@ static void seq_fields_clear(struct cn_slo_result *out)
 	out->promotable = true;
 }
 
-double cn_wilson_lower(double x, double n)
+/* z of a one-sided 95% bound */
+#define Z95 1.6448536269514722
+
+/* The Wilson score interval's end: sign -1 the lower, +1 the upper, at one-sided 95%. */
+static double wilson(double x, double n, double sign)
 {
 	if (!(n > 0) || !(x >= 0) || x > n)
 		return NAN;
-	const double z = 1.6448536269514722; /* one-sided 95% */
-	double p = x / n, z2n = z * z / n;
+	double p = x / n, z2n = Z95 * Z95 / n;
 	double center = p + z2n / 2;
-	double margin = z * sqrt(p * (1 - p) / n + z2n / (4 * n));
-	double lower = (center - margin) / (1 + z2n);
-	return lower > 0 ? lower : 0;
+	double margin = Z95 * sqrt(p * (1 - p) / n + z2n / (4 * n));
+	double b = (center + sign * margin) / (1 + z2n);
+	return b < 0 ? 0 : b > 1 ? 1 : b;
 }
 
-void cn_judge_slo(const struct cn_slo *slo, int64_t min_sample, const struct cn_counters *cand,
+double cn_wilson_lower(double x, double n)
+{
+	return wilson(x, n, -1);
+}
+
+double cn_wilson_upper(double x, double n)
+{
+	return wilson(x, n, +1);
+}
+
+void cn_judge_slo(const struct cn_slo *slo, int64_t min_requests, const struct cn_counters *cand,
 		  const struct cn_counters *base, const struct cn_series_status *cst,
 		  const struct cn_series_status *bst, struct cn_slo_result *out)
 {
 	char label[32], cv[24], bv[24], ov[24], rel[24];
 	unsigned mask = slo_series(slo);
+
+	/* Any verdict needs min(min_requests, CN_JUDGE_MIN_SAMPLE) requests; a failing one needs all of min_requests
+	 * (below, a candidate that looks worse is inconclusive: it holds, and fails once the sample is in). */
+	int64_t min_sample = min_requests < CN_JUDGE_MIN_SAMPLE ? min_requests : CN_JUDGE_MIN_SAMPLE;
+	if (min_sample < 1)
+		min_sample = 1;
 
 	cn_slo_label(slo, label, sizeof label);
 	seq_fields_clear(out);
@@ -243,8 +260,17 @@ void cn_judge_slo(const struct cn_slo *slo, int64_t min_sample, const struct cn_
 		return;
 	}
 
+	/* Error rates: both sides are uncertain. The relative limit is the ratio times the baseline's 95% upper bound,
+	 * and the rate fails only when the candidate's 95% lower bound is above the limit (below), so noise on either
+	 * side passes: a baseline with 0 errors in 500 requests does not make 1 candidate error a regression.
+	 * Latency quantiles keep the point estimates: histogram buckets are coarse (a bound on p99 jumps a whole bucket),
+	 * and min_requests is the sample they need. */
 	bool has_rel = isfinite(slo->max_increase) && isfinite(out->baseline);
-	double rel_limit = has_rel ? out->baseline * slo->max_increase : NAN;
+	double base_ref = out->baseline;
+	if (has_rel && slo->metric == CN_METRIC_ERROR_RATE)
+		base_ref = cn_wilson_upper(base->errors, base->requests);
+	has_rel = has_rel && isfinite(base_ref);
+	double rel_limit = has_rel ? base_ref * slo->max_increase : NAN;
 	const char *src;
 	if (isfinite(slo->max) && (!has_rel || slo->max <= rel_limit)) {
 		out->objective = slo->max;
@@ -267,12 +293,18 @@ void cn_judge_slo(const struct cn_slo *slo, int64_t min_sample, const struct cn_
 		snprintf(out->why, sizeof out->why, "%s %s vs baseline %s (limit %s = %s), at least %s at 95%% confidence",
 			 label, fmt_value(slo, out->candidate, cv, sizeof cv), fmt_value(slo, out->baseline, bv, sizeof bv),
 			 fmt_value(slo, out->objective, ov, sizeof ov), src, fmt_value(slo, lower, lv, sizeof lv));
-		return;
+	} else {
+		out->verdict = out->candidate <= out->objective ? CN_VERDICT_PASS : CN_VERDICT_FAIL;
+		snprintf(out->why, sizeof out->why, "%s %s vs baseline %s (limit %s = %s)", label,
+			 fmt_value(slo, out->candidate, cv, sizeof cv), fmt_value(slo, out->baseline, bv, sizeof bv),
+			 fmt_value(slo, out->objective, ov, sizeof ov), src);
 	}
-	out->verdict = out->candidate <= out->objective ? CN_VERDICT_PASS : CN_VERDICT_FAIL;
-	snprintf(out->why, sizeof out->why, "%s %s vs baseline %s (limit %s = %s)", label,
-		 fmt_value(slo, out->candidate, cv, sizeof cv), fmt_value(slo, out->baseline, bv, sizeof bv),
-		 fmt_value(slo, out->objective, ov, sizeof ov), src);
+	if (out->verdict == CN_VERDICT_FAIL && cand->requests < (double)min_requests) {
+		out->verdict = CN_VERDICT_INCONCLUSIVE;
+		size_t len = strlen(out->why);
+		snprintf(out->why + len, sizeof out->why - len, "; looks worse, judged once the step has %lld candidate "
+			 "requests (%.0f so far)", (long long)min_requests, cand->requests);
+	}
 }
 
 void cn_counters_add(struct cn_counters *acc, const struct cn_counters *d, struct cn_series_status *st)

@@ -12,9 +12,8 @@
 #include "canary/policy-t.h"
 #include "canary/rollout-t.h"
 
-/* The smallest number of candidate requests in a step that lets an SLO be judged at all: min(50, min_requests),
- * at least 1. A step still needs analysis.min_requests to advance; this floor only decides when a verdict can be
- * pass or fail instead of inconclusive (so a clear regression is caught before the step's full sample is in). */
+/* The smallest sample for any verdict (the threshold judge's pass, the sequential judge's absolute-max check and
+ * latency threshold): min(this, min_requests). A failing threshold verdict needs all of min_requests. */
 #define CN_JUDGE_MIN_SAMPLE 50
 
 /* What a delta found. */
@@ -76,7 +75,8 @@ double cn_histogram_fraction_above(const struct cn_histogram *h, double threshol
 /* Clears accumulated evidence: zero requests and errors, no histograms. */
 void cn_counters_reset(struct cn_counters *c);
 
-/* The minimum candidate requests in a step for any verdict: see CN_JUDGE_MIN_SAMPLE. */
+/* analysis.min_requests, at least 1: the candidate requests a step needs to advance, and the threshold judge's
+ * sample for a failing verdict (any verdict needs min(min_requests, CN_JUDGE_MIN_SAMPLE)). */
 int64_t cn_judge_min_sample(const struct cn_policy *p);
 
 /* Ingests one variant's reading. prev is the last usable reading (NULL if none), cur this tick's (NULL or
@@ -86,13 +86,17 @@ void cn_ingest_sample(const struct cn_sample *prev, const struct cn_sample *cur,
 		      struct cn_sample *base_out, struct cn_series_status *st);
 
 /* The threshold judge. Judges one SLO on the evidence accumulated in the step (cand, base) and this tick's status of each variant.
- * min_sample is cn_judge_min_sample(). Fills *out: the verdict, both values, the effective objective
- * (min(max, baseline * max_increase), the relative part only with a baseline value), the counts and a why. */
+ * min_requests is cn_judge_min_sample(). Fills *out: the verdict, both values, the effective objective
+ * (min(max, baseline * max_increase), the relative part only with a baseline value; for error rates the baseline's
+ * 95% upper bound, and the rate fails only when the candidate's 95% lower bound is above it), the counts and a why. */
 /* One-sided 95% Wilson score lower bound of a rate x/n (0 when x is 0); NAN when n <= 0 or x is not in [0, n]. The
  * threshold judge fails an error rate only when this bound is above the limit. */
 double cn_wilson_lower(double x, double n);
 
-void cn_judge_slo(const struct cn_slo *slo, int64_t min_sample, const struct cn_counters *cand,
+/* The matching upper bound (at most 1): the threshold judge's relative limit is the ratio times the baseline's. */
+double cn_wilson_upper(double x, double n);
+
+void cn_judge_slo(const struct cn_slo *slo, int64_t min_requests, const struct cn_counters *cand,
 		  const struct cn_counters *base, const struct cn_series_status *cst,
 		  const struct cn_series_status *bst, struct cn_slo_result *out);
 

@@ -155,8 +155,13 @@ static void test_judge_table(void **state)
 		 "candidate metrics unusable: connection refused"},
 		{"candidate histogram empty in the step", slo(CN_METRIC_LATENCY, 0.99, 2, NAN), 100, 0, NULL, 100, 0,
 		 FAST, 0, 0, 0, 0, NULL, CN_VERDICT_INCONCLUSIVE, NAN, 0.99, NAN, "candidate value not computable"},
-		{"error regression", slo(CN_METRIC_ERROR_RATE, NAN, NAN, 1.2), 100, 5, NULL, 200, 1, NULL, 0, 0, 0, 0, NULL,
-		 CN_VERDICT_FAIL, 0.05, 0.005, 0.006, "error rate 5% vs baseline 0.5% (limit 0.6% = 1.2x)"},
+		/* the relative limit is the ratio times the baseline's 95% upper bound (Wilson): 0.693% x 1.2 here */
+		{"error regression", slo(CN_METRIC_ERROR_RATE, NAN, NAN, 1.2), 100, 5, NULL, 5000, 25, NULL, 0, 0, 0, 0,
+		 NULL, CN_VERDICT_FAIL, 0.05, 0.005, 0.008315637966395803,
+		 "error rate 5% vs baseline 0.5% (limit 0.832% = 1.2x), at least 2.45% at 95% confidence"},
+		{"the same regression over a small baseline is not proven (1 of 200 could be 2.2%)",
+		 slo(CN_METRIC_ERROR_RATE, NAN, NAN, 1.2), 100, 5, NULL, 200, 1, NULL, 0, 0, 0, 0, NULL, CN_VERDICT_PASS,
+		 0.05, 0.005, 0.026516923732442205, "1.2x), at least 2.45% at 95% confidence"},
 		{"error noise at a small count passes (2 of 50 is 4%, but could be 0.5%)",
 		 slo(CN_METRIC_ERROR_RATE, NAN, 0.02, NAN), 50, 2, NULL, 5000, 25, NULL, 0, 0, 0, 0, NULL,
 		 CN_VERDICT_PASS, 0.04, 0.005, 0.02, "at least 1.33% at 95% confidence"},
@@ -169,9 +174,13 @@ static void test_judge_table(void **state)
 		 CN_SERIES_ERRORS, 0, 0, 0, NULL, CN_VERDICT_INCONCLUSIVE, 0, 0.005, NAN,
 		 "candidate errors counter missing"},
 		{"zero-error baseline, zero-error candidate", slo(CN_METRIC_ERROR_RATE, NAN, NAN, 2), 100, 0, NULL, 200, 0,
-		 NULL, 0, 0, 0, 0, NULL, CN_VERDICT_PASS, 0, 0, 0, "error rate 0% vs baseline 0%"},
-		{"zero-error baseline, one candidate error", slo(CN_METRIC_ERROR_RATE, NAN, NAN, 2), 100, 1, NULL, 200, 0,
-		 NULL, 0, 0, 0, 0, NULL, CN_VERDICT_FAIL, 0.01, 0, 0, "error rate 1% vs baseline 0%"},
+		 NULL, 0, 0, 0, 0, NULL, CN_VERDICT_PASS, 0, 0, 0.026694321309551249, "error rate 0% vs baseline 0%"},
+		/* the false rollback: "error rate 0.549% vs baseline 0% (limit 0% = 3x)" on identical slots */
+		{"zero-error baseline, one candidate error is noise", slo(CN_METRIC_ERROR_RATE, NAN, NAN, 2), 100, 1, NULL,
+		 200, 0, NULL, 0, 0, 0, 0, NULL, CN_VERDICT_PASS, 0.01, 0, 0.02669432130955125,
+		 "error rate 1% vs baseline 0% (limit 2.67% = 2x)"},
+		{"both at 0.2%, 3x: passes", slo(CN_METRIC_ERROR_RATE, NAN, NAN, 3), 500, 3, NULL, 500, 1, NULL, 0, 0, 0, 0,
+		 NULL, CN_VERDICT_PASS, 0.006, 0.002, 0.026742377400995172, "limit 2.67% = 3x"},
 		{"itl quantile in milliseconds", slo(CN_METRIC_ITL, 0.5, 0.6, NAN), 100, 0, FAST, 100, 0, FAST, 0, 0, 0, 0,
 		 NULL, CN_VERDICT_PASS, 0.5, 0.5, 0.6, "p50 itl 0.50s vs baseline 0.50s (limit 0.60s = max)"},
 	};
@@ -196,6 +205,29 @@ static void test_judge_table(void **state)
 	}
 }
 
+/* A failing verdict waits for the policy's min_requests: below it, a candidate that looks worse is inconclusive
+ * (it holds, never advances) and says so; with the sample in, the same numbers fail. */
+static void test_fail_waits_for_min_requests(void **state)
+{
+	(void)state;
+	struct cn_slo s = slo(CN_METRIC_LATENCY, 0.99, NAN, 1.2);
+	struct cn_counters base = counters(1000, 0, FAST);
+	struct cn_series_status ok = {0, 0, NULL};
+	struct cn_slo_result r;
+	struct cn_counters cand = counters(100, 0, SLOW);
+	cn_judge_slo(&s, 200, &cand, &base, &ok, &ok, &r);
+	assert_int_equal(r.verdict, CN_VERDICT_INCONCLUSIVE);
+	if (!strstr(r.why, "looks worse, judged once the step has 200 candidate requests (100 so far)"))
+		fail_msg("why: %s", r.why);
+	cand = counters(200, 0, SLOW);
+	cn_judge_slo(&s, 200, &cand, &base, &ok, &ok, &r);
+	assert_int_equal(r.verdict, CN_VERDICT_FAIL);
+	/* a passing verdict needs only the floor */
+	cand = counters(60, 0, FAST);
+	cn_judge_slo(&s, 200, &cand, &base, &ok, &ok, &r);
+	assert_int_equal(r.verdict, CN_VERDICT_PASS);
+}
+
 static void test_min_sample(void **state)
 {
 	(void)state;
@@ -203,7 +235,7 @@ static void test_min_sample(void **state)
 	memset(&p, 0, sizeof p);
 	static const struct {
 		int64_t min_requests, want;
-	} cases[] = {{500, 50}, {50, 50}, {20, 20}, {1, 1}, {0, 1}, {-3, 1}};
+	} cases[] = {{500, 500}, {50, 50}, {20, 20}, {1, 1}, {0, 1}, {-3, 1}};
 	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
 		p.analysis.min_requests = cases[i].min_requests;
 		assert_int_equal(cn_judge_min_sample(&p), cases[i].want);
@@ -312,6 +344,7 @@ int main(void)
 		cmocka_unit_test(test_judge_table),
 		cmocka_unit_test(test_wilson_lower),
 		cmocka_unit_test(test_min_sample),
+		cmocka_unit_test(test_fail_waits_for_min_requests),
 		cmocka_unit_test(test_labels),
 		cmocka_unit_test(test_ingest),
 	};

@@ -374,9 +374,10 @@ static void test_error_regression_rolls_back(void **state)
 		tick_with(f, 1, 10, HEALTHY);
 	expect(f, CN_DECIDE_ROLLBACK, CN_PHASE_ROLLED_BACK, 0);
 	assert_contains(f->r.reason, "slo 'errors'");
-	assert_contains(f->r.reason, "error rate 10% vs baseline 1% (limit 2% = 2x)");
+	/* the limit is 2x the baseline's 95% upper bound: 30 errors in 3,000 requests */
+	assert_contains(f->r.reason, "error rate 10% vs baseline 1% (limit 2.69% = 2x)");
 	assert_true(fabs(f->r.slos[0].candidate - 0.10) < 1e-12);
-	assert_true(fabs(f->r.slos[0].objective - 0.02) < 1e-12);
+	assert_true(fabs(f->r.slos[0].objective - 2 * cn_wilson_upper(30, 3000)) < 1e-12);
 }
 
 static void test_on_failure_pause(void **state)
