@@ -4,11 +4,12 @@
 # crashes (immediate stop) during the rollout and the standby is promoted. canaryd must reconnect to the new primary
 # and finish the rollout; `rollout start --wait` and `rollout wait`, both waiting through the failover, must say that
 # they reconnect and exit 0 (promoted) instead of 69; no committed row may be lost; the audit chain must verify on the
-# new primary. Prints "failover: resumed in X s ..., rows lost N" for the README.
+# new primary. First, the primary turns read-only for 2 s: canaryd must leave it and come back once it accepts writes.
+# Prints "failover: resumed in X s ..., rows lost N" for the README.
 source "$(dirname "${BASH_SOURCE[0]}")/lib.bash"
 
 PGTMP=$E2E_TOP/scripts/pgtmp
-PROMOTE_AFTER=2
+PROMOTE_AFTER=${PROMOTE_AFTER:-2} # seconds between the crash and the promotion
 pg_a=$(mktemp -d /tmp/canary-pga.XXXXXX)
 pg_b=$(mktemp -d /tmp/canary-pgb.XXXXXX)
 e2e_extra_cleanup() {
@@ -22,6 +23,21 @@ setup_world
 [[ "$DATABASE_URL" == *,* ]] || fail "DATABASE_URL '$DATABASE_URL' is not the multi-host URL"
 start_load "$FE" 500 150
 start_canaryd
+url_a=$("$PGTMP" url "$pg_a")
+url_a_db="${url_a%/*}/${DATABASE_URL##*/}"
+
+# A primary that turns read-only (as a demoted one does) must not keep canaryd: its writes fail with 25006, it
+# reconnects, and target_session_attrs=read-write refuses every read-only server until one accepts writes again.
+grep -q '"event":"started"' "$E2E_DIR/canaryd.log" || sleep 1
+psql -qAt "$url_a" -c "ALTER SYSTEM SET default_transaction_read_only = on" -c "SELECT pg_reload_conf()" >/dev/null
+sleep 2
+psql -qAt "$url_a" -c "SET default_transaction_read_only = off" -c "ALTER SYSTEM RESET default_transaction_read_only" \
+	-c "SELECT pg_reload_conf()" >/dev/null
+grep -q 'sqlstate 25006' "$E2E_DIR/canaryd.log" || fail "canaryd did not notice that the primary turned read-only"
+grep -q 'session is read-only' "$E2E_DIR/canaryd.log" || fail "canaryd did not try to reconnect to a server that accepts writes"
+for _ in $(seq 1 100); do grep -q '"event":"store.reconnected"' "$E2E_DIR/canaryd.log" && break; sleep 0.1; done
+grep -q '"event":"store.reconnected"' "$E2E_DIR/canaryd.log" || fail "canaryd did not reconnect once the primary accepted writes again"
+lines_ro=$(wc -l <"$E2E_DIR/canaryd.log")
 
 start_rollout_wait v2 demo-fast 150s
 id=$(rollout_of v2)
@@ -35,22 +51,20 @@ sleep 2   # mid-step 2: its intent committed and a few ticks recorded
 snap() { # URL TABLE MAX_ID -> ids up to MAX_ID (all when empty)
 	psql -qAt "$1" -c "SELECT id FROM $2 ${3:+WHERE id <= $3} ORDER BY id"
 }
-url_a=$("$PGTMP" url "$pg_a")
-url_a_db="${url_a%/*}/${DATABASE_URL##*/}"
 for t in audit_events decisions measurements; do snap "$url_a_db" "$t" >"$E2E_DIR/before-$t.ids"; done
 before_step=$(psql -qAt "$url_a_db" -c "SELECT step FROM rollouts WHERE id = $id")
 t_stop=$(date +%s.%N)
 log "crashing the primary (step $((before_step + 1)) of rollout $id); promoting the standby ${PROMOTE_AFTER}s later"
 "$PGTMP" crash "$pg_a"
 sleep "$PROMOTE_AFTER"   # as a failover manager would take to notice: meanwhile only a read-only standby answers
+t_promote=$(date +%s.%N) # the old primary is down (crash waits for it): a row stamped later is the new primary's
 "$PGTMP" promote "$pg_b"
-t_promoted=$(date +%s.%N)
 
-# The new primary answers on the same multi-host URL. Its first tick after the stop is when canaryd resumed.
+# The new primary answers on the same multi-host URL. Its first tick is when canaryd resumed.
 resumed=
 for _ in $(seq 1 300); do
 	resumed=$(sql "SELECT extract(epoch FROM min(at)) FROM audit_events WHERE rollout_id = $id AND kind = 'tick'
-	               AND at > to_timestamp($t_stop)" 2>/dev/null || true)
+	               AND at > to_timestamp($t_promote)" 2>/dev/null || true)
 	[ -n "$resumed" ] && break
 	sleep 0.1
 done
@@ -73,8 +87,18 @@ done
 [ "$(sql "SELECT phase FROM rollouts WHERE id = $id")" = promoted ] || fail "rollout $id is not promoted"
 [ "$(hap_weight "$ADMIN" svc/blue)" -eq 0 ] || fail "HAProxy disagrees with the promoted record"
 [ "$(hap_weight "$ADMIN" svc/green)" -gt 0 ] || fail "HAProxy gives the promoted candidate no weight"
-grep -q '"event":"store.reconnected"' "$E2E_DIR/canaryd.log" || fail "canaryd did not log its reconnection"
+tail -n +"$((lines_ro + 1))" "$E2E_DIR/canaryd.log" | grep -q '"event":"store.reconnected"' ||
+	fail "canaryd did not log its reconnection after the failover"
 "$CTL" audit verify >"$E2E_DIR/verify.log" 2>&1 || { cat "$E2E_DIR/verify.log" >&2; fail "audit verify failed on the new primary"; }
+
+# No database at the very start is another matter (a wrong URL looks the same): 69 at once, not at the timeout.
+set +e
+t0=$(date +%s)
+"$CTL" --db "$url_a_db" rollout wait "$id" --timeout 60s >"$E2E_DIR/wait-down.log" 2>&1
+rc=$?
+set -e
+[ "$rc" -eq 69 ] && [ $(($(date +%s) - t0)) -lt 15 ] ||
+	fail "rollout wait with the database down from the start exited $rc after $(($(date +%s) - t0))s, expected 69 at once"
 
 # Rows lost: rows the old primary held before the stop that the new primary lacks (synchronous replication: 0).
 lost=0
@@ -87,8 +111,8 @@ for t in audit_events decisions measurements; do
 done
 rows=$(cat "$E2E_DIR"/before-*.ids | wc -l)
 res_s=$(awk -v a="$t_stop" -v b="$resumed" 'BEGIN { printf "%.2f", b - a }')
-after_s=$(awk -v a="$t_promoted" -v b="$resumed" 'BEGIN { printf "%.2f", b - a }')
-echo "failover: resumed in $res_s s (from the stop to canaryd's first tick on the new primary; the standby was" \
-	"promoted ${PROMOTE_AFTER}s after the stop, the tick came $after_s s after the promotion), rows lost $lost of $rows"
+after_s=$(awk -v a="$t_promote" -v b="$resumed" 'BEGIN { printf "%.2f", b - a }')
+echo "failover: resumed in $res_s s (from the stop to canaryd's first tick on the new primary; promotion began" \
+	"${PROMOTE_AFTER}s after the stop, the tick came $after_s s after that), rows lost $lost of $rows"
 [ "$lost" -eq 0 ] || fail "$lost committed row(s) lost in the failover"
 log "PASS: canaryd and both waiting pipelines survived a database failover; the audit verifies on the new primary"
