@@ -174,6 +174,26 @@ static int check_policy(struct cn_load *ld, void *obj, const struct cn_ynode *ma
 		return cn_ld_fail(ld, w, "the last step's weight is '%s'; it must be 100%% (the candidate then takes all traffic)",
 				  w->text);
 	}
+	/* Objectives that compare with the baseline need a step in which the baseline has traffic: a first step at
+	 * 100% never measures it, and a relative limit would silently drop out (the 100% step is judged against the
+	 * baseline frozen from the earlier steps). */
+	if (p->steps[0].weight >= 100) {
+		const struct cn_ynode *w = cn_ynode_get(steps->kids[0], "weight");
+		if (p->analysis.judge == CN_JUDGE_SEQUENTIAL)
+			return cn_ld_fail(ld, w, "step 1 sends 100%% of traffic to the candidate, so the baseline is never "
+					  "measured and the sequential judge (which compares the two) could never roll back; "
+					  "add a step below 100%% first, or use 'judge: threshold' with 'max' limits");
+		for (int i = 0; i < p->nslos; i++) {
+			const struct cn_slo *s = &p->slos[i];
+			if (isnan(s->max_increase))
+				continue;
+			const struct cn_ynode *mi = cn_ynode_get(slos->kids[i], "max_increase");
+			return cn_ld_fail(ld, mi ? mi : slos->kids[i],
+					  "slo '%s': max_increase compares with the baseline, but step 1 already sends 100%% "
+					  "of traffic to the candidate, so the baseline is never measured; add a step below "
+					  "100%% first, or judge this slo with 'max' only", s->name);
+		}
+	}
 	for (int i = 0; i < p->nslos; i++)
 		for (int j = 0; j < i; j++)
 			if (strcmp(p->slos[i].name, p->slos[j].name) == 0)

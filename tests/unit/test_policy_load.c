@@ -56,6 +56,12 @@ static const struct bad_case bad_cases[] = {
 	{ "weight without %", NAME "steps:\n  - weight: 5\n    hold: 5m\n" SLOS, 0, 3, 13, "lacks the '%' sign" },
 	{ "last weight not 100%", NAME "steps:\n  - weight: 1%\n    hold: 5m\n  - weight: 50%\n    hold: 1m\n" SLOS,
 	  0, 5, 13, "it must be 100%" },
+	{ "relative limit with no step that measures the baseline", NAME "steps:\n  - weight: 100%\n    hold: 5m\n"
+	  "slos:\n  - name: l\n    metric: latency\n    quantile: 0.99\n    max: 2s\n    max_increase: 1.5x\n", 0, 10, 19,
+	  "slo 'l': max_increase compares with the baseline, but step 1 already sends 100% of traffic" },
+	{ "sequential judge with no step that measures the baseline", NAME "steps:\n  - weight: 100%\n    hold: 5m\n"
+	  SLOS "analysis:\n  judge: sequential\n", 0, 3, 13,
+	  "the sequential judge (which compares the two) could never roll back" },
 	{ "quantile above 1", NAME STEPS "slos:\n  - name: l\n    metric: latency\n    quantile: 1.5\n    max: 2s\n",
 	  0, 10, 15, "quantile '1.5' must be less than 1" },
 	{ "quantile zero", NAME STEPS "slos:\n  - name: l\n    metric: latency\n    quantile: 0\n    max: 2s\n", 0,
