@@ -108,14 +108,25 @@ static void format_verdicts(const json_t *st, char *buf, size_t size)
 	}
 }
 
+/* "step 2/3", or "not started" before the first step (the stored step is -1 then). */
+static const char *fmt_step(const json_t *st, char *buf, size_t size)
+{
+	long long step = (long long)json_integer_value(json_object_get(st, "step"));
+	if (step < 0)
+		snprintf(buf, size, "not started");
+	else
+		snprintf(buf, size, "step %lld/%lld", step + 1,
+			 (long long)json_integer_value(json_object_get(st, "steps")));
+	return buf;
+}
+
 static void print_status_line(FILE *f, const json_t *st)
 {
-	char verdicts[512];
+	char verdicts[512], step[48];
 	format_verdicts(st, verdicts, sizeof verdicts);
-	fprintf(f, "rollout %lld %s: %s, step %lld/%lld, candidate %s at %.4g%%%s%s%s — %s\n",
+	fprintf(f, "rollout %lld %s: %s, %s, candidate %s at %.4g%%%s%s%s — %s\n",
 		(long long)json_integer_value(json_object_get(st, "id")), jstr(st, "service"), jstr(st, "phase"),
-		(long long)json_integer_value(json_object_get(st, "step")) + 1,
-		(long long)json_integer_value(json_object_get(st, "steps")), jstr(st, "candidate"), jnum(st, "weight"),
+		fmt_step(st, step, sizeof step), jstr(st, "candidate"), jnum(st, "weight"),
 		verdicts[0] ? " [" : "", verdicts, verdicts[0] ? "]" : "", jstr(st, "reason"));
 }
 
@@ -225,14 +236,12 @@ static void describe_wait(const struct live *lv, int64_t now, char *buf, size_t 
 /* One compact line for the live views: "rollout 3 svc v2: progressing, step 2/3, 5% [error-rate pass] hold 4s left". */
 static void format_live(const json_t *stj, const struct live *lv, int64_t now, char *buf, size_t size)
 {
-	char verdicts[512], wait[256];
+	char verdicts[512], wait[256], step[48];
 	format_verdicts(stj, verdicts, sizeof verdicts);
 	describe_wait(lv, now, wait, sizeof wait);
-	snprintf(buf, size, "rollout %lld %s %s: %s, step %lld/%lld, %.4g%%%s%s%s%s%s",
+	snprintf(buf, size, "rollout %lld %s %s: %s, %s, %.4g%%%s%s%s%s%s",
 		 (long long)json_integer_value(json_object_get(stj, "id")), jstr(stj, "service"),
-		 jstr(stj, "candidate"), jstr(stj, "phase"),
-		 (long long)json_integer_value(json_object_get(stj, "step")) + 1,
-		 (long long)json_integer_value(json_object_get(stj, "steps")), jnum(stj, "weight"),
+		 jstr(stj, "candidate"), jstr(stj, "phase"), fmt_step(stj, step, sizeof step), jnum(stj, "weight"),
 		 verdicts[0] ? " [" : "", verdicts, verdicts[0] ? "]" : "", wait[0] ? ", " : "", wait);
 }
 

@@ -329,7 +329,12 @@ static void gather(const struct cn_policy *p, const struct cn_rollout_state *cur
 /* Why the tick is not conclusive: the first inconclusive SLO, else the unusable reading. */
 static void say_inconclusive(const struct cn_policy *p, struct cn_tick_result *out, const struct tally *t)
 {
-	if (t->first_inc >= 0)
+	/* an unusable page makes every slo inconclusive: say that, not the first slo's symptom of it */
+	if (t->cst.note && t->ninc == out->nslos)
+		say(out, "candidate metrics unusable: %s; all slos inconclusive", t->cst.note);
+	else if (t->bst.note && t->ninc == out->nslos)
+		say(out, "baseline metrics unusable: %s; all slos inconclusive", t->bst.note);
+	else if (t->first_inc >= 0)
 		say(out, "slo '%s' inconclusive: %s", p->slos[t->first_inc].name, out->slos[t->first_inc].why);
 	else if (t->srm)
 		say(out, "%s", t->srm_why);

@@ -535,6 +535,9 @@ static void test_missing_reading_never_advances(void **state)
 	tick(f, &f->sim->obs);
 	expect(f, CN_DECIDE_HOLD, CN_PHASE_PROGRESSING, 1);
 	assert_contains(f->r.reason, "http 503 from 127.0.0.1:8001");
+	/* said first, as the reason for every slo, not as the first slo's symptom */
+	assert_contains(f->r.reason, "holding at step 1 of 3 (1%): candidate metrics unusable: http 503 from "
+				     "127.0.0.1:8001; all slos inconclusive");
 	/* only the baseline unusable: the absolute SLOs judge, but the step still does not advance */
 	f->sim->obs.candidate.ok = true;
 	f->sim->obs.candidate.why[0] = '\0';
