@@ -10,7 +10,7 @@ source "$(dirname "${BASH_SOURCE[0]}")/crash_lib.bash"
 # POINT:NTH. after_intent/after_gateway count moves of the weight (1: to 1%, 2: to 5%, 3: to 100%); before_confirm
 # also counts the first turn's confirmation of weight 0; mid_record counts recorded ticks and commands; command
 # counts operator commands (a pause is sent for it, and a resume after the restart).
-POINTS=${CRASH_POINTS:-"after_claim:4 after_intent:1 after_intent:3 after_gateway:2 before_confirm:1
+POINTS=${CRASH_POINTS:-"after_claim:4 after_claim:9 after_intent:1 after_intent:3 after_gateway:1 after_gateway:2 before_confirm:1
 	before_confirm:3 mid_record:1 mid_record:8 command:1"}
 
 crash_setup 600
