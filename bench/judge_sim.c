@@ -17,7 +17,8 @@
  * Kayenta-style) are not part of it: they do not run through cn_tick; their figures are in git history
  * (bench/results/judge_sim-5000-seed1.txt before this commit).
  * Seeded: the same arguments print the same table.
- * Usage: bench_judge_sim [ROLLOUTS_PER_A/A_CELL [SEED]]   (default 2000, 1; regression cells run a quarter of it) */
+ * Usage: bench_judge_sim [ROLLOUTS_PER_A/A_CELL [SEED [aa|reg]]]   (default 2000, 1, both tables; regression cells
+ * run a quarter of the count) */
 #include <errno.h>
 #include <math.h>
 #include <stdint.h>
@@ -454,6 +455,11 @@ static const enum cn_judge_kind judges[] = { CN_JUDGE_SEQUENTIAL, CN_JUDGE_THRES
 int main(int argc, char **argv)
 {
 	long n = 2000, seed = 1;
+	bool do_aa = argc < 4 || strcmp(argv[3], "reg") != 0, do_reg = argc < 4 || strcmp(argv[3], "aa") != 0;
+	if (argc > 4 || (argc == 4 && strcmp(argv[3], "aa") != 0 && strcmp(argv[3], "reg") != 0)) {
+		fprintf(stderr, "bench_judge_sim: usage: bench_judge_sim [ROLLOUTS [SEED [aa|reg]]]\n");
+		return 64;
+	}
 	for (int i = 1; i < argc && i < 3; i++) {
 		char *end;
 		errno = 0;
@@ -501,7 +507,7 @@ int main(int argc, char **argv)
 	printf("A/A: identical candidates (policy default)\n");
 	printf("%-36s %6s  %-10s  %-24s %7s  %-15s %s\n", "scenario", "rps", "judge", "false rollback [95% CI]", "paused",
 	       "promoted p50/p90", "x total hold");
-	for (int si = 0; si < NAA; si++) {
+	for (int si = 0; do_aa && si < NAA; si++) {
 		const struct scenario *sc = &aa_scen[si];
 		for (size_t ri = 0; ri < sizeof aa_rates / sizeof aa_rates[0]; ri++) {
 			for (size_t ji = 0; ji < sizeof judges / sizeof judges[0]; ji++) {
@@ -537,7 +543,7 @@ int main(int argc, char **argv)
 	       "early = rolled back before the onset)\n");
 	printf("%-34s %-7s %6s  %-10s  %-22s %-14s %6s %6s\n", "scenario", "policy", "rps", "judge",
 	       "detected p10/p50/p90", "wald (x p50)", "missed", "early");
-	for (int si = 0; si < NREG; si++) {
+	for (int si = 0; do_reg && si < NREG; si++) {
 		const struct scenario *sc = &reg_scen[si];
 		const struct cn_policy *pp = &policies[sc->policy];
 		int step = sc->onset == ON_STEP ? sc->onset_step : 0;

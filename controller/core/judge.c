@@ -371,6 +371,11 @@ void cn_judge_slo_seq(const struct cn_slo *slo, double alpha, struct cn_seq_stat
 	cn_slo_label(slo, label, sizeof label);
 	if (s->ticks == 0)
 		s->tol = tol; /* the policy is pinned for the rollout: the tolerance's ln Lambda is kept from the start */
+	/* (also for a state saved before the max test existed: a test started at any tick is valid) */
+	bool max_test = slo->metric == CN_METRIC_ERROR_RATE && isfinite(slo->max) && slo->max > 0;
+	if (isnan(s->max) && max_test)
+		s->max = slo->max;
+	double alpha_cmp = max_test ? alpha * (1 - CN_SEQ_MAX_SHARE) : alpha;
 	if (slo->metric != CN_METRIC_ERROR_RATE && isnan(s->threshold)) {
 		s->threshold = choose_threshold(slo, slo_histogram(slo, acc_base));
 		just_chosen = !isnan(s->threshold); /* chosen on this tick's data: counting starts with the next */
@@ -395,18 +400,22 @@ void cn_judge_slo_seq(const struct cn_slo *slo, double alpha, struct cn_seq_stat
 			cn_seq_add(s, n_c / (n_c + n_b), x_c, x_b);
 			cn_seq_add_dispersion(s, x_b, n_b);
 			cn_seq_add_dispersion_cand(s, x_c, n_c);
+			if (max_test)
+				cn_seq_add_max(s, x_c, n_c);
 			s->n_c += n_c, s->n_b += n_b, s->x_c += x_c, s->x_b += x_b;
 		} else if (n_c > 0 && n_b == 0 && x_c >= 0 && s->n_b >= CN_JUDGE_MIN_SAMPLE) {
 			/* the 100% step: the candidate against the baseline's rate frozen from the earlier steps */
 			cn_seq_add_one_arm(s, n_c * cn_seq_frozen_rate(s->x_b, s->n_b), x_c);
 			cn_seq_add_dispersion_cand(s, x_c, n_c);
+			if (max_test)
+				cn_seq_add_max(s, x_c, n_c);
 			s->n_c += n_c, s->x_c += x_c;
 		}
 	}
 
 	double disp = cn_seq_dispersion(s);
 	out->statistic = cn_seq_statistic(s, disp);
-	out->boundary = log(1 / alpha);
+	out->boundary = log(1 / alpha_cmp);
 	out->ratio = cn_seq_ratio(s);
 	out->ratio_upper = cn_seq_upper(s, disp, alpha);
 	out->tolerance = tol;
@@ -439,21 +448,25 @@ void cn_judge_slo_seq(const struct cn_slo *slo, double alpha, struct cn_seq_stat
 		out->verdict = CN_VERDICT_FAIL;
 		snprintf(out->why, sizeof out->why,
 			 "%s: %s vs %s (%s): worse than baseline, evidence %.1f reached %.1f (false alarm <= %.2g%%%s)",
-			 what, cv, bv, fmt_ratio(out->ratio, rv, sizeof rv), out->statistic, out->boundary, alpha * 100, dv);
+			 what, cv, bv, fmt_ratio(out->ratio, rv, sizeof rv), out->statistic, out->boundary, alpha_cmp * 100,
+			 dv);
 		return;
 	}
 	/* The test compares the arms; an error-rate SLO's absolute max still holds on its own (a candidate at 5%
-	 * next to a baseline at 4.5% is not "worse than baseline", but it is over a 2% max). */
-	if (slo->metric == CN_METRIC_ERROR_RATE && isfinite(slo->max) && warm && s->n_c >= CN_JUDGE_MIN_SAMPLE) {
-		double lower = cn_wilson_lower(s->x_c, s->n_c);
-		if (lower > slo->max) {
-			out->verdict = CN_VERDICT_FAIL;
-			out->objective = slo->max;
-			snprintf(out->why, sizeof out->why, "%s: %s over the absolute max %s (at least %.3g%% at 95%% "
-				 "confidence; baseline %s)", what, cv, fmt_value(slo, slo->max, tv, sizeof tv),
-				 lower * 100, bv);
-			return;
-		}
+	 * next to a baseline at 4.5% is not "worse than baseline", but it is over a 2% max). Its own sequential test
+	 * ("rate > max", anytime valid) with CN_SEQ_MAX_SHARE of this SLO's alpha: a per-tick confidence bound here
+	 * would be a repeated test outside the budget. */
+	double max_stat = max_test ? cn_seq_max_statistic(s, disp) : NAN;
+	double max_boundary = log(1 / (alpha * CN_SEQ_MAX_SHARE));
+	if (warm && max_stat >= max_boundary) {
+		out->verdict = CN_VERDICT_FAIL;
+		out->objective = slo->max;
+		out->statistic = max_stat;
+		out->boundary = max_boundary;
+		snprintf(out->why, sizeof out->why, "%s: %s over the absolute max %s: evidence %.1f reached %.1f (false "
+			 "alarm <= %.2g%%%s; baseline %s)", what, cv, fmt_value(slo, slo->max, tv, sizeof tv), max_stat,
+			 max_boundary, alpha * CN_SEQ_MAX_SHARE * 100, dv, bv);
+		return;
 	}
 	out->verdict = CN_VERDICT_INCONCLUSIVE;
 	if (trouble_c || trouble_b) {

@@ -226,6 +226,9 @@ static void apply_step(const struct cn_policy *p, struct cn_tick_result *out, in
 	cn_counters_reset(&n->acc_baseline);
 	cn_counters_reset(&n->acc_candidate);
 	cn_seq_init(&n->seq.srm, NAN); /* a new weight: the sample ratio is checked anew */
+	/* a regression often arrives with the load of a new step: a fresh rollback process starts with it */
+	for (int i = 0; i < CN_MAX_SLOS; i++)
+		cn_seq_restart(&n->seq.slo[i]);
 	out->decision = d;
 	out->set_weight = true;
 	out->weight = n->weight;

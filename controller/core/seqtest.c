@@ -37,12 +37,14 @@
 #include <string.h>
 
 const double cn_seq_grid[CN_SEQ_NGRID] = { 0.2, 0.5, 0.8, 1.1, 1.25, 1.5, 1.75, 2, 2.5, 3, 5, 10 };
+const double cn_seq_max_grid[CN_SEQ_NMAX] = { 1.5, 2, 3, 5, 10 };
 
 void cn_seq_init(struct cn_seq_stat *s, double tol)
 {
 	memset(s, 0, sizeof *s);
 	s->tol = tol;
 	s->threshold = NAN;
+	s->max = NAN;
 }
 
 /* ln Lambda(r) for one tick: x_c ln r - (x_c + x_b) ln(1 + (r - 1) pi), i.e. the log of
@@ -50,6 +52,65 @@ void cn_seq_init(struct cn_seq_stat *s, double tol)
 static double tick_llr(double r, double pi, double x_c, double x_b)
 {
 	return x_c * log(r) - (x_c + x_b) * log1p((r - 1) * pi);
+}
+
+static bool rollback_ratio(double r)
+{
+	return r >= CN_SEQ_ROLLBACK_MIN && r <= CN_SEQ_ROLLBACK_MAX;
+}
+
+/* The weight of the m-th restarted process: (1 - w0) / (m (m + 1)); over all m they sum to 1 - w0. */
+static double restart_weight(int m)
+{
+	return (1 - CN_SEQ_W0) / ((double)m * (m + 1));
+}
+
+/* ln of the equal-weight mean over the rollback ratios of Lambda(r)^(1/disp), from a process's ln Lambda values */
+static double roll_mixture(const double *llr, double disp)
+{
+	double m = -INFINITY, sum = 0;
+	for (int j = 0; j < CN_SEQ_NROLL; j++)
+		if (llr[j] / disp > m)
+			m = llr[j] / disp;
+	for (int j = 0; j < CN_SEQ_NROLL; j++)
+		sum += exp(llr[j] / disp - m);
+	return m + log(sum / CN_SEQ_NROLL);
+}
+
+void cn_seq_restart(struct cn_seq_stat *s)
+{
+	if (s->since_ticks == 0)
+		return; /* nothing entered since the last (re)start: a new process would only repeat it */
+	if (s->nrs >= CN_SEQ_NRESTART) {
+		/* Dropping a process from the sum keeps it a supermartingale (the rest is still one): drop the one with
+		 * the smallest weighted value, the least likely to ever reach the boundary. */
+		int weakest = 0;
+		double least = INFINITY;
+		for (int j = 0; j < s->nrs; j++) {
+			double v = log(restart_weight(s->rs[j].index)) + roll_mixture(s->rs[j].llr, 1);
+			if (v < least)
+				least = v, weakest = j;
+		}
+		memmove(&s->rs[weakest], &s->rs[weakest + 1], (size_t)(s->nrs - weakest - 1) * sizeof s->rs[0]);
+		s->nrs--;
+	}
+	struct cn_seq_proc *p = &s->rs[s->nrs++];
+	memset(p, 0, sizeof *p);
+	p->index = ++s->restarts;
+	s->since = 0;
+	s->since_ticks = 0;
+}
+
+/* After a tick entered the test: `expected` candidate bad events under the null; restart every
+ * CN_SEQ_RESTART_EVENTS of them (the time a restarted process spends on healthy ticks is then at most that many
+ * expected events, whatever the traffic: about 0.3 nats each at r = 2). */
+static void tick_entered(struct cn_seq_stat *s, double expected)
+{
+	s->ticks++;
+	s->since += expected;
+	s->since_ticks++;
+	if (s->since >= CN_SEQ_RESTART_EVENTS)
+		cn_seq_restart(s);
 }
 
 void cn_seq_add(struct cn_seq_stat *s, double pi, double x_c, double x_b)
@@ -61,7 +122,13 @@ void cn_seq_add(struct cn_seq_stat *s, double pi, double x_c, double x_b)
 		s->llr[i] += tick_llr(cn_seq_grid[i], pi, x_c, x_b);
 	if (isfinite(s->tol) && s->tol > 0)
 		s->llr_tol += tick_llr(s->tol, pi, x_c, x_b);
-	s->ticks++;
+	for (int k = 0; k < s->nrs; k++)
+		for (int i = 0, j = 0; i < CN_SEQ_NGRID; i++)
+			if (rollback_ratio(cn_seq_grid[i]))
+				s->rs[k].llr[j++] += tick_llr(cn_seq_grid[i], pi, x_c, x_b);
+	/* the candidate's bad events expected from the baseline's (not from its own: more candidate bad events must
+	 * never move a restart and so lower the statistic) */
+	tick_entered(s, x_b * pi / (1 - pi));
 }
 
 void cn_seq_add_one_arm(struct cn_seq_stat *s, double mu, double x_c)
@@ -72,7 +139,32 @@ void cn_seq_add_one_arm(struct cn_seq_stat *s, double mu, double x_c)
 		s->llr[i] += x_c * log(cn_seq_grid[i]) - mu * (cn_seq_grid[i] - 1);
 	if (isfinite(s->tol) && s->tol > 0)
 		s->llr_tol += x_c * log(s->tol) - mu * (s->tol - 1);
-	s->ticks++;
+	for (int k = 0; k < s->nrs; k++)
+		for (int i = 0, j = 0; i < CN_SEQ_NGRID; i++)
+			if (rollback_ratio(cn_seq_grid[i]))
+				s->rs[k].llr[j++] += x_c * log(cn_seq_grid[i]) - mu * (cn_seq_grid[i] - 1);
+	tick_entered(s, mu);
+}
+
+void cn_seq_add_max(struct cn_seq_stat *s, double x_c, double n_c)
+{
+	if (!(s->max > 0) || !isfinite(s->max) || !(n_c > 0) || !isfinite(n_c) || !(x_c >= 0) || !isfinite(x_c))
+		return;
+	for (int i = 0; i < CN_SEQ_NMAX; i++)
+		s->llr_max[i] += x_c * log(cn_seq_max_grid[i]) - n_c * s->max * (cn_seq_max_grid[i] - 1);
+}
+
+double cn_seq_max_statistic(const struct cn_seq_stat *s, double disp)
+{
+	if (!(disp >= 1) || !(s->max > 0))
+		return NAN;
+	double m = -INFINITY, sum = 0;
+	for (int i = 0; i < CN_SEQ_NMAX; i++)
+		if (s->llr_max[i] / disp > m)
+			m = s->llr_max[i] / disp;
+	for (int i = 0; i < CN_SEQ_NMAX; i++)
+		sum += exp(s->llr_max[i] / disp - m);
+	return m + log(sum / CN_SEQ_NMAX);
 }
 
 double cn_seq_frozen_rate(double x_b, double n_b)
@@ -178,7 +270,23 @@ double cn_seq_mixture(const struct cn_seq_stat *s, double r0, double lo, double 
 
 double cn_seq_statistic(const struct cn_seq_stat *s, double disp)
 {
-	return cn_seq_mixture(s, 1, CN_SEQ_ROLLBACK_MIN, CN_SEQ_ROLLBACK_MAX, disp);
+	double v[CN_SEQ_NRESTART + 2];
+	int n = 0;
+	double from_start = cn_seq_mixture(s, 1, CN_SEQ_ROLLBACK_MIN, CN_SEQ_ROLLBACK_MAX, disp);
+	if (isnan(from_start))
+		return NAN;
+	v[n++] = log(CN_SEQ_W0) + from_start;
+	for (int k = 0; k < s->nrs; k++)
+		v[n++] = log(restart_weight(s->rs[k].index)) + roll_mixture(s->rs[k].llr, disp);
+	/* the restarts still to come are worth their weight, (1 - w0) / (restarts + 1), until they start */
+	v[n++] = log((1 - CN_SEQ_W0) / (s->restarts + 1));
+	double m = v[0], sum = 0;
+	for (int i = 1; i < n; i++)
+		if (v[i] > m)
+			m = v[i];
+	for (int i = 0; i < n; i++)
+		sum += exp(v[i] - m);
+	return m + log(sum);
 }
 
 bool cn_seq_rejects_above(const struct cn_seq_stat *s, double r0, double disp, double alpha)

@@ -142,14 +142,37 @@ static json_t *seq_stat_to_json(const struct cn_seq_stat *s)
 	json_object_set_new(o, "disp_c_prev_n", cn_json_real(s->disp_c_prev_n));
 	json_object_set_new(o, "disp_c_terms", json_integer(s->disp_c_terms));
 	json_object_set_new(o, "ticks", json_integer(s->ticks));
+	json_t *rs = json_array();
+	for (int k = 0; k < s->nrs && k < CN_SEQ_NRESTART; k++) {
+		json_t *p = json_object(), *pl = json_array();
+		for (int i = 0; i < CN_SEQ_NROLL; i++)
+			json_array_append_new(pl, cn_json_real(s->rs[k].llr[i]));
+		json_object_set_new(p, "index", json_integer(s->rs[k].index));
+		json_object_set_new(p, "llr", pl);
+		json_array_append_new(rs, p);
+	}
+	json_object_set_new(o, "restarted", rs);
+	json_object_set_new(o, "restarts", json_integer(s->restarts));
+	json_object_set_new(o, "since", cn_json_real(s->since));
+	json_object_set_new(o, "since_ticks", json_integer(s->since_ticks));
+	json_t *lm = json_array();
+	for (int i = 0; i < CN_SEQ_NMAX; i++)
+		json_array_append_new(lm, cn_json_real(s->llr_max[i]));
+	json_object_set_new(o, "llr_max", lm);
+	json_object_set_new(o, "max", cn_json_real(s->max));
 	return o;
 }
 
 /* A finite stored number, else 0 (sums) */
+static double finite_or_0(const json_t *j)
+{
+	double v = cn_json_get_real(j);
+	return isfinite(v) ? v : 0;
+}
+
 static double get_sum(const json_t *o, const char *key)
 {
-	double v = cn_json_get_real(json_object_get(o, key));
-	return isfinite(v) ? v : 0;
+	return finite_or_0(json_object_get(o, key));
 }
 
 static int seq_stat_from_json(const json_t *j, struct cn_seq_stat *s, struct cn_err *err)
@@ -157,6 +180,7 @@ static int seq_stat_from_json(const json_t *j, struct cn_seq_stat *s, struct cn_
 	memset(s, 0, sizeof *s);
 	s->tol = NAN;
 	s->threshold = NAN;
+	s->max = NAN;
 	if (!j || json_is_null(j))
 		return 0; /* a state written before the sequential judge existed */
 	const json_t *llr = json_object_get(j, "llr");
@@ -183,6 +207,27 @@ static int seq_stat_from_json(const json_t *j, struct cn_seq_stat *s, struct cn_
 	s->disp_c_prev_n = get_sum(j, "disp_c_prev_n");
 	s->disp_c_terms = (int)json_integer_value(json_object_get(j, "disp_c_terms"));
 	s->ticks = (int)json_integer_value(json_object_get(j, "ticks"));
+	/* absent in states written before restarts and the max test: none yet, they start from the next tick */
+	const json_t *rs = json_object_get(j, "restarted"), *lm = json_object_get(j, "llr_max");
+	if ((rs && !json_is_array(rs)) || json_array_size(rs) > CN_SEQ_NRESTART ||
+	    (lm && (!json_is_array(lm) || json_array_size(lm) != CN_SEQ_NMAX)))
+		return cn_fail(err, CN_EINTERNAL, "stored sequential test is malformed");
+	s->restarts = (int)json_integer_value(json_object_get(j, "restarts"));
+	for (size_t k = 0; k < json_array_size(rs); k++) {
+		const json_t *p = json_array_get(rs, k), *pl = json_object_get(p, "llr");
+		int index = (int)json_integer_value(json_object_get(p, "index"));
+		if (!json_is_array(pl) || json_array_size(pl) != CN_SEQ_NROLL || index < 1 || index > s->restarts)
+			return cn_fail(err, CN_EINTERNAL, "stored sequential test is malformed");
+		s->rs[k].index = index;
+		for (int i = 0; i < CN_SEQ_NROLL; i++)
+			s->rs[k].llr[i] = finite_or_0(json_array_get(pl, (size_t)i));
+		s->nrs++;
+	}
+	s->since = get_sum(j, "since");
+	s->since_ticks = (int)json_integer_value(json_object_get(j, "since_ticks"));
+	for (int i = 0; lm && i < CN_SEQ_NMAX; i++)
+		s->llr_max[i] = finite_or_0(json_array_get(lm, (size_t)i));
+	s->max = cn_json_get_real(json_object_get(j, "max"));
 	return 0;
 }
 

@@ -162,8 +162,34 @@ double cn_seq_llr(const struct cn_seq_stat *s, double r);
  * if in range), r' != r0. NAN if r0 is not kept, no r' is in range, or disp < 1. */
 double cn_seq_mixture(const struct cn_seq_stat *s, double r0, double lo, double hi, double disp);
 
-/* The rollback statistic: cn_seq_mixture(s, 1, CN_SEQ_ROLLBACK_MIN, CN_SEQ_ROLLBACK_MAX, disp). */
+/* The weight of the process started at the beginning in the rollback statistic; the rest, 1 - CN_SEQ_W0, is spread
+ * over the restarted processes, (1 - CN_SEQ_W0) / (m (m + 1)) for the m-th. */
+#define CN_SEQ_W0 0.5
+/* A new process starts every this many candidate bad events expected under the null (and at every step start), so
+ * that a regression that starts late does not have to climb back from the evidence of a long healthy stretch. */
+#define CN_SEQ_RESTART_EVENTS 10.0
+
+/* The rollback statistic: ln of CN_SEQ_W0 x the mixture from the start (cn_seq_mixture(s, 1, CN_SEQ_ROLLBACK_MIN,
+ * CN_SEQ_ROLLBACK_MAX, disp)) plus each kept restarted process's weight x its mixture, plus the weight of the
+ * restarts not yet started (their value is 1 until they start). 0 before any evidence; NAN if disp < 1. */
 double cn_seq_statistic(const struct cn_seq_stat *s, double disp);
+
+/* Starts a new rollback process from the next tick (at a step start, and by cn_seq_add every CN_SEQ_RESTART_EVENTS).
+ * Nothing if no tick entered since the last (re)start. Keeps at most CN_SEQ_NRESTART, dropping the weakest. */
+void cn_seq_restart(struct cn_seq_stat *s);
+
+/* The absolute-max test of an error-rate SLO ("the candidate's rate is above max"): ratios c of the rate to max. */
+extern const double cn_seq_max_grid[CN_SEQ_NMAX];
+/* The absolute-max test's share of an SLO's alpha; the comparison with the baseline gets the rest. */
+#define CN_SEQ_MAX_SHARE 0.1
+
+/* Adds the candidate's x_c bad events in n_c requests to the absolute-max test (against s->max; nothing when it is
+ * NAN or the counts are unusable): ln Lambda(c) += x_c ln c - n_c max (c - 1), a supermartingale whenever the
+ * candidate's rate is at most max. */
+void cn_seq_add_max(struct cn_seq_stat *s, double x_c, double n_c);
+
+/* ln of the equal-weight mean of Lambda(c)^(1/disp) over cn_seq_max_grid; NAN without a max or with disp < 1. */
+double cn_seq_max_statistic(const struct cn_seq_stat *s, double disp);
 
 /* True if "the ratio is r0 or more" is rejected at level alpha (r0 must be a grid ratio or the tolerance). */
 bool cn_seq_rejects_above(const struct cn_seq_stat *s, double r0, double disp, double alpha);

@@ -46,6 +46,19 @@ struct cn_slo_result {
 /* The grid of rate ratios r the sequential test keeps a likelihood ratio for (see judge.h). */
 #define CN_SEQ_NGRID 12
 
+/* The rollback ratios (the grid's 1.5, 1.75, 2, 2.5, 3): a restarted process keeps ln Lambda for these only. */
+#define CN_SEQ_NROLL 5
+/* Restarted processes kept at once (the weakest is dropped to make room: see seqtest.c). */
+#define CN_SEQ_NRESTART 8
+/* The absolute-max test's ratios c (rate = c x max): see cn_seq_max_grid. */
+#define CN_SEQ_NMAX 5
+
+/* One restarted rollback process: ln Lambda(r) over the ticks since it started. */
+struct cn_seq_proc {
+	int index;                 /* the restart's number m >= 1: its weight is (1 - w0) / (m (m + 1)) */
+	double llr[CN_SEQ_NROLL];
+};
+
 /* One sequential test, carried across steps: log-likelihood ratios against r = 1 and dispersion sums. */
 struct cn_seq_stat {
 	double llr[CN_SEQ_NGRID]; /* sum over ticks of ln Lambda(r) for r = cn_seq_grid[i], not dispersion-scaled */
@@ -61,6 +74,16 @@ struct cn_seq_stat {
 	double disp_c_prev_x, disp_c_prev_n; /* candidate: the previous tick's counts (n 0: none yet) */
 	int disp_c_terms;         /* candidate: successive differences in disp_c_ss */
 	int ticks;                /* ticks that entered the test */
+	/* late onset: the rollback statistic is a weighted sum of the process above (from the start) and processes
+	 * restarted at step starts and every CN_SEQ_RESTART_EVENTS expected bad events (seqtest.c) */
+	struct cn_seq_proc rs[CN_SEQ_NRESTART]; /* the restarted processes kept */
+	int nrs;                  /* how many of rs are in use */
+	int restarts;             /* restarts so far: the next one is number restarts + 1 */
+	double since;             /* expected candidate bad events (under the null) since the last (re)start */
+	int since_ticks;          /* ticks since the last (re)start */
+	/* error-rate SLOs with a max: sum over ticks of x_c ln c - n_c max (c - 1), c = cn_seq_max_grid[i] */
+	double llr_max[CN_SEQ_NMAX];
+	double max;               /* the max llr_max is kept for; NAN: none */
 };
 
 /* The sequential judge's memory: one test per SLO (per rollout) and the sample-ratio test (per step). */

@@ -25,6 +25,12 @@ static void test_seq_round_trip(void **state)
 	cn_seq_add_dispersion(&st.seq.slo[1], 250, 99000);
 	st.seq.slo[1].threshold = 1.25;
 	st.seq.slo[1].x_c = 3, st.seq.slo[1].x_b = 250, st.seq.slo[1].n_c = 1000, st.seq.slo[1].n_b = 99000;
+	cn_seq_restart(&st.seq.slo[1]);
+	cn_seq_add(&st.seq.slo[1], 0.01, 4, 240);
+	cn_seq_restart(&st.seq.slo[1]);
+	cn_seq_add(&st.seq.slo[1], 0.01, 1, 230);
+	st.seq.slo[1].max = 0.01;
+	cn_seq_add_max(&st.seq.slo[1], 4, 1000);
 	cn_seq_add(&st.seq.srm, 0.05, 480, 9520);
 	json_t *j = cn_state_to_json(&st);
 	assert_non_null(j);
@@ -40,8 +46,22 @@ static void test_seq_round_trip(void **state)
 	assert_true(b->x_c == 3 && b->x_b == 250 && b->n_c == 1000 && b->n_b == 99000);
 	assert_true(b->disp_xx_n == a->disp_xx_n && b->disp_x == a->disp_x && b->disp_n == a->disp_n);
 	assert_int_equal(b->disp_ticks, 1);
-	assert_int_equal(b->ticks, 1);
+	assert_int_equal(b->ticks, 3);
 	assert_int_equal(back.seq.srm.ticks, 1);
+	/* restarted processes and the absolute-max test */
+	assert_int_equal(b->nrs, a->nrs);
+	assert_int_equal(b->restarts, a->restarts);
+	assert_int_equal(b->since_ticks, a->since_ticks);
+	assert_true(b->since == a->since);
+	for (int k = 0; k < a->nrs; k++) {
+		assert_int_equal(b->rs[k].index, a->rs[k].index);
+		for (int i = 0; i < CN_SEQ_NROLL; i++)
+			assert_true(b->rs[k].llr[i] == a->rs[k].llr[i]);
+	}
+	assert_true(b->max == 0.01);
+	for (int i = 0; i < CN_SEQ_NMAX; i++)
+		assert_true(b->llr_max[i] == a->llr_max[i] && a->llr_max[i] != 0);
+	assert_true(cn_seq_statistic(b, 1) == cn_seq_statistic(a, 1));
 	/* untouched tests keep NAN tolerance and threshold (JSON null) */
 	assert_true(isnan(back.seq.slo[0].tol) && isnan(back.seq.slo[0].threshold));
 	assert_int_equal(back.seq.slo[0].ticks, 0);
@@ -58,6 +78,24 @@ static void test_old_state_loads(void **state)
 	assert_int_equal(cn_state_from_json(j, &back, &err), 0);
 	assert_true(isnan(back.seq.slo[3].threshold));
 	assert_int_equal(back.seq.srm.ticks, 0);
+	/* a test saved before restarts and the max test existed: none yet, no max (set again by the judge) */
+	cn_seq_add(&st.seq.slo[0], 0.01, 3, 250);
+	json_decref(j);
+	j = cn_state_to_json(&st);
+	json_t *t0 = json_array_get(json_object_get(json_object_get(j, "seq"), "slos"), 0);
+	static const char *const newer[] = { "restarted", "restarts", "since", "since_ticks", "llr_max", "max" };
+	for (size_t i = 0; i < sizeof newer / sizeof newer[0]; i++)
+		assert_int_equal(json_object_del(t0, newer[i]), 0);
+	assert_int_equal(cn_state_from_json(j, &back, &err), 0);
+	assert_int_equal(back.seq.slo[0].ticks, 1);
+	assert_int_equal(back.seq.slo[0].nrs, 0);
+	assert_int_equal(back.seq.slo[0].restarts, 0);
+	assert_true(isnan(back.seq.slo[0].max) && back.seq.slo[0].llr_max[0] == 0);
+	assert_true(cn_seq_statistic(&back.seq.slo[0], 1) == cn_seq_statistic(&st.seq.slo[0], 1));
+	/* a restarted process with an index beyond the restarts counted is corrupt */
+	json_object_set_new(t0, "restarts", json_integer(0));
+	json_object_set_new(t0, "restarted", json_pack("[{s:i,s:[f,f,f,f,f]}]", "index", 1, "llr", 0., 0., 0., 0., 0.));
+	assert_int_equal(cn_state_from_json(j, &back, &err), -CN_EINTERNAL);
 	/* a malformed test is an error, not silently zero */
 	json_object_set_new(j, "seq", json_pack("{s:[{s:[i]}]}", "slos", "llr", 1));
 	assert_int_equal(cn_state_from_json(j, &back, &err), -CN_EINTERNAL);
