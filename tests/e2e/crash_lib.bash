@@ -105,7 +105,7 @@ check_rollout() { # ID CSLOT BSLOT
 		{ log "rollout $id: intents '$intents', expected the steps '$CRASH_STEPS' once each"; bad=$((bad + 1)); }
 	sql "SELECT extract(epoch FROM at), (data->>'to')::float8 FROM audit_events
 	     WHERE rollout_id = $id AND kind = 'weight.intended' ORDER BY id" | tr '|' ' ' >"$E2E_DIR/intents-$id"
-	over=$(awk 'NR == FNR { at[n] = $1; to[n++] = $2; next }
+	over=$(awk 'BEGIN { n = 0 } NR == FNR { at[n] = $1; to[n] = $2; n++; next }
 		{ allowed = 0; for (i = 0; i < n; i++) if (at[i] <= $1) allowed = to[i]
 		  if ($2 > allowed + 0.25) { printf "%s:%s>%s ", $1, $2, allowed; k++ } }
 		END { if (FNR == 0) print "no-samples" }' "$E2E_DIR/intents-$id" "$E2E_DIR/samples-$id")
