@@ -111,6 +111,12 @@ sql "WITH l AS ($q)
 expected=$((N * SECS))
 echo "ticks expected at 1/s for the healthy ones: $((expected - SECS)); lease.lost in canaryd's log: $(grep -c '"event":"lease.lost"' "$E2E_DIR/canaryd.log" || true)"
 
+# Where the database's time goes (only when the server tracks functions: ALTER SYSTEM SET track_functions = 'pl').
+sql "SELECT 'database: ' || string_agg(funcname || ' ' || calls || ' calls, ' || round((self_time / calls)::numeric, 2)
+            || ' ms each', '; ' ORDER BY self_time DESC)
+     FROM (SELECT * FROM pg_stat_user_functions ORDER BY self_time DESC LIMIT 4) f" | grep -v '^database: $' || true
+echo "load average during the run: $(cut -d' ' -f1-3 /proc/loadavg) ($(nproc) cores)"
+
 # Abort the hung rollout while its scrape is in flight.
 a0=$(date +%s%N)
 "$CTL" rollout abort "$hung_id" --reason "bench: hung metrics" >/dev/null 2>>"$E2E_DIR/cli.log" || fail "abort failed"

@@ -237,6 +237,7 @@ int main(int argc, char **argv)
 				if (i % TURNS_BETWEEN_TICKS == TURNS_BETWEEN_TICKS - 1)
 					tick_ready(&d, 0);
 			}
+			d.notified = false;
 			daemon_ctx_gc(&d, mono_ms(), false);
 			/* more may be due; a claim with no progress (e.g. only reads in flight) waits like any other */
 			full = n == d.cfg.max_claim;
@@ -264,14 +265,17 @@ int main(int argc, char **argv)
 		}
 		if (fd_ready && notified == 0)
 			notified = drain_notify(conn);
-		if (notified > 0)
+		if (notified > 0) {
 			next_claim = 0; /* a command or a new rollout: claim now */
+			d.notified = true;
+		}
 		if (notified < 0 && !stop_flag) {
 			atomic_store(&d.stats.healthy, 0);
 			dlog("error", "store.error", "error", 's', PQerrorMessage(conn), NULL);
 			daemon_cancel_reads(&d);
 			connect_store(&d, &err);
 			next_claim = 0;
+			d.notified = true; /* a NOTIFY may have been lost with the connection */
 		}
 		int ticked = tick_ready(&d, -1);
 		if (full && ticked > 0)

@@ -60,6 +60,7 @@ struct daemon {
 	struct cn_metrics_group *group; /* every read in flight */
 	int64_t db_now_ms;              /* the database's clock at the last claim ... */
 	int64_t mono_claim_ms;          /* ... and the monotonic clock then */
+	bool notified;                  /* a NOTIFY came since the last claim: commands may be waiting */
 };
 
 /* The first half of a claimed rollout's turn: reconcile the gateway to the recorded intent, apply pending commands

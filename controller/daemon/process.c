@@ -360,6 +360,13 @@ static int gateway_hold(struct daemon *d, struct rollout_ctx *c, const struct cn
 
 int daemon_turn(struct daemon *d, int64_t id, bool due, struct cn_err *err)
 {
+	/* A rollout whose read is out stays due until its tick is recorded, so every claim returns it (which renews
+	 * its lease). Unless a NOTIFY says a command may be waiting, there is nothing to do for it until the read ends. */
+	for (int i = 0; i < d->nctx; i++)
+		if (d->ctx[i].id == id && cn_metrics_busy(d->ctx[i].metrics) && !d->notified) {
+			d->ctx[i].last_seen_ms = mono_ms();
+			return 0;
+		}
 	struct cn_rollout_row *row = NULL;
 	int rc = cn_store_rollout_get(d->store, id, &row, err);
 	int did = 0;
