@@ -65,10 +65,12 @@ while [ "$kills" -lt "$KILLS" ] && [ "$rollouts" -lt "$MAX_ROLLOUTS" ] && [ "$(d
 			if [ "$phase" = progressing ] && [ "$paused_once" = 0 ]; then
 				"$CTL" rollout pause "$id" --reason soak >>"$E2E_DIR/commands.log" 2>&1 &
 				cmd_pid=$!
+				E2E_PIDS+=("$cmd_pid")
 				paused_once=1
 			elif [ "$phase" = paused ]; then
 				"$CTL" rollout resume "$id" --reason soak >>"$E2E_DIR/commands.log" 2>&1 &
 				cmd_pid=$!
+				E2E_PIDS+=("$cmd_pid")
 			fi
 		fi
 		sleep 0.2

@@ -31,6 +31,7 @@ for knob in $POINTS; do
 		wait_step "$id" 0 20
 		"$CTL" rollout pause "$id" --reason "crash test" >"$E2E_DIR/pause-$id.log" 2>&1 &
 		pause_pid=$!
+		E2E_PIDS+=("$pause_pid")
 	fi
 	wait_dead "$armed" 40 || fail "$knob: canaryd was not killed within 40s (rollout $id: the point was not reached)"
 	kills=$(grep -c '"event":"fault.crash"' "$E2E_DIR/canaryd.log")
