@@ -18,7 +18,7 @@
  * (bench/results/judge_sim-5000-seed1.txt before this commit).
  * Seeded: the same arguments print the same table.
  * Usage: bench_judge_sim [ROLLOUTS_PER_A/A_CELL [SEED [aa|reg]]]   (default 2000, 1, both tables; regression cells
- * run a quarter of the count) */
+ * run a quarter of the count). BENCH_DEBUG=1 in the environment prints each A/A rollback's reason to stderr. */
 #include <errno.h>
 #include <math.h>
 #include <stdint.h>
@@ -38,7 +38,7 @@
 #define LAT_MEDIAN 0.5
 #define LAT_SIGMA 0.5
 #define SLOW_FACTOR 4.0
-#define HORIZON_S (3 * 3600.0) /* a rollout still running after 3 hours is counted as not promoted */
+#define HORIZON_S (2 * 3600.0) /* a rollout still running after 2 hours is counted as not promoted */
 
 static const char policy_default[] =
 	"name: default\n"
@@ -93,6 +93,7 @@ static const struct scenario aa_scen[] = {
 	{ "A/A errors 0.5%, bursts of mean 3", P_DEFAULT, 0.005, 3, 1, false, ON_NONE, 0, 0 },
 	{ "A/A errors 0.5%, bursts of mean 10", P_DEFAULT, 0.005, 10, 1, false, ON_NONE, 0, 0 },
 	{ "A/A errors 0.9% (max 1%)", P_DEFAULT, 0.009, 1, 1, false, ON_NONE, 0, 0 },
+	{ "A/A errors 0.5%, 90m at 1% (soak)", P_SOAK, 0.005, 1, 1, false, ON_NONE, 0, 0 },
 };
 #define NAA (int)(sizeof aa_scen / sizeof aa_scen[0])
 
@@ -504,7 +505,7 @@ int main(int argc, char **argv)
 	       "min_requests 200, error rate (max 1%%, 1.5x), p99 latency (max 2s, 1.2x), budget 1%%, inconclusive "
 	       "5m -> pause\n\n", total_hold_s(pd) / 60);
 
-	printf("A/A: identical candidates (policy default)\n");
+	printf("A/A: identical candidates (policy default unless it says soak)\n");
 	printf("%-36s %6s  %-10s  %-24s %7s  %-15s %s\n", "scenario", "rps", "judge", "false rollback [95% CI]", "paused",
 	       "promoted p50/p90", "x total hold");
 	for (int si = 0; do_aa && si < NAA; si++) {
@@ -539,10 +540,11 @@ int main(int argc, char **argv)
 		}
 	}
 
-	printf("\nregressions: detection time after the onset (missed = promoted, paused or 3h without a rollback; "
-	       "early = rolled back before the onset)\n");
-	printf("%-34s %-7s %6s  %-10s  %-22s %-14s %6s %6s\n", "scenario", "policy", "rps", "judge",
-	       "detected p10/p50/p90", "wald (x p50)", "missed", "early");
+	printf("\nregressions: detection time after the onset, over the rollouts in which it started (missed: promoted, "
+	       "paused or 2h without a rollback, counted as never);\nearly: rolled back before the onset (a false "
+	       "rollback); unreached: the onset never came (a healthy candidate still held for evidence at 2h)\n");
+	printf("%-34s %-7s %6s  %-10s  %-22s %-14s %6s %6s %7s\n", "scenario", "policy", "rps", "judge",
+	       "detected p10/p50/p90", "wald (x p50)", "missed", "early", "unreach");
 	for (int si = 0; do_reg && si < NREG; si++) {
 		const struct scenario *sc = &reg_scen[si];
 		const struct cn_policy *pp = &policies[sc->policy];
@@ -556,29 +558,37 @@ int main(int argc, char **argv)
 		for (size_t ri = 0; ri < sizeof reg_rates / sizeof reg_rates[0]; ri++) {
 			double wald = wald_s(alpha, share, reg_rates[ri], pbad_b, pbad_c);
 			for (size_t ji = 0; ji < sizeof judges / sizeof judges[0]; ji++) {
-				double missed = 0, early = 0;
+				double missed = 0, early = 0, unreached = 0;
+				long m = 0; /* rollouts in which the regression started */
 				for (long i = 0; i < nreg; i++) {
 					struct rng r;
 					rng_seed(&r, cell_seed(seed, 1, si, (int)ji, (int)ri, i));
 					run_rollout(sc, judges[ji], reg_rates[ri], &r, &out[i]);
-					v[i] = NAN;
-					if (out[i].end == E_ROLLED_BACK && !(out[i].t_s < out[i].onset_s))
-						v[i] = out[i].t_s - out[i].onset_s;
-					else if (out[i].end == E_ROLLED_BACK)
+					bool started = !isnan(out[i].onset_s) && !(out[i].t_s < out[i].onset_s);
+					if (out[i].end == E_ROLLED_BACK && !started)
 						early++;
+					else if (!started)
+						unreached++;
+					else if (out[i].end == E_ROLLED_BACK)
+						v[m++] = out[i].t_s - out[i].onset_s;
 					else
-						missed++;
+						missed++, v[m++] = NAN;
 				}
-				qsort(v, (size_t)nreg, sizeof v[0], cmp_nan_last);
-				double p50 = quantile_censored(v, nreg, 0.5);
 				char det[48], w[32], b1[16], b2[16], b3[16];
-				snprintf(det, sizeof det, "%s / %s / %s", fmt_t(quantile_censored(v, nreg, 0.1), b1, sizeof b1),
-					 fmt_t(p50, b2, sizeof b2), fmt_t(quantile_censored(v, nreg, 0.9), b3, sizeof b3));
+				double p50 = NAN;
+				snprintf(det, sizeof det, "n/a");
+				if (m > 0) {
+					qsort(v, (size_t)m, sizeof v[0], cmp_nan_last);
+					p50 = quantile_censored(v, m, 0.5);
+					snprintf(det, sizeof det, "%s / %s / %s", fmt_t(quantile_censored(v, m, 0.1), b1, sizeof b1),
+						 fmt_t(p50, b2, sizeof b2), fmt_t(quantile_censored(v, m, 0.9), b3, sizeof b3));
+				}
 				snprintf(w, sizeof w, "%s (x%.2f)", fmt_t(wald, b1, sizeof b1), isnan(p50) ? INFINITY : p50 / wald);
-				printf("%-34s %-7s %6.0f  %-10s  %-22s %-14s %5.1f%% %5.1f%%\n",
+				printf("%-34s %-7s %6.0f  %-10s  %-22s %-14s %5.1f%% %5.1f%% %6.1f%%\n",
 				       ri == 0 && ji == 0 ? sc->name : "", ri == 0 && ji == 0 ? policy_names[sc->policy] : "",
 				       reg_rates[ri], judge_names[judges[ji]], det, ji == 0 ? w : "",
-				       100 * missed / (double)nreg, 100 * early / (double)nreg);
+				       m ? 100 * missed / (double)m : NAN, 100 * early / (double)nreg,
+				       100 * unreached / (double)nreg);
 				fflush(stdout);
 			}
 		}

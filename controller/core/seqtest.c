@@ -109,7 +109,7 @@ static void tick_entered(struct cn_seq_stat *s, double expected)
 	s->ticks++;
 	s->since += expected;
 	s->since_ticks++;
-	if (s->since >= CN_SEQ_RESTART_EVENTS)
+	if (s->since >= CN_SEQ_RESTART_EVENTS && s->ticks >= CN_SEQ_RESTART_AFTER)
 		cn_seq_restart(s);
 }
 

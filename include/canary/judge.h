@@ -168,6 +168,9 @@ double cn_seq_mixture(const struct cn_seq_stat *s, double r0, double lo, double 
 /* A new process starts every this many candidate bad events expected under the null (and at every step start), so
  * that a regression that starts late does not have to climb back from the evidence of a long healthy stretch. */
 #define CN_SEQ_RESTART_EVENTS 10.0
+/* ... but not before this many ticks entered the test: a short restarted process is the most exposed to bursts of
+ * errors while the dispersion estimate is young, and the process from the start covers an early onset. */
+#define CN_SEQ_RESTART_AFTER 30
 
 /* The rollback statistic: ln of CN_SEQ_W0 x the mixture from the start (cn_seq_mixture(s, 1, CN_SEQ_ROLLBACK_MIN,
  * CN_SEQ_ROLLBACK_MAX, disp)) plus each kept restarted process's weight x its mixture, plus the weight of the
