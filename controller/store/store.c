@@ -141,6 +141,9 @@ int cn_store_fail_result(struct cn_store *s, const PGresult *res, const char *wh
 			       "'canaryctl migrate'", what, line);
 	if (strncmp(state, "22", 2) == 0 || strncmp(state, "23", 2) == 0)
 		return cn_fail(err, CN_EINPUT, "cannot %s: %s", what, line);
+	if (strcmp(state, "25006") == 0) /* read_only_sql_transaction: a standby, or a primary being demoted */
+		return cn_fail(err, CN_EUNAVAIL, "cannot %s: the database is read-only (%s); connect to the primary, "
+			       "e.g. with several hosts and target_session_attrs=read-write", what, line);
 	if (strcmp(state, "40001") == 0 || strcmp(state, "40P01") == 0 || strcmp(state, "55P03") == 0)
 		return cn_fail(err, CN_EUNAVAIL, "cannot %s: %s; try again", what, line);
 	return cn_fail(err, CN_EINTERNAL, "cannot %s: %s (sqlstate %s)", what, line, state);

@@ -52,6 +52,7 @@ void cn_store_rollback(struct cn_store *s);
 /* Maps a failed result (or NULL: the connection's error) to err and returns -code:
  * connection lost (08xxx, 57P0x) -> CN_EUNAVAIL; 42501 -> CN_EPERM "permission denied: role 'x' may not WHAT"
  * (or the function's own "permission denied: ..." as it is); CNIN0 -> CN_EINPUT and CNUN0 -> CN_EUNAVAIL as worded;
+ * 25006 (read-only: a standby) -> CN_EUNAVAIL;
  * 42P01/42883 (no schema) -> CN_EUNAVAIL with a hint to migrate; 22xxx/23xxx -> CN_EINPUT; else CN_EINTERNAL. */
 int cn_store_fail_result(struct cn_store *s, const PGresult *res, const char *what, struct cn_err *err);
 

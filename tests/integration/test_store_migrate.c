@@ -338,6 +338,19 @@ static void test_upgrade_revokes_table_writes(void **state)
 	pg_fixture_exec(c->db.admin, sql, NULL, 0);
 }
 
+/* A read-only server (a standby, or a primary being demoted) is a dependency that is away (69), not a bug (70). */
+static void test_read_only_is_unavailable(void **state)
+{
+	struct ctx *c = *state;
+	struct cn_err err = {0};
+	struct cn_store *s = connect_ok(c);
+	assert_int_equal(cn_store_run(s, "go read-only", "SET default_transaction_read_only = on", 0, NULL, &err), 0);
+	assert_int_equal(cn_store_run(s, "write", "CREATE TABLE t (x int)", 0, NULL, &err), -CN_EUNAVAIL);
+	assert_non_null(strstr(err.msg, "the database is read-only"));
+	assert_non_null(strstr(err.msg, "target_session_attrs=read-write"));
+	cn_store_close(s);
+}
+
 static void test_unreachable(void **state)
 {
 	(void)state;
@@ -359,6 +372,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_bad_directories, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_two_at_once, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_upgrade_revokes_table_writes, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_read_only_is_unavailable, setup, teardown),
 		cmocka_unit_test(test_unreachable),
 	};
 	if (!getenv("DATABASE_URL") || !*getenv("DATABASE_URL")) {
