@@ -38,6 +38,7 @@ struct rollout_ctx {
 	struct cn_rollout_row *row;        /* the row as of the last turn, for the tick when the read finishes */
 	int64_t last_seen_ms;              /* monotonic */
 	int64_t read_started_ms;           /* monotonic */
+	int64_t commands_checked_ms;       /* monotonic: when its pending commands were last read; 0: never */
 	int64_t gw_down_since_ms;          /* database clock; 0 while the gateway answers */
 	int64_t gw_warned_ms;              /* monotonic: when gateway.error was last logged; 0: not in this run */
 	int64_t gw_failures, gw_unlogged;  /* failed gateway calls in this run; those not logged since the last line */

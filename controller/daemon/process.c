@@ -26,6 +26,7 @@
 #define MAX_COMMANDS 16
 #define CTX_RETRY_MS 10000 /* a rollout the daemon cannot act on is looked at again after this long */
 #define WEIGHT_EPSILON 0.25 /* percent; HAProxy's integer weights round shares by up to 0.2 points */
+#define COMMANDS_RECHECK_MS 5000 /* pending commands are read at least this often without a NOTIFY */
 #define GATEWAY_WARN_EVERY_MS 60000 /* a gateway that stays away is logged once, then at most once a minute */
 #define GATEWAY_DEFAULT_LIMIT_MS (5 * 60 * 1000) /* hold on a lost gateway this long when the policy sets no
 							 * inconclusive_timeout, then pause for a person */
@@ -410,7 +411,15 @@ int daemon_turn(struct daemon *d, int64_t id, bool due, struct cn_err *err)
 	}
 	bool tick_now = false;
 	int handled = 0;
-	rc = run_commands(d, c, &row, gw_ok, &tick_now, &handled, err);
+	/* Every command row NOTIFYs, so a due rollout's commands are read when a NOTIFY came since the last claim, when
+	 * the claim was for commands only, on its first turn here, and at least every COMMANDS_RECHECK_MS (a NOTIFY
+	 * consumed while another daemon held the rollout); other turns save the query. */
+	int64_t mono = mono_ms();
+	if (d->notified || !due || c->commands_checked_ms == 0 || mono - c->commands_checked_ms >= COMMANDS_RECHECK_MS) {
+		rc = run_commands(d, c, &row, gw_ok, &tick_now, &handled, err);
+		if (rc == 0)
+			c->commands_checked_ms = mono;
+	}
 	if (handled > 0)
 		did = 1;
 	if (rc < 0)
