@@ -17,7 +17,7 @@
  * Kayenta-style) are not part of it: they do not run through cn_tick; their figures are in git history
  * (bench/results/judge_sim-5000-seed1.txt before this commit).
  * Seeded: the same arguments print the same table.
- * Usage: bench_judge_sim [ROLLOUTS_PER_A/A_CELL [SEED [aa|reg]]]   (default 2000, 1, both tables; regression cells
+ * Usage: bench_judge_sim [ROLLOUTS_PER_A/A_CELL [SEED [aa|reg]]]   (default 1000, 1, both tables; regression cells
  * run a quarter of the count). BENCH_DEBUG=1 in the environment prints each A/A rollback's reason to stderr. */
 #include <errno.h>
 #include <math.h>
@@ -455,7 +455,7 @@ static const enum cn_judge_kind judges[] = { CN_JUDGE_SEQUENTIAL, CN_JUDGE_THRES
 
 int main(int argc, char **argv)
 {
-	long n = 2000, seed = 1;
+	long n = 1000, seed = 1;
 	bool do_aa = argc < 4 || strcmp(argv[3], "reg") != 0, do_reg = argc < 4 || strcmp(argv[3], "aa") != 0;
 	if (argc > 4 || (argc == 4 && strcmp(argv[3], "aa") != 0 && strcmp(argv[3], "reg") != 0)) {
 		fprintf(stderr, "bench_judge_sim: usage: bench_judge_sim [ROLLOUTS [SEED [aa|reg]]]\n");
