@@ -15,7 +15,7 @@
  * after 10, 30 and 60 minutes at a 1% share.
  * The classic comparison rules of the earlier version of this bench (naive z-test at every tick, Flagger-style,
  * Kayenta-style) are not part of it: they do not run through cn_tick; their figures are in git history
- * (bench/results/judge_sim-5000-seed1.txt before this commit).
+ * (bench/results/judge_sim-5000-seed1.txt, removed in commit a219fff).
  * Seeded: the same arguments print the same table.
  * Usage: bench_judge_sim [ROLLOUTS_PER_A/A_CELL [SEED [aa|reg]]]   (default 1000, 1, both tables; regression cells
  * run a quarter of the count). BENCH_DEBUG=1 in the environment prints each A/A rollback's reason to stderr. */

@@ -163,14 +163,18 @@ void cn_seq_add(struct cn_seq_stat *s, double pi, double x_c, double x_b)
 	if (!(pi > 0 && pi < 1) || !(x_c >= 0) || !(x_b >= 0) || !isfinite(x_c) || !isfinite(x_b) ||
 	    x_c + x_b <= 0)
 		return;
-	for (int i = 0; i < CN_SEQ_NGRID; i++)
-		s->llr[i] += tick_llr(cn_seq_grid[i], pi, x_c, x_b);
+	double d[CN_SEQ_NGRID], roll[CN_SEQ_NROLL];
+	for (int i = 0, j = 0; i < CN_SEQ_NGRID; i++) {
+		d[i] = tick_llr(cn_seq_grid[i], pi, x_c, x_b);
+		s->llr[i] += d[i];
+		if (rollback_ratio(cn_seq_grid[i]))
+			roll[j++] = d[i];
+	}
 	if (isfinite(s->tol) && s->tol > 0)
 		s->llr_tol += tick_llr(s->tol, pi, x_c, x_b);
 	for (int k = 0; k < s->nrs; k++)
-		for (int i = 0, j = 0; i < CN_SEQ_NGRID; i++)
-			if (rollback_ratio(cn_seq_grid[i]))
-				s->rs[k].llr[j++] += tick_llr(cn_seq_grid[i], pi, x_c, x_b);
+		for (int j = 0; j < CN_SEQ_NROLL; j++)
+			s->rs[k].llr[j] += roll[j];
 	/* the candidate's bad events expected from the baseline's (not from its own: more candidate bad events must
 	 * never move a restart and so lower the statistic) */
 	tick_entered(s, x_b * pi / (1 - pi));
@@ -180,14 +184,18 @@ void cn_seq_add_one_arm(struct cn_seq_stat *s, double mu, double x_c)
 {
 	if (!(mu > 0) || !isfinite(mu) || !(x_c >= 0) || !isfinite(x_c))
 		return;
-	for (int i = 0; i < CN_SEQ_NGRID; i++)
-		s->llr[i] += x_c * log(cn_seq_grid[i]) - mu * (cn_seq_grid[i] - 1);
+	double roll[CN_SEQ_NROLL];
+	for (int i = 0, j = 0; i < CN_SEQ_NGRID; i++) {
+		double d = x_c * log(cn_seq_grid[i]) - mu * (cn_seq_grid[i] - 1);
+		s->llr[i] += d;
+		if (rollback_ratio(cn_seq_grid[i]))
+			roll[j++] = d;
+	}
 	if (isfinite(s->tol) && s->tol > 0)
 		s->llr_tol += x_c * log(s->tol) - mu * (s->tol - 1);
 	for (int k = 0; k < s->nrs; k++)
-		for (int i = 0, j = 0; i < CN_SEQ_NGRID; i++)
-			if (rollback_ratio(cn_seq_grid[i]))
-				s->rs[k].llr[j++] += x_c * log(cn_seq_grid[i]) - mu * (cn_seq_grid[i] - 1);
+		for (int j = 0; j < CN_SEQ_NROLL; j++)
+			s->rs[k].llr[j] += roll[j];
 	tick_entered(s, mu);
 }
 
