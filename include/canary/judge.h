@@ -104,7 +104,9 @@ void cn_judge_slo(const struct cn_slo *slo, int64_t min_requests, const struct c
  * Per tick k, with n_C, n_B requests and x_C, x_B bad events of candidate and baseline, pi_k = n_C / (n_C + n_B):
  * if the candidate's bad-event rate is r times the baseline's, a bad event is the candidate's with probability
  * pi_k(r) = r pi_k / (r pi_k + 1 - pi_k). ln Lambda(r) = sum_k x_C ln(pi_k(r)/pi_k) + x_B ln((1-pi_k(r))/(1-pi_k)).
- * Rollback: ln of the equal-weight mixture of Lambda(r) over r in {1.5, 1.75, 2, 2.5, 3} reaches ln(1/alpha). Upper bound: the
+ * Rollback: ln of the equal-weight mixture of Lambda(r) over r in {1.5, 1.75, 2, 2.5, 3}, summed with weights over the
+ * process from the start and processes restarted later (late onset, cn_seq_statistic), reaches ln(1/alpha). An
+ * error-rate SLO's max is a test of its own (cn_seq_max_statistic) with a share of alpha. Upper bound: the
  * smallest grid ratio r0 (or the tolerance) from which on every H0 "ratio >= r0" is rejected at alpha by a mixture
  * over r' in {0.5, 0.8, 1} below r0. Every ln Lambda is divided by the dispersion index before mixing. */
 
