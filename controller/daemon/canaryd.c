@@ -217,6 +217,12 @@ int main(int argc, char **argv)
 				backoff_ms = 200;
 				dlog("info", "store.recovered", NULL);
 			}
+			if (!atomic_load(&d.stats.healthy)) {
+				/* the database answers again on the connection we kept (every new one was refused) */
+				atomic_store(&d.stats.healthy, 1);
+				backoff_ms = 200;
+				dlog("info", "store.recovered", NULL);
+			}
 			d.db_now_ms = db_now;
 			d.mono_claim_ms = mono_ms();
 			claimed_once = true;
