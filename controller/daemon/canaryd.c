@@ -52,12 +52,20 @@ static long parse_long(const char *opt, const char *s, long min, long max)
 	return v;
 }
 
-/* Reads what arrived on the store's connection and drains notifications. Returns how many, or -1 (err set) if the
- * connection failed. A notification read off the socket while the round ran its queries is already queued in libpq
- * (poll() would not see it), so this is called before every wait as well as when the socket is readable. */
-static int drain_notify(struct cn_store *st, struct cn_err *err)
+/* Reads what arrived on the store's connection and drains notifications. Returns how many, or -1 if the connection
+ * failed. A notification read off the socket while the round ran its queries is already queued in libpq (poll()
+ * would not see it), so this is called before every wait as well as when the socket is readable. */
+static int drain_notify(PGconn *conn)
 {
-	return cn_store_wait_notify(st, 0, err) < 0 ? -1 : cn_store_wait_notify(st, 0, err);
+	int got = 0;
+	if (!PQconsumeInput(conn))
+		return -1;
+	PGnotify *n;
+	while ((n = PQnotifies(conn)) != NULL) {
+		got++;
+		PQfreemem(n);
+	}
+	return got;
 }
 
 /* Ticks every rollout whose read finished; with timeout_ms >= 0, first moves the transfers on for up to that long
@@ -210,12 +218,6 @@ int main(int argc, char **argv)
 					dlog("error", "store.error", "error", 's', err.msg, NULL);
 				}
 				continue;
-			}
-			if (!atomic_load(&d.stats.healthy)) {
-				/* the database answers again on the connection we kept (every new one was refused) */
-				atomic_store(&d.stats.healthy, 1);
-				backoff_ms = 200;
-				dlog("info", "store.recovered", NULL);
 			}
 			if (!atomic_load(&d.stats.healthy)) {
 				/* the database answers again on the connection we kept (every new one was refused) */
