@@ -3,6 +3,8 @@
 #define CANARY_CLI_H
 
 #include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
 
 #include <jansson.h>
 
@@ -60,6 +62,46 @@ int cli_parse_int(const char *opt, const char *s, int min, int *out, const char 
 /* Formats a duration in ms for people ("5m", "800ms") into buf; returns buf. */
 const char *cli_duration(long long ms, char *buf, size_t len);
 
+/* Parses a rollout id (a positive whole number); returns 0, or 64 after printing the error and usage. */
+int cli_parse_id(const char *s, int64_t *id, const char *usage);
+
+/* How a time is shown: ISO 8601 in UTC to the second ("2024-05-01T12:00:00Z"), to the millisecond
+ * ("...:00.123Z"), or to the microsecond with an offset and no trailing zeros ("...:00.12345+00:00"). */
+enum cli_time_fmt { CLI_TIME_S, CLI_TIME_MS, CLI_TIME_US_OFFSET };
+
+/* Formats us (microseconds since 1970-01-01 UTC; digits are cut, not rounded) into buf; "-" for CN_TIME_NONE.
+ * Returns buf. */
+const char *cli_time(int64_t us, enum cli_time_fmt fmt, char *buf, size_t len);
+
+/* ---- JSON documents of the read commands (cli_json.c): new references (the caller decrefs), NULL when out of
+ * memory. ---- */
+struct cn_rollout_status;
+struct cn_status_list;
+struct cn_history;
+struct cn_policy_list;
+struct cn_policy_version;
+struct cn_service_info;
+struct cn_service_list;
+struct cn_timeline;
+json_t *cli_json_status(const struct cn_rollout_status *s);
+json_t *cli_json_status_list(const struct cn_status_list *l);
+json_t *cli_json_history(const struct cn_history *h);
+json_t *cli_json_policy_list(const struct cn_policy_list *l);
+json_t *cli_json_policy_version(const struct cn_policy_version *v);
+/* A service as `service list` (show false) or `service show` shows it. */
+json_t *cli_json_service(const struct cn_service_info *sv, bool show);
+json_t *cli_json_service_list(const struct cn_service_list *l);
+json_t *cli_json_timeline(const struct cn_timeline *t);
+struct cn_audit_report;
+/* `audit verify [ID]`: what the check found (id 0: every chain) and the message it printed. */
+json_t *cli_json_audit_verify(const struct cn_audit_report *rep, int64_t id, const char *msg);
+struct cn_migrate_report;
+/* `migrate`: the directory, how many files it holds and the names this run applied. */
+json_t *cli_json_migrate(const char *dir, const struct cn_migrate_report *rep);
+struct cn_report;
+/* `report ID --html FILE`: what was written where. */
+json_t *cli_json_report(const struct cn_report *r, int64_t id, const char *path, size_t bytes);
+
 struct cn_schema;
 
 /* A kind of versioned YAML document (policy, service): how to load, describe, encode and store one. */
@@ -77,6 +119,17 @@ struct cli_doc {
 	/* After a successful apply, whether what the document points at answers from here (NULL: nothing to check).
 	 * A failure is printed as a warning: the document is stored, and the daemon may reach what this host cannot. */
 	int (*probe)(const void *obj, struct cn_err *err);
+	/* `KIND list` and `KIND show NAME`: read a model from the store (a new one in *out), render it as JSON, print
+	 * it as text, free it. `version` is --version (0: the latest) where show_versions is set. */
+	int (*read_list)(struct cn_store *st, void **out, struct cn_err *err);
+	json_t *(*list_json)(const void *list);
+	void (*print_list)(const void *list);
+	void (*free_list)(void *list);
+	bool show_versions;
+	int (*read_show)(struct cn_store *st, const char *name, int version, void **out, struct cn_err *err);
+	json_t *(*show_json)(const void *model);
+	void (*print_show)(const void *model, bool source);
+	void (*free_show)(void *model);
 };
 
 /* `KIND lint FILE...`: validates without a database; exit 65 if any file is invalid (each error on one line). */
@@ -85,6 +138,10 @@ int cli_doc_lint(struct cli *cli, const struct cli_doc *doc, int argc, char **ar
 int cli_doc_apply(struct cli *cli, const struct cli_doc *doc, int argc, char **argv);
 /* `KIND keys`: the file reference, generated from the loader's key table. */
 int cli_doc_keys(struct cli *cli, const struct cli_doc *doc, int argc, char **argv);
+/* `KIND list`: every stored document's latest version. */
+int cli_doc_list(struct cli *cli, const struct cli_doc *doc, int argc, char **argv);
+/* `KIND show NAME [--version N] [--source]`: one stored document. */
+int cli_doc_show(struct cli *cli, const struct cli_doc *doc, int argc, char **argv);
 
 /* Checks that svc's gateway answers from this host (reads the slots' shares once). Returns 0 or -code with err. */
 struct cn_service;

@@ -22,49 +22,33 @@ static const char USAGE[] =
 	"exit codes: 0 ok (verify: every chain intact), 1 verify found a changed or missing event, 64 usage,\n"
 	"65 unknown rollout, 69 database unavailable, 77 permission denied\n";
 
-static int parse_id(const char *s, int64_t *id)
-{
-	char *end = NULL;
-	long long v = strtoll(s, &end, 10);
-	if (!end || end == s || *end || v <= 0)
-		return cli_usage_error(USAGE, "'%s' is not a rollout id (a positive whole number)", s);
-	*id = v;
-	return 0;
-}
-
-static const char *jstr(const json_t *o, const char *key)
-{
-	const char *s = json_string_value(json_object_get(o, key));
-	return s ? s : "";
-}
-
 static int audit_timeline(struct cli *cli, int64_t id)
 {
 	struct cn_store *st;
 	struct cn_err err = {0};
-	json_t *doc = NULL;
+	struct cn_timeline *t = NULL;
 	int rc;
 	if ((rc = cli_store(cli, &st)) != 0)
 		return rc;
-	if (cn_store_audit_timeline(st, id, &doc, &err) < 0)
+	if (cn_store_audit_timeline(st, id, &t, &err) < 0)
 		return cli_error(&err);
-	if (cli->output == CLI_JSON)
-		return cli_print_json(doc);
-	size_t i;
-	const json_t *e;
-	json_array_foreach(json_object_get(doc, "events"), i, e)
-	{
-		char what[1024], line[1400] = "";
-		cn_audit_describe(e, what, sizeof what);
-		char num[24];
-		snprintf(num, sizeof num, "#%lld", (long long)json_integer_value(json_object_get(e, "id")));
-		cn_line_appendf(line, sizeof line, "%s  %-7s %-16s %-18s %s", jstr(e, "at"), num, jstr(e, "actor"),
-		       jstr(e, "kind"), what);
-		if (json_is_string(json_object_get(e, "reason")) && jstr(e, "reason")[0])
-			cn_line_appendf(line, sizeof line, "%sreason: %s", what[0] ? " — " : "", jstr(e, "reason"));
+	if (cli->output == CLI_JSON) {
+		rc = cli_print_json(cli_json_timeline(t));
+		cn_timeline_free(t);
+		return rc;
+	}
+	for (size_t i = 0; i < t->nevents; i++) {
+		const struct cn_timeline_event *e = &t->events[i];
+		char what[1024], line[1400] = "", at[48], num[24];
+		cn_audit_describe(e->kind, e->data_json, what, sizeof what);
+		snprintf(num, sizeof num, "#%lld", (long long)e->id);
+		cn_line_appendf(line, sizeof line, "%s  %-7s %-16s %-18s %s", cli_time(e->at_us, CLI_TIME_MS, at, sizeof at),
+				num, e->actor ? e->actor : "", e->kind ? e->kind : "", what);
+		if (e->reason && e->reason[0])
+			cn_line_appendf(line, sizeof line, "%sreason: %s", what[0] ? " — " : "", e->reason);
 		puts(line);
 	}
-	json_decref(doc);
+	cn_timeline_free(t);
 	return 0;
 }
 
@@ -107,18 +91,7 @@ static int audit_verify(struct cli *cli, int64_t id)
 			 rep.chains);
 	int code = rep.problem == CN_AUDIT_INTACT ? 0 : EXIT_TAMPERED;
 	if (cli->output == CLI_JSON) {
-		json_t *doc = json_pack("{s:b, s:I, s:I, s:s}", "intact", code == 0, "events", (json_int_t)rep.events,
-					"chains", (json_int_t)rep.chains, "message", msg);
-		if (doc && id > 0)
-			json_object_set_new(doc, "rollout", json_integer(id));
-		if (doc && code != 0)
-			json_object_set_new(doc, "first_bad",
-				json_pack("{s:I, s:o, s:s, s:s, s:s, s:o}", "id", (json_int_t)rep.bad_id, "rollout_id",
-					  rep.bad_has_rollout ? json_integer(rep.bad_rollout_id) : json_null(), "kind",
-					  rep.bad_kind, "at", rep.bad_at, "problem",
-					  rep.problem == CN_AUDIT_CHANGED ? "changed" : "chain_broken", "prev_id",
-					  rep.bad_prev_id > 0 ? json_integer(rep.bad_prev_id) : json_null()));
-		rc = cli_print_json(doc);
+		rc = cli_print_json(cli_json_audit_verify(&rep, id, msg));
 		return rc ? rc : code;
 	}
 	puts(msg);
@@ -134,7 +107,7 @@ int cmd_audit(struct cli *cli, int argc, char **argv)
 	if ((rc = cli_parse(argc, argv, opts, pos, 2, &npos, USAGE)) != 0)
 		return rc == 1 ? 0 : rc;
 	if (npos >= 1 && strcmp(pos[0], "verify") == 0) {
-		if (npos == 2 && (rc = parse_id(pos[1], &id)) != 0)
+		if (npos == 2 && (rc = cli_parse_id(pos[1], &id, USAGE)) != 0)
 			return rc;
 		return audit_verify(cli, id);
 	}
@@ -142,7 +115,7 @@ int cmd_audit(struct cli *cli, int argc, char **argv)
 		return cli_usage_error(USAGE, "audit needs a rollout ID or 'verify'");
 	if (npos > 1)
 		return cli_usage_error(USAGE, "unexpected argument '%s'", pos[1]);
-	if ((rc = parse_id(pos[0], &id)) != 0)
+	if ((rc = cli_parse_id(pos[0], &id, USAGE)) != 0)
 		return rc;
 	return audit_timeline(cli, id);
 }

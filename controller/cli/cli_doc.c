@@ -109,3 +109,56 @@ int cli_doc_keys(struct cli *cli, const struct cli_doc *doc, int argc, char **ar
 		return cli_usage_error(doc->usage, "%s keys takes no arguments", doc->kind);
 	return cli_print_reference(doc->schema());
 }
+
+int cli_doc_list(struct cli *cli, const struct cli_doc *doc, int argc, char **argv)
+{
+	struct cn_err err = {0};
+	struct cn_store *store;
+	void *list = NULL;
+	int n, rc;
+	rc = cli_parse(argc, argv, NULL, NULL, 0, &n, doc->usage);
+	if (rc)
+		return rc == 1 ? 0 : rc;
+	if ((rc = cli_store(cli, &store)) != 0)
+		return rc;
+	if (doc->read_list(store, &list, &err) < 0)
+		return cli_error(&err);
+	if (cli->output == CLI_JSON)
+		rc = cli_print_json(doc->list_json(list));
+	else
+		doc->print_list(list);
+	doc->free_list(list);
+	return rc;
+}
+
+int cli_doc_show(struct cli *cli, const struct cli_doc *doc, int argc, char **argv)
+{
+	char *pos[1];
+	const char *vers = NULL;
+	bool source = false;
+	struct cli_opt opts[] = {{"source", NULL, &source}, {"version", &vers, NULL}, {NULL, NULL, NULL}};
+	struct cn_err err = {0};
+	struct cn_store *store;
+	void *model = NULL;
+	int n, rc, version = 0;
+
+	if (!doc->show_versions)
+		opts[1] = (struct cli_opt){NULL, NULL, NULL};
+	rc = cli_parse(argc, argv, opts, pos, 1, &n, doc->usage);
+	if (rc)
+		return rc == 1 ? 0 : rc;
+	if (n != 1)
+		return cli_usage_error(doc->usage, "%s show needs one NAME", doc->kind);
+	if (vers && (rc = cli_parse_int("version", vers, 1, &version, doc->usage)) != 0)
+		return rc;
+	if ((rc = cli_store(cli, &store)) != 0)
+		return rc;
+	if (doc->read_show(store, pos[0], version, &model, &err) < 0)
+		return cli_error(&err);
+	if (cli->output == CLI_JSON)
+		rc = cli_print_json(doc->show_json(model));
+	else
+		doc->print_show(model, source);
+	doc->free_show(model);
+	return rc;
+}

@@ -24,53 +24,59 @@ static const char USAGE[] =
 enum fmt { FMT_TABLE, FMT_JSON, FMT_CSV };
 
 #define NCOLS 12
+#define NCSV 15
 #define CELL_MAX 256
 
 static const char *const HEADERS[NCOLS] = {"id",      "service", "candidate",  "baseline",    "policy",   "outcome",
 					   "step",    "duration", "started_by", "approved_by", "started_at", "finished_at"};
 
-static const char *jstr(const json_t *o, const char *key)
+/* A string cell: "" where the database has none. */
+static const char *E(const char *s)
 {
-	const char *s = json_string_value(json_object_get(o, key));
 	return s ? s : "";
 }
 
-/* One row's cells as the table shows them. */
-static void cells(const json_t *r, char out[NCOLS][CELL_MAX])
+/* The accepted approvers, space-separated, into cell (cut at its size). */
+static void approvers(const struct cn_history_row *r, char *cell, size_t size)
 {
-	long long step = (long long)json_integer_value(json_object_get(r, "step"));
-	long long steps = (long long)json_integer_value(json_object_get(r, "steps"));
-	long long dur = (long long)json_integer_value(json_object_get(r, "duration_ms"));
-	snprintf(out[0], CELL_MAX, "%lld", (long long)json_integer_value(json_object_get(r, "id")));
-	snprintf(out[1], CELL_MAX, "%s", jstr(r, "service"));
-	snprintf(out[2], CELL_MAX, "%s", jstr(r, "candidate"));
-	snprintf(out[3], CELL_MAX, "%s", jstr(r, "baseline"));
-	snprintf(out[4], CELL_MAX, "%s@%lld", jstr(r, "policy"),
-		 (long long)json_integer_value(json_object_get(r, "policy_version")));
-	snprintf(out[5], CELL_MAX, "%s", jstr(r, "outcome"));
-	snprintf(out[6], CELL_MAX, "%lld/%lld", step + 1, steps);
-	cli_duration(dur - dur % 1000, out[7], CELL_MAX);
-	snprintf(out[8], CELL_MAX, "%s", jstr(r, "started_by"));
-	out[9][0] = '\0';
-	size_t i, used = 0;
-	const json_t *a;
-	json_array_foreach(json_object_get(r, "approved_by"), i, a)
-	{
-		int n = snprintf(out[9] + used, CELL_MAX - used, "%s%s", i ? " " : "", json_string_value(a));
-		if (n < 0 || (size_t)n >= CELL_MAX - used)
+	size_t used = 0;
+	cell[0] = '\0';
+	for (size_t i = 0; i < r->napproved; i++) {
+		int n = snprintf(cell + used, size - used, "%s%s", i ? " " : "", E(r->approved_by[i]));
+		if (n < 0 || (size_t)n >= size - used)
 			break;
 		used += (size_t)n;
 	}
+}
+
+/* One line per row whatever the data holds. */
+static void flatten(char *cell)
+{
+	for (char *p = cell; *p; p++)
+		if ((unsigned char)*p < 0x20 || *p == 0x7f)
+			*p = ' ';
+}
+
+/* One row's cells as the table shows them. */
+static void cells(const struct cn_history_row *r, char out[NCOLS][CELL_MAX])
+{
+	long long dur = (long long)r->duration_ms;
+	snprintf(out[0], CELL_MAX, "%lld", (long long)r->id);
+	snprintf(out[1], CELL_MAX, "%s", E(r->service));
+	snprintf(out[2], CELL_MAX, "%s", E(r->candidate));
+	snprintf(out[3], CELL_MAX, "%s", E(r->baseline));
+	snprintf(out[4], CELL_MAX, "%s@%d", E(r->policy), r->policy_version);
+	snprintf(out[5], CELL_MAX, "%s", cn_phase_name(r->outcome));
+	snprintf(out[6], CELL_MAX, "%d/%d", r->step + 1, r->steps);
+	cli_duration(dur - dur % 1000, out[7], CELL_MAX);
+	snprintf(out[8], CELL_MAX, "%s", E(r->started_by));
+	approvers(r, out[9], CELL_MAX);
 	if (!out[9][0])
 		snprintf(out[9], CELL_MAX, "-");
-	snprintf(out[10], CELL_MAX, "%s", jstr(r, "created_at"));
-	snprintf(out[11], CELL_MAX, "%s", json_is_string(json_object_get(r, "finished_at")) ? jstr(r, "finished_at")
-											     : "-");
-	/* One line per row whatever the data holds. */
+	cli_time(r->created_us, CLI_TIME_MS, out[10], CELL_MAX);
+	cli_time(r->finished_us, CLI_TIME_MS, out[11], CELL_MAX); /* "-" while active */
 	for (int c = 0; c < NCOLS; c++)
-		for (char *p = out[c]; *p; p++)
-			if ((unsigned char)*p < 0x20 || *p == 0x7f)
-				*p = ' ';
+		flatten(out[c]);
 }
 
 /* RFC 4180: quote a field that holds a comma, quote, or leading/trailing space; double the quotes. */
@@ -90,9 +96,9 @@ static void csv_field(const char *s, bool last)
 	fputs(last ? "\r\n" : ",", stdout);
 }
 
-static int print_table(const json_t *rows)
+static int print_table(const struct cn_history *h)
 {
-	size_t n = json_array_size(rows);
+	size_t n = h->n;
 	char(*cs)[NCOLS][CELL_MAX] = calloc(n ? n : 1, sizeof *cs);
 	int width[NCOLS];
 	if (!cs) {
@@ -107,7 +113,7 @@ static int print_table(const json_t *rows)
 	for (int c = 0; c < NCOLS; c++)
 		width[c] = (int)strlen(HEADERS[c]);
 	for (size_t i = 0; i < n; i++) {
-		cells(json_array_get(rows, i), cs[i]);
+		cells(&h->rows[i], cs[i]);
 		for (int c = 0; c < NCOLS; c++)
 			if ((int)strlen(cs[i][c]) > width[c])
 				width[c] = (int)strlen(cs[i][c]);
@@ -122,45 +128,42 @@ static int print_table(const json_t *rows)
 }
 
 /* CSV for spreadsheets: plain numbers (step counted from 1, duration in ms), empty cells for nothing. */
-static int print_csv(const json_t *rows)
+static int print_csv(const struct cn_history *h)
 {
-	static const char *const cols[] = {"id",          "service",    "candidate", "baseline",   "policy",
+	static const char *const cols[NCSV] = {"id",          "service",    "candidate", "baseline",   "policy",
 					   "policy_version", "outcome", "step",      "steps",      "duration_ms",
 					   "started_by", "approved_by", "aborted_by", "started_at", "finished_at"};
-	const size_t ncols = sizeof cols / sizeof cols[0];
-	char cell[CELL_MAX];
+	const size_t ncols = NCSV;
+	char cell[NCSV][CELL_MAX];
 	for (size_t c = 0; c < ncols; c++)
 		csv_field(cols[c], c == ncols - 1);
-	size_t i;
-	const json_t *r;
-	json_array_foreach(rows, i, r)
-	{
+	for (size_t i = 0; i < h->n; i++) {
+		const struct cn_history_row *r = &h->rows[i];
+		snprintf(cell[0], CELL_MAX, "%lld", (long long)r->id);
+		snprintf(cell[1], CELL_MAX, "%s", E(r->service));
+		snprintf(cell[2], CELL_MAX, "%s", E(r->candidate));
+		snprintf(cell[3], CELL_MAX, "%s", E(r->baseline));
+		snprintf(cell[4], CELL_MAX, "%s", E(r->policy));
+		snprintf(cell[5], CELL_MAX, "%d", r->policy_version);
+		snprintf(cell[6], CELL_MAX, "%s", cn_phase_name(r->outcome));
+		snprintf(cell[7], CELL_MAX, "%d", r->step + 1);
+		snprintf(cell[8], CELL_MAX, "%d", r->steps);
+		snprintf(cell[9], CELL_MAX, "%lld", (long long)r->duration_ms);
+		snprintf(cell[10], CELL_MAX, "%s", E(r->started_by));
+		approvers(r, cell[11], CELL_MAX);
+		snprintf(cell[12], CELL_MAX, "%s", E(r->aborted_by));
+		/* the store's created_at is the csv's started_at, as in the table */
+		if (r->created_us == CN_TIME_NONE)
+			cell[13][0] = '\0';
+		else
+			cli_time(r->created_us, CLI_TIME_MS, cell[13], CELL_MAX);
+		if (r->finished_us == CN_TIME_NONE)
+			cell[14][0] = '\0';
+		else
+			cli_time(r->finished_us, CLI_TIME_MS, cell[14], CELL_MAX);
 		for (size_t c = 0; c < ncols; c++) {
-			/* the store's created_at is the csv's started_at, as in the table */
-			const json_t *v = json_object_get(r, strcmp(cols[c], "started_at") == 0 ? "created_at" : cols[c]);
-			cell[0] = '\0';
-			if (strcmp(cols[c], "step") == 0) {
-				snprintf(cell, sizeof cell, "%lld", (long long)json_integer_value(v) + 1);
-			} else if (json_is_array(v)) {
-				size_t k, used = 0;
-				const json_t *a;
-				json_array_foreach(v, k, a)
-				{
-					int w = snprintf(cell + used, sizeof cell - used, "%s%s", k ? " " : "",
-							 json_string_value(a) ? json_string_value(a) : "");
-					if (w < 0 || (size_t)w >= sizeof cell - used)
-						break;
-					used += (size_t)w;
-				}
-			} else if (json_is_integer(v)) {
-				snprintf(cell, sizeof cell, "%lld", (long long)json_integer_value(v));
-			} else if (json_is_string(v)) {
-				snprintf(cell, sizeof cell, "%s", json_string_value(v));
-			}
-			for (char *p = cell; *p; p++)
-				if ((unsigned char)*p < 0x20 || *p == 0x7f)
-					*p = ' ';
-			csv_field(cell, c == ncols - 1);
+			flatten(cell[c]);
+			csv_field(cell[c], c == ncols - 1);
 		}
 	}
 	return 0;
@@ -210,12 +213,13 @@ int cmd_history(struct cli *cli, int argc, char **argv)
 	struct cn_store *st;
 	if ((rc = cli_store(cli, &st)) != 0)
 		return rc;
-	json_t *rows = NULL;
-	if (cn_store_history(st, &filter, &rows, &err) < 0)
+	struct cn_history *h = NULL;
+	if (cn_store_history(st, &filter, &h, &err) < 0)
 		return cli_error(&err);
 	if (f == FMT_JSON)
-		return cli_print_json(rows);
-	rc = f == FMT_CSV ? print_csv(rows) : print_table(rows);
-	json_decref(rows);
+		rc = cli_print_json(cli_json_history(h));
+	else
+		rc = f == FMT_CSV ? print_csv(h) : print_table(h);
+	cn_history_free(h);
 	return rc;
 }

@@ -69,11 +69,7 @@ int cmd_migrate(struct cli *cli, int argc, char **argv)
 		goto out;
 	}
 	if (cli->output == CLI_JSON) {
-		json_t *names = json_array();
-		for (int i = 0; names && i < rep->applied; i++)
-			json_array_append_new(names, json_string(rep->names[i]));
-		rc = cli_print_json(json_pack("{s:s, s:i, s:o}", "directory", dir, "found", rep->found, "applied",
-					      names));
+		rc = cli_print_json(cli_json_migrate(dir, rep));
 	} else {
 		for (int i = 0; i < rep->applied; i++)
 			printf("applied %s\n", rep->names[i]);

@@ -1,11 +1,13 @@
 /* canaryctl policy: lint (no database), apply, list and show versioned rollout policies. */
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "canary/policy.h"
-#include "canary/store.h"
 #include "canary/schema.h"
+#include "canary/spec_json.h"
+#include "canary/store.h"
 #include "cli.h"
 
 static const char policy_usage[] =
@@ -42,10 +44,109 @@ static int policy_store(struct cn_store *st, const void *obj, const char *source
 	return cn_store_policy_apply(st, obj, source, version, created, err);
 }
 
+/* A string for the text views: "-" where the database has none. */
+static const char *S(const char *s)
+{
+	return s ? s : "-";
+}
+
+static int policy_read_list(struct cn_store *st, void **out, struct cn_err *err)
+{
+	return cn_store_policy_list(st, (struct cn_policy_list **)out, err);
+}
+
+static json_t *policy_list_json(const void *list)
+{
+	return cli_json_policy_list(list);
+}
+
+static void policy_print_list(const void *list)
+{
+	const struct cn_policy_list *l = list;
+	char at[48];
+	if (l->n == 0)
+		printf("no policies yet; store one with 'canaryctl policy apply FILE'\n");
+	else
+		printf("%-24s %7s %8s %5s %4s  %-20s %s\n", "NAME", "VERSION", "VERSIONS", "STEPS", "SLOS", "APPLIED",
+		       "BY");
+	for (size_t i = 0; i < l->n; i++) {
+		const struct cn_policy_info *p = &l->items[i];
+		printf("%-24s %7d %8d %5d %4d  %-20s %s\n", S(p->name), p->version, p->versions, p->steps, p->slos,
+		       cli_time(p->created_us, CLI_TIME_S, at, sizeof at), S(p->created_by));
+	}
+}
+
+static void policy_free_list(void *list)
+{
+	cn_policy_list_free(list);
+}
+
+static int policy_read_show(struct cn_store *st, const char *name, int version, void **out, struct cn_err *err)
+{
+	return cn_store_policy_show(st, name, version, (struct cn_policy_version **)out, err);
+}
+
+static json_t *policy_show_json(const void *model)
+{
+	return cli_json_policy_version(model);
+}
+
+/* A stored double for people: "-" for NULL. */
+static const char *num(double v, const char *suffix, double scale, char *buf, size_t len)
+{
+	if (isnan(v))
+		return "-";
+	snprintf(buf, len, "%g%s", v * scale, suffix);
+	return buf;
+}
+
+static void policy_print_show(const void *model, bool source)
+{
+	const struct cn_policy_version *v = model;
+	char b1[48], b2[32], b3[32], b4[32];
+	printf("policy %s version %d (latest %d)\n", S(v->name), v->version, v->latest_version);
+	printf("applied %s by %s, sha256 %s\n", cli_time(v->created_us, CLI_TIME_S, b1, sizeof b1), S(v->created_by),
+	       S(v->content_sha256));
+	if (v->description && *v->description)
+		printf("description: %s\n", v->description);
+	printf("steps:\n");
+	for (size_t i = 0; i < v->nsteps; i++) {
+		const struct cn_policy_step_row *st = &v->steps[i];
+		printf("  %zu. weight %-8s hold %s%s\n", i + 1, num(st->weight_pct, "%", 1, b1, sizeof b1),
+		       cli_duration(st->hold_ms, b2, sizeof b2), st->approval ? " approval required" : "");
+	}
+	printf("slos:\n");
+	for (size_t i = 0; i < v->nslos; i++) {
+		const struct cn_policy_slo_row *sl = &v->slos[i];
+		bool rate = sl->metric && strcmp(sl->metric, "error_rate") == 0;
+		printf("  %-20s %-10s quantile %-6s max %-8s max_increase %-6s tolerance %s\n", S(sl->name),
+		       S(sl->metric), num(sl->quantile, "", 1, b1, sizeof b1),
+		       num(sl->max_value, rate ? "%" : "s", rate ? 100 : 1, b2, sizeof b2),
+		       num(sl->max_increase, "x", 1, b3, sizeof b3), num(sl->tolerance, "x", 1, b4, sizeof b4));
+	}
+	if (v->has_analysis)
+		printf("analysis: every %s, judge %s, %lld failing ticks confirm, min %lld requests per step, "
+		       "inconclusive for %s -> %s\n",
+		       cli_duration(v->interval_ms, b1, sizeof b1), S(v->judge), (long long)v->failing_ticks,
+		       (long long)v->min_requests, cli_duration(v->inconclusive_timeout_ms, b2, sizeof b2),
+		       S(v->on_inconclusive));
+	printf("on failure: %s\n", S(v->on_failure));
+	if (source)
+		printf("--- source ---\n%s", v->source ? v->source : "");
+}
+
+static void policy_free_show(void *model)
+{
+	cn_policy_version_free(model);
+}
+
 static const struct cli_doc policy_doc = {
 	.kind = "policy", .usage = policy_usage, .size = sizeof(struct cn_policy), .load = policy_load,
 	.name = policy_name, .describe = policy_describe, .to_json = policy_json, .apply = policy_store,
-	.schema = cn_policy_schema,
+	.schema = cn_policy_schema, .read_list = policy_read_list, .list_json = policy_list_json,
+	.print_list = policy_print_list, .free_list = policy_free_list, .show_versions = true,
+	.read_show = policy_read_show, .show_json = policy_show_json, .print_show = policy_print_show,
+	.free_show = policy_free_show,
 };
 
 static int policy_lint(struct cli *cli, int argc, char **argv)
@@ -60,126 +161,12 @@ static int policy_apply(struct cli *cli, int argc, char **argv)
 
 static int policy_list(struct cli *cli, int argc, char **argv)
 {
-	struct cn_err err = {0};
-	struct cn_store *store;
-	int n, rc;
-	rc = cli_parse(argc, argv, NULL, NULL, 0, &n, policy_usage);
-	if (rc)
-		return rc == 1 ? 0 : rc;
-	rc = cli_store(cli, &store);
-	if (rc)
-		return rc;
-	json_t *rows = cn_store_policy_list(store, &err);
-	if (!rows)
-		return cli_error(&err);
-	if (cli->output == CLI_JSON)
-		return cli_print_json(rows);
-	if (json_array_size(rows) == 0)
-		printf("no policies yet; store one with 'canaryctl policy apply FILE'\n");
-	else
-		printf("%-24s %7s %8s %5s %4s  %-20s %s\n", "NAME", "VERSION", "VERSIONS", "STEPS", "SLOS", "APPLIED",
-		       "BY");
-	size_t i;
-	json_t *r;
-	json_array_foreach(rows, i, r)
-	{
-		printf("%-24s %7lld %8lld %5lld %4lld  %-20s %s\n", json_string_value(json_object_get(r, "name")),
-		       json_integer_value(json_object_get(r, "version")),
-		       json_integer_value(json_object_get(r, "versions")),
-		       json_integer_value(json_object_get(r, "steps")), json_integer_value(json_object_get(r, "slos")),
-		       json_string_value(json_object_get(r, "created_at")),
-		       json_string_value(json_object_get(r, "created_by")));
-	}
-	json_decref(rows);
-	return 0;
-}
-
-/* A stored double for people: "-" for null. */
-static const char *num(const json_t *j, const char *suffix, double scale, char *buf, size_t len)
-{
-	if (!json_is_number(j))
-		return "-";
-	snprintf(buf, len, "%g%s", json_number_value(j) * scale, suffix);
-	return buf;
-}
-
-static void print_policy(const json_t *doc, bool source)
-{
-	char b1[32], b2[32], b3[32], b4[32];
-	const json_t *spec = json_object_get(doc, "spec"), *a = json_object_get(spec, "analysis");
-	printf("policy %s version %lld (latest %lld)\n", json_string_value(json_object_get(doc, "name")),
-	       json_integer_value(json_object_get(doc, "version")),
-	       json_integer_value(json_object_get(doc, "latest_version")));
-	printf("applied %s by %s, sha256 %s\n", json_string_value(json_object_get(doc, "created_at")),
-	       json_string_value(json_object_get(doc, "created_by")),
-	       json_string_value(json_object_get(doc, "content_sha256")));
-	const char *desc = json_string_value(json_object_get(spec, "description"));
-	if (desc && *desc)
-		printf("description: %s\n", desc);
-	printf("steps:\n");
-	size_t i;
-	json_t *r;
-	json_array_foreach(json_object_get(doc, "steps"), i, r)
-	{
-		printf("  %zu. weight %-8s hold %s%s\n", i + 1,
-		       num(json_object_get(r, "weight_pct"), "%", 1, b1, sizeof b1),
-		       cli_duration(json_integer_value(json_object_get(r, "hold_ms")), b2, sizeof b2),
-		       json_is_true(json_object_get(r, "approval")) ? " approval required" : "");
-	}
-	printf("slos:\n");
-	json_array_foreach(json_object_get(doc, "slos"), i, r)
-	{
-		const char *metric = json_string_value(json_object_get(r, "metric"));
-		bool rate = metric && strcmp(metric, "error_rate") == 0;
-		printf("  %-20s %-10s quantile %-6s max %-8s max_increase %-6s tolerance %s\n",
-		       json_string_value(json_object_get(r, "name")), metric,
-		       num(json_object_get(r, "quantile"), "", 1, b1, sizeof b1),
-		       num(json_object_get(r, "max_value"), rate ? "%" : "s", rate ? 100 : 1, b2, sizeof b2),
-		       num(json_object_get(r, "max_increase"), "x", 1, b3, sizeof b3),
-		       num(json_object_get(r, "tolerance"), "x", 1, b4, sizeof b4));
-	}
-	if (a)
-		printf("analysis: every %s, judge %s, %lld failing ticks confirm, min %lld requests per step, "
-		       "inconclusive for %s -> %s\n",
-		       cli_duration(json_integer_value(json_object_get(a, "interval_ms")), b1, sizeof b1),
-		       json_string_value(json_object_get(a, "judge")),
-		       json_integer_value(json_object_get(a, "failing_ticks")),
-		       json_integer_value(json_object_get(a, "min_requests")),
-		       cli_duration(json_integer_value(json_object_get(a, "inconclusive_timeout_ms")), b2, sizeof b2),
-		       json_string_value(json_object_get(a, "on_inconclusive")));
-	printf("on failure: %s\n", json_string_value(json_object_get(spec, "on_failure")));
-	if (source)
-		printf("--- source ---\n%s", json_string_value(json_object_get(doc, "source")));
+	return cli_doc_list(cli, &policy_doc, argc, argv);
 }
 
 static int policy_show(struct cli *cli, int argc, char **argv)
 {
-	char *pos[1];
-	const char *vers = NULL;
-	bool source = false;
-	struct cli_opt opts[] = {{"version", &vers, NULL}, {"source", NULL, &source}, {NULL, NULL, NULL}};
-	struct cn_err err = {0};
-	struct cn_store *store;
-	int n, rc, version = 0;
-
-	rc = cli_parse(argc, argv, opts, pos, 1, &n, policy_usage);
-	if (rc)
-		return rc == 1 ? 0 : rc;
-	if (n != 1)
-		return cli_usage_error(policy_usage, "policy show needs one NAME");
-	if (vers && (rc = cli_parse_int("version", vers, 1, &version, policy_usage)) != 0)
-		return rc;
-	rc = cli_store(cli, &store);
-	if (rc)
-		return rc;
-	json_t *doc = cn_store_policy_show(store, pos[0], version, &err);
-	if (!doc)
-		return cli_error(&err);
-	if (cli->output == CLI_JSON)
-		return cli_print_json(doc);
-	print_policy(doc, source);
-	json_decref(doc);
-	return 0;
+	return cli_doc_show(cli, &policy_doc, argc, argv);
 }
 
 static int policy_keys(struct cli *cli, int argc, char **argv)

@@ -70,12 +70,9 @@ int cmd_report(struct cli *cli, int argc, char **argv)
 		return rc == 1 ? 0 : rc;
 	if (npos == 0)
 		return cli_usage_error(USAGE, "report needs a rollout ID");
-	char *end = NULL;
-	errno = 0;
-	long long v = strtoll(pos[0], &end, 10);
-	if (!end || end == pos[0] || *end || v <= 0 || errno == ERANGE)
-		return cli_usage_error(USAGE, "'%s' is not a rollout id (a positive whole number)", pos[0]);
-	int64_t id = v;
+	int64_t id = 0;
+	if ((rc = cli_parse_id(pos[0], &id, USAGE)) != 0)
+		return rc;
 	if (!html_path || !html_path[0])
 		return cli_usage_error(USAGE, "report needs --html FILE (where to write the page; '-' for stdout)");
 
@@ -99,10 +96,7 @@ int cmd_report(struct cli *cli, int argc, char **argv)
 		goto out;
 	}
 	if (cli->output == CLI_JSON) {
-		rc = cli_print_json(json_pack("{s:I, s:s, s:I, s:s, s:i, s:i, s:i}", "rollout", (json_int_t)id, "file",
-					      html_path, "bytes", (json_int_t)len, "outcome",
-					      r->rollout.phase ? r->rollout.phase : "", "slos", (int)r->nslos,
-					      "decision_points", (int)r->nmarkers, "events", (int)r->nevents));
+		rc = cli_print_json(cli_json_report(r, id, html_path, len));
 		goto out;
 	}
 	printf("wrote the report of rollout %" PRId64 " (%s %s, %s) to %s: %zu KiB, %zu SLO charts, %zu decision "

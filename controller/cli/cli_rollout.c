@@ -50,16 +50,6 @@ static const char USAGE[] =
 	"70 internal, 77 permission denied. A database lost while waiting (a restart, a failover) is reconnected\n"
 	"to until --timeout; 69 only when it cannot be reached at the start or is still away at the timeout\n";
 
-static int parse_id(const char *s, int64_t *id)
-{
-	char *end = NULL;
-	long long v = strtoll(s, &end, 10);
-	if (!end || *end || v <= 0)
-		return cli_usage_error(USAGE, "'%s' is not a rollout id (a positive whole number)", s);
-	*id = v;
-	return 0;
-}
-
 static int parse_timeout(const char *s, int64_t *ms)
 {
 	struct cn_err err = {0};
@@ -79,29 +69,20 @@ static int64_t mono_ms(void)
 	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-static const char *jstr(const json_t *o, const char *key)
+/* A string for the text views: "" where the database has none. */
+static const char *E(const char *s)
 {
-	const char *s = json_string_value(json_object_get(o, key));
 	return s ? s : "";
 }
 
-static double jnum(const json_t *o, const char *key)
+/* The SLO verdicts of the last tick: "p99-latency pass, error-rate pass". */
+static void format_verdicts(const struct cn_rollout_status *st, char *buf, size_t size)
 {
-	const json_t *v = json_object_get(o, key);
-	return json_is_number(v) ? json_number_value(v) : NAN;
-}
-
-/* One line per SLO verdict: "p99-latency pass (...)" joined with "; ". */
-static void format_verdicts(const json_t *st, char *buf, size_t size)
-{
-	const json_t *slos = json_object_get(json_object_get(st, "status"), "slos");
 	size_t used = 0;
 	buf[0] = '\0';
-	size_t i;
-	const json_t *s;
-	json_array_foreach(slos, i, s)
-	{
-		int n = snprintf(buf + used, size - used, "%s%s %s", i ? ", " : "", jstr(s, "slo"), jstr(s, "verdict"));
+	for (size_t i = 0; i < st->nslos; i++) {
+		int n = snprintf(buf + used, size - used, "%s%s %s", i ? ", " : "", E(st->slos[i].slo),
+				 E(st->slos[i].verdict));
 		if (n < 0 || (size_t)n >= size - used)
 			break;
 		used += (size_t)n;
@@ -109,25 +90,22 @@ static void format_verdicts(const json_t *st, char *buf, size_t size)
 }
 
 /* "step 2/3", or "not started" before the first step (the stored step is -1 then). */
-static const char *fmt_step(const json_t *st, char *buf, size_t size)
+static const char *fmt_step(const struct cn_rollout_status *st, char *buf, size_t size)
 {
-	long long step = (long long)json_integer_value(json_object_get(st, "step"));
-	if (step < 0)
+	if (st->step < 0)
 		snprintf(buf, size, "not started");
 	else
-		snprintf(buf, size, "step %lld/%lld", step + 1,
-			 (long long)json_integer_value(json_object_get(st, "steps")));
+		snprintf(buf, size, "step %d/%d", st->step + 1, st->steps);
 	return buf;
 }
 
-static void print_status_line(FILE *f, const json_t *st)
+static void print_status_line(FILE *f, const struct cn_rollout_status *st)
 {
 	char verdicts[512], step[48];
 	format_verdicts(st, verdicts, sizeof verdicts);
-	fprintf(f, "rollout %lld %s: %s, %s, candidate %s at %.4g%%%s%s%s — %s\n",
-		(long long)json_integer_value(json_object_get(st, "id")), jstr(st, "service"), jstr(st, "phase"),
-		fmt_step(st, step, sizeof step), jstr(st, "candidate"), jnum(st, "weight"),
-		verdicts[0] ? " [" : "", verdicts, verdicts[0] ? "]" : "", jstr(st, "reason"));
+	fprintf(f, "rollout %lld %s: %s, %s, candidate %s at %.4g%%%s%s%s — %s\n", (long long)st->id, E(st->service),
+		cn_phase_name(st->phase), fmt_step(st, step, sizeof step), E(st->candidate), st->weight,
+		verdicts[0] ? " [" : "", verdicts, verdicts[0] ? "]" : "", E(st->reason));
 }
 
 static int64_t wall_ms(void)
@@ -234,14 +212,14 @@ static void describe_wait(const struct live *lv, int64_t now, char *buf, size_t 
 }
 
 /* One compact line for the live views: "rollout 3 svc v2: progressing, step 2/3, 5% [error-rate pass] hold 4s left". */
-static void format_live(const json_t *stj, const struct live *lv, int64_t now, char *buf, size_t size)
+static void format_live(const struct cn_rollout_status *st, const struct live *lv, int64_t now, char *buf,
+			size_t size)
 {
 	char verdicts[512], wait[256], step[48];
-	format_verdicts(stj, verdicts, sizeof verdicts);
+	format_verdicts(st, verdicts, sizeof verdicts);
 	describe_wait(lv, now, wait, sizeof wait);
-	snprintf(buf, size, "rollout %lld %s %s: %s, %s, %.4g%%%s%s%s%s%s",
-		 (long long)json_integer_value(json_object_get(stj, "id")), jstr(stj, "service"),
-		 jstr(stj, "candidate"), jstr(stj, "phase"), fmt_step(stj, step, sizeof step), jnum(stj, "weight"),
+	snprintf(buf, size, "rollout %lld %s %s: %s, %s, %.4g%%%s%s%s%s%s", (long long)st->id, E(st->service),
+		 E(st->candidate), cn_phase_name(st->phase), fmt_step(st, step, sizeof step), st->weight,
 		 verdicts[0] ? " [" : "", verdicts, verdicts[0] ? "]" : "", wait[0] ? ", " : "", wait);
 }
 
@@ -261,19 +239,27 @@ static void redraw_line(const char *line)
 	fflush(stdout);
 }
 
-static int exit_for_phase(const char *phase, bool exit_on_pause, bool *done)
+static int exit_for_phase(enum cn_phase phase, bool exit_on_pause, bool *done)
 {
 	*done = true;
-	if (strcmp(phase, "promoted") == 0)
+	switch (phase) {
+	case CN_PHASE_PROMOTED:
 		return EXIT_PROMOTED;
-	if (strcmp(phase, "rolled_back") == 0)
+	case CN_PHASE_ROLLED_BACK:
 		return EXIT_ROLLED_BACK;
-	if (strcmp(phase, "failed") == 0)
+	case CN_PHASE_FAILED:
 		return CN_EINTERNAL; /* not a regression: the rollout could not go on (its state or policy did not fit) */
-	if (strcmp(phase, "aborted") == 0)
+	case CN_PHASE_ABORTED:
 		return EXIT_ABORTED;
-	if (exit_on_pause && (strcmp(phase, "paused") == 0 || strcmp(phase, "awaiting_approval") == 0))
-		return EXIT_PAUSED;
+	case CN_PHASE_PAUSED:
+	case CN_PHASE_AWAITING_APPROVAL:
+		if (exit_on_pause)
+			return EXIT_PAUSED;
+		break;
+	case CN_PHASE_PENDING:
+	case CN_PHASE_PROGRESSING:
+		break;
+	}
 	*done = false;
 	return 0;
 }
@@ -333,15 +319,17 @@ static int wait_rollout(struct cli *cli, struct cn_store *st, int64_t id, int64_
 	struct cn_err err = {0};
 	int64_t start = mono_ms(), ended_ms = 0;
 	char last[1024] = "", last_event[64] = "";
-	json_t *cur = NULL;
+	struct cn_status_list *list = NULL;
+	const struct cn_rollout_status *cur = NULL;
 	struct live lv = {0};
 	bool tty = cli->output == CLI_TEXT && isatty(STDOUT_FILENO);
 	bool drawn = false;
 	int code = EXIT_TIMEOUT;
 	for (;;) {
-		json_decref(cur);
+		cn_status_list_free(list);
+		list = NULL;
 		cur = NULL;
-		if (cn_store_rollout_status(st, id, &cur, &err) < 0) {
+		if (cn_store_rollout_status(st, id, &list, &err) < 0) {
 			if (err.code != CN_EUNAVAIL) {
 				code = cli_error(&err);
 				goto out;
@@ -354,6 +342,7 @@ static int wait_rollout(struct cli *cli, struct cn_store *st, int64_t id, int64_
 				goto out;
 			continue;
 		}
+		cur = &list->items[0];
 		if (tty) {
 			char live[1024], event[64];
 			/* the row only adds the hold's time left and who is awaited: the view goes on without it */
@@ -361,8 +350,7 @@ static int wait_rollout(struct cli *cli, struct cn_store *st, int64_t id, int64_
 			if (live_load(st, id, &lv, &lerr) < 0)
 				live_clear(&lv);
 			format_live(cur, &lv, wall_ms(), live, sizeof live);
-			snprintf(event, sizeof event, "%s|%lld", jstr(cur, "phase"),
-				 (long long)json_integer_value(json_object_get(cur, "step")));
+			snprintf(event, sizeof event, "%s|%d", cn_phase_name(cur->phase), cur->step);
 			if (drawn && strcmp(event, last_event) != 0)
 				fputc('\n', stdout); /* keep the line of the step that just ended */
 			snprintf(last_event, sizeof last_event, "%s", event);
@@ -372,9 +360,8 @@ static int wait_rollout(struct cli *cli, struct cn_store *st, int64_t id, int64_
 			char line[1024];
 			char verdicts[512];
 			format_verdicts(cur, verdicts, sizeof verdicts);
-			snprintf(line, sizeof line, "%s|%lld|%g|%s|%s", jstr(cur, "phase"),
-				 (long long)json_integer_value(json_object_get(cur, "step")), jnum(cur, "weight"),
-				 verdicts, jstr(cur, "reason"));
+			snprintf(line, sizeof line, "%s|%d|%g|%s|%s", cn_phase_name(cur->phase), cur->step, cur->weight,
+				 verdicts, E(cur->reason));
 			if (strcmp(line, last) != 0) {
 				if (cli->output == CLI_TEXT)
 					print_status_line(stdout, cur);
@@ -383,8 +370,8 @@ static int wait_rollout(struct cli *cli, struct cn_store *st, int64_t id, int64_
 			}
 		}
 		bool done;
-		int c = exit_for_phase(jstr(cur, "phase"), exit_on_pause, &done);
-		double w = jnum(cur, "weight"), aw = jnum(cur, "applied_weight");
+		int c = exit_for_phase(cur->phase, exit_on_pause, &done);
+		double w = cur->weight, aw = cur->applied_weight;
 		bool settled = !isnan(aw) && fabs(w - aw) < 1e-9;
 		/* An ended rollout counts once the gateway carries its final weight; if the gateway does not confirm
 		 * within SETTLE_MS the outcome is still the outcome, and canaryd keeps reconciling. */
@@ -394,7 +381,7 @@ static int wait_rollout(struct cli *cli, struct cn_store *st, int64_t id, int64_
 			if (!settled && c != EXIT_PAUSED)
 				fprintf(stderr, "canaryctl: rollout %lld ended (%s) but the gateway has not confirmed weight "
 						"%g%% for the candidate after %ds; canaryd keeps retrying\n",
-					(long long)id, jstr(cur, "phase"), w, SETTLE_MS / 1000);
+					(long long)id, cn_phase_name(cur->phase), w, SETTLE_MS / 1000);
 			code = c;
 			break;
 		}
@@ -405,11 +392,10 @@ static int wait_rollout(struct cli *cli, struct cn_store *st, int64_t id, int64_
 			fflush(stdout);
 			/* A wait that ends on a dependency that is away is 69, not a plain time-out: the pipeline learns
 			 * that nothing moved and why (the gateway, or no canaryd at all). */
-			const char *why = jstr(cur, "reason");
+			const char *why = E(cur->reason);
 			bool dep_away = strncmp(why, "holding: gateway unavailable", 28) == 0 ||
 					strncmp(why, "holding: canaryd cannot act", 27) == 0;
-			bool never_started = !dep_away && strcmp(jstr(cur, "phase"), "pending") == 0 &&
-					     !json_is_object(json_object_get(cur, "status"));
+			bool never_started = !dep_away && cur->phase == CN_PHASE_PENDING && !cur->has_status;
 			if (never_started || dep_away) {
 				fprintf(stderr, "canaryctl: timed out after %llds waiting for rollout %lld: %s; it goes on "
 						"('canaryctl rollout wait %lld' to wait again)\n",
@@ -435,12 +421,16 @@ static int wait_rollout(struct cli *cli, struct cn_store *st, int64_t id, int64_
 		fflush(stdout);
 	}
 	if (cli->output == CLI_JSON) {
-		json_object_set_new(cur, "exit_code", json_integer(code));
-		cli_print_json(json_incref(cur));
+		json_t *doc = cli_json_status(cur);
+		if (doc && json_object_set_new(doc, "exit_code", json_integer(code)) < 0) {
+			json_decref(doc);
+			doc = NULL;
+		}
+		cli_print_json(doc);
 	}
 out:
 	live_clear(&lv);
-	json_decref(cur);
+	cn_status_list_free(list);
 	return code;
 }
 
@@ -450,11 +440,11 @@ static int check_gateway(struct cn_store *st, const char *service)
 {
 	struct cn_err err = {0};
 	struct cn_service *svc = NULL;
-	json_t *doc = cn_store_service_show(st, service, &err);
+	struct cn_service_list *stored = NULL;
 	int rc = 0;
-	if (!doc)
+	if (cn_store_service_show(st, service, &stored, &err) < 0)
 		return err.code == CN_EINPUT ? 0 : cli_error(&err);
-	const char *src = json_string_value(json_object_get(doc, "source"));
+	const char *src = stored->items[0].source;
 	if (!src || !(svc = calloc(1, sizeof *svc))) {
 		rc = cli_error(&(struct cn_err){CN_EINTERNAL, "the stored service has no source"});
 		goto out;
@@ -470,7 +460,7 @@ static int check_gateway(struct cn_store *st, const char *service)
 	}
 out:
 	free(svc);
-	json_decref(doc);
+	cn_service_list_free(stored);
 	return rc;
 }
 
@@ -528,7 +518,7 @@ static int rollout_wait(struct cli *cli, int argc, char **argv)
 		return rc == 1 ? 0 : rc;
 	if (npos != 1)
 		return cli_usage_error(USAGE, "rollout wait needs a rollout ID");
-	if ((rc = parse_id(pos[0], &id)) != 0 || (rc = parse_timeout(timeout, &timeout_ms)) != 0)
+	if ((rc = cli_parse_id(pos[0], &id, USAGE)) != 0 || (rc = parse_timeout(timeout, &timeout_ms)) != 0)
 		return rc;
 	struct cn_store *st;
 	if ((rc = cli_store(cli, &st)) != 0)
@@ -547,15 +537,17 @@ static void on_watch_signal(int sig)
 /* One frame of `status --watch`: every active rollout with its step, weight, verdicts and what it waits for. */
 static int watch_frame(struct cli *cli, struct cn_store *st, bool tty, struct cn_err *err)
 {
-	json_t *doc = NULL;
-	int rc = cn_store_rollout_status(st, 0, &doc, err);
+	struct cn_status_list *list = NULL;
+	int rc = cn_store_rollout_status(st, 0, &list, err);
 	if (rc < 0)
 		return rc;
 	int64_t now = wall_ms();
 	if (cli->output == CLI_JSON) {
 		/* one compact document per frame and line */
-		char *js = json_dumps(doc, JSON_COMPACT | JSON_PRESERVE_ORDER);
+		json_t *doc = cli_json_status_list(list);
+		char *js = doc ? json_dumps(doc, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
 		json_decref(doc);
+		cn_status_list_free(list);
 		if (!js)
 			return cn_fail(err, CN_EINTERNAL, "out of memory");
 		printf("%s\n", js);
@@ -570,17 +562,14 @@ static int watch_frame(struct cli *cli, struct cn_store *st, bool tty, struct cn
 	strftime(clock, sizeof clock, "%H:%M:%S", &tm);
 	if (tty)
 		printf("\033[H\033[2J"); /* home, clear the screen */
-	printf("%s  %zu active rollout%s (every %ds; Ctrl-C to stop)\n", clock, json_array_size(doc),
-	       json_array_size(doc) == 1 ? "" : "s", WATCH_MS / 1000);
-	size_t i;
-	const json_t *r;
-	json_array_foreach(doc, i, r)
-	{
+	printf("%s  %zu active rollout%s (every %ds; Ctrl-C to stop)\n", clock, list->n, list->n == 1 ? "" : "s",
+	       WATCH_MS / 1000);
+	for (size_t i = 0; i < list->n; i++) {
+		const struct cn_rollout_status *r = &list->items[i];
 		struct live lv = {0};
 		struct cn_err lerr = {0};
 		char line[1024];
-		int64_t id = json_integer_value(json_object_get(r, "id"));
-		if (live_load(st, id, &lv, &lerr) < 0)
+		if (live_load(st, r->id, &lv, &lerr) < 0)
 			live_clear(&lv); /* it ended between the two reads: show what the list said */
 		format_live(r, &lv, now, line, sizeof line);
 		if (tty)
@@ -592,7 +581,7 @@ static int watch_frame(struct cli *cli, struct cn_store *st, bool tty, struct cn
 	if (!tty)
 		putchar('\n');
 	fflush(stdout);
-	json_decref(doc);
+	cn_status_list_free(list);
 	return 0;
 }
 
@@ -633,7 +622,7 @@ static int rollout_status(struct cli *cli, int argc, char **argv)
 	int64_t id = 0;
 	if ((rc = cli_parse(argc, argv, opts, pos, 1, &npos, USAGE)) != 0)
 		return rc == 1 ? 0 : rc;
-	if (npos == 1 && (rc = parse_id(pos[0], &id)) != 0)
+	if (npos == 1 && (rc = cli_parse_id(pos[0], &id, USAGE)) != 0)
 		return rc;
 	if (count_s && !watch)
 		return cli_usage_error(USAGE, "--count goes with --watch");
@@ -648,13 +637,17 @@ static int rollout_status(struct cli *cli, int argc, char **argv)
 	if (watch)
 		return watch_status(cli, st, count);
 	struct cn_err err = {0};
-	json_t *doc = NULL;
-	if (cn_store_rollout_status(st, id, &doc, &err) < 0)
+	struct cn_status_list *list = NULL;
+	if (cn_store_rollout_status(st, id, &list, &err) < 0)
 		return cli_error(&err);
-	if (cli->output == CLI_JSON)
-		return cli_print_json(doc);
+	if (cli->output == CLI_JSON) {
+		rc = cli_print_json(id > 0 ? cli_json_status(&list->items[0]) : cli_json_status_list(list));
+		cn_status_list_free(list);
+		return rc;
+	}
 	if (id > 0) {
-		print_status_line(stdout, doc);
+		const struct cn_rollout_status *cur = &list->items[0];
+		print_status_line(stdout, cur);
 		struct live lv = {0};
 		char wait[256] = "";
 		if (live_load(st, id, &lv, &err) == 0)
@@ -662,19 +655,15 @@ static int rollout_status(struct cli *cli, int argc, char **argv)
 		live_clear(&lv);
 		if (wait[0])
 			printf("  %s\n", wait);
-		const json_t *slos = json_object_get(json_object_get(doc, "status"), "slos");
-		size_t i;
-		const json_t *s;
-		json_array_foreach(slos, i, s)
-			printf("  %-16s %-12s %s\n", jstr(s, "slo"), jstr(s, "verdict"), jstr(s, "why"));
-	} else if (json_array_size(doc) == 0) {
+		for (size_t i = 0; i < cur->nslos; i++)
+			printf("  %-16s %-12s %s\n", E(cur->slos[i].slo), E(cur->slos[i].verdict), E(cur->slos[i].why));
+	} else if (list->n == 0) {
 		printf("no active rollouts\n");
 	} else {
-		size_t i;
-		const json_t *r;
-		json_array_foreach(doc, i, r) print_status_line(stdout, r);
+		for (size_t i = 0; i < list->n; i++)
+			print_status_line(stdout, &list->items[i]);
 	}
-	json_decref(doc);
+	cn_status_list_free(list);
 	return 0;
 }
 
@@ -733,20 +722,19 @@ out:
 static void gateway_hold_reason(struct cn_store *st, int64_t id, char *buf, size_t size)
 {
 	struct cn_err err = {0};
-	json_t *doc = NULL;
+	struct cn_timeline *t = NULL;
 	buf[0] = '\0';
-	if (cn_store_audit_timeline(st, id, &doc, &err) < 0)
+	if (cn_store_audit_timeline(st, id, &t, &err) < 0)
 		return;
-	const json_t *events = json_object_get(doc, "events"), *ev;
-	size_t i;
-	json_array_foreach(events, i, ev)
-	{
-		if (strcmp(jstr(ev, "kind"), "command.accepted") == 0)
+	for (size_t i = 0; i < t->nevents; i++) {
+		const struct cn_timeline_event *ev = &t->events[i];
+		const char *kind = E(ev->kind), *reason = E(ev->reason);
+		if (strcmp(kind, "command.accepted") == 0)
 			buf[0] = '\0'; /* only what was said after the command counts */
-		else if (strcmp(jstr(ev, "kind"), "hold") == 0 && strstr(jstr(ev, "reason"), "gateway"))
-			snprintf(buf, size, "%s", jstr(ev, "reason"));
+		else if (strcmp(kind, "hold") == 0 && strstr(reason, "gateway"))
+			snprintf(buf, size, "%s", reason);
 	}
-	json_decref(doc);
+	cn_timeline_free(t);
 }
 
 /* After an accepted abort: waits up to ABORT_CONFIRM_MS for the gateway to confirm the candidate's weight 0. The
@@ -794,7 +782,7 @@ static int rollout_command(struct cli *cli, enum cn_command_kind kind, int argc,
 		return rc == 1 ? 0 : rc;
 	if (npos != 1)
 		return cli_usage_error(USAGE, "rollout %s needs a rollout ID", argv[0]);
-	if ((rc = parse_id(pos[0], &id)) != 0)
+	if ((rc = cli_parse_id(pos[0], &id, USAGE)) != 0)
 		return rc;
 	if (kind == CN_CMD_PROMOTE_FULL && !full)
 		return cli_usage_error(USAGE, "rollout promote needs --full (skip the remaining steps and analysis)");

@@ -4,9 +4,10 @@
 #include <string.h>
 
 #include "canary/gateway.h"
-#include "canary/service.h"
-#include "canary/store.h"
 #include "canary/schema.h"
+#include "canary/service.h"
+#include "canary/spec_json.h"
+#include "canary/store.h"
 #include "cli.h"
 
 static const char service_usage[] =
@@ -62,10 +63,92 @@ static int service_probe(const void *obj, struct cn_err *err)
 	return cli_gateway_probe(obj, err);
 }
 
+/* A string for the text views: "-" where the database has none. */
+static const char *S(const char *s)
+{
+	return s ? s : "-";
+}
+
+static const char *slot_name(const struct cn_slot_info *slot)
+{
+	return slot->name ? slot->name : "?";
+}
+
+static int service_read_list(struct cn_store *st, void **out, struct cn_err *err)
+{
+	return cn_store_service_list(st, (struct cn_service_list **)out, err);
+}
+
+static json_t *service_list_json(const void *list)
+{
+	return cli_json_service_list(list);
+}
+
+static void service_print_list(const void *list)
+{
+	const struct cn_service_list *l = list;
+	char at[48];
+	if (l->n == 0)
+		printf("no services yet; store one with 'canaryctl service apply FILE'\n");
+	else
+		printf("%-24s %7s %-12s %-12s %s\n", "NAME", "VERSION", "LIVE", "IDLE", "UPDATED");
+	for (size_t i = 0; i < l->n; i++) {
+		const struct cn_service_info *sv = &l->items[i];
+		printf("%-24s %7d %-12s %-12s %s\n", S(sv->name), sv->version, slot_name(&sv->live),
+		       slot_name(&sv->idle), cli_time(sv->updated_us, CLI_TIME_S, at, sizeof at));
+	}
+}
+
+static void service_free(void *list)
+{
+	cn_service_list_free(list);
+}
+
+static int service_read_show(struct cn_store *st, const char *name, int version, void **out, struct cn_err *err)
+{
+	(void)version; /* services are shown at their latest version */
+	return cn_store_service_show(st, name, (struct cn_service_list **)out, err);
+}
+
+static json_t *service_show_json(const void *model)
+{
+	const struct cn_service_list *l = model;
+	return cli_json_service(&l->items[0], true);
+}
+
+static void print_slot(const char *role, const struct cn_slot_info *slot)
+{
+	printf("%s: %s (server %s", role, slot_name(slot), S(slot->server));
+	if (slot->metrics_url && *slot->metrics_url)
+		printf(", metrics %s", slot->metrics_url);
+	if (slot->selector && *slot->selector)
+		printf(", selector %s", slot->selector);
+	printf(")\n");
+}
+
+static void service_print_show(const void *model, bool source)
+{
+	const struct cn_service_info *sv = &((const struct cn_service_list *)model)->items[0];
+	char at[48];
+	printf("service %s version %d, applied %s by %s\n", S(sv->name), sv->version,
+	       cli_time(sv->created_us, CLI_TIME_S, at, sizeof at), S(sv->created_by));
+	print_slot("live", &sv->live);
+	print_slot("idle", &sv->idle);
+	if (sv->live_version)
+		printf("live version: %s\n", sv->live_version);
+	printf("gateway: %s %s backend %s\n", S(sv->gateway_kind), S(sv->gateway_runtime_api), S(sv->gateway_backend));
+	printf("metrics: %s, preset %s\n", S(sv->metrics_source), S(sv->metrics_preset));
+	if (source)
+		printf("--- source ---\n%s", sv->source ? sv->source : "");
+}
+
 static const struct cli_doc service_doc = {
 	.kind = "service", .usage = service_usage, .size = sizeof(struct cn_service), .load = service_load,
 	.name = service_name, .describe = service_describe, .to_json = service_json, .apply = service_store,
-	.schema = cn_service_schema, .probe = service_probe,
+	.schema = cn_service_schema, .probe = service_probe, .read_list = service_read_list,
+	.list_json = service_list_json, .print_list = service_print_list, .free_list = service_free,
+	.read_show = service_read_show, .show_json = service_show_json, .print_show = service_print_show,
+	.free_show = service_free,
 };
 
 static int service_lint(struct cli *cli, int argc, char **argv)
@@ -78,96 +161,14 @@ static int service_apply(struct cli *cli, int argc, char **argv)
 	return cli_doc_apply(cli, &service_doc, argc, argv);
 }
 
-static const char *slot_name(const json_t *slot)
-{
-	const char *s = json_string_value(json_object_get(slot, "name"));
-	return s ? s : "?";
-}
-
 static int service_list(struct cli *cli, int argc, char **argv)
 {
-	struct cn_err err = {0};
-	struct cn_store *store;
-	int n, rc;
-	rc = cli_parse(argc, argv, NULL, NULL, 0, &n, service_usage);
-	if (rc)
-		return rc == 1 ? 0 : rc;
-	rc = cli_store(cli, &store);
-	if (rc)
-		return rc;
-	json_t *rows = cn_store_service_list(store, &err);
-	if (!rows)
-		return cli_error(&err);
-	if (cli->output == CLI_JSON)
-		return cli_print_json(rows);
-	if (json_array_size(rows) == 0)
-		printf("no services yet; store one with 'canaryctl service apply FILE'\n");
-	else
-		printf("%-24s %7s %-12s %-12s %s\n", "NAME", "VERSION", "LIVE", "IDLE", "UPDATED");
-	size_t i;
-	json_t *r;
-	json_array_foreach(rows, i, r)
-	{
-		printf("%-24s %7lld %-12s %-12s %s\n", json_string_value(json_object_get(r, "name")),
-		       json_integer_value(json_object_get(r, "version")), slot_name(json_object_get(r, "live")),
-		       slot_name(json_object_get(r, "idle")), json_string_value(json_object_get(r, "updated_at")));
-	}
-	json_decref(rows);
-	return 0;
-}
-
-static void print_slot(const char *role, const json_t *slot)
-{
-	const char *url = json_string_value(json_object_get(slot, "metrics_url"));
-	const char *sel = json_string_value(json_object_get(slot, "selector"));
-	printf("%s: %s (server %s", role, slot_name(slot), json_string_value(json_object_get(slot, "server")));
-	if (url && *url)
-		printf(", metrics %s", url);
-	if (sel && *sel)
-		printf(", selector %s", sel);
-	printf(")\n");
+	return cli_doc_list(cli, &service_doc, argc, argv);
 }
 
 static int service_show(struct cli *cli, int argc, char **argv)
 {
-	char *pos[1];
-	bool source = false;
-	struct cli_opt opts[] = {{"source", NULL, &source}, {NULL, NULL, NULL}};
-	struct cn_err err = {0};
-	struct cn_store *store;
-	int n, rc;
-
-	rc = cli_parse(argc, argv, opts, pos, 1, &n, service_usage);
-	if (rc)
-		return rc == 1 ? 0 : rc;
-	if (n != 1)
-		return cli_usage_error(service_usage, "service show needs one NAME");
-	rc = cli_store(cli, &store);
-	if (rc)
-		return rc;
-	json_t *doc = cn_store_service_show(store, pos[0], &err);
-	if (!doc)
-		return cli_error(&err);
-	if (cli->output == CLI_JSON)
-		return cli_print_json(doc);
-	const json_t *spec = json_object_get(doc, "spec"), *gw = json_object_get(spec, "gateway");
-	const json_t *m = json_object_get(spec, "metrics");
-	const char *live_version = json_string_value(json_object_get(doc, "live_version"));
-	printf("service %s version %lld, applied %s by %s\n", json_string_value(json_object_get(doc, "name")),
-	       json_integer_value(json_object_get(doc, "version")), json_string_value(json_object_get(doc, "created_at")),
-	       json_string_value(json_object_get(doc, "created_by")));
-	print_slot("live", json_object_get(doc, "live"));
-	print_slot("idle", json_object_get(doc, "idle"));
-	if (live_version)
-		printf("live version: %s\n", live_version);
-	printf("gateway: %s %s backend %s\n", json_string_value(json_object_get(gw, "kind")),
-	       json_string_value(json_object_get(gw, "runtime_api")), json_string_value(json_object_get(gw, "backend")));
-	printf("metrics: %s, preset %s\n", json_string_value(json_object_get(m, "source")),
-	       json_string_value(json_object_get(m, "preset")));
-	if (source)
-		printf("--- source ---\n%s", json_string_value(json_object_get(doc, "source")));
-	json_decref(doc);
-	return 0;
+	return cli_doc_show(cli, &service_doc, argc, argv);
 }
 
 static int service_keys(struct cli *cli, int argc, char **argv)

@@ -1,10 +1,12 @@
 /* Helpers the canaryctl subcommands share: option parsing, error printing, lazy connection, JSON output. */
 #include "cli.h"
 
+#include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "canary/parse.h"
 #include "canary/store.h"
@@ -115,4 +117,53 @@ int cli_print_json(json_t *doc)
 const char *cli_duration(long long ms, char *buf, size_t len)
 {
 	return cn_format_duration((int64_t)ms, buf, len);
+}
+
+int cli_parse_id(const char *s, int64_t *id, const char *usage)
+{
+	char *end = NULL;
+	errno = 0;
+	long long v = strtoll(s, &end, 10);
+	if (!end || end == s || *end || v <= 0 || errno == ERANGE)
+		return cli_usage_error(usage, "'%s' is not a rollout id (a positive whole number)", s);
+	*id = v;
+	return 0;
+}
+
+const char *cli_time(int64_t us, enum cli_time_fmt fmt, char *buf, size_t len)
+{
+	struct tm tm;
+	char day[32], frac[16] = "";
+	if (us == CN_TIME_NONE) {
+		snprintf(buf, len, "-");
+		return buf;
+	}
+	/* floor division: a time before 1970 still has a fraction in [0, 1 s) */
+	int64_t sec = us / 1000000, sub = us % 1000000;
+	if (sub < 0) {
+		sec--;
+		sub += 1000000;
+	}
+	time_t t = (time_t)sec;
+	if (!gmtime_r(&t, &tm) || strftime(day, sizeof day, "%Y-%m-%dT%H:%M:%S", &tm) == 0) {
+		snprintf(buf, len, "-");
+		return buf;
+	}
+	switch (fmt) {
+	case CLI_TIME_S:
+		snprintf(buf, len, "%sZ", day);
+		break;
+	case CLI_TIME_MS:
+		snprintf(buf, len, "%s.%03dZ", day, (int)(sub / 1000));
+		break;
+	case CLI_TIME_US_OFFSET:
+		if (sub > 0) {
+			int n = snprintf(frac, sizeof frac, ".%06d", (int)sub);
+			while (n > 1 && frac[n - 1] == '0')
+				frac[--n] = '\0';
+		}
+		snprintf(buf, len, "%s%s+00:00", day, frac);
+		break;
+	}
+	return buf;
 }

@@ -2,7 +2,6 @@
  * the next tick is due or a NOTIFY says a rollout or a command arrived. SIGTERM finishes the turn in progress. */
 #include <errno.h>
 #include <getopt.h>
-#include <libpq-fe.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdio.h>
@@ -52,20 +51,13 @@ static long parse_long(const char *opt, const char *s, long min, long max)
 	return v;
 }
 
-/* Reads what arrived on the store's connection and drains notifications. Returns how many, or -1 if the connection
- * failed. A notification read off the socket while the round ran its queries is already queued in libpq (poll()
- * would not see it), so this is called before every wait as well as when the socket is readable. */
-static int drain_notify(PGconn *conn)
+/* Reads what arrived on the store's connection and drains notifications. Returns how many, or -1 (err set) if the
+ * connection failed. A notification read off the socket while the round ran its queries is already queued in libpq
+ * (poll() would not see it), so this is called before every wait as well as when the socket is readable. */
+static int drain_notify(struct cn_store *st, struct cn_err *err)
 {
-	int got = 0;
-	if (!PQconsumeInput(conn))
-		return -1;
-	PGnotify *n;
-	while ((n = PQnotifies(conn)) != NULL) {
-		got++;
-		PQfreemem(n);
-	}
-	return got;
+	int n = cn_store_wait_notify(st, 0, err);
+	return n < 0 ? -1 : n;
 }
 
 /* Ticks every rollout whose read finished; with timeout_ms >= 0, first moves the transfers on for up to that long
@@ -97,7 +89,7 @@ static int connect_store(struct daemon *d, struct cn_err *err)
 	struct cn_store *st = cn_store_connect(d->cfg.db, err);
 	if (!st)
 		return -err->code;
-	if (cn_store_run(st, "listen for notifications", "LISTEN canary", 0, NULL, err) < 0) {
+	if (cn_store_listen(st, "canary", err) < 0) {
 		cn_store_close(st);
 		return -err->code;
 	}
@@ -254,8 +246,8 @@ int main(int argc, char **argv)
 			break;
 		}
 		/* Wait for a read to progress, a NOTIFY, or the next claim. */
-		PGconn *conn = cn_store_conn(d.store);
-		int notified = drain_notify(conn);
+		struct cn_err nerr = {0};
+		int notified = drain_notify(d.store, &nerr);
 		int64_t wait = next_claim - mono_ms();
 		if (d.cfg.once)
 			wait = 100; /* only the reads are left to finish */
@@ -265,19 +257,19 @@ int main(int argc, char **argv)
 			wait = 0;
 		bool fd_ready = false;
 		struct cn_err werr = {0};
-		if (cn_metrics_group_wait(d.group, notified < 0 ? -1 : PQsocket(conn), (int)wait, &fd_ready, &werr) < 0) {
+		if (cn_metrics_group_wait(d.group, notified < 0 ? -1 : cn_store_socket(d.store), (int)wait, &fd_ready, &werr) < 0) {
 			dlog("error", "metrics.error", "error", 's', werr.msg, NULL);
 			nap(100);
 		}
 		if (fd_ready && notified == 0)
-			notified = drain_notify(conn);
+			notified = drain_notify(d.store, &nerr);
 		if (notified > 0) {
 			next_claim = 0; /* a command or a new rollout: claim now */
 			d.notified = true;
 		}
 		if (notified < 0 && !stop_flag) {
 			atomic_store(&d.stats.healthy, 0);
-			dlog("error", "store.error", "error", 's', PQerrorMessage(conn), NULL);
+			dlog("error", "store.error", "error", 's', nerr.msg, NULL);
 			daemon_cancel_reads(&d);
 			connect_store(&d, &err);
 			next_claim = 0;

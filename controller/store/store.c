@@ -1,7 +1,9 @@
 /* Store connection: connect with a clear error, run parameterised statements, map SQLSTATEs to our error codes. */
-#include "canary/store.h"
+#include "store_int.h"
 
+#include <errno.h>
 #include <math.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -107,6 +109,62 @@ PGconn *cn_store_conn(struct cn_store *s)
 const char *cn_store_user(const struct cn_store *s)
 {
 	return s->user;
+}
+
+int cn_store_listen(struct cn_store *s, const char *channel, struct cn_err *err)
+{
+	char sql[96];
+	/* A channel is an identifier, which LISTEN cannot take as a parameter: quote it with libpq. */
+	char *quoted = PQescapeIdentifier(s->conn, channel, strlen(channel));
+	if (!quoted)
+		return cn_store_fail_result(s, NULL, "listen for notifications", err);
+	int n = snprintf(sql, sizeof sql, "LISTEN %s", quoted);
+	PQfreemem(quoted);
+	if (n < 0 || (size_t)n >= sizeof sql)
+		return cn_fail(err, CN_EINTERNAL, "cannot listen on channel '%.40s': the name is too long", channel);
+	return cn_store_run(s, "listen for notifications", sql, 0, NULL, err);
+}
+
+int cn_store_socket(const struct cn_store *s)
+{
+	return PQsocket(s->conn);
+}
+
+/* Consumes the notifications libpq has read; returns how many. */
+static int drain_notifies(PGconn *conn)
+{
+	PGnotify *n;
+	int k = 0;
+	while ((n = PQnotifies(conn)) != NULL) {
+		PQfreemem(n);
+		k++;
+	}
+	return k;
+}
+
+int cn_store_wait_notify(struct cn_store *s, int timeout_ms, struct cn_err *err)
+{
+	char line[CN_ERR_MSG_MAX];
+	int k;
+	if (!PQconsumeInput(s->conn))
+		goto lost;
+	if ((k = drain_notifies(s->conn)) > 0 || timeout_ms == 0)
+		return k;
+	struct pollfd pfd = {.fd = PQsocket(s->conn), .events = POLLIN};
+	if (pfd.fd < 0)
+		goto lost;
+	int pr = poll(&pfd, 1, timeout_ms);
+	if (pr < 0 && errno != EINTR)
+		return cn_fail(err, CN_EINTERNAL, "cannot wait for notifications: %s", strerror(errno));
+	if (pr <= 0)
+		return 0;
+	if (!PQconsumeInput(s->conn))
+		goto lost;
+	return drain_notifies(s->conn);
+lost:
+	first_line(PQerrorMessage(s->conn), line, sizeof line);
+	return cn_fail(err, CN_EUNAVAIL, "the database connection failed while waiting for notifications: %s",
+		       line[0] ? line : "connection lost");
 }
 
 int cn_store_fail_result(struct cn_store *s, const PGresult *res, const char *what, struct cn_err *err)

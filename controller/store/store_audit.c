@@ -6,12 +6,13 @@
 
 #include <inttypes.h>
 #include <math.h>
-#include <libpq-fe.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "canary/rollout.h"
 #include "canary/store.h"
+#include "store_int.h"
 
 const char CN_AUDIT_GENESIS[CN_SHA256_HEX_LEN] = "0000000000000000000000000000000000000000000000000000000000000000";
 
@@ -193,47 +194,84 @@ int cn_store_audit_verify(struct cn_store *st, int64_t rollout_id, struct cn_aud
 	return rc;
 }
 
-int cn_store_audit_timeline(struct cn_store *st, int64_t rollout_id, json_t **out, struct cn_err *err)
+void cn_timeline_free(struct cn_timeline *t)
+{
+	if (!t)
+		return;
+	cn_read_free(t->rd);
+	free(t);
+}
+
+int cn_store_audit_timeline(struct cn_store *st, int64_t rollout_id, struct cn_timeline **out, struct cn_err *err)
 {
 	char ids[32];
-	json_t *head = NULL, *events = NULL, *doc = NULL;
+	struct cn_timeline *t = calloc(1, sizeof *t);
+	bool in_tx = false;
 	int rc = 0;
 	snprintf(ids, sizeof ids, "%" PRId64, rollout_id);
 	const char *p[] = {ids};
 
-	head = cn_store_query_json(st, "read the rollout",
-		"SELECT r.id, r.service, r.candidate, r.baseline, p.name AS policy, p.version AS policy_version, "
-		"r.phase, r.step, (SELECT count(*) FROM policy_steps s WHERE s.policy_id = r.policy_id)::int AS steps, "
-		"r.weight, r.created_by, "
-		"to_char(r.created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"') AS created_at, "
-		"to_char(r.finished_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"') AS finished_at, "
-		"r.reason FROM rollouts r JOIN policies p ON p.id = r.policy_id WHERE r.id = $1",
+	if (!t || !(t->rd = cn_read_new())) {
+		rc = cn_fail(err, CN_EINTERNAL, "out of memory reading the timeline of rollout %s", ids);
+		goto out;
+	}
+	if ((rc = cn_store_run(st, "begin a read-only snapshot", "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY", 0,
+			       NULL, err)) < 0)
+		goto out;
+	in_tx = true;
+	PGresult *h = cn_read_query(t->rd, st, "read the rollout",
+		"SELECT r.id, r.service, r.candidate, r.baseline, p.name, p.version, r.phase, r.step, "
+		"(SELECT count(*) FROM policy_steps s WHERE s.policy_id = r.policy_id)::int, r.weight, r.created_by, "
+		CN_SQL_US("r.created_at") ", " CN_SQL_US("r.finished_at") ", r.reason "
+		"FROM rollouts r JOIN policies p ON p.id = r.policy_id WHERE r.id = $1",
 		1, p, err);
-	if (!head) {
+	if (!h) {
 		rc = -err->code;
 		goto out;
 	}
-	if (json_array_size(head) == 0) {
+	if (PQntuples(h) == 0) {
 		rc = cn_fail(err, CN_EINPUT, "no rollout with id %s; 'canaryctl history' lists them", ids);
 		goto out;
 	}
-	events = cn_store_query_json(st, "read the audit events",
-		"SELECT id, to_char(at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"') AS at, actor, "
-		"recorded_by, kind, reason, data, hash FROM audit_events WHERE rollout_id = $1 ORDER BY id",
+	t->rollout = (struct cn_timeline_rollout){
+		.id = cn_col_int(h, 0, 0), .service = cn_col_str(h, 0, 1), .candidate = cn_col_str(h, 0, 2),
+		.baseline = cn_col_str(h, 0, 3), .policy = cn_col_str(h, 0, 4), .policy_version = (int)cn_col_int(h, 0, 5),
+		.step = (int)cn_col_int(h, 0, 7), .steps = (int)cn_col_int(h, 0, 8), .weight = cn_col_real(h, 0, 9),
+		.created_by = cn_col_str(h, 0, 10), .created_us = cn_col_time(h, 0, 11),
+		.finished_us = cn_col_time(h, 0, 12), .reason = cn_col_str(h, 0, 13),
+	};
+	if (cn_phase_from_name(PQgetvalue(h, 0, 6), &t->rollout.phase) < 0) {
+		rc = cn_fail(err, CN_EINTERNAL, "rollout %s has an unknown phase '%s'", ids, PQgetvalue(h, 0, 6));
+		goto out;
+	}
+	PGresult *e = cn_read_query(t->rd, st, "read the audit events",
+		"SELECT id, " CN_SQL_US("at") ", actor, recorded_by, kind, reason, data::text, hash FROM audit_events "
+		"WHERE rollout_id = $1 ORDER BY id",
 		1, p, err);
-	if (!events) {
+	if (!e) {
 		rc = -err->code;
 		goto out;
 	}
-	doc = json_pack("{s:O, s:O}", "rollout", json_array_get(head, 0), "events", events);
-	if (!doc) {
-		rc = cn_fail(err, CN_EINTERNAL, "out of memory building the timeline of rollout %s", ids);
+	t->nevents = (size_t)PQntuples(e);
+	if (!(t->events = cn_read_alloc(t->rd, t->nevents, sizeof *t->events, err))) {
+		rc = -err->code;
 		goto out;
 	}
-	*out = doc;
+	for (int i = 0; i < PQntuples(e); i++)
+		t->events[i] = (struct cn_timeline_event){
+			.id = cn_col_int(e, i, 0), .at_us = cn_col_time(e, i, 1), .actor = cn_col_str(e, i, 2),
+			.recorded_by = cn_col_str(e, i, 3), .kind = cn_col_str(e, i, 4), .reason = cn_col_str(e, i, 5),
+			.data_json = cn_col_str(e, i, 6), .hash = cn_col_str(e, i, 7),
+		};
+	in_tx = false;
+	if ((rc = cn_store_commit(st, err)) < 0)
+		goto out;
+	*out = t;
+	t = NULL;
 out:
-	json_decref(head);
-	json_decref(events);
+	if (in_tx)
+		cn_store_rollback(st);
+	cn_timeline_free(t);
 	return rc;
 }
 
@@ -261,12 +299,13 @@ static const char *num(double v, char *buf, size_t len)
 	return buf;
 }
 
-void cn_audit_describe(const json_t *e, char *buf, size_t size)
+void cn_audit_describe(const char *kind, const char *data_json, char *buf, size_t size)
 {
-	const char *kind = ev_str(e, "kind");
-	const json_t *d = json_object_get(e, "data");
+	json_t *d = data_json ? json_loads(data_json, JSON_DECODE_ANY, NULL) : NULL;
 	char a[32], b[32], c[32], n[32];
 	buf[0] = '\0';
+	if (!kind)
+		kind = "";
 	if (strcmp(kind, "rollout.started") == 0) {
 		cn_line_appendf(buf, size, "candidate %s in slot %lld, baseline %s, policy %s", ev_str(d, "candidate"),
 		       (long long)json_integer_value(json_object_get(d, "candidate_slot")),
@@ -304,4 +343,5 @@ void cn_audit_describe(const json_t *e, char *buf, size_t size)
 			cn_line_appendf(buf, size, "%.300s", txt);
 		free(txt);
 	}
+	json_decref(d);
 }

@@ -3,6 +3,7 @@
  * does not depend on the server's encoding and works the same for the file and its recorded row. */
 #include "canary/sha256.h"
 #include "canary/store.h"
+#include "store_int.h"
 
 #include <dirent.h>
 #include <errno.h>

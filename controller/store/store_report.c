@@ -13,8 +13,8 @@
 
 #include <jansson.h>
 
-#include "canary/store.h"
 #include "canary/store_audit.h"
+#include "store_int.h"
 
 struct cn_report_data {
 	struct cn_report report;
@@ -108,7 +108,7 @@ static int fill(struct cn_report_data *d, struct cn_err *err)
 
 	json_array_foreach(d->events, i, row) {
 		char what[1024];
-		cn_audit_describe(row, what, sizeof what);
+		cn_audit_describe(jstr(row, "kind"), jstr(row, "data"), what, sizeof what);
 		/* The description lives in the row, so the JSON owns it; no UTF-8 check (it may be cut mid-character
 		 * only at 1023 bytes, and the renderer copies bytes). */
 		json_t *ws = json_string_nocheck(what);
@@ -202,7 +202,7 @@ int cn_store_report(struct cn_store *st, int64_t id, struct cn_report_data **out
 		"ORDER BY at_ms LIMIT " CN_STR(CN_REPORT_MARKERS_MAX),
 		ids, err) : NULL;
 	d->events = d->markers ? query(st, "read the audit events",
-		"SELECT id, " MS("at") " AS at_ms, actor, kind, reason, data, hash FROM audit_events "
+		"SELECT id, " MS("at") " AS at_ms, actor, kind, reason, data::text AS data, hash FROM audit_events "
 		"WHERE rollout_id = $1 ORDER BY id LIMIT " CN_STR(CN_REPORT_EVENTS_MAX),
 		ids, err) : NULL;
 	if (!d->events) {

@@ -4,7 +4,6 @@
  * commits the intended weight before it calls the gateway (write-ahead intent) and confirms it afterwards. */
 #include "canary/store_rollouts.h"
 
-#include <libpq-fe.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -13,7 +12,7 @@
 #include "canary/bug.h"
 #include "canary/rollout.h"
 #include "canary/state_json.h"
-#include "canary/store.h"
+#include "store_int.h"
 
 /* The first value of a one-row result as an int64 (the id a function returned). */
 static int64_t first_int(const PGresult *r)
@@ -330,55 +329,122 @@ int cn_store_command_result(struct cn_store *st, int64_t cmd_id, bool *done, boo
 	return 0;
 }
 
-/* Runs a query that returns one json column per row; collects the rows into an array (or the first row). */
-static int json_query(struct cn_store *st, const char *what, const char *sql, int n, const char *const *params,
-		      bool one, json_t **out, struct cn_err *err)
+/* The columns `status` shows; CN_SQL_US times. */
+#define STATUS_SQL                                                                                                \
+	"SELECT r.id, r.service, r.candidate, r.baseline, r.candidate_slot, r.phase, r.step, "                   \
+	"(SELECT count(*) FROM policy_steps s WHERE s.policy_id = r.policy_id)::int, r.weight, r.applied_weight, " \
+	"p.name, p.version, r.reason, r.status::text, " CN_SQL_US("r.created_at") ", r.created_by, "              \
+	CN_SQL_US("r.updated_at") ", " CN_SQL_US("r.finished_at") ", r.lease_owner "                              \
+	"FROM rollouts r JOIN policies p ON p.id = r.policy_id "
+
+enum { S_ID, S_SERVICE, S_CANDIDATE, S_BASELINE, S_SLOT, S_PHASE, S_STEP, S_STEPS, S_WEIGHT, S_APPLIED, S_POLICY,
+       S_POLICY_VERSION, S_REASON, S_STATUS, S_CREATED, S_CREATED_BY, S_UPDATED, S_FINISHED, S_LEASE_OWNER };
+
+/* Parses the stored status documents ({decision, reason, slos: [{slo, verdict, why, ...}]}) into the items'
+ * verdicts. The documents stay in one array that l->rd keeps; the verdicts borrow their strings, in one array. */
+static int status_documents(struct cn_status_list *l, struct cn_err *err)
 {
-	PGresult *r = cn_store_exec(st, what, sql, n, params, err);
-	if (!r)
+	json_t *docs = json_array();
+	size_t total = 0, k = 0;
+	int rc;
+	if (!docs)
+		return cn_fail(err, CN_EINTERNAL, "out of memory reading the rollouts");
+	if ((rc = cn_read_keep_doc(l->rd, docs, err)) < 0)
+		return rc;
+	for (size_t i = 0; i < l->n; i++) {
+		struct cn_rollout_status *s = &l->items[i];
+		json_t *doc = s->status_json ? json_loads(s->status_json, JSON_DECODE_ANY, NULL) : json_null();
+		if (!doc || json_array_append_new(docs, doc) < 0)
+			return cn_fail(err, CN_EINTERNAL, "rollout %lld: cannot read the stored status (not json, or out "
+				       "of memory)", (long long)s->id);
+		s->has_status = json_is_object(doc);
+		total += json_array_size(json_object_get(doc, "slos"));
+	}
+	struct cn_status_slo *all = cn_read_alloc(l->rd, total, sizeof *all, err);
+	if (!all)
 		return -err->code;
-	json_t *arr = json_array();
-	for (int i = 0; i < PQntuples(r); i++) {
-		json_error_t je;
-		json_t *o = json_loads(PQgetvalue(r, i, 0), JSON_DECODE_ANY, &je);
-		if (o)
-			json_array_append_new(arr, o);
+	for (size_t i = 0; i < l->n; i++) {
+		struct cn_rollout_status *s = &l->items[i];
+		const json_t *slos = json_object_get(json_array_get(docs, i), "slos"), *v;
+		size_t j;
+		s->slos = all + k;
+		json_array_foreach(slos, j, v) {
+			all[k++] = (struct cn_status_slo){json_string_value(json_object_get(v, "slo")),
+							  json_string_value(json_object_get(v, "verdict")),
+							  json_string_value(json_object_get(v, "why"))};
+			s->nslos++;
+		}
 	}
-	PQclear(r);
-	if (one) {
-		json_t *first = json_incref(json_array_get(arr, 0));
-		json_decref(arr);
-		if (!first)
-			return cn_fail(err, CN_EINPUT, "no rollout with id %s; 'canaryctl rollout status' lists them",
-				       params[0]);
-		*out = first;
-		return 0;
-	}
-	*out = arr;
 	return 0;
 }
 
-#define STATUS_JSON                                                                                               \
-	"SELECT json_build_object('id', r.id, 'service', r.service, 'candidate', r.candidate, "                 \
-	"'baseline', r.baseline, 'candidate_slot', r.candidate_slot, 'phase', r.phase, 'step', r.step, "         \
-	"'steps', (SELECT count(*) FROM policy_steps s WHERE s.policy_id = r.policy_id), "                       \
-	"'weight', r.weight, 'applied_weight', r.applied_weight, 'policy', p.name, 'policy_version', p.version, " \
-	"'reason', r.reason, 'status', r.status, 'created_at', r.created_at, 'created_by', r.created_by, "        \
-	"'updated_at', r.updated_at, 'finished_at', r.finished_at, 'lease_owner', r.lease_owner)::text "          \
-	"FROM rollouts r JOIN policies p ON p.id = r.policy_id "
-
-int cn_store_rollout_status(struct cn_store *st, int64_t id, json_t **out, struct cn_err *err)
+void cn_status_list_free(struct cn_status_list *l)
 {
-	if (id > 0) {
-		char ids[32];
-		snprintf(ids, sizeof ids, "%lld", (long long)id);
-		const char *p[] = {ids};
-		return json_query(st, "read the rollout", STATUS_JSON "WHERE r.id = $1", 1, p, true, out, err);
+	if (!l)
+		return;
+	cn_read_free(l->rd);
+	free(l);
+}
+
+int cn_store_rollout_status(struct cn_store *st, int64_t id, struct cn_status_list **out, struct cn_err *err)
+{
+	char ids[32];
+	const char *p[] = {ids};
+	struct cn_status_list *l = calloc(1, sizeof *l);
+	PGresult *r;
+	int rc = 0;
+	snprintf(ids, sizeof ids, "%lld", (long long)id);
+	if (!l || !(l->rd = cn_read_new())) {
+		rc = cn_fail(err, CN_EINTERNAL, "out of memory reading the rollouts");
+		goto out;
 	}
-	return json_query(st, "list active rollouts",
-			  STATUS_JSON "WHERE r.phase IN ('pending','progressing','paused','awaiting_approval') "
-				      "ORDER BY r.id",
-			  0, NULL, false, out, err);
+	if (id > 0)
+		r = cn_read_query(l->rd, st, "read the rollout", STATUS_SQL "WHERE r.id = $1", 1, p, err);
+	else
+		r = cn_read_query(l->rd, st, "list active rollouts",
+				  STATUS_SQL "WHERE r.phase IN ('pending','progressing','paused','awaiting_approval') "
+					     "ORDER BY r.id",
+				  0, NULL, err);
+	if (!r) {
+		rc = -err->code;
+		goto out;
+	}
+	if (id > 0 && PQntuples(r) == 0) {
+		rc = cn_fail(err, CN_EINPUT, "no rollout with id %s; 'canaryctl rollout status' lists them", ids);
+		goto out;
+	}
+	l->n = (size_t)PQntuples(r);
+	if (!(l->items = cn_read_alloc(l->rd, l->n, sizeof *l->items, err))) {
+		rc = -err->code;
+		goto out;
+	}
+	for (int i = 0; i < PQntuples(r); i++) {
+		struct cn_rollout_status *s = &l->items[i];
+		*s = (struct cn_rollout_status){
+			.id = cn_col_int(r, i, S_ID), .service = cn_col_str(r, i, S_SERVICE),
+			.candidate = cn_col_str(r, i, S_CANDIDATE), .baseline = cn_col_str(r, i, S_BASELINE),
+			.candidate_slot = (int)cn_col_int(r, i, S_SLOT), .step = (int)cn_col_int(r, i, S_STEP),
+			.steps = (int)cn_col_int(r, i, S_STEPS), .weight = cn_col_real(r, i, S_WEIGHT),
+			.applied_weight = cn_col_real(r, i, S_APPLIED), .policy = cn_col_str(r, i, S_POLICY),
+			.policy_version = (int)cn_col_int(r, i, S_POLICY_VERSION), .reason = cn_col_str(r, i, S_REASON),
+			.status_json = cn_col_str(r, i, S_STATUS), .created_us = cn_col_time(r, i, S_CREATED),
+			.created_by = cn_col_str(r, i, S_CREATED_BY), .updated_us = cn_col_time(r, i, S_UPDATED),
+			.finished_us = cn_col_time(r, i, S_FINISHED), .lease_owner = cn_col_str(r, i, S_LEASE_OWNER),
+		};
+		if (cn_phase_from_name(PQgetvalue(r, i, S_PHASE), &s->phase) < 0) {
+			rc = cn_fail(err, CN_EINTERNAL, "rollout %lld has an unknown phase '%s'", (long long)s->id,
+				     PQgetvalue(r, i, S_PHASE));
+			goto out;
+		}
+	}
+	rc = status_documents(l, err);
+	if (rc < 0)
+		goto out;
+	*out = l;
+	l = NULL;
+out:
+	cn_status_list_free(l);
+	return rc;
 }
 
 int cn_store_may_call(struct cn_store *st, const char *function, const char *what, struct cn_err *err)

@@ -1,17 +1,22 @@
-/* Store: the PostgreSQL adapter. Connection and error mapping, migrations, versioned policies and services. */
+/* Store: the PostgreSQL adapter. Connection and error mapping, notifications, migrations, versioned policies and
+ * services. Reads return typed read models (plain structs, one free function each); libpq and jansson stay inside
+ * controller/store/ (store_int.h). */
 #ifndef CANARY_STORE_H
 #define CANARY_STORE_H
 
 #include <stdbool.h>
-
-#include <jansson.h>
-#include <libpq-fe.h>
+#include <stddef.h>
+#include <stdint.h>
 
 #include "canary/err.h"
 #include "canary/policy-t.h"
 #include "canary/service-t.h"
 
 struct cn_store;
+struct cn_read; /* what a read model borrows its strings and arrays from (private to the store) */
+
+/* A timestamp in a read model: microseconds since 1970-01-01 UTC; CN_TIME_NONE for SQL NULL. */
+#define CN_TIME_NONE INT64_MIN
 
 /* ---- connection (store.c) ---- */
 
@@ -22,19 +27,12 @@ struct cn_store *cn_store_connect(const char *conninfo, struct cn_err *err);
 /* Closes the connection and frees the store. Accepts NULL. */
 void cn_store_close(struct cn_store *s);
 
-/* The libpq connection, for adapters that issue their own statements. Owned by the store. */
-PGconn *cn_store_conn(struct cn_store *s);
-
 /* The database role this store is connected as (session_user). Owned by the store. */
 const char *cn_store_user(const struct cn_store *s);
 
-/* Runs one parameterised statement (text parameters, NULL = SQL NULL). `what` says what the statement does for
- * error messages ("apply policies"). Returns the result (the caller PQclear()s it) when it is COMMAND_OK or
- * TUPLES_OK; else NULL with err set from the SQLSTATE (see cn_store_fail_result). */
-PGresult *cn_store_exec(struct cn_store *s, const char *what, const char *sql, int nparams,
-			const char *const *params, struct cn_err *err);
-
-/* Like cn_store_exec for statements whose result is not needed. Returns 0 or -code. */
+/* Runs one parameterised statement whose result is not needed (text parameters, NULL = SQL NULL); `what` says what
+ * it does for error messages ("apply policies"). Returns 0 or -code (the SQLSTATE mapped as cn_store_fail_result in
+ * controller/store/store_int.h says). */
 int cn_store_run(struct cn_store *s, const char *what, const char *sql, int nparams, const char *const *params,
 		 struct cn_err *err);
 
@@ -49,29 +47,17 @@ void cn_store_rollback(struct cn_store *s);
 #define CN_SQLSTATE_REFUSED "CNIN0"
 #define CN_SQLSTATE_LEASE "CNUN0"
 
-/* Maps a failed result (or NULL: the connection's error) to err and returns -code:
- * connection lost (08xxx, 57P0x) -> CN_EUNAVAIL; 42501 -> CN_EPERM "permission denied: role 'x' may not WHAT"
- * (or the function's own "permission denied: ..." as it is); CNIN0 -> CN_EINPUT and CNUN0 -> CN_EUNAVAIL as worded;
- * 25006 (read-only: a standby) -> CN_EUNAVAIL;
- * 42P01/42883 (no schema) -> CN_EUNAVAIL with a hint to migrate; 22xxx/23xxx -> CN_EINPUT; else CN_EINTERNAL. */
-int cn_store_fail_result(struct cn_store *s, const PGresult *res, const char *what, struct cn_err *err);
+/* Listens on a NOTIFY channel ("canary": commands were queued). Returns 0 or -code. */
+int cn_store_listen(struct cn_store *s, const char *channel, struct cn_err *err);
 
-/* The rows of a result as a JSON array of objects keyed by column name; int, float, bool and json columns keep
- * their type, others are strings, NULL is null. Returns a new reference (the caller decrefs) or NULL (no memory). */
-json_t *cn_store_rows_json(const PGresult *res);
+/* The connection's socket, for a caller's poll loop that waits for notifications next to other work; -1 when the
+ * connection is gone. Readable means: call cn_store_wait_notify(s, 0). */
+int cn_store_socket(const struct cn_store *s);
 
-/* Runs a parameterised query (as cn_store_exec) and returns its rows as cn_store_rows_json does.
- * Returns a new reference (the caller decrefs), or NULL with err set. */
-json_t *cn_store_query_json(struct cn_store *s, const char *what, const char *sql, int nparams,
-			    const char *const *params, struct cn_err *err);
-
-/* Applies a versioned document (a policy or a service) through its canary.apply_* function: `sql` takes $1 name,
- * $2 source (the YAML as applied), $3 spec (the normalised document, jsonb) and, when extra is not NULL, $4; it returns
- * one row (version, created). A new immutable version is stored only when the source changed. Takes ownership of
- * spec. Writes *version_out and *created_out on success; returns 0 or -code. */
-int cn_store_apply_version(struct cn_store *s, const char *what, const char *sql, const char *name,
-			   const char *source, json_t *spec, const char *extra, int *version_out, bool *created_out,
-			   struct cn_err *err);
+/* Reads what arrived on the connection and consumes the notifications it carries, waiting up to timeout_ms for
+ * the first one (0: only what has arrived; -1: no limit). Returns how many were consumed (0: none), or -CN_EUNAVAIL
+ * with err when the connection failed. */
+int cn_store_wait_notify(struct cn_store *s, int timeout_ms, struct cn_err *err);
 
 /* ---- migrations (store_migrate.c) ---- */
 
@@ -91,29 +77,77 @@ int cn_store_migrate(struct cn_store *s, const char *dir, struct cn_migrate_repo
 
 /* ---- policies (store_policies.c) ---- */
 
-/* The normalised policy as JSON: every field, defaults as loaded, durations in ms, NaN as null.
- * Returns a new reference (the caller decrefs) or NULL when out of memory. */
-json_t *cn_policy_to_json(const struct cn_policy *p);
-
 /* Stores p (with its YAML source) as a new immutable version unless the latest version has the same source
  * sha256; writes the version and whether it was created; records audit event policy.applied when created.
  * One transaction, serialised per name. Returns 0 or -code. */
 int cn_store_policy_apply(struct cn_store *s, const struct cn_policy *p, const char *source, int *version_out,
 			  bool *created_out, struct cn_err *err);
 
-/* All policies, latest version each: an array of {name, version, versions, content_sha256, created_at,
- * created_by, steps, slos}. Returns a new reference (the caller decrefs) or NULL with err set. */
-json_t *cn_store_policy_list(struct cn_store *s, struct cn_err *err);
+/* The latest version of one policy, as `policy list` shows it. */
+struct cn_policy_info {
+	const char *name;
+	int version;
+	int versions;              /* versions stored */
+	const char *content_sha256;
+	int64_t created_us;        /* when this version was applied */
+	const char *created_by;
+	int steps, slos;
+};
 
-/* One policy version (0: the latest): {name, version, latest_version, content_sha256, created_at, created_by,
- * source, spec, steps: [...], slos: [...]} with steps and SLOs as stored in their tables.
- * Returns a new reference (the caller decrefs) or NULL: CN_EINPUT when there is no such policy or version. */
-json_t *cn_store_policy_show(struct cn_store *s, const char *name, int version, struct cn_err *err);
+/* Every policy, by name. */
+struct cn_policy_list {
+	struct cn_policy_info *items;
+	size_t n;
+	struct cn_read *rd;
+};
+
+/* Reads every policy's latest version. Writes a new list to *out (cn_policy_list_free frees it); returns 0 or -code. */
+int cn_store_policy_list(struct cn_store *s, struct cn_policy_list **out, struct cn_err *err);
+void cn_policy_list_free(struct cn_policy_list *l);
+
+/* One stored step (policy_steps). */
+struct cn_policy_step_row {
+	int idx;
+	double weight_pct;
+	int64_t hold_ms;
+	bool approval;
+};
+
+/* One stored SLO (policy_slos); NAN where the column is NULL. */
+struct cn_policy_slo_row {
+	int idx;
+	const char *name, *metric;
+	double quantile, max_value, max_increase, tolerance;
+};
+
+/* One policy version, as `policy show` shows it. Strings are NULL where the database has none. */
+struct cn_policy_version {
+	const char *name;
+	int version, latest_version;
+	const char *content_sha256;
+	int64_t created_us;
+	const char *created_by;
+	const char *source;        /* the YAML as applied */
+	const char *spec_json;     /* the normalised document as stored (jsonb's text), shown as it is */
+	struct cn_policy_step_row *steps;
+	size_t nsteps;
+	struct cn_policy_slo_row *slos;
+	size_t nslos;
+	/* From the stored spec: what the text view says besides steps and SLOs. */
+	const char *description, *on_failure;
+	bool has_analysis;
+	int64_t interval_ms, min_requests, failing_ticks, inconclusive_timeout_ms;
+	const char *judge, *on_inconclusive;
+	struct cn_read *rd;
+};
+
+/* Reads one policy version (0: the latest). Writes a new version to *out (cn_policy_version_free frees it);
+ * -CN_EINPUT when there is no such policy or version. */
+int cn_store_policy_show(struct cn_store *s, const char *name, int version, struct cn_policy_version **out,
+			 struct cn_err *err);
+void cn_policy_version_free(struct cn_policy_version *v);
 
 /* ---- services (store_services.c) ---- */
-
-/* The normalised service as JSON. Returns a new reference (the caller decrefs) or NULL when out of memory. */
-json_t *cn_service_to_json(const struct cn_service *sv);
 
 /* Stores a service: creates the services row on first apply (live slot = initial_live; later applies keep the
  * live slot), and a new service_versions row unless the latest has the same source sha256; audit event
@@ -121,13 +155,40 @@ json_t *cn_service_to_json(const struct cn_service *sv);
 int cn_store_service_apply(struct cn_store *s, const struct cn_service *sv, const char *source, int *version_out,
 			   bool *created_out, struct cn_err *err);
 
-/* All services: an array of {name, version, live_slot, idle_slot, live_version, updated_at}.
- * Returns a new reference (the caller decrefs) or NULL with err set. */
-json_t *cn_store_service_list(struct cn_store *s, struct cn_err *err);
+/* One slot of a service, from its latest version's spec. */
+struct cn_slot_info {
+	int index;                 /* 0 or 1 */
+	const char *name, *server, *selector, *metrics_url;
+};
 
-/* One service with its latest version: {name, version, content_sha256, live: {index, name, server, metrics_url,
- * selector}, idle: {...}, live_version, created_at, updated_at, spec, source}.
- * Returns a new reference (the caller decrefs) or NULL: CN_EINPUT when there is no such service. */
-json_t *cn_store_service_show(struct cn_store *s, const char *name, struct cn_err *err);
+/* A service with its latest version, as `service list` and `service show` show it. Strings are NULL where the
+ * database has none; the fields marked "show" are filled by cn_store_service_show only. */
+struct cn_service_info {
+	const char *name;
+	int version;
+	const char *content_sha256;
+	int live_slot;
+	const char *live_version;  /* the model version serving in the live slot; NULL when unknown */
+	int64_t created_us, updated_us;
+	struct cn_slot_info live, idle;
+	/* show: */
+	const char *created_by;    /* who applied the latest version */
+	const char *spec_json;     /* the normalised document as stored (jsonb's text), shown as it is */
+	const char *source;        /* the YAML as applied */
+	const char *gateway_kind, *gateway_runtime_api, *gateway_backend, *metrics_source, *metrics_preset;
+};
+
+/* Every service, by name. */
+struct cn_service_list {
+	struct cn_service_info *items;
+	size_t n;
+	struct cn_read *rd;
+};
+
+/* Reads every service (list: no show fields), or one (name not NULL: with the show fields; -CN_EINPUT when there
+ * is no such service). Writes a new list to *out (cn_service_list_free frees it); returns 0 or -code. */
+int cn_store_service_list(struct cn_store *s, struct cn_service_list **out, struct cn_err *err);
+int cn_store_service_show(struct cn_store *s, const char *name, struct cn_service_list **out, struct cn_err *err);
+void cn_service_list_free(struct cn_service_list *l);
 
 #endif

@@ -4,14 +4,15 @@
 #define CANARY_STORE_AUDIT_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
-#include <jansson.h>
-
 #include "canary/err.h"
+#include "canary/rollout-t.h"
 #include "canary/sha256.h"
 
 struct cn_store;
+struct cn_read;
 
 /* One audit event's hashed fields. Strings are borrowed; NULL stands for SQL NULL. */
 struct cn_audit_event {
@@ -59,14 +60,46 @@ struct cn_audit_report {
  * -CN_EINPUT for an unknown rollout, or another -code. A deleted last event of a chain is not detectable here. */
 int cn_store_audit_verify(struct cn_store *st, int64_t rollout_id, struct cn_audit_report *rep, struct cn_err *err);
 
-/* The timeline of one rollout: {"rollout": {id, service, candidate, baseline, policy, policy_version, phase, step,
- * steps, weight, created_by, created_at, finished_at, reason}, "events": [{id, at, actor, recorded_by, kind,
- * reason, data, hash}, ...]} oldest first, times in ISO 8601 UTC. Writes a new reference to *out (the caller
- * decrefs); -CN_EINPUT for an unknown rollout. */
-int cn_store_audit_timeline(struct cn_store *st, int64_t rollout_id, json_t **out, struct cn_err *err);
+/* One audit event of a timeline. Strings are NULL where the database has none. */
+struct cn_timeline_event {
+	int64_t id;
+	int64_t at_us;           /* microseconds since 1970-01-01 UTC */
+	const char *actor, *recorded_by, *kind, *reason;
+	const char *data_json;   /* the event's data as stored (jsonb's text) */
+	const char *hash;
+};
 
-/* What an audit event (a JSON object with kind and data, as the timeline gives it) says in words, on one line:
+/* The rollout a timeline is about. */
+struct cn_timeline_rollout {
+	int64_t id;
+	const char *service, *candidate;
+	const char *baseline;    /* NULL: unknown */
+	const char *policy;
+	int policy_version;
+	enum cn_phase phase;
+	int step, steps;
+	double weight;
+	const char *created_by;
+	int64_t created_us;
+	int64_t finished_us;     /* CN_TIME_NONE while active */
+	const char *reason;
+};
+
+/* One rollout's audit timeline, oldest event first. */
+struct cn_timeline {
+	struct cn_timeline_rollout rollout;
+	struct cn_timeline_event *events;
+	size_t nevents;
+	struct cn_read *rd;
+};
+
+/* Reads the timeline of one rollout in one snapshot. Writes a new timeline to *out (cn_timeline_free frees it);
+ * -CN_EINPUT for an unknown rollout. */
+int cn_store_audit_timeline(struct cn_store *st, int64_t rollout_id, struct cn_timeline **out, struct cn_err *err);
+void cn_timeline_free(struct cn_timeline *t);
+
+/* What an audit event of `kind` with `data_json` (its data as stored; NULL: none) says in words, on one line:
  * "gateway confirmed weight 1%", "advance at step 2, weight 5%: errors pass (candidate 0.004, ...)". Writes buf. */
-void cn_audit_describe(const json_t *event, char *buf, size_t size);
+void cn_audit_describe(const char *kind, const char *data_json, char *buf, size_t size);
 
 #endif

@@ -2,13 +2,14 @@
 #ifndef CANARY_STORE_HISTORY_H
 #define CANARY_STORE_HISTORY_H
 
+#include <stddef.h>
 #include <stdint.h>
 
-#include <jansson.h>
-
 #include "canary/err.h"
+#include "canary/rollout-t.h"
 
 struct cn_store;
+struct cn_read;
 
 /* Which rollouts to list. Zero / NULL fields do not filter. */
 struct cn_history_filter {
@@ -18,11 +19,38 @@ struct cn_history_filter {
 	int64_t limit;       /* at most this many, newest first */
 };
 
-/* The rollouts that match f, newest first, as a JSON array of {id, service, candidate, baseline, policy,
- * policy_version, outcome, step (0-based, -1: never started), steps, weight, started_by, approved_by: [roles of
- * accepted approvals, in order], aborted_by (null unless an accepted abort), created_at, finished_at (null while
- * active; ISO 8601 UTC), duration_ms (until now while active), reason}.
- * Writes a new reference to *out (the caller decrefs). Returns 0 or -code. */
-int cn_store_history(struct cn_store *st, const struct cn_history_filter *f, json_t **out, struct cn_err *err);
+/* One rollout in the history. Strings are NULL where the database has none. */
+struct cn_history_row {
+	int64_t id;
+	const char *service, *candidate;
+	const char *baseline;            /* NULL: unknown */
+	const char *policy;
+	int policy_version;
+	enum cn_phase outcome;           /* the phase it is in (ended or not) */
+	int step;                        /* 0-based; -1: never started */
+	int steps;
+	double weight;
+	const char *started_by;
+	const char *const *approved_by;  /* roles of the accepted approvals, in order */
+	size_t napproved;
+	const char *aborted_by;          /* NULL unless an accepted abort */
+	int64_t created_us;              /* microseconds since 1970-01-01 UTC */
+	int64_t finished_us;             /* CN_TIME_NONE while active */
+	int64_t duration_ms;             /* until now while active */
+	const char *reason;
+};
+
+/* The rows that matched, newest first. */
+struct cn_history {
+	struct cn_history_row *rows;
+	size_t n;
+	struct cn_read *rd;
+};
+
+/* Reads the rollouts that match f, newest first, in one snapshot. Writes a new history to *out (cn_history_free
+ * frees it). Returns 0 or -code. */
+int cn_store_history(struct cn_store *st, const struct cn_history_filter *f, struct cn_history **out,
+		     struct cn_err *err);
+void cn_history_free(struct cn_history *h);
 
 #endif

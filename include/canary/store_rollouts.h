@@ -2,14 +2,15 @@
 #ifndef CANARY_STORE_ROLLOUTS_H
 #define CANARY_STORE_ROLLOUTS_H
 
-#include <jansson.h>
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "canary/err.h"
 #include "canary/rollout-t.h"
 
 struct cn_store;
+struct cn_read;
 
 #define CN_VERSION_MAX 128
 #define CN_ACTOR_MAX 64
@@ -117,7 +118,45 @@ int cn_store_may_call(struct cn_store *st, const char *function, const char *wha
 int cn_store_command_result(struct cn_store *st, int64_t cmd_id, bool *done, bool *accepted, char *msg,
 			    size_t msgsize, struct cn_err *err);
 
-/* Status of one rollout (id > 0) or of every active rollout (id == 0, a JSON array), as JSON: a new reference. */
-int cn_store_rollout_status(struct cn_store *st, int64_t id, json_t **out, struct cn_err *err);
+/* One SLO's verdict from the last tick, as `status` shows it. */
+struct cn_status_slo {
+	const char *slo, *verdict, *why; /* NULL where the stored status has none */
+};
+
+/* A rollout as `rollout status` shows it. Strings are NULL where the database has none. */
+struct cn_rollout_status {
+	int64_t id;
+	const char *service, *candidate;
+	const char *baseline;           /* NULL: unknown */
+	int candidate_slot;
+	enum cn_phase phase;
+	int step;                       /* -1 before the first step */
+	int steps;                      /* steps of the pinned policy */
+	double weight;                  /* intended candidate share, percent */
+	double applied_weight;          /* last share the gateway confirmed; NAN if never */
+	const char *policy;
+	int policy_version;
+	const char *reason;
+	bool has_status;                /* the daemon recorded a tick or command (status_json is an object) */
+	const char *status_json;        /* the last tick's status document as stored (jsonb's text), or NULL */
+	struct cn_status_slo *slos;     /* its verdicts, in the policy's order */
+	size_t nslos;
+	int64_t created_us, updated_us; /* microseconds since 1970-01-01 UTC */
+	int64_t finished_us;            /* CN_TIME_NONE while active */
+	const char *created_by;
+	const char *lease_owner;        /* NULL when no daemon holds it */
+};
+
+/* Rollouts as `status` reads them. */
+struct cn_status_list {
+	struct cn_rollout_status *items;
+	size_t n;
+	struct cn_read *rd;
+};
+
+/* Reads one rollout (id > 0: one item, -CN_EINPUT if there is no such id) or every active rollout (id == 0, by id).
+ * Writes a new list to *out (cn_status_list_free frees it); returns 0 or -code. */
+int cn_store_rollout_status(struct cn_store *st, int64_t id, struct cn_status_list **out, struct cn_err *err);
+void cn_status_list_free(struct cn_status_list *l);
 
 #endif

@@ -1,4 +1,4 @@
-/* Integration: the canaryctl binary's exit codes and output (64 usage, 65 bad input, 69 no database, 77 denied,
+/* CLI: the canaryctl binary's exit codes and output (64 usage, 65 bad input, 69 no database, 77 denied,
  * one-line errors, --output json) against a real Postgres (DATABASE_URL). */
 #include <setjmp.h>
 #include <stdarg.h>

@@ -1,4 +1,4 @@
-/* Integration: `canaryctl history` against a real Postgres: one row per rollout with outcome, step, duration,
+/* CLI: `canaryctl history` against a real Postgres: one row per rollout with outcome, step, duration,
  * starter and approvers; the --service, --since and --state filters; table, json and csv; bad input is one line and
  * exit 64. */
 #include <setjmp.h>
@@ -8,6 +8,8 @@
 #include <stdint.h>
 
 #include <cmocka.h>
+
+#include <jansson.h>
 
 #include "canary/store_history.h"
 #include "canary/store_rollouts.h"

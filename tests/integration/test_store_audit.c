@@ -10,6 +10,7 @@
 
 #include <cmocka.h>
 
+#include <jansson.h>
 #include <libpq-fe.h>
 
 #include "canary/store_audit.h"

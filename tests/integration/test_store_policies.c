@@ -115,29 +115,30 @@ static void test_list_and_show(void **state)
 	assert_int_equal(cn_store_policy_apply(c->s, &p, src, &version, &created, &err), 0);
 	free(src);
 
-	json_t *list = cn_store_policy_list(c->s, &err);
-	assert_non_null(list);
-	assert_int_equal(json_array_size(list), 1);
-	json_t *row = json_array_get(list, 0);
-	assert_string_equal(json_string_value(json_object_get(row, "name")), "shop");
-	assert_int_equal(json_integer_value(json_object_get(row, "version")), 1);
-	assert_int_equal(json_integer_value(json_object_get(row, "slos")), 2);
-	json_decref(list);
+	struct cn_policy_list *list = NULL;
+	assert_int_equal(cn_store_policy_list(c->s, &list, &err), 0);
+	assert_int_equal(list->n, 1);
+	assert_string_equal(list->items[0].name, "shop");
+	assert_int_equal(list->items[0].version, 1);
+	assert_int_equal(list->items[0].slos, 2);
+	cn_policy_list_free(list);
 
-	json_t *doc = cn_store_policy_show(c->s, "shop", 0, &err);
-	assert_non_null(doc);
-	assert_int_equal(json_integer_value(json_object_get(doc, "version")), 1);
-	assert_string_equal(json_string_value(json_object_get(doc, "source")), policy_v1);
-	assert_int_equal(json_array_size(json_object_get(doc, "steps")), 2);
-	assert_true(json_is_true(json_object_get(json_array_get(json_object_get(doc, "steps"), 1), "approval")));
-	assert_string_equal(json_string_value(json_object_get(json_array_get(json_object_get(doc, "slos"), 1), "name")),
-			    "p99");
-	json_decref(doc);
+	struct cn_policy_version *doc = NULL;
+	assert_int_equal(cn_store_policy_show(c->s, "shop", 0, &doc, &err), 0);
+	assert_int_equal(doc->version, 1);
+	assert_string_equal(doc->source, policy_v1);
+	assert_int_equal(doc->nsteps, 2);
+	assert_true(doc->steps[1].approval);
+	assert_string_equal(doc->slos[1].name, "p99");
+	cn_policy_version_free(doc);
 
-	assert_null(cn_store_policy_show(c->s, "shop", 3, &err));
+	doc = NULL;
+	assert_int_equal(cn_store_policy_show(c->s, "shop", 3, &doc, &err), -CN_EINPUT);
+	assert_null(doc);
 	assert_int_equal(err.code, CN_EINPUT);
 	assert_non_null(strstr(err.msg, "policy 'shop' has no version 3"));
-	assert_null(cn_store_policy_show(c->s, "nope", 0, &err));
+	assert_int_equal(cn_store_policy_show(c->s, "nope", 0, &doc, &err), -CN_EINPUT);
+	assert_null(doc);
 	assert_int_equal(err.code, CN_EINPUT);
 	assert_non_null(strstr(err.msg, "no policy 'nope'"));
 }
@@ -191,9 +192,9 @@ static void test_viewer_may_not_apply(void **state)
 	snprintf(want, sizeof want, "permission denied: role '%s' may not apply policies", c->role);
 	assert_non_null(strstr(err.msg, want));
 	/* a viewer may read */
-	json_t *list = cn_store_policy_list(viewer, &err);
-	assert_non_null(list);
-	json_decref(list);
+	struct cn_policy_list *list = NULL;
+	assert_int_equal(cn_store_policy_list(viewer, &list, &err), 0);
+	cn_policy_list_free(list);
 	free(src);
 	cn_store_close(viewer);
 	assert_int_equal(store_ctx_scalar(c, "SELECT count(*) FROM policies"), 0);
@@ -209,9 +210,11 @@ static void test_unmigrated_database(void **state)
 	assert_int_equal(pg_fixture_create(&empty, msg, sizeof msg), 0);
 	struct cn_store *s = cn_store_connect(empty.conninfo, &err);
 	assert_non_null(s);
-	json_t *list = cn_store_policy_list(s, &err);
+	struct cn_policy_list *list = NULL;
+	int rc = cn_store_policy_list(s, &list, &err);
 	cn_store_close(s);
 	pg_fixture_drop(&empty);
+	assert_int_equal(rc, -CN_EUNAVAIL);
 	assert_null(list);
 	assert_int_equal(err.code, CN_EUNAVAIL);
 	assert_non_null(strstr(err.msg, "run 'canaryctl migrate'"));

@@ -78,23 +78,27 @@ static void test_apply_versions(void **state)
 			 1);
 
 	/* show: the live and idle slots follow services.live_slot */
-	json_t *doc = cn_store_service_show(c->s, "shop", &err);
-	assert_non_null(doc);
-	assert_int_equal(json_integer_value(json_object_get(doc, "version")), 2);
-	assert_string_equal(json_string_value(json_object_get(json_object_get(doc, "live"), "name")), "blue");
-	assert_string_equal(json_string_value(json_object_get(json_object_get(doc, "live"), "server")), "b1");
-	assert_string_equal(json_string_value(json_object_get(json_object_get(doc, "idle"), "name")), "green");
-	assert_int_equal(json_integer_value(json_object_get(json_object_get(doc, "idle"), "index")), 1);
-	json_decref(doc);
+	struct cn_service_list *doc = NULL;
+	assert_int_equal(cn_store_service_show(c->s, "shop", &doc, &err), 0);
+	assert_int_equal(doc->n, 1);
+	assert_int_equal(doc->items[0].version, 2);
+	assert_string_equal(doc->items[0].live.name, "blue");
+	assert_string_equal(doc->items[0].live.server, "b1");
+	assert_string_equal(doc->items[0].idle.name, "green");
+	assert_int_equal(doc->items[0].idle.index, 1);
+	assert_string_equal(doc->items[0].gateway_runtime_api, "127.0.0.1:9998");
+	cn_service_list_free(doc);
 
-	json_t *list = cn_store_service_list(c->s, &err);
-	assert_non_null(list);
-	assert_int_equal(json_array_size(list), 1);
-	assert_string_equal(json_string_value(json_object_get(json_object_get(json_array_get(list, 0), "idle"), "name")),
-			    "green");
-	json_decref(list);
+	struct cn_service_list *list = NULL;
+	assert_int_equal(cn_store_service_list(c->s, &list, &err), 0);
+	assert_int_equal(list->n, 1);
+	assert_string_equal(list->items[0].idle.name, "green");
+	assert_null(list->items[0].source); /* show fields are for show */
+	cn_service_list_free(list);
 
-	assert_null(cn_store_service_show(c->s, "nope", &err));
+	doc = NULL;
+	assert_int_equal(cn_store_service_show(c->s, "nope", &doc, &err), -CN_EINPUT);
+	assert_null(doc);
 	assert_int_equal(err.code, CN_EINPUT);
 	assert_non_null(strstr(err.msg, "no service 'nope'"));
 }

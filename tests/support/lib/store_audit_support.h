@@ -1,6 +1,6 @@
-/* Shared by the audit, history and roles integration tests (header only, static functions): run the canaryctl
- * binary and capture its exit code and output, create a migrated database with a policy and a service, create
- * login roles that are members of canary's roles. Include after <cmocka.h>. */
+/* Shared by the audit, forgery and roles integration tests and the history CLI test (header only, static
+ * functions): run the canaryctl binary and capture its exit code and output, create a migrated database with a
+ * policy and a service, create login roles that are members of canary's roles. Include after <cmocka.h>. */
 #ifndef CANARY_TEST_STORE_AUDIT_SUPPORT_H
 #define CANARY_TEST_STORE_AUDIT_SUPPORT_H
 

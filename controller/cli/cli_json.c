@@ -1,0 +1,311 @@
+/* Every `--output json` document of canaryctl's read commands, rendered from the store's read models (and the audit
+ * check's, the migrations' and the HTML report's results) in one place.
+ * The documents keep the shapes they had when SQL built them: the same keys in the same order, floating-point
+ * columns as reals (and as json_build_object printed them in `rollout status`), times as ISO 8601 strings. Documents
+ * the database stores as such (a policy's spec, a tick's status, an audit event's data) are shown as stored. */
+#include <math.h>
+#include <stdio.h>
+
+#include "canary/report_html.h"
+#include "canary/rollout.h"
+#include "canary/store.h"
+#include "canary/store_audit.h"
+#include "canary/store_history.h"
+#include "canary/store_rollouts.h"
+#include "cli.h"
+
+/* A string or null. */
+static json_t *str(const char *s)
+{
+	return s ? json_string(s) : json_null();
+}
+
+/* A float column: a real, null for NaN (SQL NULL) and infinities. */
+static json_t *real(double v)
+{
+	return isfinite(v) ? json_real(v) : json_null();
+}
+
+/* A float as json_build_object printed it: without a fraction when it has none (100, not 100.0). */
+static json_t *real_pg(double v)
+{
+	if (isfinite(v) && v == floor(v) && fabs(v) < 1e15)
+		return json_integer((json_int_t)v);
+	return real(v);
+}
+
+static json_t *time_of(int64_t us, enum cli_time_fmt fmt)
+{
+	char buf[48];
+	return us == CN_TIME_NONE ? json_null() : json_string(cli_time(us, fmt, buf, sizeof buf));
+}
+
+/* A document stored as such (jsonb's text), as it is; null when there is none. */
+static json_t *doc(const char *text)
+{
+	json_t *j = text ? json_loads(text, JSON_DECODE_ANY, NULL) : NULL;
+	return j ? j : json_null();
+}
+
+/* Sets key to v (a new reference) in o; on failure drops o. Returns o or NULL. */
+static json_t *put(json_t *o, const char *key, json_t *v)
+{
+	if (!o || !v || json_object_set_new(o, key, v) < 0) {
+		json_decref(v);
+		json_decref(o);
+		return NULL;
+	}
+	return o;
+}
+
+/* Appends v (a new reference) to a; on failure drops a. Returns a or NULL. */
+static json_t *add(json_t *a, json_t *v)
+{
+	if (!a || !v || json_array_append_new(a, v) < 0) {
+		json_decref(v);
+		json_decref(a);
+		return NULL;
+	}
+	return a;
+}
+
+json_t *cli_json_status(const struct cn_rollout_status *s)
+{
+	json_t *o = json_object();
+	o = put(o, "id", json_integer(s->id));
+	o = put(o, "service", str(s->service));
+	o = put(o, "candidate", str(s->candidate));
+	o = put(o, "baseline", str(s->baseline));
+	o = put(o, "candidate_slot", json_integer(s->candidate_slot));
+	o = put(o, "phase", json_string(cn_phase_name(s->phase)));
+	o = put(o, "step", json_integer(s->step));
+	o = put(o, "steps", json_integer(s->steps));
+	o = put(o, "weight", real_pg(s->weight));
+	o = put(o, "applied_weight", real_pg(s->applied_weight));
+	o = put(o, "policy", str(s->policy));
+	o = put(o, "policy_version", json_integer(s->policy_version));
+	o = put(o, "reason", str(s->reason));
+	o = put(o, "status", doc(s->status_json));
+	o = put(o, "created_at", time_of(s->created_us, CLI_TIME_US_OFFSET));
+	o = put(o, "created_by", str(s->created_by));
+	o = put(o, "updated_at", time_of(s->updated_us, CLI_TIME_US_OFFSET));
+	o = put(o, "finished_at", time_of(s->finished_us, CLI_TIME_US_OFFSET));
+	o = put(o, "lease_owner", str(s->lease_owner));
+	return o;
+}
+
+json_t *cli_json_status_list(const struct cn_status_list *l)
+{
+	json_t *a = json_array();
+	for (size_t i = 0; a && i < l->n; i++)
+		a = add(a, cli_json_status(&l->items[i]));
+	return a;
+}
+
+json_t *cli_json_history(const struct cn_history *h)
+{
+	json_t *a = json_array();
+	for (size_t i = 0; a && i < h->n; i++) {
+		const struct cn_history_row *r = &h->rows[i];
+		json_t *o = json_object(), *ap = json_array();
+		for (size_t k = 0; ap && k < r->napproved; k++)
+			ap = add(ap, str(r->approved_by[k]));
+		o = put(o, "id", json_integer(r->id));
+		o = put(o, "service", str(r->service));
+		o = put(o, "candidate", str(r->candidate));
+		o = put(o, "baseline", str(r->baseline));
+		o = put(o, "policy", str(r->policy));
+		o = put(o, "policy_version", json_integer(r->policy_version));
+		o = put(o, "outcome", json_string(cn_phase_name(r->outcome)));
+		o = put(o, "step", json_integer(r->step));
+		o = put(o, "steps", json_integer(r->steps));
+		o = put(o, "weight", real(r->weight));
+		o = put(o, "started_by", str(r->started_by));
+		o = put(o, "approved_by", ap);
+		o = put(o, "aborted_by", str(r->aborted_by));
+		o = put(o, "created_at", time_of(r->created_us, CLI_TIME_MS));
+		o = put(o, "finished_at", time_of(r->finished_us, CLI_TIME_MS));
+		o = put(o, "duration_ms", json_integer(r->duration_ms));
+		o = put(o, "reason", str(r->reason));
+		a = add(a, o);
+	}
+	return a;
+}
+
+json_t *cli_json_policy_list(const struct cn_policy_list *l)
+{
+	json_t *a = json_array();
+	for (size_t i = 0; a && i < l->n; i++) {
+		const struct cn_policy_info *p = &l->items[i];
+		json_t *o = json_object();
+		o = put(o, "name", str(p->name));
+		o = put(o, "version", json_integer(p->version));
+		o = put(o, "versions", json_integer(p->versions));
+		o = put(o, "content_sha256", str(p->content_sha256));
+		o = put(o, "created_at", time_of(p->created_us, CLI_TIME_S));
+		o = put(o, "created_by", str(p->created_by));
+		o = put(o, "steps", json_integer(p->steps));
+		o = put(o, "slos", json_integer(p->slos));
+		a = add(a, o);
+	}
+	return a;
+}
+
+json_t *cli_json_policy_version(const struct cn_policy_version *v)
+{
+	json_t *o = json_object(), *steps = json_array(), *slos = json_array();
+	for (size_t i = 0; steps && i < v->nsteps; i++) {
+		const struct cn_policy_step_row *s = &v->steps[i];
+		json_t *so = json_object();
+		so = put(so, "idx", json_integer(s->idx));
+		so = put(so, "weight_pct", real(s->weight_pct));
+		so = put(so, "hold_ms", json_integer(s->hold_ms));
+		so = put(so, "approval", json_boolean(s->approval));
+		steps = add(steps, so);
+	}
+	for (size_t i = 0; slos && i < v->nslos; i++) {
+		const struct cn_policy_slo_row *s = &v->slos[i];
+		json_t *so = json_object();
+		so = put(so, "idx", json_integer(s->idx));
+		so = put(so, "name", str(s->name));
+		so = put(so, "metric", str(s->metric));
+		so = put(so, "quantile", real(s->quantile));
+		so = put(so, "max_value", real(s->max_value));
+		so = put(so, "max_increase", real(s->max_increase));
+		so = put(so, "tolerance", real(s->tolerance));
+		slos = add(slos, so);
+	}
+	o = put(o, "name", str(v->name));
+	o = put(o, "version", json_integer(v->version));
+	o = put(o, "latest_version", json_integer(v->latest_version));
+	o = put(o, "content_sha256", str(v->content_sha256));
+	o = put(o, "created_at", time_of(v->created_us, CLI_TIME_S));
+	o = put(o, "created_by", str(v->created_by));
+	o = put(o, "source", str(v->source));
+	o = put(o, "spec", doc(v->spec_json));
+	o = put(o, "steps", steps);
+	o = put(o, "slos", slos);
+	return o;
+}
+
+/* A slot in the order the database's jsonb gave its keys (shortest first). */
+static json_t *slot(const struct cn_slot_info *s)
+{
+	json_t *o = json_object();
+	o = put(o, "name", str(s->name));
+	o = put(o, "index", json_integer(s->index));
+	o = put(o, "server", str(s->server));
+	o = put(o, "selector", str(s->selector));
+	o = put(o, "metrics_url", str(s->metrics_url));
+	return o;
+}
+
+json_t *cli_json_service(const struct cn_service_info *sv, bool show)
+{
+	json_t *o = json_object();
+	o = put(o, "name", str(sv->name));
+	o = put(o, "version", json_integer(sv->version));
+	o = put(o, "content_sha256", str(sv->content_sha256));
+	o = put(o, "live_slot", json_integer(sv->live_slot));
+	o = put(o, "live_version", str(sv->live_version));
+	o = put(o, "created_at", time_of(sv->created_us, CLI_TIME_S));
+	o = put(o, "updated_at", time_of(sv->updated_us, CLI_TIME_S));
+	o = put(o, "live", slot(&sv->live));
+	o = put(o, "idle", slot(&sv->idle));
+	if (!show)
+		return o;
+	o = put(o, "created_by", str(sv->created_by));
+	o = put(o, "spec", doc(sv->spec_json));
+	o = put(o, "source", str(sv->source));
+	return o;
+}
+
+json_t *cli_json_service_list(const struct cn_service_list *l)
+{
+	json_t *a = json_array();
+	for (size_t i = 0; a && i < l->n; i++)
+		a = add(a, cli_json_service(&l->items[i], false));
+	return a;
+}
+
+json_t *cli_json_timeline(const struct cn_timeline *t)
+{
+	const struct cn_timeline_rollout *r = &t->rollout;
+	json_t *ro = json_object(), *events = json_array();
+	ro = put(ro, "id", json_integer(r->id));
+	ro = put(ro, "service", str(r->service));
+	ro = put(ro, "candidate", str(r->candidate));
+	ro = put(ro, "baseline", str(r->baseline));
+	ro = put(ro, "policy", str(r->policy));
+	ro = put(ro, "policy_version", json_integer(r->policy_version));
+	ro = put(ro, "phase", json_string(cn_phase_name(r->phase)));
+	ro = put(ro, "step", json_integer(r->step));
+	ro = put(ro, "steps", json_integer(r->steps));
+	ro = put(ro, "weight", real(r->weight));
+	ro = put(ro, "created_by", str(r->created_by));
+	ro = put(ro, "created_at", time_of(r->created_us, CLI_TIME_MS));
+	ro = put(ro, "finished_at", time_of(r->finished_us, CLI_TIME_MS));
+	ro = put(ro, "reason", str(r->reason));
+	for (size_t i = 0; events && i < t->nevents; i++) {
+		const struct cn_timeline_event *e = &t->events[i];
+		json_t *o = json_object();
+		o = put(o, "id", json_integer(e->id));
+		o = put(o, "at", time_of(e->at_us, CLI_TIME_MS));
+		o = put(o, "actor", str(e->actor));
+		o = put(o, "recorded_by", str(e->recorded_by));
+		o = put(o, "kind", str(e->kind));
+		o = put(o, "reason", str(e->reason));
+		o = put(o, "data", doc(e->data_json));
+		o = put(o, "hash", str(e->hash));
+		events = add(events, o);
+	}
+	json_t *o = json_object();
+	o = put(o, "rollout", ro);
+	o = put(o, "events", events);
+	return o;
+}
+
+json_t *cli_json_audit_verify(const struct cn_audit_report *rep, int64_t id, const char *msg)
+{
+	json_t *o = json_object();
+	o = put(o, "intact", json_boolean(rep->problem == CN_AUDIT_INTACT));
+	o = put(o, "events", json_integer(rep->events));
+	o = put(o, "chains", json_integer(rep->chains));
+	o = put(o, "message", json_string(msg));
+	if (id > 0)
+		o = put(o, "rollout", json_integer(id));
+	if (rep->problem == CN_AUDIT_INTACT)
+		return o;
+	json_t *bad = json_object();
+	bad = put(bad, "id", json_integer(rep->bad_id));
+	bad = put(bad, "rollout_id", rep->bad_has_rollout ? json_integer(rep->bad_rollout_id) : json_null());
+	bad = put(bad, "kind", json_string(rep->bad_kind));
+	bad = put(bad, "at", json_string(rep->bad_at));
+	bad = put(bad, "problem", json_string(rep->problem == CN_AUDIT_CHANGED ? "changed" : "chain_broken"));
+	bad = put(bad, "prev_id", rep->bad_prev_id > 0 ? json_integer(rep->bad_prev_id) : json_null());
+	return put(o, "first_bad", bad);
+}
+
+json_t *cli_json_migrate(const char *dir, const struct cn_migrate_report *rep)
+{
+	json_t *o = json_object(), *names = json_array();
+	for (int i = 0; names && i < rep->applied; i++)
+		names = add(names, json_string(rep->names[i]));
+	o = put(o, "directory", json_string(dir));
+	o = put(o, "found", json_integer(rep->found));
+	o = put(o, "applied", names);
+	return o;
+}
+
+json_t *cli_json_report(const struct cn_report *r, int64_t id, const char *path, size_t bytes)
+{
+	json_t *o = json_object();
+	o = put(o, "rollout", json_integer(id));
+	o = put(o, "file", json_string(path));
+	o = put(o, "bytes", json_integer((json_int_t)bytes));
+	o = put(o, "outcome", json_string(r->rollout.phase ? r->rollout.phase : ""));
+	o = put(o, "slos", json_integer((json_int_t)r->nslos));
+	o = put(o, "decision_points", json_integer((json_int_t)r->nmarkers));
+	o = put(o, "events", json_integer((json_int_t)r->nevents));
+	return o;
+}

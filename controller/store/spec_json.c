@@ -1,0 +1,91 @@
+/* The normalised policy and service as JSON (canary/spec_json.h): the spec stored with each version. */
+#include "canary/spec_json.h"
+
+#include <math.h>
+
+#include "canary/policy.h"
+#include "canary/service.h"
+
+static json_t *num_or_null(double v)
+{
+	return isfinite(v) ? json_real(v) : json_null();
+}
+
+json_t *cn_policy_to_json(const struct cn_policy *p)
+{
+	json_t *steps = json_array(), *slos = json_array(), *doc = NULL;
+	if (!steps || !slos)
+		goto out;
+	for (int i = 0; i < p->nsteps; i++) {
+		const struct cn_step *st = &p->steps[i];
+		if (json_array_append_new(steps, json_pack("{s:o, s:I, s:b}", "weight", num_or_null(st->weight),
+							   "hold_ms", (json_int_t)st->hold_ms, "approval",
+							   st->approval)))
+			goto out;
+	}
+	for (int i = 0; i < p->nslos; i++) {
+		const struct cn_slo *sl = &p->slos[i];
+		if (json_array_append_new(slos, json_pack("{s:s, s:s, s:o, s:o, s:o, s:o}", "name", sl->name, "metric",
+							  cn_metric_name(sl->metric), "quantile",
+							  num_or_null(sl->quantile), "max", num_or_null(sl->max),
+							  "max_increase", num_or_null(sl->max_increase), "tolerance",
+							  num_or_null(sl->tolerance))))
+			goto out;
+	}
+	const struct cn_analysis *a = &p->analysis;
+	doc = json_pack("{s:s, s:s, s:O, s:{s:I, s:I, s:i, s:I, s:s, s:s, s:o}, s:O, s:s, s:I, s:s, s:b}",
+			"name", p->name, "description", p->description, "steps", steps, "analysis",
+			"interval_ms", (json_int_t)a->interval_ms, "min_requests", (json_int_t)a->min_requests,
+			"failing_ticks", a->failing_ticks, "inconclusive_timeout_ms",
+			(json_int_t)a->inconclusive_timeout_ms, "on_inconclusive", cn_fallback_name(a->on_inconclusive),
+			"judge", cn_judge_name(a->judge), "false_rollback_budget", num_or_null(a->false_rollback_budget),
+			"slos", slos, "on_failure", cn_fallback_name(p->on_failure), "approval_timeout_ms",
+			(json_int_t)p->approval_timeout_ms, "on_approval_timeout",
+			cn_fallback_name(p->on_approval_timeout), "approver_must_differ", p->approver_must_differ);
+out:
+	json_decref(steps);
+	json_decref(slos);
+	return doc;
+}
+
+static const char *preset_name(enum cn_metrics_preset p)
+{
+	switch (p) {
+	case CN_PRESET_VLLM:
+		return "vllm";
+	case CN_PRESET_TGI:
+		return "tgi";
+	case CN_PRESET_TRITON:
+		return "triton";
+	case CN_PRESET_CUSTOM:
+		return "custom";
+	}
+	return "unknown";
+}
+
+json_t *cn_service_to_json(const struct cn_service *sv)
+{
+	json_t *slots = json_array();
+	json_t *doc = NULL;
+	if (!slots)
+		return NULL;
+	for (int i = 0; i < 2; i++) {
+		const struct cn_slot *sl = &sv->slots[i];
+		if (json_array_append_new(slots, json_pack("{s:s, s:s, s:s, s:s}", "name", sl->name, "server",
+							   sl->server, "metrics_url", sl->metrics_url, "selector",
+							   sl->selector)))
+			goto out;
+	}
+	const struct cn_metric_names *n = &sv->metrics.names;
+	doc = json_pack("{s:s, s:{s:s, s:s, s:s, s:I}, s:O, s:s, s:{s:s, s:s, s:s, s:{s:s, s:s, s:s, s:s, s:s}, s:I}}",
+			"name", sv->name, "gateway", "kind", "haproxy", "runtime_api", sv->gateway.runtime_api,
+			"backend", sv->gateway.backend, "timeout_ms", (json_int_t)sv->gateway.timeout_ms, "slots", slots,
+			"initial_live", sv->slots[sv->initial_live ? 1 : 0].name, "metrics", "source",
+			sv->metrics.source == CN_SOURCE_PROMETHEUS ? "prometheus" : "scrape", "prometheus_url",
+			sv->metrics.prometheus_url, "preset", preset_name(sv->metrics.preset), "names", "requests",
+			n->requests, "errors", n->errors, "latency", n->latency, "ttft", n->ttft, "itl", n->itl,
+			"timeout_ms", (json_int_t)sv->metrics.timeout_ms);
+out:
+	json_decref(slots);
+	return doc;
+}
