@@ -239,12 +239,35 @@ static void test_refusals_through_the_cli(void **state)
 	assert_string_equal(before, after);
 }
 
+/* A gateway that stays away after a rollout ended holds its final weight unconfirmed: that is one audit event per
+ * distinct reason, not one per interval (an ended rollout's row keeps its final reason). */
+static void test_hold_after_the_end_is_one_event(void **state)
+{
+	(void)state;
+	char q[512];
+	struct cn_err err = {0};
+	snprintf(q, sizeof q, "UPDATE rollouts SET phase = 'aborted', weight = 0, applied_weight = 5, "
+			      "lease_owner = 'd1', lease_until = now() + interval '1 minute' WHERE id = %lld",
+		 (long long)rollout_id);
+	sql_ok(db.conninfo, q);
+	struct cn_store *st = cn_store_connect(db.conninfo, &err);
+	assert_non_null(st);
+	for (int i = 0; i < 3; i++)
+		assert_int_equal(cn_store_hold(st, rollout_id, "d1", "holding: gateway unavailable: refused", 1000, &err), 0);
+	assert_int_equal(cn_store_hold(st, rollout_id, "d1", "holding: gateway unavailable: timeout", 1000, &err), 0);
+	cn_store_close(st);
+	snprintf(q, sizeof q, "SELECT count(*) FROM audit_events WHERE rollout_id = %lld AND kind = 'hold'",
+		 (long long)rollout_id);
+	assert_int_equal(count(&db, q), 2);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_operator_forgeries), cmocka_unit_test(test_controller_forgeries),
 		cmocka_unit_test(test_temp_table_shadow),  cmocka_unit_test(test_actor_is_the_login),
 		cmocka_unit_test(test_refusals_through_the_cli),
+		cmocka_unit_test(test_hold_after_the_end_is_one_event),
 	};
 	check_env();
 	return cmocka_run_group_tests(tests, setup, teardown);
