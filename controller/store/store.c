@@ -2,7 +2,6 @@
 #include "store_int.h"
 
 #include <errno.h>
-#include <math.h>
 #include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -247,58 +246,6 @@ void cn_store_rollback(struct cn_store *s)
 	if (PQtransactionStatus(s->conn) == PQTRANS_IDLE)
 		return;
 	PQclear(PQexec(s->conn, "ROLLBACK"));
-}
-
-json_t *cn_store_rows_json(const PGresult *res)
-{
-	json_t *arr = json_array();
-	if (!arr)
-		return NULL;
-	for (int r = 0; r < PQntuples(res); r++) {
-		json_t *o = json_object();
-		if (!o || json_array_append_new(arr, o))
-			goto fail;
-		for (int c = 0; c < PQnfields(res); c++) {
-			const char *v = PQgetvalue(res, r, c);
-			json_t *j;
-			Oid t = PQftype(res, c);
-			if (PQgetisnull(res, r, c))
-				j = json_null();
-			else if (t == 20 || t == 21 || t == 23) /* int8, int2, int4 */
-				j = json_integer(strtoll(v, NULL, 10));
-			else if (t == 700 || t == 701) /* float4, float8 */
-				{
-				double d = strtod(v, NULL);
-				j = isfinite(d) ? json_real(d) : json_null();
-			}
-			else if (t == 16) /* bool */
-				j = json_boolean(v[0] == 't');
-			else if (t == 114 || t == 3802) /* json, jsonb */
-				j = json_loads(v, JSON_DECODE_ANY, NULL);
-			else
-				j = json_string(v);
-			if (!j || json_object_set_new(o, PQfname(res, c), j))
-				goto fail;
-		}
-	}
-	return arr;
-fail:
-	json_decref(arr);
-	return NULL;
-}
-
-json_t *cn_store_query_json(struct cn_store *s, const char *what, const char *sql, int n, const char *const *params,
-			  struct cn_err *err)
-{
-	PGresult *res = cn_store_exec(s, what, sql, n, params, err);
-	json_t *rows = NULL;
-	if (!res)
-		return NULL;
-	rows = cn_store_rows_json(res);
-	if (!rows)
-		cn_fail(err, CN_EINTERNAL, "out of memory reading the result of '%s'", what);
-	PQclear(res);
-	return rows;
 }
 
 int cn_store_apply_version(struct cn_store *s, const char *what, const char *sql, const char *name,

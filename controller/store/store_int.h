@@ -1,5 +1,5 @@
-/* Private to the store: the libpq connection and results, the JSON the store still keeps inside (documents it
- * writes, the report's queries), and the owner of what read models borrow. Nothing outside controller/store/
+/* Private to the store: the libpq connection and results, the JSON the store keeps inside (the documents it writes,
+ * the stored status it parses), and the owner of what read models borrow. Nothing outside controller/store/
  * includes this header: the public headers (include/canary/store*.h) carry neither libpq nor jansson types. */
 #ifndef CANARY_STORE_INT_H
 #define CANARY_STORE_INT_H
@@ -27,16 +27,6 @@ PGresult *cn_store_exec(struct cn_store *s, const char *what, const char *sql, i
  * (or the function's own "permission denied: ..." as it is); CNIN0 -> CN_EINPUT and CNUN0 -> CN_EUNAVAIL as worded;
  * 42P01/42883 (no schema) -> CN_EUNAVAIL with a hint to migrate; 22xxx/23xxx -> CN_EINPUT; else CN_EINTERNAL. */
 int cn_store_fail_result(struct cn_store *s, const PGresult *res, const char *what, struct cn_err *err);
-
-/* The rows of a result as a JSON array of objects keyed by column name; int, float, bool and json columns keep
- * their type, others are strings, NULL is null. For the store's own use (the report's data), never for the CLI's
- * documents. Returns a new reference (the caller decrefs) or NULL (no memory). */
-json_t *cn_store_rows_json(const PGresult *res);
-
-/* Runs a parameterised query (as cn_store_exec) and returns its rows as cn_store_rows_json does.
- * Returns a new reference (the caller decrefs), or NULL with err set. */
-json_t *cn_store_query_json(struct cn_store *s, const char *what, const char *sql, int nparams,
-			    const char *const *params, struct cn_err *err);
 
 /* Applies a versioned document (a policy or a service) through its canary.apply_* function: `sql` takes $1 name,
  * $2 source (the YAML as applied), $3 spec (the normalised document, jsonb) and, when extra is not NULL, $4; it returns

@@ -1,130 +1,131 @@
 /* The data of a rollout's HTML report: a few read-only queries in one snapshot, turned into the plain structs the
- * renderer (controller/util/report_html.c) takes. Strings stay in the query results (JSON), which the report data
- * owns; the structs borrow them. */
+ * renderer (controller/util/report_html.c) takes. Strings stay in the query results, which the report data owns
+ * (struct cn_read); the structs borrow them. */
 #include "canary/store_report.h"
 
 #include <inttypes.h>
-#include <math.h>
-#include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-#include <jansson.h>
 
 #include "canary/store_audit.h"
 #include "store_int.h"
 
 struct cn_report_data {
 	struct cn_report report;
-	json_t *head, *slos, *weights, *points, *markers, *events;
-	struct cn_report_weight *w;
-	struct cn_report_slo *s;
-	struct cn_report_slo_point *p;
-	struct cn_report_marker *m;
-	struct cn_report_event *e;
+	struct cn_read *rd;
 };
 
 #define CN_STR_(x) #x
 #define CN_STR(x) CN_STR_(x)
 #define MS(col) "(extract(epoch FROM " col ") * 1000)::bigint"
 
-static const char *jstr(const json_t *o, const char *key)
+/* The query results fill() reads, in the order cn_store_report runs them. */
+struct report_rows {
+	PGresult *head, *slos, *weights, *points, *markers, *events;
+};
+
+enum { R_ID, R_SERVICE, R_CANDIDATE, R_BASELINE, R_POLICY, R_POLICY_VERSION, R_PHASE, R_STEP, R_STEPS, R_WEIGHT,
+       R_CREATED_BY, R_REASON, R_STARTED, R_FINISHED, R_NOW, R_APPROVED_BY, R_EVENTS_TOTAL };
+enum { P_SLO, P_AT, P_CANDIDATE, P_BASELINE, P_OBJECTIVE, P_VERDICT };
+enum { E_ID, E_AT, E_ACTOR, E_KIND, E_REASON, E_DATA, E_HASH };
+
+/* The audit events in words, in one block that rd keeps: what[i] points into it. */
+static int describe_events(struct cn_read *rd, const PGresult *ev, const char **what, struct cn_err *err)
 {
-	return json_string_value(json_object_get(o, key));
+	char line[1024];
+	size_t total = 0, used = 0;
+	int n = PQntuples(ev);
+	/* two passes (measure, then copy), so the block is exactly as large as the words */
+	for (int i = 0; i < n; i++) {
+		cn_audit_describe(cn_col_str(ev, i, E_KIND), cn_col_str(ev, i, E_DATA), line, sizeof line);
+		total += strlen(line) + 1;
+	}
+	char *block = cn_read_alloc(rd, total, 1, err);
+	if (!block)
+		return -err->code;
+	for (int i = 0; i < n; i++) {
+		cn_audit_describe(cn_col_str(ev, i, E_KIND), cn_col_str(ev, i, E_DATA), line, sizeof line);
+		size_t len = strlen(line) + 1;
+		if (used + len > total) /* the same words twice: cannot happen */
+			return cn_fail(err, CN_EINTERNAL, "audit event descriptions changed between two passes");
+		memcpy(block + used, line, len);
+		what[i] = block + used;
+		used += len;
+	}
+	return 0;
 }
 
-static double jnum(const json_t *o, const char *key)
-{
-	const json_t *v = json_object_get(o, key);
-	return json_is_number(v) ? json_number_value(v) : NAN;
-}
-
-static int64_t jint(const json_t *o, const char *key)
-{
-	const json_t *v = json_object_get(o, key);
-	return json_is_integer(v) ? (int64_t)json_integer_value(v) : json_is_real(v) ? (int64_t)json_real_value(v) : 0;
-}
-
-static json_t *query(struct cn_store *st, const char *what, const char *sql, const char *ids, struct cn_err *err)
-{
-	const char *p[] = {ids};
-	return cn_store_query_json(st, what, sql, 1, p, err);
-}
-
-static int fill(struct cn_report_data *d, struct cn_err *err)
+static int fill(struct cn_report_data *d, const struct report_rows *q, struct cn_err *err)
 {
 	struct cn_report *r = &d->report;
-	const json_t *h = json_array_get(d->head, 0);
-	size_t i;
-	const json_t *row;
+	const PGresult *h = q->head;
 
 	r->rollout = (struct cn_report_rollout){
-		.id = jint(h, "id"), .service = jstr(h, "service"), .candidate = jstr(h, "candidate"),
-		.baseline = jstr(h, "baseline"), .policy = jstr(h, "policy"),
-		.policy_version = (int)jint(h, "policy_version"), .phase = jstr(h, "phase"), .step = (int)jint(h, "step"),
-		.steps = (int)jint(h, "steps"), .weight = jnum(h, "weight"), .created_by = jstr(h, "created_by"),
-		.approved_by = jstr(h, "approved_by"), .reason = jstr(h, "reason"), .started_ms = jint(h, "started_ms"),
-		.finished_ms = jint(h, "finished_ms"), .now_ms = jint(h, "now_ms"),
+		.id = cn_col_int(h, 0, R_ID), .service = cn_col_str(h, 0, R_SERVICE),
+		.candidate = cn_col_str(h, 0, R_CANDIDATE), .baseline = cn_col_str(h, 0, R_BASELINE),
+		.policy = cn_col_str(h, 0, R_POLICY), .policy_version = (int)cn_col_int(h, 0, R_POLICY_VERSION),
+		.phase = cn_col_str(h, 0, R_PHASE), .step = (int)cn_col_int(h, 0, R_STEP),
+		.steps = (int)cn_col_int(h, 0, R_STEPS), .weight = cn_col_real(h, 0, R_WEIGHT),
+		.created_by = cn_col_str(h, 0, R_CREATED_BY), .approved_by = cn_col_str(h, 0, R_APPROVED_BY),
+		.reason = cn_col_str(h, 0, R_REASON), .started_ms = cn_col_int(h, 0, R_STARTED),
+		.finished_ms = cn_col_int(h, 0, R_FINISHED), .now_ms = cn_col_int(h, 0, R_NOW),
 	};
 
-	size_t nw = json_array_size(d->weights), ns = json_array_size(d->slos), np = json_array_size(d->points);
-	size_t nm = json_array_size(d->markers), ne = json_array_size(d->events);
-	d->w = calloc(nw ? nw : 1, sizeof *d->w);
-	d->s = calloc(ns ? ns : 1, sizeof *d->s);
-	d->p = calloc(np ? np : 1, sizeof *d->p);
-	d->m = calloc(nm ? nm : 1, sizeof *d->m);
-	d->e = calloc(ne ? ne : 1, sizeof *d->e);
-	if (!d->w || !d->s || !d->p || !d->m || !d->e)
-		return cn_fail(err, CN_EINTERNAL, "out of memory reading the report of rollout %" PRId64,
-			       r->rollout.id);
+	size_t nw = (size_t)PQntuples(q->weights), ns = (size_t)PQntuples(q->slos), np = (size_t)PQntuples(q->points);
+	size_t nm = (size_t)PQntuples(q->markers), ne = (size_t)PQntuples(q->events);
+	struct cn_report_weight *w = cn_read_alloc(d->rd, nw, sizeof *w, err);
+	struct cn_report_slo *s = w ? cn_read_alloc(d->rd, ns, sizeof *s, err) : NULL;
+	struct cn_report_slo_point *p = s ? cn_read_alloc(d->rd, np, sizeof *p, err) : NULL;
+	struct cn_report_marker *m = p ? cn_read_alloc(d->rd, nm, sizeof *m, err) : NULL;
+	struct cn_report_event *e = m ? cn_read_alloc(d->rd, ne, sizeof *e, err) : NULL;
+	const char **what = e ? cn_read_alloc(d->rd, ne, sizeof *what, err) : NULL;
+	if (!what)
+		return -err->code;
 
-	json_array_foreach(d->weights, i, row)
-		d->w[i] = (struct cn_report_weight){jint(row, "at_ms"), jnum(row, "weight")};
+	for (size_t i = 0; i < nw; i++)
+		w[i] = (struct cn_report_weight){cn_col_int(q->weights, (int)i, 0), cn_col_real(q->weights, (int)i, 1)};
 
-	/* Points come ordered by SLO, then time; each SLO's points are one slice of d->p. */
-	json_array_foreach(d->slos, i, row)
-		d->s[i] = (struct cn_report_slo){jstr(row, "name"), jstr(row, "metric"), NULL, 0};
+	/* Points come ordered by SLO, then time; each SLO's points are one slice of p. */
+	for (size_t i = 0; i < ns; i++)
+		s[i] = (struct cn_report_slo){cn_col_str(q->slos, (int)i, 0), cn_col_str(q->slos, (int)i, 1), NULL, 0};
 	size_t k = 0;
 	for (size_t j = 0; j < ns; j++) {
-		const char *name = d->s[j].name ? d->s[j].name : "";
-		d->s[j].points = d->p + k;
+		const char *name = s[j].name ? s[j].name : "";
+		s[j].points = p + k;
 		for (; k < np; k++) {
-			row = json_array_get(d->points, k);
-			const char *slo = jstr(row, "slo");
+			const char *slo = cn_col_str(q->points, (int)k, P_SLO);
 			if (!slo || strcmp(slo, name) != 0)
 				break;
-			d->p[k] = (struct cn_report_slo_point){jint(row, "at_ms"), jnum(row, "candidate"),
-							       jnum(row, "baseline"), jnum(row, "objective"),
-							       jstr(row, "verdict")};
-			d->s[j].npoints++;
+			p[k] = (struct cn_report_slo_point){
+				cn_col_int(q->points, (int)k, P_AT), cn_col_real(q->points, (int)k, P_CANDIDATE),
+				cn_col_real(q->points, (int)k, P_BASELINE), cn_col_real(q->points, (int)k, P_OBJECTIVE),
+				cn_col_str(q->points, (int)k, P_VERDICT)};
+			s[j].npoints++;
 		}
 	}
 
-	json_array_foreach(d->markers, i, row)
-		d->m[i] = (struct cn_report_marker){jint(row, "at_ms"), jstr(row, "kind"), jstr(row, "actor"),
-						    jstr(row, "detail")};
+	for (size_t i = 0; i < nm; i++)
+		m[i] = (struct cn_report_marker){cn_col_int(q->markers, (int)i, 0), cn_col_str(q->markers, (int)i, 1),
+						 cn_col_str(q->markers, (int)i, 2), cn_col_str(q->markers, (int)i, 3)};
 
-	json_array_foreach(d->events, i, row) {
-		char what[1024];
-		cn_audit_describe(jstr(row, "kind"), jstr(row, "data"), what, sizeof what);
-		/* The description lives in the row, so the JSON owns it; no UTF-8 check (it may be cut mid-character
-		 * only at 1023 bytes, and the renderer copies bytes). */
-		json_t *ws = json_string_nocheck(what);
-		if (!ws || json_object_set_new((json_t *)row, "what", ws) < 0)
-			return cn_fail(err, CN_EINTERNAL, "out of memory reading the report of rollout %" PRId64,
-				       r->rollout.id);
-		d->e[i] = (struct cn_report_event){jint(row, "id"), jint(row, "at_ms"), jstr(row, "actor"),
-						   jstr(row, "kind"), jstr(row, "what"), jstr(row, "reason"),
-						   jstr(row, "hash")};
+	int rc = describe_events(d->rd, q->events, what, err);
+	if (rc < 0)
+		return rc;
+	for (size_t i = 0; i < ne; i++) {
+		int row = (int)i;
+		e[i] = (struct cn_report_event){cn_col_int(q->events, row, E_ID), cn_col_int(q->events, row, E_AT),
+						cn_col_str(q->events, row, E_ACTOR), cn_col_str(q->events, row, E_KIND),
+						what[i], cn_col_str(q->events, row, E_REASON),
+						cn_col_str(q->events, row, E_HASH)};
 	}
 
-	r->weights = d->w, r->nweights = nw;
-	r->slos = d->s, r->nslos = ns;
-	r->markers = d->m, r->nmarkers = nm;
-	r->events = d->e, r->nevents = ne;
-	r->events_total = (size_t)jint(h, "events_total");
+	r->weights = w, r->nweights = nw;
+	r->slos = s, r->nslos = ns;
+	r->markers = m, r->nmarkers = nm;
+	r->events = e, r->nevents = ne;
+	r->events_total = (size_t)cn_col_int(h, 0, R_EVENTS_TOTAL);
 	return 0;
 }
 
@@ -134,16 +135,20 @@ int cn_store_report(struct cn_store *st, int64_t id, struct cn_report_data **out
 	int rc = 0;
 	bool in_tx = false;
 	struct cn_report_data *d = calloc(1, sizeof *d);
+	struct report_rows q = {0};
 	snprintf(ids, sizeof ids, "%" PRId64, id);
-	if (!d)
-		return cn_fail(err, CN_EINTERNAL, "out of memory reading the report of rollout %s", ids);
+	const char *p[] = {ids};
+	if (!d || !(d->rd = cn_read_new())) {
+		rc = cn_fail(err, CN_EINTERNAL, "out of memory reading the report of rollout %s", ids);
+		goto out;
+	}
 
 	if ((rc = cn_store_run(st, "begin a read-only snapshot", "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY", 0,
 			       NULL, err)) < 0)
 		goto out;
 	in_tx = true;
 
-	d->head = query(st, "read the rollout",
+	q.head = cn_read_query(d->rd, st, "read the rollout",
 		"SELECT r.id, r.service, r.candidate, r.baseline, p.name AS policy, p.version AS policy_version, "
 		"r.phase, r.step, (SELECT count(*) FROM policy_steps s WHERE s.policy_id = r.policy_id)::int AS steps, "
 		"r.weight, r.created_by, r.reason, "
@@ -153,29 +158,29 @@ int cn_store_report(struct cn_store *st, int64_t id, struct cn_report_data **out
 		"  AND c.kind = 'approve' AND c.result = 'accepted') AS approved_by, "
 		"(SELECT count(*) FROM audit_events e WHERE e.rollout_id = r.id) AS events_total "
 		"FROM rollouts r JOIN policies p ON p.id = r.policy_id WHERE r.id = $1",
-		ids, err);
-	if (!d->head) {
+		1, p, err);
+	if (!q.head) {
 		rc = -err->code;
 		goto out;
 	}
-	if (json_array_size(d->head) == 0) {
+	if (PQntuples(q.head) == 0) {
 		rc = cn_fail(err, CN_EINPUT, "no rollout with id %s; 'canaryctl history' lists them", ids);
 		goto out;
 	}
 
-	d->slos = query(st, "read the rollout's slos",
+	q.slos = cn_read_query(d->rd, st, "read the rollout's slos",
 		"SELECT s.name, s.metric FROM policy_slos s JOIN rollouts r ON r.policy_id = s.policy_id "
 		"WHERE r.id = $1 ORDER BY s.idx",
-		ids, err);
+		1, p, err);
 	/* The weight from each decision that changed it (the first decision always counts). */
-	d->weights = d->slos ? query(st, "read the weight changes",
+	q.weights = q.slos ? cn_read_query(d->rd, st, "read the weight changes",
 		"SELECT at_ms, weight FROM (SELECT " MS("at") " AS at_ms, weight, "
 		"  lag(weight) OVER (ORDER BY id) AS prev FROM decisions WHERE rollout_id = $1) d "
 		"WHERE prev IS NULL OR prev <> weight ORDER BY at_ms LIMIT 10000",
-		ids, err) : NULL;
+		1, p, err) : NULL;
 	/* Each SLO's verdicts in time order; a long rollout is thinned to about CN_REPORT_SLO_POINTS_MAX points per
 	 * SLO, keeping every failure and the last point. The SLO order matches the policy's. */
-	d->points = d->weights ? query(st, "read the slo verdicts",
+	q.points = q.weights ? cn_read_query(d->rd, st, "read the slo verdicts",
 		"SELECT x.slo, x.at_ms, x.candidate, x.baseline, x.objective, x.verdict FROM ("
 		"  SELECT v.slo, " MS("d.at") " AS at_ms, v.candidate, v.baseline, v.objective, v.verdict, d.id, "
 		"    row_number() OVER w AS rn, count(*) OVER (PARTITION BY v.slo) AS n "
@@ -185,10 +190,10 @@ int cn_store_report(struct cn_store *st, int64_t id, struct cn_report_data **out
 		"WHERE x.verdict = 'fail' OR x.rn = x.n "
 		"  OR (x.rn - 1) % greatest(1, ceil(x.n / " CN_STR(CN_REPORT_SLO_POINTS_MAX) ".0))::bigint = 0 "
 		"ORDER BY s.idx, x.id",
-		ids, err) : NULL;
+		1, p, err) : NULL;
 	/* Decision points: the daemon's decisions other than hold (those a command caused appear as the command),
 	 * and every operator command with its result. */
-	d->markers = d->points ? query(st, "read the decision points",
+	q.markers = q.points ? cn_read_query(d->rd, st, "read the decision points",
 		"SELECT at_ms, kind, actor, detail FROM ("
 		"  SELECT " MS("d.at") " AS at_ms, d.decision AS kind, 'canaryd' AS actor, d.reason AS detail "
 		"  FROM decisions d WHERE d.rollout_id = $1 AND d.decision <> 'hold' AND NOT EXISTS ("
@@ -200,19 +205,19 @@ int cn_store_report(struct cn_store *st, int64_t id, struct cn_report_data **out
 		"    concat_ws(': ', coalesce(c.result, 'not handled yet'), nullif(c.reason, '')) "
 		"  FROM commands c WHERE c.rollout_id = $1) m "
 		"ORDER BY at_ms LIMIT " CN_STR(CN_REPORT_MARKERS_MAX),
-		ids, err) : NULL;
-	d->events = d->markers ? query(st, "read the audit events",
+		1, p, err) : NULL;
+	q.events = q.markers ? cn_read_query(d->rd, st, "read the audit events",
 		"SELECT id, " MS("at") " AS at_ms, actor, kind, reason, data::text AS data, hash FROM audit_events "
 		"WHERE rollout_id = $1 ORDER BY id LIMIT " CN_STR(CN_REPORT_EVENTS_MAX),
-		ids, err) : NULL;
-	if (!d->events) {
+		1, p, err) : NULL;
+	if (!q.events) {
 		rc = -err->code;
 		goto out;
 	}
 	in_tx = false;
 	if ((rc = cn_store_commit(st, err)) < 0)
 		goto out;
-	if ((rc = fill(d, err)) < 0)
+	if ((rc = fill(d, &q, err)) < 0)
 		goto out;
 	*out = d;
 	d = NULL;
@@ -232,16 +237,6 @@ void cn_report_data_free(struct cn_report_data *d)
 {
 	if (!d)
 		return;
-	json_decref(d->head);
-	json_decref(d->slos);
-	json_decref(d->weights);
-	json_decref(d->points);
-	json_decref(d->markers);
-	json_decref(d->events);
-	free(d->w);
-	free(d->s);
-	free(d->p);
-	free(d->m);
-	free(d->e);
+	cn_read_free(d->rd);
 	free(d);
 }
