@@ -102,6 +102,18 @@ struct cn_report;
 /* `report ID --html FILE`: what was written where. */
 json_t *cli_json_report(const struct cn_report *r, int64_t id, const char *path, size_t bytes);
 
+/* ---- what the write commands say (cli_json.c) ---- */
+/* One file of `KIND lint`: its error (ok false), or its name and spec (a new reference, taken). */
+json_t *cli_json_lint(const char *file, const char *error, const char *name, json_t *spec);
+/* `KIND apply FILE`: the version, whether it was created, and a warning (NULL: none, shown as null). */
+json_t *cli_json_applied(const char *name, int version, bool created, const char *file, const char *warning);
+/* `rollout start` without --wait. */
+json_t *cli_json_started(int64_t id, const char *service, const char *candidate);
+/* An accepted operator's command. */
+json_t *cli_json_command(int64_t id, const char *command, bool emergency, bool gateway_confirmed);
+/* The end of `rollout start --wait` / `rollout wait`: the status with the exit code. */
+json_t *cli_json_waited(const struct cn_rollout_status *s, int exit_code);
+
 struct cn_schema;
 
 /* A kind of versioned YAML document (policy, service): how to load, describe, encode and store one. */

@@ -29,15 +29,13 @@ int cli_doc_lint(struct cli *cli, const struct cli_doc *doc, int argc, char **ar
 			int code = cli_error(&err);
 			if (!bad)
 				bad = code;
-			json_array_append_new(out, json_pack("{s:s, s:b, s:s}", "file", files[i], "ok", 0, "error",
-							     err.msg));
+			json_array_append_new(out, cli_json_lint(files[i], err.msg, NULL, NULL));
 		} else {
 			char what[256];
 			doc->describe(obj, what, sizeof what);
 			if (cli->output == CLI_TEXT)
 				printf("%s: ok (%s)\n", files[i], what);
-			json_array_append_new(out, json_pack("{s:s, s:b, s:s, s:o}", "file", files[i], "ok", 1, "name",
-							     doc->name(obj), "spec", doc->to_json(obj)));
+			json_array_append_new(out, cli_json_lint(files[i], NULL, doc->name(obj), doc->to_json(obj)));
 		}
 		free(obj);
 	}
@@ -88,9 +86,8 @@ int cli_doc_apply(struct cli *cli, const struct cli_doc *doc, int argc, char **a
 		fprintf(stderr, "canaryctl: warning: %s '%s' is stored, but %s; rollouts hold until canaryd reaches it\n",
 			doc->kind, doc->name(obj), perr.msg);
 	if (cli->output == CLI_JSON)
-		rc = cli_print_json(json_pack("{s:s, s:i, s:b, s:s, s:s?}", "name", doc->name(obj), "version", version,
-					      "created", created, "file", files[0], "warning",
-					      unreachable ? perr.msg : NULL));
+		rc = cli_print_json(cli_json_applied(doc->name(obj), version, created, files[0],
+						     unreachable ? perr.msg : NULL));
 	else if (created)
 		printf("%s '%s' version %d stored\n", doc->kind, doc->name(obj), version);
 	else

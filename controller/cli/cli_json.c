@@ -1,5 +1,5 @@
-/* Every `--output json` document of canaryctl's read commands, rendered from the store's read models (and the audit
- * check's, the migrations' and the HTML report's results) in one place.
+/* Every `--output json` document of canaryctl, in one place: the read commands' from the store's read models (and
+ * the audit check's, the migrations' and the HTML report's results), and what the write commands acknowledge.
  * The documents keep the shapes they had when SQL built them: the same keys in the same order, floating-point
  * columns as reals (and as json_build_object printed them in `rollout status`), times as ISO 8601 strings. Documents
  * the database stores as such (a policy's spec, a tick's status, an audit event's data) are shown as stored. */
@@ -308,4 +308,50 @@ json_t *cli_json_report(const struct cn_report *r, int64_t id, const char *path,
 	o = put(o, "decision_points", json_integer((json_int_t)r->nmarkers));
 	o = put(o, "events", json_integer((json_int_t)r->nevents));
 	return o;
+}
+
+json_t *cli_json_lint(const char *file, const char *error, const char *name, json_t *spec)
+{
+	json_t *o = json_object();
+	o = put(o, "file", json_string(file));
+	o = put(o, "ok", json_boolean(!error));
+	if (error) {
+		json_decref(spec);
+		return put(o, "error", json_string(error));
+	}
+	o = put(o, "name", str(name));
+	return put(o, "spec", spec);
+}
+
+json_t *cli_json_applied(const char *name, int version, bool created, const char *file, const char *warning)
+{
+	json_t *o = json_object();
+	o = put(o, "name", str(name));
+	o = put(o, "version", json_integer(version));
+	o = put(o, "created", json_boolean(created));
+	o = put(o, "file", str(file));
+	return put(o, "warning", str(warning));
+}
+
+json_t *cli_json_started(int64_t id, const char *service, const char *candidate)
+{
+	json_t *o = json_object();
+	o = put(o, "id", json_integer(id));
+	o = put(o, "service", str(service));
+	return put(o, "candidate", str(candidate));
+}
+
+json_t *cli_json_command(int64_t id, const char *command, bool emergency, bool gateway_confirmed)
+{
+	json_t *o = json_object();
+	o = put(o, "id", json_integer(id));
+	o = put(o, "command", str(command));
+	o = put(o, "accepted", json_true());
+	o = put(o, "emergency", json_boolean(emergency));
+	return put(o, "gateway_confirmed", json_boolean(gateway_confirmed));
+}
+
+json_t *cli_json_waited(const struct cn_rollout_status *s, int exit_code)
+{
+	return put(cli_json_status(s), "exit_code", json_integer(exit_code));
 }

@@ -421,12 +421,7 @@ static int wait_rollout(struct cli *cli, struct cn_store *st, int64_t id, int64_
 		fflush(stdout);
 	}
 	if (cli->output == CLI_JSON) {
-		json_t *doc = cli_json_status(cur);
-		if (doc && json_object_set_new(doc, "exit_code", json_integer(code)) < 0) {
-			json_decref(doc);
-			doc = NULL;
-		}
-		cli_print_json(doc);
+		cli_print_json(cli_json_waited(cur, code));
 	}
 out:
 	live_clear(&lv);
@@ -495,8 +490,7 @@ static int rollout_start(struct cli *cli, int argc, char **argv)
 		return cli_error(&err);
 	if (!wait) {
 		if (cli->output == CLI_JSON)
-			return cli_print_json(json_pack("{s:I, s:s, s:s}", "id", (json_int_t)id, "service", service,
-							"candidate", candidate));
+			return cli_print_json(cli_json_started(id, service, candidate));
 		printf("rollout %lld started: %s -> %s\n", (long long)id, service, candidate);
 		return 0;
 	}
@@ -823,9 +817,7 @@ static int rollout_command(struct cli *cli, enum cn_command_kind kind, int argc,
 	/* An abort is recorded now, whatever the gateway does: exit 0; warn if the gateway lags behind. */
 	bool confirmed = kind != CN_CMD_ABORT || abort_confirmed(st, id);
 	if (cli->output == CLI_JSON)
-		return cli_print_json(json_pack("{s:I, s:s, s:b, s:b, s:b}", "id", (json_int_t)id, "command",
-						cn_command_name(kind), "accepted", 1, "emergency",
-						kind == CN_CMD_PROMOTE_FULL, "gateway_confirmed", confirmed));
+		return cli_print_json(cli_json_command(id, cn_command_name(kind), kind == CN_CMD_PROMOTE_FULL, confirmed));
 	printf("rollout %lld: %s accepted%s%s\n", (long long)id, cn_command_name(kind),
 	       kind == CN_CMD_PROMOTE_FULL ? " (emergency: remaining steps and analysis skipped; recorded as such)" : "",
 	       confirmed ? "" : " (the gateway has not confirmed it yet)");
