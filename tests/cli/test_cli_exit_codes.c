@@ -226,6 +226,39 @@ static void test_against_database(void **state)
 	run(&r, db.conninfo, (const char *[]){"rollout", "wait", "1", "--timeout", "1s", NULL});
 	expect_status(&r, 69);
 	assert_non_null(strstr(r.err, "no canaryd has picked it up"));
+	/* status, rendered from the store's typed row: keys, types and formats as the SQL-built document had them */
+	run(&r, db.conninfo, (const char *[]){"--output", "json", "rollout", "status", "1", NULL});
+	expect_status(&r, 0);
+	j = json_loads(r.out, JSON_PRESERVE_ORDER, NULL);
+	assert_non_null(j);
+	{
+		static const char *const keys[] = {"id", "service", "candidate", "baseline", "candidate_slot", "phase",
+						   "step", "steps", "weight", "applied_weight", "policy",
+						   "policy_version", "reason", "status", "created_at", "created_by",
+						   "updated_at", "finished_at", "lease_owner"};
+		size_t k = 0;
+		const char *key;
+		json_t *v;
+		json_object_foreach(j, key, v) {
+			assert_true(k < sizeof keys / sizeof keys[0]);
+			assert_string_equal(key, keys[k++]);
+		}
+		assert_int_equal(k, sizeof keys / sizeof keys[0]);
+	}
+	assert_string_equal(json_string_value(json_object_get(j, "phase")), "pending");
+	assert_int_equal(json_integer_value(json_object_get(j, "step")), -1);
+	assert_true(json_is_integer(json_object_get(j, "weight"))); /* 0, as json_build_object printed it */
+	assert_true(json_is_null(json_object_get(j, "applied_weight")));
+	assert_true(json_is_null(json_object_get(j, "status")));
+	assert_true(json_is_null(json_object_get(j, "finished_at")));
+	const char *at = json_string_value(json_object_get(j, "created_at"));
+	assert_non_null(at);
+	assert_int_equal(at[10], 'T');
+	assert_string_equal(at + strlen(at) - 6, "+00:00");
+	json_decref(j);
+	run(&r, db.conninfo, (const char *[]){"rollout", "status", "1", NULL});
+	expect_status(&r, 0);
+	assert_non_null(strstr(r.out, "rollout 1 demo: pending, not started, candidate v2 at 0% — "));
 	run(&r, db.conninfo, (const char *[]){"--output", "json", "service", "show", "demo", NULL});
 	expect_status(&r, 0);
 	j = json_loads(r.out, 0, NULL);
