@@ -1,4 +1,5 @@
-/* SHA-256 (FIPS 180-4): content hashes of migration files and of applied policy and service sources. */
+/* SHA-256 (FIPS 180-4) through OpenSSL's libcrypto: content hashes of migration files, of applied policy and service
+ * sources, and the audit chain. */
 #ifndef CANARY_SHA256_H
 #define CANARY_SHA256_H
 
@@ -8,18 +9,19 @@
 #define CN_SHA256_LEN 32
 #define CN_SHA256_HEX_LEN 65 /* 64 hex digits and the NUL */
 
+/* A hash in progress; holds libcrypto's context, which cn_sha256_final frees. */
 struct cn_sha256 {
-	uint32_t h[8];
-	uint64_t len;      /* bytes hashed so far */
-	uint8_t buf[64];
-	size_t nbuf;
+	void *ctx; /* EVP_MD_CTX */
 };
 
-/* Starts a hash. */
+/* libcrypto failing to allocate or run SHA-256 is treated like running out of memory: the functions below print
+ * "canary: ..." on stderr and abort rather than return a digest that is not one. */
+
+/* Starts a hash; every started hash must be finished with cn_sha256_final. */
 void cn_sha256_init(struct cn_sha256 *c);
 /* Adds len bytes. */
 void cn_sha256_update(struct cn_sha256 *c, const void *data, size_t len);
-/* Finishes the hash into out (32 bytes); c must be initialised again before reuse. */
+/* Finishes the hash into out (32 bytes) and frees the context; c must be initialised again before reuse. */
 void cn_sha256_final(struct cn_sha256 *c, uint8_t out[CN_SHA256_LEN]);
 /* Hashes data in one go and writes 64 lowercase hex digits and a NUL into hex; returns hex. */
 char *cn_sha256_hex(const void *data, size_t len, char hex[CN_SHA256_HEX_LEN]);
