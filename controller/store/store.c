@@ -112,7 +112,7 @@ const char *cn_store_user(const struct cn_store *s)
 
 int cn_store_listen(struct cn_store *s, const char *channel, struct cn_err *err)
 {
-	char sql[96];
+	char sql[160]; /* LISTEN and a quoted identifier of at most 63 bytes, every one a doubled quote */
 	/* A channel is an identifier, which LISTEN cannot take as a parameter: quote it with libpq. */
 	char *quoted = PQescapeIdentifier(s->conn, channel, strlen(channel));
 	if (!quoted)

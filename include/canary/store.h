@@ -55,8 +55,8 @@ int cn_store_listen(struct cn_store *s, const char *channel, struct cn_err *err)
 int cn_store_socket(const struct cn_store *s);
 
 /* Reads what arrived on the connection and consumes the notifications it carries, waiting up to timeout_ms for
- * the first one (0: only what has arrived; -1: no limit). Returns how many were consumed (0: none), or -CN_EUNAVAIL
- * with err when the connection failed. */
+ * the first one (0: only what has arrived; -1: no limit; a signal ends the wait early). Returns how many were
+ * consumed (0: none), or -code with err: CN_EUNAVAIL when the connection failed. */
 int cn_store_wait_notify(struct cn_store *s, int timeout_ms, struct cn_err *err);
 
 /* ---- migrations (store_migrate.c) ---- */
