@@ -407,10 +407,12 @@ BEGIN
                                       ELSE p_reason END,
         updated_at = clock_timestamp(), next_tick_at = clock_timestamp() + p_next_tick_ms * interval '1 ms'
         WHERE id = p_id;
-    -- An ended rollout keeps its final reason in the row, so compare with its last hold event instead: a gateway
-    -- that stays away after an abort is one event, not one per interval.
+    -- An ended rollout keeps its final reason in the row, so compare with its last hold event since it ended
+    -- instead: a gateway that stays away after an abort is one event (which canaryctl abort quotes), not one per
+    -- interval.
     IF r.phase IN ('promoted', 'rolled_back', 'aborted', 'failed') THEN
         IF (SELECT e.reason FROM audit_events e WHERE e.rollout_id = p_id AND e.kind = 'hold'
+                AND e.at >= coalesce(r.finished_at, '-infinity')
             ORDER BY e.id DESC LIMIT 1) IS DISTINCT FROM p_reason THEN
             PERFORM canary.audit(p_id, r.service, NULL, 'hold', p_reason, NULL);
         END IF;
