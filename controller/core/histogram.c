@@ -5,6 +5,8 @@
 #include <math.h>
 #include <string.h>
 
+#include "canary/bug.h"
+
 bool cn_histogram_sane(const struct cn_histogram *h)
 {
 	if (!h || h->nbuckets < 2 || h->nbuckets > CN_MAX_BUCKETS)
@@ -22,6 +24,7 @@ bool cn_histogram_sane(const struct cn_histogram *h)
 
 bool cn_histogram_same_bounds(const struct cn_histogram *a, const struct cn_histogram *b)
 {
+	CN_BUG_ON(a->nbuckets < 0 || a->nbuckets > CN_MAX_BUCKETS);
 	if (a->nbuckets != b->nbuckets)
 		return false;
 	for (int i = 0; i < a->nbuckets; i++)
@@ -62,6 +65,7 @@ static void histogram_copy(struct cn_histogram *dst, const struct cn_histogram *
 enum cn_delta cn_histogram_delta(const struct cn_histogram *cur, const struct cn_histogram *prev,
 				 struct cn_histogram *out)
 {
+	CN_BUG_ON(!out);
 	if (!cn_histogram_sane(cur) || !cn_histogram_sane(prev)) {
 		histogram_clear(out);
 		return CN_DELTA_MISSING;

@@ -7,6 +7,8 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "canary/bug.h"
+
 int64_t cn_judge_min_sample(const struct cn_policy *p)
 {
 	int64_t m = p->analysis.min_requests;
@@ -227,6 +229,7 @@ void cn_judge_slo(const struct cn_slo *slo, int64_t min_requests, const struct c
 		  const struct cn_series_status *bst, struct cn_slo_result *out)
 {
 	char label[32], cv[24], bv[24], ov[24], rel[24];
+	CN_BUG_ON(!slo || !cand || !base || !cst || !bst || !out);
 	unsigned mask = slo_series(slo);
 
 	/* Any verdict needs min(min_requests, CN_JUDGE_MIN_SAMPLE) requests; a failing one needs all of min_requests
@@ -364,6 +367,7 @@ void cn_judge_slo_seq(const struct cn_slo *slo, double alpha, struct cn_seq_stat
 		      const struct cn_series_status *cst, const struct cn_series_status *bst, struct cn_slo_result *out)
 {
 	char label[32], what[48], trouble[CN_WHY_MAX], cv[24], bv[24], rv[16], uv[16], tv[16], lv[24], dv[32];
+	CN_BUG_ON(!slo || !s || !dcand || !dbase || !acc_base || !cst || !bst || !out);
 	unsigned mask = slo_series(slo);
 	double tol = cn_slo_tolerance(slo);
 	bool just_chosen = false;

@@ -25,6 +25,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "canary/bug.h"
 #include "canary/judge.h"
 
 static const char *const phase_names[] = {
@@ -110,6 +111,7 @@ static void sample_clear(struct cn_sample *s)
 
 void cn_rollout_init(struct cn_rollout_state *st)
 {
+	CN_BUG_ON(!st);
 	memset(st, 0, sizeof *st);
 	st->phase = CN_PHASE_PENDING;
 	st->paused_from = CN_PHASE_PENDING;
@@ -173,6 +175,14 @@ static const char *fmt_at(const struct cn_policy *p, int step, char *b, size_t n
 		return fmt_where(p, step, b, n);
 	snprintf(b, n, "at %s", fmt_where(p, step, w, sizeof w));
 	return b;
+}
+
+/* True if the state lies in or across the result: cn_tick and cn_command write out while they still read cur, so
+ * cur must not alias out. Compared as integers, which is defined for unrelated objects. */
+static bool overlaps(const struct cn_rollout_state *cur, const struct cn_tick_result *out)
+{
+	uintptr_t c = (uintptr_t)cur, o = (uintptr_t)out;
+	return c < o + sizeof *out && o < c + sizeof *cur;
 }
 
 static void result_init(struct cn_tick_result *out, const struct cn_rollout_state *cur)
@@ -436,6 +446,9 @@ void cn_tick(const struct cn_policy *p, const struct cn_rollout_state *cur, cons
 	struct cn_rollout_state *n = &out->next;
 	struct tally t;
 
+	CN_BUG_ON(!p || !cur || !out);
+	CN_BUG_ON(overlaps(cur, out));
+	CN_BUG_ON(p->nslos < 0 || p->nslos > CN_MAX_SLOS || p->nsteps < 0 || p->nsteps > CN_MAX_STEPS);
 	result_init(out, cur);
 	if (cn_phase_is_terminal(cur->phase)) {
 		say(out, "rollout is %s: nothing to do", cn_phase_name(cur->phase));
@@ -556,6 +569,9 @@ int cn_command(const struct cn_policy *p, const struct cn_rollout_state *cur, en
 	       int64_t now_ms, struct cn_tick_result *out, struct cn_err *err)
 {
 	char w[48];
+	CN_BUG_ON(!p || !cur || !out || !err);
+	CN_BUG_ON(overlaps(cur, out));
+	CN_BUG_ON(p->nslos < 0 || p->nslos > CN_MAX_SLOS || p->nsteps < 0 || p->nsteps > CN_MAX_STEPS);
 	const char *ph = cn_phase_name(cur->phase);
 
 	if (cn_phase_is_terminal(cur->phase))
