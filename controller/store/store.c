@@ -7,6 +7,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "canary/bug.h"
+
 struct cn_store {
 	PGconn *conn;
 	char user[CN_NAME_MAX];
@@ -209,6 +211,7 @@ int cn_store_fail_result(struct cn_store *s, const PGresult *res, const char *wh
 PGresult *cn_store_exec(struct cn_store *s, const char *what, const char *sql, int nparams,
 			const char *const *params, struct cn_err *err)
 {
+	CN_BUG_ON(!s || !sql || nparams < 0 || (nparams > 0 && !params));
 	PGresult *res = PQexecParams(s->conn, sql, nparams, NULL, params, NULL, NULL, 0);
 	ExecStatusType st = res ? PQresultStatus(res) : PGRES_FATAL_ERROR;
 	if (st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK)

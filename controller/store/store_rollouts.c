@@ -37,6 +37,7 @@ int cn_store_rollout_create(struct cn_store *st, const char *service, const char
 int cn_store_claim(struct cn_store *st, const char *owner, int64_t lease_ms, int64_t *ids, bool *due, int max,
 		   int *n, int64_t *db_now_ms, struct cn_err *err)
 {
+	CN_BUG_ON(!owner || max < 0 || (max > 0 && (!ids || !due)) || !n);
 	char lease[32], lim[16];
 	snprintf(lease, sizeof lease, "%lld", (long long)lease_ms);
 	snprintf(lim, sizeof lim, "%d", max);
@@ -63,6 +64,7 @@ int cn_store_claim(struct cn_store *st, const char *owner, int64_t lease_ms, int
 
 int cn_store_release(struct cn_store *st, const char *owner, struct cn_err *err)
 {
+	CN_BUG_ON(!owner);
 	const char *p[] = {owner};
 	return cn_store_run(st, "release leases", "SELECT canary.release_leases($1)", 1, p, err);
 }
@@ -270,6 +272,7 @@ int cn_store_record(struct cn_store *st, const struct cn_record *rec, struct cn_
 int cn_store_weight_confirmed(struct cn_store *st, int64_t id, const char *owner, double weight, bool reconciled,
 			      double found, struct cn_err *err)
 {
+	CN_BUG_ON(!owner);
 	char ids[32], w[32], f[32];
 	snprintf(ids, sizeof ids, "%lld", (long long)id);
 	snprintf(w, sizeof w, "%.17g", weight);
@@ -281,6 +284,7 @@ int cn_store_weight_confirmed(struct cn_store *st, int64_t id, const char *owner
 int cn_store_hold(struct cn_store *st, int64_t id, const char *owner, const char *reason, int64_t next_tick_ms,
 		  struct cn_err *err)
 {
+	CN_BUG_ON(!owner || !reason);
 	char ids[32], next[32];
 	snprintf(ids, sizeof ids, "%lld", (long long)id);
 	snprintf(next, sizeof next, "%lld", (long long)next_tick_ms);
@@ -470,6 +474,7 @@ int cn_store_may_command(struct cn_store *st, struct cn_err *err)
 int cn_store_lease_renew(struct cn_store *st, int64_t id, const char *owner, int64_t lease_ms, double *weight,
 			 struct cn_err *err)
 {
+	CN_BUG_ON(!owner);
 	char ids[32], lease[32];
 	snprintf(ids, sizeof ids, "%lld", (long long)id);
 	snprintf(lease, sizeof lease, "%lld", (long long)lease_ms);
