@@ -70,12 +70,12 @@ static int tick_ready(struct daemon *d, int timeout_ms)
 		bool fd_ready;
 		struct cn_err werr = {0};
 		if (cn_metrics_group_wait(d->group, -1, timeout_ms, &fd_ready, &werr) < 0)
-			dlog("error", "metrics.error", "error", 's', werr.msg, NULL);
+			dlog("error", "metrics.error", dstr("error", werr.msg));
 	}
 	while ((m = cn_metrics_group_next(d->group)) != NULL) {
 		struct cn_err terr = {0};
 		if (daemon_tick_ready(d, m, &terr) < 0)
-			dlog(terr.code == CN_EUNAVAIL ? "warn" : "error", "rollout.error", "error", 's', terr.msg, NULL);
+			dlog(terr.code == CN_EUNAVAIL ? "warn" : "error", "rollout.error", dstr("error", terr.msg));
 		else
 			ticked++;
 	}
@@ -173,7 +173,7 @@ int main(int argc, char **argv)
 		goto out;
 	}
 	atomic_store(&d.stats.healthy, 1);
-	dlog("info", "started", "owner", 's', d.cfg.owner, "listen", 's', d.cfg.listen, NULL);
+	dlog("info", "started", dstr("owner", d.cfg.owner), dstr("listen", d.cfg.listen));
 
 	/* One loop drives everything: claims (every poll interval, at once after a NOTIFY, and again while a full
 	 * claim keeps making progress), the reads in flight, and the ticks of reads that finished. A claim also
@@ -192,7 +192,7 @@ int main(int argc, char **argv)
 			if (cn_store_claim(d.store, d.cfg.owner, d.cfg.lease_ms, ids, due, d.cfg.max_claim, &n, &db_now,
 					   &err) < 0) {
 				atomic_store(&d.stats.healthy, 0);
-				dlog("error", "store.error", "error", 's', err.msg, NULL);
+				dlog("error", "store.error", dstr("error", err.msg));
 				daemon_cancel_reads(&d); /* their ticks could not be recorded */
 				if (d.cfg.once) {
 					rc = err.code;
@@ -205,9 +205,9 @@ int main(int argc, char **argv)
 				if (connect_store(&d, &err) == 0) {
 					atomic_store(&d.stats.healthy, 1);
 					backoff_ms = 200;
-					dlog("info", "store.reconnected", NULL);
+					dlog("info", "store.reconnected");
 				} else {
-					dlog("error", "store.error", "error", 's', err.msg, NULL);
+					dlog("error", "store.error", dstr("error", err.msg));
 				}
 				continue;
 			}
@@ -215,7 +215,7 @@ int main(int argc, char **argv)
 				/* the database answers again on the connection we kept (every new one was refused) */
 				atomic_store(&d.stats.healthy, 1);
 				backoff_ms = 200;
-				dlog("info", "store.recovered", NULL);
+				dlog("info", "store.recovered");
 			}
 			d.db_now_ms = db_now;
 			d.mono_claim_ms = mono_ms();
@@ -227,8 +227,8 @@ int main(int argc, char **argv)
 				struct cn_err perr = {0};
 				int r = daemon_turn(&d, ids[i], due[i], &perr);
 				if (r < 0)
-					dlog(perr.code == CN_EUNAVAIL ? "warn" : "error", "rollout.error", "rollout", 'I',
-					     ids[i], "error", 's', perr.msg, NULL);
+					dlog(perr.code == CN_EUNAVAIL ? "warn" : "error", "rollout.error",
+					     dint("rollout", ids[i]), dstr("error", perr.msg));
 				else
 					progress += r;
 				/* a long claim: tick the reads that finished meanwhile instead of after the last turn */
@@ -258,7 +258,7 @@ int main(int argc, char **argv)
 		bool fd_ready = false;
 		struct cn_err werr = {0};
 		if (cn_metrics_group_wait(d.group, notified < 0 ? -1 : cn_store_socket(d.store), (int)wait, &fd_ready, &werr) < 0) {
-			dlog("error", "metrics.error", "error", 's', werr.msg, NULL);
+			dlog("error", "metrics.error", dstr("error", werr.msg));
 			nap(100);
 		}
 		if (fd_ready && notified == 0)
@@ -269,7 +269,7 @@ int main(int argc, char **argv)
 		}
 		if (notified < 0 && !stop_flag) {
 			atomic_store(&d.stats.healthy, 0);
-			dlog("error", "store.error", "error", 's', nerr.msg, NULL);
+			dlog("error", "store.error", dstr("error", nerr.msg));
 			daemon_cancel_reads(&d);
 			connect_store(&d, &err);
 			next_claim = 0;
@@ -283,7 +283,7 @@ int main(int argc, char **argv)
 		struct cn_err rerr = {0};
 		cn_store_release(d.store, d.cfg.owner, &rerr);
 	}
-	dlog("info", "stopped", "owner", 's', d.cfg.owner, NULL);
+	dlog("info", "stopped", dstr("owner", d.cfg.owner));
 out:
 	daemon_ctx_gc(&d, 0, true);
 	cn_metrics_group_free(d.group);

@@ -86,9 +86,35 @@ int64_t daemon_now(const struct daemon *d);
 void *daemon_http_start(struct daemon *d, struct cn_err *err);
 void daemon_http_stop(void *h);
 
-/* Writes one JSON log line on stderr: {"ts":..., "level":..., "event":..., fields...}. fmt pairs: key, type, value
- * with types 's' (string), 'I' (int64), 'f' (double); ends with NULL. */
-void dlog(const char *level, const char *event, ...);
+/* One field of a log line, made by dstr/dint/dnum, whose prototypes let the compiler check each value's type. */
+struct dlog_field {
+	const char *key; /* NULL ends a list */
+	enum { DLOG_STR = 1, DLOG_INT, DLOG_NUM } type;
+	const char *s;   /* DLOG_STR; NULL leaves the field out */
+	int64_t i;       /* DLOG_INT */
+	double f;        /* DLOG_NUM */
+};
+
+static inline struct dlog_field dstr(const char *key, const char *v)
+{
+	return (struct dlog_field){.key = key, .type = DLOG_STR, .s = v};
+}
+static inline struct dlog_field dint(const char *key, int64_t v)
+{
+	return (struct dlog_field){.key = key, .type = DLOG_INT, .i = v};
+}
+static inline struct dlog_field dnum(const char *key, double v)
+{
+	return (struct dlog_field){.key = key, .type = DLOG_NUM, .f = v};
+}
+
+/* Writes one JSON log line on stderr: {"ts":..., "level":..., "event":..., fields in order...}; strings are
+ * JSON-escaped (bytes that are not UTF-8 become '?'). fields ends with a NULL key; use dlog() rather than this. */
+void dlog_fields(const char *level, const char *event, const struct dlog_field *fields);
+
+/* dlog(level, event, dstr("error", msg), dint("rollout", id), ...): a line with no fields or with the given ones. */
+#define dlog(level, event, ...) \
+	dlog_fields((level), (event), (const struct dlog_field[]){__VA_ARGS__ __VA_OPT__(, ) {0}})
 
 /* Wall clock in milliseconds since the epoch, shifted by CANARY_TEST_CLOCK_OFFSET_MS (tests: a daemon whose clock is
  * wrong). Only logs use it; the core's time is daemon_now(). */

@@ -61,14 +61,13 @@ int fault_init(void)
 	memcpy(armed_point, v, n);
 	armed_point[n] = '\0';
 	fault_armed = true;
-	dlog("warn", "fault.armed", "point", 's', armed_point, "nth", 'I', (int64_t)armed_nth, NULL);
+	dlog("warn", "fault.armed", dstr("point", armed_point), dint("nth", armed_nth));
 	return 0;
 }
 
 static void crash(const char *where)
 {
-	dlog("warn", "fault.crash", "point", 's', armed_point, "nth", 'I', (int64_t)armed_nth, "where", 's', where,
-	     NULL);
+	dlog("warn", "fault.crash", dstr("point", armed_point), dint("nth", armed_nth), dstr("where", where));
 	raise(SIGKILL);
 }
 

@@ -2,7 +2,6 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <jansson.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -48,7 +47,24 @@ int64_t daemon_now(const struct daemon *d)
 	return d->db_now_ms + (mono_ms() - d->mono_claim_ms);
 }
 
-void dlog(const char *level, const char *event, ...)
+/* A JSON string of v; bytes that do not form UTF-8 (an error text from a peer) become '?', so the field stays. */
+static json_t *jstring(const char *v)
+{
+	json_t *j = json_string(v);
+	if (j)
+		return j;
+	char *copy = strdup(v);
+	if (!copy)
+		return NULL;
+	for (unsigned char *p = (unsigned char *)copy; *p; p++)
+		if (*p >= 0x80)
+			*p = '?';
+	j = json_string(copy);
+	free(copy);
+	return j;
+}
+
+void dlog_fields(const char *level, const char *event, const struct dlog_field *fields)
 {
 	struct tm tm;
 	char stamp[40];
@@ -59,34 +75,25 @@ void dlog(const char *level, const char *event, ...)
 	snprintf(stamp + n, sizeof stamp - n, ".%03dZ", (int)(ms % 1000));
 
 	json_t *o = json_object();
+	if (!o)
+		return;
 	json_object_set_new(o, "ts", json_string(stamp));
-	json_object_set_new(o, "level", json_string(level));
-	json_object_set_new(o, "event", json_string(event));
-	va_list ap;
-	va_start(ap, event);
-	for (;;) {
-		const char *key = va_arg(ap, const char *);
-		if (!key)
+	json_object_set_new(o, "level", jstring(level));
+	json_object_set_new(o, "event", jstring(event));
+	for (const struct dlog_field *f = fields; f->key; f++) {
+		switch (f->type) {
+		case DLOG_STR:
+			if (f->s)
+				json_object_set_new(o, f->key, jstring(f->s));
 			break;
-		int type = va_arg(ap, int);
-		switch (type) {
-		case 's': {
-			const char *v = va_arg(ap, const char *);
-			if (v)
-				json_object_set_new(o, key, json_string(v));
+		case DLOG_INT:
+			json_object_set_new(o, f->key, json_integer(f->i));
 			break;
-		}
-		case 'I':
-			json_object_set_new(o, key, json_integer(va_arg(ap, int64_t)));
-			break;
-		case 'f':
-			json_object_set_new(o, key, json_real(va_arg(ap, double)));
-			break;
-		default:
+		case DLOG_NUM:
+			json_object_set_new(o, f->key, json_real(f->f));
 			break;
 		}
 	}
-	va_end(ap);
 	char *line = json_dumps(o, JSON_COMPACT);
 	if (line) {
 		fprintf(stderr, "%s\n", line);

@@ -143,8 +143,8 @@ static void gateway_warn(struct daemon *d, struct rollout_ctx *c, const char *se
 		c->gw_unlogged++;
 		return;
 	}
-	dlog("warn", "gateway.error", "rollout", 'I', c->id, "service", 's', service, "error", 's', msg, "failures",
-	     'I', c->gw_failures, "unlogged", 'I', c->gw_unlogged, NULL);
+	dlog("warn", "gateway.error", dint("rollout", c->id), dstr("service", service), dstr("error", msg),
+	     dint("failures", c->gw_failures), dint("unlogged", c->gw_unlogged));
 	c->gw_warned_ms = now;
 	c->gw_unlogged = 0;
 }
@@ -152,8 +152,8 @@ static void gateway_warn(struct daemon *d, struct rollout_ctx *c, const char *se
 static void gateway_back(struct rollout_ctx *c, const char *service)
 {
 	if (c->gw_failures > 0)
-		dlog("info", "gateway.recovered", "rollout", 'I', c->id, "service", 's', service, "failures", 'I',
-		     c->gw_failures, NULL);
+		dlog("info", "gateway.recovered", dint("rollout", c->id), dstr("service", service),
+		     dint("failures", c->gw_failures));
 	c->gw_failures = c->gw_unlogged = 0;
 	c->gw_warned_ms = 0;
 	c->gw_down_since_ms = 0;
@@ -184,9 +184,9 @@ static int reconcile(struct daemon *d, struct rollout_ctx *c, const struct cn_ro
 	rc = cn_store_weight_confirmed(d->store, row->id, d->cfg.owner, row->weight, confirmed && !matches,
 				       cur[row->candidate_slot], err);
 	if (rc == 0)
-		dlog("info", confirmed ? "gateway.reconciled" : "gateway.confirmed", "rollout", 'I', row->id,
-		     "service", 's', row->service, "weight", 'f', row->weight, "found", 'f', cur[row->candidate_slot],
-		     NULL);
+		dlog("info", confirmed ? "gateway.reconciled" : "gateway.confirmed", dint("rollout", row->id),
+		     dstr("service", row->service), dnum("weight", row->weight),
+		     dnum("found", cur[row->candidate_slot]));
 	return rc < 0 ? rc : 1;
 }
 
@@ -199,7 +199,7 @@ static void apply_weight(struct daemon *d, struct rollout_ctx *c, const struct c
 	shares(row, weight, want);
 	CN_CRASH_POINT("after_intent");
 	if (may_move(d, row, weight, &err) < 0) {
-		dlog("warn", "lease.lost", "rollout", 'I', row->id, "error", 's', err.msg, NULL);
+		dlog("warn", "lease.lost", dint("rollout", row->id), dstr("error", err.msg));
 		return;
 	}
 	if (cn_gateway_set_weights(c->gw, want, &err) < 0) {
@@ -209,19 +209,18 @@ static void apply_weight(struct daemon *d, struct rollout_ctx *c, const struct c
 	CN_CRASH_POINT("after_gateway");
 	CN_CRASH_POINT("before_confirm");
 	if (cn_store_weight_confirmed(d->store, row->id, d->cfg.owner, weight, false, weight, &err) < 0) {
-		dlog("error", "store.error", "rollout", 'I', row->id, "error", 's', err.msg, NULL);
+		dlog("error", "store.error", dint("rollout", row->id), dstr("error", err.msg));
 		return;
 	}
-	dlog("info", "weight.applied", "rollout", 'I', row->id, "service", 's', row->service, "weight", 'f', weight,
-	     NULL);
+	dlog("info", "weight.applied", dint("rollout", row->id), dstr("service", row->service), dnum("weight", weight));
 }
 
 static void log_result(const char *event, const struct cn_rollout_row *row, const struct cn_tick_result *res)
 {
-	dlog(res->decision == CN_DECIDE_ROLLBACK ? "warn" : "info", event, "rollout", 'I', row->id, "service", 's',
-	     row->service, "phase", 's', cn_phase_name(res->next.phase), "decision", 's',
-	     cn_decision_name(res->decision), "step", 'I', (int64_t)res->next.step, "weight", 'f', res->next.weight,
-	     "reason", 's', res->reason, NULL);
+	dlog(res->decision == CN_DECIDE_ROLLBACK ? "warn" : "info", event, dint("rollout", row->id),
+	     dstr("service", row->service), dstr("phase", cn_phase_name(res->next.phase)),
+	     dstr("decision", cn_decision_name(res->decision)), dint("step", res->next.step),
+	     dnum("weight", res->next.weight), dstr("reason", res->reason));
 }
 
 static int reload(struct daemon *d, int64_t id, struct cn_rollout_row **row, struct cn_err *err)
@@ -285,9 +284,9 @@ static int run_commands(struct daemon *d, struct rollout_ctx *c, struct cn_rollo
 		(*handled)++;
 		if (rc == 0) {
 			if (crc < 0)
-				dlog("info", "command.refused", "rollout", 'I', row->id, "command", 's',
-				     cn_command_name(cmds[i].kind), "actor", 's', cmds[i].actor, "error", 's', cerr.msg,
-				     NULL);
+				dlog("info", "command.refused", dint("rollout", row->id),
+				     dstr("command", cn_command_name(cmds[i].kind)), dstr("actor", cmds[i].actor),
+				     dstr("error", cerr.msg));
 			else
 				log_result("command.accepted", row, res);
 		}
@@ -381,7 +380,7 @@ int daemon_turn(struct daemon *d, int64_t id, bool due, struct cn_err *err)
 		struct cn_err herr = {0};
 		snprintf(why, sizeof why, "holding: canaryd cannot act on this rollout: %s", err->msg);
 		if (cn_store_hold(d->store, id, d->cfg.owner, why, CTX_RETRY_MS, &herr) < 0)
-			dlog("error", "store.error", "rollout", 'I', id, "error", 's', herr.msg, NULL);
+			dlog("error", "store.error", dint("rollout", id), dstr("error", herr.msg));
 		rc = -err->code;
 		goto out;
 	}
