@@ -1,5 +1,5 @@
-/* SHA-256 (FIPS 180-4) through OpenSSL's libcrypto: content hashes of migration files, of applied policy and service
- * sources, and the audit chain. */
+/* SHA-256 (FIPS 180-4) through OpenSSL's libcrypto: checksums of migration files, and the audit chain's hashes as
+ * `audit verify` recomputes them (policy and service content hashes are computed by the database). */
 #ifndef CANARY_SHA256_H
 #define CANARY_SHA256_H
 
