@@ -8,6 +8,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "canary/clock.h"
 #include "canary/parse.h"
 #include "canary/policy.h"
 #include "canary/rollout.h"
@@ -62,13 +63,6 @@ static int parse_timeout(const char *s, int64_t *ms)
 	return 0;
 }
 
-static int64_t mono_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /* A string for the text views: "" where the database has none. */
 static const char *E(const char *s)
 {
@@ -106,13 +100,6 @@ static void print_status_line(FILE *f, const struct cn_rollout_status *st)
 	fprintf(f, "rollout %lld %s: %s, %s, candidate %s at %.4g%%%s%s%s — %s\n", (long long)st->id, E(st->service),
 		cn_phase_name(st->phase), fmt_step(st, step, sizeof step), E(st->candidate), st->weight,
 		verdicts[0] ? " [" : "", verdicts, verdicts[0] ? "]" : "", E(st->reason));
-}
-
-static int64_t wall_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
 /* A rollout's stored row and its pinned policy, parsed: what the live views need beyond the status document. */
@@ -272,19 +259,19 @@ static int exit_for_phase(enum cn_phase phase, bool exit_on_pause, bool *done)
 static int reconnect(struct cli *cli, struct cn_store **st, int64_t id, int64_t start, int64_t timeout_ms,
 		     struct cn_err *err)
 {
-	int64_t began = mono_ms(), noted = began, backoff = RECONNECT_MIN_MS;
+	int64_t began = cn_mono_ms(), noted = began, backoff = RECONNECT_MIN_MS;
 	fprintf(stderr, "canaryctl: lost the database while waiting for rollout %lld: %s; reconnecting%s\n",
 		(long long)id, err->msg, timeout_ms > 0 ? " until the --timeout" : "");
 	for (;;) {
 		int64_t pause = backoff;
 		if (timeout_ms > 0) {
-			int64_t left = timeout_ms - (mono_ms() - start);
+			int64_t left = timeout_ms - (cn_mono_ms() - start);
 			if (left <= 0) {
 				fprintf(stderr, "canaryctl: the database is still unavailable after %llds (--timeout %llds): "
 						"%s; rollout %lld goes on without us: 'canaryctl rollout wait %lld' to wait "
 						"again\n",
-					(long long)((mono_ms() - began) / 1000), (long long)(timeout_ms / 1000), err->msg,
-					(long long)id, (long long)id);
+					(long long)((cn_mono_ms() - began) / 1000), (long long)(timeout_ms / 1000),
+					err->msg, (long long)id, (long long)id);
 				return CN_EUNAVAIL;
 			}
 			if (pause > left)
@@ -297,13 +284,13 @@ static int reconnect(struct cli *cli, struct cn_store **st, int64_t id, int64_t 
 			cli->store = *st = n;
 			fprintf(stderr, "canaryctl: reconnected to the database after %.1fs; waiting for rollout %lld "
 					"again\n",
-				(double)(mono_ms() - began) / 1000.0, (long long)id);
+				(double)(cn_mono_ms() - began) / 1000.0, (long long)id);
 			return 0;
 		}
 		if (err->code != CN_EUNAVAIL)
 			return cli_error(err);
-		if (mono_ms() - noted >= RECONNECT_NOTE_MS) {
-			noted = mono_ms();
+		if (cn_mono_ms() - noted >= RECONNECT_NOTE_MS) {
+			noted = cn_mono_ms();
 			fprintf(stderr, "canaryctl: still reconnecting after %llds: %s\n",
 				(long long)((noted - began) / 1000), err->msg);
 		}
@@ -317,7 +304,7 @@ static int reconnect(struct cli *cli, struct cn_store **st, int64_t id, int64_t 
 static int wait_rollout(struct cli *cli, struct cn_store *st, int64_t id, int64_t timeout_ms, bool exit_on_pause)
 {
 	struct cn_err err = {0};
-	int64_t start = mono_ms(), ended_ms = 0;
+	int64_t start = cn_mono_ms(), ended_ms = 0;
 	char last[1024] = "", last_event[64] = "";
 	struct cn_status_list *list = NULL;
 	const struct cn_rollout_status *cur = NULL;
@@ -349,7 +336,7 @@ static int wait_rollout(struct cli *cli, struct cn_store *st, int64_t id, int64_
 			struct cn_err lerr = {0};
 			if (live_load(st, id, &lv, &lerr) < 0)
 				live_clear(&lv);
-			format_live(cur, &lv, wall_ms(), live, sizeof live);
+			format_live(cur, &lv, cn_wall_ms(), live, sizeof live);
 			snprintf(event, sizeof event, "%s|%d", cn_phase_name(cur->phase), cur->step);
 			if (drawn && strcmp(event, last_event) != 0)
 				fputc('\n', stdout); /* keep the line of the step that just ended */
@@ -376,8 +363,8 @@ static int wait_rollout(struct cli *cli, struct cn_store *st, int64_t id, int64_
 		/* An ended rollout counts once the gateway carries its final weight; if the gateway does not confirm
 		 * within SETTLE_MS the outcome is still the outcome, and canaryd keeps reconciling. */
 		if (done && !settled && c != EXIT_PAUSED && ended_ms == 0)
-			ended_ms = mono_ms();
-		if (done && (settled || c == EXIT_PAUSED || mono_ms() - ended_ms >= SETTLE_MS)) {
+			ended_ms = cn_mono_ms();
+		if (done && (settled || c == EXIT_PAUSED || cn_mono_ms() - ended_ms >= SETTLE_MS)) {
 			if (!settled && c != EXIT_PAUSED)
 				fprintf(stderr, "canaryctl: rollout %lld ended (%s) but the gateway has not confirmed weight "
 						"%g%% for the candidate after %ds; canaryd keeps retrying\n",
@@ -385,7 +372,7 @@ static int wait_rollout(struct cli *cli, struct cn_store *st, int64_t id, int64_
 			code = c;
 			break;
 		}
-		if (timeout_ms > 0 && mono_ms() - start >= timeout_ms) {
+		if (timeout_ms > 0 && cn_mono_ms() - start >= timeout_ms) {
 			if (drawn)
 				fputc('\n', stdout);
 			drawn = false;
@@ -535,7 +522,7 @@ static int watch_frame(struct cli *cli, struct cn_store *st, bool tty, struct cn
 	int rc = cn_store_rollout_status(st, 0, &list, err);
 	if (rc < 0)
 		return rc;
-	int64_t now = wall_ms();
+	int64_t now = cn_wall_ms();
 	if (cli->output == CLI_JSON) {
 		/* one compact document per frame and line */
 		json_t *doc = cli_json_status_list(list);
@@ -645,7 +632,7 @@ static int rollout_status(struct cli *cli, int argc, char **argv)
 		struct live lv = {0};
 		char wait[256] = "";
 		if (live_load(st, id, &lv, &err) == 0)
-			describe_wait(&lv, wall_ms(), wait, sizeof wait);
+			describe_wait(&lv, cn_wall_ms(), wait, sizeof wait);
 		live_clear(&lv);
 		if (wait[0])
 			printf("  %s\n", wait);
@@ -691,7 +678,7 @@ static int precheck_command(struct cn_store *st, int64_t id, enum cn_command_kin
 	else
 		cn_rollout_init(&cur);
 	cur.phase = lv.row->phase; /* the column is what `status` shows */
-	if (cn_command(lv.policy, &cur, kind, wall_ms(), res, &err) < 0) {
+	if (cn_command(lv.policy, &cur, kind, cn_wall_ms(), res, &err) < 0) {
 		fprintf(stderr, "canaryctl: cannot %s rollout %lld: %s; nothing was changed\n", cn_command_name(kind),
 			(long long)id, err.msg);
 		rc = CN_EINPUT;
@@ -736,7 +723,7 @@ static void gateway_hold_reason(struct cn_store *st, int64_t id, char *buf, size
  * on stderr. Returns whether it was confirmed. */
 static bool abort_confirmed(struct cn_store *st, int64_t id)
 {
-	int64_t start = mono_ms();
+	int64_t start = cn_mono_ms();
 	struct cn_err err = {0};
 	for (;;) {
 		struct cn_rollout_row *row = NULL;
@@ -749,7 +736,7 @@ static bool abort_confirmed(struct cn_store *st, int64_t id)
 		cn_rollout_row_free(row);
 		if (ok)
 			return true;
-		if (mono_ms() - start >= ABORT_CONFIRM_MS)
+		if (cn_mono_ms() - start >= ABORT_CONFIRM_MS)
 			break;
 		usleep(POLL_MS * 1000);
 	}
@@ -794,10 +781,10 @@ static int rollout_command(struct cli *cli, enum cn_command_kind kind, int argc,
 	int64_t cmd = 0;
 	if (cn_store_command_add(st, id, kind, reason, &cmd, &err) < 0)
 		return cli_error(&err);
-	int64_t start = mono_ms();
+	int64_t start = cn_mono_ms();
 	bool done = false, accepted = false;
 	char msg[CN_ERR_MSG_MAX] = "";
-	while (mono_ms() - start < COMMAND_WAIT_MS) {
+	while (cn_mono_ms() - start < COMMAND_WAIT_MS) {
 		if (cn_store_command_result(st, cmd, &done, &accepted, msg, sizeof msg, &err) < 0)
 			return cli_error(&err);
 		if (done)

@@ -1,5 +1,8 @@
 /* canaryd: the control loop. Claims due rollouts with leases in PostgreSQL, runs each one's turn, and sleeps until
- * the next tick is due or a NOTIFY says a rollout or a command arrived. SIGTERM finishes the turn in progress. */
+ * the next tick is due or a NOTIFY says a rollout or a command arrived. SIGTERM finishes the turn in progress.
+ * Which clock where: the core runs on daemon_now() (the database's clock at the last claim plus monotonic time since),
+ * so daemons whose wall clocks disagree agree on holds and timeouts; poll intervals, back-off and cache ages use
+ * cn_mono_ms(); only log stamps read the wall clock (now_ms(), which CANARY_TEST_CLOCK_OFFSET_MS shifts in tests). */
 #include <errno.h>
 #include <getopt.h>
 #include <poll.h>
@@ -182,7 +185,7 @@ int main(int argc, char **argv)
 	int64_t backoff_ms = 200, next_claim = 0;
 	bool claimed_once = false, full = false;
 	while (!stop_flag) {
-		int64_t now = mono_ms();
+		int64_t now = cn_mono_ms();
 		if (now >= next_claim && !(d.cfg.once && claimed_once)) {
 			int64_t ids[MAX_CLAIM];
 			bool due[MAX_CLAIM];
@@ -218,7 +221,7 @@ int main(int argc, char **argv)
 				dlog("info", "store.recovered");
 			}
 			d.db_now_ms = db_now;
-			d.mono_claim_ms = mono_ms();
+			d.mono_claim_ms = cn_mono_ms();
 			claimed_once = true;
 			atomic_fetch_add(&d.stats.claims, (unsigned long long)n);
 			if (n > 0) CN_CRASH_POINT("after_claim");
@@ -236,10 +239,10 @@ int main(int argc, char **argv)
 					tick_ready(&d, 0);
 			}
 			d.notified = false;
-			daemon_ctx_gc(&d, mono_ms(), false);
+			daemon_ctx_gc(&d, cn_mono_ms(), false);
 			/* more may be due; a claim with no progress (e.g. only reads in flight) waits like any other */
 			full = n == d.cfg.max_claim;
-			next_claim = full && progress > 0 ? 0 : mono_ms() + d.cfg.poll_ms;
+			next_claim = full && progress > 0 ? 0 : cn_mono_ms() + d.cfg.poll_ms;
 		}
 		if (d.cfg.once && claimed_once && cn_metrics_group_inflight(d.group) == 0) {
 			tick_ready(&d, -1);
@@ -248,7 +251,7 @@ int main(int argc, char **argv)
 		/* Wait for a read to progress, a NOTIFY, or the next claim. */
 		struct cn_err nerr = {0};
 		int notified = drain_notify(d.store, &nerr);
-		int64_t wait = next_claim - mono_ms();
+		int64_t wait = next_claim - cn_mono_ms();
 		if (d.cfg.once)
 			wait = 100; /* only the reads are left to finish */
 		else if (notified != 0)

@@ -7,6 +7,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "canary/clock.h"
 #include "canary/err.h"
 #include "canary/policy-t.h"
 #include "canary/service-t.h"
@@ -75,7 +76,7 @@ int daemon_tick_ready(struct daemon *d, struct cn_metrics *m, struct cn_err *err
 /* Cancels every read in flight (the database went away: their ticks could not be recorded). */
 void daemon_cancel_reads(struct daemon *d);
 
-/* Drops cached contexts of rollouts not seen for a while (mono: mono_ms()); frees all when all is true. */
+/* Drops cached contexts of rollouts not seen for a while (mono: cn_mono_ms()); frees all when all is true. */
 void daemon_ctx_gc(struct daemon *d, int64_t mono, bool all);
 
 /* The time the core runs on: the database's clock at the last claim plus the monotonic time since (milliseconds
@@ -122,8 +123,5 @@ int64_t now_ms(void);
 
 /* Reads CANARY_TEST_CLOCK_OFFSET_MS (default 0); returns 0, or -1 with a message on stderr when it is malformed. */
 int clock_init(void);
-
-/* Monotonic clock in milliseconds (intervals only). */
-int64_t mono_ms(void);
 
 #endif

@@ -7,6 +7,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "canary/clock.h"
 #include "daemon.h"
 
 static int64_t clock_offset_ms; /* CANARY_TEST_CLOCK_OFFSET_MS: set once at start, read-only after */
@@ -30,21 +31,12 @@ int clock_init(void)
 
 int64_t now_ms(void)
 {
-	struct timespec ts;
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000 + clock_offset_ms;
-}
-
-int64_t mono_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+	return cn_wall_ms() + clock_offset_ms;
 }
 
 int64_t daemon_now(const struct daemon *d)
 {
-	return d->db_now_ms + (mono_ms() - d->mono_claim_ms);
+	return d->db_now_ms + (cn_mono_ms() - d->mono_claim_ms);
 }
 
 /* A JSON string of v; bytes that do not form UTF-8 (an error text from a peer) become '?', so the field stays. */

@@ -78,7 +78,7 @@ static struct rollout_ctx *ctx_get(struct daemon *d, const struct cn_rollout_row
 {
 	for (int i = 0; i < d->nctx; i++)
 		if (d->ctx[i].id == row->id) {
-			d->ctx[i].last_seen_ms = mono_ms();
+			d->ctx[i].last_seen_ms = cn_mono_ms();
 			return &d->ctx[i];
 		}
 	if (d->nctx == d->capctx) {
@@ -107,7 +107,7 @@ static struct rollout_ctx *ctx_get(struct daemon *d, const struct cn_rollout_row
 		cn_gateway_close(c->gw);
 		return NULL;
 	}
-	c->last_seen_ms = mono_ms();
+	c->last_seen_ms = cn_mono_ms();
 	d->nctx++;
 	atomic_store(&d->stats.rollouts_owned, (unsigned long long)d->nctx);
 	return c;
@@ -136,7 +136,7 @@ static int may_move(struct daemon *d, const struct cn_rollout_row *row, double w
 /* Logs a gateway failure: the first of a run at once, then at most once a minute with the count in between. */
 static void gateway_warn(struct daemon *d, struct rollout_ctx *c, const char *service, const char *msg)
 {
-	int64_t now = mono_ms();
+	int64_t now = cn_mono_ms();
 	atomic_fetch_add(&d->stats.gateway_errors, 1);
 	c->gw_failures++;
 	if (c->gw_warned_ms != 0 && now - c->gw_warned_ms < GATEWAY_WARN_EVERY_MS) {
@@ -364,7 +364,7 @@ int daemon_turn(struct daemon *d, int64_t id, bool due, struct cn_err *err)
 	 * its lease). Unless a NOTIFY says a command may be waiting, there is nothing to do for it until the read ends. */
 	for (int i = 0; i < d->nctx; i++)
 		if (d->ctx[i].id == id && cn_metrics_busy(d->ctx[i].metrics) && !d->notified) {
-			d->ctx[i].last_seen_ms = mono_ms();
+			d->ctx[i].last_seen_ms = cn_mono_ms();
 			return 0;
 		}
 	struct cn_rollout_row *row = NULL;
@@ -413,7 +413,7 @@ int daemon_turn(struct daemon *d, int64_t id, bool due, struct cn_err *err)
 	/* Every command row NOTIFYs, so a due rollout's commands are read when a NOTIFY came since the last claim, when
 	 * the claim was for commands only, on its first turn here, and at least every COMMANDS_RECHECK_MS (a NOTIFY
 	 * consumed while another daemon held the rollout); other turns save the query. */
-	int64_t mono = mono_ms();
+	int64_t mono = cn_mono_ms();
 	if (d->notified || !due || c->commands_checked_ms == 0 || mono - c->commands_checked_ms >= COMMANDS_RECHECK_MS) {
 		rc = run_commands(d, c, &row, gw_ok, &tick_now, &handled, err);
 		if (rc == 0)
@@ -443,7 +443,7 @@ int daemon_turn(struct daemon *d, int64_t id, bool due, struct cn_err *err)
 	if ((due || tick_now || !row->has_state) && !cn_metrics_busy(c->metrics)) {
 		if ((rc = cn_metrics_start(c->metrics, d->group, err)) < 0)
 			goto out;
-		c->read_started_ms = mono_ms();
+		c->read_started_ms = cn_mono_ms();
 		did = 1;
 	}
 	/* the newest row goes with the context: the tick runs on it when the read finishes */

@@ -11,15 +11,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
-#include <time.h>
 #include <unistd.h>
 
-static int64_t now_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
+#include "canary/clock.h"
 
 int cn_hap_addr_parse(const char *s, struct cn_hap_addr *a, struct cn_err *err)
 {
@@ -106,7 +100,7 @@ char *cn_hap_quote(const char *text, char *buf, size_t bufsz)
 static int wait_fd(int fd, short events, int64_t deadline)
 {
 	for (;;) {
-		int64_t left = deadline - now_ms();
+		int64_t left = deadline - cn_mono_ms();
 		if (left <= 0) {
 			errno = ETIMEDOUT;
 			return -1;
@@ -199,7 +193,7 @@ int cn_hap_cmd(const struct cn_hap_addr *a, const char *cmd, int64_t timeout_ms,
 	int fd = -1, rc = 0, gai_rc = 0;
 	char line[512];
 	size_t n = 0;
-	int64_t start = now_ms();
+	int64_t start = cn_mono_ms();
 	int64_t deadline = start + (timeout_ms > 0 ? timeout_ms : 1);
 
 	int len = snprintf(line, sizeof line, "%s\n", cmd);
