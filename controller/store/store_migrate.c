@@ -198,6 +198,8 @@ static int apply_one(struct cn_store *s, const char *dir, const struct migration
 	PQclear(res);
 	res = NULL;
 	const char *params[2] = {m->name, m->sha};
+	/* The one direct table write in C, on purpose: migrations run as the database owner (no app role may), before
+	 * the write functions of schema canary exist, and schema_migrations is the migrator's own bookkeeping. */
 	rc = cn_store_run(s, "record a migration",
 			  "INSERT INTO schema_migrations (name, sha256) VALUES ($1, $2)", 2, params, err);
 	if (rc)

@@ -311,27 +311,33 @@ static void sample(struct cn_sample *s, double req, double err)
 	s->latency.sum = s->ttft.sum = s->itl.sum = NAN;
 }
 
+/* Adds one tick's increments inc (candidate requests, errors, baseline requests, errors) to the cumulative counts c,
+ * ticks at now and returns whether the rollout ended. */
+static bool tick_once(const struct cn_policy *p, struct cn_rollout_state *st, double c[4], const double inc[4],
+		      int64_t now, struct cn_tick_result *r)
+{
+	struct cn_observation obs;
+	for (int i = 0; i < 4; i++)
+		c[i] += inc[i];
+	sample(&obs.candidate, c[0], c[1]);
+	sample(&obs.baseline, c[2], c[3]);
+	obs.at_ms = now;
+	cn_tick(p, st, &obs, now, r);
+	*st = r->next;
+	return cn_phase_is_terminal(st->phase);
+}
+
 /* Runs ticks with per-tick increments (candidate and baseline requests and errors) until a terminal phase or
  * `max` ticks; returns the last result in *r and the number of ticks run. */
 static int run(const struct cn_policy *p, struct cn_tick_result *r, int max, double nc, double ec, double nb,
 	       double eb)
 {
 	static struct cn_rollout_state st;
-	struct cn_observation obs;
-	double c_req = 0, c_err = 0, b_req = 0, b_err = 0;
-	int64_t now = 1700000000000LL;
+	double c[4] = {0, 0, 0, 0};
 	cn_rollout_init(&st);
-	for (int k = 0; k < max; k++) {
-		c_req += nc, c_err += ec, b_req += nb, b_err += eb;
-		sample(&obs.candidate, c_req, c_err);
-		sample(&obs.baseline, b_req, b_err);
-		obs.at_ms = now;
-		cn_tick(p, &st, &obs, now, r);
-		st = r->next;
-		if (cn_phase_is_terminal(st.phase))
+	for (int k = 0; k < max; k++)
+		if (tick_once(p, &st, c, (const double[4]){nc, ec, nb, eb}, 1700000000000LL + 10000LL * k, r))
 			return k + 1;
-		now += 10000;
-	}
 	return max;
 }
 
@@ -398,9 +404,7 @@ static void test_tick_sample_ratio_mismatch_holds(void **state)
 static int run_split(const struct cn_policy *p, struct cn_tick_result *r, int max, int onset, double bad)
 {
 	static struct cn_rollout_state st;
-	struct cn_observation obs;
-	double c_req = 0, c_err = 0, b_req = 0, b_err = 0;
-	int64_t now = 1700000000000LL;
+	double c[4] = {0, 0, 0, 0};
 	int at_full = -1;
 	cn_rollout_init(&st);
 	for (int k = 0; k < max; k++) {
@@ -408,15 +412,9 @@ static int run_split(const struct cn_policy *p, struct cn_tick_result *r, int ma
 		if (st.weight >= 100 && at_full < 0)
 			at_full = k;
 		double rate = at_full >= 0 && k - at_full >= onset ? bad : 0.005;
-		c_req += nc, c_err += nc * rate, b_req += nb, b_err += nb * 0.005;
-		sample(&obs.candidate, c_req, c_err);
-		sample(&obs.baseline, b_req, b_err);
-		obs.at_ms = now;
-		cn_tick(p, &st, &obs, now, r);
-		st = r->next;
-		if (cn_phase_is_terminal(st.phase))
+		if (tick_once(p, &st, c, (const double[4]){nc, nc * rate, nb, nb * 0.005}, 1700000000000LL + 10000LL * k,
+			      r))
 			return k + 1;
-		now += 10000;
 	}
 	return max;
 }
