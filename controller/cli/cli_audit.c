@@ -8,6 +8,7 @@
 
 #include "canary/store.h"
 #include "canary/line.h"
+#include "canary/report.h"
 #include "canary/store_audit.h"
 #include "cli.h"
 

@@ -6,7 +6,7 @@
 #include <math.h>
 #include <stdio.h>
 
-#include "canary/report_html.h"
+#include "canary/report.h"
 #include "canary/rollout.h"
 #include "canary/store.h"
 #include "canary/store_audit.h"

@@ -7,6 +7,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "canary/report.h"
 #include "canary/report_html.h"
 #include "canary/store.h"
 #include "canary/store_report.h"
@@ -62,7 +63,8 @@ int cmd_report(struct cli *cli, int argc, char **argv)
 	int npos = 0, rc;
 	struct cn_store *st;
 	struct cn_err err = {0};
-	struct cn_report_data *data = NULL;
+	struct cn_report_rows *rows = NULL;
+	struct cn_report *r = NULL;
 	char *html = NULL;
 	size_t len = 0;
 
@@ -78,12 +80,11 @@ int cmd_report(struct cli *cli, int argc, char **argv)
 
 	if ((rc = cli_store(cli, &st)) != 0)
 		return rc;
-	if (cn_store_report(st, id, &data, &err) < 0 ||
-	    !(html = cn_report_html(cn_report_data_get(data), 0, &len, &err))) {
+	if (cn_store_report(st, id, &rows, &err) < 0 || !(r = cn_report_build(rows, &err)) ||
+	    !(html = cn_report_html(r, 0, &len, &err))) {
 		rc = cli_error(&err);
 		goto out;
 	}
-	const struct cn_report *r = cn_report_data_get(data);
 	if (strcmp(html_path, "-") == 0) {
 		if (fwrite(html, 1, len, stdout) != len) {
 			fputs("canaryctl: cannot write the report to stdout\n", stderr);
@@ -105,6 +106,7 @@ int cmd_report(struct cli *cli, int argc, char **argv)
 	       (len + 1023) / 1024, r->nslos, r->nmarkers, r->nevents);
 out:
 	free(html);
-	cn_report_data_free(data);
+	cn_report_free(r);
+	cn_report_rows_free(rows);
 	return rc;
 }

@@ -4,13 +4,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/ioctl.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "canary/clock.h"
 #include "canary/parse.h"
 #include "canary/policy.h"
+#include "canary/report_term.h"
 #include "canary/rollout.h"
 #include "canary/service.h"
 #include "canary/store.h"
@@ -69,39 +68,6 @@ static const char *E(const char *s)
 	return s ? s : "";
 }
 
-/* The SLO verdicts of the last tick: "p99-latency pass, error-rate pass". */
-static void format_verdicts(const struct cn_rollout_status *st, char *buf, size_t size)
-{
-	size_t used = 0;
-	buf[0] = '\0';
-	for (size_t i = 0; i < st->nslos; i++) {
-		int n = snprintf(buf + used, size - used, "%s%s %s", i ? ", " : "", E(st->slos[i].slo),
-				 E(st->slos[i].verdict));
-		if (n < 0 || (size_t)n >= size - used)
-			break;
-		used += (size_t)n;
-	}
-}
-
-/* "step 2/3", or "not started" before the first step (the stored step is -1 then). */
-static const char *fmt_step(const struct cn_rollout_status *st, char *buf, size_t size)
-{
-	if (st->step < 0)
-		snprintf(buf, size, "not started");
-	else
-		snprintf(buf, size, "step %d/%d", st->step + 1, st->steps);
-	return buf;
-}
-
-static void print_status_line(FILE *f, const struct cn_rollout_status *st)
-{
-	char verdicts[512], step[48];
-	format_verdicts(st, verdicts, sizeof verdicts);
-	fprintf(f, "rollout %lld %s: %s, %s, candidate %s at %.4g%%%s%s%s — %s\n", (long long)st->id, E(st->service),
-		cn_phase_name(st->phase), fmt_step(st, step, sizeof step), E(st->candidate), st->weight,
-		verdicts[0] ? " [" : "", verdicts, verdicts[0] ? "]" : "", E(st->reason));
-}
-
 /* A rollout's stored row and its pinned policy, parsed: what the live views need beyond the status document. */
 struct live {
 	struct cn_rollout_row *row;
@@ -137,93 +103,6 @@ static int live_load(struct cn_store *st, int64_t id, struct live *lv, struct cn
 	}
 	lv->policy_id = row->policy_id;
 	return 0;
-}
-
-/* A duration for the live views: whole seconds ("2m05s"), "<1s" below one second. */
-static const char *live_duration(int64_t ms, char *buf, size_t size)
-{
-	if (ms < 1000) {
-		snprintf(buf, size, "<1s");
-		return buf;
-	}
-	return cli_duration((ms + 500) / 1000 * 1000, buf, size);
-}
-
-/* What the rollout waits for, in words: the hold's time left, or a person ("awaiting approval of step 3 since 2m,
- * by someone other than alice; rolls back in 8m without one"). Empty when there is nothing to say. */
-static void describe_wait(const struct live *lv, int64_t now, char *buf, size_t size)
-{
-	const struct cn_rollout_row *row = lv->row;
-	const struct cn_policy *p = lv->policy;
-	char d1[32], d2[32];
-	buf[0] = '\0';
-	if (!row || !row->has_state)
-		return;
-	const struct cn_rollout_state *s = &row->state;
-	switch (row->phase) {
-	case CN_PHASE_PROGRESSING:
-		if (p && s->step >= 0 && s->step < p->nsteps) {
-			int64_t left = p->steps[s->step].hold_ms - (now - s->step_started_ms);
-			if (left > 0)
-				snprintf(buf, size, "hold %s left", live_duration(left, d1, sizeof d1));
-			else
-				snprintf(buf, size, "hold done, judging");
-		}
-		return;
-	case CN_PHASE_AWAITING_APPROVAL: {
-		int64_t since = s->waiting_since_ms > 0 ? now - s->waiting_since_ms : 0;
-		size_t n = (size_t)snprintf(buf, size, "awaiting approval of step %d since %s by %s%s", s->step + 2,
-					    live_duration(since, d1, sizeof d1),
-					    p && p->approver_must_differ ? "someone other than " : "an operator",
-					    p && p->approver_must_differ ? row->created_by : "");
-		if (n < size && p && p->approval_timeout_ms > 0) {
-			int64_t left = p->approval_timeout_ms - since;
-			const char *then = p->on_approval_timeout == CN_FALLBACK_ROLLBACK ? "rolls back"
-					   : p->on_approval_timeout == CN_FALLBACK_PAUSE  ? "pauses"
-											  : "keeps waiting";
-			if (left > 0)
-				snprintf(buf + n, size - n, "; %s in %s without one", then,
-					 live_duration(left, d2, sizeof d2));
-			else
-				snprintf(buf + n, size - n, "; overdue, %s", then);
-		}
-		return;
-	}
-	case CN_PHASE_PAUSED:
-		snprintf(buf, size, "paused (was %s): waits for an operator to resume, abort or promote",
-			 cn_phase_name(s->paused_from));
-		return;
-	default:
-		return;
-	}
-}
-
-/* One compact line for the live views: "rollout 3 svc v2: progressing, step 2/3, 5% [error-rate pass] hold 4s left". */
-static void format_live(const struct cn_rollout_status *st, const struct live *lv, int64_t now, char *buf,
-			size_t size)
-{
-	char verdicts[512], wait[256], step[48];
-	format_verdicts(st, verdicts, sizeof verdicts);
-	describe_wait(lv, now, wait, sizeof wait);
-	snprintf(buf, size, "rollout %lld %s %s: %s, %s, %.4g%%%s%s%s%s%s", (long long)st->id, E(st->service),
-		 E(st->candidate), cn_phase_name(st->phase), fmt_step(st, step, sizeof step), st->weight,
-		 verdicts[0] ? " [" : "", verdicts, verdicts[0] ? "]" : "", wait[0] ? ", " : "", wait);
-}
-
-static int term_width(void)
-{
-	struct winsize ws;
-	if (ioctl(STDOUT_FILENO, TIOCGWINSZ, &ws) == 0 && ws.ws_col > 10)
-		return ws.ws_col;
-	return 80;
-}
-
-/* Redraws the terminal's current line: carriage return, clear to the end, the line cut to the terminal's width. */
-static void redraw_line(const char *line)
-{
-	int w = term_width() - 1;
-	printf("\r\033[K%.*s", w, line);
-	fflush(stdout);
 }
 
 static int exit_for_phase(enum cn_phase phase, bool exit_on_pause, bool *done)
@@ -336,22 +215,22 @@ static int wait_rollout(struct cli *cli, struct cn_store *st, int64_t id, int64_
 			struct cn_err lerr = {0};
 			if (live_load(st, id, &lv, &lerr) < 0)
 				live_clear(&lv);
-			format_live(cur, &lv, cn_wall_ms(), live, sizeof live);
+			cn_term_live_line(cur, lv.row, lv.policy, cn_wall_ms(), live, sizeof live);
 			snprintf(event, sizeof event, "%s|%d", cn_phase_name(cur->phase), cur->step);
 			if (drawn && strcmp(event, last_event) != 0)
 				fputc('\n', stdout); /* keep the line of the step that just ended */
 			snprintf(last_event, sizeof last_event, "%s", event);
-			redraw_line(live);
+			cn_term_redraw(stdout, live);
 			drawn = true;
 		} else {
 			char line[1024];
 			char verdicts[512];
-			format_verdicts(cur, verdicts, sizeof verdicts);
+			cn_term_verdicts(cur, verdicts, sizeof verdicts);
 			snprintf(line, sizeof line, "%s|%d|%g|%s|%s", cn_phase_name(cur->phase), cur->step, cur->weight,
 				 verdicts, E(cur->reason));
 			if (strcmp(line, last) != 0) {
 				if (cli->output == CLI_TEXT)
-					print_status_line(stdout, cur);
+					cn_term_print_status(stdout, cur);
 				fflush(stdout);
 				snprintf(last, sizeof last, "%s", line);
 			}
@@ -403,8 +282,8 @@ static int wait_rollout(struct cli *cli, struct cn_store *st, int64_t id, int64_
 	}
 	if (drawn) {
 		/* the final state as a plain line, with the reason, in place of the live one */
-		printf("\r\033[K");
-		print_status_line(stdout, cur);
+		cn_term_clear_line(stdout);
+		cn_term_print_status(stdout, cur);
 		fflush(stdout);
 	}
 	if (cli->output == CLI_JSON) {
@@ -536,15 +415,7 @@ static int watch_frame(struct cli *cli, struct cn_store *st, bool tty, struct cn
 		fflush(stdout);
 		return 0;
 	}
-	char clock[16];
-	time_t t = (time_t)(now / 1000);
-	struct tm tm;
-	localtime_r(&t, &tm);
-	strftime(clock, sizeof clock, "%H:%M:%S", &tm);
-	if (tty)
-		printf("\033[H\033[2J"); /* home, clear the screen */
-	printf("%s  %zu active rollout%s (every %ds; Ctrl-C to stop)\n", clock, list->n, list->n == 1 ? "" : "s",
-	       WATCH_MS / 1000);
+	cn_term_watch_header(stdout, tty, now, list->n, WATCH_MS / 1000);
 	for (size_t i = 0; i < list->n; i++) {
 		const struct cn_rollout_status *r = &list->items[i];
 		struct live lv = {0};
@@ -552,11 +423,8 @@ static int watch_frame(struct cli *cli, struct cn_store *st, bool tty, struct cn
 		char line[1024];
 		if (live_load(st, r->id, &lv, &lerr) < 0)
 			live_clear(&lv); /* it ended between the two reads: show what the list said */
-		format_live(r, &lv, now, line, sizeof line);
-		if (tty)
-			printf("%.*s\n", term_width() - 1, line);
-		else
-			printf("%s\n", line);
+		cn_term_live_line(r, lv.row, lv.policy, now, line, sizeof line);
+		cn_term_print_line(stdout, tty, line);
 		live_clear(&lv);
 	}
 	if (!tty)
@@ -627,22 +495,17 @@ static int rollout_status(struct cli *cli, int argc, char **argv)
 		return rc;
 	}
 	if (id > 0) {
-		const struct cn_rollout_status *cur = &list->items[0];
-		print_status_line(stdout, cur);
+		/* the row only adds what the rollout waits for: the view goes on without it */
 		struct live lv = {0};
-		char wait[256] = "";
-		if (live_load(st, id, &lv, &err) == 0)
-			describe_wait(&lv, cn_wall_ms(), wait, sizeof wait);
+		if (live_load(st, id, &lv, &err) < 0)
+			live_clear(&lv);
+		cn_term_print_rollout(stdout, &list->items[0], lv.row, lv.policy, cn_wall_ms());
 		live_clear(&lv);
-		if (wait[0])
-			printf("  %s\n", wait);
-		for (size_t i = 0; i < cur->nslos; i++)
-			printf("  %-16s %-12s %s\n", E(cur->slos[i].slo), E(cur->slos[i].verdict), E(cur->slos[i].why));
 	} else if (list->n == 0) {
 		printf("no active rollouts\n");
 	} else {
 		for (size_t i = 0; i < list->n; i++)
-			print_status_line(stdout, &list->items[i]);
+			cn_term_print_status(stdout, &list->items[i]);
 	}
 	cn_status_list_free(list);
 	return 0;

@@ -1,5 +1,5 @@
-/* The data of a rollout's HTML report: a few read-only queries in one snapshot, turned into the plain structs the
- * renderer (controller/util/report_html.c) takes. Strings stay in the query results, which the report data owns
+/* The rows of a rollout's report: a few read-only queries in one snapshot, turned into typed rows (the report
+ * module, controller/report/, makes the page from them). Strings stay in the query results, which the rows own
  * (struct cn_read); the structs borrow them. */
 #include "canary/store_report.h"
 
@@ -9,13 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "canary/store_audit.h"
 #include "store_int.h"
-
-struct cn_report_data {
-	struct cn_report report;
-	struct cn_read *rd;
-};
 
 #define CN_STR_(x) #x
 #define CN_STR(x) CN_STR_(x)
@@ -31,35 +25,8 @@ enum { R_ID, R_SERVICE, R_CANDIDATE, R_BASELINE, R_POLICY, R_POLICY_VERSION, R_P
 enum { P_SLO, P_AT, P_CANDIDATE, P_BASELINE, P_OBJECTIVE, P_VERDICT };
 enum { E_ID, E_AT, E_ACTOR, E_KIND, E_REASON, E_DATA, E_HASH };
 
-/* The audit events in words, in one block that rd keeps: what[i] points into it. */
-static int describe_events(struct cn_read *rd, const PGresult *ev, const char **what, struct cn_err *err)
+static int fill(struct cn_report_rows *r, const struct report_rows *q, struct cn_err *err)
 {
-	char line[1024];
-	size_t total = 0, used = 0;
-	int n = PQntuples(ev);
-	/* two passes (measure, then copy), so the block is exactly as large as the words */
-	for (int i = 0; i < n; i++) {
-		cn_audit_describe(cn_col_str(ev, i, E_KIND), cn_col_str(ev, i, E_DATA), line, sizeof line);
-		total += strlen(line) + 1;
-	}
-	char *block = cn_read_alloc(rd, total, 1, err);
-	if (!block)
-		return -err->code;
-	for (int i = 0; i < n; i++) {
-		cn_audit_describe(cn_col_str(ev, i, E_KIND), cn_col_str(ev, i, E_DATA), line, sizeof line);
-		size_t len = strlen(line) + 1;
-		if (used + len > total) /* the same words twice: cannot happen */
-			return cn_fail(err, CN_EINTERNAL, "audit event descriptions changed between two passes");
-		memcpy(block + used, line, len);
-		what[i] = block + used;
-		used += len;
-	}
-	return 0;
-}
-
-static int fill(struct cn_report_data *d, const struct report_rows *q, struct cn_err *err)
-{
-	struct cn_report *r = &d->report;
 	const PGresult *h = q->head;
 
 	r->rollout = (struct cn_report_rollout){
@@ -75,13 +42,12 @@ static int fill(struct cn_report_data *d, const struct report_rows *q, struct cn
 
 	size_t nw = (size_t)PQntuples(q->weights), ns = (size_t)PQntuples(q->slos), np = (size_t)PQntuples(q->points);
 	size_t nm = (size_t)PQntuples(q->markers), ne = (size_t)PQntuples(q->events);
-	struct cn_report_weight *w = cn_read_alloc(d->rd, nw, sizeof *w, err);
-	struct cn_report_slo *s = w ? cn_read_alloc(d->rd, ns, sizeof *s, err) : NULL;
-	struct cn_report_slo_point *p = s ? cn_read_alloc(d->rd, np, sizeof *p, err) : NULL;
-	struct cn_report_marker *m = p ? cn_read_alloc(d->rd, nm, sizeof *m, err) : NULL;
-	struct cn_report_event *e = m ? cn_read_alloc(d->rd, ne, sizeof *e, err) : NULL;
-	const char **what = e ? cn_read_alloc(d->rd, ne, sizeof *what, err) : NULL;
-	if (!what)
+	struct cn_report_weight *w = cn_read_alloc(r->rd, nw, sizeof *w, err);
+	struct cn_report_slo *s = w ? cn_read_alloc(r->rd, ns, sizeof *s, err) : NULL;
+	struct cn_report_slo_point *p = s ? cn_read_alloc(r->rd, np, sizeof *p, err) : NULL;
+	struct cn_report_marker *m = p ? cn_read_alloc(r->rd, nm, sizeof *m, err) : NULL;
+	struct cn_report_audit_row *e = m ? cn_read_alloc(r->rd, ne, sizeof *e, err) : NULL;
+	if (!e)
 		return -err->code;
 
 	for (size_t i = 0; i < nw; i++)
@@ -110,15 +76,13 @@ static int fill(struct cn_report_data *d, const struct report_rows *q, struct cn
 		m[i] = (struct cn_report_marker){cn_col_int(q->markers, (int)i, 0), cn_col_str(q->markers, (int)i, 1),
 						 cn_col_str(q->markers, (int)i, 2), cn_col_str(q->markers, (int)i, 3)};
 
-	int rc = describe_events(d->rd, q->events, what, err);
-	if (rc < 0)
-		return rc;
 	for (size_t i = 0; i < ne; i++) {
 		int row = (int)i;
-		e[i] = (struct cn_report_event){cn_col_int(q->events, row, E_ID), cn_col_int(q->events, row, E_AT),
-						cn_col_str(q->events, row, E_ACTOR), cn_col_str(q->events, row, E_KIND),
-						what[i], cn_col_str(q->events, row, E_REASON),
-						cn_col_str(q->events, row, E_HASH)};
+		e[i] = (struct cn_report_audit_row){
+			cn_col_int(q->events, row, E_ID), cn_col_int(q->events, row, E_AT),
+			cn_col_str(q->events, row, E_ACTOR), cn_col_str(q->events, row, E_KIND),
+			cn_col_str(q->events, row, E_REASON), cn_col_str(q->events, row, E_DATA),
+			cn_col_str(q->events, row, E_HASH)};
 	}
 
 	r->weights = w, r->nweights = nw;
@@ -129,12 +93,12 @@ static int fill(struct cn_report_data *d, const struct report_rows *q, struct cn
 	return 0;
 }
 
-int cn_store_report(struct cn_store *st, int64_t id, struct cn_report_data **out, struct cn_err *err)
+int cn_store_report(struct cn_store *st, int64_t id, struct cn_report_rows **out, struct cn_err *err)
 {
 	char ids[32];
 	int rc = 0;
 	bool in_tx = false;
-	struct cn_report_data *d = calloc(1, sizeof *d);
+	struct cn_report_rows *d = calloc(1, sizeof *d);
 	struct report_rows q = {0};
 	snprintf(ids, sizeof ids, "%" PRId64, id);
 	const char *p[] = {ids};
@@ -224,19 +188,14 @@ int cn_store_report(struct cn_store *st, int64_t id, struct cn_report_data **out
 out:
 	if (in_tx)
 		cn_store_rollback(st);
-	cn_report_data_free(d);
+	cn_report_rows_free(d);
 	return rc;
 }
 
-const struct cn_report *cn_report_data_get(const struct cn_report_data *d)
+void cn_report_rows_free(struct cn_report_rows *rows)
 {
-	return &d->report;
-}
-
-void cn_report_data_free(struct cn_report_data *d)
-{
-	if (!d)
+	if (!rows)
 		return;
-	cn_read_free(d->rd);
-	free(d);
+	cn_read_free(rows->rd);
+	free(rows);
 }

@@ -98,8 +98,4 @@ struct cn_timeline {
 int cn_store_audit_timeline(struct cn_store *st, int64_t rollout_id, struct cn_timeline **out, struct cn_err *err);
 void cn_timeline_free(struct cn_timeline *t);
 
-/* What an audit event of `kind` with `data_json` (its data as stored; NULL: none) says in words, on one line:
- * "gateway confirmed weight 1%", "advance at step 2, weight 5%: errors pass (candidate 0.004, ...)". Writes buf. */
-void cn_audit_describe(const char *kind, const char *data_json, char *buf, size_t size);
-
 #endif

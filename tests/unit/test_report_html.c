@@ -1,4 +1,4 @@
-/* Unit tests for the HTML rollout report (controller/util/report_html.c): escaping of every text, the page's
+/* Unit tests for the HTML rollout report (controller/report/report_html.c): escaping of every text, the page's
  * structure (one weight chart, one chart per SLO, markers, audit rows), empty data, a rollout with 0 ticks, NaN
  * values, and the size bound. */
 #include <math.h>
