@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "canary/dynbuf.h"
 #include "canary/metrics.h"
 #include "canary/promtext.h"
 #include "metrics_int.h"
@@ -26,9 +27,7 @@ struct prom {
 	bool want[P_N];
 	struct cn_promsel sel[P_N];
 	struct cn_promsel slot_sel[2];
-	char *body;               /* the current answer, at most max_body bytes */
-	size_t len, cap, max_body;
-	bool too_big;
+	struct cn_dynbuf body;    /* the current answer, at most the limits' max_page bytes */
 };
 
 static size_t on_body(char *data, size_t size, size_t nmemb, void *arg)
@@ -36,27 +35,8 @@ static size_t on_body(char *data, size_t size, size_t nmemb, void *arg)
 	struct prom *pr = arg;
 	size_t n = size * nmemb;
 
-	if (n > pr->max_body - pr->len) {
-		pr->too_big = true;
-		return 0;
-	}
-	if (pr->len + n + 1 > pr->cap) {
-		size_t cap = pr->cap ? pr->cap : 4096;
-		char *b;
-		while (cap < pr->len + n + 1)
-			cap *= 2;
-		if (cap > pr->max_body + 1)
-			cap = pr->max_body + 1;
-		b = realloc(pr->body, cap);
-		if (!b)
-			return 0;
-		pr->body = b;
-		pr->cap = cap;
-	}
-	memcpy(pr->body + pr->len, data, n);
-	pr->len += n;
-	pr->body[pr->len] = '\0';
-	return n;
+	/* too large or out of memory: a short count makes curl stop with a write error */
+	return cn_dynbuf_add(&pr->body, data, n) == 0 ? n : 0;
 }
 
 static int parse_value(json_t *pair, double *out)
@@ -92,13 +72,12 @@ static json_t *query(struct prom *pr, const char *what, const char *promql, json
 	}
 	snprintf(url, n, "%s/api/v1/query?query=%s", pr->base_url, esc);
 	curl_easy_setopt(pr->curl, CURLOPT_URL, url);
-	pr->len = 0;
-	pr->too_big = false;
+	cn_dynbuf_reset(&pr->body);
 	pr->errbuf[0] = '\0';
 	res = curl_easy_perform(pr->curl);
-	if (pr->too_big) {
+	if (cn_dynbuf_error(&pr->body) == -CN_EINPUT) {
 		cn_sample_fail(out, "prometheus %s: answer to the %s query is larger than %zu bytes", pr->base_url,
-			       what, pr->max_body);
+			       what, pr->body.max);
 		goto out;
 	}
 	if (res != CURLE_OK) {
@@ -107,7 +86,7 @@ static json_t *query(struct prom *pr, const char *what, const char *promql, json
 		goto out;
 	}
 	curl_easy_getinfo(pr->curl, CURLINFO_RESPONSE_CODE, &http);
-	root = json_loadb(pr->body ? pr->body : "", pr->len, 0, &jerr);
+	root = json_loadb(cn_dynbuf_ptr(&pr->body), cn_dynbuf_len(&pr->body), 0, &jerr);
 	status = json_string_value(json_object_get(root, "status"));
 	if (!root || !status) {
 		if (http != 200)
@@ -249,7 +228,7 @@ static void prom_close(struct cn_metrics *m)
 		cn_promsel_free(&pr->sel[k]);
 	cn_promsel_free(&pr->slot_sel[0]);
 	cn_promsel_free(&pr->slot_sel[1]);
-	free(pr->body);
+	cn_dynbuf_free(&pr->body);
 	free(pr);
 }
 
@@ -272,7 +251,7 @@ struct cn_metrics *cn_metrics_prom_open(const struct cn_service *svc, const stru
 	pr->base.svc = *svc;
 	if (lim)
 		pr->base.lim = *lim;
-	pr->max_body = lim && lim->max_page ? lim->max_page : CN_PROMTEXT_MAX_PAGE;
+	cn_dynbuf_init(&pr->body, lim && lim->max_page ? lim->max_page : CN_PROMTEXT_MAX_PAGE);
 	snprintf(pr->base_url, sizeof pr->base_url, "%s", svc->metrics.prometheus_url);
 	n = strlen(pr->base_url);
 	while (n > 0 && pr->base_url[n - 1] == '/')

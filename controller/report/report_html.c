@@ -9,76 +9,28 @@
 #include <string.h>
 #include <time.h>
 
+#include "canary/dynbuf.h"
 #include "canary/parse.h"
 #include "canary/report_html.h"
 
-/* ---- a bounded growable buffer ---- */
+/* ---- the page's buffer: capped (canary/dynbuf.h); a failed add is sticky, so the page is checked once at the end */
 
-struct buf {
-	char *p;
-	size_t len, cap, max;
-	bool oom, over;
-};
-
-static bool grow(struct buf *b, size_t extra)
+static void put(struct cn_dynbuf *b, const char *s)
 {
-	if (b->oom || b->over)
-		return false;
-	if (b->len + extra + 1 > b->max) {
-		b->over = true;
-		return false;
-	}
-	if (b->len + extra + 1 <= b->cap)
-		return true;
-	size_t cap = b->cap ? b->cap : 16384;
-	while (cap < b->len + extra + 1)
-		cap *= 2;
-	if (cap > b->max)
-		cap = b->max;
-	char *np = realloc(b->p, cap);
-	if (!np) {
-		b->oom = true;
-		return false;
-	}
-	b->p = np;
-	b->cap = cap;
-	return true;
+	cn_dynbuf_adds(b, s);
 }
 
-static void put(struct buf *b, const char *s)
+static void putf(struct cn_dynbuf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void putf(struct cn_dynbuf *b, const char *fmt, ...)
 {
-	size_t n = strlen(s);
-	if (!grow(b, n))
-		return;
-	memcpy(b->p + b->len, s, n);
-	b->len += n;
-	b->p[b->len] = '\0';
-}
-
-static void putf(struct buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void putf(struct buf *b, const char *fmt, ...)
-{
-	char tmp[1024];
 	va_list ap;
 	va_start(ap, fmt);
-	int n = vsnprintf(tmp, sizeof tmp, fmt, ap);
+	cn_dynbuf_vaddf(b, fmt, ap);
 	va_end(ap);
-	if (n < 0)
-		return;
-	if ((size_t)n < sizeof tmp) {
-		put(b, tmp);
-		return;
-	}
-	if (!grow(b, (size_t)n))
-		return;
-	va_start(ap, fmt);
-	vsnprintf(b->p + b->len, (size_t)n + 1, fmt, ap);
-	va_end(ap);
-	b->len += (size_t)n;
 }
 
 /* Appends s escaped for HTML text and attribute values; control characters become spaces. */
-static void put_esc(struct buf *b, const char *s)
+static void put_esc(struct cn_dynbuf *b, const char *s)
 {
 	char chunk[512];
 	size_t k = 0;
@@ -109,14 +61,18 @@ static void put_esc(struct buf *b, const char *s)
 	put(b, chunk);
 }
 
+/* The most escaped text cn_html_escape builds before it cuts to its caller's buffer. */
+#define HTML_ESCAPE_MAX (1u << 20)
+
 char *cn_html_escape(const char *s, char *out, size_t size)
 {
-	struct buf b = {.max = 1u << 20};
+	struct cn_dynbuf b;
 	if (!out || size == 0)
 		return out;
+	cn_dynbuf_init(&b, HTML_ESCAPE_MAX);
 	put_esc(&b, s);
-	snprintf(out, size, "%s", b.p ? b.p : "");
-	free(b.p);
+	snprintf(out, size, "%s", cn_dynbuf_ptr(&b));
+	cn_dynbuf_free(&b);
 	return out;
 }
 
@@ -247,7 +203,7 @@ static double xat(const struct axis *ax, int64_t t)
 }
 
 /* Time ticks at round clock times, at most 9. */
-static void time_axis(struct buf *b, const struct axis *ax, double top, double bottom)
+static void time_axis(struct cn_dynbuf *b, const struct axis *ax, double top, double bottom)
 {
 	static const int64_t steps[] = {1000, 2000, 5000, 10000, 15000, 30000, 60000, 120000, 300000, 600000,
 					900000, 1800000, 3600000, 7200000, 10800000, 21600000, 43200000, 86400000,
@@ -278,7 +234,7 @@ static void time_axis(struct buf *b, const struct axis *ax, double top, double b
 }
 
 /* Vertical lines at the decision points; with labels (numbered badges) when `labels`. */
-static void draw_markers(struct buf *b, const struct cn_report *r, const struct axis *ax, double top, double bottom,
+static void draw_markers(struct cn_dynbuf *b, const struct cn_report *r, const struct axis *ax, double top, double bottom,
 			 bool labels)
 {
 	double last_x[3] = {-1e9, -1e9, -1e9};
@@ -337,7 +293,7 @@ static double wy(double w, double top, double h)
 	return top + h - h * sqrt(w / 100.0);
 }
 
-static void weight_chart(struct buf *b, const struct cn_report *r, const struct axis *ax)
+static void weight_chart(struct cn_dynbuf *b, const struct cn_report *r, const struct axis *ax)
 {
 	const double top = 84, h = 200, bottom = top + h;
 	const int height = (int)bottom + 44;
@@ -405,7 +361,7 @@ static double nice_step(double vmax)
 }
 
 /* A polyline through the finite values of one series; NaN breaks the line. */
-static void series_path(struct buf *b, const struct cn_report_slo *s, int which, const struct axis *ax, double top,
+static void series_path(struct cn_dynbuf *b, const struct cn_report_slo *s, int which, const struct axis *ax, double top,
 			double h, double vmax, bool step)
 {
 	bool pen = false;
@@ -429,7 +385,7 @@ static void series_path(struct buf *b, const struct cn_report_slo *s, int which,
 	put(b, "\"");
 }
 
-static void slo_chart(struct buf *b, const struct cn_report *r, size_t k, const struct axis *ax)
+static void slo_chart(struct cn_dynbuf *b, const struct cn_report *r, size_t k, const struct axis *ax)
 {
 	const struct cn_report_slo *s = &r->slos[k];
 	const double top = 56, h = 170, bottom = top + h;
@@ -572,14 +528,14 @@ static const char CSS[] =
 	"@media print{body{margin:0;max-width:none}h2{break-after:avoid}svg.chart{break-inside:avoid}"
 	"th{position:static}}";
 
-static void field(struct buf *b, const char *label, const char *value)
+static void field(struct cn_dynbuf *b, const char *label, const char *value)
 {
 	putf(b, "<div><span>%s</span><b>", label);
 	put_esc(b, value && value[0] ? value : "\xe2\x80\x94");
 	put(b, "</b></div>");
 }
 
-static void summary(struct buf *b, const struct cn_report *r, const struct axis *ax)
+static void summary(struct cn_dynbuf *b, const struct cn_report *r, const struct axis *ax)
 {
 	const struct cn_report_rollout *ro = &r->rollout;
 	char t[64], d[48], v[64];
@@ -642,7 +598,7 @@ static void summary(struct buf *b, const struct cn_report *r, const struct axis 
 	(void)ax;
 }
 
-static void markers_table(struct buf *b, const struct cn_report *r)
+static void markers_table(struct cn_dynbuf *b, const struct cn_report *r)
 {
 	char t[32], d[48];
 	put(b, "<h2>Decision points</h2>\n");
@@ -669,7 +625,7 @@ static void markers_table(struct buf *b, const struct cn_report *r)
 	put(b, "</tbody></table>\n");
 }
 
-static void audit_table(struct buf *b, const struct cn_report *r)
+static void audit_table(struct cn_dynbuf *b, const struct cn_report *r)
 {
 	char t[32];
 	put(b, "<h2>Audit trail</h2>\n");
@@ -713,9 +669,10 @@ static void audit_table(struct buf *b, const struct cn_report *r)
 
 char *cn_report_html(const struct cn_report *r, size_t max, size_t *len, struct cn_err *err)
 {
-	struct buf b = {.max = max ? max : CN_REPORT_HTML_MAX};
+	struct cn_dynbuf b;
 	const struct cn_report_rollout *ro = &r->rollout;
 	char t[64];
+	cn_dynbuf_init(&b, max ? max : CN_REPORT_HTML_MAX);
 
 	/* The time axis: from the start to the end (or now), widened to cover every point. */
 	struct axis ax = {ro->started_ms, ro->finished_ms ? ro->finished_ms : ro->now_ms};
@@ -755,18 +712,12 @@ char *cn_report_html(const struct cn_report *r, size_t max, size_t *len, struct 
 	put(&b, fmt_time(ro->now_ms, 0, t, sizeof t));
 	put(&b, " from the canary database. Times are UTC.</footer>\n</body></html>\n");
 
-	if (b.oom) {
-		free(b.p);
-		cn_fail(err, CN_EINTERNAL, "out of memory rendering the report of rollout %lld", (long long)ro->id);
-		return NULL;
-	}
-	if (b.over) {
-		free(b.p);
+	char *page = NULL;
+	if (cn_dynbuf_error(&b) == -CN_EINPUT)
 		cn_fail(err, CN_EINPUT, "the report of rollout %lld would exceed %zu bytes; use 'canaryctl audit %lld' "
 			"for the full timeline", (long long)ro->id, b.max, (long long)ro->id);
-		return NULL;
-	}
-	if (len)
-		*len = b.len;
-	return b.p;
+	else if (cn_dynbuf_error(&b) < 0 || !(page = cn_dynbuf_take(&b, len)))
+		cn_fail(err, CN_EINTERNAL, "out of memory rendering the report of rollout %lld", (long long)ro->id);
+	cn_dynbuf_free(&b);
+	return page;
 }

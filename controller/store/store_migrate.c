@@ -1,6 +1,7 @@
 /* Migrations: apply migrations/NNNN_name.sql in order, once each, recorded with a sha256 in schema_migrations.
  * The checksum is computed here (canary/sha256.h) from the exact bytes read, before anything is sent, so the check
  * does not depend on the server's encoding and works the same for the file and its recorded row. */
+#include "canary/dynbuf.h"
 #include "canary/sha256.h"
 #include "canary/store.h"
 #include "store_int.h"
@@ -11,7 +12,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define MIGRATION_MAX_BYTES (4 * 1024 * 1024)
+/* The largest migration file read. */
+#define CN_MIGRATION_MAX_BYTES (4 * 1024 * 1024)
 /* pg_advisory_lock key for migrate: "canarymi" as a bigint; any fixed value works. */
 #define MIGRATE_LOCK_KEY "7161132949486954857"
 
@@ -44,49 +46,47 @@ static int cmp_migration(const void *a, const void *b)
 	return strcmp(((const struct migration *)a)->name, ((const struct migration *)b)->name);
 }
 
-/* Reads a whole file (bounded) into a new NUL-terminated string. */
+/* Reads a whole file (at most CN_MIGRATION_MAX_BYTES) into a new NUL-terminated string. */
 static int read_file(const char *path, char **out, size_t *len_out, struct cn_err *err)
 {
 	FILE *f = fopen(path, "rb");
-	char *buf = NULL;
-	size_t len = 0, cap = 0;
+	struct cn_dynbuf buf;
+	char chunk[4096];
 	int rc = 0;
 	if (!f)
 		return cn_fail(err, CN_EINPUT, "cannot read migration '%s': %s", path, strerror(errno));
+	cn_dynbuf_init(&buf, CN_MIGRATION_MAX_BYTES);
 	for (;;) {
-		if (cap - len < 4096) {
-			if (cap >= MIGRATION_MAX_BYTES) {
-				rc = cn_fail(err, CN_EINPUT, "migration '%s' is larger than %d bytes; split it", path,
-					     MIGRATION_MAX_BYTES);
-				goto out;
-			}
-			cap = cap ? cap * 2 : 16384;
-			char *nb = realloc(buf, cap + 1);
-			if (!nb) {
-				rc = cn_fail(err, CN_EINTERNAL, "out of memory reading '%s'", path);
-				goto out;
-			}
-			buf = nb;
-		}
-		size_t n = fread(buf + len, 1, cap - len, f);
-		len += n;
+		size_t n = fread(chunk, 1, sizeof chunk, f);
 		if (n == 0)
 			break;
+		if ((rc = cn_dynbuf_add(&buf, chunk, n)) == -CN_EINPUT) {
+			rc = cn_fail(err, CN_EINPUT, "migration '%s' is larger than %d bytes; split it", path,
+				     CN_MIGRATION_MAX_BYTES);
+			goto out;
+		} else if (rc < 0) {
+			rc = cn_fail(err, CN_EINTERNAL, "out of memory reading '%s'", path);
+			goto out;
+		}
 	}
 	if (ferror(f)) {
 		rc = cn_fail(err, CN_EINPUT, "cannot read migration '%s': %s", path, strerror(errno));
 		goto out;
 	}
-	if (memchr(buf, '\0', len)) {
+	if (memchr(cn_dynbuf_ptr(&buf), '\0', cn_dynbuf_len(&buf))) {
 		rc = cn_fail(err, CN_EINPUT, "migration '%s' contains a NUL byte; is it a text file?", path);
 		goto out;
 	}
-	buf[len] = '\0';
-	*out = buf;
+	size_t len = 0;
+	char *text = cn_dynbuf_take(&buf, &len);
+	if (!text) {
+		rc = cn_fail(err, CN_EINTERNAL, "out of memory reading '%s'", path);
+		goto out;
+	}
+	*out = text;
 	*len_out = len;
-	buf = NULL;
 out:
-	free(buf);
+	cn_dynbuf_free(&buf);
 	fclose(f);
 	return rc;
 }
