@@ -102,6 +102,7 @@ static struct rollout_ctx *ctx_get(struct daemon *d, const struct cn_rollout_row
 	c->gw = cn_gateway_open(&c->service, err);
 	if (!c->gw)
 		return NULL;
+	cn_gateway_set_candidate(c->gw, row->candidate_slot); /* the command gateway's {candidate_*} */
 	c->metrics = cn_metrics_open(&c->service, err);
 	if (!c->metrics) {
 		cn_gateway_close(c->gw);

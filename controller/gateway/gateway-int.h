@@ -3,7 +3,9 @@
 #ifndef CANARY_GATEWAY_INT_H
 #define CANARY_GATEWAY_INT_H
 
+#include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <sys/un.h>
 
 #include "canary/err.h"
@@ -21,10 +23,36 @@ struct cn_gateway_ops {
 /* Every adapter's client starts with this header; cn_gateway_* dispatch through ops. */
 struct cn_gateway {
 	const struct cn_gateway_ops *ops;
+	int candidate; /* the slot that holds the candidate (cn_gateway_set_candidate) */
 };
 
-/* Opens an HAProxy client for svc; returns a new client or NULL with err set. */
+/* Open a client of each kind for svc; each returns a new client or NULL with err set. */
 struct cn_gateway *cn_gateway_haproxy_open(const struct cn_service *svc, struct cn_err *err);
+struct cn_gateway *cn_gateway_nginx_open(const struct cn_service *svc, struct cn_err *err);
+struct cn_gateway *cn_gateway_command_open(const struct cn_service *svc, struct cn_err *err);
+
+/* A helper program's run (cn_gw_run): the caller's capture buffers, and what happened. */
+struct cn_run {
+	char *out;          /* stdout, NUL-terminated, at most outsz - 1 bytes (NULL: dropped) */
+	size_t outsz;
+	char *errout;       /* stderr, likewise */
+	size_t errsz;
+	size_t out_len, err_len;
+	bool out_truncated, err_truncated; /* the program wrote more than fits; the rest was read and dropped */
+	bool timed_out;     /* the time was up: the program's process group was killed */
+	int status;         /* exit status, 128 + signal when killed by one */
+	int64_t elapsed_ms;
+};
+
+/* Runs argv (argv[0] looked up in PATH unless it has a '/') without a shell, in a process group of its own, with
+ * stdin from /dev/null, capturing stdout and stderr into r's buffers, for at most timeout_ms; then kills whatever
+ * is left of its process group. Returns 0 when it ran (see r->status and r->timed_out), -CN_EUNAVAIL when it could
+ * not be started (not found, not executable), -CN_EINTERNAL on a system error. */
+int cn_gw_run(const char *const *argv, int64_t timeout_ms, struct cn_run *r, struct cn_err *err);
+
+/* Quotes a helper's output as one printable line into buf (cn_hap_quote): the first line holding `prefer` (e.g.
+ * "[emerg]") if given and present, else the first non-blank line, with " ..." when more lines follow. Returns buf. */
+char *cn_gw_quote_output(const char *text, const char *prefer, char *buf, size_t bufsz);
 
 /* Where the HAProxy runtime API listens. */
 struct cn_hap_addr {

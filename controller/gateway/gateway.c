@@ -9,13 +9,31 @@ struct cn_gateway *cn_gateway_open(const struct cn_service *svc, struct cn_err *
 		cn_fail(err, CN_EINTERNAL, "cn_gateway_open: no service given");
 		return NULL;
 	}
+	struct cn_gateway *gw = NULL;
 	switch (svc->gateway.kind) {
 	case CN_GATEWAY_HAPROXY:
-		return cn_gateway_haproxy_open(svc, err);
+		gw = cn_gateway_haproxy_open(svc, err);
+		break;
+	case CN_GATEWAY_NGINX:
+		gw = cn_gateway_nginx_open(svc, err);
+		break;
+	case CN_GATEWAY_COMMAND:
+		gw = cn_gateway_command_open(svc, err);
+		break;
+	default:
+		cn_fail(err, CN_EINPUT, "service '%s': unknown gateway kind %d; use haproxy, nginx or command",
+			svc->name, (int)svc->gateway.kind);
+		return NULL;
 	}
-	cn_fail(err, CN_EINPUT, "service '%s': unknown gateway kind %d; only haproxy is supported", svc->name,
-		(int)svc->gateway.kind);
-	return NULL;
+	if (gw)
+		gw->candidate = svc->initial_live == 0 ? 1 : 0;
+	return gw;
+}
+
+void cn_gateway_set_candidate(struct cn_gateway *gw, int slot)
+{
+	if (gw && (slot == 0 || slot == 1))
+		gw->candidate = slot;
 }
 
 int cn_gateway_set_weights(struct cn_gateway *gw, const double pct[2], struct cn_err *err)

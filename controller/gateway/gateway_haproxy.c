@@ -26,8 +26,15 @@ struct hap_gw {
 
 int cn_haproxy_weights_from_pct(double pct0, int w[2], struct cn_err *err)
 {
+	return cn_weights_from_pct(pct0, CN_HAPROXY_WEIGHT_MAX, w, err);
+}
+
+int cn_weights_from_pct(double pct0, int max_total, int w[2], struct cn_err *err)
+{
 	if (!(pct0 >= 0.0 && pct0 <= 100.0))
 		return cn_fail(err, CN_EINPUT, "traffic share %g %% is outside 0..100", pct0);
+	if (max_total < 2)
+		return cn_fail(err, CN_EINPUT, "weights must be allowed to sum to at least 2, not %d", max_total);
 
 	/* Work on the smaller share so that p and 100 - p map to mirrored weights; exact .5 ties round the
 	 * smaller share down. */
@@ -35,7 +42,7 @@ int cn_haproxy_weights_from_pct(double pct0, int w[2], struct cn_err *err)
 	int best_a = 0, best_n = 1;
 	if (m > 0.0) {
 		double best_e = INFINITY;
-		for (int n = 2; n <= CN_HAPROXY_WEIGHT_MAX; n++) {
+		for (int n = 2; n <= max_total; n++) {
 			double exact = m * n / 100.0;
 			int lo = (int)floor(exact);
 			for (int a = lo; a <= lo + 1; a++) {

@@ -10,6 +10,7 @@
 
 #include "canary/schema.h"
 #include "canary/service.h"
+#include "canary/template.h"
 
 #define KEYS(a) (a), (sizeof(a) / sizeof((a)[0]))
 #define F(type, field) .offset = offsetof(type, field), .size = sizeof(((type *)0)->field)
@@ -65,7 +66,16 @@ void cn_metric_names_preset(enum cn_metrics_preset preset, struct cn_metric_name
 	snprintf(n->itl, sizeof n->itl, "%s", itl);
 }
 
-static const struct cn_enum_val gateway_words[] = { { "haproxy", CN_GATEWAY_HAPROXY }, { NULL, 0 } };
+static const struct cn_enum_val gateway_words[] = {
+	{ "haproxy", CN_GATEWAY_HAPROXY }, { "nginx", CN_GATEWAY_NGINX }, { "command", CN_GATEWAY_COMMAND }, { NULL, 0 } };
+
+const char *cn_gateway_kind_name(enum cn_gateway_kind kind)
+{
+	for (const struct cn_enum_val *w = gateway_words; w->name; w++)
+		if (w->value == (int)kind)
+			return w->name;
+	return "unknown";
+}
 static const struct cn_enum_val source_words[] = {
 	{ "scrape", CN_SOURCE_SCRAPE }, { "prometheus", CN_SOURCE_PROMETHEUS }, { NULL, 0 } };
 static const struct cn_enum_val preset_words[] = {
@@ -76,24 +86,62 @@ static const struct cn_enum_val preset_words[] = {
 		  .size = sizeof(((struct cn_service *)0)->gateway.field)
 
 static int check_gateway(struct cn_load *ld, void *obj, const struct cn_ynode *map, const struct cn_ynode *const *vals);
+static int parse_argv(struct cn_load *ld, const struct cn_key *key, void *obj, const struct cn_ynode *val);
+
+#define PLACEHOLDERS "{candidate_percent} {baseline_percent} {candidate_slot} {baseline_slot} {candidate_server} " \
+		     "{baseline_server} {service} {percent:SLOT}"
 
 static const struct cn_key gateway_keys[] = {
 	{ .name = "kind", .type = CN_KT_ENUM, GW(kind), .def = "haproxy", .min = NAN, .max = NAN,
-	  .enums = gateway_words, .doc = "haproxy" },
-	{ .name = "runtime_api", .type = CN_KT_STRING, .flags = CN_KEY_REQUIRED, GW(runtime_api), .min = NAN,
-	  .max = NAN, .doc = "HAProxy runtime API: unix:/path/to/admin.sock, /path/to/admin.sock or host:port" },
-	{ .name = "backend", .type = CN_KT_NAME, .flags = CN_KEY_REQUIRED, GW(backend), .min = NAN, .max = NAN,
-	  .doc = "the HAProxy backend that holds the two slot servers" },
-	{ .name = "timeout", .type = CN_KT_DURATION, GW(timeout_ms), .def = "2s", .min = NAN, .max = 60000,
-	  .doc = "time limit for one runtime API exchange, at most 1m" },
+	  .enums = gateway_words, .doc = "how traffic is split; each key below names the kind it belongs to" },
+	{ .name = "runtime_api", .type = CN_KT_STRING, GW(runtime_api), .min = NAN, .max = NAN,
+	  .doc = "haproxy, required: the runtime API, unix:/path/to/admin.sock, /path/to/admin.sock or host:port" },
+	{ .name = "backend", .type = CN_KT_NAME, GW(backend), .min = NAN, .max = NAN,
+	  .doc = "haproxy, required: the backend that holds the two slot servers" },
+	{ .name = "include", .type = CN_KT_STRING, GW(include), .min = NAN, .max = NAN,
+	  .doc = "nginx, required: absolute path of the file canary writes the two `server ADDR weight=N;` lines "
+		 "into; `include` it inside the upstream block" },
+	{ .name = "config", .type = CN_KT_STRING, GW(config), .min = NAN, .max = NAN,
+	  .doc = "nginx, required: absolute path of the nginx.conf that `nginx -t -c` checks before every reload" },
+	{ .name = "pid_file", .type = CN_KT_STRING, GW(pid_file), .min = NAN, .max = NAN,
+	  .doc = "nginx, required: absolute path of the master's pid file; canary reloads the master with SIGHUP" },
+	{ .name = "nginx", .type = CN_KT_STRING, GW(nginx), .def = "nginx", .min = NAN, .max = NAN,
+	  .doc = "nginx: the binary, a path or a name looked up in PATH, /usr/local/sbin, /usr/sbin and /sbin" },
+	{ .name = "prefix", .type = CN_KT_STRING, GW(prefix), .min = NAN, .max = NAN,
+	  .doc = "nginx: the prefix (-p) the master runs with, if any" },
+	{ .name = "error_log", .type = CN_KT_STRING, GW(error_log), .min = NAN, .max = NAN,
+	  .doc = "nginx: absolute path of the error log; an [emerg] logged during a reload fails it at once, quoted" },
+	{ .name = "set", .type = CN_KT_CUSTOM, GW(set), .min = NAN, .max = NAN, .parse = parse_argv,
+	  .doc = "command, required: the argv that sets the shares, a list run without a shell; placeholders "
+		 PLACEHOLDERS "; {{ and }} are literal braces" },
+	{ .name = "get", .type = CN_KT_CUSTOM, GW(get), .min = NAN, .max = NAN, .parse = parse_argv,
+	  .doc = "command, required: the argv that prints the shares as JSON, e.g. {\"blue\": 95, \"green\": 5} "
+		 "(percentages or weights, by slot name); the same placeholders" },
+	{ .name = "timeout", .type = CN_KT_DURATION, GW(timeout_ms), .min = NAN, .max = 60000,
+	  .doc = "time limit, at most 1m, for one runtime API command (haproxy, default 2s), for `nginx -t` and for "
+		 "the reload to take (nginx, default 10s), for one run of set or get (command, default 10s)" },
+};
+
+/* Which keys belong to which kind, and which of them a kind requires. */
+static const struct {
+	const char *key;
+	enum cn_gateway_kind kind;
+	bool required;
+} kind_keys[] = {
+	{ "runtime_api", CN_GATEWAY_HAPROXY, true }, { "backend", CN_GATEWAY_HAPROXY, true },
+	{ "include", CN_GATEWAY_NGINX, true },       { "config", CN_GATEWAY_NGINX, true },
+	{ "pid_file", CN_GATEWAY_NGINX, true },      { "nginx", CN_GATEWAY_NGINX, false },
+	{ "prefix", CN_GATEWAY_NGINX, false },       { "error_log", CN_GATEWAY_NGINX, false },
+	{ "set", CN_GATEWAY_COMMAND, true },         { "get", CN_GATEWAY_COMMAND, true },
 };
 
 static const struct cn_schema gateway_schema = {
 	.name = "gateway", .keys = KEYS(gateway_keys), .check = check_gateway };
 
 static const struct cn_key slot_keys[] = {
-	{ .name = "server", .type = CN_KT_NAME, .flags = CN_KEY_REQUIRED, F(struct cn_slot, server), .min = NAN,
-	  .max = NAN, .doc = "the gateway's server name for this slot" },
+	{ .name = "server", .type = CN_KT_STRING, F(struct cn_slot, server), .min = NAN, .max = NAN,
+	  .doc = "the gateway's server for this slot: haproxy's server name, nginx's server address; command: "
+		 "optional, for {candidate_server} and {baseline_server}" },
 	{ .name = "metrics_url", .type = CN_KT_URL, F(struct cn_slot, metrics_url), .min = NAN, .max = NAN,
 	  .doc = "scrape source: this slot's /metrics URL" },
 	{ .name = "selector", .type = CN_KT_STRING, F(struct cn_slot, selector), .min = NAN, .max = NAN,
@@ -205,14 +253,108 @@ static int check_runtime_api(const char *s, char *why, size_t len)
 	return 0;
 }
 
+/* A field of the gateway section, given the section's address (its struct has no name of its own). */
+#define GWF(obj, field) ((char *)(obj) + (offsetof(struct cn_service, gateway.field) - \
+					  offsetof(struct cn_service, gateway)))
+
+static int check_abs_path(struct cn_load *ld, const struct cn_ynode *at, const char *key, const char *path)
+{
+	if (path[0] != '/')
+		return cn_ld_fail(ld, at, "%s '%s' must be an absolute path (canaryd's working directory is not yours)",
+				  key, path);
+	for (const char *p = path; *p; p++)
+		if ((unsigned char)*p < ' ' || *p == 0x7f)
+			return cn_ld_fail(ld, at, "%s '%s' contains a control character", key, path);
+	return 0;
+}
+
 static int check_gateway(struct cn_load *ld, void *obj, const struct cn_ynode *map, const struct cn_ynode *const *vals)
 {
 	char why[CN_ERR_MSG_MAX / 2];
-	const char *api = (const char *)obj + (offsetof(struct cn_service, gateway.runtime_api) -
-					       offsetof(struct cn_service, gateway));
-	(void)map;
-	if (check_runtime_api(api, why, sizeof why) < 0)
-		return cn_ld_fail(ld, cn_schema_val(&gateway_schema, vals, "runtime_api"), "%s", why);
+	int kind = 0;
+	int64_t *timeout = (int64_t *)(void *)GWF(obj, timeout_ms);
+	memcpy(&kind, GWF(obj, kind), sizeof kind);
+	const char *kname = cn_gateway_kind_name((enum cn_gateway_kind)kind);
+
+	for (size_t i = 0; i < sizeof kind_keys / sizeof kind_keys[0]; i++) {
+		const struct cn_ynode *v = cn_schema_val(&gateway_schema, vals, kind_keys[i].key);
+		if (v && (int)kind_keys[i].kind != kind)
+			return cn_ld_fail(ld, v, "'%s' is a key of gateway kind %s, not %s; remove it, or set kind: %s",
+					  kind_keys[i].key, cn_gateway_kind_name(kind_keys[i].kind), kname,
+					  cn_gateway_kind_name(kind_keys[i].kind));
+		if (!v && kind_keys[i].required && (int)kind_keys[i].kind == kind)
+			return cn_ld_fail(ld, map, "missing required key '%s' in gateway (kind %s)", kind_keys[i].key,
+					  kname);
+	}
+	if (!cn_schema_val(&gateway_schema, vals, "timeout"))
+		*timeout = kind == CN_GATEWAY_HAPROXY ? 2000 : 10000;
+
+	switch ((enum cn_gateway_kind)kind) {
+	case CN_GATEWAY_HAPROXY:
+		if (check_runtime_api(GWF(obj, runtime_api), why, sizeof why) < 0)
+			return cn_ld_fail(ld, cn_schema_val(&gateway_schema, vals, "runtime_api"), "%s", why);
+		break;
+	case CN_GATEWAY_NGINX: {
+		static const char *const paths[] = { "include", "config", "pid_file", "prefix", "error_log" };
+		const char *val[] = { GWF(obj, include), GWF(obj, config), GWF(obj, pid_file), GWF(obj, prefix),
+				      GWF(obj, error_log) };
+		for (size_t i = 0; i < sizeof paths / sizeof paths[0]; i++) {
+			const struct cn_ynode *v = cn_schema_val(&gateway_schema, vals, paths[i]);
+			int rc;
+			if (v && (rc = check_abs_path(ld, v, paths[i], val[i])) < 0)
+				return rc;
+		}
+		if (strcmp(val[0], val[1]) == 0)
+			return cn_ld_fail(ld, cn_schema_val(&gateway_schema, vals, "include"),
+					  "include '%s' is the config itself; give the server lines a file of their own",
+					  val[0]);
+		const char *bin = GWF(obj, nginx);
+		if (!bin[0] || strchr(bin, '\n'))
+			return cn_ld_fail(ld, cn_schema_val(&gateway_schema, vals, "nginx"),
+					  "nginx must name the nginx binary, e.g. /usr/sbin/nginx");
+		break;
+	}
+	case CN_GATEWAY_COMMAND:
+		break; /* the templates are checked with the slots' names (check_service) */
+	}
+	return 0;
+}
+
+/* An argv template: a list of text items, stored back to back. */
+static int parse_argv(struct cn_load *ld, const struct cn_key *key, void *obj, const struct cn_ynode *val)
+{
+	struct cn_argv_tmpl *t = (struct cn_argv_tmpl *)(void *)((char *)obj + key->offset);
+	size_t used = 0;
+
+	if (val->kind != CN_Y_SEQ)
+		return cn_ld_fail(ld, val, "'%s' must be a list of arguments such as [kubectl, patch, ...], got %s; it "
+				  "runs without a shell, so write each argument as its own item", key->name,
+				  cn_ynode_kind_desc(val));
+	if (val->n == 0)
+		return cn_ld_fail(ld, val, "'%s' is an empty list; give the program and its arguments", key->name);
+	if (val->n > CN_ARGV_MAX)
+		return cn_ld_fail(ld, val->kids[CN_ARGV_MAX], "'%s' has %zu arguments; at most %d", key->name, val->n,
+				  CN_ARGV_MAX);
+	memset(t, 0, sizeof *t);
+	for (size_t i = 0; i < val->n; i++) {
+		const struct cn_ynode *a = val->kids[i];
+		if (a->kind != CN_Y_SCALAR)
+			return cn_ld_fail(ld, a, "argument %zu of '%s' must be text, got %s", i + 1, key->name,
+					  cn_ynode_kind_desc(a));
+		if (cn_ynode_is_null(a))
+			return cn_ld_fail(ld, a, "argument %zu of '%s' has no value; write '' for an empty argument", i + 1,
+					  key->name);
+		if (strlen(a->text) != a->len)
+			return cn_ld_fail(ld, a, "argument %zu of '%s' contains a nul character", i + 1, key->name);
+		if (i == 0 && a->len == 0)
+			return cn_ld_fail(ld, a, "the program of '%s' is empty; name the program to run", key->name);
+		if (used + a->len + 1 > sizeof t->buf)
+			return cn_ld_fail(ld, a, "'%s' is too long (more than %zu bytes in all)", key->name,
+					  sizeof t->buf - 1);
+		memcpy(t->buf + used, a->text, a->len + 1);
+		used += a->len + 1;
+	}
+	t->argc = (int)val->n;
 	return 0;
 }
 
@@ -251,6 +393,111 @@ static int parse_slots(struct cn_load *ld, const struct cn_key *key, void *obj, 
 	return 0;
 }
 
+size_t cn_service_command_vars(const struct cn_service *svc, int cand, const char *cand_pct, const char *base_pct,
+			       char names[2][CN_NAME_MAX + 8], struct cn_tmpl_var vars[CN_COMMAND_VARS])
+{
+	size_t n = 0;
+	int base = 1 - cand;
+	vars[n++] = (struct cn_tmpl_var){ "candidate_percent", cand_pct };
+	vars[n++] = (struct cn_tmpl_var){ "baseline_percent", base_pct };
+	vars[n++] = (struct cn_tmpl_var){ "candidate_slot", svc->slots[cand].name };
+	vars[n++] = (struct cn_tmpl_var){ "baseline_slot", svc->slots[base].name };
+	if (svc->slots[0].server[0] && svc->slots[1].server[0]) {
+		vars[n++] = (struct cn_tmpl_var){ "candidate_server", svc->slots[cand].server };
+		vars[n++] = (struct cn_tmpl_var){ "baseline_server", svc->slots[base].server };
+	}
+	vars[n++] = (struct cn_tmpl_var){ "service", svc->name };
+	for (int i = 0; i < 2; i++) {
+		snprintf(names[i], CN_NAME_MAX + 8, "percent:%s", svc->slots[i].name);
+		vars[n++] = (struct cn_tmpl_var){ names[i], i == cand ? cand_pct : base_pct };
+	}
+	return n;
+}
+
+/* An nginx server address as the `server` directive takes it, without parameters: no blanks, ';', braces, '#',
+ * quotes or '$' (nginx -t checks the rest). */
+static bool nginx_address_ok(const char *s)
+{
+	if (!*s)
+		return false;
+	for (; *s; s++)
+		if ((unsigned char)*s <= ' ' || strchr(";{}#'\"$\\", *s) || (unsigned char)*s == 0x7f)
+			return false;
+	return true;
+}
+
+static bool haproxy_name_ok(const char *s)
+{
+	if (!*s)
+		return false;
+	for (const char *p = s; *p; p++)
+		if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') ||
+		      ((*p == '-' || *p == '_' || *p == '.') && p != s)))
+			return false;
+	return true;
+}
+
+/* Each slot's server, as the gateway kind needs it. */
+static int check_slot_servers(struct cn_load *ld, const struct cn_service *svc, const struct cn_ynode *slots)
+{
+	enum cn_gateway_kind kind = svc->gateway.kind;
+	for (int i = 0; i < 2; i++) {
+		const struct cn_slot *sl = &svc->slots[i];
+		const struct cn_ynode *node = slots->kids[2 * i + 1], *srv = cn_ynode_get(node, "server");
+		if (kind == CN_GATEWAY_COMMAND) {
+			for (const char *p = sl->server; *p; p++)
+				if ((unsigned char)*p < ' ' || *p == 0x7f)
+					return cn_ld_fail(ld, srv, "slot '%s': server contains a control character", sl->name);
+			continue;
+		}
+		if (!srv)
+			return cn_ld_fail(ld, node, kind == CN_GATEWAY_NGINX
+					  ? "slot '%s' needs a server: its address in the nginx upstream, e.g. "
+					    "'server: 127.0.0.1:8001'"
+					  : "slot '%s' needs a server: its server name in the haproxy backend, e.g. 'server: %s'",
+					  sl->name, sl->name);
+		if (kind == CN_GATEWAY_NGINX && !nginx_address_ok(sl->server))
+			return cn_ld_fail(ld, srv, "slot '%s': server '%s' is not an nginx server address; write HOST:PORT, "
+					  "IP:PORT or unix:/PATH, without parameters", sl->name, sl->server);
+		if (kind == CN_GATEWAY_HAPROXY && !haproxy_name_ok(sl->server))
+			return cn_ld_fail(ld, srv, "server: invalid name '%s': use letters, digits, '.', '_' and '-', "
+					  "starting with a letter or digit", sl->server);
+	}
+	if (kind != CN_GATEWAY_COMMAND && strcmp(svc->slots[0].server, svc->slots[1].server) == 0)
+		return cn_ld_fail(ld, cn_ynode_get(slots->kids[3], "server"),
+				  "slots '%s' and '%s' name the same server '%s'; each slot needs its own",
+				  svc->slots[0].name, svc->slots[1].name, svc->slots[1].server);
+	return 0;
+}
+
+/* Every argument of the command gateway's templates expands with the placeholders of a move. */
+static int check_templates(struct cn_load *ld, const struct cn_service *svc, const struct cn_ynode *gw)
+{
+	char names[2][CN_NAME_MAX + 8], out[CN_ARGV_BYTES + 1024];
+	struct cn_tmpl_var vars[CN_COMMAND_VARS];
+	size_t nvars = cn_service_command_vars(svc, 1, "100", "100", names, vars);
+	const char *keys[] = { "set", "get" };
+	const struct cn_argv_tmpl *t[] = { &svc->gateway.set, &svc->gateway.get };
+	for (int k = 0; k < 2; k++) {
+		const struct cn_ynode *list = cn_ynode_get(gw, keys[k]);
+		const char *arg = t[k]->buf;
+		for (int i = 0; i < t[k]->argc; i++, arg += strlen(arg) + 1) {
+			struct cn_err terr = { 0 };
+			size_t at = 0;
+			if (cn_tmpl_expand(arg, vars, nvars, out, sizeof out, &at, &terr) == 0)
+				continue;
+			struct cn_ynode pos = { .line = 1, .col = 1 };
+			if (list && (size_t)i < list->n) {
+				pos = *list->kids[i];
+				if (pos.plain)
+					pos.col += (int)at; /* the brace itself; quoted text may hold escapes */
+			}
+			return cn_ld_fail(ld, &pos, "%s argument %d: %s", keys[k], i + 1, terr.msg);
+		}
+	}
+	return 0;
+}
+
 static int check_service(struct cn_load *ld, void *obj, const struct cn_ynode *map, const struct cn_ynode *const *vals)
 {
 	struct service_doc *doc = obj;
@@ -267,10 +514,12 @@ static int check_service(struct cn_load *ld, void *obj, const struct cn_ynode *m
 	if (svc->initial_live < 0)
 		return cn_ld_fail(ld, live, "live slot '%s' is not one of the slots ('%s', '%s')", doc->live,
 				  svc->slots[0].name, svc->slots[1].name);
-	if (strcmp(svc->slots[0].server, svc->slots[1].server) == 0)
-		return cn_ld_fail(ld, cn_ynode_get(slots->kids[3], "server"),
-				  "slots '%s' and '%s' name the same server '%s'; each slot needs its own",
-				  svc->slots[0].name, svc->slots[1].name, svc->slots[1].server);
+	int rc = check_slot_servers(ld, svc, slots);
+	if (rc < 0)
+		return rc;
+	if (svc->gateway.kind == CN_GATEWAY_COMMAND &&
+	    (rc = check_templates(ld, svc, cn_schema_val(&service_schema, vals, "gateway"))) < 0)
+		return rc;
 
 	if (svc->metrics.source == CN_SOURCE_PROMETHEUS) {
 		if (!svc->metrics.prometheus_url[0])

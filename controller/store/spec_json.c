@@ -2,6 +2,7 @@
 #include "canary/spec_json.h"
 
 #include <math.h>
+#include <string.h>
 
 #include "canary/policy.h"
 #include "canary/service.h"
@@ -78,13 +79,36 @@ json_t *cn_service_to_json(const struct cn_service *sv)
 	}
 	const struct cn_metric_names *n = &sv->metrics.names;
 	doc = json_pack("{s:s, s:{s:s, s:s, s:s, s:I}, s:O, s:s, s:{s:s, s:s, s:s, s:{s:s, s:s, s:s, s:s, s:s}, s:I}}",
-			"name", sv->name, "gateway", "kind", "haproxy", "runtime_api", sv->gateway.runtime_api,
+			"name", sv->name, "gateway", "kind", cn_gateway_kind_name(sv->gateway.kind), "runtime_api",
+			sv->gateway.runtime_api,
 			"backend", sv->gateway.backend, "timeout_ms", (json_int_t)sv->gateway.timeout_ms, "slots", slots,
 			"initial_live", sv->slots[sv->initial_live ? 1 : 0].name, "metrics", "source",
 			sv->metrics.source == CN_SOURCE_PROMETHEUS ? "prometheus" : "scrape", "prometheus_url",
 			sv->metrics.prometheus_url, "preset", preset_name(sv->metrics.preset), "names", "requests",
 			n->requests, "errors", n->errors, "latency", n->latency, "ttft", n->ttft, "itl", n->itl,
 			"timeout_ms", (json_int_t)sv->metrics.timeout_ms);
+	if (doc && sv->gateway.kind != CN_GATEWAY_HAPROXY) {
+		/* the other kinds' keys (an haproxy service's spec stays as it always was) */
+		json_t *gw = json_object_get(doc, "gateway");
+		if (sv->gateway.kind == CN_GATEWAY_NGINX) {
+			json_object_set_new(gw, "include", json_string(sv->gateway.include));
+			json_object_set_new(gw, "config", json_string(sv->gateway.config));
+			json_object_set_new(gw, "pid_file", json_string(sv->gateway.pid_file));
+			json_object_set_new(gw, "nginx", json_string(sv->gateway.nginx));
+			json_object_set_new(gw, "prefix", json_string(sv->gateway.prefix));
+			json_object_set_new(gw, "error_log", json_string(sv->gateway.error_log));
+		} else {
+			const struct cn_argv_tmpl *t[2] = { &sv->gateway.set, &sv->gateway.get };
+			const char *key[2] = { "set", "get" };
+			for (int k = 0; k < 2; k++) {
+				json_t *argv = json_array();
+				const char *a = t[k]->buf;
+				for (int i = 0; i < t[k]->argc; i++, a += strlen(a) + 1)
+					json_array_append_new(argv, json_string(a));
+				json_object_set_new(gw, key[k], argv);
+			}
+		}
+	}
 out:
 	json_decref(slots);
 	return doc;

@@ -1,4 +1,5 @@
-/* Gateway adapter: sets and reads the traffic shares of a service's two slots on its gateway (HAProxy first). */
+/* Gateway adapter: sets and reads the traffic shares of a service's two slots on its gateway: HAProxy's runtime
+ * API, nginx (render an include, nginx -t, reload), or a command template for any other gateway. */
 #ifndef CANARY_GATEWAY_H
 #define CANARY_GATEWAY_H
 
@@ -18,11 +19,51 @@ struct cn_gateway *cn_gateway_open(const struct cn_service *svc, struct cn_err *
 int cn_gateway_set_weights(struct cn_gateway *gw, const double pct[2], struct cn_err *err);
 
 /* Reads the current shares in percent into pct (written only on success; {0, 0} when both weights are 0, i.e. the
- * backend sends no traffic to either slot). Returns 0, -CN_EUNAVAIL or -CN_EINTERNAL. */
+ * backend sends no traffic to either slot; {NAN, NAN} when the gateway cannot tell what it serves, e.g. an nginx
+ * include that was written but not seen loaded, so a reconcile sets the shares again). Returns 0, -CN_EUNAVAIL or
+ * -CN_EINTERNAL. */
 int cn_gateway_get_weights(struct cn_gateway *gw, double pct[2], struct cn_err *err);
+
+/* Tells gw which slot (0 or 1) holds the candidate of the rollout it serves, for adapters that name it (the
+ * command gateway's {candidate_*} and {baseline_*} placeholders). Until then: the slot that was not live when the
+ * service was first applied. Other values are ignored. */
+void cn_gateway_set_candidate(struct cn_gateway *gw, int slot);
 
 /* Frees gw; accepts NULL. */
 void cn_gateway_close(struct cn_gateway *gw);
+
+/* Maps slot 0's share pct0 (percent, 0..100) onto integer weights with w[0] + w[1] <= max_total (>= 2) whose ratio
+ * is closest to it, as cn_haproxy_weights_from_pct does for 256 (which calls it): ties go to the smaller total, a
+ * share above 0 never maps to weight 0 nor one below 100 to the other side's 0. Worst-case error about
+ * 100 / (4 * max_total) percentage points (0.098 for 256, 0.025 for 1000). Returns 0, or -CN_EINPUT if pct0 is NaN
+ * or outside 0..100 or max_total < 2 (w untouched). */
+int cn_weights_from_pct(double pct0, int max_total, int w[2], struct cn_err *err);
+
+/* nginx: weights are positive integers (weight=0 is refused; a 0 share is written `down`); canary keeps the two
+ * weights' total at most 1000. */
+#define CN_NGINX_WEIGHT_MAX 1000
+
+/* Writes the include file's text for servers addr[0] and addr[1] of service `service` at weights w (a weight 0 is
+ * written `down`) into buf: a comment naming the service, slots and shares, then one `server ADDR weight=N;` line
+ * per slot. The same inputs give the same bytes. Returns the length, or -1 if it does not fit in size. */
+int cn_nginx_render(const char *service, const char *const slot[2], const char *const addr[2], const int w[2],
+		    char *buf, size_t size);
+
+/* Reads back an include file's text: the weights of the servers addr[0] and addr[1] (`down` is 0; no weight= is 1)
+ * into w. Comments and blank lines are skipped; any other line, a server that is neither address, or an address
+ * twice or missing is an error (-CN_EINTERNAL, naming the line). w is written only on success. */
+int cn_nginx_parse(const char *text, const char *const addr[2], int w[2], struct cn_err *err);
+
+/* The command gateway's `get` output: a JSON object with each slot's share (percent or weight, >= 0) under its
+ * name, e.g. {"blue": 95, "green": 5}; normalised so the two sum to 100 ({0, 0} when both are 0). Returns 0 or
+ * -CN_EINTERNAL (not JSON, not an object, a slot missing, another key, a value not a number >= 0), the message
+ * quoting the output. pct is written only on success. */
+int cn_command_parse_shares(const char *json, size_t len, const char *const slot[2], double pct[2],
+			    struct cn_err *err);
+
+/* The text a share is passed to the command gateway as: rounded to 0.01, without trailing zeros ("5", "0.5",
+ * "33.33"). */
+void cn_command_format_pct(double pct, char *buf, size_t size);
 
 /* HAProxy weights are integers 0..256 per server. */
 #define CN_HAPROXY_WEIGHT_MAX 256

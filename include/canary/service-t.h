@@ -8,8 +8,18 @@
 
 #define CN_URL_MAX 512
 #define CN_SELECTOR_MAX 256
+#define CN_PATH_MAX 256
+#define CN_ARGV_BYTES 2048 /* an argv template's arguments, each NUL-terminated, back to back */
+#define CN_ARGV_MAX 64     /* arguments in an argv template */
 
-enum cn_gateway_kind { CN_GATEWAY_HAPROXY };
+/* An argv template of the command gateway: argc arguments, each NUL-terminated, one after another in buf; each may
+ * hold {placeholder}s ({{ and }} stand for literal braces). argc 0: not set. */
+struct cn_argv_tmpl {
+	int argc;
+	char buf[CN_ARGV_BYTES];
+};
+
+enum cn_gateway_kind { CN_GATEWAY_HAPROXY, CN_GATEWAY_NGINX, CN_GATEWAY_COMMAND };
 enum cn_metrics_source { CN_SOURCE_SCRAPE, CN_SOURCE_PROMETHEUS };
 enum cn_metrics_preset { CN_PRESET_VLLM, CN_PRESET_TGI, CN_PRESET_TRITON, CN_PRESET_CUSTOM };
 
@@ -25,7 +35,8 @@ struct cn_metric_names {
 
 struct cn_slot {
 	char name[CN_NAME_MAX];         /* e.g. "blue" */
-	char server[CN_NAME_MAX];       /* the gateway's server name for this slot (HAProxy: server in the backend) */
+	char server[CN_NAME_MAX];       /* the gateway's server for this slot: HAProxy's server name in the backend,
+					 * nginx's server address (127.0.0.1:8001, unix:/path); command: optional text */
 	char metrics_url[CN_URL_MAX];   /* scrape source: the slot's /metrics URL */
 	char selector[CN_SELECTOR_MAX]; /* prometheus source: label matchers that pick this slot, e.g. {slot="blue"} */
 };
@@ -37,6 +48,16 @@ struct cn_service {
 		char runtime_api[CN_URL_MAX]; /* "unix:/path/to/sock", "/path/to/sock" or "host:port" */
 		char backend[CN_NAME_MAX];
 		int64_t timeout_ms;
+		/* kind nginx: canary writes the upstream's server lines into `include`, checks `config` with
+		 * `nginx -t`, and reloads the master whose pid is in `pid_file` */
+		char include[CN_PATH_MAX];
+		char config[CN_PATH_MAX];
+		char pid_file[CN_PATH_MAX];
+		char nginx[CN_PATH_MAX];     /* the nginx binary: a path, or a name looked up in PATH and the sbin dirs */
+		char prefix[CN_PATH_MAX];    /* nginx -p PREFIX; "" none */
+		char error_log[CN_PATH_MAX]; /* read after a reload for [emerg] lines; "" none */
+		/* kind command: argv templates run without a shell */
+		struct cn_argv_tmpl set, get;
 	} gateway;
 	struct cn_slot slots[2];
 	int initial_live;                 /* index of the slot that is live when the service is first applied */

@@ -6,6 +6,7 @@
 
 #include "canary/err.h"
 #include "canary/service-t.h"
+#include "canary/template.h"
 
 /* Parses and validates a service from YAML text; like cn_policy_parse. Metric names are filled from the preset,
  * then overridden by any explicit names. */
@@ -16,5 +17,18 @@ int cn_service_load_file(const char *path, struct cn_service *out, char **source
 
 /* Fills names with a preset's series names (vllm, tgi, triton); custom leaves them empty. */
 void cn_metric_names_preset(enum cn_metrics_preset preset, struct cn_metric_names *names);
+
+/* The word for a gateway kind as written in service files ("haproxy", "nginx", "command"); static string. */
+const char *cn_gateway_kind_name(enum cn_gateway_kind kind);
+
+#define CN_COMMAND_VARS 9 /* placeholders of the command gateway's templates */
+
+/* Fills vars with the placeholders of the command gateway's templates for a move that gives slot cand (0 or 1)
+ * the share cand_pct and the other slot base_pct (percent as text): {candidate_percent} {baseline_percent}
+ * {candidate_slot} {baseline_slot} {candidate_server} {baseline_server} (only when both slots have a server)
+ * {service} {percent:SLOT}. The values point into svc, the percent strings and names, which must outlive vars.
+ * Returns the number of vars. */
+size_t cn_service_command_vars(const struct cn_service *svc, int cand, const char *cand_pct, const char *base_pct,
+			       char names[2][CN_NAME_MAX + 8], struct cn_tmpl_var vars[CN_COMMAND_VARS]);
 
 #endif

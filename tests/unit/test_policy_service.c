@@ -22,6 +22,15 @@
 #define LIVE "live: blue\n"
 #define GOOD NAME GATEWAY SLOTS LIVE
 /* the same with a runtime_api of our choosing on line 3 */
+/* an nginx gateway whose last keys are `more` (lines 3..6, then more), and slots with nginx addresses */
+#define NGX_GW(more) "gateway:\n  kind: nginx\n  include: /etc/nginx/canary/chat.conf\n  config: /etc/nginx/nginx.conf\n" more
+#define NGX_SLOTS "slots:\n" \
+	"  blue:  { server: '127.0.0.1:8001', metrics_url: http://127.0.0.1:8001/metrics }\n" \
+	"  green: { server: '127.0.0.1:8002', metrics_url: http://127.0.0.1:8002/metrics }\n"
+/* a command gateway with the set template on line 4 and a good get */
+#define CMD_GW(set) "gateway:\n  kind: command\n  set: " set "\n  get: [getw, '{service}']\n"
+#define CMD_SLOTS "slots:\n  blue:  { metrics_url: http://127.0.0.1:8001/metrics }\n" \
+	"  green: { metrics_url: http://127.0.0.1:8002/metrics }\n"
 #define WITH_API(api) NAME "gateway:\n  runtime_api: " api "\n  backend: chat\n" SLOTS LIVE
 
 struct bad_case {
@@ -67,8 +76,48 @@ static const struct bad_case bad_cases[] = {
 	{ "custom preset without errors", GOOD "metrics:\n  preset: custom\n  names:\n    requests: reqs_total\n", 12, 5,
 	  "at least requests and errors" },
 	{ "bad preset", GOOD "metrics:\n  preset: vlm\n", 10, 11, "expected one of vllm, tgi, triton, custom, got 'vlm'" },
-	{ "bad gateway kind", NAME "gateway:\n  kind: nginx\n  runtime_api: /run/h.sock\n  backend: chat\n" SLOTS LIVE, 3,
-	  9, "expected one of haproxy, got 'nginx'" },
+	{ "bad gateway kind", NAME "gateway:\n  kind: envoy\n  runtime_api: /run/h.sock\n  backend: chat\n" SLOTS LIVE, 3,
+	  9, "expected one of haproxy, nginx, command, got 'envoy'" },
+	/* nginx */
+	{ "nginx without pid_file", NAME NGX_GW("") NGX_SLOTS LIVE, 3, 3,
+	  "missing required key 'pid_file' in gateway (kind nginx)" },
+	{ "nginx with an haproxy key", NAME NGX_GW("  pid_file: /run/nginx.pid\n  backend: chat\n") NGX_SLOTS LIVE, 7, 12,
+	  "'backend' is a key of gateway kind haproxy, not nginx; remove it, or set kind: haproxy" },
+	{ "haproxy with an nginx key", NAME "gateway:\n  runtime_api: /run/h.sock\n  backend: chat\n  include: /x\n"
+	  SLOTS LIVE, 5, 12, "'include' is a key of gateway kind nginx, not haproxy" },
+	{ "nginx relative include", NAME "gateway:\n  kind: nginx\n  include: servers.conf\n  config: /etc/nginx/nginx.conf\n"
+	  "  pid_file: /run/nginx.pid\n" NGX_SLOTS LIVE, 4, 12, "include 'servers.conf' must be an absolute path" },
+	{ "nginx include is the config", NAME "gateway:\n  kind: nginx\n  include: /etc/nginx/nginx.conf\n"
+	  "  config: /etc/nginx/nginx.conf\n  pid_file: /run/nginx.pid\n" NGX_SLOTS LIVE, 4, 12, "is the config itself" },
+	{ "nginx address with parameters", NAME NGX_GW("  pid_file: /run/nginx.pid\n") "slots:\n"
+	  "  blue:  { server: '127.0.0.1:8001 weight=5', metrics_url: http://127.0.0.1:8001/metrics }\n"
+	  "  green: { server: '127.0.0.1:8002', metrics_url: http://127.0.0.1:8002/metrics }\n" LIVE, 8, 20,
+	  "server '127.0.0.1:8001 weight=5' is not an nginx server address" },
+	{ "nginx slot without server", NAME NGX_GW("  pid_file: /run/nginx.pid\n") "slots:\n"
+	  "  blue:  { metrics_url: http://127.0.0.1:8001/metrics }\n"
+	  "  green: { server: '127.0.0.1:8002', metrics_url: http://127.0.0.1:8002/metrics }\n" LIVE, 8, 10,
+	  "slot 'blue' needs a server: its address in the nginx upstream" },
+	/* command */
+	{ "command without get", NAME "gateway:\n  kind: command\n  set: [true]\n" CMD_SLOTS LIVE, 3, 3,
+	  "missing required key 'get' in gateway (kind command)" },
+	{ "command unknown placeholder", NAME CMD_GW("[setw, '{candidate_pct}']") CMD_SLOTS LIVE, 4, 15,
+	  "set argument 2: unknown placeholder '{candidate_pct}'" },
+	{ "command unknown placeholder, plain", NAME CMD_GW("\n    - setw\n    - --w={candidate_pct}") CMD_SLOTS LIVE, 6, 11,
+	  "set argument 2: unknown placeholder '{candidate_pct}'" },
+	{ "command placeholder of another slot", NAME CMD_GW("[setw, '{percent:red}']") CMD_SLOTS LIVE, 4, 15,
+	  "unknown placeholder '{percent:red}'" },
+	{ "command unclosed brace", NAME CMD_GW("[setw, 'w={candidate_percent']") CMD_SLOTS LIVE, 4, 15,
+	  "unclosed '{' at character 3" },
+	{ "command lone brace", NAME CMD_GW("[setw, '{{\"w\": {candidate_percent}}']") CMD_SLOTS LIVE, 4, 15,
+	  "lone '}'" },
+	{ "command server placeholder without servers", NAME CMD_GW("[setw, '{candidate_server}']") CMD_SLOTS LIVE, 4, 15,
+	  "unknown placeholder '{candidate_server}'" },
+	{ "command empty argv", NAME CMD_GW("[]") CMD_SLOTS LIVE, 4, 8, "'set' is an empty list" },
+	{ "command argv as one string", NAME CMD_GW("kubectl patch x") CMD_SLOTS LIVE, 4, 8,
+	  "'set' must be a list of arguments such as [kubectl, patch, ...], got text" },
+	{ "command empty program", NAME CMD_GW("['', x]") CMD_SLOTS LIVE, 4, 9, "the program of 'set' is empty" },
+	{ "command null argument", NAME CMD_GW("[setw, ~]") CMD_SLOTS LIVE, 4, 15, "argument 2 of 'set' has no value" },
+	{ "command nested argument", NAME CMD_GW("[setw, [a]]") CMD_SLOTS LIVE, 4, 15, "argument 2 of 'set' must be text" },
 	{ "zero timeout", NAME "gateway:\n  runtime_api: /run/h.sock\n  backend: chat\n  timeout: 0s\n" SLOTS LIVE, 5, 12,
 	  "must be greater than zero" },
 	{ "timeout too long", GOOD "metrics:\n  timeout: 5m\n", 10, 12, "timeout '5m' must be at most 1m" },
@@ -84,7 +133,7 @@ static const struct bad_case bad_cases[] = {
 	{ "missing runtime api", NAME "gateway:\n  backend: chat\n" SLOTS LIVE, 3, 3,
 	  "missing required key 'runtime_api' in gateway" },
 	{ "slot without server", NAME GATEWAY "slots:\n  blue:  { metrics_url: http://127.0.0.1:8001/metrics }\n" GREEN
-	  LIVE, 6, 10, "missing required key 'server' in slot 'blue'" },
+	  LIVE, 6, 10, "slot 'blue' needs a server: its server name in the haproxy backend" },
 	{ "bad slot name", NAME GATEWAY "slots:\n  'bl ue':  { server: blue,  metrics_url: http://127.0.0.1:8001/metrics }\n"
 	  GREEN LIVE, 6, 3, "invalid slot name 'bl ue'" },
 	{ "alias", NAME GATEWAY "slots:\n  blue: &s { server: blue, metrics_url: http://127.0.0.1:8001/metrics }\n"
