@@ -10,7 +10,7 @@
 #include "canary/line.h"
 #include "canary/report.h"
 #include "canary/store_audit.h"
-#include "cli.h"
+#include "cli_int.h"
 
 /* Exit code of `audit verify` when a chain does not check out. */
 #define EXIT_TAMPERED 1

@@ -5,7 +5,7 @@
 #include <stdlib.h>
 
 #include "canary/store.h"
-#include "cli.h"
+#include "cli_int.h"
 
 int cli_doc_lint(struct cli *cli, const struct cli_doc *doc, int argc, char **argv)
 {

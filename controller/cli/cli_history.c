@@ -8,7 +8,7 @@
 #include "canary/rollout.h"
 #include "canary/store.h"
 #include "canary/store_history.h"
-#include "cli.h"
+#include "cli_int.h"
 
 static const char USAGE[] =
 	"usage: canaryctl history [--service S] [--since D] [--state PHASE] [--limit N] [--output table|json|csv]\n"

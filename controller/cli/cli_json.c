@@ -12,7 +12,7 @@
 #include "canary/store_audit.h"
 #include "canary/store_history.h"
 #include "canary/store_rollouts.h"
-#include "cli.h"
+#include "cli_int.h"
 
 /* A string or null. */
 static json_t *str(const char *s)

@@ -5,7 +5,7 @@
 #include <sys/stat.h>
 
 #include "canary/store.h"
-#include "cli.h"
+#include "cli_int.h"
 
 static const char migrate_usage[] =
 	"usage: canaryctl migrate [--migrations DIR]\n"

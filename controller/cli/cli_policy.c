@@ -8,7 +8,7 @@
 #include "canary/schema.h"
 #include "canary/spec_json.h"
 #include "canary/store.h"
-#include "cli.h"
+#include "cli_int.h"
 
 static const char policy_usage[] =
 	"usage: canaryctl policy lint FILE...           validate policy files (no database)\n"

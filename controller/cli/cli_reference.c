@@ -4,7 +4,7 @@
 #include <string.h>
 
 #include "canary/schema.h"
-#include "cli.h"
+#include "cli_int.h"
 
 static void print_range(const struct cn_key *k, char *buf, size_t size)
 {

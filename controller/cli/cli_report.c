@@ -11,7 +11,7 @@
 #include "canary/report_html.h"
 #include "canary/store.h"
 #include "canary/store_report.h"
-#include "cli.h"
+#include "cli_int.h"
 
 static const char USAGE[] =
 	"usage: canaryctl report ID --html FILE   write rollout ID's report to FILE ('-': stdout): one HTML page with\n"

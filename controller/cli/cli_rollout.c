@@ -15,7 +15,7 @@
 #include "canary/store.h"
 #include "canary/store_audit.h"
 #include "canary/store_rollouts.h"
-#include "cli.h"
+#include "cli_int.h"
 
 /* Exit codes of `rollout start --wait` and `rollout wait` (DESIGN.md "Contracts"). */
 enum {

@@ -8,7 +8,7 @@
 #include "canary/service.h"
 #include "canary/spec_json.h"
 #include "canary/store.h"
-#include "cli.h"
+#include "cli_int.h"
 
 static const char service_usage[] =
 	"usage: canaryctl service lint FILE...      validate service files (no database)\n"

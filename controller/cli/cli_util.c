@@ -1,5 +1,5 @@
 /* Helpers the canaryctl subcommands share: option parsing, error printing, lazy connection, JSON output. */
-#include "cli.h"
+#include "cli_int.h"
 
 #include <errno.h>
 #include <stdarg.h>

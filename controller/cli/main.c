@@ -3,7 +3,7 @@
 #include <string.h>
 
 #include "canary/store.h"
-#include "cli.h"
+#include "cli_int.h"
 
 #ifndef CANARY_VERSION
 #define CANARY_VERSION "0.1.0"

@@ -16,8 +16,8 @@
 #include "canary/metrics.h"
 #include "canary/store.h"
 #include "canary/store_rollouts.h"
-#include "daemon.h"
-#include "fault.h"
+#include "daemon_int.h"
+#include "daemon_fault_int.h"
 
 #define MAX_CLAIM 256
 #define TURNS_BETWEEN_TICKS 16 /* during a long claim, finished reads tick after this many turns */

@@ -10,7 +10,7 @@
  * statement is run inside a BEGIN of ours and killed before anyone commits it. Either way the server holds the
  * record's writes uncommitted when the client dies, and must throw them away. */
 #define _GNU_SOURCE
-#include "fault.h"
+#include "daemon_fault_int.h"
 
 #include <dlfcn.h>
 #include <errno.h>
@@ -21,7 +21,7 @@
 #include <string.h>
 #include <strings.h>
 
-#include "daemon.h"
+#include "daemon_int.h"
 
 bool fault_armed;
 

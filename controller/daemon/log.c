@@ -8,7 +8,7 @@
 #include <time.h>
 
 #include "canary/clock.h"
-#include "daemon.h"
+#include "daemon_int.h"
 
 static int64_t clock_offset_ms; /* CANARY_TEST_CLOCK_OFFSET_MS: set once at start, read-only after */
 

@@ -20,8 +20,8 @@
 #include "canary/service.h"
 #include "canary/store.h"
 #include "canary/store_rollouts.h"
-#include "daemon.h"
-#include "fault.h"
+#include "daemon_int.h"
+#include "daemon_fault_int.h"
 
 #define MAX_COMMANDS 16
 #define CTX_RETRY_MS 10000 /* a rollout the daemon cannot act on is looked at again after this long */

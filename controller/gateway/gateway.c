@@ -1,7 +1,7 @@
 /* Gateway adapter entry points: pick the implementation for the service's gateway kind, then dispatch. */
 #include "canary/gateway.h"
 
-#include "gateway-int.h"
+#include "gateway_int.h"
 
 struct cn_gateway *cn_gateway_open(const struct cn_service *svc, struct cn_err *err)
 {

@@ -12,7 +12,7 @@
 #include <string.h>
 
 #include "canary/service.h"
-#include "gateway-int.h"
+#include "gateway_int.h"
 
 #define OUT_MAX 16384     /* what get may print */
 #define ERR_MAX 4096      /* stderr kept for the message */

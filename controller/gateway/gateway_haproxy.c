@@ -9,7 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "gateway-int.h"
+#include "gateway_int.h"
 
 struct hap_gw {
 	struct cn_gateway base;

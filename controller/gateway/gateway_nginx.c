@@ -21,7 +21,7 @@
 #include <unistd.h>
 
 #include "canary/clock.h"
-#include "gateway-int.h"
+#include "gateway_int.h"
 
 #define INCLUDE_MAX 65536   /* an include file larger than this is not ours */
 #define NGINX_OUT_MAX 8192  /* what nginx -t may say that we keep */

@@ -1,6 +1,6 @@
 /* HAProxy runtime API transport: one command per connection (non-interactive mode), over a unix socket or TCP,
  * every step bounded by one deadline so that a gateway that accepts and never answers cannot hang the caller. */
-#include "gateway-int.h"
+#include "gateway_int.h"
 
 #include <errno.h>
 #include <fcntl.h>

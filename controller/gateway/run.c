@@ -16,7 +16,7 @@
 #include <unistd.h>
 
 #include "canary/clock.h"
-#include "gateway-int.h"
+#include "gateway_int.h"
 
 extern char **environ;
 

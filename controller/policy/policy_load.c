@@ -1,6 +1,6 @@
 /* The policy file: its key tables (the one place that says which keys exist, their types, defaults and ranges),
  * the cross-key checks, and the public loader. */
-#include "yaml_load.h"
+#include "policy_int.h"
 
 #include <math.h>
 #include <stddef.h>

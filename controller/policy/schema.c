@@ -1,6 +1,6 @@
 /* The schema walker: fills a struct from a YAML mapping by following a declarative key table (struct cn_schema).
  * Defaults, types, ranges, required keys and did-you-mean hints for unknown keys all come from the table. */
-#include "yaml_load.h"
+#include "policy_int.h"
 
 #include <math.h>
 #include <stdint.h>

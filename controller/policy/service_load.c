@@ -1,6 +1,6 @@
 /* The service file: key tables for the gateway binding, the two slots and the metrics source, the metric-name
  * presets, the cross-key checks, and the public loader. */
-#include "yaml_load.h"
+#include "policy_int.h"
 
 #include <math.h>
 #include <stddef.h>

@@ -1,6 +1,6 @@
 /* canaryd internals: configuration, per-rollout caches, the tick of one rollout, the HTTP endpoint, logging. */
-#ifndef CANARY_DAEMON_H
-#define CANARY_DAEMON_H
+#ifndef CANARY_DAEMON_INT_H
+#define CANARY_DAEMON_INT_H
 
 #include <signal.h>
 #include <stdatomic.h>

@@ -1,7 +1,7 @@
 /* Private to the policy module: a small YAML tree with positions, built from libyaml events, and the schema walker
  * the policy and service loaders share. */
-#ifndef CANARY_YAML_LOAD_H
-#define CANARY_YAML_LOAD_H
+#ifndef CANARY_POLICY_INT_H
+#define CANARY_POLICY_INT_H
 
 #include <stdbool.h>
 #include <stddef.h>

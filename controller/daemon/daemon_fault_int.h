@@ -1,7 +1,7 @@
 /* Fault injection for tests: CANARY_TEST_CRASH_AT=POINT[:NTH] makes canaryd kill itself with SIGKILL the NTH time
  * (default the first) it reaches the named point of a turn. Unset, a point costs one test of a flag. */
-#ifndef CANARY_DAEMON_FAULT_H
-#define CANARY_DAEMON_FAULT_H
+#ifndef CANARY_DAEMON_FAULT_INT_H
+#define CANARY_DAEMON_FAULT_INT_H
 
 #include <stdbool.h>
 

@@ -1,6 +1,6 @@
 /* canaryctl internals: the shared state of one invocation, the subcommands, and helpers they share. */
-#ifndef CANARY_CLI_H
-#define CANARY_CLI_H
+#ifndef CANARY_CLI_INT_H
+#define CANARY_CLI_INT_H
 
 #include <stdbool.h>
 #include <stddef.h>
