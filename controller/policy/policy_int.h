@@ -1,53 +1,10 @@
-/* Private to the policy module: a small YAML tree with positions, built from libyaml events, and the schema walker
- * the policy and service loaders share. */
+/* Private to the policy module: the schema walker the policy and service loaders share, on top of the YAML engine
+ * (canary/yaml.h). */
 #ifndef CANARY_POLICY_INT_H
 #define CANARY_POLICY_INT_H
 
-#include <stdbool.h>
-#include <stddef.h>
-
-#include "canary/err.h"
 #include "canary/schema.h"
-
-#define CN_YAML_MAX_BYTES (1024 * 1024) /* policy and service files are small; refuse anything bigger */
-#define CN_YAML_MAX_NODES 10000
-#define CN_YAML_MAX_DEPTH 32
-
-enum cn_ykind { CN_Y_SCALAR, CN_Y_SEQ, CN_Y_MAP };
-
-struct cn_ynode {
-	enum cn_ykind kind;
-	int line, col;           /* 1-based position of the node's first character */
-	bool plain;              /* scalar written without quotes (so "", "~" and "null" mean no value) */
-	char *text;              /* scalar: NUL-terminated value */
-	size_t len;              /* scalar: length of text (may contain NUL from escapes) */
-	struct cn_ynode **kids;  /* sequence: items; mapping: key0, value0, key1, value1 ... */
-	size_t n;                /* number of entries in kids */
-};
-
-struct cn_load {
-	const char *origin;
-	struct cn_err *err;
-};
-
-/* Checks the text (UTF-8, tab indentation) and parses it into a tree. *root is NULL for an empty document.
- * Returns 0 or -CN_EINPUT with "ORIGIN:LINE:COL: message". The caller frees *root with cn_ynode_free. */
-int cn_yaml_read(const char *text, size_t len, const char *origin, struct cn_ynode **root, struct cn_err *err);
-
-/* Frees a tree; accepts NULL. */
-void cn_ynode_free(struct cn_ynode *n);
-
-/* True if the node is a scalar meaning "no value": plain empty, "~" or "null". */
-bool cn_ynode_is_null(const struct cn_ynode *n);
-
-/* The value node of `key` in mapping node map, or NULL if map is not a mapping or has no such key. */
-const struct cn_ynode *cn_ynode_get(const struct cn_ynode *map, const char *key);
-
-/* "a mapping", "a list", "text" ... for messages. */
-const char *cn_ynode_kind_desc(const struct cn_ynode *n);
-
-/* Sets ld->err to "ORIGIN:LINE:COL: message" at node `at` (1:1 if NULL); returns -CN_EINPUT. */
-int cn_ld_fail(struct cn_load *ld, const struct cn_ynode *at, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+#include "canary/yaml.h"
 
 /* Fills obj from the mapping node following the schema: defaults, keys, types, ranges, required keys, check.
  * `what` names the mapping in messages ("policy", "step 2", "analysis"). */
@@ -56,8 +13,5 @@ int cn_schema_walk(struct cn_load *ld, const struct cn_schema *sc, void *obj, co
 
 /* The value node of key `name` among vals (as passed to a schema check), or NULL if absent. */
 const struct cn_ynode *cn_schema_val(const struct cn_schema *sc, const struct cn_ynode *const *vals, const char *name);
-
-/* Reads a whole file (at most CN_YAML_MAX_BYTES) into a new NUL-terminated string the caller frees. */
-int cn_read_file(const char *path, char **text, size_t *len, struct cn_err *err);
 
 #endif

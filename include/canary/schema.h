@@ -37,8 +37,8 @@ struct cn_enum_val {
 	int value;
 };
 
-struct cn_load;   /* loader context (private to the loader) */
-struct cn_ynode;  /* a YAML node with its position (private to the loader) */
+struct cn_load;   /* loader context (canary/yaml.h) */
+struct cn_ynode;  /* a YAML node with its position (canary/yaml.h) */
 struct cn_schema;
 
 struct cn_key {

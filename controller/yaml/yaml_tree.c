@@ -1,6 +1,6 @@
 /* Reads YAML text into a small tree with 1-based positions: UTF-8 and tab checks first (libyaml's own messages
  * for these are obscure), then libyaml events. Anchors, aliases, duplicate keys and several documents are refused. */
-#include "policy_int.h"
+#include "canary/yaml.h"
 
 #include <errno.h>
 #include <stdarg.h>
