@@ -197,54 +197,73 @@ static void seq_fields_clear(struct cn_slo_result *out)
 	out->statistic = out->boundary = out->ratio = out->ratio_upper = NAN;
 	out->tolerance = out->threshold = out->dispersion = NAN;
 	out->promotable = true;
+	out->plausible = true;
 }
 
-/* z of a one-sided 95% bound */
-#define Z95 1.6448536269514722
-
-/* The Wilson score interval's end: sign -1 the lower, +1 the upper, at one-sided 95%. */
-static double wilson(double x, double n, double sign)
+/* "99.9%" for a bound at alpha 0.001 */
+static const char *fmt_conf(double alpha, char *buf, size_t size)
 {
-	if (!(n > 0) || !(x >= 0) || x > n)
+	snprintf(buf, size, "%.4g%%", 100 * (1 - alpha));
+	return buf;
+}
+
+/* The q-quantile's anytime upper bound from a histogram of n observations: the value that at most k of them
+ * exceed, k the most that still rejects "a share 1 - q or more lies above it". INFINITY when that value lies in
+ * the +Inf bucket (the histogram cannot bound it), NAN while n is too small for any bound. */
+static double quantile_upper(double q, const struct cn_histogram *h, double alpha, double d)
+{
+	if (!cn_histogram_sane(h) || !(q > 0 && q < 1))
 		return NAN;
-	double p = x / n, z2n = Z95 * Z95 / n;
-	double center = p + z2n / 2;
-	double margin = Z95 * sqrt(p * (1 - p) / n + z2n / (4 * n));
-	double b = (center + sign * margin) / (1 + z2n);
-	return b < 0 ? 0 : b > 1 ? 1 : b;
+	double n = h->count[h->nbuckets - 1];
+	double k = cn_rate_count_below(n, 1 - q, alpha, d);
+	if (!(k >= 0))
+		return NAN;
+	if (n - k > h->count[h->nbuckets - 2])
+		return INFINITY;
+	return cn_histogram_quantile(1 - k / n, h);
 }
 
-double cn_wilson_lower(double x, double n)
+/* The candidate's bad events against a limit: errors for an error rate, requests slower than the limit for a
+ * quantile; *share is the share of requests they may be (the limit itself, or 1 - q). */
+static void bad_events(const struct cn_slo *slo, const struct cn_counters *c, double limit, double *x, double *n,
+		       double *share)
 {
-	return wilson(x, n, -1);
+	if (slo->metric == CN_METRIC_ERROR_RATE) {
+		*x = c->errors, *n = c->requests, *share = limit;
+		return;
+	}
+	const struct cn_histogram *h = slo_histogram(slo, c);
+	*n = cn_histogram_sane(h) ? h->count[h->nbuckets - 1] : NAN;
+	*x = cn_histogram_count_above(h, limit);
+	*share = 1 - slo->quantile;
 }
 
-double cn_wilson_upper(double x, double n)
-{
-	return wilson(x, n, +1);
-}
-
-void cn_judge_slo(const struct cn_slo *slo, int64_t min_requests, const struct cn_counters *cand,
+void cn_judge_slo(const struct cn_slo *slo, const struct cn_judge_ctx *ctx, const struct cn_counters *cand,
 		  const struct cn_counters *base, const struct cn_series_status *cst,
 		  const struct cn_series_status *bst, struct cn_slo_result *out)
 {
-	char label[32], cv[24], bv[24], ov[24], rel[24];
-	CN_BUG_ON(!slo || !cand || !base || !cst || !bst || !out);
+	char label[32], cv[24], bv[24], ov[24], lv[24], rel[24], conf[16];
+	CN_BUG_ON(!slo || !ctx || !cand || !base || !cst || !bst || !out);
+	CN_BUG_ON(!(ctx->alpha > 0 && ctx->alpha < 1) || !(ctx->disp >= 1));
 	unsigned mask = slo_series(slo);
+	bool is_err = slo->metric == CN_METRIC_ERROR_RATE;
 
 	/* Any verdict needs min(min_requests, CN_JUDGE_MIN_SAMPLE) requests; a failing one needs all of min_requests
 	 * (below, a candidate that looks worse is inconclusive: it holds, and fails once the sample is in). */
+	int64_t min_requests = ctx->min_requests;
 	int64_t min_sample = min_requests < CN_JUDGE_MIN_SAMPLE ? min_requests : CN_JUDGE_MIN_SAMPLE;
 	if (min_sample < 1)
 		min_sample = 1;
 
 	cn_slo_label(slo, label, sizeof label);
 	seq_fields_clear(out);
+	out->dispersion = ctx->disp;
 	out->verdict = CN_VERDICT_INCONCLUSIVE;
 	out->n_candidate = cand->requests;
 	out->n_baseline = base->requests;
 	out->candidate = slo_value(slo, cand);
 	out->objective = NAN;
+	fmt_conf(ctx->alpha, conf, sizeof conf);
 
 	/* the baseline only counts if this tick's reading was clean and it has a sample of its own */
 	bool base_clean = !bst->note && !((bst->missing | bst->reset) & mask);
@@ -259,54 +278,77 @@ void cn_judge_slo(const struct cn_slo *slo, int64_t min_requests, const struct c
 	}
 	if (isnan(out->candidate)) {
 		snprintf(out->why, sizeof out->why, "%s: candidate value not computable (%s)", label,
-			 slo->metric == CN_METRIC_ERROR_RATE ? "no requests" : "histogram empty or missing in this step");
+			 is_err ? "no requests" : "histogram empty or missing in this step");
 		return;
 	}
 
-	/* Error rates: both sides are uncertain. The relative limit is the ratio times the baseline's 95% upper bound,
-	 * and the rate fails only when the candidate's 95% lower bound is above the limit (below), so noise on either
-	 * side passes: a baseline with 0 errors in 500 requests does not make 1 candidate error a regression.
-	 * Latency quantiles keep the point estimates: histogram buckets are coarse (a bound on p99 jumps a whole bucket),
-	 * and min_requests is the sample they need. */
-	bool has_rel = isfinite(slo->max_increase) && isfinite(out->baseline);
-	double base_ref = out->baseline;
-	if (has_rel && slo->metric == CN_METRIC_ERROR_RATE)
-		base_ref = cn_wilson_upper(base->errors, base->requests);
-	has_rel = has_rel && isfinite(base_ref);
-	double rel_limit = has_rel ? base_ref * slo->max_increase : NAN;
+	/* The relative limit: the ratio times the baseline's upper bound, so that noise in a small baseline cannot
+	 * make a healthy candidate look worse (0 errors in 500 baseline requests is not a 0% limit). */
+	bool wants_rel = isfinite(slo->max_increase);
+	double base_upper = NAN;
+	if (wants_rel && isfinite(out->baseline)) {
+		if (is_err)
+			base_upper = cn_rate_upper(base->errors, base->requests, ctx->alpha, ctx->disp);
+		else
+			base_upper = quantile_upper(slo->quantile, slo_histogram(slo, base), ctx->alpha, ctx->disp);
+	}
+	double rel_limit = isfinite(base_upper) ? base_upper * slo->max_increase : NAN;
+	bool has_max = isfinite(slo->max);
 	const char *src;
-	if (isfinite(slo->max) && (!has_rel || slo->max <= rel_limit)) {
-		out->objective = slo->max;
+	if (has_max && !(slo->max > rel_limit)) {
+		out->objective = slo->max; /* also when the relative part is unknown: the max alone can still fail */
 		src = "max";
-	} else if (has_rel) {
+	} else if (isfinite(rel_limit)) {
 		out->objective = rel_limit;
 		snprintf(rel, sizeof rel, "%gx", slo->max_increase);
 		src = rel;
 	} else {
-		snprintf(out->why, sizeof out->why, "%s %s: no baseline value to compare with (%.0f baseline requests) "
-			 "and no absolute max", label, fmt_value(slo, out->candidate, cv, sizeof cv), base->requests);
+		if (isinf(base_upper))
+			snprintf(out->why, sizeof out->why, "%s %s: the baseline's bound lies above the histogram's last "
+				 "finite bucket, no relative limit", label, fmt_value(slo, out->candidate, cv, sizeof cv));
+		else
+			snprintf(out->why, sizeof out->why, "%s %s: no baseline value to compare with yet (%.0f baseline "
+				 "requests are too few to bound it) and no absolute max", label,
+				 fmt_value(slo, out->candidate, cv, sizeof cv), base->requests);
 		return;
 	}
-	if (slo->metric == CN_METRIC_ERROR_RATE) {
-		/* A handful of requests makes a noisy rate (2 errors in 50 is 4%): fail only when the one-sided 95%
-		 * lower bound of the candidate's rate is above the limit, so noise at small counts passes. */
-		double lower = cn_wilson_lower(cand->errors, cand->requests);
-		out->verdict = lower > out->objective ? CN_VERDICT_FAIL : CN_VERDICT_PASS;
-		char lv[24];
-		snprintf(out->why, sizeof out->why, "%s %s vs baseline %s (limit %s = %s), at least %s at 95%% confidence",
-			 label, fmt_value(slo, out->candidate, cv, sizeof cv), fmt_value(slo, out->baseline, bv, sizeof bv),
-			 fmt_value(slo, out->objective, ov, sizeof ov), src, fmt_value(slo, lower, lv, sizeof lv));
-	} else {
-		out->verdict = out->candidate <= out->objective ? CN_VERDICT_PASS : CN_VERDICT_FAIL;
-		snprintf(out->why, sizeof out->why, "%s %s vs baseline %s (limit %s = %s)", label,
-			 fmt_value(slo, out->candidate, cv, sizeof cv), fmt_value(slo, out->baseline, bv, sizeof bv),
-			 fmt_value(slo, out->objective, ov, sizeof ov), src);
-	}
-	if (out->verdict == CN_VERDICT_FAIL && cand->requests < (double)min_requests) {
+	/* a relative part not yet known (baseline too small or unusable this tick) never drops out silently: the
+	 * max may fail the candidate, but a pass waits for the relative limit */
+	bool rel_missing = wants_rel && !isfinite(rel_limit);
+
+	double x, n, share;
+	bad_events(slo, cand, out->objective, &x, &n, &share);
+	double evidence = share > 0 ? cn_rate_evidence_above(x, n, share, ctx->disp) : (x > 0 ? INFINITY : 0);
+	double lower = cn_rate_lower(x, n, ctx->alpha, ctx->disp);
+	bool worse = evidence >= log(1 / ctx->alpha);
+	out->verdict = worse ? CN_VERDICT_FAIL : CN_VERDICT_PASS;
+	if (is_err)
+		snprintf(out->why, sizeof out->why, "%s %s vs baseline %s (limit %s = %s), at least %s at %s at every "
+			 "tick", label, fmt_value(slo, out->candidate, cv, sizeof cv),
+			 fmt_value(slo, out->baseline, bv, sizeof bv), fmt_value(slo, out->objective, ov, sizeof ov), src,
+			 fmt_value(slo, lower, lv, sizeof lv), conf);
+	else
+		snprintf(out->why, sizeof out->why, "%s %s vs baseline %s (limit %s = %s), %.3g%% of requests above it "
+			 "(at least %.3g%%, allowed %.3g%%)", label, fmt_value(slo, out->candidate, cv, sizeof cv),
+			 fmt_value(slo, out->baseline, bv, sizeof bv), fmt_value(slo, out->objective, ov, sizeof ov), src,
+			 n > 0 ? 100 * x / n : 0.0, 100 * lower, 100 * share);
+
+	if (out->verdict == CN_VERDICT_FAIL && (cand->requests < (double)min_requests || !ctx->warm)) {
 		out->verdict = CN_VERDICT_INCONCLUSIVE;
-		size_t len = strlen(out->why);
-		snprintf(out->why + len, sizeof out->why - len, "; looks worse, judged once the step has %lld candidate "
-			 "requests (%.0f so far)", (long long)min_requests, cand->requests);
+		if (cand->requests < (double)min_requests)
+			snprintf(out->why, sizeof out->why, "%s %s vs limit %s (%s): looks worse, judged once the step "
+				 "has %lld candidate requests (%.0f so far)", label,
+				 fmt_value(slo, out->candidate, cv, sizeof cv), fmt_value(slo, out->objective, ov, sizeof ov),
+				 src, (long long)min_requests, cand->requests);
+		else
+			snprintf(out->why, sizeof out->why, "%s %s vs limit %s (%s): looks worse, judged once %d ticks "
+				 "show how bursty bad events are", label, fmt_value(slo, out->candidate, cv, sizeof cv),
+				 fmt_value(slo, out->objective, ov, sizeof ov), src, CN_SEQ_MIN_TICKS);
+	} else if (out->verdict == CN_VERDICT_PASS && rel_missing) {
+		out->verdict = CN_VERDICT_INCONCLUSIVE;
+		snprintf(out->why, sizeof out->why, "%s %s: within the max %s, but the %gx limit needs a bound on the "
+			 "baseline (%.0f baseline requests so far)", label, fmt_value(slo, out->candidate, cv, sizeof cv),
+			 fmt_value(slo, slo->max, ov, sizeof ov), slo->max_increase, base->requests);
 	}
 }
 
@@ -427,6 +469,9 @@ void cn_judge_slo_seq(const struct cn_slo *slo, double alpha, struct cn_seq_stat
 	out->dispersion = disp;
 	bool warm = cn_seq_ready(s);
 	out->promotable = isnan(tol) || (warm && cn_seq_rejects_above(s, tol, disp, alpha));
+	/* the weaker gate of a step to a minority share: "at the tolerance" fits the data no better than "as good as
+	 * the baseline" (ln Lambda(tol) <= 0); see the top of rollout.c */
+	out->plausible = out->promotable || (warm && !(cn_seq_llr(s, tol) > 0));
 	if (!warm)
 		out->ratio_upper = INFINITY;
 	out->candidate = s->n_c > 0 ? s->x_c / s->n_c : NAN;

@@ -14,8 +14,15 @@
  * - Each SLO's test is carried across steps (its false-rollback chance is per rollout); its alpha is the budget
  *   divided by the number of SLOs. A failing verdict is a boundary crossing, which is already the confirmation:
  *   it acts at once, analysis.failing_ticks applies to the threshold judge only.
- * - A step advances only when every SLO with a tolerance has its ratio's upper bound below it (besides hold,
- *   min_requests and all-pass); until then the rollout holds (this is not "inconclusive": no timer runs).
+ * - What the evidence must show to advance depends on what advancing exposes. To promote, or to move to a step
+ *   that gives the candidate most of the traffic (> 50%), every SLO with a tolerance needs its ratio's
+ *   time-uniform upper bound below it. To move to a minority step it is enough that the data fit "at the
+ *   tolerance" no better than "as good as the baseline" (ln Lambda(tol) <= 0). Proving a 1.2x tolerance on a
+ *   p99 needs some 360 slow requests of the candidate: about an hour at 1% of 1,000 requests/s, 12 minutes at 5%.
+ *   Demanding it at 1% made a healthy rollout of the default policy take 67 minutes (p50) instead of its 16-minute
+ *   hold; a regression that slips through the weak gate is still tested at every tick of the next step, with
+ *   more traffic and so more power, and the strong gate comes before most users see it.
+ *   Besides hold, min_requests and all-pass; until then the rollout holds (not "inconclusive": no timer runs).
  * - The sample-ratio check compares the candidate's share of requests with the configured weight, per step (and
  *   anew after a resume); a mismatch makes the tick inconclusive (hold, then on_inconclusive) and says why. */
 #include "canary/rollout.h"
@@ -27,6 +34,10 @@
 
 #include "canary/bug.h"
 #include "canary/judge.h"
+
+/* A step above this weight (or promotion) gives the candidate most of the traffic: the sequential judge then wants
+ * the ratio proven within its tolerance, not only favoured (see the top of this file). */
+#define CN_MAJORITY_WEIGHT 50
 
 static const char *const phase_names[] = {
 	[CN_PHASE_PENDING] = "pending",
@@ -250,7 +261,8 @@ struct tally {
 	bool usable;     /* both readings usable */
 	int nfail, ninc;
 	int first_fail, first_inc;
-	int first_unproven; /* sequential: first SLO whose evidence does not yet allow advancing, -1 if none */
+	int first_unproven; /* sequential: first SLO whose evidence does not yet allow most traffic, -1 if none */
+	int first_implausible; /* sequential: first SLO whose evidence does not yet allow a minority step, -1 if none */
 	bool srm;           /* sequential: the traffic split is not the configured one */
 	char srm_why[160];
 };
@@ -281,6 +293,42 @@ static void check_srm(const struct cn_policy *p, const struct cn_rollout_state *
 		 100 * s->x_c / (s->x_c + s->x_b), s->x_c + s->x_b, cur->weight, up > down ? up : down, b);
 }
 
+/* The threshold judge's dispersion estimate: each clean tick's bad events of both arms (errors, or requests slower
+ * than a line fixed at the first tick: a moving limit would pass for bursts) enter the sums of the SLO's seq stat, which the threshold judge does not otherwise use. */
+static void threshold_dispersion(const struct cn_slo *slo, struct cn_seq_stat *s, const struct cn_counters *dc,
+				 const struct cn_counters *db, const struct cn_counters *acc_base, const struct tally *t)
+{
+	unsigned mask = CN_SERIES_REQUESTS;
+	const struct cn_histogram *hc = NULL, *hb = NULL;
+	switch (slo->metric) {
+	case CN_METRIC_ERROR_RATE: mask |= CN_SERIES_ERRORS; break;
+	case CN_METRIC_LATENCY: mask |= CN_SERIES_LATENCY, hc = &dc->latency, hb = &db->latency; break;
+	case CN_METRIC_TTFT: mask |= CN_SERIES_TTFT, hc = &dc->ttft, hb = &db->ttft; break;
+	case CN_METRIC_ITL: mask |= CN_SERIES_ITL, hc = &dc->itl, hb = &db->itl; break;
+	}
+	if (hc && isnan(s->threshold)) {
+		/* the line slow requests are counted above, fixed once: the limit as the baseline's estimate gives it */
+		double q = cn_histogram_quantile(slo->quantile, hc == &dc->latency ? &acc_base->latency :
+						 hc == &dc->ttft ? &acc_base->ttft : &acc_base->itl);
+		double l = isfinite(slo->max_increase) && isfinite(q) ? q * slo->max_increase : NAN;
+		if (isfinite(slo->max) && !(l <= slo->max))
+			l = slo->max;
+		if (!(l > 0) || !isfinite(l))
+			return; /* no line yet */
+		s->threshold = l;
+	}
+	if (!t->cst.note && !((t->cst.missing | t->cst.reset) & mask)) {
+		double x = hc ? cn_histogram_count_above(hc, s->threshold) : dc->errors;
+		double n = hc ? (cn_histogram_sane(hc) ? hc->count[hc->nbuckets - 1] : NAN) : dc->requests;
+		cn_seq_add_dispersion_cand(s, x, n);
+	}
+	if (!t->bst.note && !((t->bst.missing | t->bst.reset) & mask)) {
+		double x = hb ? cn_histogram_count_above(hb, s->threshold) : db->errors;
+		double n = hb ? (cn_histogram_sane(hb) ? hb->count[hb->nbuckets - 1] : NAN) : db->requests;
+		cn_seq_add_dispersion(s, x, n);
+	}
+}
+
 /* Ingests the observation into out->next (base reading and, from step 1 on, the step's evidence) and judges every
  * SLO into out->slos. */
 static void gather(const struct cn_policy *p, const struct cn_rollout_state *cur, const struct cn_observation *obs,
@@ -302,7 +350,7 @@ static void gather(const struct cn_policy *p, const struct cn_rollout_state *cur
 		n->last.at_ms = obs->at_ms;
 	}
 	t->nfail = t->ninc = 0;
-	t->first_fail = t->first_inc = t->first_unproven = -1;
+	t->first_fail = t->first_inc = t->first_unproven = t->first_implausible = -1;
 	t->srm = false;
 	t->srm_why[0] = '\0';
 	if (!judging)
@@ -311,28 +359,40 @@ static void gather(const struct cn_policy *p, const struct cn_rollout_state *cur
 	cn_counters_add(&n->acc_baseline, &db, &t->bst);
 
 	int nslos = p->nslos < 0 ? 0 : p->nslos > CN_MAX_SLOS ? CN_MAX_SLOS : p->nslos;
-	int64_t min_sample = cn_judge_min_sample(p);
 	bool seq = p->analysis.judge == CN_JUDGE_SEQUENTIAL;
-	double alpha = seq && nslos > 0 ? p->analysis.false_rollback_budget / nslos : 0;
-	if (seq && !(alpha > 0 && alpha < 1))
-		alpha = 0.01 / (nslos > 0 ? nslos : 1); /* an unvalidated policy: the loader's default budget */
+	double budget = p->analysis.false_rollback_budget;
+	if (!(budget > 0 && budget < 1))
+		budget = 0.01; /* an unvalidated policy: the loader's default budget */
+	double alpha = nslos > 0 ? budget / nslos : budget;
+	/* the threshold judge: a fresh pair of bounds (candidate, baseline) per SLO and step */
+	struct cn_judge_ctx ctx = { .min_requests = cn_judge_min_sample(p),
+				    .alpha = alpha / (2.0 * (p->nsteps > 0 ? p->nsteps : 1)) };
 	for (int i = 0; i < nslos; i++) {
 		struct cn_slo_result *r = &out->slos[i];
-		if (seq)
+		if (seq) {
 			cn_judge_slo_seq(&p->slos[i], alpha, &n->seq.slo[i], &dc, &db, &n->acc_baseline, &t->cst, &t->bst,
 					 r);
-		else if (cur->weight >= 100 && n->ref_baseline.requests > 0)
-			/* no baseline traffic at 100%: judge against the baseline frozen from the earlier steps */
-			cn_judge_slo(&p->slos[i], min_sample, &n->acc_candidate, &n->ref_baseline, &t->cst,
-				     &(struct cn_series_status){0}, r);
-		else
-			cn_judge_slo(&p->slos[i], min_sample, &n->acc_candidate, &n->acc_baseline, &t->cst, &t->bst, r);
+		} else {
+			struct cn_seq_stat *s = &n->seq.slo[i];
+			threshold_dispersion(&p->slos[i], s, &dc, &db, cur->weight >= 100 ? &n->ref_baseline :
+					     &n->acc_baseline, t);
+			ctx.disp = cn_seq_dispersion_shift(s);
+			ctx.warm = cn_seq_ready(s);
+			if (cur->weight >= 100 && n->ref_baseline.requests > 0)
+				/* no baseline traffic at 100%: judge against the baseline frozen from the earlier steps */
+				cn_judge_slo(&p->slos[i], &ctx, &n->acc_candidate, &n->ref_baseline, &t->cst,
+					     &(struct cn_series_status){0}, r);
+			else
+				cn_judge_slo(&p->slos[i], &ctx, &n->acc_candidate, &n->acc_baseline, &t->cst, &t->bst, r);
+		}
 		if (r->verdict == CN_VERDICT_FAIL && t->nfail++ == 0)
 			t->first_fail = i;
 		if (r->verdict == CN_VERDICT_INCONCLUSIVE && t->ninc++ == 0)
 			t->first_inc = i;
 		if (!r->promotable && t->first_unproven < 0)
 			t->first_unproven = i;
+		if (!r->plausible && t->first_implausible < 0)
+			t->first_implausible = i;
 	}
 	out->nslos = nslos;
 	if (seq)
@@ -413,11 +473,20 @@ static void tick_progressing(const struct cn_policy *p, const struct cn_rollout_
 		    fmt_dur(held, d1, sizeof d1), fmt_dur(s->hold_ms, d2, sizeof d2), reqs, need, out->nslos);
 		return;
 	}
-	if (t->first_unproven >= 0) {
+	/* the proof the evidence must give depends on what advancing exposes (see the top of this file) */
+	bool majority = cur->step + 1 >= p->nsteps || p->steps[cur->step + 1].weight > CN_MAJORITY_WEIGHT;
+	if (majority && t->first_unproven >= 0) {
 		const struct cn_slo_result *r = &out->slos[t->first_unproven];
 		say(out, "holding at %s: %s held, %.0f candidate requests, all %d slos pass, but slo '%s' is not yet "
 		    "proven within its tolerance: %s", w, fmt_dur(held, d1, sizeof d1), reqs, out->nslos,
 		    p->slos[t->first_unproven].name, r->why);
+		return;
+	}
+	if (!majority && t->first_implausible >= 0) {
+		const struct cn_slo_result *r = &out->slos[t->first_implausible];
+		say(out, "holding at %s: %s held, %.0f candidate requests, all %d slos pass, but slo '%s' fits its "
+		    "tolerance (%gx) better than the baseline so far: %s", w, fmt_dur(held, d1, sizeof d1), reqs,
+		    out->nslos, p->slos[t->first_implausible].name, r->tolerance, r->why);
 		return;
 	}
 	if (cur->step + 1 >= p->nsteps) {

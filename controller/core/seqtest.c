@@ -248,8 +248,11 @@ void cn_seq_add_dispersion_cand(struct cn_seq_stat *s, double x_c, double n_c)
 	if (s->disp_c_prev_n > 0) {
 		double d = x_c / n_c - s->disp_c_prev_x / s->disp_c_prev_n;
 		/* under a constant rate p: E[d^2] = p (1/n_k + 1/n_k-1), so each term is about p */
-		s->disp_c_ss += d * d / (1 / n_c + 1 / s->disp_c_prev_n);
+		double term = d * d / (1 / n_c + 1 / s->disp_c_prev_n);
+		s->disp_c_ss += term;
 		s->disp_c_terms++;
+		if (term > s->disp_c_max)
+			s->disp_c_max = term;
 	}
 	s->disp_c_prev_x = x_c;
 	s->disp_c_prev_n = n_c;
@@ -257,7 +260,7 @@ void cn_seq_add_dispersion_cand(struct cn_seq_stat *s, double x_c, double n_c)
 	s->disp_c_n += n_c;
 }
 
-double cn_seq_dispersion(const struct cn_seq_stat *s)
+static double dispersion(const struct cn_seq_stat *s, bool drop_largest)
 {
 	double chi = 0, df = 0;
 	if (s->disp_ticks >= 2 && s->disp_x > 0 && s->disp_n > 0) {
@@ -266,9 +269,10 @@ double cn_seq_dispersion(const struct cn_seq_stat *s)
 		chi += s->disp_xx_n / (s->disp_x / s->disp_n) - s->disp_x;
 		df += s->disp_ticks - 1;
 	}
-	if (s->disp_c_terms >= 1 && s->disp_c_x > 0 && s->disp_c_n > 0) {
-		chi += s->disp_c_ss / (s->disp_c_x / s->disp_c_n);
-		df += s->disp_c_terms;
+	int drop = drop_largest ? 1 : 0;
+	if (s->disp_c_terms >= 1 + drop && s->disp_c_x > 0 && s->disp_c_n > 0) {
+		chi += (s->disp_c_ss - (drop ? s->disp_c_max : 0)) / (s->disp_c_x / s->disp_c_n);
+		df += s->disp_c_terms - drop;
 	}
 	if (!(df > 0))
 		return 1;
@@ -278,6 +282,22 @@ double cn_seq_dispersion(const struct cn_seq_stat *s)
 		return 1;
 	int k = s->disp_ticks > s->disp_c_terms + 1 ? s->disp_ticks : s->disp_c_terms + 1;
 	return d * (1 + 2 / sqrt((double)k));
+}
+
+double cn_seq_dispersion(const struct cn_seq_stat *s)
+{
+	return dispersion(s, false);
+}
+
+double cn_seq_dispersion_shift(const struct cn_seq_stat *s)
+{
+	/* a regression's onset is one level shift, one large successive difference, not a burst (which goes up and
+	 * down: two). The threshold judge, whose evidence is the cumulative step, leaves the largest out: with it, a
+	 * latency regression starting during the 100% step inflated the index ~30x and was promoted. The sequential
+	 * judge keeps it: leaving it out doubled its false rollbacks with bursts (bench_judge_sim, 400 a cell: bursts
+	 * of 3 at 100 rps 0.5% -> 1.25%, of 10 at 10000 rps 0.75% -> 1.5%), and its restarted processes see an onset
+	 * without it. */
+	return dispersion(s, true);
 }
 
 bool cn_seq_ready(const struct cn_seq_stat *s)

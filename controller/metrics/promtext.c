@@ -49,6 +49,7 @@ struct cn_promtext {
 	char why[CN_WHY_MAX];
 	size_t page_bytes;
 	unsigned long lineno;
+	bool content;            /* a sample line was seen on this page */
 	char *line;              /* a line split across fed chunks, max_line bytes */
 	size_t line_len;
 	char *vals;              /* unescaped label values of the current line, max_line + 1 bytes */
@@ -267,6 +268,7 @@ void cn_promtext_begin(struct cn_promtext *p, const char *origin)
 	p->why[0] = '\0';
 	p->page_bytes = 0;
 	p->lineno = 0;
+	p->content = false;
 	p->line_len = 0;
 	if (p->track)
 		p->track->gen++;
@@ -503,6 +505,11 @@ static int parse_line(struct cn_promtext *p, const char *s, size_t n)
 	n -= i;
 	for (name_len = 0; name_len < n && is_name_char(s[name_len]); name_len++)
 		;
+	if (!p->content && (name_len == 0 || (s[0] >= '0' && s[0] <= '9')))
+		/* the first sample line does not start with a metric name: an HTML error page, JSON, a login form */
+		return fail(p, "is not Prometheus text: line %lu starts '%s'%s; check the metrics URL", p->lineno,
+			    shown(s, n, tmp), s[0] == '<' ? " (HTML?)" : s[0] == '{' || s[0] == '[' ? " (JSON?)" : "");
+	p->content = true;
 	for (int k = 0; k < W_N; k++) {
 		parts[k] = which_part(&p->w[k], s, name_len);
 		any |= parts[k] >= 0;

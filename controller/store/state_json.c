@@ -141,6 +141,7 @@ static json_t *seq_stat_to_json(const struct cn_seq_stat *s)
 	json_object_set_new(o, "disp_c_prev_x", cn_json_real(s->disp_c_prev_x));
 	json_object_set_new(o, "disp_c_prev_n", cn_json_real(s->disp_c_prev_n));
 	json_object_set_new(o, "disp_c_terms", json_integer(s->disp_c_terms));
+	json_object_set_new(o, "disp_c_max", cn_json_real(s->disp_c_max));
 	json_object_set_new(o, "ticks", json_integer(s->ticks));
 	json_t *rs = json_array();
 	for (int k = 0; k < s->nrs && k < CN_SEQ_NRESTART; k++) {
@@ -206,6 +207,7 @@ static int seq_stat_from_json(const json_t *j, struct cn_seq_stat *s, struct cn_
 	s->disp_c_prev_x = get_sum(j, "disp_c_prev_x");
 	s->disp_c_prev_n = get_sum(j, "disp_c_prev_n");
 	s->disp_c_terms = (int)json_integer_value(json_object_get(j, "disp_c_terms"));
+	s->disp_c_max = get_sum(j, "disp_c_max"); /* absent before it was kept: 0, nothing left out */
 	s->ticks = (int)json_integer_value(json_object_get(j, "ticks"));
 	/* absent in states written before restarts and the max test: none yet, they start from the next tick */
 	const json_t *rs = json_object_get(j, "restarted"), *lm = json_object_get(j, "llr_max");
@@ -345,6 +347,7 @@ json_t *cn_slo_results_to_json(const struct cn_policy *p, const struct cn_slo_re
 			json_object_set_new(o, "threshold", cn_json_real(r[i].threshold));
 			json_object_set_new(o, "dispersion", cn_json_real(r[i].dispersion));
 			json_object_set_new(o, "promotable", json_boolean(r[i].promotable));
+			json_object_set_new(o, "plausible", json_boolean(r[i].plausible));
 		}
 		json_array_append_new(a, o);
 	}

@@ -85,18 +85,36 @@ int64_t cn_judge_min_sample(const struct cn_policy *p);
 void cn_ingest_sample(const struct cn_sample *prev, const struct cn_sample *cur, struct cn_counters *acc,
 		      struct cn_sample *base_out, struct cn_series_status *st);
 
-/* The threshold judge. Judges one SLO on the evidence accumulated in the step (cand, base) and this tick's status of each variant.
- * min_requests is cn_judge_min_sample(). Fills *out: the verdict, both values, the effective objective
- * (min(max, baseline * max_increase), the relative part only with a baseline value; for error rates the baseline's
- * 95% upper bound, and the rate fails only when the candidate's 95% lower bound is above it), the counts and a why. */
-/* One-sided 95% Wilson score lower bound of a rate x/n (0 when x is 0); NAN when n <= 0 or x is not in [0, n]. The
- * threshold judge fails an error rate only when this bound is above the limit. */
-double cn_wilson_lower(double x, double n);
+/* ---- anytime-valid bounds on a rate (bounds.c): they hold at every tick at once ----
+ * x events in n trials (cumulative), d >= 1 the dispersion index that every log-likelihood ratio is divided by. */
 
-/* The matching upper bound (at most 1): the threshold judge's relative limit is the ratio times the baseline's. */
-double cn_wilson_upper(double x, double n);
+/* ln of the mixture likelihood ratio "the rate is above rho" (resp. "below rho"); NAN on bad input. */
+double cn_rate_evidence_above(double x, double n, double rho, double d);
+double cn_rate_evidence_below(double x, double n, double rho, double d);
 
-void cn_judge_slo(const struct cn_slo *slo, int64_t min_requests, const struct cn_counters *cand,
+/* Lower / upper confidence bound on the rate, valid at every tick at once with probability >= 1 - alpha. */
+double cn_rate_lower(double x, double n, double alpha, double d);
+double cn_rate_upper(double x, double n, double alpha, double d);
+
+/* The largest count x of n such that "the rate is p or more" is rejected at alpha (so a share of at least p lies
+ * above the value that x of n exceed); -1 when n is too small for any, NAN on bad input. A quantile's upper bound. */
+double cn_rate_count_below(double n, double p, double alpha, double d);
+
+/* What the threshold judge needs besides the evidence. */
+struct cn_judge_ctx {
+	int64_t min_requests; /* cn_judge_min_sample(): a failing verdict needs this many candidate requests */
+	double alpha;         /* false-alarm chance of each side's bound (the candidate's, the baseline's) */
+	double disp;          /* dispersion index of bad events, >= 1 (1: independent) */
+	bool warm;            /* enough ticks to estimate disp: a verdict may fail */
+};
+
+/* The threshold judge. Judges one SLO on the evidence accumulated in the step (cand, base) and this tick's status
+ * of each variant. The limit is min(max, max_increase x the baseline's upper bound); the candidate fails when its
+ * lower bound is above it: for an error rate the bound on its rate, for a quantile q the bound on its share of
+ * requests slower than the limit (fails when that share is above 1 - q). Both bounds are anytime-valid at
+ * ctx->alpha. An SLO with a relative part never passes without it (inconclusive until the baseline's bound
+ * exists). Fills *out: the verdict, both values, the effective objective, the counts and a why. */
+void cn_judge_slo(const struct cn_slo *slo, const struct cn_judge_ctx *ctx, const struct cn_counters *cand,
 		  const struct cn_counters *base, const struct cn_series_status *cst,
 		  const struct cn_series_status *bst, struct cn_slo_result *out);
 
@@ -150,6 +168,10 @@ void cn_seq_add_dispersion_cand(struct cn_seq_stat *s, double x_c, double n_c);
  * 1 unless that index is significantly above 1 (more than 1 + 3 sqrt(2/df)); then the index widened by
  * 1 + 2/sqrt(ticks) for its own uncertainty. Always >= 1 (see seqtest.c on why that keeps the bound). */
 double cn_seq_dispersion(const struct cn_seq_stat *s);
+
+/* The same with the candidate's largest successive difference left out (a level shift is one term): the threshold
+ * judge's index. */
+double cn_seq_dispersion_shift(const struct cn_seq_stat *s);
 
 /* Ticks of baseline data the dispersion estimate needs before the test may roll back or bound the ratio. */
 #define CN_SEQ_MIN_TICKS 6

@@ -40,7 +40,8 @@ struct cn_slo_result {
 	double tolerance;    /* the ratio the bound must fall below for a step to advance; NAN: no such condition */
 	double threshold;    /* latency SLOs: seconds; a request slower than this is a bad event */
 	double dispersion;   /* estimated dispersion index of bad events (1 = independent); the statistic is divided by it */
-	bool promotable;     /* the evidence lets a step advance (bound below tolerance, or no tolerance) */
+	bool promotable;     /* the evidence lets the candidate take most traffic (bound below tolerance, or none) */
+	bool plausible;      /* the evidence favours "within tolerance" over "at it": enough for a minority step */
 };
 
 /* The grid of rate ratios r the sequential test keeps a likelihood ratio for (see judge.h). */
@@ -73,6 +74,7 @@ struct cn_seq_stat {
 	double disp_c_x, disp_c_n; /* candidate: sums of x_c and n_c over its dispersion ticks */
 	double disp_c_prev_x, disp_c_prev_n; /* candidate: the previous tick's counts (n 0: none yet) */
 	int disp_c_terms;         /* candidate: successive differences in disp_c_ss */
+	double disp_c_max;        /* candidate: the largest of those terms (left out: a level shift is one term) */
 	int ticks;                /* ticks that entered the test */
 	/* late onset: the rollback statistic is a weighted sum of the process above (from the start) and processes
 	 * restarted at step starts and every CN_SEQ_RESTART_EVENTS expected bad events (seqtest.c) */

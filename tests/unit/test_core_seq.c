@@ -131,7 +131,8 @@ static void test_dispersion(void **state)
 
 /* The candidate's side: successive differences. A burst in the candidate raises the dispersion; a regression that
  * starts mid-way (a step in its rate) is one difference, not dispersion, while a pooled-rate Pearson would call it
- * very bursty. */
+ * very bursty. The threshold judge's index leaves the largest difference out (a level shift is one term; a burst,
+ * up then down, two). */
 static void test_dispersion_candidate(void **state)
 {
 	(void)state;
@@ -142,6 +143,18 @@ static void test_dispersion_candidate(void **state)
 	/* (10, 1000) then (30, 1000): difference 0.02, term 0.0004 / 0.002 = 0.2; p = 0.02: chi-square 10 on 1 df */
 	cn_seq_add_dispersion_cand(&s, 30, 1000);
 	assert_near(cn_seq_dispersion(&s), 10 * (1 + 2 / sqrt(2)), 1e-9);
+	/* the threshold judge's index leaves that term, the largest, out */
+	assert_near(s.disp_c_max, 0.2, 1e-12);
+	assert_near(cn_seq_dispersion_shift(&s), 1, 0);
+	/* back to (10, 1000): a second term of 0.2 stays; p = 50/3000: chi-square 12 on 1 df */
+	cn_seq_add_dispersion_cand(&s, 10, 1000);
+	assert_near(cn_seq_dispersion_shift(&s), 12 * (1 + 2 / sqrt(3)), 1e-9);
+	/* a huge level shift is not dispersion for it; the full index calls it bursty */
+	cn_seq_init(&s, NAN);
+	for (int i = 0; i < 20; i++)
+		cn_seq_add_dispersion_cand(&s, i < 10 ? 3 : 80, 1000);
+	assert_near(cn_seq_dispersion_shift(&s), 1, 0);
+	assert_true(cn_seq_dispersion(&s) > 3);
 	/* 15 ticks at 0.5% then 15 at 5%: one term 0.045^2 / 0.002 = 1.0125, p = 0.0275: chi-square 36.8 on 29 df,
 	 * 1.27 < 1 + 3 sqrt(2/29) = 1.79: not dispersion */
 	cn_seq_init(&s, NAN);
@@ -624,6 +637,15 @@ static void test_late_onset(void **state)
 	assert_true(m_old >= 2 * m_late); /* the restarts are what makes it fast */
 }
 
+/* The one-sided 95% Wilson score lower bound of x/n: the per-tick rule the absolute-max test replaced. */
+static double wilson_lower(double x, double n)
+{
+	const double z = 1.6448536269514722;
+	double p = x / n, z2n = z * z / n;
+	double b = (p + z2n / 2 - z * sqrt(p * (1 - p) / n + z2n / (4 * n))) / (1 + z2n);
+	return b < 0 ? 0 : b;
+}
+
 /* The absolute max is an anytime-valid test too: a candidate at 0.9% errors with a 1% max, judged every tick for
  * two hours at 1 request/s, is never failed (a per-tick 95% bound on its rate did so in about 1 rollout of 5), while
  * one at 3% is failed within minutes, on the max and not on the comparison (the baseline is at 3% too). */
@@ -661,7 +683,7 @@ static void test_absolute_max_is_sequential(void **state)
 				cn_judge_slo_seq(&slo, 0.005, &st, &dc, &db, &acc, &none, &none, &r);
 				if (r.verdict == CN_VERDICT_FAIL)
 					failed_at = k;
-				if (st.n_c >= 50 && k >= CN_SEQ_MIN_TICKS && cn_wilson_lower(st.x_c, st.n_c) > slo.max)
+				if (st.n_c >= 50 && k >= CN_SEQ_MIN_TICKS && wilson_lower(st.x_c, st.n_c) > slo.max)
 					wilson = true;
 			}
 			if (!bad) {

@@ -157,6 +157,15 @@ static const struct page_case page_cases[] = {
 	{ "truncated last line", "a_total", "", "", "a_total 1\na_total 2", false,
 	  "metrics page " ORIGIN " line 2: ends without a newline (truncated page?)", 0, 0, 0, 0, 0, 0, 0 },
 	{ "empty page", "a_total", "", "", "", false, "metrics page " ORIGIN " is empty", 0, 0, 0, 0, 0, 0, 0 },
+	/* a page that is not Prometheus text at all says so, not "requests counter missing" */
+	{ "an HTML error page", "a_total", "", "", "<!DOCTYPE html>\n<html><body>502 Bad Gateway</body></html>\n", false,
+	  "metrics page " ORIGIN " is not Prometheus text: line 1 starts '<!DOCTYPE html>' (HTML?); check the metrics URL",
+	  0, 0, 0, 0, 0, 0, 0 },
+	{ "a JSON answer after a comment", "a_total", "", "", "# hello\n{\"status\":\"error\"}\n", false,
+	  "metrics page " ORIGIN " is not Prometheus text: line 2 starts '{\"status\":\"error\"}' (JSON?); check the "
+	  "metrics URL", 0, 0, 0, 0, 0, 0, 0 },
+	{ "a number first", "a_total", "", "", "42\n", false,
+	  "metrics page " ORIGIN " is not Prometheus text: line 1 starts '42'; check the metrics URL", 0, 0, 0, 0, 0, 0, 0 },
 };
 
 static void check_case(const struct page_case *c, const struct cn_sample *s)
