@@ -321,8 +321,24 @@ void cn_judge_slo(const struct cn_slo *slo, const struct cn_judge_ctx *ctx, cons
 	double evidence = share > 0 ? cn_rate_evidence_above(x, n, share, ctx->disp) : (x > 0 ? INFINITY : 0);
 	double lower = cn_rate_lower(x, n, ctx->alpha, ctx->disp);
 	bool worse = evidence >= log(1 / ctx->alpha);
-	out->verdict = worse ? CN_VERDICT_FAIL : CN_VERDICT_PASS;
-	if (is_err)
+	/* late onsets: this tick's bad events against the limit enter the rollout-long test; it stays a
+	 * supermartingale while the limit is at or above the truth, which the baseline's bound already stakes */
+	double late = NAN, late_boundary = NAN;
+	if (ctx->late && ctx->tick && share > 0 && isfinite(share)) {
+		double xt, nt, st;
+		bad_events(slo, ctx->tick, out->objective, &xt, &nt, &st);
+		if (nt > 0 && xt >= 0 && isfinite(xt) && isfinite(nt))
+			cn_seq_add_one_arm(ctx->late, nt * st, xt);
+		late = cn_seq_statistic(ctx->late, ctx->disp);
+		late_boundary = log(1 / ctx->alpha_late);
+	}
+	bool late_worse = !worse && late >= late_boundary;
+	out->verdict = worse || late_worse ? CN_VERDICT_FAIL : CN_VERDICT_PASS;
+	if (late_worse)
+		snprintf(out->why, sizeof out->why, "%s %s in the step vs limit %s (%s), but the latest ticks are over "
+			 "it: evidence %.1f reached %.1f", label, fmt_value(slo, out->candidate, cv, sizeof cv),
+			 fmt_value(slo, out->objective, ov, sizeof ov), src, late, late_boundary);
+	else if (is_err)
 		snprintf(out->why, sizeof out->why, "%s %s vs baseline %s (limit %s = %s), at least %s at %s at every "
 			 "tick", label, fmt_value(slo, out->candidate, cv, sizeof cv),
 			 fmt_value(slo, out->baseline, bv, sizeof bv), fmt_value(slo, out->objective, ov, sizeof ov), src,
@@ -463,17 +479,23 @@ void cn_judge_slo_seq(const struct cn_slo *slo, double alpha, struct cn_seq_stat
 	out->statistic = cn_seq_statistic(s, disp);
 	out->boundary = log(1 / alpha_cmp);
 	out->ratio = cn_seq_ratio(s);
-	out->ratio_upper = cn_seq_upper(s, disp, alpha);
 	out->tolerance = tol;
 	out->threshold = s->threshold;
 	out->dispersion = disp;
 	bool warm = cn_seq_ready(s);
-	out->promotable = isnan(tol) || (warm && cn_seq_rejects_above(s, tol, disp, alpha));
+	/* The bound is time-uniform, so every bound it ever gave holds at once and their intersection is as valid:
+	 * keep the best. It no longer jumps between "< 5x" and "< 10x" as the dispersion estimate or a tick without
+	 * bad events moves the test a little. */
+	if (warm) {
+		double now = cn_seq_upper(s, disp, alpha);
+		if (!(s->upper_best <= now))
+			s->upper_best = now;
+	}
+	out->ratio_upper = warm ? s->upper_best : INFINITY;
+	out->promotable = isnan(tol) || (warm && (cn_seq_rejects_above(s, tol, disp, alpha) || s->upper_best <= tol));
 	/* the weaker gate of a step to a minority share: "at the tolerance" fits the data no better than "as good as
 	 * the baseline" (ln Lambda(tol) <= 0); see the top of rollout.c */
 	out->plausible = out->promotable || (warm && !(cn_seq_llr(s, tol) > 0));
-	if (!warm)
-		out->ratio_upper = INFINITY;
 	out->candidate = s->n_c > 0 ? s->x_c / s->n_c : NAN;
 	out->baseline = s->n_b > 0 ? s->x_b / s->n_b : NAN;
 	out->objective = isfinite(tol) ? out->baseline * tol : NAN;

@@ -364,9 +364,11 @@ static void gather(const struct cn_policy *p, const struct cn_rollout_state *cur
 	if (!(budget > 0 && budget < 1))
 		budget = 0.01; /* an unvalidated policy: the loader's default budget */
 	double alpha = nslos > 0 ? budget / nslos : budget;
-	/* the threshold judge: a fresh pair of bounds (candidate, baseline) per SLO and step */
+	/* the threshold judge: an SLO's alpha in three: a fresh pair of bounds (candidate, baseline) per step, and
+	 * the rollout-long test of late onsets */
 	struct cn_judge_ctx ctx = { .min_requests = cn_judge_min_sample(p),
-				    .alpha = alpha / (2.0 * (p->nsteps > 0 ? p->nsteps : 1)) };
+				    .alpha = alpha / (3.0 * (p->nsteps > 0 ? p->nsteps : 1)), .tick = &dc,
+				    .alpha_late = alpha / 3 };
 	for (int i = 0; i < nslos; i++) {
 		struct cn_slo_result *r = &out->slos[i];
 		if (seq) {
@@ -378,6 +380,7 @@ static void gather(const struct cn_policy *p, const struct cn_rollout_state *cur
 					     &n->acc_baseline, t);
 			ctx.disp = cn_seq_dispersion_shift(s);
 			ctx.warm = cn_seq_ready(s);
+			ctx.late = s;
 			if (cur->weight >= 100 && n->ref_baseline.requests > 0)
 				/* no baseline traffic at 100%: judge against the baseline frozen from the earlier steps */
 				cn_judge_slo(&p->slos[i], &ctx, &n->acc_candidate, &n->ref_baseline, &t->cst,

@@ -90,6 +90,7 @@ void cn_seq_init(struct cn_seq_stat *s, double tol)
 	s->tol = tol;
 	s->threshold = NAN;
 	s->max = NAN;
+	s->upper_best = INFINITY;
 }
 
 /* ln Lambda(r) for one tick: x_c ln r - (x_c + x_b) ln(1 + (r - 1) pi), i.e. the log of

@@ -142,6 +142,7 @@ static json_t *seq_stat_to_json(const struct cn_seq_stat *s)
 	json_object_set_new(o, "disp_c_prev_n", cn_json_real(s->disp_c_prev_n));
 	json_object_set_new(o, "disp_c_terms", json_integer(s->disp_c_terms));
 	json_object_set_new(o, "disp_c_max", cn_json_real(s->disp_c_max));
+	json_object_set_new(o, "upper_best", cn_json_real(s->upper_best)); /* null: none yet (+Inf) */
 	json_object_set_new(o, "ticks", json_integer(s->ticks));
 	json_t *rs = json_array();
 	for (int k = 0; k < s->nrs && k < CN_SEQ_NRESTART; k++) {
@@ -182,6 +183,7 @@ static int seq_stat_from_json(const json_t *j, struct cn_seq_stat *s, struct cn_
 	s->tol = NAN;
 	s->threshold = NAN;
 	s->max = NAN;
+	s->upper_best = INFINITY;
 	if (!j || json_is_null(j))
 		return 0; /* a state written before the sequential judge existed */
 	const json_t *llr = json_object_get(j, "llr");
@@ -208,6 +210,9 @@ static int seq_stat_from_json(const json_t *j, struct cn_seq_stat *s, struct cn_
 	s->disp_c_prev_n = get_sum(j, "disp_c_prev_n");
 	s->disp_c_terms = (int)json_integer_value(json_object_get(j, "disp_c_terms"));
 	s->disp_c_max = get_sum(j, "disp_c_max"); /* absent before it was kept: 0, nothing left out */
+	s->upper_best = cn_json_get_real(json_object_get(j, "upper_best"));
+	if (!(s->upper_best > 0) || !isfinite(s->upper_best))
+		s->upper_best = INFINITY; /* none yet, or a state written before it was kept */
 	s->ticks = (int)json_integer_value(json_object_get(j, "ticks"));
 	/* absent in states written before restarts and the max test: none yet, they start from the next tick */
 	const json_t *rs = json_object_get(j, "restarted"), *lm = json_object_get(j, "llr_max");

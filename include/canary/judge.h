@@ -106,6 +106,12 @@ struct cn_judge_ctx {
 	double alpha;         /* false-alarm chance of each side's bound (the candidate's, the baseline's) */
 	double disp;          /* dispersion index of bad events, >= 1 (1: independent) */
 	bool warm;            /* enough ticks to estimate disp: a verdict may fail */
+	/* Late onsets (optional): the step's average hides a regression that starts late in a long step. With `late`
+	 * set, this tick's candidate deltas `tick` enter a rollout-long test of "bad events above the limit" (the
+	 * sequential judge's restarted e-processes, one-arm against the limit), failing at alpha_late. */
+	struct cn_seq_stat *late;
+	const struct cn_counters *tick;
+	double alpha_late;
 };
 
 /* The threshold judge. Judges one SLO on the evidence accumulated in the step (cand, base) and this tick's status

@@ -75,6 +75,7 @@ struct cn_seq_stat {
 	double disp_c_prev_x, disp_c_prev_n; /* candidate: the previous tick's counts (n 0: none yet) */
 	int disp_c_terms;         /* candidate: successive differences in disp_c_ss */
 	double disp_c_max;        /* candidate: the largest of those terms (left out: a level shift is one term) */
+	double upper_best;        /* the best time-uniform upper bound on the ratio so far; +Inf while none */
 	int ticks;                /* ticks that entered the test */
 	/* late onset: the rollback statistic is a weighted sum of the process above (from the start) and processes
 	 * restarted at step starts and every CN_SEQ_RESTART_EVENTS expected bad events (seqtest.c) */

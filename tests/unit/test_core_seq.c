@@ -637,6 +637,50 @@ static void test_late_onset(void **state)
 	assert_true(m_old >= 2 * m_late); /* the restarts are what makes it fast */
 }
 
+/* The reported upper bound on the ratio never loosens: every bound a time-uniform test gave holds at once, so the
+ * judge keeps the best. Healthy ticks, some without a single bad event, used to move it between "< 5x" and "< 10x". */
+static void test_ratio_bound_never_loosens(void **state)
+{
+	(void)state;
+	struct cn_slo slo;
+	memset(&slo, 0, sizeof slo);
+	snprintf(slo.name, sizeof slo.name, "errors");
+	slo.metric = CN_METRIC_ERROR_RATE;
+	slo.quantile = NAN;
+	slo.max = NAN;
+	slo.max_increase = 1.5;
+	slo.tolerance = NAN;
+	struct cn_series_status none = {0, 0, NULL};
+	for (uint64_t seed = 1; seed <= 10; seed++) {
+		struct cn_seq_stat st;
+		struct cn_counters dc, db, acc;
+		struct cn_slo_result r;
+		double last = INFINITY;
+		int finite_at = -1;
+		rng_state = seed * 104729;
+		cn_seq_init(&st, 1.5);
+		memset(&acc, 0, sizeof acc);
+		for (int k = 0; k < 600; k++) {
+			memset(&dc, 0, sizeof dc);
+			memset(&db, 0, sizeof db);
+			dc.requests = poisson(50);
+			db.requests = poisson(950);
+			dc.errors = poisson(dc.requests * 0.005);
+			db.errors = poisson(db.requests * 0.005);
+			cn_judge_slo_seq(&slo, 0.005, &st, &dc, &db, &acc, &none, &none, &r);
+			if (r.ratio_upper > last)
+				fail_msg("seed %llu tick %d: the bound loosened from %g to %g", (unsigned long long)seed, k,
+					 last, r.ratio_upper);
+			if (isfinite(r.ratio_upper) && finite_at < 0)
+				finite_at = k;
+			last = r.ratio_upper;
+			assert_int_equal(r.promotable, r.ratio_upper <= 1.5);
+		}
+		assert_true(finite_at >= 0);     /* 3,000 healthy candidate requests a minute bound the ratio... */
+		assert_true(last <= 1.5);        /* ...and within 100 minutes below the tolerance */
+	}
+}
+
 /* The one-sided 95% Wilson score lower bound of x/n: the per-tick rule the absolute-max test replaced. */
 static double wilson_lower(double x, double n)
 {
@@ -760,6 +804,7 @@ int main(void)
 		cmocka_unit_test(test_tick_seeded_rollouts),
 		cmocka_unit_test(test_late_onset),
 		cmocka_unit_test(test_absolute_max_is_sequential),
+		cmocka_unit_test(test_ratio_bound_never_loosens),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
