@@ -85,6 +85,7 @@ json_t *cli_json_status(const struct cn_rollout_status *s)
 	o = put(o, "policy", str(s->policy));
 	o = put(o, "policy_version", json_integer(s->policy_version));
 	o = put(o, "reason", str(s->reason));
+	o = put(o, "start_reason", str(s->start_reason));
 	o = put(o, "status", doc(s->status_json));
 	o = put(o, "created_at", time_of(s->created_us, CLI_TIME_US_OFFSET));
 	o = put(o, "created_by", str(s->created_by));

@@ -46,9 +46,14 @@ void cn_term_print_status(FILE *f, const struct cn_rollout_status *st)
 {
 	char verdicts[512], step[48];
 	cn_term_verdicts(st, verdicts, sizeof verdicts);
-	fprintf(f, "rollout %lld %s: %s, %s, candidate %s at %.4g%%%s%s%s — %s\n", (long long)st->id, E(st->service),
+	fprintf(f, "rollout %lld %s: %s, %s, candidate %s at %.4g%%%s%s%s — %s", (long long)st->id, E(st->service),
 		cn_phase_name(st->phase), fmt_step(st, step, sizeof step), E(st->candidate), st->weight,
-		verdicts[0] ? " [" : "", verdicts, verdicts[0] ? "]" : "", E(st->reason));
+		verdicts[0] ? " [" : "", verdicts, verdicts[0] ? "]" : "",
+		st->reason ? st->reason : "not yet taken up by canaryd");
+	/* the operator's words, apart from the controller's */
+	if (st->start_reason && st->start_reason[0])
+		fprintf(f, " (started by %s: \"%s\")", E(st->created_by), st->start_reason);
+	fputc('\n', f);
 }
 
 /* A duration for the live views: whole seconds ("2m05s"), "<1s" below one second. */

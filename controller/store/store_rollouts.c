@@ -333,16 +333,23 @@ int cn_store_command_result(struct cn_store *st, int64_t cmd_id, bool *done, boo
 	return 0;
 }
 
-/* The columns `status` shows; CN_SQL_US times. */
+/* The columns `status` shows; CN_SQL_US times. The operator's --reason (the rollout.started event's) is kept apart
+ * from the controller's: the row's reason starts as the operator's text, so it is the controller's only once
+ * canaryd has recorded something (a status, or a hold reason of its own). */
+#define START_REASON_SQL                                                                                          \
+	"(SELECT a.reason FROM audit_events a WHERE a.rollout_id = r.id AND a.kind = 'rollout.started' "          \
+	"ORDER BY a.id LIMIT 1)"
 #define STATUS_SQL                                                                                                \
 	"SELECT r.id, r.service, r.candidate, r.baseline, r.candidate_slot, r.phase, r.step, "                   \
 	"(SELECT count(*) FROM policy_steps s WHERE s.policy_id = r.policy_id)::int, r.weight, r.applied_weight, " \
-	"p.name, p.version, r.reason, r.status::text, " CN_SQL_US("r.created_at") ", r.created_by, "              \
-	CN_SQL_US("r.updated_at") ", " CN_SQL_US("r.finished_at") ", r.lease_owner "                              \
+	"p.name, p.version, CASE WHEN r.status IS NULL AND r.reason IS NOT DISTINCT FROM " START_REASON_SQL        \
+	" THEN NULL ELSE r.reason END, r.status::text, " CN_SQL_US("r.created_at") ", r.created_by, "             \
+	CN_SQL_US("r.updated_at") ", " CN_SQL_US("r.finished_at") ", r.lease_owner, " START_REASON_SQL " "        \
 	"FROM rollouts r JOIN policies p ON p.id = r.policy_id "
 
 enum { S_ID, S_SERVICE, S_CANDIDATE, S_BASELINE, S_SLOT, S_PHASE, S_STEP, S_STEPS, S_WEIGHT, S_APPLIED, S_POLICY,
-       S_POLICY_VERSION, S_REASON, S_STATUS, S_CREATED, S_CREATED_BY, S_UPDATED, S_FINISHED, S_LEASE_OWNER };
+       S_POLICY_VERSION, S_REASON, S_STATUS, S_CREATED, S_CREATED_BY, S_UPDATED, S_FINISHED, S_LEASE_OWNER,
+       S_START_REASON };
 
 /* Parses the stored status documents ({decision, reason, slos: [{slo, verdict, why, ...}]}) into the items'
  * verdicts. The documents stay in one array that l->rd keeps; the verdicts borrow their strings, in one array. */
@@ -434,6 +441,7 @@ int cn_store_rollout_status(struct cn_store *st, int64_t id, struct cn_status_li
 			.status_json = cn_col_str(r, i, S_STATUS), .created_us = cn_col_time(r, i, S_CREATED),
 			.created_by = cn_col_str(r, i, S_CREATED_BY), .updated_us = cn_col_time(r, i, S_UPDATED),
 			.finished_us = cn_col_time(r, i, S_FINISHED), .lease_owner = cn_col_str(r, i, S_LEASE_OWNER),
+			.start_reason = cn_col_str(r, i, S_START_REASON),
 		};
 		if (cn_phase_from_name(PQgetvalue(r, i, S_PHASE), &s->phase) < 0) {
 			rc = cn_fail(err, CN_EINTERNAL, "rollout %lld has an unknown phase '%s'", (long long)s->id,

@@ -136,7 +136,8 @@ struct cn_rollout_status {
 	double applied_weight;          /* last share the gateway confirmed; NAN if never */
 	const char *policy;
 	int policy_version;
-	const char *reason;
+	const char *reason;             /* the controller's: why it is where it is; NULL before canaryd took it up */
+	const char *start_reason;       /* the operator's --reason when starting it; NULL if none was given */
 	bool has_status;                /* the daemon recorded a tick or command (status_json is an object) */
 	const char *status_json;        /* the last tick's status document as stored (jsonb's text), or NULL */
 	struct cn_status_slo *slos;     /* its verdicts, in the policy's order */

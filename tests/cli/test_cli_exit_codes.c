@@ -218,8 +218,8 @@ static void test_against_database(void **state)
 	assert_non_null(strstr(r.err, "nothing was started"));
 	assert_int_equal(pg_fixture_scalar(db.conninfo, "SELECT count(*) FROM rollouts", NULL, 0), 0);
 	assert_int_equal(pg_fixture_scalar(db.conninfo, "SELECT count(*) FROM audit_events", NULL, 0), events);
-	run(&r, db.conninfo,
-	    (const char *[]){"rollout", "start", "--no-gateway-check", "--service", "demo", "--candidate", "v2", NULL});
+	run(&r, db.conninfo, (const char *[]){"rollout", "start", "--no-gateway-check", "--service", "demo", "--candidate",
+					      "v2", "--reason", "release 1.2 per CAB-17", NULL});
 	expect_status(&r, 0);
 	assert_int_equal(pg_fixture_scalar(db.conninfo, "SELECT count(*) FROM rollouts", NULL, 0), 1);
 	/* no canaryd runs here: a wait that times out on a rollout nobody picked up says so, and exits 69, not 3 */
@@ -234,7 +234,8 @@ static void test_against_database(void **state)
 	{
 		static const char *const keys[] = {"id", "service", "candidate", "baseline", "candidate_slot", "phase",
 						   "step", "steps", "weight", "applied_weight", "policy",
-						   "policy_version", "reason", "status", "created_at", "created_by",
+						   "policy_version", "reason", "start_reason", "status", "created_at",
+						   "created_by",
 						   "updated_at", "finished_at", "lease_owner"};
 		size_t k = 0;
 		const char *key;
@@ -251,6 +252,9 @@ static void test_against_database(void **state)
 	assert_true(json_is_null(json_object_get(j, "applied_weight")));
 	assert_true(json_is_null(json_object_get(j, "status")));
 	assert_true(json_is_null(json_object_get(j, "finished_at")));
+	/* the operator's words apart from the controller's, which there are none of yet */
+	assert_string_equal(json_string_value(json_object_get(j, "start_reason")), "release 1.2 per CAB-17");
+	assert_true(json_is_null(json_object_get(j, "reason")));
 	const char *at = json_string_value(json_object_get(j, "created_at"));
 	assert_non_null(at);
 	assert_int_equal(at[10], 'T');
@@ -258,7 +262,9 @@ static void test_against_database(void **state)
 	json_decref(j);
 	run(&r, db.conninfo, (const char *[]){"rollout", "status", "1", NULL});
 	expect_status(&r, 0);
-	assert_non_null(strstr(r.out, "rollout 1 demo: pending, not started, candidate v2 at 0% — "));
+	assert_non_null(strstr(r.out, "rollout 1 demo: pending, not started, candidate v2 at 0% — not yet taken up by "
+				      "canaryd (started by "));
+	assert_non_null(strstr(r.out, ": \"release 1.2 per CAB-17\")\n"));
 	run(&r, db.conninfo, (const char *[]){"--output", "json", "service", "show", "demo", NULL});
 	expect_status(&r, 0);
 	j = json_loads(r.out, 0, NULL);
