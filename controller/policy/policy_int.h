@@ -14,4 +14,10 @@ int cn_schema_walk(struct cn_load *ld, const struct cn_schema *sc, void *obj, co
 /* The value node of key `name` among vals (as passed to a schema check), or NULL if absent. */
 const struct cn_ynode *cn_schema_val(const struct cn_schema *sc, const struct cn_ynode *const *vals, const char *name);
 
+/* One webhook of a `notify:` list: its keys (controller/policy/notify_load.c) and its cross-key check. Each loader
+ * makes its own list schema around them (the element count's offset differs). */
+#define CN_NOTIFY_HOOK_NKEYS 6
+extern const struct cn_key cn_notify_hook_keys[CN_NOTIFY_HOOK_NKEYS];
+int cn_notify_hook_check(struct cn_load *ld, void *obj, const struct cn_ynode *map, const struct cn_ynode *const *vals);
+
 #endif

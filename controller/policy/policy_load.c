@@ -101,6 +101,12 @@ static const struct cn_schema approval_schema = { .name = "approval", .keys = KE
 
 static int check_policy(struct cn_load *ld, void *obj, const struct cn_ynode *map, const struct cn_ynode *const *vals);
 
+static const struct cn_schema notify_schema = {
+	.name = "notify", .keys = cn_notify_hook_keys, .nkeys = CN_NOTIFY_HOOK_NKEYS, .check = cn_notify_hook_check,
+	.item_size = sizeof(struct cn_notify_hook), .max_items = CN_NOTIFY_MAX_HOOKS,
+	.count_offset = offsetof(struct cn_policy, notify.nhooks),
+};
+
 static const struct cn_key policy_keys[] = {
 	{ .name = "name", .type = CN_KT_NAME, .flags = CN_KEY_REQUIRED, F(struct cn_policy, name), .min = NAN,
 	  .max = NAN, .doc = "the policy's name; rollouts refer to it" },
@@ -116,6 +122,8 @@ static const struct cn_key policy_keys[] = {
 	  .max = NAN, .enums = failure_words, .doc = "rollback | pause" },
 	{ .name = "approval", .type = CN_KT_MAP, .offset = 0, .min = NAN, .max = NAN, .sub = &approval_schema,
 	  .doc = "how approvals behave" },
+	{ .name = "notify", .type = CN_KT_LIST, .offset = offsetof(struct cn_policy, notify.hooks), .min = NAN,
+	  .max = NAN, .sub = &notify_schema, .doc = "webhooks for this policy's rollouts (see Notifications)" },
 };
 
 static const struct cn_schema policy_schema = {

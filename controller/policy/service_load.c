@@ -181,6 +181,12 @@ static const struct cn_key metrics_keys[] = {
 
 static const struct cn_schema metrics_schema = { .name = "metrics", .keys = KEYS(metrics_keys) };
 
+static const struct cn_schema notify_schema = {
+	.name = "notify", .keys = cn_notify_hook_keys, .nkeys = CN_NOTIFY_HOOK_NKEYS, .check = cn_notify_hook_check,
+	.item_size = sizeof(struct cn_notify_hook), .max_items = CN_NOTIFY_MAX_HOOKS,
+	.count_offset = offsetof(struct service_doc, svc.notify.nhooks),
+};
+
 static int parse_slots(struct cn_load *ld, const struct cn_key *key, void *obj, const struct cn_ynode *val);
 static int check_service(struct cn_load *ld, void *obj, const struct cn_ynode *map, const struct cn_ynode *const *vals);
 
@@ -196,6 +202,8 @@ static const struct cn_key service_keys[] = {
 	  .max = NAN, .doc = "the slot that is live when the service is first applied" },
 	{ .name = "metrics", .type = CN_KT_MAP, .offset = 0, .min = NAN, .max = NAN, .sub = &metrics_schema,
 	  .doc = "where each slot's metrics come from" },
+	{ .name = "notify", .type = CN_KT_LIST, .offset = offsetof(struct service_doc, svc.notify.hooks), .min = NAN,
+	  .max = NAN, .sub = &notify_schema, .doc = "webhooks for every rollout of this service (see Notifications)" },
 };
 
 static const struct cn_schema service_schema = {

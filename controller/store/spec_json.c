@@ -12,6 +12,29 @@ static json_t *num_or_null(double v)
 	return isfinite(v) ? json_real(v) : json_null();
 }
 
+/* The webhooks, without an inline secret (the spec is shown by lint and read by every viewer; canaryd reads the key
+ * from the version's source). NULL when there are none or out of memory. */
+static json_t *notify_json(const struct cn_notify *nt)
+{
+	json_t *hooks = nt->nhooks > 0 ? json_array() : NULL;
+	for (int i = 0; hooks && i < nt->nhooks; i++) {
+		const struct cn_notify_hook *h = &nt->hooks[i];
+		json_t *events = json_array();
+		for (unsigned bit = 1; events && bit <= CN_EVENTS_ALL; bit <<= 1)
+			if ((h->events & bit) && cn_notify_event_name(bit))
+				json_array_append_new(events, json_string(cn_notify_event_name(bit)));
+		json_t *o = json_pack("{s:s, s:o*, s:s, s:s?, s:b, s:I}", "url", h->url, "events", events, "format",
+				      cn_notify_format_name(h->format), "secret_env",
+				      h->secret_env[0] ? h->secret_env : NULL, "signed",
+				      h->secret[0] || h->secret_env[0], "timeout_ms", (json_int_t)h->timeout_ms);
+		if (!o || json_array_append_new(hooks, o)) {
+			json_decref(hooks);
+			return NULL;
+		}
+	}
+	return hooks;
+}
+
 json_t *cn_policy_to_json(const struct cn_policy *p)
 {
 	json_t *steps = json_array(), *slos = json_array(), *doc = NULL;
@@ -43,6 +66,8 @@ json_t *cn_policy_to_json(const struct cn_policy *p)
 			"slos", slos, "on_failure", cn_fallback_name(p->on_failure), "approval_timeout_ms",
 			(json_int_t)p->approval_timeout_ms, "on_approval_timeout",
 			cn_fallback_name(p->on_approval_timeout), "approver_must_differ", p->approver_must_differ);
+	if (doc && p->notify.nhooks > 0)
+		json_object_set_new(doc, "notify", notify_json(&p->notify));
 out:
 	json_decref(steps);
 	json_decref(slos);
@@ -109,6 +134,8 @@ json_t *cn_service_to_json(const struct cn_service *sv)
 			}
 		}
 	}
+	if (doc && sv->notify.nhooks > 0)
+		json_object_set_new(doc, "notify", notify_json(&sv->notify));
 out:
 	json_decref(slots);
 	return doc;

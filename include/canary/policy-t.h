@@ -5,6 +5,8 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "canary/notify-t.h"
+
 #define CN_NAME_MAX 64
 #define CN_MAX_STEPS 16
 #define CN_MAX_SLOS 16
@@ -58,6 +60,7 @@ struct cn_policy {
 	int64_t approval_timeout_ms;        /* 0: wait for ever */
 	enum cn_fallback on_approval_timeout; /* rollback or wait */
 	bool approver_must_differ;          /* the approver may not be who started the rollout */
+	struct cn_notify notify;            /* webhooks for this policy's rollouts */
 };
 
 #endif

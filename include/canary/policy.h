@@ -20,4 +20,9 @@ const char *cn_metric_name(enum cn_slo_metric m);
 const char *cn_judge_name(enum cn_judge_kind j);
 const char *cn_fallback_name(enum cn_fallback f);
 
+/* Name of a webhook event bit (CN_EV_*, "rolled_back") or NULL for anything else, and of a body format ("json",
+ * "slack"), as written in a `notify:` list. Static strings. */
+const char *cn_notify_event_name(unsigned bit);
+const char *cn_notify_format_name(enum cn_notify_format f);
+
 #endif

@@ -68,6 +68,7 @@ struct cn_service {
 		struct cn_metric_names names;    /* filled from the preset, then overridden by explicit names */
 		int64_t timeout_ms;
 	} metrics;
+	struct cn_notify notify;          /* webhooks for every rollout of this service */
 };
 
 #endif

@@ -3,7 +3,8 @@
  * command in bob's name, a policy version by bob, the controller's own functions, the private audit helper, a
  * temporary table that shadows ours. Each is refused with SQLSTATE 42501 and the row counts (and the audit's hashes)
  * do not move. Through the functions, the actor is always the login: alice starts, bob approves, and the policy's
- * distinct approver holds against alice's hand-made approval. */
+ * distinct approver holds against alice's hand-made approval. The notification outbox likewise: nobody writes,
+ * changes or deletes its rows by hand, and every audited change writes its own in the same transaction. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stdbool.h>
@@ -29,7 +30,9 @@ static const char COUNTS[] =
 	" UNION ALL SELECT 'pl' || count(*) FROM policy_slos UNION ALL SELECT 's' || count(*) || max(live_slot) FROM services"
 	" UNION ALL SELECT 'sv' || count(*) FROM service_versions UNION ALL SELECT 'm' || count(*) FROM measurements"
 	" UNION ALL SELECT 'd' || count(*) FROM decisions UNION ALL SELECT 'v' || count(*) FROM slo_verdicts"
-	" UNION ALL SELECT 'a' || count(*) || coalesce(max(hash), '') FROM audit_events) x";
+	" UNION ALL SELECT 'a' || count(*) || coalesce(max(hash), '') FROM audit_events"
+	" UNION ALL SELECT 'o' || count(*) || count(delivered_at) || coalesce(sum(attempts), 0) ||"
+	"  coalesce(md5(string_agg(payload::text || url || event, ',' ORDER BY id)), '') FROM outbox) x";
 
 /* The one text value a superuser query returns, into out. */
 static void scalar_text(const char *sql, char *out, size_t len)
@@ -265,6 +268,142 @@ static void test_hold_after_the_end_is_one_event(void **state)
 	assert_int_equal(count(&db, q), 3);
 }
 
+/* A policy "hooked" and a service "hooked" (its own HAProxy socket, never reached) with webhooks; both name
+ * http://127.0.0.1:9/both, which gets one row per event. */
+static void apply_hooked(void)
+{
+	char dir[] = "/tmp/canary-forgery.XXXXXX", pol[256], svc[256];
+	assert_non_null(mkdtemp(dir));
+	snprintf(pol, sizeof pol, "%s/hooked.yaml", dir);
+	snprintf(svc, sizeof svc, "%s/hooked-service.yaml", dir);
+	assert_int_equal(pg_fixture_write_file(pol,
+		"name: hooked\nsteps:\n  - weight: 5%\n    hold: 1m\n  - weight: 100%\n    hold: 1m\n"
+		"slos:\n  - name: errors\n    metric: error_rate\n    max: 2%\n"
+		"notify:\n  - url: http://127.0.0.1:9/policy\n    events: [started, paused]\n"
+		"  - url: http://127.0.0.1:9/both\n    secret_env: HOOK_SECRET\n"), 0);
+	assert_int_equal(pg_fixture_write_file(svc,
+		"name: hooked\ngateway: { kind: haproxy, runtime_api: /nonexistent/hooked.sock, backend: hooked }\n"
+		"slots:\n  blue: { server: blue, metrics_url: http://127.0.0.1:9/m }\n"
+		"  green: { server: green, metrics_url: http://127.0.0.1:9/m }\nlive: blue\n"
+		"notify:\n  - url: http://127.0.0.1:9/both\n  - url: http://127.0.0.1:9/service\n"
+		"    events: [rolled_back]\n    format: slack\n"), 0);
+	static struct run r;
+	ctl(&r, as_alice, (const char *[]){"policy", "apply", pol, NULL});
+	expect_exit(&r, 0, "alice applies the hooked policy");
+	ctl(&r, as_alice, (const char *[]){"service", "apply", svc, NULL});
+	expect_exit(&r, 0, "alice applies the hooked service");
+	unlink(pol);
+	unlink(svc);
+	rmdir(dir);
+}
+
+/* Every audited change that is an event writes its outbox rows in its own transaction, through the functions:
+ * started (as alice), paused (canaryd records bob's command). A refused change writes none. */
+static void test_outbox_written_with_the_change(void **state)
+{
+	(void)state;
+	char q[768], st[8];
+	struct cn_err err = {0};
+	int64_t id = 0;
+	apply_hooked();
+	struct cn_store *s = cn_store_connect(as_alice, &err);
+	assert_non_null(s);
+	assert_int_equal(cn_store_rollout_create(s, "hooked", "v7", "hooked", "with hooks", &id, &err), 0);
+	cn_store_close(s);
+	snprintf(q, sizeof q, "SELECT count(*) FROM outbox o JOIN audit_events a ON a.id = o.audit_id WHERE "
+			      "o.rollout_id = %lld AND o.event = 'started' AND a.kind = 'rollout.started' AND "
+			      "a.actor = '%s' AND o.url IN ('http://127.0.0.1:9/policy', 'http://127.0.0.1:9/both') AND "
+			      "o.payload->>'actor' = '%s' AND (o.payload->'rollout'->>'id')::bigint = %lld",
+		 (long long)id, alice, alice, (long long)id);
+	assert_int_equal(count(&db, q), 2); /* the URL both name is one row, the policy's hook */
+	snprintf(q, sizeof q, "SELECT count(*) FROM outbox WHERE url = 'http://127.0.0.1:9/both' AND policy_id IS NOT NULL "
+			      "AND rollout_id = %lld", (long long)id);
+	assert_int_equal(count(&db, q), 1);
+	/* a refused start (one active rollout per service) writes no row */
+	long long before = count(&db, "SELECT count(*) FROM outbox");
+	try_sql(as_alice, "SELECT canary.start_rollout('hooked', 'v8', 'hooked', NULL)", st, sizeof st);
+	assert_string_equal(st, CN_SQLSTATE_REFUSED);
+	assert_int_equal(count(&db, "SELECT count(*) FROM outbox"), before);
+	/* bob pauses; the controller records the command under its lease: the paused event carries bob */
+	snprintf(q, sizeof q, "SELECT canary.queue_command(%lld, 'pause', 'hold on')", (long long)id);
+	try_sql(as_bob, q, st, sizeof st);
+	assert_string_equal(st, "");
+	snprintf(q, sizeof q,
+		 "SELECT count(*) FROM canary.claim('d-outbox', 60000, 10);"
+		 "SELECT canary.record(%lld, 'd-outbox', jsonb_build_object('phase', 'paused', 'step', -1, 'weight', 0, "
+		 "'next_tick_ms', 1000, 'decision', 'pause', 'reason', 'paused by an operator', 'command', "
+		 "jsonb_build_object('id', (SELECT max(id) FROM commands WHERE rollout_id = %lld))))",
+		 (long long)id, (long long)id);
+	try_sql(as_ctrl, q, st, sizeof st);
+	assert_string_equal(st, "");
+	snprintf(q, sizeof q, "SELECT count(*) FROM outbox WHERE rollout_id = %lld AND event = 'paused' AND "
+			      "payload->>'actor' = '%s' AND payload->>'reason' = 'paused by an operator' AND "
+			      "payload->'rollout'->>'phase' = 'paused'", (long long)id, bob);
+	assert_int_equal(count(&db, q), 2);
+	/* events nobody asked for are not written: the service's hook wants rolled_back only */
+	assert_int_equal(count(&db, "SELECT count(*) FROM outbox WHERE url = 'http://127.0.0.1:9/service'"), 0);
+	/* the spec stores the hooks without a secret */
+	assert_int_equal(count(&db, "SELECT count(*) FROM policies WHERE name = 'hooked' AND "
+				    "spec->'notify'->1->>'secret_env' = 'HOOK_SECRET' AND "
+				    "(spec->'notify'->1->>'signed')::boolean AND NOT (spec->'notify'->1 ? 'secret')"), 1);
+}
+
+/* Nobody forges, changes, re-delivers or deletes a notification by hand: not an operator, not the controller (it
+ * only leases and reports through its functions), and the rows' content stays fixed even for the table's owner. */
+static void test_outbox_forgeries(void **state)
+{
+	(void)state;
+	char sql[24][512];
+	int n = 0;
+	assert_true(count(&db, "SELECT count(*) FROM outbox") > 0); /* test_outbox_written_with_the_change ran */
+#define ADD(...) snprintf(sql[n++], sizeof sql[0], __VA_ARGS__)
+	ADD("INSERT INTO outbox (audit_id, rollout_id, service, event, url, policy_id, hook, payload) SELECT max(id), "
+	    "%lld, 'demo', 'promoted', 'http://evil.example/', (SELECT max(id) FROM policies), 0, '{}' FROM "
+	    "audit_events", (long long)rollout_id);
+	ADD("UPDATE outbox SET payload = jsonb_set(payload, '{actor}', '\"%s\"')", bob);
+	ADD("UPDATE outbox SET delivered_at = now()");
+	ADD("UPDATE outbox SET url = 'http://evil.example/'");
+	ADD("DELETE FROM outbox");
+	ADD("TRUNCATE outbox");
+	ADD("SELECT canary.notify_outbox(e) FROM audit_events e WHERE e.kind = 'rollout.started'");
+	ADD("SELECT * FROM canary.outbox_claim('alice-daemon', 60000, 10)");
+	ADD("SELECT canary.outbox_result((SELECT min(id) FROM outbox), 'alice-daemon', true, 200, NULL, 0)");
+	ADD("SELECT canary.notify_event('state.changed', '{\"to\": \"promoted\"}', 'promoted')");
+	int nop = n;
+	ADD("INSERT INTO outbox (audit_id, rollout_id, service, event, url, policy_id, hook, payload) SELECT max(id), "
+	    "%lld, 'demo', 'promoted', 'http://evil.example/', (SELECT max(id) FROM policies), 0, '{}' FROM "
+	    "audit_events", (long long)rollout_id);
+	ADD("UPDATE outbox SET payload = '{}'");
+	ADD("UPDATE outbox SET delivered_at = now()");
+	ADD("DELETE FROM outbox");
+	ADD("TRUNCATE outbox");
+	ADD("SELECT canary.notify_outbox(e) FROM audit_events e WHERE e.kind = 'rollout.started'");
+#undef ADD
+	for (int i = 0; i < n; i++)
+		expect_refused(i < nop ? alice : ctrl, i < nop ? as_alice : as_ctrl, sql[i]);
+	/* the owner's own hand is held too: content never changes, a delivered row is never undelivered */
+	char st[8];
+	try_sql(db.conninfo, "UPDATE outbox SET payload = '{}'", st, sizeof st);
+	assert_string_equal(st, "42501");
+	try_sql(db.conninfo, "DELETE FROM outbox", st, sizeof st);
+	assert_string_equal(st, "42501");
+	/* through its functions the controller leases the head of each stream and reports; a failure of a lease it
+	 * does not hold changes nothing */
+	try_sql(as_ctrl, "SELECT canary.outbox_result((SELECT min(id) FROM outbox), 'not-the-owner', false, 500, 'x', "
+			 "1000)", st, sizeof st);
+	assert_string_equal(st, "");
+	assert_int_equal(count(&db, "SELECT count(*) FROM outbox WHERE attempts > 0"), 0);
+	assert_int_equal(count(&db, "SELECT count(*) FROM canary.outbox_claim('d1', 60000, 100)"),
+			 count(&db, "SELECT count(DISTINCT (rollout_id, url)) FROM outbox"));
+	/* a second daemon gets nothing while the leases run */
+	assert_int_equal(count(&db, "SELECT count(*) FROM canary.outbox_claim('d2', 60000, 100)"), 0);
+	try_sql(as_ctrl, "SELECT canary.outbox_result((SELECT min(id) FROM outbox), 'd1', true, 200, NULL, 0)", st,
+		sizeof st);
+	assert_string_equal(st, "");
+	try_sql(db.conninfo, "UPDATE outbox SET delivered_at = NULL WHERE delivered_at IS NOT NULL", st, sizeof st);
+	assert_string_equal(st, "42501");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -272,6 +411,7 @@ int main(void)
 		cmocka_unit_test(test_temp_table_shadow),  cmocka_unit_test(test_actor_is_the_login),
 		cmocka_unit_test(test_refusals_through_the_cli),
 		cmocka_unit_test(test_hold_after_the_end_is_one_event),
+		cmocka_unit_test(test_outbox_written_with_the_change), cmocka_unit_test(test_outbox_forgeries),
 	};
 	check_env();
 	return cmocka_run_group_tests(tests, setup, teardown);

@@ -15,6 +15,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "canary/policy.h"
 #include "canary/store.h"
 #include "pg_fixture.h"
 
@@ -333,10 +334,59 @@ static void test_upgrade_revokes_table_writes(void **state)
 	assert_int_equal(scalar(c, "SELECT count(*) FROM audit_events WHERE kind = 'forged'"), 0);
 	/* the functions work for it */
 	assert_int_equal(scalar(c, "SELECT count(*) FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace "
-				   "WHERE n.nspname = 'canary' AND p.prosecdef"), 12);
+				   "WHERE n.nspname = 'canary' AND p.prosecdef"), 15);
 	cn_store_close(s);
 	snprintf(sql, sizeof sql, "DROP ROLE IF EXISTS %s", role);
 	pg_fixture_exec(c->db.admin, sql, NULL, 0);
+}
+
+/* A database at 0005 with a rollout under way upgrades to the outbox (0006): what happened before is not
+ * notified after the fact, and from then on the rollout's audited changes write their notifications. */
+static void test_upgrade_adds_the_outbox(void **state)
+{
+	struct ctx *c = *state;
+	struct cn_err err = {0};
+	char cmd[1400], path[600], msg[512];
+	copy_migrations(c);
+	snprintf(cmd, sizeof cmd, "rm -f '%s'/0006_*.sql '%s'/0007_*.sql '%s'/0008_*.sql", c->tmp, c->tmp, c->tmp);
+	assert_int_equal(system(cmd), 0);
+	struct cn_store *s = connect_ok(c);
+	if (cn_store_migrate(s, c->tmp, NULL, &err) < 0)
+		fail_msg("migrate to 0005: %s", err.msg);
+	/* a policy whose spec names a webhook, stored before the outbox existed, and a rollout started on it */
+	snprintf(path, sizeof path, "%s/hooked.yaml", c->tmp);
+	assert_int_equal(pg_fixture_write_file(path,
+		"name: hooked\nsteps:\n  - weight: 100%\n    hold: 1m\nanalysis: { judge: threshold }\n"
+		"slos:\n  - name: errors\n    metric: error_rate\n    max: 2%\n"
+		"notify:\n  - url: http://127.0.0.1:9/hook\n"), 0);
+	struct cn_policy *pol = calloc(1, sizeof *pol);
+	char *src = NULL;
+	int version;
+	bool created;
+	assert_non_null(pol);
+	if (cn_policy_load_file(path, pol, &src, &err) < 0 || cn_store_policy_apply(s, pol, src, &version, &created, &err) < 0)
+		fail_msg("apply: %s", err.msg);
+	free(src);
+	free(pol);
+	if (pg_fixture_exec(c->db.conninfo,
+			    "SELECT canary.apply_service('svc', 'x', '{\"name\": \"svc\"}', 0::smallint);"
+			    "SELECT canary.start_rollout('svc', 'v2', 'hooked', 'before the upgrade')", msg, sizeof msg) != 0)
+		fail_msg("%s", msg);
+	assert_int_equal(scalar(c, "SELECT count(*) FROM pg_tables WHERE tablename = 'outbox'"), 0);
+	if (cn_store_migrate(s, source_migrations(), NULL, &err) < 0)
+		fail_msg("upgrade: %s", err.msg);
+	assert_int_equal(scalar(c, "SELECT count(*) FROM outbox"), 0);
+	/* the rollout is paused by the controller after the upgrade: one notification, in that transaction */
+	if (pg_fixture_exec(c->db.conninfo,
+			    "SELECT count(*) FROM canary.claim('d-upgrade', 60000, 10);"
+			    "SELECT canary.record(1, 'd-upgrade', '{\"phase\": \"paused\", \"step\": -1, \"weight\": 0, "
+			    "\"next_tick_ms\": 1000, \"decision\": \"pause\", \"reason\": \"metrics missing\"}')",
+			    msg, sizeof msg) != 0)
+		fail_msg("%s", msg);
+	assert_int_equal(scalar(c, "SELECT count(*) FROM outbox WHERE event = 'paused' AND rollout_id = 1 AND "
+				   "url = 'http://127.0.0.1:9/hook' AND payload->>'reason' = 'metrics missing'"), 1);
+	assert_int_equal(scalar(c, "SELECT count(*) FROM outbox"), 1);
+	cn_store_close(s);
 }
 
 /* A read-only server (a standby, or a primary being demoted) is a dependency that is away (69), not a bug (70). */
@@ -373,6 +423,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_bad_directories, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_two_at_once, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_upgrade_revokes_table_writes, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_upgrade_adds_the_outbox, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_read_only_is_unavailable, setup, teardown),
 		cmocka_unit_test(test_unreachable),
 	};
