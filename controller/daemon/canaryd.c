@@ -33,13 +33,15 @@ static void on_signal(int sig)
 static void usage(FILE *f)
 {
 	fprintf(f, "usage: canaryd [--db CONNINFO] [--listen 127.0.0.1:PORT] [--id NAME] [--lease DURATION_MS]\n"
-		   "               [--poll MS] [--once]\n"
+		   "               [--poll MS] [--once] [--no-notify] [--notify-retry-max MS]\n"
 		   "  --db CONNINFO   PostgreSQL connection (default: DATABASE_URL, else libpq's PG* variables)\n"
 		   "  --listen ADDR   serve /healthz and /metrics on ADDR (IPv4:PORT)\n"
 		   "  --id NAME       lease owner name (default: HOST:PID:NONCE)\n"
 		   "  --lease MS      lease length in milliseconds (default 15000)\n"
 		   "  --poll MS       longest sleep between rounds (default 500)\n"
-		   "  --once          run one round and exit\n");
+		   "  --once          run one round and exit\n"
+		   "  --no-notify     deliver no webhook notifications (other daemons do)\n"
+		   "  --notify-retry-max MS  longest back-off between attempts at one notification (default 60000)\n");
 }
 
 static long parse_long(const char *opt, const char *s, long min, long max)
@@ -115,6 +117,8 @@ int main(int argc, char **argv)
 	d.cfg.lease_ms = 15000;
 	d.cfg.poll_ms = 500;
 	d.cfg.max_claim = MAX_CLAIM;
+	d.cfg.notify = true;
+	d.cfg.notify_retry_max_ms = 60000;
 	d.stop = &stop_flag;
 	char host[64] = "canaryd";
 	gethostname(host, sizeof host - 1);
@@ -128,6 +132,7 @@ int main(int argc, char **argv)
 		{"db", required_argument, NULL, 'd'},   {"listen", required_argument, NULL, 'l'},
 		{"id", required_argument, NULL, 'i'},   {"lease", required_argument, NULL, 'L'},
 		{"poll", required_argument, NULL, 'p'}, {"once", no_argument, NULL, 'o'},
+		{"no-notify", no_argument, NULL, 'N'},  {"notify-retry-max", required_argument, NULL, 'R'},
 		{"help", no_argument, NULL, 'h'},       {NULL, 0, NULL, 0},
 	};
 	int ch;
@@ -139,6 +144,8 @@ int main(int argc, char **argv)
 		case 'L': d.cfg.lease_ms = parse_long("--lease", optarg, 1000, 3600000); break;
 		case 'p': d.cfg.poll_ms = parse_long("--poll", optarg, 10, 60000); break;
 		case 'o': d.cfg.once = true; break;
+		case 'N': d.cfg.notify = false; break;
+		case 'R': d.cfg.notify_retry_max_ms = parse_long("--notify-retry-max", optarg, 100, 3600000); break;
 		case 'h': usage(stdout); return 0;
 		default: usage(stderr); return 64;
 		}
@@ -177,6 +184,11 @@ int main(int argc, char **argv)
 	}
 	atomic_store(&d.stats.healthy, 1);
 	dlog("info", "started", dstr("owner", d.cfg.owner), dstr("listen", d.cfg.listen));
+	if (d.cfg.notify && !d.cfg.once && daemon_notifier_start(&d, &err) < 0) {
+		fprintf(stderr, "canaryd: %s\n", err.msg);
+		rc = err.code;
+		goto out;
+	}
 
 	/* One loop drives everything: claims (every poll interval, at once after a NOTIFY, and again while a full
 	 * claim keeps making progress), the reads in flight, and the ticks of reads that finished. A claim also
@@ -286,6 +298,8 @@ int main(int argc, char **argv)
 		struct cn_err rerr = {0};
 		cn_store_release(d.store, d.cfg.owner, &rerr);
 	}
+	stop_flag = 1; /* also when the loop ended on its own (--once, an error): the notifier stops too */
+	daemon_notifier_join(&d);
 	dlog("info", "stopped", dstr("owner", d.cfg.owner));
 out:
 	daemon_ctx_gc(&d, 0, true);

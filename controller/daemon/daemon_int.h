@@ -2,6 +2,7 @@
 #ifndef CANARY_DAEMON_INT_H
 #define CANARY_DAEMON_INT_H
 
+#include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
 #include <stdbool.h>
@@ -26,6 +27,8 @@ struct daemon_config {
 	int64_t poll_ms;         /* longest sleep between claims when nothing is notified */
 	int max_claim;           /* rollouts claimed per round */
 	bool once;               /* one round, then exit (tests) */
+	bool notify;             /* deliver webhook notifications (a thread of its own; --no-notify: not this one) */
+	int64_t notify_retry_max_ms; /* longest back-off between two attempts at one notification */
 };
 
 /* What the daemon caches per rollout it owns: parsed pinned policy and service, open adapters. */
@@ -50,6 +53,8 @@ struct daemon_stats {
 	atomic_ullong ticks, tick_errors, commands, gateway_errors, metrics_errors, claims, rounds;
 	atomic_ullong rollouts_owned;
 	atomic_int healthy;      /* 1 while the database answers */
+	atomic_ullong notify_delivered, notify_failed; /* notifications delivered; attempts that failed */
+	atomic_ullong notify_backlog, notify_oldest_ms; /* undelivered notifications, the oldest's age (all daemons') */
 };
 
 struct daemon {
@@ -63,6 +68,8 @@ struct daemon {
 	int64_t db_now_ms;              /* the database's clock at the last claim ... */
 	int64_t mono_claim_ms;          /* ... and the monotonic clock then */
 	bool notified;                  /* a NOTIFY came since the last claim: commands may be waiting */
+	pthread_t notifier;             /* webhook delivery (notifier.c), when notifier_running */
+	bool notifier_running;
 };
 
 /* The first half of a claimed rollout's turn: reconcile the gateway to the recorded intent, apply pending commands
@@ -82,6 +89,12 @@ void daemon_ctx_gc(struct daemon *d, int64_t mono, bool all);
 /* The time the core runs on: the database's clock at the last claim plus the monotonic time since (milliseconds
  * since the epoch). Never the daemon's wall clock, so daemons whose clocks disagree agree on holds and timeouts. */
 int64_t daemon_now(const struct daemon *d);
+
+/* Starts webhook delivery on a thread of its own with its own connection (cfg.db); it runs until *d->stop. Returns
+ * 0 or -code. daemon_notifier_join waits for it to finish (it gives back what it had in flight); safe if not
+ * started. */
+int daemon_notifier_start(struct daemon *d, struct cn_err *err);
+void daemon_notifier_join(struct daemon *d);
 
 /* Starts the /healthz and /metrics endpoint on cfg.listen; returns an opaque handle or NULL with err. */
 void *daemon_http_start(struct daemon *d, struct cn_err *err);

@@ -16,7 +16,7 @@ static enum MHD_Result answer(void *cls, struct MHD_Connection *conn, const char
 	(void)upload_size;
 	(void)con_cls;
 	struct daemon *d = cls;
-	char body[2048];
+	char body[4096];
 	unsigned status = MHD_HTTP_OK;
 	const char *ctype = "text/plain; version=0.0.4";
 	if (strcmp(method, "GET") != 0) {
@@ -42,14 +42,27 @@ static enum MHD_Result answer(void *cls, struct MHD_Connection *conn, const char
 			 "# TYPE canaryd_claims_total counter\ncanaryd_claims_total %llu\n"
 			 "# HELP canaryd_rollouts_owned Rollouts this daemon holds a context for.\n"
 			 "# TYPE canaryd_rollouts_owned gauge\ncanaryd_rollouts_owned %llu\n"
-			 "# HELP canaryd_up 1 while the database answers.\n# TYPE canaryd_up gauge\ncanaryd_up %d\n",
+			 "# HELP canaryd_up 1 while the database answers.\n# TYPE canaryd_up gauge\ncanaryd_up %d\n"
+			 "# HELP canaryd_notify_delivered_total Webhook notifications this daemon delivered.\n"
+			 "# TYPE canaryd_notify_delivered_total counter\ncanaryd_notify_delivered_total %llu\n"
+			 "# HELP canaryd_notify_failed_attempts_total Webhook delivery attempts that failed (retried later).\n"
+			 "# TYPE canaryd_notify_failed_attempts_total counter\ncanaryd_notify_failed_attempts_total %llu\n"
+			 "# HELP canaryd_notify_backlog Notifications not delivered yet (the whole outbox, every daemon's).\n"
+			 "# TYPE canaryd_notify_backlog gauge\ncanaryd_notify_backlog %llu\n"
+			 "# HELP canaryd_notify_oldest_undelivered_seconds Age of the oldest undelivered notification.\n"
+			 "# TYPE canaryd_notify_oldest_undelivered_seconds gauge\n"
+			 "canaryd_notify_oldest_undelivered_seconds %.3f\n",
 			 (unsigned long long)atomic_load(&d->stats.ticks),
 			 (unsigned long long)atomic_load(&d->stats.tick_errors),
 			 (unsigned long long)atomic_load(&d->stats.commands),
 			 (unsigned long long)atomic_load(&d->stats.gateway_errors),
 			 (unsigned long long)atomic_load(&d->stats.metrics_errors),
 			 (unsigned long long)atomic_load(&d->stats.claims),
-			 (unsigned long long)atomic_load(&d->stats.rollouts_owned), atomic_load(&d->stats.healthy));
+			 (unsigned long long)atomic_load(&d->stats.rollouts_owned), atomic_load(&d->stats.healthy),
+			 (unsigned long long)atomic_load(&d->stats.notify_delivered),
+			 (unsigned long long)atomic_load(&d->stats.notify_failed),
+			 (unsigned long long)atomic_load(&d->stats.notify_backlog),
+			 (double)atomic_load(&d->stats.notify_oldest_ms) / 1000.0);
 	} else {
 		status = MHD_HTTP_NOT_FOUND;
 		snprintf(body, sizeof body, "not found; try /healthz or /metrics\n");
