@@ -60,7 +60,7 @@ static const struct cn_key analysis_keys[] = {
 	  .enums = judge_words, .doc = "threshold | sequential" },
 	{ .name = "false_rollback_budget", .type = CN_KT_FRACTION, F(struct cn_analysis, false_rollback_budget),
 	  .def = "1%", .min = 0, .max = 0.5, .range = CN_RANGE_MIN_EXCL | CN_RANGE_MAX_EXCL,
-	  .doc = "sequential judge: accepted chance of rolling back a healthy candidate, (0%, 50%)" },
+	  .doc = "both judges: accepted chance of rolling back a healthy candidate, (0%, 50%)" },
 };
 
 static const struct cn_schema analysis_schema = { .name = "analysis", .keys = KEYS(analysis_keys) };

@@ -50,8 +50,9 @@ void cn_term_print_status(FILE *f, const struct cn_rollout_status *st)
 		cn_phase_name(st->phase), fmt_step(st, step, sizeof step), E(st->candidate), st->weight,
 		verdicts[0] ? " [" : "", verdicts, verdicts[0] ? "]" : "",
 		st->reason ? st->reason : "not yet taken up by canaryd");
-	/* the operator's words, apart from the controller's */
-	if (st->start_reason && st->start_reason[0])
+	/* the operator's words, apart from the controller's: before canaryd has words of its own, and at the end
+	 * (not on every progress line of a watch) */
+	if (st->start_reason && st->start_reason[0] && (!st->reason || cn_phase_is_terminal(st->phase)))
 		fprintf(f, " (started by %s: \"%s\")", E(st->created_by), st->start_reason);
 	fputc('\n', f);
 }
