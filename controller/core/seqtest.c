@@ -31,6 +31,9 @@
  *   events of healthy drift (0.3 nats each at r = 2). Restarting by expected events (not ticks) makes that drift the
  *   same at any traffic. Measured alternatives, at once / 10 / 30 / 60 min: every 5 events 5.8 / 8.0 / 9.7 / 10.8;
  *   every 20 events 5.8 / 7.2 / 9.5 / 9.7; w0 = 3/4 5.2 / 8.5 / 10.2 / 10.7 (later onsets pay for the earlier one).
+ *   Harmonic weights over a horizon of 48 restarts ((1 - w0) / (m H_48), 400 a cell, against 5.8 / 7.7 / 9.3 / 9.7
+ *   for these): 5.8 / 8.0 / 8.7 / 8.8, a minute gained late for 20 s lost early; not taken, because a horizon in
+ *   restarts is a horizon in time that shrinks with traffic (48 restarts are 16 minutes at 10,000 requests/s).
  *   A fresh test per step with the budget split over steps costs ln(nsteps) at once and does nothing for an onset
  *   inside a long step (the soak cells). A restart every tick (CUSUM-like) costs ln(ticks) ~ 6 nats everywhere.
  * - Restarts by events begin after CN_SEQ_RESTART_AFTER (30) ticks: a short process right after a restart is the
