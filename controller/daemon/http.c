@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "canary/addr.h"
 #include "daemon_int.h"
 
 static enum MHD_Result answer(void *cls, struct MHD_Connection *conn, const char *url, const char *method,
@@ -79,21 +80,18 @@ static enum MHD_Result answer(void *cls, struct MHD_Connection *conn, const char
 void *daemon_http_start(struct daemon *d, struct cn_err *err)
 {
 	const char *listen = d->cfg.listen;
-	const char *colon = strrchr(listen, ':');
-	char *end = NULL;
-	long port = colon ? strtol(colon + 1, &end, 10) : -1;
-	if (!colon || !end || *end || port < 0 || port > 65535) {
-		cn_fail(err, CN_EUSAGE, "--listen '%s' is not HOST:PORT (e.g. 127.0.0.1:9464)", listen);
+	struct cn_addr a;
+	struct cn_err e = { 0 };
+	if (cn_addr_parse(listen, "--listen", CN_ADDR_PORT_ZERO, &a, &e) < 0) {
+		cn_fail(err, CN_EUSAGE, "%s", e.msg);
 		return NULL;
 	}
 	struct sockaddr_in sa;
 	memset(&sa, 0, sizeof sa);
 	sa.sin_family = AF_INET;
-	sa.sin_port = htons((uint16_t)port);
-	char host[64];
-	snprintf(host, sizeof host, "%.*s", (int)(colon - listen), listen);
-	if (inet_pton(AF_INET, host, &sa.sin_addr) != 1) {
-		cn_fail(err, CN_EUSAGE, "--listen '%s': '%s' is not an IPv4 address", listen, host);
+	sa.sin_port = htons(a.port_num);
+	if (inet_pton(AF_INET, a.host, &sa.sin_addr) != 1) {
+		cn_fail(err, CN_EUSAGE, "--listen '%s': '%s' is not an IPv4 address", listen, a.host);
 		return NULL;
 	}
 	struct MHD_Daemon *h = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG, 0, NULL, NULL,

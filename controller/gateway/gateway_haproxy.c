@@ -13,7 +13,7 @@
 
 struct hap_gw {
 	struct cn_gateway base;
-	struct cn_hap_addr addr;
+	struct cn_addr addr;
 	char backend[CN_NAME_MAX];
 	char server[2][CN_NAME_MAX];
 	int64_t timeout_ms;
@@ -340,9 +340,9 @@ static const struct cn_gateway_ops hap_ops = {
 struct cn_gateway *cn_gateway_haproxy_open(const struct cn_service *svc, struct cn_err *err)
 {
 	struct hap_gw *g = NULL;
-	struct cn_hap_addr addr;
+	struct cn_addr addr;
 
-	if (cn_hap_addr_parse(svc->gateway.runtime_api, &addr, err) < 0) {
+	if (cn_addr_parse(svc->gateway.runtime_api, "gateway runtime_api", CN_ADDR_UNIX, &addr, err) < 0) {
 		cn_err_prefix(err, "service '%s'", svc->name);
 		return NULL;
 	}

@@ -6,8 +6,8 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
-#include <sys/un.h>
 
+#include "canary/addr.h"
 #include "canary/err.h"
 #include "canary/service-t.h"
 
@@ -54,25 +54,13 @@ int cn_gw_run(const char *const *argv, int64_t timeout_ms, struct cn_run *r, str
  * "[emerg]") if given and present, else the first non-blank line, with " ..." when more lines follow. Returns buf. */
 char *cn_gw_quote_output(const char *text, const char *prefer, char *buf, size_t bufsz);
 
-/* Where the HAProxy runtime API listens. */
-struct cn_hap_addr {
-	int is_unix;
-	char path[sizeof(((struct sockaddr_un *)0)->sun_path)];
-	char host[256];
-	char port[16];
-	char text[CN_URL_MAX]; /* as configured, for messages */
-};
-
-/* Parses "unix:/path", "/path", "host:port" or "[v6]:port" into a; returns 0 or -CN_EINPUT. */
-int cn_hap_addr_parse(const char *s, struct cn_hap_addr *a, struct cn_err *err);
-
 /* Largest runtime API answer read; longer answers are an error. */
 #define CN_HAP_ANSWER_MAX 16384
 
 /* Sends one command (without newline) on a new connection and reads the answer to EOF into out (NUL-terminated,
  * at most outsz - 1 bytes), all within timeout_ms. Returns 0, -CN_EUNAVAIL (cannot connect, timeout, reset) or
  * -CN_EINTERNAL (answer longer than outsz - 1). */
-int cn_hap_cmd(const struct cn_hap_addr *a, const char *cmd, int64_t timeout_ms, char *out, size_t outsz,
+int cn_hap_cmd(const struct cn_addr *a, const char *cmd, int64_t timeout_ms, char *out, size_t outsz,
 	       struct cn_err *err);
 
 /* Copies text into buf as one printable line (control characters become spaces, trailing blanks dropped,

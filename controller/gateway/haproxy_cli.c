@@ -11,66 +11,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #include "canary/clock.h"
-
-int cn_hap_addr_parse(const char *s, struct cn_hap_addr *a, struct cn_err *err)
-{
-	struct cn_hap_addr r;
-	memset(&r, 0, sizeof r);
-	if (!s || !*s)
-		return cn_fail(err, CN_EINPUT, "gateway runtime_api is empty; set it to 'unix:/path/to/admin.sock' "
-				"or 'host:port'");
-	if (strlen(s) >= sizeof r.text)
-		return cn_fail(err, CN_EINPUT, "gateway runtime_api '%.64s...' is too long", s);
-	snprintf(r.text, sizeof r.text, "%s", s);
-
-	const char *path = NULL;
-	if (strncmp(s, "unix:", 5) == 0)
-		path = s + 5;
-	else if (s[0] == '/')
-		path = s;
-	if (path) {
-		if (path[0] != '/')
-			return cn_fail(err, CN_EINPUT, "gateway runtime_api '%s': the unix socket path must be absolute", s);
-		if (strlen(path) >= sizeof r.path)
-			return cn_fail(err, CN_EINPUT, "gateway runtime_api '%s': the unix socket path is longer than %zu "
-					"bytes", s, sizeof r.path - 1);
-		r.is_unix = 1;
-		snprintf(r.path, sizeof r.path, "%s", path);
-		*a = r;
-		return 0;
-	}
-
-	const char *host = s, *colon;
-	size_t hostlen;
-	if (s[0] == '[') {
-		const char *close = strchr(s, ']');
-		if (!close || close[1] != ':')
-			return cn_fail(err, CN_EINPUT, "gateway runtime_api '%s': expected '[ipv6]:port'", s);
-		host = s + 1;
-		hostlen = (size_t)(close - host);
-		colon = close + 1;
-	} else {
-		colon = strrchr(s, ':');
-		if (!colon)
-			return cn_fail(err, CN_EINPUT, "gateway runtime_api '%s': expected 'unix:/path' or 'host:port'", s);
-		hostlen = (size_t)(colon - s);
-	}
-	if (hostlen == 0 || hostlen >= sizeof r.host)
-		return cn_fail(err, CN_EINPUT, "gateway runtime_api '%s': missing or too long host", s);
-	char *end;
-	errno = 0;
-	long port = strtol(colon + 1, &end, 10);
-	if (errno || end == colon + 1 || *end || port < 1 || port > 65535)
-		return cn_fail(err, CN_EINPUT, "gateway runtime_api '%s': port must be a number from 1 to 65535", s);
-	memcpy(r.host, host, hostlen);
-	r.host[hostlen] = '\0';
-	snprintf(r.port, sizeof r.port, "%ld", port);
-	*a = r;
-	return 0;
-}
 
 char *cn_hap_quote(const char *text, char *buf, size_t bufsz)
 {
@@ -139,7 +83,7 @@ static int connect_by(int fd, const struct sockaddr *sa, socklen_t salen, int64_
 }
 
 /* Opens a connected non-blocking socket to a; returns the fd or -1 with errno (EHOSTUNREACH-like for lookups). */
-static int open_conn(const struct cn_hap_addr *a, int64_t deadline, int *gai_rc)
+static int open_conn(const struct cn_addr *a, int64_t deadline, int *gai_rc)
 {
 	*gai_rc = 0;
 	if (a->is_unix) {
@@ -187,7 +131,7 @@ static int open_conn(const struct cn_hap_addr *a, int64_t deadline, int *gai_rc)
 	return fd;
 }
 
-int cn_hap_cmd(const struct cn_hap_addr *a, const char *cmd, int64_t timeout_ms, char *out, size_t outsz,
+int cn_hap_cmd(const struct cn_addr *a, const char *cmd, int64_t timeout_ms, char *out, size_t outsz,
 	       struct cn_err *err)
 {
 	int fd = -1, rc = 0, gai_rc = 0;

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "canary/addr.h"
 #include "canary/schema.h"
 #include "canary/service.h"
 #include "canary/template.h"
@@ -214,53 +215,6 @@ const struct cn_schema *cn_service_schema(void)
 	return &service_schema;
 }
 
-/* unix:/PATH, /PATH or HOST:PORT (HOST may be [v6]). */
-static int check_runtime_api(const char *s, char *why, size_t len)
-{
-	const char *path = NULL;
-	if (strncmp(s, "unix:", 5) == 0)
-		path = s + 5;
-	else if (s[0] == '/')
-		path = s;
-	if (path) {
-		if (path[0] != '/') {
-			snprintf(why, len, "the unix socket path in '%s' must be absolute, e.g. 'unix:/run/haproxy/admin.sock'", s);
-			return -1;
-		}
-		if (strlen(path) >= 108) {
-			snprintf(why, len, "the unix socket path in '%s' is too long (at most 107 bytes)", s);
-			return -1;
-		}
-		return 0;
-	}
-	const char *colon = strrchr(s, ':');
-	if (!colon || colon == s) {
-		snprintf(why, len, "runtime_api '%s' must be unix:/PATH, /PATH or HOST:PORT (e.g. '127.0.0.1:9999')", s);
-		return -1;
-	}
-	if (s[0] == '[' && colon[-1] != ']') {
-		snprintf(why, len, "runtime_api '%s': write an IPv6 address as [ADDR]:PORT", s);
-		return -1;
-	}
-	for (const char *p = s; p < colon; p++) {
-		if (*p <= ' ' || *p == '/' || (*p == ':' && s[0] != '[')) {
-			snprintf(why, len, "runtime_api '%s' has an invalid host; write HOST:PORT (e.g. '127.0.0.1:9999')", s);
-			return -1;
-		}
-	}
-	long port = 0;
-	const char *p = colon + 1;
-	if (!*p || strlen(p) > 5)
-		port = -1;
-	for (; *p && port >= 0; p++)
-		port = (*p >= '0' && *p <= '9') ? port * 10 + (*p - '0') : -1;
-	if (port < 1 || port > 65535) {
-		snprintf(why, len, "runtime_api '%s' has an invalid port '%s'; use 1..65535", s, colon + 1);
-		return -1;
-	}
-	return 0;
-}
-
 /* A field of the gateway section, given the section's address (its struct has no name of its own). */
 #define GWF(obj, field) ((char *)(obj) + (offsetof(struct cn_service, gateway.field) - \
 					  offsetof(struct cn_service, gateway)))
@@ -278,7 +232,6 @@ static int check_abs_path(struct cn_load *ld, const struct cn_ynode *at, const c
 
 static int check_gateway(struct cn_load *ld, void *obj, const struct cn_ynode *map, const struct cn_ynode *const *vals)
 {
-	char why[CN_ERR_MSG_MAX / 2];
 	int kind = 0;
 	int64_t *timeout = (int64_t *)(void *)GWF(obj, timeout_ms);
 	memcpy(&kind, GWF(obj, kind), sizeof kind);
@@ -298,10 +251,13 @@ static int check_gateway(struct cn_load *ld, void *obj, const struct cn_ynode *m
 		*timeout = kind == CN_GATEWAY_HAPROXY ? 2000 : 10000;
 
 	switch ((enum cn_gateway_kind)kind) {
-	case CN_GATEWAY_HAPROXY:
-		if (check_runtime_api(GWF(obj, runtime_api), why, sizeof why) < 0)
-			return cn_ld_fail(ld, cn_schema_val(&gateway_schema, vals, "runtime_api"), "%s", why);
+	case CN_GATEWAY_HAPROXY: {
+		struct cn_addr addr;
+		struct cn_err e = { 0 };
+		if (cn_addr_parse(GWF(obj, runtime_api), "runtime_api", CN_ADDR_UNIX, &addr, &e) < 0)
+			return cn_ld_fail(ld, cn_schema_val(&gateway_schema, vals, "runtime_api"), "%s", e.msg);
 		break;
+	}
 	case CN_GATEWAY_NGINX: {
 		static const char *const paths[] = { "include", "config", "pid_file", "prefix", "error_log" };
 		const char *val[] = { GWF(obj, include), GWF(obj, config), GWF(obj, pid_file), GWF(obj, prefix),
