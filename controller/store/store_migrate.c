@@ -1,7 +1,7 @@
 /* Migrations: apply migrations/NNNN_name.sql in order, once each, recorded with a sha256 in schema_migrations.
  * The checksum is computed here (canary/sha256.h) from the exact bytes read, before anything is sent, so the check
  * does not depend on the server's encoding and works the same for the file and its recorded row. */
-#include "canary/dynbuf.h"
+#include "canary/file.h"
 #include "canary/sha256.h"
 #include "canary/store.h"
 #include "store_int.h"
@@ -46,49 +46,21 @@ static int cmp_migration(const void *a, const void *b)
 	return strcmp(((const struct migration *)a)->name, ((const struct migration *)b)->name);
 }
 
-/* Reads a whole file (at most CN_MIGRATION_MAX_BYTES) into a new NUL-terminated string. */
-static int read_file(const char *path, char **out, size_t *len_out, struct cn_err *err)
+/* Reads a migration file (at most CN_MIGRATION_MAX_BYTES) into a new NUL-terminated string; a NUL byte inside is
+ * refused, since the text goes to the server as one C string. */
+static int read_migration(const char *path, char **out, size_t *len_out, struct cn_err *err)
 {
-	FILE *f = fopen(path, "rb");
-	struct cn_dynbuf buf;
-	char chunk[4096];
-	int rc = 0;
-	if (!f)
-		return cn_fail(err, CN_EINPUT, "cannot read migration '%s': %s", path, strerror(errno));
-	cn_dynbuf_init(&buf, CN_MIGRATION_MAX_BYTES);
-	for (;;) {
-		size_t n = fread(chunk, 1, sizeof chunk, f);
-		if (n == 0)
-			break;
-		if ((rc = cn_dynbuf_add(&buf, chunk, n)) == -CN_EINPUT) {
-			rc = cn_fail(err, CN_EINPUT, "migration '%s' is larger than %d bytes; split it", path,
-				     CN_MIGRATION_MAX_BYTES);
-			goto out;
-		} else if (rc < 0) {
-			rc = cn_fail(err, CN_EINTERNAL, "out of memory reading '%s'", path);
-			goto out;
-		}
-	}
-	if (ferror(f)) {
-		rc = cn_fail(err, CN_EINPUT, "cannot read migration '%s': %s", path, strerror(errno));
-		goto out;
-	}
-	if (memchr(cn_dynbuf_ptr(&buf), '\0', cn_dynbuf_len(&buf))) {
-		rc = cn_fail(err, CN_EINPUT, "migration '%s' contains a NUL byte; is it a text file?", path);
-		goto out;
-	}
+	char *text = NULL;
 	size_t len = 0;
-	char *text = cn_dynbuf_take(&buf, &len);
-	if (!text) {
-		rc = cn_fail(err, CN_EINTERNAL, "out of memory reading '%s'", path);
-		goto out;
+	if (cn_file_read(path, CN_MIGRATION_MAX_BYTES, &text, &len, err) < 0)
+		return cn_err_prefix(err, "migration");
+	if (memchr(text, '\0', len)) {
+		free(text);
+		return cn_fail(err, CN_EINPUT, "migration '%s' contains a NUL byte; is it a text file?", path);
 	}
 	*out = text;
 	*len_out = len;
-out:
-	cn_dynbuf_free(&buf);
-	fclose(f);
-	return rc;
+	return 0;
 }
 
 /* Lists and reads the migration files of dir, sorted by name. */
@@ -141,7 +113,7 @@ static int scan_dir(const char *dir, struct migration **out, int *count, struct 
 			rc = cn_fail(err, CN_EINPUT, "migrations directory path '%s' is too long", dir);
 			goto out;
 		}
-		rc = read_file(path, &m[i].text, &len, err);
+		rc = read_migration(path, &m[i].text, &len, err);
 		if (rc)
 			goto out;
 		cn_sha256_hex(m[i].text, len, m[i].sha);

@@ -2,12 +2,13 @@
  * for these are obscure), then libyaml events. Anchors, aliases, duplicate keys and several documents are refused. */
 #include "canary/yaml.h"
 
-#include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <yaml.h>
+
+#include "canary/file.h"
 
 int cn_ld_fail(struct cn_load *ld, const struct cn_ynode *at, const char *fmt, ...)
 {
@@ -367,39 +368,5 @@ const char *cn_ynode_kind_desc(const struct cn_ynode *n)
 
 int cn_read_file(const char *path, char **text, size_t *len, struct cn_err *err)
 {
-	FILE *f = NULL;
-	char *buf = NULL;
-	size_t used = 0;
-	int rc;
-
-	f = fopen(path, "rb");
-	if (!f) {
-		rc = cn_fail(err, CN_EINPUT, "%s: cannot open: %s", path, strerror(errno));
-		goto out;
-	}
-	buf = malloc(CN_YAML_MAX_BYTES + 2);
-	if (!buf) {
-		rc = cn_fail(err, CN_EINTERNAL, "out of memory reading %s", path);
-		goto out;
-	}
-	used = fread(buf, 1, CN_YAML_MAX_BYTES + 1, f);
-	if (ferror(f)) {
-		rc = cn_fail(err, CN_EINPUT, "%s: cannot read: %s", path, strerror(errno));
-		goto out;
-	}
-	if (used > CN_YAML_MAX_BYTES) {
-		rc = cn_fail(err, CN_EINPUT, "%s: file is too large (more than %d bytes)", path, CN_YAML_MAX_BYTES);
-		goto out;
-	}
-	buf[used] = '\0';
-	char *shrunk = realloc(buf, used + 1);
-	*text = shrunk ? shrunk : buf;
-	*len = used;
-	buf = NULL;
-	rc = 0;
-out:
-	free(buf);
-	if (f)
-		fclose(f);
-	return rc;
+	return cn_file_read(path, CN_YAML_MAX_BYTES, text, len, err);
 }

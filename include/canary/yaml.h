@@ -50,7 +50,8 @@ const char *cn_ynode_kind_desc(const struct cn_ynode *n);
 /* Sets ld->err to "ORIGIN:LINE:COL: message" at node `at` (1:1 if NULL); returns -CN_EINPUT. */
 int cn_ld_fail(struct cn_load *ld, const struct cn_ynode *at, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 
-/* Reads a whole file (at most CN_YAML_MAX_BYTES) into a new NUL-terminated string the caller frees. */
+/* Reads a whole file (at most CN_YAML_MAX_BYTES) into a new NUL-terminated string the caller frees: cn_file_read
+ * with the YAML files' cap. */
 int cn_read_file(const char *path, char **text, size_t *len, struct cn_err *err);
 
 #endif
