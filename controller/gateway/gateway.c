@@ -2,6 +2,7 @@
 #include "canary/gateway.h"
 
 #include "gateway_int.h"
+#include "gateway_k8s_int.h"
 
 struct cn_gateway *cn_gateway_open(const struct cn_service *svc, struct cn_err *err)
 {
@@ -20,8 +21,12 @@ struct cn_gateway *cn_gateway_open(const struct cn_service *svc, struct cn_err *
 	case CN_GATEWAY_COMMAND:
 		gw = cn_gateway_command_open(svc, err);
 		break;
+	case CN_GATEWAY_GATEWAY_API:
+	case CN_GATEWAY_KSERVE:
+		gw = cn_gateway_k8s_open(svc, err);
+		break;
 	default:
-		cn_fail(err, CN_EINPUT, "service '%s': unknown gateway kind %d; use haproxy, nginx or command",
+		cn_fail(err, CN_EINPUT, "service '%s': unknown gateway kind %d; use haproxy, nginx, command, gateway-api or kserve",
 			svc->name, (int)svc->gateway.kind);
 		return NULL;
 	}

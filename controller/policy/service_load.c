@@ -68,7 +68,8 @@ void cn_metric_names_preset(enum cn_metrics_preset preset, struct cn_metric_name
 }
 
 static const struct cn_enum_val gateway_words[] = {
-	{ "haproxy", CN_GATEWAY_HAPROXY }, { "nginx", CN_GATEWAY_NGINX }, { "command", CN_GATEWAY_COMMAND }, { NULL, 0 } };
+	{ "haproxy", CN_GATEWAY_HAPROXY }, { "nginx", CN_GATEWAY_NGINX }, { "command", CN_GATEWAY_COMMAND },
+	{ "gateway-api", CN_GATEWAY_GATEWAY_API }, { "kserve", CN_GATEWAY_KSERVE }, { NULL, 0 } };
 
 const char *cn_gateway_kind_name(enum cn_gateway_kind kind)
 {
@@ -118,23 +119,53 @@ static const struct cn_key gateway_keys[] = {
 	{ .name = "get", .type = CN_KT_CUSTOM, GW(get), .min = NAN, .max = NAN, .parse = parse_argv,
 	  .doc = "command, required: the argv that prints the shares as JSON, e.g. {\"blue\": 95, \"green\": 5} "
 		 "(percentages or weights, by slot name); the same placeholders" },
+	{ .name = "namespace", .type = CN_KT_STRING, GW(k8s_namespace), .min = NAN, .max = NAN,
+	  .doc = "gateway-api and kserve, required: the namespace of the HTTPRoute or InferenceService" },
+	{ .name = "name", .type = CN_KT_STRING, GW(k8s_name), .min = NAN, .max = NAN,
+	  .doc = "gateway-api, required: the HTTPRoute's name (each slot's server names its backendRef); kserve, "
+		 "required: the InferenceService's name" },
+	{ .name = "rule", .type = CN_KT_INT, GW(rule), .def = "0", .min = 0, .max = 15,
+	  .doc = "gateway-api: the index of the rule in spec.rules whose backendRefs are the two slots" },
+	{ .name = "kubeconfig", .type = CN_KT_STRING, GW(kubeconfig), .min = NAN, .max = NAN,
+	  .doc = "gateway-api and kserve: absolute path of a kubeconfig; default as client-go: in-cluster service "
+		 "account, else $KUBECONFIG, else ~/.kube/config" },
+	{ .name = "context", .type = CN_KT_STRING, GW(k8s_context), .min = NAN, .max = NAN,
+	  .doc = "gateway-api and kserve: the kubeconfig context to use; default its current-context" },
 	{ .name = "timeout", .type = CN_KT_DURATION, GW(timeout_ms), .min = NAN, .max = 60000,
 	  .doc = "time limit, at most 1m, for one runtime API command (haproxy, default 2s), for `nginx -t` and for "
-		 "the reload to take (nginx, default 10s), for one run of set or get (command, default 10s)" },
+		 "the reload to take (nginx, default 10s), for one run of set or get (command, default 10s), for each "
+		 "API request and for the controller to confirm a set (gateway-api and kserve, default 10s)" },
 };
 
-/* Which keys belong to which kind, and which of them a kind requires. */
+/* Which keys belong to which kinds (a bit per kind), and which of them those kinds require. */
+#define K(kind) (1u << (kind))
+#define K8S (K(CN_GATEWAY_GATEWAY_API) | K(CN_GATEWAY_KSERVE))
 static const struct {
 	const char *key;
-	enum cn_gateway_kind kind;
+	unsigned kinds;
 	bool required;
 } kind_keys[] = {
-	{ "runtime_api", CN_GATEWAY_HAPROXY, true }, { "backend", CN_GATEWAY_HAPROXY, true },
-	{ "include", CN_GATEWAY_NGINX, true },       { "config", CN_GATEWAY_NGINX, true },
-	{ "pid_file", CN_GATEWAY_NGINX, true },      { "nginx", CN_GATEWAY_NGINX, false },
-	{ "prefix", CN_GATEWAY_NGINX, false },       { "error_log", CN_GATEWAY_NGINX, false },
-	{ "set", CN_GATEWAY_COMMAND, true },         { "get", CN_GATEWAY_COMMAND, true },
+	{ "runtime_api", K(CN_GATEWAY_HAPROXY), true }, { "backend", K(CN_GATEWAY_HAPROXY), true },
+	{ "include", K(CN_GATEWAY_NGINX), true },       { "config", K(CN_GATEWAY_NGINX), true },
+	{ "pid_file", K(CN_GATEWAY_NGINX), true },      { "nginx", K(CN_GATEWAY_NGINX), false },
+	{ "prefix", K(CN_GATEWAY_NGINX), false },       { "error_log", K(CN_GATEWAY_NGINX), false },
+	{ "set", K(CN_GATEWAY_COMMAND), true },         { "get", K(CN_GATEWAY_COMMAND), true },
+	{ "namespace", K8S, true },                     { "name", K8S, true },
+	{ "rule", K(CN_GATEWAY_GATEWAY_API), false },   { "kubeconfig", K8S, false },
+	{ "context", K8S, false },
 };
+
+/* The kinds in a mask, for messages: "gateway-api or kserve". */
+static const char *kinds_desc(unsigned kinds, char *buf, size_t size)
+{
+	buf[0] = '\0';
+	for (int k = 0; k < 32; k++)
+		if (kinds & (1u << k)) {
+			size_t used = strlen(buf);
+			snprintf(buf + used, size - used, "%s%s", used ? " or " : "", cn_gateway_kind_name(k));
+		}
+	return buf;
+}
 
 static const struct cn_schema gateway_schema = {
 	.name = "gateway", .keys = KEYS(gateway_keys), .check = check_gateway };
@@ -230,6 +261,21 @@ static int check_abs_path(struct cn_load *ld, const struct cn_ynode *at, const c
 	return 0;
 }
 
+/* A DNS-1123 label (namespace) or subdomain (object name, dots allowed) of at most max characters. */
+static bool k8s_name_ok(const char *s, size_t max, bool dots)
+{
+	size_t n = strlen(s);
+	if (n == 0 || n > max)
+		return false;
+	for (size_t i = 0; i < n; i++) {
+		char ch = s[i];
+		bool alnum = (ch >= 'a' && ch <= 'z') || (ch >= '0' && ch <= '9');
+		if (!alnum && (i == 0 || i == n - 1 || !(ch == '-' || (dots && ch == '.'))))
+			return false;
+	}
+	return true;
+}
+
 static int check_gateway(struct cn_load *ld, void *obj, const struct cn_ynode *map, const struct cn_ynode *const *vals)
 {
 	int kind = 0;
@@ -239,11 +285,13 @@ static int check_gateway(struct cn_load *ld, void *obj, const struct cn_ynode *m
 
 	for (size_t i = 0; i < sizeof kind_keys / sizeof kind_keys[0]; i++) {
 		const struct cn_ynode *v = cn_schema_val(&gateway_schema, vals, kind_keys[i].key);
-		if (v && (int)kind_keys[i].kind != kind)
+		bool mine = (kind_keys[i].kinds & K(kind)) != 0;
+		char kinds[64];
+		if (v && !mine)
 			return cn_ld_fail(ld, v, "'%s' is a key of gateway kind %s, not %s; remove it, or set kind: %s",
-					  kind_keys[i].key, cn_gateway_kind_name(kind_keys[i].kind), kname,
-					  cn_gateway_kind_name(kind_keys[i].kind));
-		if (!v && kind_keys[i].required && (int)kind_keys[i].kind == kind)
+					  kind_keys[i].key, kinds_desc(kind_keys[i].kinds, kinds, sizeof kinds), kname,
+					  kinds);
+		if (!v && kind_keys[i].required && mine)
 			return cn_ld_fail(ld, map, "missing required key '%s' in gateway (kind %s)", kind_keys[i].key,
 					  kname);
 	}
@@ -280,6 +328,22 @@ static int check_gateway(struct cn_load *ld, void *obj, const struct cn_ynode *m
 	}
 	case CN_GATEWAY_COMMAND:
 		break; /* the templates are checked with the slots' names (check_service) */
+	case CN_GATEWAY_GATEWAY_API:
+	case CN_GATEWAY_KSERVE: {
+		const struct cn_ynode *v = cn_schema_val(&gateway_schema, vals, "namespace");
+		if (!k8s_name_ok(GWF(obj, k8s_namespace), 63, false))
+			return cn_ld_fail(ld, v, "namespace '%s' is not a Kubernetes namespace: lowercase letters, "
+					  "digits and '-', at most 63, starting and ending with a letter or digit",
+					  GWF(obj, k8s_namespace));
+		v = cn_schema_val(&gateway_schema, vals, "name");
+		if (!k8s_name_ok(GWF(obj, k8s_name), 253, true))
+			return cn_ld_fail(ld, v, "name '%s' is not a Kubernetes object name: lowercase letters, digits, "
+					  "'-' and '.', at most 253, starting and ending with a letter or digit",
+					  GWF(obj, k8s_name));
+		if ((v = cn_schema_val(&gateway_schema, vals, "kubeconfig")))
+			return check_abs_path(ld, v, "kubeconfig", GWF(obj, kubeconfig));
+		break;
+	}
 	}
 	return 0;
 }
@@ -408,12 +472,15 @@ static int check_slot_servers(struct cn_load *ld, const struct cn_service *svc, 
 	for (int i = 0; i < 2; i++) {
 		const struct cn_slot *sl = &svc->slots[i];
 		const struct cn_ynode *node = slots->kids[2 * i + 1], *srv = cn_ynode_get(node, "server");
-		if (kind == CN_GATEWAY_COMMAND) {
+		if (kind == CN_GATEWAY_COMMAND || kind == CN_GATEWAY_KSERVE) { /* kserve: the slots are labels */
 			for (const char *p = sl->server; *p; p++)
 				if ((unsigned char)*p < ' ' || *p == 0x7f)
 					return cn_ld_fail(ld, srv, "slot '%s': server contains a control character", sl->name);
 			continue;
 		}
+		if (kind == CN_GATEWAY_GATEWAY_API && (!srv || !k8s_name_ok(sl->server, 63, false)))
+			return cn_ld_fail(ld, srv ? srv : node, "slot '%s' needs a server: the name of its backendRef (a "
+					  "Service) in the HTTPRoute's rule, e.g. 'server: %s-svc'", sl->name, sl->name);
 		if (!srv)
 			return cn_ld_fail(ld, node, kind == CN_GATEWAY_NGINX
 					  ? "slot '%s' needs a server: its address in the nginx upstream, e.g. "
@@ -427,7 +494,7 @@ static int check_slot_servers(struct cn_load *ld, const struct cn_service *svc, 
 			return cn_ld_fail(ld, srv, "server: invalid name '%s': use letters, digits, '.', '_' and '-', "
 					  "starting with a letter or digit", sl->server);
 	}
-	if (kind != CN_GATEWAY_COMMAND && strcmp(svc->slots[0].server, svc->slots[1].server) == 0)
+	if (kind != CN_GATEWAY_COMMAND && kind != CN_GATEWAY_KSERVE && strcmp(svc->slots[0].server, svc->slots[1].server) == 0)
 		return cn_ld_fail(ld, cn_ynode_get(slots->kids[3], "server"),
 				  "slots '%s' and '%s' name the same server '%s'; each slot needs its own",
 				  svc->slots[0].name, svc->slots[1].name, svc->slots[1].server);

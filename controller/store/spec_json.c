@@ -122,6 +122,13 @@ json_t *cn_service_to_json(const struct cn_service *sv)
 			json_object_set_new(gw, "nginx", json_string(sv->gateway.nginx));
 			json_object_set_new(gw, "prefix", json_string(sv->gateway.prefix));
 			json_object_set_new(gw, "error_log", json_string(sv->gateway.error_log));
+		} else if (sv->gateway.kind == CN_GATEWAY_GATEWAY_API || sv->gateway.kind == CN_GATEWAY_KSERVE) {
+			json_object_set_new(gw, "namespace", json_string(sv->gateway.k8s_namespace));
+			json_object_set_new(gw, "name", json_string(sv->gateway.k8s_name));
+			if (sv->gateway.kind == CN_GATEWAY_GATEWAY_API)
+				json_object_set_new(gw, "rule", json_integer(sv->gateway.rule));
+			json_object_set_new(gw, "kubeconfig", json_string(sv->gateway.kubeconfig));
+			json_object_set_new(gw, "context", json_string(sv->gateway.k8s_context));
 		} else {
 			const struct cn_argv_tmpl *t[2] = { &sv->gateway.set, &sv->gateway.get };
 			const char *key[2] = { "set", "get" };

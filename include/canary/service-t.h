@@ -11,6 +11,8 @@
 #define CN_PATH_MAX 256
 #define CN_ARGV_BYTES 2048 /* an argv template's arguments, each NUL-terminated, back to back */
 #define CN_ARGV_MAX 64     /* arguments in an argv template */
+#define CN_K8S_NAME_MAX 254 /* a Kubernetes object name (DNS subdomain, 253) */
+#define CN_K8S_NS_MAX 64    /* a namespace (DNS label, 63) */
 
 /* An argv template of the command gateway: argc arguments, each NUL-terminated, one after another in buf; each may
  * hold {placeholder}s ({{ and }} stand for literal braces). argc 0: not set. */
@@ -19,7 +21,7 @@ struct cn_argv_tmpl {
 	char buf[CN_ARGV_BYTES];
 };
 
-enum cn_gateway_kind { CN_GATEWAY_HAPROXY, CN_GATEWAY_NGINX, CN_GATEWAY_COMMAND };
+enum cn_gateway_kind { CN_GATEWAY_HAPROXY, CN_GATEWAY_NGINX, CN_GATEWAY_COMMAND, CN_GATEWAY_GATEWAY_API, CN_GATEWAY_KSERVE };
 enum cn_metrics_source { CN_SOURCE_SCRAPE, CN_SOURCE_PROMETHEUS };
 enum cn_metrics_preset { CN_PRESET_VLLM, CN_PRESET_TGI, CN_PRESET_TRITON, CN_PRESET_CUSTOM };
 
@@ -58,6 +60,14 @@ struct cn_service {
 		char error_log[CN_PATH_MAX]; /* read after a reload for [emerg] lines; "" none */
 		/* kind command: argv templates run without a shell */
 		struct cn_argv_tmpl set, get;
+		/* kinds gateway-api (an HTTPRoute; each slot's server names its backendRef in rule `rule`) and kserve
+		 * (an InferenceService's canaryTrafficPercent): the object, and the credentials (kubeconfig file and
+		 * context; "" finds them as client-go does) */
+		char k8s_namespace[CN_K8S_NS_MAX];
+		char k8s_name[CN_K8S_NAME_MAX];
+		int rule;
+		char kubeconfig[CN_PATH_MAX];
+		char k8s_context[CN_NAME_MAX * 2];
 	} gateway;
 	struct cn_slot slots[2];
 	int initial_live;                 /* index of the slot that is live when the service is first applied */

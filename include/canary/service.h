@@ -18,7 +18,7 @@ int cn_service_load_file(const char *path, struct cn_service *out, char **source
 /* Fills names with a preset's series names (vllm, tgi, triton); custom leaves them empty. */
 void cn_metric_names_preset(enum cn_metrics_preset preset, struct cn_metric_names *names);
 
-/* The word for a gateway kind as written in service files ("haproxy", "nginx", "command"); static string. */
+/* The word for a gateway kind as written in service files ("haproxy", "nginx", "command", "gateway-api", "kserve"); static string. */
 const char *cn_gateway_kind_name(enum cn_gateway_kind kind);
 
 #define CN_COMMAND_VARS 9 /* placeholders of the command gateway's templates */

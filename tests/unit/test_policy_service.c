@@ -31,6 +31,10 @@
 #define CMD_GW(set) "gateway:\n  kind: command\n  set: " set "\n  get: [getw, '{service}']\n"
 #define CMD_SLOTS "slots:\n  blue:  { metrics_url: http://127.0.0.1:8001/metrics }\n" \
 	"  green: { metrics_url: http://127.0.0.1:8002/metrics }\n"
+/* Kubernetes gateways: kind on line 3, namespace 4, name 5, then more */
+#define K8S_GW(kind, more) "gateway:\n  kind: " kind "\n  namespace: models\n  name: foo-route\n" more
+#define K8S_SLOTS "slots:\n  blue:  { server: foo-v1, metrics_url: http://127.0.0.1:8001/metrics }\n" \
+	"  green: { server: foo-v2, metrics_url: http://127.0.0.1:8002/metrics }\n"
 #define WITH_API(api) NAME "gateway:\n  runtime_api: " api "\n  backend: chat\n" SLOTS LIVE
 
 struct bad_case {
@@ -77,7 +81,7 @@ static const struct bad_case bad_cases[] = {
 	  "at least requests and errors" },
 	{ "bad preset", GOOD "metrics:\n  preset: vlm\n", 10, 11, "expected one of vllm, tgi, triton, custom, got 'vlm'" },
 	{ "bad gateway kind", NAME "gateway:\n  kind: envoy\n  runtime_api: /run/h.sock\n  backend: chat\n" SLOTS LIVE, 3,
-	  9, "expected one of haproxy, nginx, command, got 'envoy'" },
+	  9, "expected one of haproxy, nginx, command, gateway-api, kserve, got 'envoy'" },
 	/* nginx */
 	{ "nginx without pid_file", NAME NGX_GW("") NGX_SLOTS LIVE, 3, 3,
 	  "missing required key 'pid_file' in gateway (kind nginx)" },
@@ -118,6 +122,22 @@ static const struct bad_case bad_cases[] = {
 	{ "command empty program", NAME CMD_GW("['', x]") CMD_SLOTS LIVE, 4, 9, "the program of 'set' is empty" },
 	{ "command null argument", NAME CMD_GW("[setw, ~]") CMD_SLOTS LIVE, 4, 15, "argument 2 of 'set' has no value" },
 	{ "command nested argument", NAME CMD_GW("[setw, [a]]") CMD_SLOTS LIVE, 4, 15, "argument 2 of 'set' must be text" },
+	/* gateway-api and kserve */
+	{ "gateway-api without name", NAME "gateway:\n  kind: gateway-api\n  namespace: models\n" K8S_SLOTS LIVE, 3, 3,
+	  "missing required key 'name' in gateway (kind gateway-api)" },
+	{ "kserve bad namespace", NAME "gateway:\n  kind: kserve\n  namespace: Models\n  name: m\n" CMD_SLOTS LIVE, 4, 14,
+	  "namespace 'Models' is not a Kubernetes namespace" },
+	{ "kserve bad name", NAME "gateway:\n  kind: kserve\n  namespace: models\n  name: my_model\n" CMD_SLOTS LIVE, 5, 9,
+	  "name 'my_model' is not a Kubernetes object name" },
+	{ "kserve with a rule", NAME K8S_GW("kserve", "  rule: 1\n") CMD_SLOTS LIVE, 6, 9,
+	  "'rule' is a key of gateway kind gateway-api, not kserve; remove it, or set kind: gateway-api" },
+	{ "haproxy with a namespace", NAME "gateway:\n  runtime_api: /run/h.sock\n  backend: chat\n  namespace: models\n"
+	  SLOTS LIVE, 5, 14, "'namespace' is a key of gateway kind gateway-api or kserve, not haproxy" },
+	{ "gateway-api slot without server", NAME K8S_GW("gateway-api", "") CMD_SLOTS LIVE, 7, 10,
+	  "slot 'blue' needs a server: the name of its backendRef (a Service) in the HTTPRoute's rule" },
+	{ "gateway-api relative kubeconfig", NAME K8S_GW("gateway-api", "  kubeconfig: kc\n") K8S_SLOTS LIVE, 6, 15,
+	  "kubeconfig 'kc' must be an absolute path" },
+	{ "gateway-api rule out of range", NAME K8S_GW("gateway-api", "  rule: 99\n") K8S_SLOTS LIVE, 6, 9, "99" },
 	{ "zero timeout", NAME "gateway:\n  runtime_api: /run/h.sock\n  backend: chat\n  timeout: 0s\n" SLOTS LIVE, 5, 12,
 	  "must be greater than zero" },
 	{ "timeout too long", GOOD "metrics:\n  timeout: 5m\n", 10, 12, "timeout '5m' must be at most 1m" },
@@ -287,6 +307,31 @@ static void test_demo_service_example(void **state)
 	free(src);
 }
 
+/* The Kubernetes examples load as their comments describe. */
+static void test_k8s_service_examples(void **state)
+{
+	(void)state;
+	const char *dir = getenv("CANARY_SOURCE_DIR");
+	char path[4096];
+	struct cn_service s;
+	struct cn_err err = { 0 };
+	snprintf(path, sizeof path, "%s/policies/gateway-api-service.yaml", dir ? dir : ".");
+	if (cn_service_load_file(path, &s, NULL, &err))
+		fail_msg("%s", err.msg);
+	assert_int_equal(s.gateway.kind, CN_GATEWAY_GATEWAY_API);
+	assert_string_equal(s.gateway.k8s_namespace, "models");
+	assert_string_equal(s.gateway.k8s_name, "chat");
+	assert_int_equal(s.gateway.rule, 0);
+	assert_string_equal(s.slots[1].server, "chat-green");
+	assert_int_equal(s.gateway.timeout_ms, 10000);
+	snprintf(path, sizeof path, "%s/policies/kserve-service.yaml", dir ? dir : ".");
+	if (cn_service_load_file(path, &s, NULL, &err))
+		fail_msg("%s", err.msg);
+	assert_int_equal(s.gateway.kind, CN_GATEWAY_KSERVE);
+	assert_string_equal(s.gateway.k8s_name, "flowers");
+	assert_int_equal(s.gateway.timeout_ms, 30000);
+}
+
 static void test_schema_is_documented(void **state)
 {
 	(void)state;
@@ -314,6 +359,7 @@ int main(void)
 		cmocka_unit_test(test_custom_names),
 		cmocka_unit_test(test_presets),
 		cmocka_unit_test(test_demo_service_example),
+		cmocka_unit_test(test_k8s_service_examples),
 		cmocka_unit_test(test_schema_is_documented),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

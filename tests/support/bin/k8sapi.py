@@ -23,6 +23,7 @@ Test controls (no auth), JSON bodies:
                        object first), "hang_ms": N (every API request waits this long)}
   PUT  /_fake/objects  an object: stored (resourceVersion set)
   GET  /_fake/log      the requests seen: [{method, path, content_type, auth, code}]
+  GET  /_fake/get/apis/...  an object as stored
 Prints "k8sapi listening on 127.0.0.1:PORT" when ready. TLS with --tls-cert/--tls-key.
 """
 import argparse
@@ -197,9 +198,15 @@ class Handler(BaseHTTPRequestHandler):
         return self.rfile.read(n)
 
     def do_GET(self):
+        st = self.server.state
         if self.path == "/_fake/log":
-            with self.server.state.lock:
-                return self.send_json(200, list(self.server.state.log))
+            with st.lock:
+                return self.send_json(200, list(st.log))
+        if self.path.startswith("/_fake/get/"):  # an object as stored, without auth (for tests' checks)
+            m = PATH_RE.match(self.path[len("/_fake/get"):])
+            with st.lock:
+                obj = st.objects.get((m.group(1), m.group(4), m.group(3), m.group(5))) if m else None
+                return self.send_json(200 if obj else 404, obj or status_obj(404, "NotFound", "not found"))
         self.api("GET", None)
 
     def do_PUT(self):
@@ -318,6 +325,7 @@ def main():
     srv = ThreadingHTTPServer(("127.0.0.1", args.port), Handler)
     srv.daemon_threads = True
     srv.state = st
+    srv.handle_error = lambda request, client_address: None  # a client that gave up (timeout tests) is no news
     if args.tls_cert:
         ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
         ctx.load_cert_chain(args.tls_cert, args.tls_key)

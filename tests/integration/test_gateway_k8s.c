@@ -1,0 +1,407 @@
+/* Integration tests of the gateway-api and kserve adapters against the local Kubernetes API server
+ * (tests/support/bin/k8sapi.py) loaded with the upstream example HTTPRoute and InferenceService: set and get
+ * through a kubeconfig with a bearer token, only the two weights of the chosen rule change, 409 conflicts retried
+ * (and given up on, bounded), 401/403/404 failing with the server's own words, a False condition holding with the
+ * controller's message, a controller that never confirms and a server that hangs bounded by the timeout, and the
+ * KServe split read from status.components.predictor.traffic. */
+#include <jansson.h>
+#include <math.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+#include <cmocka.h>
+
+#include "canary/gateway.h"
+#include "canary/service.h"
+#include "sim_proc.h"
+
+#define ROUTE "/apis/gateway.networking.k8s.io/v1/namespaces/models/httproutes/foo-route"
+#define ISVC "/apis/serving.kserve.io/v1beta1/namespaces/models/inferenceservices/my-model"
+
+struct env {
+	struct sim_proc api;
+	char dir[64];
+	char kc_ok[128], kc_bad[128], kc_ro[128];
+};
+
+static void write_kubeconfig(const char *path, int port, const char *token)
+{
+	FILE *f = fopen(path, "w");
+	assert_non_null(f);
+	fprintf(f, "apiVersion: v1\nkind: Config\ncurrent-context: test\nclusters:\n- name: local\n  cluster:\n"
+		   "    server: http://127.0.0.1:%d/\ncontexts:\n- name: test\n  context:\n    cluster: local\n"
+		   "    user: canaryd\n    namespace: models\nusers:\n- name: canaryd\n  user:\n    token: %s\n",
+		port, token);
+	fclose(f);
+}
+
+static int setup(void **state)
+{
+	struct env *e = calloc(1, sizeof *e);
+	struct cn_err err = { 0 };
+	char script[1024], fixtures[1024];
+	const char *src = getenv("CANARY_SOURCE_DIR");
+	if (!e)
+		return -1;
+	snprintf(script, sizeof script, "%s/tests/support/bin/k8sapi.py", src ? src : ".");
+	snprintf(fixtures, sizeof fixtures, "%s/tests/support/fixtures/k8s", src ? src : ".");
+	char *argv[] = { script, "--token", "s3cret", "--readonly-token", "viewer", "--status-delay-ms",
+			 "30", "--fixtures", fixtures, NULL };
+	if (sim_proc_start(argv, 10000, &e->api, &err) < 0) {
+		fprintf(stderr, "cannot start k8sapi: %s\n", err.msg);
+		free(e);
+		return -1;
+	}
+	snprintf(e->dir, sizeof e->dir, "/tmp/canary-k8s-XXXXXX");
+	if (!mkdtemp(e->dir))
+		return -1;
+	snprintf(e->kc_ok, sizeof e->kc_ok, "%s/ok.kubeconfig", e->dir);
+	snprintf(e->kc_bad, sizeof e->kc_bad, "%s/bad.kubeconfig", e->dir);
+	snprintf(e->kc_ro, sizeof e->kc_ro, "%s/ro.kubeconfig", e->dir);
+	write_kubeconfig(e->kc_ok, e->api.port, "s3cret");
+	write_kubeconfig(e->kc_bad, e->api.port, "wrong");
+	write_kubeconfig(e->kc_ro, e->api.port, "viewer");
+	*state = e;
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	struct env *e = *state;
+	if (!e)
+		return 0;
+	sim_proc_stop(&e->api);
+	char cmd[128];
+	snprintf(cmd, sizeof cmd, "rm -rf %s", e->dir);
+	if (system(cmd) != 0)
+		fprintf(stderr, "could not remove %s\n", e->dir);
+	free(e);
+	return 0;
+}
+
+/* A control request to the server (no auth); fails the test unless it answers 200. */
+static void fake(struct env *e, const char *method, const char *path, const char *body, json_t **out)
+{
+	struct sim_http_resp r = { 0 };
+	struct cn_err err = { 0 };
+	if (sim_http_request(e->api.port, method, path, body, 5000, &r, &err) < 0)
+		fail_msg("%s %s: %s", method, path, err.msg);
+	if (r.status != 200)
+		fail_msg("%s %s: %d %s", method, path, r.status, r.body);
+	if (out)
+		*out = json_loads(r.body, 0, NULL);
+	sim_http_free(&r);
+}
+
+static void reset_fake(struct env *e)
+{
+	fake(e, "POST", "/_fake/config", "{\"controller\": true, \"conditions\": {}, \"fail\": null, \"conflicts\": 0, "
+	     "\"hang_ms\": 0, \"status_delay_ms\": 30}", NULL);
+}
+
+/* Counts the logged requests with method and code since the log had `from` entries. */
+static int logged(struct env *e, size_t from, const char *method, long code)
+{
+	json_t *log = NULL, *it;
+	size_t i;
+	int n = 0;
+	fake(e, "GET", "/_fake/log", NULL, &log);
+	json_array_foreach(log, i, it) {
+		if (i >= from && strcmp(json_string_value(json_object_get(it, "method")), method) == 0 &&
+		    json_integer_value(json_object_get(it, "code")) == code)
+			n++;
+	}
+	json_decref(log);
+	return n;
+}
+
+static size_t log_len(struct env *e)
+{
+	json_t *log = NULL;
+	fake(e, "GET", "/_fake/log", NULL, &log);
+	size_t n = json_array_size(log);
+	json_decref(log);
+	return n;
+}
+
+static struct cn_gateway *open_kind(const char *kind, const char *name, const char *kc, int64_t timeout_ms)
+{
+	char yaml[2048];
+	struct cn_service svc;
+	struct cn_err err = { 0 };
+	snprintf(yaml, sizeof yaml,
+		 "name: foo\ngateway:\n  kind: %s\n  namespace: models\n  name: %s\n%s  kubeconfig: %s\n"
+		 "  timeout: %lldms\nslots:\n  v1: {server: foo-v1, metrics_url: 'http://127.0.0.1:9/metrics'}\n"
+		 "  v2: {server: foo-v2, metrics_url: 'http://127.0.0.1:9/metrics'}\nlive: v1\n",
+		 kind, name, strcmp(kind, "gateway-api") == 0 ? "  rule: 1\n" : "", kc, (long long)timeout_ms);
+	if (cn_service_parse(yaml, strlen(yaml), "test.yaml", &svc, &err) < 0)
+		fail_msg("parse: %s", err.msg);
+	struct cn_gateway *gw = cn_gateway_open(&svc, &err);
+	if (!gw)
+		fail_msg("open: %s", err.msg);
+	cn_gateway_set_candidate(gw, 1);
+	return gw;
+}
+
+static json_t *route_obj(struct env *e)
+{
+	json_t *o = NULL;
+	fake(e, "GET", "/_fake/get" ROUTE, NULL, &o);
+	return o;
+}
+
+static json_int_t route_weight(json_t *o, size_t rule, size_t ref)
+{
+	json_t *rules = json_object_get(json_object_get(o, "spec"), "rules");
+	return json_integer_value(
+		json_object_get(json_array_get(json_object_get(json_array_get(rules, rule), "backendRefs"), ref), "weight"));
+}
+
+/* Moves 1 -> 5 -> 50 -> 100 -> 0: weights in hundredths of a percent, rule 0 and the rest untouched, merge patches
+ * that carry the resourceVersion, and get reads the shares back. */
+static void test_route_set_get(void **state)
+{
+	struct env *e = *state;
+	reset_fake(e);
+	struct cn_gateway *gw = open_kind("gateway-api", "foo-route", e->kc_ok, 5000);
+	json_t *before = route_obj(e);
+	size_t from = log_len(e);
+	static const double cand[] = { 1, 5, 50, 100, 0, 10 };
+	for (size_t i = 0; i < sizeof cand / sizeof cand[0]; i++) {
+		struct cn_err err = { 0 };
+		double pct[2] = { 100 - cand[i], cand[i] }, got[2];
+		if (cn_gateway_set_weights(gw, pct, &err) != 0)
+			fail_msg("set %g: %s", cand[i], err.msg);
+		json_t *o = route_obj(e);
+		assert_int_equal(route_weight(o, 1, 0), (json_int_t)llround((100 - cand[i]) * 100));
+		assert_int_equal(route_weight(o, 1, 1), (json_int_t)llround(cand[i] * 100));
+		/* everything else as it was: rule 0, hostnames, parentRefs */
+		assert_true(json_equal(json_array_get(json_object_get(json_object_get(o, "spec"), "rules"), 0),
+				       json_array_get(json_object_get(json_object_get(before, "spec"), "rules"), 0)));
+		assert_true(json_equal(json_object_get(json_object_get(o, "spec"), "hostnames"),
+				       json_object_get(json_object_get(before, "spec"), "hostnames")));
+		json_decref(o);
+		assert_int_equal(cn_gateway_get_weights(gw, got, &err), 0);
+		assert_true(fabs(got[1] - cand[i]) < 1e-9 && fabs(got[0] - (100 - cand[i])) < 1e-9);
+	}
+	/* a set that changes nothing writes nothing */
+	size_t mid = log_len(e);
+	struct cn_err err = { 0 };
+	double same[2] = { 90, 10 };
+	assert_int_equal(cn_gateway_set_weights(gw, same, &err), 0);
+	assert_int_equal(logged(e, mid, "PATCH", 200), 0);
+	/* every write was a merge patch with the bearer token */
+	json_t *log = NULL, *it;
+	size_t i;
+	int patches = 0;
+	fake(e, "GET", "/_fake/log", NULL, &log);
+	json_array_foreach(log, i, it) {
+		if (i < from || strcmp(json_string_value(json_object_get(it, "method")), "PATCH") != 0)
+			continue;
+		patches++;
+		assert_string_equal(json_string_value(json_object_get(it, "content_type")), "application/merge-patch+json");
+		assert_string_equal(json_string_value(json_object_get(it, "auth")), "Bearer s3cret");
+	}
+	assert_int_equal(patches, 6);
+	json_decref(log);
+	json_decref(before);
+	cn_gateway_close(gw);
+}
+
+/* Another writer changes the route between our GET and PATCH: 409, read again, patch again (bounded). */
+static void test_route_conflicts(void **state)
+{
+	struct env *e = *state;
+	reset_fake(e);
+	struct cn_gateway *gw = open_kind("gateway-api", "foo-route", e->kc_ok, 5000);
+	struct cn_err err = { 0 };
+	double pct[2] = { 80, 20 }, got[2];
+	size_t from = log_len(e);
+	fake(e, "POST", "/_fake/config", "{\"conflicts\": 2}", NULL);
+	if (cn_gateway_set_weights(gw, pct, &err) != 0)
+		fail_msg("set through 2 conflicts: %s", err.msg);
+	assert_int_equal(logged(e, from, "PATCH", 409), 2);
+	assert_int_equal(logged(e, from, "PATCH", 200), 1);
+	assert_int_equal(cn_gateway_get_weights(gw, got, &err), 0);
+	assert_true(fabs(got[1] - 20) < 1e-9);
+	/* the other writer's change survived */
+	json_t *o = route_obj(e);
+	assert_non_null(json_object_get(json_object_get(json_object_get(o, "metadata"), "annotations"),
+					"example.com/other-writer"));
+	json_decref(o);
+	/* a writer that always wins: given up on after a bounded number of tries, saying so */
+	fake(e, "POST", "/_fake/config", "{\"conflicts\": 100}", NULL);
+	pct[0] = 70, pct[1] = 30;
+	assert_int_equal(cn_gateway_set_weights(gw, pct, &err), -CN_EUNAVAIL);
+	assert_non_null(strstr(err.msg, "gave up after 5 conflicting writes"));
+	print_message("%s\n", err.msg);
+	cn_gateway_close(gw);
+}
+
+/* 401, 403 and 404 fail with the API server's words. */
+static void test_auth_and_missing(void **state)
+{
+	struct env *e = *state;
+	reset_fake(e);
+	struct cn_err err = { 0 };
+	double pct[2] = { 60, 40 }, got[2];
+	struct cn_gateway *gw = open_kind("gateway-api", "foo-route", e->kc_bad, 5000);
+	assert_int_equal(cn_gateway_set_weights(gw, pct, &err), -CN_EUNAVAIL);
+	print_message("%s\n", err.msg);
+	assert_non_null(strstr(err.msg, "401 Unauthorized: Unauthorized"));
+	assert_int_equal(cn_gateway_get_weights(gw, got, &err), -CN_EUNAVAIL);
+	cn_gateway_close(gw);
+
+	gw = open_kind("gateway-api", "foo-route", e->kc_ro, 5000);
+	assert_int_equal(cn_gateway_set_weights(gw, pct, &err), -CN_EUNAVAIL);
+	print_message("%s\n", err.msg);
+	assert_non_null(strstr(err.msg, "403 Forbidden: httproutes.gateway.networking.k8s.io \"foo-route\" is forbidden: "
+				     "User \"system:serviceaccount:models:viewer\" cannot patch resource \"httproutes\""));
+	assert_int_equal(cn_gateway_get_weights(gw, got, &err), 0); /* may read */
+	cn_gateway_close(gw);
+
+	gw = open_kind("kserve", "nope", e->kc_ok, 5000);
+	assert_int_equal(cn_gateway_set_weights(gw, pct, &err), -CN_EUNAVAIL);
+	print_message("%s\n", err.msg);
+	assert_non_null(strstr(err.msg, "404 NotFound: inferenceservices.serving.kserve.io \"nope\" not found"));
+	cn_gateway_close(gw);
+
+	/* a server error is quoted too */
+	fake(e, "POST", "/_fake/config", "{\"fail\": {\"code\": 500, \"count\": 1, \"method\": \"GET\", "
+	     "\"message\": \"etcdserver: request timed out\"}}", NULL);
+	gw = open_kind("gateway-api", "foo-route", e->kc_ok, 5000);
+	assert_int_equal(cn_gateway_get_weights(gw, got, &err), -CN_EUNAVAIL);
+	assert_non_null(strstr(err.msg, "etcdserver: request timed out"));
+	cn_gateway_close(gw);
+}
+
+/* A False Accepted or ResolvedRefs for the new generation holds with the controller's message; so does get. */
+static void test_route_condition_false(void **state)
+{
+	struct env *e = *state;
+	reset_fake(e);
+	struct cn_gateway *gw = open_kind("gateway-api", "foo-route", e->kc_ok, 5000);
+	struct cn_err err = { 0 };
+	double pct[2] = { 75, 25 }, got[2];
+	fake(e, "POST", "/_fake/config", "{\"conditions\": {\"ResolvedRefs\": {\"status\": \"False\", \"reason\": "
+	     "\"BackendNotFound\", \"message\": \"service \\\"models/foo-v2\\\" not found\"}}}", NULL);
+	assert_int_equal(cn_gateway_set_weights(gw, pct, &err), -CN_EUNAVAIL);
+	print_message("%s\n", err.msg);
+	assert_non_null(strstr(err.msg, "parent prod-web-gw says ResolvedRefs False (BackendNotFound): service "
+				     "\"models/foo-v2\" not found"));
+	assert_int_equal(cn_gateway_get_weights(gw, got, &err), -CN_EUNAVAIL);
+	assert_non_null(strstr(err.msg, "BackendNotFound"));
+	fake(e, "POST", "/_fake/config", "{\"conditions\": {\"Accepted\": {\"status\": \"False\", \"reason\": "
+	     "\"NotAllowedByListeners\", \"message\": \"no listener allows routes from namespace models\"}}}", NULL);
+	pct[0] = 70, pct[1] = 30;
+	assert_int_equal(cn_gateway_set_weights(gw, pct, &err), -CN_EUNAVAIL);
+	assert_non_null(strstr(err.msg, "Accepted False (NotAllowedByListeners): no listener allows"));
+	/* the controller recovers: the same set confirms */
+	reset_fake(e);
+	if (cn_gateway_set_weights(gw, pct, &err) != 0) {
+		/* the spec already holds 70/30, so nothing is patched and no new generation is reconciled: nudge it */
+		double other[2] = { 69, 31 };
+		if (cn_gateway_set_weights(gw, other, &err) != 0)
+			fail_msg("after recovery: %s", err.msg);
+	}
+	cn_gateway_close(gw);
+}
+
+/* No controller confirms: the set fails at the timeout saying what is missing; a hung server: curl's timeout. */
+static void test_timeouts(void **state)
+{
+	struct env *e = *state;
+	reset_fake(e);
+	struct cn_gateway *gw = open_kind("gateway-api", "foo-route", e->kc_ok, 400);
+	struct cn_err err = { 0 };
+	double pct[2] = { 66, 34 }, got[2];
+	fake(e, "POST", "/_fake/config", "{\"controller\": false}", NULL);
+	struct timespec t0, t1;
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	assert_int_equal(cn_gateway_set_weights(gw, pct, &err), -CN_EUNAVAIL);
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	long ms = (t1.tv_sec - t0.tv_sec) * 1000 + (t1.tv_nsec - t0.tv_nsec) / 1000000;
+	print_message("%s (%ld ms)\n", err.msg, ms);
+	assert_non_null(strstr(err.msg, "not confirmed in 400 ms: parent prod-web-gw has not reported Accepted"));
+	assert_true(ms >= 400 && ms < 2000);
+	/* get cannot tell what is served until the controller reports on this generation */
+	assert_int_equal(cn_gateway_get_weights(gw, got, &err), 0);
+	assert_true(isnan(got[0]) && isnan(got[1]));
+
+	fake(e, "POST", "/_fake/config", "{\"controller\": true, \"hang_ms\": 1500}", NULL);
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	assert_int_equal(cn_gateway_get_weights(gw, got, &err), -CN_EUNAVAIL);
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	ms = (t1.tv_sec - t0.tv_sec) * 1000 + (t1.tv_nsec - t0.tv_nsec) / 1000000;
+	print_message("%s (%ld ms)\n", err.msg, ms);
+	assert_non_null(strstr(err.msg, "timed out"));
+	assert_true(ms < 1200);
+	fake(e, "POST", "/_fake/config", "{\"hang_ms\": 0}", NULL);
+	sleep(2); /* let the hung handler finish before the next test */
+	cn_gateway_close(gw);
+}
+
+/* KServe: canaryTrafficPercent is the candidate's share (slot v2), confirmed from status traffic; a share below
+ * 1% is 1%; 100% rolls the revision out. */
+static void test_kserve(void **state)
+{
+	struct env *e = *state;
+	reset_fake(e);
+	struct cn_gateway *gw = open_kind("kserve", "my-model", e->kc_ok, 5000);
+	static const struct {
+		double cand;
+		int want;
+	} steps[] = { { 5, 5 }, { 0.4, 1 }, { 25, 25 }, { 0, 0 }, { 100, 100 } };
+	for (size_t i = 0; i < sizeof steps / sizeof steps[0]; i++) {
+		struct cn_err err = { 0 };
+		double pct[2] = { 100 - steps[i].cand, steps[i].cand }, got[2];
+		if (cn_gateway_set_weights(gw, pct, &err) != 0)
+			fail_msg("set %g: %s", steps[i].cand, err.msg);
+		json_t *o = NULL;
+		fake(e, "GET", "/_fake/get" ISVC, NULL, &o);
+		json_t *pred = json_object_get(json_object_get(o, "spec"), "predictor");
+		assert_int_equal(json_integer_value(json_object_get(pred, "canaryTrafficPercent")), steps[i].want);
+		assert_non_null(json_object_get(pred, "tensorflow")); /* the rest of the predictor is kept */
+		json_decref(o);
+		assert_int_equal(cn_gateway_get_weights(gw, got, &err), 0);
+		assert_true(fabs(got[1] - steps[i].want) < 1e-9 && fabs(got[0] + got[1] - 100) < 1e-9);
+	}
+	json_t *o = NULL;
+	fake(e, "GET", "/_fake/get" ISVC, NULL, &o);
+	const char *rolled = json_string_value(json_object_get(
+		json_object_get(json_object_get(json_object_get(o, "status"), "components"), "predictor"),
+		"latestRolledoutRevision"));
+	assert_string_equal(rolled, "my-model-predictor-00002");
+	json_decref(o);
+	/* no controller: the set holds at the timeout with KServe's status in words */
+	cn_gateway_close(gw);
+	gw = open_kind("kserve", "my-model", e->kc_ok, 300);
+	fake(e, "POST", "/_fake/config", "{\"controller\": false}", NULL);
+	struct cn_err err = { 0 };
+	double pct[2] = { 50, 50 };
+	assert_int_equal(cn_gateway_set_weights(gw, pct, &err), -CN_EUNAVAIL);
+	print_message("%s\n", err.msg);
+	assert_non_null(strstr(err.msg, "canaryTrafficPercent 50 written but not confirmed in 300 ms: KServe has not "
+				     "reconciled generation"));
+	reset_fake(e);
+	cn_gateway_close(gw);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_route_set_get),
+		cmocka_unit_test(test_route_conflicts),
+		cmocka_unit_test(test_auth_and_missing),
+		cmocka_unit_test(test_route_condition_false),
+		cmocka_unit_test(test_timeouts),
+		cmocka_unit_test(test_kserve),
+	};
+	return cmocka_run_group_tests(tests, setup, teardown);
+}
