@@ -268,8 +268,8 @@ int cn_store_apply_version(struct cn_store *s, const char *what, const char *sql
 		PQclear(r);
 		return cn_fail(err, CN_EINTERNAL, "cannot %s: the database returned no version for '%s'", what, name);
 	}
-	*version_out = (int)strtol(PQgetvalue(r, 0, 0), NULL, 10);
-	*created_out = PQgetvalue(r, 0, 1)[0] == 't';
+	*version_out = (int)cn_col_int(r, 0, 0);
+	*created_out = cn_col_bool(r, 0, 1);
 	PQclear(r);
 	return 0;
 }

@@ -81,16 +81,6 @@ static int rollout_exists(struct cn_store *st, const char *ids, struct cn_err *e
 	return 0;
 }
 
-static const char *value(const PGresult *r, int col)
-{
-	return PQgetisnull(r, 0, col) ? NULL : PQgetvalue(r, 0, col);
-}
-
-static int64_t int_value(const PGresult *r, int col)
-{
-	return PQgetisnull(r, 0, col) ? 0 : strtoll(PQgetvalue(r, 0, col), NULL, 10);
-}
-
 #define VERIFY_SQL                                                                                                \
 	"SELECT id, (extract(epoch FROM at) * 1000000)::bigint, recorded_by, actor, rollout_id, service, kind, "  \
 	"reason, data::text, prev_hash, hash, "                                                                   \
@@ -102,18 +92,18 @@ static bool check_row(const PGresult *r, int64_t *chains, bool *in_chain, bool *
 		      struct cn_audit_report *rep)
 {
 	struct cn_audit_event ev = {
-		.id = int_value(r, 0),
-		.at_us = int_value(r, 1),
-		.recorded_by = value(r, 2),
-		.actor = value(r, 3),
+		.id = cn_col_int(r, 0, 0),
+		.at_us = cn_col_int(r, 0, 1),
+		.recorded_by = cn_col_str(r, 0, 2),
+		.actor = cn_col_str(r, 0, 3),
 		.has_rollout = !PQgetisnull(r, 0, 4),
-		.rollout_id = int_value(r, 4),
-		.service = value(r, 5),
-		.kind = value(r, 6),
-		.reason = value(r, 7),
-		.data = value(r, 8),
+		.rollout_id = cn_col_int(r, 0, 4),
+		.service = cn_col_str(r, 0, 5),
+		.kind = cn_col_str(r, 0, 6),
+		.reason = cn_col_str(r, 0, 7),
+		.data = cn_col_str(r, 0, 8),
 	};
-	const char *stored_prev = value(r, 9), *stored = value(r, 10);
+	const char *stored_prev = cn_col_str(r, 0, 9), *stored = cn_col_str(r, 0, 10);
 	char hex[CN_SHA256_HEX_LEN];
 
 	if (!*in_chain || ev.has_rollout != *chain_has_rollout || ev.rollout_id != *chain_rollout) {
@@ -142,7 +132,7 @@ static bool check_row(const PGresult *r, int64_t *chains, bool *in_chain, bool *
 	rep->bad_rollout_id = ev.rollout_id;
 	rep->bad_prev_id = *prev_id;
 	snprintf(rep->bad_kind, sizeof rep->bad_kind, "%s", ev.kind ? ev.kind : "");
-	snprintf(rep->bad_at, sizeof rep->bad_at, "%s", value(r, 11) ? value(r, 11) : "");
+	snprintf(rep->bad_at, sizeof rep->bad_at, "%s", cn_col_str(r, 0, 11) ? cn_col_str(r, 0, 11) : "");
 	return true;
 }
 

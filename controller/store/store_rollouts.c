@@ -17,7 +17,7 @@
 /* The first value of a one-row result as an int64 (the id a function returned). */
 static int64_t first_int(const PGresult *r)
 {
-	return PQntuples(r) > 0 && !PQgetisnull(r, 0, 0) ? strtoll(PQgetvalue(r, 0, 0), NULL, 10) : 0;
+	return PQntuples(r) > 0 ? cn_col_int(r, 0, 0) : 0;
 }
 
 int cn_store_rollout_create(struct cn_store *st, const char *service, const char *candidate, const char *policy,
@@ -51,8 +51,8 @@ int cn_store_claim(struct cn_store *st, const char *owner, int64_t lease_ms, int
 	for (int i = 0; i < PQntuples(r) && k < max; i++) {
 		if (PQgetisnull(r, i, 1))
 			continue;
-		ids[k] = strtoll(PQgetvalue(r, i, 1), NULL, 10);
-		due[k] = PQgetvalue(r, i, 2)[0] == 't';
+		ids[k] = cn_col_int(r, i, 1);
+		due[k] = cn_col_bool(r, i, 2);
 		k++;
 	}
 	if (db_now_ms && PQntuples(r) > 0)
@@ -119,18 +119,18 @@ int cn_store_rollout_get(struct cn_store *st, int64_t id, struct cn_rollout_row 
 	copy_value(r, 0, row->service, sizeof row->service);
 	copy_value(r, 1, row->candidate, sizeof row->candidate);
 	copy_value(r, 2, row->baseline, sizeof row->baseline);
-	row->candidate_slot = (int)strtol(PQgetvalue(r, 0, 3), NULL, 10);
+	row->candidate_slot = (int)cn_col_int(r, 0, 3);
 	if (cn_phase_from_name(PQgetvalue(r, 0, 4), &row->phase) < 0) {
 		rc = cn_fail(err, CN_EINTERNAL, "rollout %lld has an unknown phase '%s'", (long long)id,
 			     PQgetvalue(r, 0, 4));
 		goto out;
 	}
-	row->step = (int)strtol(PQgetvalue(r, 0, 5), NULL, 10);
-	row->weight = strtod(PQgetvalue(r, 0, 6), NULL);
-	row->applied_weight = PQgetisnull(r, 0, 7) ? NAN : strtod(PQgetvalue(r, 0, 7), NULL);
-	row->policy_id = strtoll(PQgetvalue(r, 0, 8), NULL, 10);
+	row->step = (int)cn_col_int(r, 0, 5);
+	row->weight = cn_col_real(r, 0, 6);
+	row->applied_weight = cn_col_real(r, 0, 7);
+	row->policy_id = cn_col_int(r, 0, 8);
 	copy_value(r, 9, row->policy_name, sizeof row->policy_name);
-	row->policy_version = (int)strtol(PQgetvalue(r, 0, 10), NULL, 10);
+	row->policy_version = (int)cn_col_int(r, 0, 10);
 	row->policy_source = dup_value(r, 11);
 	row->service_source = dup_value(r, 12);
 	if (!row->policy_source || !row->service_source) {
@@ -177,7 +177,7 @@ int cn_store_commands_pending(struct cn_store *st, int64_t id, struct cn_command
 	int k = 0;
 	for (int i = 0; i < PQntuples(r) && k < max; i++) {
 		struct cn_command_row *c = &cmds[k];
-		c->id = strtoll(PQgetvalue(r, i, 0), NULL, 10);
+		c->id = cn_col_int(r, i, 0);
 		if (cn_command_from_name(PQgetvalue(r, i, 1), &c->kind) < 0)
 			continue;
 		snprintf(c->actor, sizeof c->actor, "%s", PQgetvalue(r, i, 2));
@@ -325,7 +325,7 @@ int cn_store_command_result(struct cn_store *st, int64_t cmd_id, bool *done, boo
 		PQclear(r);
 		return cn_fail(err, CN_EINTERNAL, "command %lld vanished", (long long)cmd_id);
 	}
-	*done = PQgetvalue(r, 0, 0)[0] == 't';
+	*done = cn_col_bool(r, 0, 0);
 	const char *res = PQgetvalue(r, 0, 1);
 	*accepted = strcmp(res, "accepted") == 0;
 	snprintf(msg, msgsize, "%s", strncmp(res, "refused: ", 9) == 0 ? res + 9 : res);
@@ -466,7 +466,7 @@ int cn_store_may_call(struct cn_store *st, const char *function, const char *wha
 				    1, p, err);
 	if (!r)
 		return -err->code;
-	bool may = PQntuples(r) == 1 && PQgetvalue(r, 0, 0)[0] == 't';
+	bool may = PQntuples(r) == 1 && cn_col_bool(r, 0, 0);
 	PQclear(r);
 	if (!may)
 		return cn_fail(err, CN_EPERM, "permission denied: role '%s' may not %s; it needs to be a member of "
