@@ -2,11 +2,15 @@
 #include <arpa/inet.h>
 #include <microhttpd.h>
 #include <netinet/in.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "canary/addr.h"
+#include "canary/clock.h"
 #include "daemon_int.h"
 
 static enum MHD_Result answer(void *cls, struct MHD_Connection *conn, const char *url, const char *method,
@@ -77,6 +81,34 @@ static enum MHD_Result answer(void *cls, struct MHD_Connection *conn, const char
 	return r;
 }
 
+/* libmicrohttpd's own errors, at most one line per 10 s with how many were left out: out of descriptors, MHD would
+ * otherwise write one line per failed accept (about a million lines in 35 s under ulimit -n 1024). */
+static void http_log(void *cls, const char *fmt, va_list ap)
+{
+	static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
+	static int64_t last_ms;
+	static long suppressed;
+	char msg[256];
+	(void)cls;
+	vsnprintf(msg, sizeof msg, fmt, ap);
+	msg[strcspn(msg, "\n")] = '\0';
+	pthread_mutex_lock(&lock);
+	int64_t now = cn_mono_ms();
+	if (last_ms != 0 && now - last_ms < 10000) {
+		suppressed++;
+		pthread_mutex_unlock(&lock);
+		return;
+	}
+	long left_out = suppressed;
+	suppressed = 0;
+	last_ms = now;
+	pthread_mutex_unlock(&lock);
+	bool fds = strstr(msg, "descriptor") || strstr(msg, "Too many open files");
+	dlog("error", "http.error", dstr("error", msg), dint("suppressed", left_out),
+	     dstr("hint", fds ? "out of file descriptors: raise the limit (ulimit -n, LimitNOFILE=) or run fewer rollouts "
+			       "per canaryd" : NULL));
+}
+
 void *daemon_http_start(struct daemon *d, struct cn_err *err)
 {
 	const char *listen = d->cfg.listen;
@@ -94,8 +126,11 @@ void *daemon_http_start(struct daemon *d, struct cn_err *err)
 		cn_fail(err, CN_EUSAGE, "--listen '%s': '%s' is not an IPv4 address", listen, a.host);
 		return NULL;
 	}
-	struct MHD_Daemon *h = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG, 0, NULL, NULL,
-						answer, d, MHD_OPTION_SOCK_ADDR, &sa, MHD_OPTION_END);
+	/* epoll (MHD's "auto" on Linux), never select(): canaryd may hold more than FD_SETSIZE descriptors, and a
+	 * select() server then stops answering /healthz, so a liveness probe would restart a healthy daemon */
+	struct MHD_Daemon *h = MHD_start_daemon(MHD_USE_AUTO_INTERNAL_THREAD | MHD_USE_ERROR_LOG, 0, NULL, NULL,
+						answer, d, MHD_OPTION_EXTERNAL_LOGGER, http_log, NULL,
+						MHD_OPTION_SOCK_ADDR, &sa, MHD_OPTION_END);
 	if (!h)
 		cn_fail(err, CN_EUNAVAIL, "cannot listen on '%s' for /healthz and /metrics; is the port in use?", listen);
 	return h;
