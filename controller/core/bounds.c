@@ -14,12 +14,13 @@
  * (power-mean inequality) and widens it when the counts vary more from tick to tick than independence allows.
  *
  * Grids: c > 1 from 1.25 to 10 (a rate above a limit is found whether it is 25% or 10x above it; each point costs
- * ln(6) of evidence); c < 1 down to 0.5 with a point at 0.95, so that a bound on a large baseline is within about
- * 3% of its estimate (the width at c is at least 1/c - 1 relative... ln(1/c)/(1 - c) - 1 = 2.6% at 0.95).
+ * ln(6) of evidence); c < 1 down to 0.5, with a point at 0.95 so that the upper bound on a large baseline can come
+ * within about 2.6% of its estimate (at c the bound is at least ln(1/c) / (1 - c) times the estimate).
  * Pure arithmetic: no I/O, no allocation. */
 #include "canary/judge.h"
 
 #include <math.h>
+#include <stdbool.h>
 
 static const double grid_up[] = { 1.25, 1.5, 2, 3, 5, 10 };
 static const double grid_down[] = { 0.5, 0.67, 0.8, 0.9, 0.95 };
@@ -59,44 +60,59 @@ double cn_rate_evidence_below(double x, double n, double rho, double d)
 	return mixture(grid_down, NDOWN, x, n, rho, d);
 }
 
+/* One equation of the bounds: the mixture over `grid` with either the rate (solve_rate) or the count (solve_count)
+ * left free, against the boundary b. */
+struct solve {
+	const double *grid;
+	int k;
+	double x, n, rho, d, b;
+	bool for_count; /* the free variable is x, else rho */
+};
+
+static bool rejects(const struct solve *s, double v)
+{
+	return s->for_count ? mixture(s->grid, s->k, v, s->n, s->rho, s->d) >= s->b :
+			      mixture(s->grid, s->k, s->x, s->n, v, s->d) >= s->b;
+}
+
+/* Bisects [lo, hi] (at most 60 halvings, down to a relative width eps) for where `rejects` changes, which it does
+ * once: rejecting below the boundary (low_rejects) or above it. Returns the end that still rejects. */
+static double bisect(const struct solve *s, double lo, double hi, bool low_rejects, double eps)
+{
+	for (int i = 0; i < 60 && hi - lo > eps * hi; i++) {
+		double mid = (lo + hi) / 2;
+		if (rejects(s, mid) == low_rejects)
+			lo = mid;
+		else
+			hi = mid;
+	}
+	return low_rejects ? lo : hi;
+}
+
 double cn_rate_lower(double x, double n, double alpha, double d)
 {
 	if (!counts_ok(x, n, d) || !(alpha > 0 && alpha < 1))
 		return NAN;
 	if (x == 0)
 		return 0;
-	/* evidence_above falls as rho grows: the bound is where it meets ln(1/alpha); below x/n/20 no grid point
-	 * can reject (c <= 10), so that is a floor */
-	double b = log(1 / alpha), lo = 0, hi = x / n;
-	if (!(mixture(grid_up, NUP, x, n, hi * 1e-9, d) >= b))
+	/* evidence_above falls as rho grows: the bound is where it meets ln(1/alpha) */
+	struct solve s = { .grid = grid_up, .k = NUP, .x = x, .n = n, .d = d, .b = log(1 / alpha) };
+	double hi = x / n;
+	if (!rejects(&s, hi * 1e-9))
 		return 0;
-	if (mixture(grid_up, NUP, x, n, hi, d) >= b)
+	if (rejects(&s, hi))
 		return hi; /* cannot happen (at the estimate every term is <= 0), kept for rounding */
-	for (int i = 0; i < 60 && hi - lo > 1e-12 * hi; i++) {
-		double mid = (lo + hi) / 2;
-		if (mixture(grid_up, NUP, x, n, mid, d) >= b)
-			lo = mid;
-		else
-			hi = mid;
-	}
-	return lo;
+	return bisect(&s, 0, hi, true, 1e-12);
 }
 
 double cn_rate_upper(double x, double n, double alpha, double d)
 {
 	if (!counts_ok(x, n, d) || !(alpha > 0 && alpha < 1))
 		return NAN;
-	/* evidence_below grows with rho; at c = 0.5 it reaches ln(1/alpha) + ln(NDOWN) by rho_hi below */
-	double b = log(1 / alpha);
-	double lo = x / n, hi = 2 * (x * log(2) + d * (b + log(NDOWN))) / n + lo;
-	for (int i = 0; i < 60 && hi - lo > 1e-12 * hi; i++) {
-		double mid = (lo + hi) / 2;
-		if (mixture(grid_down, NDOWN, x, n, mid, d) >= b)
-			hi = mid;
-		else
-			lo = mid;
-	}
-	return hi;
+	/* evidence_below grows with rho; at c = 0.5 it reaches ln(1/alpha) + ln(NDOWN) by the bracket's top */
+	struct solve s = { .grid = grid_down, .k = NDOWN, .x = x, .n = n, .d = d, .b = log(1 / alpha) };
+	double lo = x / n, hi = 2 * (x * log(2) + d * (s.b + log(NDOWN))) / n + lo;
+	return bisect(&s, lo, hi, false, 1e-12);
 }
 
 double cn_rate_count_below(double n, double p, double alpha, double d)
@@ -104,15 +120,9 @@ double cn_rate_count_below(double n, double p, double alpha, double d)
 	if (!counts_ok(0, n, d) || !(p > 0 && p < 1) || !(alpha > 0 && alpha < 1))
 		return NAN;
 	/* evidence_below(x, n, p) falls as x grows */
-	double b = log(1 / alpha), lo = 0, hi = n * p;
-	if (!(mixture(grid_down, NDOWN, 0, n, p, d) >= b))
+	struct solve s = { .grid = grid_down, .k = NDOWN, .n = n, .rho = p, .d = d, .b = log(1 / alpha),
+			   .for_count = true };
+	if (!rejects(&s, 0))
 		return -1;
-	for (int i = 0; i < 60 && hi - lo > 1e-9; i++) {
-		double mid = (lo + hi) / 2;
-		if (mixture(grid_down, NDOWN, mid, n, p, d) >= b)
-			lo = mid;
-		else
-			hi = mid;
-	}
-	return lo;
+	return bisect(&s, 0, n * p, true, 1e-9 / (n * p));
 }

@@ -637,19 +637,26 @@ static void test_late_onset(void **state)
 	assert_true(m_old >= 2 * m_late); /* the restarts are what makes it fast */
 }
 
-/* The reported upper bound on the ratio never loosens: every bound a time-uniform test gave holds at once, so the
- * judge keeps the best. Healthy ticks, some without a single bad event, used to move it between "< 5x" and "< 10x". */
-static void test_ratio_bound_never_loosens(void **state)
+/* An error-rate SLO named "errors" with the given max (NAN: none) and max_increase 1.5. */
+static struct cn_slo error_slo(double max)
 {
-	(void)state;
 	struct cn_slo slo;
 	memset(&slo, 0, sizeof slo);
 	snprintf(slo.name, sizeof slo.name, "errors");
 	slo.metric = CN_METRIC_ERROR_RATE;
 	slo.quantile = NAN;
-	slo.max = NAN;
+	slo.max = max;
 	slo.max_increase = 1.5;
 	slo.tolerance = NAN;
+	return slo;
+}
+
+/* The reported upper bound on the ratio never loosens: every bound a time-uniform test gave holds at once, so the
+ * judge keeps the best. Healthy ticks, some without a single bad event, used to move it between "< 5x" and "< 10x". */
+static void test_ratio_bound_never_loosens(void **state)
+{
+	(void)state;
+	struct cn_slo slo = error_slo(NAN);
 	struct cn_series_status none = {0, 0, NULL};
 	for (uint64_t seed = 1; seed <= 10; seed++) {
 		struct cn_seq_stat st;
@@ -696,14 +703,7 @@ static double wilson_lower(double x, double n)
 static void test_absolute_max_is_sequential(void **state)
 {
 	(void)state;
-	struct cn_slo slo;
-	memset(&slo, 0, sizeof slo);
-	snprintf(slo.name, sizeof slo.name, "errors");
-	slo.metric = CN_METRIC_ERROR_RATE;
-	slo.quantile = NAN;
-	slo.max = 0.01;
-	slo.max_increase = 1.5;
-	slo.tolerance = NAN;
+	struct cn_slo slo = error_slo(0.01);
 	struct cn_series_status none = {0, 0, NULL};
 	int wilson_would_fail = 0;
 	for (int bad = 0; bad <= 1; bad++) {
@@ -754,14 +754,7 @@ static void test_absolute_max_under_sequential(void **state)
 {
 	(void)state;
 	for (int with_max = 0; with_max <= 1; with_max++) {
-		struct cn_slo slo;
-		memset(&slo, 0, sizeof slo);
-		snprintf(slo.name, sizeof slo.name, "errors");
-		slo.metric = CN_METRIC_ERROR_RATE;
-		slo.quantile = NAN;
-		slo.max = with_max ? 0.02 : NAN;
-		slo.max_increase = 1.5;
-		slo.tolerance = NAN;
+		struct cn_slo slo = error_slo(with_max ? 0.02 : NAN);
 		struct cn_seq_stat st;
 		cn_seq_init(&st, 1.5);
 		struct cn_counters dc, db, acc;
