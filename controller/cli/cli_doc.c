@@ -3,6 +3,7 @@
  * implementation, driven by a struct cli_doc that says how to load, describe and store each kind. */
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "canary/store.h"
 #include "cli_int.h"
@@ -158,4 +159,23 @@ int cli_doc_show(struct cli *cli, const struct cli_doc *doc, int argc, char **ar
 		doc->print_show(model, source);
 	doc->free_show(model);
 	return rc;
+}
+
+int cli_doc_command(struct cli *cli, const struct cli_doc *doc, int argc, char **argv)
+{
+	static const struct {
+		const char *name;
+		int (*fn)(struct cli *cli, const struct cli_doc *doc, int argc, char **argv);
+	} sub[] = {{"lint", cli_doc_lint}, {"keys", cli_doc_keys}, {"apply", cli_doc_apply}, {"list", cli_doc_list},
+		   {"show", cli_doc_show}};
+	if (argc < 2)
+		return cli_usage_error(doc->usage, "%s needs a subcommand", doc->kind);
+	if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0) {
+		fputs(doc->usage, stdout);
+		return 0;
+	}
+	for (size_t i = 0; i < sizeof sub / sizeof sub[0]; i++)
+		if (strcmp(argv[1], sub[i].name) == 0)
+			return sub[i].fn(cli, doc, argc - 1, argv + 1);
+	return cli_usage_error(doc->usage, "unknown %s subcommand '%s'", doc->kind, argv[1]);
 }

@@ -144,6 +144,8 @@ struct cli_doc {
 	void (*free_show)(void *model);
 };
 
+/* `KIND SUBCOMMAND ...`: lint, keys, apply, list or show (or --help); usage errors exit 64. */
+int cli_doc_command(struct cli *cli, const struct cli_doc *doc, int argc, char **argv);
 /* `KIND lint FILE...`: validates without a database; exit 65 if any file is invalid (each error on one line). */
 int cli_doc_lint(struct cli *cli, const struct cli_doc *doc, int argc, char **argv);
 /* `KIND apply FILE`: validates, then stores a new version unless the latest has the same content; then probes. */

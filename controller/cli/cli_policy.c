@@ -149,45 +149,7 @@ static const struct cli_doc policy_doc = {
 	.free_show = policy_free_show,
 };
 
-static int policy_lint(struct cli *cli, int argc, char **argv)
-{
-	return cli_doc_lint(cli, &policy_doc, argc, argv);
-}
-
-static int policy_apply(struct cli *cli, int argc, char **argv)
-{
-	return cli_doc_apply(cli, &policy_doc, argc, argv);
-}
-
-static int policy_list(struct cli *cli, int argc, char **argv)
-{
-	return cli_doc_list(cli, &policy_doc, argc, argv);
-}
-
-static int policy_show(struct cli *cli, int argc, char **argv)
-{
-	return cli_doc_show(cli, &policy_doc, argc, argv);
-}
-
-static int policy_keys(struct cli *cli, int argc, char **argv)
-{
-	return cli_doc_keys(cli, &policy_doc, argc, argv);
-}
-
 int cmd_policy(struct cli *cli, int argc, char **argv)
 {
-	static const struct {
-		const char *name;
-		cli_command_fn fn;
-	} sub[] = {{"lint", policy_lint}, {"keys", policy_keys}, {"apply", policy_apply}, {"list", policy_list}, {"show", policy_show}};
-	if (argc < 2)
-		return cli_usage_error(policy_usage, "policy needs a subcommand");
-	if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0) {
-		fputs(policy_usage, stdout);
-		return 0;
-	}
-	for (size_t i = 0; i < sizeof sub / sizeof sub[0]; i++)
-		if (strcmp(argv[1], sub[i].name) == 0)
-			return sub[i].fn(cli, argc - 1, argv + 1);
-	return cli_usage_error(policy_usage, "unknown policy subcommand '%s'", argv[1]);
+	return cli_doc_command(cli, &policy_doc, argc, argv);
 }

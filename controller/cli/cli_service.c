@@ -151,45 +151,7 @@ static const struct cli_doc service_doc = {
 	.free_show = service_free,
 };
 
-static int service_lint(struct cli *cli, int argc, char **argv)
-{
-	return cli_doc_lint(cli, &service_doc, argc, argv);
-}
-
-static int service_apply(struct cli *cli, int argc, char **argv)
-{
-	return cli_doc_apply(cli, &service_doc, argc, argv);
-}
-
-static int service_list(struct cli *cli, int argc, char **argv)
-{
-	return cli_doc_list(cli, &service_doc, argc, argv);
-}
-
-static int service_show(struct cli *cli, int argc, char **argv)
-{
-	return cli_doc_show(cli, &service_doc, argc, argv);
-}
-
-static int service_keys(struct cli *cli, int argc, char **argv)
-{
-	return cli_doc_keys(cli, &service_doc, argc, argv);
-}
-
 int cmd_service(struct cli *cli, int argc, char **argv)
 {
-	static const struct {
-		const char *name;
-		cli_command_fn fn;
-	} sub[] = {{"lint", service_lint}, {"keys", service_keys}, {"apply", service_apply}, {"list", service_list}, {"show", service_show}};
-	if (argc < 2)
-		return cli_usage_error(service_usage, "service needs a subcommand");
-	if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0) {
-		fputs(service_usage, stdout);
-		return 0;
-	}
-	for (size_t i = 0; i < sizeof sub / sizeof sub[0]; i++)
-		if (strcmp(argv[1], sub[i].name) == 0)
-			return sub[i].fn(cli, argc - 1, argv + 1);
-	return cli_usage_error(service_usage, "unknown service subcommand '%s'", argv[1]);
+	return cli_doc_command(cli, &service_doc, argc, argv);
 }
