@@ -318,16 +318,25 @@ static const char *shown(const char *s, size_t n, char *buf)
 	return buf;
 }
 
+/* Copies the n-byte number token s into buf as a C string for strtod/strtoll and clears errno; -1 when it is empty
+ * or longer than any number we take. */
+static int number_token(const char *s, size_t n, char buf[NUM_MAX])
+{
+	if (n == 0 || n >= NUM_MAX)
+		return -1;
+	memcpy(buf, s, n);
+	buf[n] = '\0';
+	errno = 0;
+	return 0;
+}
+
 static int parse_double(const char *s, size_t n, double *out)
 {
 	char buf[NUM_MAX];
 	char *end;
 
-	if (n == 0 || n >= sizeof buf)
+	if (number_token(s, n, buf) < 0)
 		return -1;
-	memcpy(buf, s, n);
-	buf[n] = '\0';
-	errno = 0;
 	*out = strtod(buf, &end);
 	if (end != buf + n || (errno == ERANGE && *out != 0 && !isinf(*out)))
 		return -1;
@@ -339,11 +348,8 @@ static int parse_int64(const char *s, size_t n)
 	char buf[NUM_MAX];
 	char *end;
 
-	if (n == 0 || n >= sizeof buf)
+	if (number_token(s, n, buf) < 0)
 		return -1;
-	memcpy(buf, s, n);
-	buf[n] = '\0';
-	errno = 0;
 	(void)strtoll(buf, &end, 10);
 	return (end != buf + n || errno) ? -1 : 0;
 }
