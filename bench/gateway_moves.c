@@ -1,16 +1,21 @@
 /* Time from intent to confirmed weight, per gateway kind: 100 moves (1% -> 5% -> 100% -> 0% ...) through
  * cn_gateway_set_weights, which returns once the gateway has read the new shares back (HAProxy: set + show servers
  * state; nginx: render, nginx -t, SIGHUP, a new worker generation with the old ones no longer accepting, read back;
- * command: the shipped haproxy-socat script's set, then its get). Real HAProxy and nginx on loopback (the test
- * fixtures). Prints p50/p99/max per kind. Usage: bench_gateway_moves [MOVES] (CANARY_SOURCE_DIR finds the script). */
+ * command: the shipped haproxy-socat script's set, then its get; gateway-api and kserve: GET, merge patch, GETs
+ * until the simulated controller's status confirms). Real HAProxy and nginx on loopback (the test fixtures); the
+ * Kubernetes kinds against tests/support/bin/k8sapi.py (its controller writes status after STATUS_DELAY_MS, default
+ * 0). Prints p50/p99/max per kind. Usage: bench_gateway_moves [MOVES [STATUS_DELAY_MS]] (CANARY_SOURCE_DIR finds
+ * the scripts). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "canary/gateway.h"
 #include "haproxy_fixture.h"
 #include "nginx_fixture.h"
+#include "sim_proc.h"
 
 static double now_ms(void)
 {
@@ -134,5 +139,40 @@ int main(int argc, char **argv)
 
 	ngx_stop(&ngx);
 	hap_stop(&hap);
+
+	/* the Kubernetes kinds against the test API server, through a kubeconfig with a token */
+	char k8sapi[4096], fixtures[4096], kc[64] = "/tmp/canary-bench-kc-XXXXXX", delay[16];
+	struct sim_proc api = { 0 };
+	struct cn_err err = { 0 };
+	snprintf(k8sapi, sizeof k8sapi, "%s/tests/support/bin/k8sapi.py", src ? src : ".");
+	snprintf(fixtures, sizeof fixtures, "%s/tests/support/fixtures/k8s", src ? src : ".");
+	snprintf(delay, sizeof delay, "%ld", argc > 2 ? strtol(argv[2], NULL, 10) : 0L);
+	char *api_argv[] = { k8sapi, "--token", "bench", "--status-delay-ms", delay, "--fixtures", fixtures, NULL };
+	int fd = mkstemp(kc);
+	if (fd < 0 || sim_proc_start(api_argv, 10000, &api, &err) < 0) {
+		fprintf(stderr, "k8sapi: %s\n", err.msg);
+		return 69;
+	}
+	FILE *f = fdopen(fd, "w");
+	fprintf(f, "apiVersion: v1\nkind: Config\ncurrent-context: b\nclusters:\n- name: b\n  cluster:\n    server: "
+		   "http://127.0.0.1:%d\ncontexts:\n- name: b\n  context: {cluster: b, user: b}\nusers:\n- name: b\n"
+		   "  user: {token: bench}\n", api.port);
+	fclose(f);
+	memset(&svc.gateway, 0, sizeof svc.gateway);
+	svc.gateway.kind = CN_GATEWAY_GATEWAY_API;
+	svc.gateway.timeout_ms = 10000;
+	svc.gateway.rule = 1;
+	snprintf(svc.gateway.k8s_namespace, sizeof svc.gateway.k8s_namespace, "models");
+	snprintf(svc.gateway.k8s_name, sizeof svc.gateway.k8s_name, "foo-route");
+	snprintf(svc.gateway.kubeconfig, sizeof svc.gateway.kubeconfig, "%s", kc);
+	snprintf(svc.slots[0].server, sizeof svc.slots[0].server, "foo-v1");
+	snprintf(svc.slots[1].server, sizeof svc.slots[1].server, "foo-v2");
+	printf("(kubernetes kinds: the test API server's controller writes status %s ms after a change)\n", delay);
+	rc |= run("gateway-api (patch, status confirms)", &svc, n);
+	svc.gateway.kind = CN_GATEWAY_KSERVE;
+	snprintf(svc.gateway.k8s_name, sizeof svc.gateway.k8s_name, "my-model");
+	rc |= run("kserve (patch, traffic confirms)", &svc, n);
+	sim_proc_stop(&api);
+	unlink(kc);
 	return rc ? 70 : 0;
 }
