@@ -242,23 +242,15 @@ out:
 	return rc;
 }
 
+/* cn_policy_parse as a cn_yaml_parse_fn. */
+static int parse_policy(const char *text, size_t len, const char *origin, void *out, struct cn_err *err)
+{
+	return cn_policy_parse(text, len, origin, out, err);
+}
+
 int cn_policy_load_file(const char *path, struct cn_policy *out, char **source_out, struct cn_err *err)
 {
-	char *text = NULL;
-	size_t len = 0;
-	int rc;
-
-	if ((rc = cn_read_file(path, &text, &len, err)) < 0)
-		goto out;
-	if ((rc = cn_policy_parse(text, len, path, out, err)) < 0)
-		goto out;
-	if (source_out) {
-		*source_out = text;
-		text = NULL;
-	}
-out:
-	free(text);
-	return rc;
+	return cn_yaml_load_file(path, parse_policy, out, source_out, err);
 }
 
 static const char *word_of(const struct cn_enum_val *words, int v)

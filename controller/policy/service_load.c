@@ -628,21 +628,13 @@ out:
 	return rc;
 }
 
+/* cn_service_parse as a cn_yaml_parse_fn. */
+static int parse_service(const char *text, size_t len, const char *origin, void *out, struct cn_err *err)
+{
+	return cn_service_parse(text, len, origin, out, err);
+}
+
 int cn_service_load_file(const char *path, struct cn_service *out, char **source_out, struct cn_err *err)
 {
-	char *text = NULL;
-	size_t len = 0;
-	int rc;
-
-	if ((rc = cn_read_file(path, &text, &len, err)) < 0)
-		goto out;
-	if ((rc = cn_service_parse(text, len, path, out, err)) < 0)
-		goto out;
-	if (source_out) {
-		*source_out = text;
-		text = NULL;
-	}
-out:
-	free(text);
-	return rc;
+	return cn_yaml_load_file(path, parse_service, out, source_out, err);
 }

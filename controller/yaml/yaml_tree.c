@@ -370,3 +370,22 @@ int cn_read_file(const char *path, char **text, size_t *len, struct cn_err *err)
 {
 	return cn_file_read(path, CN_YAML_MAX_BYTES, text, len, err);
 }
+
+int cn_yaml_load_file(const char *path, cn_yaml_parse_fn parse, void *out, char **source_out, struct cn_err *err)
+{
+	char *text = NULL;
+	size_t len = 0;
+	int rc;
+
+	if ((rc = cn_read_file(path, &text, &len, err)) < 0)
+		goto out;
+	if ((rc = parse(text, len, path, out, err)) < 0)
+		goto out;
+	if (source_out) {
+		*source_out = text;
+		text = NULL;
+	}
+out:
+	free(text);
+	return rc;
+}

@@ -54,4 +54,11 @@ int cn_ld_fail(struct cn_load *ld, const struct cn_ynode *at, const char *fmt, .
  * with the YAML files' cap. */
 int cn_read_file(const char *path, char **text, size_t *len, struct cn_err *err);
 
+/* Parses YAML text of `origin` into out (a loader's cn_policy_parse, cn_service_parse). */
+typedef int (*cn_yaml_parse_fn)(const char *text, size_t len, const char *origin, void *out, struct cn_err *err);
+
+/* Reads path (cn_read_file) and parses it with parse into out. On success, when source_out is not NULL, *source_out
+ * is the file's text (a new string; the caller frees it). Returns 0, or parse's or the read's error. */
+int cn_yaml_load_file(const char *path, cn_yaml_parse_fn parse, void *out, char **source_out, struct cn_err *err);
+
 #endif
