@@ -393,6 +393,96 @@ static void test_kserve(void **state)
 	cn_gateway_close(gw);
 }
 
+/* https: the CA from a file named relative to the kubeconfig, or inline as certificate-authority-data; without
+ * it the server's self-signed certificate is refused with curl's words. */
+static void test_tls(void **state)
+{
+	struct env *e = *state;
+	char cmd[1024], cert[128], key[128], b64[128], fixtures[1024];
+	const char *src = getenv("CANARY_SOURCE_DIR");
+	snprintf(cert, sizeof cert, "%s/cert.pem", e->dir);
+	snprintf(key, sizeof key, "%s/key.pem", e->dir);
+	snprintf(b64, sizeof b64, "%s/cert.b64", e->dir);
+	snprintf(cmd, sizeof cmd, "openssl req -x509 -newkey rsa:2048 -nodes -keyout %s -out %s -days 1 -subj "
+		 "/CN=127.0.0.1 -addext subjectAltName=IP:127.0.0.1 >/dev/null 2>&1 && openssl base64 -A -in %s -out %s",
+		 key, cert, cert, b64);
+	if (system(cmd) != 0)
+		skip();
+	char script[1024];
+	snprintf(script, sizeof script, "%s/tests/support/bin/k8sapi.py", src ? src : ".");
+	snprintf(fixtures, sizeof fixtures, "%s/tests/support/fixtures/k8s", src ? src : ".");
+	char *argv[] = { script, "--token", "s3cret", "--status-delay-ms", "0", "--fixtures", fixtures, "--tls-cert", cert,
+			 "--tls-key", key, NULL };
+	struct sim_proc tls = { 0 };
+	struct cn_err err = { 0 };
+	if (sim_proc_start(argv, 10000, &tls, &err) < 0)
+		fail_msg("k8sapi with tls: %s", err.msg);
+	char data[4096] = "";
+	FILE *f = fopen(b64, "r");
+	assert_non_null(f);
+	size_t n = fread(data, 1, sizeof data - 1, f);
+	data[n] = '\0';
+	fclose(f);
+	static const char *const names[] = { "file", "data", "none" };
+	for (int i = 0; i < 3; i++) {
+		char kc[128];
+		snprintf(kc, sizeof kc, "%s/tls-%s.kubeconfig", e->dir, names[i]);
+		f = fopen(kc, "w");
+		assert_non_null(f);
+		fprintf(f, "apiVersion: v1\nkind: Config\ncurrent-context: t\nclusters:\n- name: c\n  cluster:\n"
+			   "    server: https://127.0.0.1:%d\n", tls.port);
+		if (i == 0)
+			fprintf(f, "    certificate-authority: cert.pem\n");
+		if (i == 1)
+			fprintf(f, "    certificate-authority-data: %s\n", data);
+		fprintf(f, "contexts:\n- name: t\n  context: {cluster: c, user: u}\nusers:\n- name: u\n  user: {token: s3cret}\n");
+		fclose(f);
+		struct cn_gateway *gw = open_kind("gateway-api", "foo-route", kc, 5000);
+		double pct[2] = { 97, 3 }, got[2];
+		int rc = cn_gateway_set_weights(gw, pct, &err);
+		if (i < 2) {
+			if (rc != 0)
+				fail_msg("https with the CA as %s: %s", names[i], err.msg);
+			assert_int_equal(cn_gateway_get_weights(gw, got, &err), 0);
+			assert_true(fabs(got[1] - 3) < 1e-9);
+		} else {
+			assert_int_equal(rc, -CN_EUNAVAIL);
+			print_message("%s\n", err.msg);
+			assert_non_null(strstr(err.msg, "certificate"));
+		}
+		cn_gateway_close(gw);
+	}
+	sim_proc_stop(&tls);
+}
+
+/* Credentials that cannot work are refused when the client is opened, naming the file. */
+static void test_bad_kubeconfig(void **state)
+{
+	struct env *e = *state;
+	char kc[128], yaml[1024];
+	struct cn_service svc;
+	struct cn_err err = { 0 };
+	snprintf(kc, sizeof kc, "%s/exec.kubeconfig", e->dir);
+	FILE *f = fopen(kc, "w");
+	assert_non_null(f);
+	fprintf(f, "apiVersion: v1\nkind: Config\ncurrent-context: t\nclusters:\n- name: c\n  cluster: {server: "
+		   "'https://127.0.0.1:1'}\ncontexts:\n- name: t\n  context: {cluster: c, user: u}\nusers:\n- name: u\n"
+		   "  user:\n    exec: {command: aws, args: [eks, get-token]}\n");
+	fclose(f);
+	snprintf(yaml, sizeof yaml, "name: foo\ngateway:\n  kind: kserve\n  namespace: models\n  name: m\n  kubeconfig: %s\n"
+		 "slots:\n  a: {metrics_url: 'http://127.0.0.1:9/m'}\n  b: {metrics_url: 'http://127.0.0.1:9/m'}\nlive: a\n", kc);
+	assert_int_equal(cn_service_parse(yaml, strlen(yaml), "t.yaml", &svc, &err), 0);
+	assert_null(cn_gateway_open(&svc, &err));
+	print_message("%s\n", err.msg);
+	assert_non_null(strstr(err.msg, "user 'u' gets its credentials from a program (exec or auth-provider)"));
+	snprintf(svc.gateway.k8s_context, sizeof svc.gateway.k8s_context, "elsewhere");
+	assert_null(cn_gateway_open(&svc, &err));
+	assert_non_null(strstr(err.msg, "no context named 'elsewhere'"));
+	snprintf(svc.gateway.kubeconfig, sizeof svc.gateway.kubeconfig, "%s/missing", e->dir);
+	assert_null(cn_gateway_open(&svc, &err));
+	assert_non_null(strstr(err.msg, "missing"));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -402,6 +492,8 @@ int main(void)
 		cmocka_unit_test(test_route_condition_false),
 		cmocka_unit_test(test_timeouts),
 		cmocka_unit_test(test_kserve),
+		cmocka_unit_test(test_tls),
+		cmocka_unit_test(test_bad_kubeconfig),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }
