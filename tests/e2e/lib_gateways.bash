@@ -60,7 +60,52 @@ kill_nginx() {
 	wait "$NGINX_PID" 2>/dev/null || true
 }
 
-# The world of one test for gateway KIND (nginx | command): a fresh database, two simulators, the gateway in
+# gateway-api without a cluster: the test API server (tests/support/bin/k8sapi.py) holds an HTTPRoute `svc` in
+# namespace models with backendRefs blue and green; a mirror loop plays the gateway's data plane, copying the
+# route's weights into a real HAProxy (through the socat script) whenever they change, so traffic follows them.
+# Its simulated controller reports Accepted/ResolvedRefs 100 ms after a change; the mirror polls every 50 ms.
+# Sets K8S_PORT and writes $E2E_DIR/kubeconfig.
+start_k8s_mirror() { # ADMIN
+	local admin=$1 d=$E2E_DIR/k8s
+	mkdir -p "$d"
+	cat >"$d/route.json" <<JSON
+{"apiVersion": "gateway.networking.k8s.io/v1", "kind": "HTTPRoute",
+ "metadata": {"name": "svc", "namespace": "models"},
+ "spec": {"parentRefs": [{"name": "e2e-gw"}],
+          "rules": [{"backendRefs": [{"name": "blue", "port": 8000, "weight": 1}, {"name": "green", "port": 8000, "weight": 0}]}]}}
+JSON
+	"$E2E_TOP/tests/support/bin/k8sapi.py" --token e2e --status-delay-ms 100 --fixtures "$d/route.json" >"$d/ready" 2>"$d/k8sapi.log" &
+	E2E_PIDS+=($!)
+	for _ in $(seq 1 100); do [ -s "$d/ready" ] && break; sleep 0.05; done
+	K8S_PORT=$(awk -F: '{print $NF}' "$d/ready")
+	[ -n "$K8S_PORT" ] || fail "k8sapi did not start (see $d/k8sapi.log)"
+	cat >"$E2E_DIR/kubeconfig" <<KC
+apiVersion: v1
+kind: Config
+current-context: e2e
+clusters: [{name: e2e, cluster: {server: "http://127.0.0.1:$K8S_PORT"}}]
+contexts: [{name: e2e, context: {cluster: e2e, user: canaryd}}]
+users: [{name: canaryd, user: {token: e2e}}]
+KC
+	(
+		last=
+		for _ in $(seq 1 12000); do # 50 ms each: at most 10 minutes, the e2e tier's limit
+			w=$(curl -s --max-time 2 "http://127.0.0.1:$K8S_PORT/_fake/get/apis/gateway.networking.k8s.io/v1/namespaces/models/httproutes/svc" |
+				jq -r '[.spec.rules[0].backendRefs[] | (.weight // 1)] | "\(.[0]) \(.[1])"' 2>/dev/null) || w=
+			if [ -n "$w" ] && [ "$w" != "$last" ]; then
+				read -r b g <<<"$w"
+				if "$SOCAT_SCRIPT" set "TCP:127.0.0.1:$admin" svc green "$(awk -v g="$g" -v b="$b" 'BEGIN { printf "%g", (g + b) ? 100 * g / (g + b) : 0 }')" \
+					blue "$(awk -v g="$g" -v b="$b" 'BEGIN { printf "%g", (g + b) ? 100 * b / (g + b) : 0 }')" >>"$d/mirror.log" 2>&1; then
+					last=$w
+				fi
+			fi
+			sleep 0.05
+		done
+	) &
+	E2E_PIDS+=($!)
+}
+
+# The world of one test for gateway KIND (nginx | command | gateway-api): a fresh database, two simulators, the gateway in
 # front of them (FE), the service `svc` and POLICY applied. Sets FE BLUE GREEN (and ADMIN for command).
 setup_world_kind() { # KIND [POLICY_FILE] [MODELSIM ARGS...]
 	local kind=$1 policy=${2:-$E2E_TOP/policies/demo-fast.yaml}
@@ -88,6 +133,25 @@ gateway:
 slots:
   blue:  { server: "127.0.0.1:$BLUE",  metrics_url: "http://127.0.0.1:$BLUE/metrics" }
   green: { server: "127.0.0.1:$GREEN", metrics_url: "http://127.0.0.1:$GREEN/metrics" }
+live: blue
+metrics: { source: scrape, preset: vllm, timeout: 1s }
+YAML
+	elif [ "$kind" = gateway-api ]; then
+		command -v socat >/dev/null || fail "socat is not installed; run scripts/deps"
+		ADMIN=$(free_port)
+		start_haproxy svc "$FE" "$ADMIN" "$BLUE" "$GREEN"
+		start_k8s_mirror "$ADMIN"
+		cat >"$E2E_DIR/service.yaml" <<YAML
+name: svc
+gateway:
+  kind: gateway-api
+  namespace: models
+  name: svc
+  kubeconfig: $E2E_DIR/kubeconfig
+  timeout: 5s
+slots:
+  blue:  { server: blue,  metrics_url: "http://127.0.0.1:$BLUE/metrics" }
+  green: { server: green, metrics_url: "http://127.0.0.1:$GREEN/metrics" }
 live: blue
 metrics: { source: scrape, preset: vllm, timeout: 1s }
 YAML
