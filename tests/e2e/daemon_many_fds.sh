@@ -21,6 +21,11 @@ CANARYD_PID=$!
 wait_port "$HTTP" 10
 open=$(ls /proc/"$CANARYD_PID"/fd | wc -l)
 [ "$open" -gt 1100 ] || fail "canaryd holds $open descriptors, expected more than 1100"
+# ready first: /healthz says 503 until canaryd has its database connection
+for _ in $(seq 1 100); do
+	[ "$(curl -sS --max-time 5 -o /dev/null -w '%{http_code}' "http://127.0.0.1:$HTTP/healthz" || true)" = 200 ] && break
+	sleep 0.2
+done
 for i in 1 2 3 4 5; do
 	body=$(curl -fsS --max-time 5 "http://127.0.0.1:$HTTP/healthz") ||
 		fail "/healthz did not answer (try $i) with $open descriptors open: $(tail -3 "$E2E_DIR/canaryd.log")"
