@@ -149,7 +149,7 @@ int main(int argc, char **argv)
 	snprintf(delay, sizeof delay, "%ld", argc > 2 ? strtol(argv[2], NULL, 10) : 0L);
 	char *api_argv[] = { k8sapi, "--token", "bench", "--status-delay-ms", delay, "--fixtures", fixtures, NULL };
 	int fd = mkstemp(kc);
-	if (fd < 0 || sim_proc_start(api_argv, 10000, &api, &err) < 0) {
+	if (fd < 0 || sim_proc_start(api_argv, 30000, &api, &err) < 0) {
 		fprintf(stderr, "k8sapi: %s\n", err.msg);
 		return 69;
 	}

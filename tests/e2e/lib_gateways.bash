@@ -76,7 +76,7 @@ start_k8s_mirror() { # ADMIN
 JSON
 	"$E2E_TOP/tests/support/bin/k8sapi.py" --token e2e --status-delay-ms 100 --fixtures "$d/route.json" >"$d/ready" 2>"$d/k8sapi.log" &
 	E2E_PIDS+=($!)
-	for _ in $(seq 1 100); do [ -s "$d/ready" ] && break; sleep 0.05; done
+	for _ in $(seq 1 600); do [ -s "$d/ready" ] && break; sleep 0.05; done # 30 s: python starts slowly under load
 	K8S_PORT=$(awk -F: '{print $NF}' "$d/ready")
 	[ -n "$K8S_PORT" ] || fail "k8sapi did not start (see $d/k8sapi.log)"
 	cat >"$E2E_DIR/kubeconfig" <<KC

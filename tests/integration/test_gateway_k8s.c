@@ -53,7 +53,7 @@ static int setup(void **state)
 	snprintf(fixtures, sizeof fixtures, "%s/tests/support/fixtures/k8s", src ? src : ".");
 	char *argv[] = { script, "--token", "s3cret", "--readonly-token", "viewer", "--status-delay-ms",
 			 "30", "--fixtures", fixtures, NULL };
-	if (sim_proc_start(argv, 10000, &e->api, &err) < 0) {
+	if (sim_proc_start(argv, 30000, &e->api, &err) < 0) {
 		fprintf(stderr, "cannot start k8sapi: %s\n", err.msg);
 		free(e);
 		return -1;
@@ -415,7 +415,7 @@ static void test_tls(void **state)
 			 "--tls-key", key, NULL };
 	struct sim_proc tls = { 0 };
 	struct cn_err err = { 0 };
-	if (sim_proc_start(argv, 10000, &tls, &err) < 0)
+	if (sim_proc_start(argv, 30000, &tls, &err) < 0)
 		fail_msg("k8sapi with tls: %s", err.msg);
 	char data[4096] = "";
 	FILE *f = fopen(b64, "r");
