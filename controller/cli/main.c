@@ -24,6 +24,8 @@ static const struct command commands[] = {
 	{"history", cmd_history, "past and current rollouts: outcome, step, duration, approvers"},
 	{"audit", cmd_audit, "a rollout's timeline; verify the tamper-evident audit chains"},
 	{"report", cmd_report, "one rollout as an HTML page: weight and SLO charts, decisions, audit"},
+	{"profile", cmd_profile, "lint workload profiles (rate, bursts, prompt lengths) for pre-flight load"},
+	{"preflight", cmd_preflight, "drive one slot with a workload profile; results per prompt-length band"},
 };
 
 static void usage(FILE *f)

@@ -2,7 +2,13 @@
  * time to first token and a configurable error rate, a vLLM-style /metrics page, and /admin to change all of it while
  * running (to inject a regression mid-rollout). By default it only records the simulated latency and answers at
  * once, so one process carries thousands of requests per second; --sleep 1 really waits (connections are suspended
- * and a timer thread resumes them, so no pool thread blocks). Binds to loopback only. */
+ * and a timer thread resumes them, so no pool thread blocks). Binds to loopback only.
+ *
+ * For the load generator and pre-flight (issue 12): latency grows with the prompt's tokens (prefill_per_token; a
+ * prompt's tokens are its words), prompts over long_prompt_tokens are long_prompt_factor times slower, "stream": true
+ * answers in server-sent events (one `data:` chunk per token, TTFT then evenly spaced tokens, `data: [DONE]`; with
+ * --sleep 1 they are really paced), the answer has at most the request's max_tokens, and a chat request with
+ * "tools" gets a tool call whose arguments are malformed JSON with probability tool_call_malformed. */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <inttypes.h>
@@ -20,12 +26,16 @@
 #include <string.h>
 #include <time.h>
 
+#include <jansson.h>
+
 #include "sim_model.h"
 
 #define BODY_MAX 8192          /* admin bodies; completion bodies are read and dropped */
 #define METRICS_MAX (64 * 1024)
 #define PENDING_MAX 100000     /* delayed answers waiting in --sleep 1 mode */
 #define TEXT_TOKENS_MAX 2048   /* tokens written into an answer's text (usage still says all of them) */
+#define COMPLETION_BODY_MAX (8 * 1024 * 1024) /* a completion request (a 30,000-token prompt is about 150 KB) */
+#define CHUNK_MAX 1024         /* one streamed event */
 
 enum route {
 	R_NOT_FOUND, R_BAD_METHOD, R_COMPLETION, R_CHAT, R_METRICS, R_ADMIN_GET, R_ADMIN_SET, R_ADMIN_RESET, R_HEALTH,
@@ -47,6 +57,21 @@ struct req {
 	double latency, ttft;
 	struct sim_config cfg; /* the config this request was drawn with */
 	int64_t wake_ns;
+	/* what the request asked for */
+	double prompt_tokens;
+	long max_tokens;       /* 0: not given */
+	bool stream;
+	char tool[128];        /* the first tool's name, "" when the request has no tools */
+	json_t *tool_params;   /* its parameters (JSON Schema), borrowed from req_doc */
+	json_t *req_doc;
+	bool malformed;        /* this answer's tool call is malformed */
+	/* streaming */
+	long tokens, sent_tokens;
+	int64_t start_ns;
+	bool final_sent, done_sent;
+	char chunk[CHUNK_MAX];
+	size_t chunk_len, chunk_off;
+	uint64_t id;
 };
 
 struct server {
@@ -67,6 +92,9 @@ struct server {
 	bool stopping;
 	pthread_t timer;
 };
+
+static char *tool_arguments(const struct req *r, bool malformed);
+static void read_request(struct req *r);
 
 static int64_t mono_ns(void)
 {
@@ -193,6 +221,47 @@ static void draw(struct server *s, struct req *r)
 	r->ttft = sim_rng_lognormal(rng, r->cfg.ttft_median, r->cfg.ttft_sigma);
 	if (r->ttft > 0.9 * r->latency)  /* the first token comes before the last */
 		r->ttft = 0.9 * r->latency;
+	sim_prompt_latency(&r->cfg, r->prompt_tokens, &r->latency, &r->ttft);
+	r->tokens = r->cfg.tokens;
+	if (r->max_tokens > 0 && r->max_tokens < r->tokens)
+		r->tokens = r->max_tokens;
+	r->malformed = r->tool[0] && sim_rng_uniform(rng) < r->cfg.tool_call_malformed;
+}
+
+/* Records a successful answer in the metrics. */
+static void observe_ok(struct server *s, const struct req *r)
+{
+	long tokens = r->tokens;
+	sim_hist_observe(&s->e2e, r->latency);
+	sim_hist_observe(&s->ttft, r->ttft);
+	if (tokens > 1)
+		sim_hist_observe(&s->tpot, (r->latency - r->ttft) / (double)(tokens - 1));
+	atomic_fetch_add_explicit(&s->gen_tokens, (uint64_t)tokens, memory_order_relaxed);
+	atomic_fetch_add_explicit(&s->ok, 1, memory_order_relaxed);
+}
+
+/* A chat answer that calls the request's first tool. */
+static enum MHD_Result answer_tool_call(struct MHD_Connection *c, struct req *r, uint64_t id)
+{
+	char *args = tool_arguments(r, r->malformed), callid[64], cid[128];
+	snprintf(callid, sizeof callid, "call_%" PRIu64, id);
+	snprintf(cid, sizeof cid, "chatcmpl-%s-%" PRIu64, r->cfg.name, id);
+	json_t *doc = json_pack("{s:s, s:s, s:I, s:s, s:[{s:i, s:{s:s, s:n, s:[{s:s, s:s, s:{s:s, s:s}}]}, s:s}],"
+				" s:{s:I, s:I, s:I}}",
+				"id", cid, "object", "chat.completion", "created", (json_int_t)time(NULL),
+				"model", r->cfg.name, "choices", "index", 0, "message", "role", "assistant", "content",
+				"tool_calls", "id", callid, "type", "function", "function", "name", r->tool,
+				"arguments", args ? args : "{}", "finish_reason", "tool_calls", "usage",
+				"prompt_tokens", (json_int_t)r->prompt_tokens, "completion_tokens", (json_int_t)r->tokens,
+				"total_tokens", (json_int_t)(r->prompt_tokens + (double)r->tokens));
+	free(args);
+	char *text = doc ? json_dumps(doc, JSON_COMPACT) : NULL;
+	json_decref(doc);
+	if (!text)
+		return MHD_NO;
+	enum MHD_Result ret = send_text(c, r->srv, 200, "application/json", text, strlen(text), r);
+	free(text);
+	return ret;
 }
 
 /* Records a finished completion in the metrics and answers it. */
@@ -205,13 +274,10 @@ static enum MHD_Result answer_completion(struct MHD_Connection *c, struct req *r
 				 "{\"object\":\"error\",\"message\":\"simulated internal error\","
 				 "\"type\":\"InternalServerError\",\"param\":null,\"code\":500}", r);
 	}
-	long tokens = r->cfg.tokens;
-	sim_hist_observe(&s->e2e, r->latency);
-	sim_hist_observe(&s->ttft, r->ttft);
-	if (tokens > 1)
-		sim_hist_observe(&s->tpot, (r->latency - r->ttft) / (double)(tokens - 1));
-	atomic_fetch_add_explicit(&s->gen_tokens, (uint64_t)tokens, memory_order_relaxed);
-	atomic_fetch_add_explicit(&s->ok, 1, memory_order_relaxed);
+	long tokens = r->tokens, ptok = (long)r->prompt_tokens;
+	observe_ok(s, r);
+	if (r->route == R_CHAT && r->tool[0])
+		return answer_tool_call(c, r, atomic_fetch_add(&s->next_id, 1));
 
 	size_t ntext = (size_t)(tokens < TEXT_TOKENS_MAX ? tokens : TEXT_TOKENS_MAX);
 	size_t cap = ntext * 4 + 1024;
@@ -231,21 +297,122 @@ static enum MHD_Result answer_completion(struct MHD_Connection *c, struct req *r
 		n = snprintf(buf, cap,
 			     "{\"id\":\"chatcmpl-%s-%" PRIu64 "\",\"object\":\"chat.completion\",\"created\":%lld,"
 			     "\"model\":\"%s\",\"choices\":[{\"index\":0,\"message\":{\"role\":\"assistant\","
-			     "\"content\":\"%s\"},\"finish_reason\":\"length\"}],\"usage\":{\"prompt_tokens\":8,"
+			     "\"content\":\"%s\"},\"finish_reason\":\"length\"}],\"usage\":{\"prompt_tokens\":%ld,"
 			     "\"completion_tokens\":%ld,\"total_tokens\":%ld}}",
-			     r->cfg.name, id, created, r->cfg.name, text + 1, tokens, tokens + 8);
+			     r->cfg.name, id, created, r->cfg.name, text + 1, ptok, tokens, tokens + ptok);
 	else
 		n = snprintf(buf, cap,
 			     "{\"id\":\"cmpl-%s-%" PRIu64 "\",\"object\":\"text_completion\",\"created\":%lld,"
 			     "\"model\":\"%s\",\"choices\":[{\"index\":0,\"text\":\"%s\",\"logprobs\":null,"
-			     "\"finish_reason\":\"length\"}],\"usage\":{\"prompt_tokens\":8,"
+			     "\"finish_reason\":\"length\"}],\"usage\":{\"prompt_tokens\":%ld,"
 			     "\"completion_tokens\":%ld,\"total_tokens\":%ld}}",
-			     r->cfg.name, id, created, r->cfg.name, text, tokens, tokens + 8);
+			     r->cfg.name, id, created, r->cfg.name, text, ptok, tokens, tokens + ptok);
 	enum MHD_Result ret = MHD_NO;
 	if (n > 0 && (size_t)n < cap)
 		ret = send_text(c, s, 200, "application/json", buf, (size_t)n, r);
 	free(buf);
 	free(text);
+	return ret;
+}
+
+/* The next event of a streamed answer into r->chunk; with --sleep 1 it waits (suspended) for the token's time.
+ * Returns 1 when a chunk is ready, 0 when the connection was suspended, -1 at the end of the stream. */
+static int next_chunk(struct req *r)
+{
+	struct server *s = r->srv;
+	const char *name = r->cfg.name;
+	bool chat = r->route == R_CHAT;
+	long long created = (long long)time(NULL);
+	int n;
+	if (r->done_sent)
+		return -1;
+	if (r->sent_tokens < r->tokens) {
+		if (r->cfg.sleep) {
+			double gap = r->tokens > 1 ? (r->latency - r->ttft) / (double)(r->tokens - 1) : 0;
+			int64_t due = r->start_ns + (int64_t)((r->ttft + gap * (double)r->sent_tokens) * 1e9);
+			if (mono_ns() < due) {
+				bool waiting = false;
+				pthread_mutex_lock(&s->tmu);
+				if (!s->stopping && s->nheap < PENDING_MAX) {
+					MHD_suspend_connection(r->conn);
+					r->wake_ns = due;
+					heap_push(s, r);
+					pthread_cond_signal(&s->tcv);
+					waiting = true;
+				}
+				pthread_mutex_unlock(&s->tmu);
+				if (waiting)
+					return 0;
+			}
+		}
+		if (chat)
+			n = snprintf(r->chunk, sizeof r->chunk,
+				     "data: {\"id\":\"chatcmpl-%s-%" PRIu64 "\",\"object\":\"chat.completion.chunk\","
+				     "\"created\":%lld,\"model\":\"%s\",\"choices\":[{\"index\":0,\"delta\":{%s"
+				     "\"content\":\"%stok\"},\"finish_reason\":null}]}\n\n",
+				     name, r->id, created, name, r->sent_tokens ? "" : "\"role\":\"assistant\",",
+				     r->sent_tokens ? " " : "");
+		else
+			n = snprintf(r->chunk, sizeof r->chunk,
+				     "data: {\"id\":\"cmpl-%s-%" PRIu64 "\",\"object\":\"text_completion\",\"created\":%lld,"
+				     "\"model\":\"%s\",\"choices\":[{\"index\":0,\"text\":\" tok\",\"logprobs\":null,"
+				     "\"finish_reason\":null}]}\n\n", name, r->id, created, name);
+		r->sent_tokens++;
+	} else if (!r->final_sent) {
+		n = snprintf(r->chunk, sizeof r->chunk,
+			     "data: {\"id\":\"%s-%s-%" PRIu64 "\",\"object\":\"%s\",\"created\":%lld,\"model\":\"%s\","
+			     "\"choices\":[{\"index\":0,%s,\"finish_reason\":\"length\"}],\"usage\":{\"prompt_tokens\":%ld,"
+			     "\"completion_tokens\":%ld,\"total_tokens\":%ld}}\n\n",
+			     chat ? "chatcmpl" : "cmpl", name, r->id, chat ? "chat.completion.chunk" : "text_completion",
+			     created, name, chat ? "\"delta\":{}" : "\"text\":\"\"", (long)r->prompt_tokens, r->tokens,
+			     (long)r->prompt_tokens + r->tokens);
+		r->final_sent = true;
+	} else {
+		n = snprintf(r->chunk, sizeof r->chunk, "data: [DONE]\n\n");
+		r->done_sent = true;
+	}
+	r->chunk_len = n > 0 && (size_t)n < sizeof r->chunk ? (size_t)n : 0;
+	r->chunk_off = 0;
+	return 1;
+}
+
+static ssize_t stream_reader(void *cls, uint64_t pos, char *buf, size_t max)
+{
+	struct req *r = cls;
+	(void)pos;
+	while (r->chunk_off >= r->chunk_len) {
+		int rc = next_chunk(r);
+		if (rc < 0)
+			return MHD_CONTENT_READER_END_OF_STREAM;
+		if (rc == 0)
+			return 0;
+	}
+	size_t n = r->chunk_len - r->chunk_off;
+	if (n > max)
+		n = max;
+	memcpy(buf, r->chunk + r->chunk_off, n);
+	r->chunk_off += n;
+	return (ssize_t)n;
+}
+
+/* Starts a streamed answer: the metrics count it now, the events follow at their simulated times. */
+static enum MHD_Result answer_stream(struct MHD_Connection *c, struct req *r)
+{
+	struct server *s = r->srv;
+	observe_ok(s, r);
+	r->id = atomic_fetch_add(&s->next_id, 1);
+	r->start_ns = mono_ns();
+	struct MHD_Response *resp = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 4096, stream_reader, r, NULL);
+	if (!resp)
+		return MHD_NO;
+	char lat[64];
+	snprintf(lat, sizeof lat, "%.6f", r->latency);
+	MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, "text/event-stream");
+	MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL, "no-cache");
+	MHD_add_response_header(resp, "X-Simulated-Latency", lat);
+	MHD_add_response_header(resp, "X-Served-By", r->cfg.name);
+	enum MHD_Result ret = MHD_queue_response(c, 200, resp);
+	MHD_destroy_response(resp);
 	return ret;
 }
 
@@ -316,7 +483,7 @@ static enum MHD_Result answer_metrics(struct MHD_Connection *c, struct server *s
 
 static enum MHD_Result answer_config(struct MHD_Connection *c, struct server *s, int status, const struct req *r)
 {
-	char json[512];
+	char json[1024];
 	pthread_mutex_lock(&s->mu);
 	int n = sim_config_json(&s->cfg, json, sizeof json);
 	pthread_mutex_unlock(&s->mu);
@@ -398,8 +565,10 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *u
 		return MHD_YES;
 	}
 	if (*upload_size) {
-		if (r->route == R_ADMIN_SET && !r->too_big) {
-			if (r->len + *upload_size > BODY_MAX) {
+		bool keep = r->route == R_ADMIN_SET || r->route == R_COMPLETION || r->route == R_CHAT;
+		size_t cap = r->route == R_ADMIN_SET ? BODY_MAX : COMPLETION_BODY_MAX;
+		if (keep && !r->too_big) {
+			if (r->len + *upload_size > cap) {
 				r->too_big = true;
 			} else {
 				char *nb = realloc(r->body, r->len + *upload_size + 1);
@@ -411,7 +580,7 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *u
 				r->body[r->len] = '\0';
 			}
 		}
-		*upload_size = 0;  /* completion prompts are read and dropped */
+		*upload_size = 0;
 		return MHD_YES;
 	}
 
@@ -420,9 +589,14 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *u
 	case R_CHAT:
 		if (r->suspended)  /* resumed by the timer: the simulated time has passed */
 			return answer_completion(c, r);
+		if (r->too_big)
+			return send_json(c, s, 413, "{\"error\":\"request body too large\"}", r);
+		read_request(r);
 		draw(s, r);
 		atomic_fetch_add(&s->running, 1);
 		r->counted = true;
+		if (r->stream && r->status == 200)
+			return answer_stream(c, r);
 		if (r->cfg.sleep) {
 			pthread_mutex_lock(&s->tmu);
 			if (!s->stopping && s->nheap < PENDING_MAX) {
@@ -461,6 +635,93 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *u
 	}
 }
 
+/* Counts words as tokens. */
+static double count_words(const char *t)
+{
+	double n = 0;
+	bool in = false;
+	for (; t && *t; t++) {
+		bool sp = *t == ' ' || *t == '\n' || *t == '\t' || *t == '\r';
+		if (!sp && !in)
+			n++;
+		in = !sp;
+	}
+	return n;
+}
+
+/* Reads what the completion request asks for: prompt tokens, max_tokens, stream, tools. A body that is not JSON
+ * (the old GET / form) asks for nothing. */
+static void read_request(struct req *r)
+{
+	json_error_t je;
+	if (!r->body || r->len == 0)
+		return;
+	json_t *doc = json_loadb(r->body, r->len, 0, &je);
+	if (!json_is_object(doc)) {
+		json_decref(doc);
+		return;
+	}
+	r->req_doc = doc;
+	json_t *prompt = json_object_get(doc, "prompt"), *msgs = json_object_get(doc, "messages");
+	if (json_is_string(prompt))
+		r->prompt_tokens = count_words(json_string_value(prompt));
+	else if (json_is_array(prompt))
+		for (size_t i = 0; i < json_array_size(prompt); i++)
+			r->prompt_tokens += count_words(json_string_value(json_array_get(prompt, i)));
+	for (size_t i = 0; json_is_array(msgs) && i < json_array_size(msgs); i++)
+		r->prompt_tokens += count_words(json_string_value(json_object_get(json_array_get(msgs, i), "content")));
+	json_t *mt = json_object_get(doc, "max_tokens");
+	if (!mt)
+		mt = json_object_get(doc, "max_completion_tokens");
+	if (json_is_integer(mt) && json_integer_value(mt) > 0)
+		r->max_tokens = (long)(json_integer_value(mt) < 100000 ? json_integer_value(mt) : 100000);
+	r->stream = json_is_true(json_object_get(doc, "stream"));
+	json_t *tools = json_object_get(doc, "tools");
+	if (r->route == R_CHAT && json_is_array(tools) && json_array_size(tools) > 0) {
+		json_t *fn = json_object_get(json_array_get(tools, 0), "function");
+		const char *name = json_string_value(json_object_get(fn, "name"));
+		snprintf(r->tool, sizeof r->tool, "%s", name ? name : "tool");
+		r->tool_params = json_object_get(fn, "parameters");
+	}
+}
+
+/* Arguments for a call of the request's first tool: each required property with a value of its declared type (the
+ * first enum value when there is one); or, malformed, a cut-off JSON text. Returns a new string; caller frees. */
+static char *tool_arguments(const struct req *r, bool malformed)
+{
+	if (malformed)
+		return strdup("{\"location\": \"Par");
+	json_t *args = json_object();
+	json_t *props = json_object_get(r->tool_params, "properties");
+	json_t *req = json_object_get(r->tool_params, "required");
+	for (size_t i = 0; args && json_is_array(req) && i < json_array_size(req); i++) {
+		const char *k = json_string_value(json_array_get(req, i));
+		json_t *ps = json_object_get(props, k ? k : "");
+		const char *type = json_string_value(json_object_get(ps, "type"));
+		json_t *en = json_object_get(ps, "enum"), *v;
+		if (!k)
+			continue;
+		if (json_is_array(en) && json_array_size(en) > 0)
+			v = json_deep_copy(json_array_get(en, 0));
+		else if (type && strcmp(type, "integer") == 0)
+			v = json_integer(1);
+		else if (type && strcmp(type, "number") == 0)
+			v = json_real(1.5);
+		else if (type && strcmp(type, "boolean") == 0)
+			v = json_true();
+		else if (type && strcmp(type, "array") == 0)
+			v = json_array();
+		else if (type && strcmp(type, "object") == 0)
+			v = json_object();
+		else
+			v = json_string("x");
+		json_object_set_new(args, k, v);
+	}
+	char *text = args ? json_dumps(args, JSON_COMPACT) : NULL;
+	json_decref(args);
+	return text;
+}
+
 static void completed(void *cls, struct MHD_Connection *c, void **con_cls, enum MHD_RequestTerminationCode toe)
 {
 	struct server *s = cls;
@@ -472,6 +733,7 @@ static void completed(void *cls, struct MHD_Connection *c, void **con_cls, enum 
 	if (r->counted)
 		atomic_fetch_sub(&s->running, 1);
 	free(r->body);
+	json_decref(r->req_doc);
 	free(r);
 	*con_cls = NULL;
 }

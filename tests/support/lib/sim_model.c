@@ -44,6 +44,10 @@ static const struct {
 	{ "tokens", KEY_LONG, offsetof(struct sim_config, tokens), 1, 100000 },
 	{ "sleep", KEY_LONG, offsetof(struct sim_config, sleep), 0, 1 },
 	{ "metrics_garbage", KEY_LONG, offsetof(struct sim_config, metrics_garbage), 0, 1 },
+	{ "prefill_per_token", KEY_DOUBLE, offsetof(struct sim_config, prefill_per_token), 0, 1 },
+	{ "long_prompt_tokens", KEY_LONG, offsetof(struct sim_config, long_prompt_tokens), 0, 10000000 },
+	{ "long_prompt_factor", KEY_DOUBLE, offsetof(struct sim_config, long_prompt_factor), 1, 1000 },
+	{ "tool_call_malformed", KEY_DOUBLE, offsetof(struct sim_config, tool_call_malformed), 0, 1 },
 };
 
 void sim_config_defaults(struct sim_config *cfg)
@@ -57,6 +61,21 @@ void sim_config_defaults(struct sim_config *cfg)
 	cfg->error_rate = 0.005;
 	cfg->tokens = 32;
 	cfg->sleep = 0;
+	cfg->long_prompt_factor = 1;
+}
+
+void sim_prompt_latency(const struct sim_config *cfg, double prompt_tokens, double *latency, double *ttft)
+{
+	double extra = cfg->prefill_per_token * prompt_tokens;
+	double lat = *latency + extra, first = *ttft + extra;
+	if (cfg->long_prompt_tokens > 0 && prompt_tokens > (double)cfg->long_prompt_tokens) {
+		lat *= cfg->long_prompt_factor;
+		first *= cfg->long_prompt_factor;
+	}
+	if (first > 0.9 * lat)
+		first = 0.9 * lat;
+	*latency = lat;
+	*ttft = first;
 }
 
 /* Compares a key with '-' and '_' taken as equal. */
@@ -108,7 +127,8 @@ int sim_config_set(struct sim_config *cfg, const char *key, const char *value, s
 	}
 	return cn_fail(err, CN_EINPUT,
 		       "unknown key '%s' (use latency_median, latency_sigma, ttft_median, ttft_sigma, error_rate, "
-		       "tokens, sleep)", key);
+		       "tokens, sleep, metrics_garbage, prefill_per_token, long_prompt_tokens, long_prompt_factor, "
+		       "tool_call_malformed)", key);
 }
 
 static const char *skip_ws(const char *p, const char *end)
@@ -218,9 +238,12 @@ int sim_config_json(const struct sim_config *cfg, char *buf, size_t size)
 {
 	int n = snprintf(buf, size,
 			 "{\"name\":\"%s\",\"latency_median\":%.9g,\"latency_sigma\":%.9g,\"ttft_median\":%.9g,"
-			 "\"ttft_sigma\":%.9g,\"error_rate\":%.9g,\"tokens\":%ld,\"sleep\":%ld,\"metrics_garbage\":%ld}",
+			 "\"ttft_sigma\":%.9g,\"error_rate\":%.9g,\"tokens\":%ld,\"sleep\":%ld,\"metrics_garbage\":%ld,"
+			 "\"prefill_per_token\":%.9g,\"long_prompt_tokens\":%ld,\"long_prompt_factor\":%.9g,"
+			 "\"tool_call_malformed\":%.9g}",
 			 cfg->name, cfg->latency_median, cfg->latency_sigma, cfg->ttft_median, cfg->ttft_sigma,
-			 cfg->error_rate, cfg->tokens, cfg->sleep, cfg->metrics_garbage);
+			 cfg->error_rate, cfg->tokens, cfg->sleep, cfg->metrics_garbage, cfg->prefill_per_token,
+			 cfg->long_prompt_tokens, cfg->long_prompt_factor, cfg->tool_call_malformed);
 	return (n < 0 || (size_t)n >= size) ? -1 : n;
 }
 

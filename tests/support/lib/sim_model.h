@@ -24,9 +24,14 @@ struct sim_config {
 	long tokens;              /* output tokens per answer */
 	long sleep;               /* 1: really wait the simulated latency before answering */
 	long metrics_garbage;     /* 1: /metrics answers a page that is not Prometheus text (fault injection) */
+	double prefill_per_token; /* seconds added to TTFT and latency per prompt token (latency grows with prompts) */
+	long long_prompt_tokens;  /* prompts over this many tokens are slowed by long_prompt_factor (0: off) */
+	double long_prompt_factor;/* TTFT and latency multiplier for long prompts (1: none) */
+	double tool_call_malformed; /* probability that a tool call's arguments are not valid JSON, 0..1 */
 };
 
-/* Fills cfg with the defaults (name "blue", median 0.2 s, sigma 0.3, ttft 0.05 s, errors 0.5%, 32 tokens). */
+/* Fills cfg with the defaults (name "blue", median 0.2 s, sigma 0.3, ttft 0.05 s, errors 0.5%, 32 tokens; no
+ * prefill cost, no long-prompt slowdown, well-formed tool calls). */
 void sim_config_defaults(struct sim_config *cfg);
 
 /* Sets one key ("latency_median", "latency-median", "error_rate", ...) from its text value, range-checked;
@@ -39,6 +44,10 @@ int sim_config_apply(struct sim_config *cfg, const char *body, size_t len, struc
 
 /* Writes cfg as one JSON object into buf; returns the length, or -1 if buf is too small. */
 int sim_config_json(const struct sim_config *cfg, char *buf, size_t size);
+
+/* The simulated latency and TTFT of one answer to a prompt of prompt_tokens (>= 0): the drawn values plus the
+ * prefill cost, both times long_prompt_factor for a long prompt; TTFT at most 0.9 of the latency. */
+void sim_prompt_latency(const struct sim_config *cfg, double prompt_tokens, double *latency, double *ttft);
 
 /* A small, fast random source (xoshiro256**); not for cryptography. */
 struct sim_rng {
