@@ -21,6 +21,7 @@
 #include <unistd.h>
 
 #include "canary/clock.h"
+#include "canary/file.h"
 #include "gateway_int.h"
 
 #define INCLUDE_MAX 65536   /* an include file larger than this is not ours */
@@ -130,45 +131,13 @@ int cn_nginx_parse(const char *text, const char *const addr[2], int w[2], struct
 /* ---- files ---- */
 
 /* Reads a whole small file into a new string (*text, the caller frees). Returns 0, 1 if it does not exist, or
- * -CN_EINTERNAL. */
+ * -CN_EINTERNAL (to the gateway a file it cannot read is its own failure, not the user's input). */
 static int read_small(const char *path, size_t max, char **text, size_t *len, struct cn_err *err)
 {
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0) {
-		if (errno == ENOENT)
-			return 1;
-		return cn_fail(err, CN_EINTERNAL, "cannot read '%s': %s", path, strerror(errno));
-	}
-	char *buf = malloc(max + 1);
-	size_t n = 0;
-	if (!buf) {
-		close(fd);
-		return cn_fail(err, CN_EINTERNAL, "out of memory reading '%s'", path);
-	}
-	for (;;) {
-		ssize_t r = read(fd, buf + n, max + 1 - n);
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r < 0) {
-			int e = errno;
-			free(buf);
-			close(fd);
-			return cn_fail(err, CN_EINTERNAL, "cannot read '%s': %s", path, strerror(e));
-		}
-		if (r == 0)
-			break;
-		n += (size_t)r;
-		if (n > max) {
-			free(buf);
-			close(fd);
-			return cn_fail(err, CN_EINTERNAL, "'%s' is larger than %zu bytes", path, max);
-		}
-	}
-	close(fd);
-	buf[n] = '\0';
-	*text = buf;
-	*len = n;
-	return 0;
+	int rc = cn_file_read(path, max, CN_FILE_MISSING_OK, text, len, err);
+	if (rc < 0)
+		err->code = CN_EINTERNAL;
+	return rc < 0 ? -CN_EINTERNAL : rc;
 }
 
 /* Replaces path's content atomically: a temp file beside it, fsync, rename. mode applies to a new file. */

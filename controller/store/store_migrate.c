@@ -52,7 +52,7 @@ static int read_migration(const char *path, char **out, size_t *len_out, struct 
 {
 	char *text = NULL;
 	size_t len = 0;
-	if (cn_file_read(path, CN_MIGRATION_MAX_BYTES, &text, &len, err) < 0)
+	if (cn_file_read(path, CN_MIGRATION_MAX_BYTES, 0, &text, &len, err) < 0)
 		return cn_err_prefix(err, "migration");
 	if (memchr(text, '\0', len)) {
 		free(text);

@@ -1,4 +1,5 @@
-/* The one bounded whole-file reader (canary/file.h), on the capped buffer: the YAML loaders and the migrations use it. */
+/* The one bounded whole-file reader (canary/file.h), on the capped buffer: the YAML loaders, the migrations
+ * and the nginx gateway use it. */
 #include "canary/file.h"
 
 #include <errno.h>
@@ -7,12 +8,14 @@
 
 #include "canary/dynbuf.h"
 
-int cn_file_read(const char *path, size_t max, char **text, size_t *len, struct cn_err *err)
+int cn_file_read(const char *path, size_t max, unsigned flags, char **text, size_t *len, struct cn_err *err)
 {
 	struct cn_dynbuf buf;
 	char chunk[8192];
 	int rc = 0;
 	FILE *f = fopen(path, "rb");
+	if (!f && errno == ENOENT && (flags & CN_FILE_MISSING_OK))
+		return 1;
 	if (!f)
 		return cn_fail(err, CN_EINPUT, "%s: cannot open: %s", path, strerror(errno));
 	cn_dynbuf_init(&buf, max);

@@ -368,7 +368,7 @@ const char *cn_ynode_kind_desc(const struct cn_ynode *n)
 
 int cn_read_file(const char *path, char **text, size_t *len, struct cn_err *err)
 {
-	return cn_file_read(path, CN_YAML_MAX_BYTES, text, len, err);
+	return cn_file_read(path, CN_YAML_MAX_BYTES, 0, text, len, err);
 }
 
 int cn_yaml_load_file(const char *path, cn_yaml_parse_fn parse, void *out, char **source_out, struct cn_err *err)

@@ -1,5 +1,6 @@
-/* Table-driven tests of the bounded whole-file reader (canary/file.h) that the YAML loaders and the migrations share:
- * sizes around the cap, NUL bytes kept, and the refusals in words (missing file, a directory, too large). */
+/* Table-driven tests of the bounded whole-file reader (canary/file.h) that the YAML loaders, the migrations and the
+ * nginx gateway share: sizes around the cap, NUL bytes kept, the refusals in words (missing file, a directory, too
+ * large), and a missing file allowed (CN_FILE_MISSING_OK, as the nginx gateway reads its include). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -51,7 +52,7 @@ static void test_sizes(void **state)
 		struct cn_err err = { 0 };
 		char *text = (char *)"untouched";
 		size_t len = 12345;
-		int rc = cn_file_read(path, c->max, &text, &len, &err);
+		int rc = cn_file_read(path, c->max, 0, &text, &len, &err);
 		unlink(path);
 		if (c->errpart) {
 			if (rc == 0)
@@ -77,19 +78,27 @@ static void test_refusals(void **state)
 {
 	(void)state;
 	static const struct {
-		const char *path, *errpart;
+		const char *path;
+		unsigned flags;
+		int rc;
+		const char *errpart; /* NULL: no message (a missing file allowed) */
 	} bad[] = {
-		{ "/nonexistent/x.yaml", "/nonexistent/x.yaml: cannot open: No such file or directory" },
-		{ "/tmp", "/tmp: cannot read: Is a directory" },
+		{ "/nonexistent/x.yaml", 0, -CN_EINPUT, "/nonexistent/x.yaml: cannot open: No such file or directory" },
+		{ "/nonexistent/x.yaml", CN_FILE_MISSING_OK, 1, NULL },
+		{ "/tmp", 0, -CN_EINPUT, "/tmp: cannot read: Is a directory" },
+		{ "/tmp", CN_FILE_MISSING_OK, -CN_EINPUT, "/tmp: cannot read: Is a directory" },
 	};
 	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
 		struct cn_err err = { 0 };
 		char *text = NULL;
-		size_t len = 0;
-		assert_int_equal(cn_file_read(bad[i].path, MAX, &text, &len, &err), -CN_EINPUT);
-		if (!strstr(err.msg, bad[i].errpart))
+		size_t len = 12345;
+		assert_int_equal(cn_file_read(bad[i].path, MAX, bad[i].flags, &text, &len, &err), bad[i].rc);
+		if (bad[i].errpart && !strstr(err.msg, bad[i].errpart))
 			fail_msg("'%s': message '%s' lacks '%s'", bad[i].path, err.msg, bad[i].errpart);
+		if (!bad[i].errpart)
+			assert_int_equal(err.code, 0);
 		assert_null(text);
+		assert_int_equal(len, 12345);
 	}
 }
 
