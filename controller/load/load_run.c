@@ -2,8 +2,6 @@
  * libcurl's multi interface (keep-alive connections, one thread), streaming answers timed token by token, and every
  * outcome counted in its prompt-length band. A refused connection, a reset stream or a timeout is a counted error. */
 #include <curl/curl.h>
-#include <errno.h>
-#include <stdio.h>
 #include <jansson.h>
 #include <math.h>
 #include <stdlib.h>
@@ -11,6 +9,7 @@
 #include <time.h>
 
 #include "canary/dynbuf.h"
+#include "canary/file.h"
 #include "canary/load.h"
 
 #define LOAD_BODY_MAX (4 * 1024 * 1024)    /* one request body: a 30,000-token prompt is about 150 KB */
@@ -87,32 +86,6 @@ static int cmp_double(const void *a, const void *b)
 	return (x > y) - (x < y);
 }
 
-/* Reads the whole file (at most LOAD_PROMPTS_FILE_MAX bytes) into a new NUL-terminated string the caller frees. */
-static int read_capped(const char *path, char **text, size_t *len, struct cn_err *err)
-{
-	struct cn_dynbuf b;
-	char chunk[65536];
-	size_t n;
-	int rc = 0;
-	FILE *f = fopen(path, "rb");
-	if (!f)
-		return cn_fail(err, CN_EINPUT, "prompts_file '%s': cannot open: %s", path, strerror(errno));
-	cn_dynbuf_init(&b, LOAD_PROMPTS_FILE_MAX);
-	while ((n = fread(chunk, 1, sizeof chunk, f)) > 0)
-		if (cn_dynbuf_add(&b, chunk, n) < 0)
-			break;
-	if (ferror(f))
-		rc = cn_fail(err, CN_EINPUT, "prompts_file '%s': cannot read", path);
-	else if (cn_dynbuf_error(&b))
-		rc = cn_fail(err, CN_EINPUT, "prompts_file '%s': larger than %u bytes; sample it down", path,
-			     LOAD_PROMPTS_FILE_MAX);
-	fclose(f);
-	if (rc == 0 && !(*text = cn_dynbuf_take(&b, len)))
-		rc = cn_fail(err, CN_EINTERNAL, "out of memory reading %s", path);
-	cn_dynbuf_free(&b);
-	return rc;
-}
-
 /* Reads a JSONL file of {"prompt": "..."} lines (or chat's {"messages": [..., {"content": "..."}]}: the last
  * message's content). Tokens are counted as words. */
 static int read_prompts(const char *path, struct prompt **out, size_t *nout, double *median, double *p90,
@@ -122,9 +95,9 @@ static int read_prompts(const char *path, struct prompt **out, size_t *nout, dou
 	size_t len = 0, n = 0, cap = 0;
 	struct prompt *ps = NULL;
 	double *lens = NULL;
-	int rc = read_capped(path, &text, &len, err);
+	int rc = cn_file_read(path, LOAD_PROMPTS_FILE_MAX, 0, &text, &len, err);
 	if (rc < 0)
-		return rc;
+		return cn_err_prefix(err, "prompts_file");
 	long lineno = 0;
 	for (char *line = text, *next; line && *line; line = next) {
 		char *nl = strchr(line, '\n');
