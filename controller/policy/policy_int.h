@@ -11,6 +11,11 @@
 int cn_schema_walk(struct cn_load *ld, const struct cn_schema *sc, void *obj, const struct cn_ynode *map,
 		   const char *what);
 
+/* Reads a whole document (text, len; ld->origin names it) and walks its root mapping into obj with sc; an empty
+ * document fails with `empty` (one line saying what the file needs). 0 or -code with ld->err set. */
+int cn_schema_parse(struct cn_load *ld, const char *text, size_t len, const struct cn_schema *sc, const char *what,
+		    const char *empty, void *obj);
+
 /* The value node of key `name` among vals (as passed to a schema check), or NULL if absent. */
 const struct cn_ynode *cn_schema_val(const struct cn_schema *sc, const struct cn_ynode *const *vals, const char *name);
 

@@ -214,31 +214,17 @@ static int check_policy(struct cn_load *ld, void *obj, const struct cn_ynode *ma
 int cn_policy_parse(const char *text, size_t len, const char *origin, struct cn_policy *out, struct cn_err *err)
 {
 	struct cn_err scratch;
-	struct cn_ynode *root = NULL;
-	struct cn_policy *p = NULL;
-	int rc;
-
 	if (!err)
 		err = &scratch;
 	struct cn_load ld = { .origin = origin ? origin : "<input>", .err = err };
-	if ((rc = cn_yaml_read(text, len, ld.origin, &root, err)) < 0)
-		goto out;
-	if (!root) {
-		rc = cn_ld_fail(&ld, NULL, "empty file; expected a policy with name, steps and slos");
-		goto out;
-	}
-	p = calloc(1, sizeof *p);
-	if (!p) {
-		rc = cn_fail(err, CN_EINTERNAL, "out of memory loading %s", ld.origin);
-		goto out;
-	}
-	if ((rc = cn_schema_walk(&ld, &policy_schema, p, root, "policy")) < 0)
-		goto out;
-	*out = *p;
-	rc = 0;
-out:
+	struct cn_policy *p = calloc(1, sizeof *p);
+	if (!p)
+		return cn_fail(err, CN_EINTERNAL, "out of memory loading %s", ld.origin);
+	int rc = cn_schema_parse(&ld, text, len, &policy_schema, "policy",
+				 "empty file; expected a policy with name, steps and slos", p);
+	if (rc == 0)
+		*out = *p;
 	free(p);
-	cn_ynode_free(root);
 	return rc;
 }
 

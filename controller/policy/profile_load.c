@@ -126,28 +126,14 @@ static int check_profile(struct cn_load *ld, void *obj, const struct cn_ynode *m
 int cn_profile_parse(const char *text, size_t len, const char *origin, struct cn_profile *out, struct cn_err *err)
 {
 	struct cn_load ld = { .origin = origin ? origin : "profile", .err = err };
-	struct cn_ynode *root = NULL;
-	struct cn_profile *p = NULL;
-	int rc;
-
-	if ((rc = cn_yaml_read(text, len, ld.origin, &root, err)) < 0)
-		goto out;
-	if (!root) {
-		rc = cn_ld_fail(&ld, NULL, "the profile is empty; it needs at least rate and duration");
-		goto out;
-	}
-	p = calloc(1, sizeof *p);
-	if (!p) {
-		rc = cn_fail(err, CN_EINTERNAL, "out of memory loading %s", ld.origin);
-		goto out;
-	}
-	if ((rc = cn_schema_walk(&ld, &profile_schema, p, root, "profile")) < 0)
-		goto out;
-	*out = *p;
-	rc = 0;
-out:
+	struct cn_profile *p = calloc(1, sizeof *p);
+	if (!p)
+		return cn_fail(err, CN_EINTERNAL, "out of memory loading %s", ld.origin);
+	int rc = cn_schema_parse(&ld, text, len, &profile_schema, "profile",
+				 "the profile is empty; it needs at least rate and duration", p);
+	if (rc == 0)
+		*out = *p;
 	free(p);
-	cn_ynode_free(root);
 	return rc;
 }
 

@@ -391,3 +391,17 @@ int cn_schema_walk(struct cn_load *ld, const struct cn_schema *sc, void *vobj, c
 		return sc->check(ld, obj, map, vals);
 	return 0;
 }
+
+int cn_schema_parse(struct cn_load *ld, const char *text, size_t len, const struct cn_schema *sc, const char *what,
+		    const char *empty, void *obj)
+{
+	struct cn_ynode *root = NULL;
+	int rc = cn_yaml_read(text, len, ld->origin, &root, ld->err);
+	if (rc < 0)
+		return rc;
+	if (!root)
+		return cn_ld_fail(ld, NULL, "%s", empty);
+	rc = cn_schema_walk(ld, sc, obj, root, what);
+	cn_ynode_free(root);
+	return rc < 0 ? rc : 0;
+}

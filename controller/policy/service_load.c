@@ -595,36 +595,22 @@ static int check_service(struct cn_load *ld, void *obj, const struct cn_ynode *m
 int cn_service_parse(const char *text, size_t len, const char *origin, struct cn_service *out, struct cn_err *err)
 {
 	struct cn_err scratch;
-	struct cn_ynode *root = NULL;
-	struct service_doc *doc = NULL;
-	int rc;
-
 	if (!err)
 		err = &scratch;
 	struct cn_load ld = { .origin = origin ? origin : "<input>", .err = err };
-	if ((rc = cn_yaml_read(text, len, ld.origin, &root, err)) < 0)
-		goto out;
-	if (!root) {
-		rc = cn_ld_fail(&ld, NULL, "empty file; expected a service with name, gateway, slots and live");
-		goto out;
-	}
-	doc = calloc(1, sizeof *doc);
-	if (!doc) {
-		rc = cn_fail(err, CN_EINTERNAL, "out of memory loading %s", ld.origin);
-		goto out;
-	}
+	struct service_doc *doc = calloc(1, sizeof *doc);
+	if (!doc)
+		return cn_fail(err, CN_EINTERNAL, "out of memory loading %s", ld.origin);
 	snprintf(doc->names.requests, sizeof doc->names.requests, UNSET);
 	snprintf(doc->names.errors, sizeof doc->names.errors, UNSET);
 	snprintf(doc->names.latency, sizeof doc->names.latency, UNSET);
 	snprintf(doc->names.ttft, sizeof doc->names.ttft, UNSET);
 	snprintf(doc->names.itl, sizeof doc->names.itl, UNSET);
-	if ((rc = cn_schema_walk(&ld, &service_schema, doc, root, "service")) < 0)
-		goto out;
-	*out = doc->svc;
-	rc = 0;
-out:
+	int rc = cn_schema_parse(&ld, text, len, &service_schema, "service",
+				 "empty file; expected a service with name, gateway, slots and live", doc);
+	if (rc == 0)
+		*out = doc->svc;
 	free(doc);
-	cn_ynode_free(root);
 	return rc;
 }
 
