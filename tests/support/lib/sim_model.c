@@ -247,44 +247,21 @@ int sim_config_json(const struct sim_config *cfg, char *buf, size_t size)
 	return (n < 0 || (size_t)n >= size) ? -1 : n;
 }
 
-static uint64_t splitmix(uint64_t *x)
-{
-	uint64_t z = (*x += 0x9e3779b97f4a7c15ULL);
-	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-	z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-	return z ^ (z >> 31);
-}
-
+/* The simulator draws from the load generator's random source (canary/load.h): one xoshiro256** and one
+ * Box-Muller in the tree, the same sequence for a seed as before. */
 void sim_rng_seed(struct sim_rng *rng, uint64_t seed)
 {
-	for (int i = 0; i < 4; i++)
-		rng->s[i] = splitmix(&seed);
-}
-
-static uint64_t rotl(uint64_t x, int k)
-{
-	return (x << k) | (x >> (64 - k));
+	cn_rng_seed(&rng->r, seed);
 }
 
 double sim_rng_uniform(struct sim_rng *rng)
 {
-	uint64_t *s = rng->s;
-	uint64_t r = rotl(s[1] * 5, 7) * 9, t = s[1] << 17;
-	s[2] ^= s[0];
-	s[3] ^= s[1];
-	s[1] ^= s[2];
-	s[0] ^= s[3];
-	s[2] ^= t;
-	s[3] = rotl(s[3], 45);
-	return (double)(r >> 11) * 0x1.0p-53;
+	return cn_rng_uniform(&rng->r);
 }
 
 double sim_rng_lognormal(struct sim_rng *rng, double median, double sigma)
 {
-	/* Box-Muller; 1 - u keeps the log's argument in (0, 1]. */
-	double u1 = 1.0 - sim_rng_uniform(rng), u2 = sim_rng_uniform(rng);
-	double z = sqrt(-2.0 * log(u1)) * cos(2.0 * M_PI * u2);
-	return median * exp(sigma * z);
+	return median * exp(sigma * cn_rng_normal(&rng->r));
 }
 
 void sim_hist_init(struct sim_hist *h, const double *le, int n)

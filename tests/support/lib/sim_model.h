@@ -9,6 +9,7 @@
 #include <stdint.h>
 
 #include "canary/err.h"
+#include "canary/load.h"
 
 #define SIM_NAME_MAX 64
 #define SIM_HIST_MAX 32
@@ -51,7 +52,7 @@ void sim_prompt_latency(const struct sim_config *cfg, double prompt_tokens, doub
 
 /* A small, fast random source (xoshiro256**); not for cryptography. */
 struct sim_rng {
-	uint64_t s[4];
+	struct cn_rng r;
 };
 
 /* Seeds rng from seed (any value, 0 included). */
