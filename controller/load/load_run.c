@@ -45,28 +45,6 @@ static double mono(void)
 	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
-/* Appends s as a JSON string literal. */
-static void add_json_string(struct cn_dynbuf *b, const char *s, size_t n)
-{
-	cn_dynbuf_add(b, "\"", 1);
-	size_t run = 0;
-	for (size_t i = 0; i < n; i++) {
-		unsigned char c = (unsigned char)s[i];
-		if (c >= 0x20 && c != '"' && c != '\\')
-			continue;
-		cn_dynbuf_add(b, s + run, i - run);
-		if (c == '"' || c == '\\') {
-			char e[2] = { '\\', (char)c };
-			cn_dynbuf_add(b, e, 2);
-		} else {
-			cn_dynbuf_addf(b, "\\u%04x", c);
-		}
-		run = i + 1;
-	}
-	cn_dynbuf_add(b, s + run, n - run);
-	cn_dynbuf_add(b, "\"", 1);
-}
-
 static double count_words(const char *s)
 {
 	double n = 0;
@@ -142,7 +120,7 @@ static int read_prompts(const char *path, struct prompt **out, size_t *nout, dou
 		}
 		struct cn_dynbuf b;
 		cn_dynbuf_init(&b, LOAD_BODY_MAX);
-		add_json_string(&b, p, strlen(p));
+		cn_dynbuf_add_json_string(&b, p, strlen(p));
 		ps[n].tokens = count_words(p);
 		ps[n].json = cn_dynbuf_error(&b) ? NULL : cn_dynbuf_take(&b, NULL);
 		cn_dynbuf_free(&b);
@@ -257,7 +235,7 @@ static struct req *req_start(CURLM *m, const char *url, const struct cn_profile 
 		out_tokens = 1;
 	struct cn_dynbuf *b = &r->body;
 	cn_dynbuf_adds(b, "{\"model\":");
-	add_json_string(b, pf->model, strlen(pf->model));
+	cn_dynbuf_add_json_string(b, pf->model, strlen(pf->model));
 	cn_dynbuf_adds(b, pf->endpoint == CN_ENDPOINT_CHAT ? ",\"messages\":[{\"role\":\"user\",\"content\":"
 							    : ",\"prompt\":");
 	if (fp) {

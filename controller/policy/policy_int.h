@@ -25,4 +25,7 @@ const struct cn_ynode *cn_schema_val(const struct cn_schema *sc, const struct cn
 extern const struct cn_key cn_notify_hook_keys[CN_NOTIFY_HOOK_NKEYS];
 int cn_notify_hook_check(struct cn_load *ld, void *obj, const struct cn_ynode *map, const struct cn_ynode *const *vals);
 
+/* The service file's contract: section (controller/policy/contract_load.c), over struct cn_contract. */
+extern const struct cn_schema cn_contract_schema;
+
 #endif

@@ -236,6 +236,9 @@ static const struct cn_key service_keys[] = {
 	  .doc = "where each slot's metrics come from" },
 	{ .name = "notify", .type = CN_KT_LIST, .offset = offsetof(struct service_doc, svc.notify.hooks), .min = NAN,
 	  .max = NAN, .sub = &notify_schema, .doc = "webhooks for every rollout of this service (see Notifications)" },
+	{ .name = "contract", .type = CN_KT_MAP, .offset = offsetof(struct service_doc, svc.contract), .min = NAN,
+	  .max = NAN, .sub = &cn_contract_schema,
+	  .doc = "the inference contract every answer is checked against during pre-flight (see Pre-flight)" },
 };
 
 static const struct cn_schema service_schema = {

@@ -94,6 +94,27 @@ int cn_dynbuf_addf(struct cn_dynbuf *b, const char *fmt, ...)
 	return rc;
 }
 
+int cn_dynbuf_add_json_string(struct cn_dynbuf *b, const char *s, size_t n)
+{
+	size_t run = 0;
+	cn_dynbuf_add(b, "\"", 1);
+	for (size_t i = 0; i < n; i++) {
+		unsigned char c = (unsigned char)s[i];
+		if (c >= 0x20 && c != '"' && c != '\\')
+			continue;
+		cn_dynbuf_add(b, s + run, i - run);
+		if (c == '"' || c == '\\') {
+			char e[2] = { '\\', (char)c };
+			cn_dynbuf_add(b, e, 2);
+		} else {
+			cn_dynbuf_addf(b, "\\u%04x", c);
+		}
+		run = i + 1;
+	}
+	cn_dynbuf_add(b, s + run, n - run);
+	return cn_dynbuf_add(b, "\"", 1);
+}
+
 const char *cn_dynbuf_ptr(const struct cn_dynbuf *b)
 {
 	return b->p ? b->p : "";

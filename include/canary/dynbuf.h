@@ -33,6 +33,10 @@ int cn_dynbuf_adds(struct cn_dynbuf *b, const char *s);
 int cn_dynbuf_addf(struct cn_dynbuf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 int cn_dynbuf_vaddf(struct cn_dynbuf *b, const char *fmt, va_list ap) __attribute__((format(printf, 2, 0)));
 
+/* Appends n bytes of s as a JSON string literal, quotes included ('"', '\\' and control characters escaped; other
+ * bytes as they are). Returns as cn_dynbuf_add. */
+int cn_dynbuf_add_json_string(struct cn_dynbuf *b, const char *s, size_t n);
+
 /* The text held: borrowed, valid until the next add, reset or free; "" when empty. */
 const char *cn_dynbuf_ptr(const struct cn_dynbuf *b);
 

@@ -4,6 +4,7 @@
 
 #include <stdint.h>
 
+#include "canary/contract-t.h"
 #include "canary/policy-t.h"
 
 #define CN_URL_MAX 512
@@ -79,6 +80,7 @@ struct cn_service {
 		int64_t timeout_ms;
 	} metrics;
 	struct cn_notify notify;          /* webhooks for every rollout of this service */
+	struct cn_contract contract;      /* what its answers must look like (checked during pre-flight) */
 };
 
 #endif
