@@ -1,0 +1,247 @@
+#!/usr/bin/env bash
+# Benchmark (issue 13): one canaryd carrying N concurrent rollouts at 10-second ticks. Prints figures, never
+# pass/fail. Goals for one canaryd on a 2-core machine: under one core at N = 10,000, RSS <= 64 MB, tick lateness
+# p99 <= 1 s, abort -> weight 0 on HAProxy p99 <= 200 ms at every N.
+#   Each rollout has its own service (two slots), all behind one real HAProxy (a backend per service); every slot's
+#   /metrics is a page of one multi-tenant simulator (tests/support/bin/metricsfarm.c: /metrics/<service>/<slot>,
+#   counters advancing with time). The policy holds for an hour at 1%, so every rollout just ticks every 10 s with
+#   three SLOs (error rate, p99 latency, p95 time to first token).
+#   Setup: one service applied with canaryctl, the other N-1 copied from it by canary.apply_service (as the
+#   database superuser, to save N canaryctl runs), the rollouts started by canary.start_rollout in one transaction.
+#   Measured over WINDOW seconds once every rollout has ticked (or SETTLE seconds passed):
+#     canaryd CPU (utime+stime from /proc, % of one core), RSS now and peak, Postgres CPU (the postmaster and its
+#     children), tick lateness (time between two ticks of a rollout minus the interval, from the audit's tick
+#     events: the database's clock), transactions and rows written per tick (pg_stat_database), canaryd's database
+#     round trips per tick (its /metrics), database growth and WAL per rollout-hour; then ABORTS operators' aborts,
+#     one after the other: canaryctl launched -> weight 0 on HAProxy.
+#   CANARY_BINARY_DIR=build-rel DATABASE_URL=$(scripts/pgtmp start DIR) bench/scale.sh N [WINDOW] [ABORTS]
+#   Environment: SCALE_REPLICAS=3 runs three canaryd (--lease 15000) and adds the replica figures (spread of ticks
+#   per replica, one SIGKILLed: time until its rollouts tick again, double and skipped steps from the audit);
+#   SCALE_PAGE_BYTES=1048576 pads every page to 1 MB; SCALE_INTERVAL (default 10s); SCALE_CANARYD_ARGS.
+# The machine is shared: the load average is printed next to the figures. A sanitizer build measures the sanitizer.
+source "$(dirname "${BASH_SOURCE[0]}")/../tests/e2e/lib.bash"
+
+N=${1:-100}
+WINDOW=${2:-60}
+ABORTS=${3:-20}
+REPLICAS=${SCALE_REPLICAS:-1}
+INTERVAL=${SCALE_INTERVAL:-10s}
+[[ "$N" =~ ^[0-9]+$ ]] && [ "$N" -ge 1 ] && [ "$N" -le 20000 ] || fail "N '$N' is not a number in 1..20000"
+[[ "$WINDOW" =~ ^[0-9]+$ ]] && [ "$WINDOW" -ge 10 ] || fail "WINDOW '$WINDOW' is not a number of seconds >= 10"
+[[ "$ABORTS" =~ ^[0-9]+$ ]] && [ "$ABORTS" -lt "$N" ] || fail "ABORTS '$ABORTS' must be below N"
+FARM=$B/tests/metricsfarm
+[ -x "$FARM" ] || fail "'$FARM' is not built; run scripts/build first"
+interval_s=${INTERVAL%s}
+
+fresh_db
+sql "ALTER DATABASE $E2E_DB SET synchronous_commit = off" >/dev/null
+"$FARM" --port 0 --rate 200 --error-rate 0.003 ${SCALE_PAGE_BYTES:+--page-bytes "$SCALE_PAGE_BYTES"} \
+	>"$E2E_DIR/farm.out" 2>"$E2E_DIR/farm.log" &
+E2E_PIDS+=($!)
+for _ in $(seq 1 100); do grep -q listening "$E2E_DIR/farm.out" 2>/dev/null && break; sleep 0.05; done
+FARM_PORT=$(sed -n 's/^listening on 127.0.0.1:\([0-9]*\)$/\1/p' "$E2E_DIR/farm.out")
+[ -n "$FARM_PORT" ] || fail "metricsfarm did not start (see $E2E_DIR/farm.log)"
+
+ADMIN=$(free_port)
+{
+	printf 'global\n    maxconn 4096\n    stats socket ipv4@127.0.0.1:%s level admin\n' "$ADMIN"
+	printf 'defaults\n    mode http\n    timeout connect 2s\n    timeout client 30s\n    timeout server 30s\n'
+	for ((i = 1; i <= N; i++)); do
+		printf 'backend svc%d\n    server blue 127.0.0.1:%s weight 256\n    server green 127.0.0.1:%s weight 0\n' \
+			"$i" "$FARM_PORT" "$FARM_PORT"
+	done
+} >"$E2E_DIR/haproxy.cfg"
+"$HAPROXY" -db -f "$E2E_DIR/haproxy.cfg" >"$E2E_DIR/haproxy.log" 2>&1 &
+E2E_PIDS+=($!)
+wait_port "$ADMIN" 60
+
+cat >"$E2E_DIR/scale.yaml" <<YAML
+name: scale
+description: "an hour at 1%: every rollout ticks and holds"
+steps:
+  - weight: 1%
+    hold: 1h
+  - weight: 100%
+    hold: 1h
+analysis:
+  interval: $INTERVAL
+  min_requests: 100
+  inconclusive_timeout: 1h
+  on_inconclusive: pause
+  judge: sequential
+slos:
+  - name: error-rate
+    metric: error_rate
+    max: 2%
+    max_increase: 1.5x
+  - name: p99-latency
+    metric: latency
+    quantile: 0.99
+    max: 2s
+    max_increase: 1.5x
+  - name: ttft-p95
+    metric: ttft
+    quantile: 0.95
+    max: 1s
+YAML
+cat >"$E2E_DIR/svc.yaml" <<YAML
+name: svc-token-
+gateway: { kind: haproxy, runtime_api: "127.0.0.1:$ADMIN", backend: svc-token-, timeout: 2s }
+slots:
+  blue:  { server: blue,  metrics_url: "http://127.0.0.1:$FARM_PORT/metrics/svc-token-/blue" }
+  green: { server: green, metrics_url: "http://127.0.0.1:$FARM_PORT/metrics/svc-token-/green" }
+live: blue
+metrics: { source: scrape, preset: vllm, timeout: 2s }
+YAML
+"$CTL" migrate >/dev/null
+"$CTL" policy apply "$E2E_DIR/scale.yaml" >/dev/null
+"$CTL" service apply "$E2E_DIR/svc.yaml" >/dev/null 2>>"$E2E_DIR/cli.log" || fail "service apply failed"
+log "N=$N: copying $N services and starting $N rollouts"
+sql "SELECT count(canary.apply_service('svc' || i, replace(v.source, '-token-', i::text),
+                                       replace(v.spec::text, '-token-', i::text)::jsonb, 0::smallint))
+     FROM service_versions v, generate_series(1, $N) i WHERE v.service = 'svc-token-'" >/dev/null
+sql "SELECT count(canary.start_rollout('svc' || i, 'v2', 'scale', 'bench')) FROM generate_series(1, $N) i" >/dev/null
+
+pg_pid=$(head -1 "$(sql "SHOW data_directory")/postmaster.pid")
+cpu_of() { # PID...: utime+stime (+ children's, for the postmaster) in clock ticks
+	local t=0 p f
+	for p in "$@"; do
+		f=$(cut -d' ' -f14-17 "/proc/$p/stat" 2>/dev/null) || continue
+		t=$((t + $(echo "$f" | awk '{print $1 + $2 + $3 + $4}')))
+	done
+	echo "$t"
+}
+pg_procs() { echo "$pg_pid"; ps -o pid= --ppid "$pg_pid"; }
+HZ=$(getconf CLK_TCK)
+
+PIDS=()
+METRICS_PORTS=()
+for ((r = 1; r <= REPLICAS; r++)); do
+	mp=$(free_port)
+	METRICS_PORTS+=("$mp")
+	"$CANARYD" --id "replica$r" --listen "127.0.0.1:$mp" --lease 15000 --poll 500 ${SCALE_CANARYD_ARGS:-} \
+		>>"$E2E_DIR/canaryd$r.log" 2>&1 &
+	E2E_PIDS+=($!)
+	PIDS+=($!)
+done
+t_start=$(date +%s)
+SETTLE=${SCALE_SETTLE:-$((60 + N / 100))}
+for _ in $(seq 1 $((SETTLE * 2))); do
+	[ "$(sql "SELECT count(*) FROM rollouts WHERE state IS NOT NULL")" -ge "$N" ] && break
+	sleep 0.5
+done
+started=$(sql "SELECT count(*) FROM rollouts WHERE state IS NOT NULL")
+log "$started of $N rollouts ticked at least once after $(($(date +%s) - t_start))s; measuring for ${WINDOW}s"
+sleep "$interval_s" # one more interval: the first ticks' bunching is over
+
+round_trips() { # total database round trips of every replica (canaryd_db_round_trips_total), or -
+	local total=0 mp v
+	for mp in "${METRICS_PORTS[@]}"; do
+		v=$(curl -fsS "http://127.0.0.1:$mp/metrics" 2>/dev/null | awk '$1 == "canaryd_db_round_trips_total" {print $2}')
+		[ -n "$v" ] || { echo -; return; }
+		total=$((total + ${v%.*}))
+	done
+	echo "$total"
+}
+stat_db() {
+	sql "SELECT xact_commit || ' ' || tup_inserted + tup_updated + tup_deleted || ' ' || pg_database_size('$E2E_DB')
+	     || ' ' || pg_wal_lsn_diff(pg_current_wal_lsn(), '0/0')::bigint FROM pg_stat_database WHERE datname = '$E2E_DB'"
+}
+sql "SELECT pg_stat_clear_snapshot()" >/dev/null
+read -r x0 w0 s0 l0 <<<"$(stat_db)"
+rt0=$(round_trips)
+c0=$(cpu_of "${PIDS[@]}")
+p0=$(cpu_of $(pg_procs))
+t0=$(sql "SELECT clock_timestamp()")
+m0=$(date +%s%N)
+peak_rss=0
+for ((s = 0; s < WINDOW; s++)); do
+	sleep 1
+	for p in "${PIDS[@]}"; do
+		rss=$(awk '/^VmRSS/ {print $2}' "/proc/$p/status")
+		[ "$rss" -gt "$peak_rss" ] && peak_rss=$rss
+	done
+done
+m1=$(date +%s%N)
+t1=$(sql "SELECT clock_timestamp()")
+c1=$(cpu_of "${PIDS[@]}")
+p1=$(cpu_of $(pg_procs))
+rt1=$(round_trips)
+sleep 1 # pg_stat_database lags by up to PGSTAT_MIN_INTERVAL
+read -r x1 w1 s1 l1 <<<"$(stat_db)"
+load=$(cut -d' ' -f1-3 /proc/loadavg)
+secs=$(awk -v a="$m0" -v b="$m1" 'BEGIN {printf "%.3f", (b - a) / 1e9}')
+
+ticks=$(sql "SELECT count(*) FROM audit_events WHERE kind = 'tick' AND at > '$t0' AND at <= '$t1'")
+lat=$(sql "WITH t AS (SELECT at, lag(at) OVER (PARTITION BY rollout_id ORDER BY id) AS prev
+                    FROM audit_events WHERE kind = 'tick' AND at > '$t0'::timestamptz - interval '$((interval_s * 3)) s'),
+               l AS (SELECT extract(epoch FROM at - prev) * 1000 - $interval_s * 1000 AS ms FROM t
+                    WHERE prev IS NOT NULL AND at > '$t0' AND at <= '$t1')
+          SELECT round(percentile_cont(0.5) WITHIN GROUP (ORDER BY ms)::numeric) || ' ' ||
+                 round(percentile_cont(0.99) WITHIN GROUP (ORDER BY ms)::numeric) || ' ' || round(max(ms)::numeric)
+          FROM l")
+read -r lat50 lat99 latmax <<<"$lat"
+expected=$(awk -v n="$N" -v w="$secs" -v i="$interval_s" 'BEGIN {printf "%d", n * w / i}')
+rh=$(awk -v n="$N" -v w="$secs" 'BEGIN {print n * w / 3600}')
+per_tick() { awk -v a="$1" -v t="$ticks" 'BEGIN {if (t > 0 && a != "-") printf "%.1f", a / t; else print "-"}'; }
+rt=-
+[ "$rt0" != - ] && [ "$rt1" != - ] && rt=$((rt1 - rt0))
+
+echo "== N=$N rollouts, $REPLICAS canaryd, interval ${interval_s}s, window ${secs}s, load average $load ($(nproc) cores)"
+echo "ticks recorded:       $ticks of $expected due ($(awk -v t="$ticks" -v s="$secs" 'BEGIN {printf "%.1f", t / s}')/s; $started of $N ticked within ${SETTLE}s)"
+echo "tick lateness:        p50 ${lat50:--} ms, p99 ${lat99:--} ms, max ${latmax:--} ms (interval-to-interval, database clock)"
+echo "canaryd CPU:          $(awk -v a="$c0" -v b="$c1" -v hz="$HZ" -v s="$secs" 'BEGIN {printf "%.1f", (b - a) / hz / s * 100}')% of one core (all replicas)"
+echo "canaryd RSS:          $(for p in "${PIDS[@]}"; do awk '/^VmRSS/ {printf "%.1f MB ", $2 / 1024}' "/proc/$p/status"; done)now, peak $(awk -v k="$peak_rss" 'BEGIN {printf "%.1f", k / 1024}') MB; descriptors $(for p in "${PIDS[@]}"; do ls "/proc/$p/fd" | wc -l; done | tr '\n' ' ')"
+echo "postgres CPU:         $(awk -v a="$p0" -v b="$p1" -v hz="$HZ" -v s="$secs" 'BEGIN {printf "%.1f", (b - a) / hz / s * 100}')% of one core"
+echo "per tick:             $(per_tick $((x1 - x0))) transactions, $(per_tick $((w1 - w0))) rows written, $(per_tick "$rt") round trips (canaryd's count)"
+echo "per rollout-hour:     $(awk -v a="$s0" -v b="$s1" -v rh="$rh" 'BEGIN {printf "%.0f", (b - a) / rh / 1024}') kB database growth, $(awk -v a="$l0" -v b="$l1" -v rh="$rh" 'BEGIN {printf "%.0f", (b - a) / rh / 1024}') kB WAL"
+echo "by table (now):       $(sql "SELECT string_agg(relname || ' ' || pg_size_pretty(pg_total_relation_size(relid)), ', ' ORDER BY pg_total_relation_size(relid) DESC) FROM pg_stat_user_tables WHERE pg_total_relation_size(relid) > 1048576")"
+
+if [ "$ABORTS" -gt 0 ]; then
+	: >"$E2E_DIR/aborts"
+	for ((k = 1; k <= ABORTS; k++)); do
+		i=$((k * N / (ABORTS + 1)))
+		[ "$i" -ge 1 ] || i=1
+		id=$(sql "SELECT id FROM rollouts WHERE service = 'svc$i'")
+		a0=$(date +%s%N)
+		"$CTL" rollout abort "$id" --reason "bench: abort under load" >/dev/null 2>>"$E2E_DIR/cli.log" ||
+			{ log "abort of svc$i failed"; continue; }
+		w=
+		for _ in $(seq 1 2000); do
+			w=$(hap "$ADMIN" "get weight svc$i/green" | awk '{print $1}')
+			[ "$w" = 0 ] && break
+			sleep 0.005
+		done
+		a1=$(date +%s%N)
+		[ "$w" = 0 ] && echo $(((a1 - a0) / 1000000)) >>"$E2E_DIR/aborts"
+	done
+	echo "abort -> weight 0:    $(sort -n "$E2E_DIR/aborts" | awk '{v[NR] = $1} END {if (NR == 0) {print "none reached 0"; exit}
+		i50 = int(NR * 0.5 + 0.5); i99 = int(NR * 0.99 + 0.5); if (i50 < 1) i50 = 1; if (i99 < 1) i99 = 1
+		printf "p50 %d ms, p99 %d ms, max %d ms (%d aborts, from launching canaryctl)", v[i50], v[i99], v[NR], NR}')"
+fi
+
+if [ "$REPLICAS" -gt 1 ]; then
+	echo "ticks per replica:    $(sql "SELECT string_agg(d || ' ' || c, ', ' ORDER BY d) FROM (SELECT data->>'daemon' AS d, count(*) AS c
+	    FROM audit_events WHERE kind = 'tick' AND at > '$t0' AND at <= '$t1' GROUP BY 1) x")"
+	echo "spread:               $(sql "WITH x AS (SELECT count(*) AS c FROM audit_events WHERE kind = 'tick' AND at > '$t0' AND at <= '$t1'
+	    GROUP BY data->>'daemon') SELECT round(100 * (max(c) - avg(c)) / avg(c)) || '% above the mean, ' || round(100 * (avg(c) - min(c)) / avg(c)) || '% below' FROM x")"
+	victim=${PIDS[0]}
+	owned=$(sql "SELECT count(*) FROM rollouts WHERE lease_owner = 'replica1' AND phase = 'progressing'")
+	kill -9 "$victim"
+	tk=$(sql "SELECT clock_timestamp()")
+	sleep $((15 + 2 * interval_s + 5))
+	echo "SIGKILL of replica1:  it held $owned leases; their first tick by another replica $(sql "WITH v AS (SELECT DISTINCT rollout_id FROM audit_events
+	    WHERE kind = 'tick' AND data->>'daemon' = 'replica1' AND at > '$t0'),
+	    f AS (SELECT v.rollout_id, min(e.at) AS at FROM v JOIN audit_events e ON e.rollout_id = v.rollout_id
+	          AND e.kind = 'tick' AND e.at > '$tk' GROUP BY 1)
+	    SELECT 'p50 ' || round(percentile_cont(0.5) WITHIN GROUP (ORDER BY extract(epoch FROM at - '$tk')))::text || ' s, max '
+	      || round(max(extract(epoch FROM at - '$tk')))::text || ' s after the kill (lease 15 s + interval ${interval_s} s); '
+	      || (SELECT count(*) FROM v) - count(*) || ' not taken over' FROM f")"
+	# double or skipped steps: a step change must go from k to k+1, and a weight.intended follows each once
+	echo "steps from the audit: $(sql "WITH t AS (SELECT rollout_id, (data->>'step')::int AS step,
+	    lag((data->>'step')::int) OVER (PARTITION BY rollout_id ORDER BY id) AS prev FROM audit_events WHERE kind = 'tick')
+	    SELECT count(*) FILTER (WHERE step > prev + 1) || ' skipped, ' || count(*) FILTER (WHERE step < prev) || ' backwards' FROM t"),
+	    $(sql "SELECT count(*) FROM (SELECT rollout_id, data->>'to' FROM audit_events WHERE kind = 'weight.intended'
+	    GROUP BY 1, 2 HAVING count(*) > 1) d") weight moves recorded twice"
+fi
+echo "load average at the end: $(cut -d' ' -f1-3 /proc/loadavg)"
