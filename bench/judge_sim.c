@@ -247,6 +247,7 @@ static void expected_histogram(const double *pb, struct cn_histogram *h)
 
 static double pb_healthy[NB], pb_tail[NB];
 static double lat_l, lat_p_base, lat_p_tail; /* the baseline's p99 as the judge reads it, and the bad fractions */
+static double lat_line, lat_p_tail_line; /* the threshold judge's line (2s), and the tail's share above it */
 
 /* Chooses the slow fraction so that 2.5% of the candidate's requests are over the baseline's p99 (as interpolated). */
 static void latency_model_init(void)
@@ -269,6 +270,9 @@ static void latency_model_init(void)
 	bucket_probs(hi, pb_tail);
 	expected_histogram(pb_tail, &h);
 	lat_p_tail = cn_histogram_fraction_above(&h, lat_l);
+	const struct cn_slo *slo = &policies[P_DEFAULT].slos[1];
+	lat_line = fmin(slo->max, slo->max_increase * lat_l);
+	lat_p_tail_line = cn_histogram_fraction_above(&h, lat_line);
 }
 
 /* ---- one rollout ---- */
@@ -436,6 +440,17 @@ static double wald_s(double alpha, double share, double rate, double p_base, dou
 	return log(1 / alpha) / info;
 }
 
+/* The same for the threshold judge, whose test is "the candidate's share of bad events is above the limit share
+ * lim" (not "above the baseline's"): the candidate's Poisson divergence from lim, at the alpha of its cheapest path
+ * (the rollout-long late test, a third of the SLO's alpha). Infinite when the candidate is within the limit. */
+static double wald_threshold_s(double alpha, double share, double rate, double lim, double p_cand)
+{
+	if (!(p_cand > lim))
+		return INFINITY;
+	double info = rate * share * (p_cand * log(p_cand / lim) - p_cand + lim);
+	return log(3 / alpha) / info;
+}
+
 static double total_hold_s(const struct cn_policy *p)
 {
 	double h = 0;
@@ -556,8 +571,12 @@ int main(int argc, char **argv)
 		double share = pp->steps[step].weight / 100;
 		double pbad_b = sc->tail ? lat_p_base : sc->p_err, pbad_c = sc->tail ? lat_p_tail : sc->p_err * sc->err_factor;
 		for (size_t ri = 0; ri < sizeof reg_rates / sizeof reg_rates[0]; ri++) {
-			double wald = wald_s(alpha, share, reg_rates[ri], pbad_b, pbad_c);
+			const struct cn_slo *slo = &pp->slos[sc->tail ? 1 : 0];
+			double lim = sc->tail ? 1 - slo->quantile : fmin(slo->max, slo->max_increase * sc->p_err);
 			for (size_t ji = 0; ji < sizeof judges / sizeof judges[0]; ji++) {
+				double wald = judges[ji] == CN_JUDGE_SEQUENTIAL ?
+					wald_s(alpha, share, reg_rates[ri], pbad_b, pbad_c) :
+					wald_threshold_s(alpha, share, reg_rates[ri], lim, sc->tail ? lat_p_tail_line : pbad_c);
 				double missed = 0, early = 0, unreached = 0;
 				long m = 0; /* rollouts in which the regression started */
 				for (long i = 0; i < nreg; i++) {
@@ -583,10 +602,14 @@ int main(int argc, char **argv)
 					snprintf(det, sizeof det, "%s / %s / %s", fmt_t(quantile_censored(v, m, 0.1), b1, sizeof b1),
 						 fmt_t(p50, b2, sizeof b2), fmt_t(quantile_censored(v, m, 0.9), b3, sizeof b3));
 				}
-				snprintf(w, sizeof w, "%s (x%.2f)", fmt_t(wald, b1, sizeof b1), isnan(p50) ? INFINITY : p50 / wald);
+				if (isinf(wald))
+					snprintf(w, sizeof w, "n/a");
+				else
+					snprintf(w, sizeof w, "%s (x%.2f)", fmt_t(wald, b1, sizeof b1),
+						 isnan(p50) ? INFINITY : p50 / wald);
 				printf("%-34s %-7s %6.0f  %-10s  %-22s %-14s %5.1f%% %5.1f%% %6.1f%%\n",
 				       ri == 0 && ji == 0 ? sc->name : "", ri == 0 && ji == 0 ? policy_names[sc->policy] : "",
-				       reg_rates[ri], judge_names[judges[ji]], det, ji == 0 ? w : "",
+				       reg_rates[ri], judge_names[judges[ji]], det, w,
 				       m ? 100 * missed / (double)m : NAN, 100 * early / (double)nreg,
 				       100 * unreached / (double)nreg);
 				fflush(stdout);
@@ -594,8 +617,9 @@ int main(int argc, char **argv)
 		}
 	}
 	clock_gettime(CLOCK_MONOTONIC, &t1);
-	printf("\nwald: ln(1/alpha)/I at alpha %.3g (the budget over %d SLOs) for the onset's step and share\n", alpha,
-	       pd->nslos);
+	printf("\nwald: ln(1/alpha)/I at alpha %.3g (the budget over %d SLOs) for the onset's step and share; for the "
+	       "threshold judge, of \"above the limit\" (1.5x the baseline's errors; requests over %.2fs: %.2f%% of "
+	       "the tail's, 1%% allowed) at alpha/3\n", alpha, pd->nslos, lat_line, 100 * lat_p_tail_line);
 	printf("%.1f s\n", (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9);
 	free(out);
 	free(v);

@@ -242,7 +242,7 @@ void cn_judge_slo(const struct cn_slo *slo, const struct cn_judge_ctx *ctx, cons
 		  const struct cn_counters *base, const struct cn_series_status *cst,
 		  const struct cn_series_status *bst, struct cn_slo_result *out)
 {
-	char label[32], cv[24], bv[24], ov[24], lv[24], rel[24], conf[16];
+	char label[32], cv[24], bv[24], ov[24], lv[24], uv[24], rel[24], conf[16];
 	CN_BUG_ON(!slo || !ctx || !cand || !base || !cst || !bst || !out);
 	CN_BUG_ON(!(ctx->alpha > 0 && ctx->alpha < 1) || !(ctx->disp >= 1));
 	unsigned mask = slo_series(slo);
@@ -320,6 +320,7 @@ void cn_judge_slo(const struct cn_slo *slo, const struct cn_judge_ctx *ctx, cons
 	bad_events(slo, cand, out->objective, &x, &n, &share);
 	double evidence = share > 0 ? cn_rate_evidence_above(x, n, share, ctx->disp) : (x > 0 ? INFINITY : 0);
 	double lower = cn_rate_lower(x, n, ctx->alpha, ctx->disp);
+	double upper = cn_rate_upper(x, n, ctx->alpha, ctx->disp);
 	bool worse = evidence >= log(1 / ctx->alpha);
 	/* late onsets: this tick's bad events against the limit enter the rollout-long test; it stays a
 	 * supermartingale while the limit is at or above the truth, which the baseline's bound already stakes */
@@ -340,14 +341,15 @@ void cn_judge_slo(const struct cn_slo *slo, const struct cn_judge_ctx *ctx, cons
 			 fmt_value(slo, out->objective, ov, sizeof ov), src, late, late_boundary);
 	else if (is_err)
 		snprintf(out->why, sizeof out->why, "%s %s vs baseline %s (limit %s = %s), at least %s at %s at every "
-			 "tick", label, fmt_value(slo, out->candidate, cv, sizeof cv),
+			 "tick, at most %s", label, fmt_value(slo, out->candidate, cv, sizeof cv),
 			 fmt_value(slo, out->baseline, bv, sizeof bv), fmt_value(slo, out->objective, ov, sizeof ov), src,
-			 fmt_value(slo, lower, lv, sizeof lv), conf);
+			 fmt_value(slo, lower, lv, sizeof lv), conf, fmt_value(slo, upper, uv, sizeof uv));
 	else
 		snprintf(out->why, sizeof out->why, "%s %s vs baseline %s (limit %s = %s), %.3g%% of requests above it "
-			 "(at least %.3g%%, allowed %.3g%%)", label, fmt_value(slo, out->candidate, cv, sizeof cv),
-			 fmt_value(slo, out->baseline, bv, sizeof bv), fmt_value(slo, out->objective, ov, sizeof ov), src,
-			 n > 0 ? 100 * x / n : 0.0, 100 * lower, 100 * share);
+			 "(at least %.3g%%, at most %.3g%%, allowed %.3g%%)", label,
+			 fmt_value(slo, out->candidate, cv, sizeof cv), fmt_value(slo, out->baseline, bv, sizeof bv),
+			 fmt_value(slo, out->objective, ov, sizeof ov), src, n > 0 ? 100 * x / n : 0.0, 100 * lower,
+			 100 * (upper < 1 ? upper : 1), 100 * share);
 
 	if (out->verdict == CN_VERDICT_FAIL && (cand->requests < (double)min_requests || !ctx->warm)) {
 		out->verdict = CN_VERDICT_INCONCLUSIVE;
@@ -366,6 +368,9 @@ void cn_judge_slo(const struct cn_slo *slo, const struct cn_judge_ctx *ctx, cons
 			 "baseline (%.0f baseline requests so far)", label, fmt_value(slo, out->candidate, cv, sizeof cv),
 			 fmt_value(slo, slo->max, ov, sizeof ov), slo->max_increase, base->requests);
 	}
+	/* promotion wants more than "not proven worse": the candidate proven within the limit (its upper bound below
+	 * it), so that a regression that begins late in the last hold is not promoted on the step's average */
+	out->promotable = out->verdict == CN_VERDICT_PASS && ctx->warm && upper <= share;
 }
 
 void cn_counters_add(struct cn_counters *acc, const struct cn_counters *d, struct cn_series_status *st)

@@ -119,7 +119,8 @@ struct cn_judge_ctx {
  * lower bound is above it: for an error rate the bound on its rate, for a quantile q the bound on its share of
  * requests slower than the limit (fails when that share is above 1 - q). Both bounds are anytime-valid at
  * ctx->alpha. An SLO with a relative part never passes without it (inconclusive until the baseline's bound
- * exists). Fills *out: the verdict, both values, the effective objective, the counts and a why. */
+ * exists). Fills *out: the verdict, both values, the effective objective, the counts and a why; promotable when it
+ * passes with the candidate's upper bound within the limit (what promotion needs). */
 void cn_judge_slo(const struct cn_slo *slo, const struct cn_judge_ctx *ctx, const struct cn_counters *cand,
 		  const struct cn_counters *base, const struct cn_series_status *cst,
 		  const struct cn_series_status *bst, struct cn_slo_result *out);

@@ -193,6 +193,16 @@ gateway_share() { # SLOT
 	fi
 }
 
+# Waits up to 5 s for SLOT's configured share to read SHARE (e.g. 0.00): the gateway-api world mirrors the HTTPRoute
+# into HAProxy every 50 ms, after canaryd has confirmed the weight on the route.
+share_reaches() { # SLOT SHARE
+	for _ in $(seq 1 50); do
+		[ "$(gateway_share "$1")" = "$2" ] && return 0
+		sleep 0.1
+	done
+	return 1
+}
+
 # Share of requests per step, from the counters canaryd recorded for rollout ID (first and last measurement of each
 # step); prints "step|weight|served%|requests" lines and fails when a step is off by more than max(0.5 points, 15%
 # of the weight). Both gateways balance deterministically (smooth weighted round robin), so the slack covers the
@@ -231,7 +241,7 @@ healthy_then_regression() { # KIND
 	set -e
 	cat "$E2E_DIR/wait-v2.log" >&2
 	[ "$rc" -eq 0 ] || fail "$kind: rollout start --wait exited $rc, expected 0 (promoted)"
-	[ "$(gateway_share green)" = "100.00" ] || fail "$kind: green carries $(gateway_share green)% after promotion, not 100%"
+	share_reaches green 100.00 || fail "$kind: green carries $(gateway_share green)% after promotion, not 100%"
 	[ "$("$CTL" --output json service show svc | jq -r .live.name)" = green ] || fail "$kind: green is not live"
 	check_served_shares 1
 	"$CTL" rollout audit 1 >"$E2E_DIR/audit-1.log"
@@ -252,7 +262,7 @@ healthy_then_regression() { # KIND
 	set -e
 	cat "$E2E_DIR/wait-v3.log" >&2
 	[ "$rc" -eq 1 ] || fail "$kind: regression: rollout start --wait exited $rc, expected 1 (rolled back)"
-	[ "$(gateway_share blue)" = "0.00" ] || fail "$kind: blue (candidate) still carries $(gateway_share blue)%"
+	share_reaches blue 0.00 || fail "$kind: blue (candidate) still carries $(gateway_share blue)%"
 	[ "$("$CTL" --output json service show svc | jq -r .live.name)" = green ] || fail "$kind: green is no longer live"
 	"$CTL" rollout audit "$id" >"$E2E_DIR/audit-$id.log"
 	grep -q "weight.confirmed.*weight 0%" "$E2E_DIR/audit-$id.log" || fail "$kind: audit lacks the confirmed weight 0"
@@ -302,7 +312,7 @@ down_then_reconciled() { # KIND STOP_FN START_FN WORDS
 		sleep 0.1
 	done
 	[ "$(sql "SELECT applied_weight FROM rollouts WHERE id = $id")" = 0 ] || fail "$kind: canaryd did not confirm weight 0"
-	[ "$(gateway_share green)" = "0.00" ] || fail "$kind: green still carries $(gateway_share green)%"
+	share_reaches green 0.00 || fail "$kind: green still carries $(gateway_share green)%"
 	"$CTL" --output json audit "$id" >"$E2E_DIR/audit.json"
 	local order i c
 	order=$(jq -r '.events | to_entries[] | .value as $e |
