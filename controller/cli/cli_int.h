@@ -32,6 +32,7 @@ int cmd_history(struct cli *cli, int argc, char **argv); /* cli_history.c */
 int cmd_report(struct cli *cli, int argc, char **argv);  /* cli_report.c */
 int cmd_profile(struct cli *cli, int argc, char **argv);   /* cli_preflight.c */
 int cmd_preflight(struct cli *cli, int argc, char **argv); /* cli_preflight.c */
+int cmd_drill(struct cli *cli, int argc, char **argv);     /* cli_drill.c */
 
 /* One option of a subcommand: "--name VALUE" / "--name=VALUE" sets *value; a flag sets *flag. */
 struct cli_opt {

@@ -12,6 +12,8 @@
 #include "canary/store_audit.h"
 #include "canary/store_history.h"
 #include "canary/store_rollouts.h"
+#include "canary/store_drills.h"
+#include "cli_drill_int.h"
 #include "cli_int.h"
 
 /* A string or null. */
@@ -355,4 +357,37 @@ json_t *cli_json_command(int64_t id, const char *command, bool emergency, bool g
 json_t *cli_json_waited(const struct cn_rollout_status *s, int exit_code)
 {
 	return put(cli_json_status(s), "exit_code", json_integer(exit_code));
+}
+
+static json_t *drill_numbers(const struct cn_drill_numbers *n)
+{
+	return json_pack("{s:o, s:o, s:o, s:o}", "requests", real(n->requests), "errors",
+			 real(n->errors), "error_rate", real(n->error_rate), "p99_s", real(n->p99_s));
+}
+
+json_t *cli_json_drill(const struct cn_drill_row *d, int exit_code)
+{
+	const struct cn_drill_figures *f = &d->figures;
+	json_t *slos = json_array();
+	for (int i = 0; slos && i < d->nslos; i++)
+		json_array_append_new(slos, json_pack("{s:s, s:s, s:s}", "slo", d->slos[i].slo, "verdict",
+						      d->slos[i].verdict, "why", d->slos[i].why));
+	json_t *doc = json_pack(
+		"{s:I, s:s, s:s, s:s, s:s, s:s?, s:I, s:I, s:f, s:o, s:s, s:b, s:s, s:s, s:i, s:o, s:o, s:o}", "id",
+		(json_int_t)d->id, "service", d->service, "primary", d->primary, "secondary", d->secondary, "phase",
+		cn_drill_phase_name(d->phase), "outcome",
+		cn_drill_ended(d->outcome) ? cn_drill_phase_name(d->outcome) : NULL, "hold_ms", (json_int_t)d->hold_ms,
+		"baseline_ms", (json_int_t)d->baseline_ms, "weight", d->weight, "applied_weight",
+		real(d->applied_weight), "reason", d->reason, "scheduled", d->scheduled, "created_by",
+		d->created_by, "policy", d->policy_name, "policy_version", d->policy_version, "timings",
+		json_pack("{s:o, s:o, s:o}", "shift_s", real(f->shift_s), "hold_s", real(f->hold_s),
+			  "restore_s", real(f->restore_s)),
+		"windows",
+		json_pack("{s:o, s:o, s:o, s:o, s:o}", "baseline", drill_numbers(&f->baseline), "shift",
+			  drill_numbers(&f->shift), "hold", drill_numbers(&f->hold), "hold_primary",
+			  drill_numbers(&f->hold_primary), "restore", drill_numbers(&f->restore)),
+		"slos", slos ? slos : json_null());
+	if (doc && exit_code >= 0)
+		json_object_set_new(doc, "exit_code", json_integer(exit_code));
+	return doc;
 }

@@ -26,6 +26,7 @@ static const struct command commands[] = {
 	{"report", cmd_report, "one rollout as an HTML page: weight and SLO charts, decisions, audit"},
 	{"profile", cmd_profile, "lint workload profiles (rate, bursts, prompt lengths) for pre-flight load"},
 	{"preflight", cmd_preflight, "drive one slot with a workload profile; results per prompt-length band"},
+	{"drill", cmd_drill, "failover drills: shift to the warm secondary, judge it, shift back; abort, status, report"},
 };
 
 static void usage(FILE *f)

@@ -16,6 +16,7 @@
 #include "canary/metrics.h"
 #include "canary/store.h"
 #include "canary/store_rollouts.h"
+#include "daemon_drill_int.h"
 #include "daemon_int.h"
 #include "daemon_fault_int.h"
 
@@ -250,6 +251,8 @@ int main(int argc, char **argv)
 				if (i % TURNS_BETWEEN_TICKS == TURNS_BETWEEN_TICKS - 1)
 					tick_ready(&d, 0);
 			}
+			if (!stop_flag && daemon_drills_round(&d) > 0)
+				progress++;
 			d.notified = false;
 			daemon_ctx_gc(&d, cn_mono_ms(), false);
 			/* more may be due; a claim with no progress (e.g. only reads in flight) waits like any other */
@@ -297,12 +300,14 @@ int main(int argc, char **argv)
 	if (d.store) {
 		struct cn_err rerr = {0};
 		cn_store_release(d.store, d.cfg.owner, &rerr);
+		daemon_drills_release(&d);
 	}
 	stop_flag = 1; /* also when the loop ended on its own (--once, an error): the notifier stops too */
 	daemon_notifier_join(&d);
 	dlog("info", "stopped", dstr("owner", d.cfg.owner));
 out:
 	daemon_ctx_gc(&d, 0, true);
+	daemon_drills_free(&d);
 	cn_metrics_group_free(d.group);
 	free(d.ctx);
 	cn_store_close(d.store);

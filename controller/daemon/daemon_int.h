@@ -18,6 +18,7 @@ struct cn_gateway;
 struct cn_metrics;
 struct cn_metrics_group;
 struct cn_rollout_row;
+struct daemon_drills; /* drill.c */
 
 struct daemon_config {
 	const char *db;          /* conninfo; NULL: DATABASE_URL / PG* */
@@ -70,6 +71,7 @@ struct daemon {
 	bool notified;                  /* a NOTIFY came since the last claim: commands may be waiting */
 	pthread_t notifier;             /* webhook delivery (notifier.c), when notifier_running */
 	bool notifier_running;
+	struct daemon_drills *drills;   /* failover drills this daemon drives (daemon_drill_int.h) */
 };
 
 /* The first half of a claimed rollout's turn: reconcile the gateway to the recorded intent, apply pending commands
