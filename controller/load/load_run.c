@@ -35,6 +35,9 @@ struct req {
 	double t0, t_first, t_last; /* seconds since the run's start */
 	struct cn_load_result *res;
 	double run_start;
+	const struct cn_contract_rt *contract; /* NULL: answers are not checked */
+	struct cn_contract_stream cs;          /* a streamed answer's check */
+	bool answer_cut;                       /* the answer was longer than LOAD_ANSWER_MAX */
 	struct req *prev, *next; /* the requests in flight */
 };
 
@@ -165,7 +168,9 @@ static size_t on_data(char *ptr, size_t size, size_t nmemb, void *userdata)
 	struct req *r = userdata;
 	size_t n = size * nmemb;
 	if (!r->stream) {
-		/* keep the head of the answer for its usage numbers; the rest is read and dropped */
+		/* keep the head of the answer for its usage numbers and the contract; the rest is read and dropped */
+		if (cn_dynbuf_len(&r->answer) + n > LOAD_ANSWER_MAX)
+			r->answer_cut = true;
 		if (cn_dynbuf_len(&r->answer) < LOAD_ANSWER_MAX)
 			cn_dynbuf_add(&r->answer, ptr, n < LOAD_ANSWER_MAX - cn_dynbuf_len(&r->answer)
 						  ? n : LOAD_ANSWER_MAX - cn_dynbuf_len(&r->answer));
@@ -203,6 +208,7 @@ static void req_free(struct req *r)
 	cn_dynbuf_free(&r->body);
 	cn_dynbuf_free(&r->answer);
 	cn_sse_free(&r->sse);
+	cn_contract_stream_free(&r->cs);
 	free(r);
 }
 
@@ -215,36 +221,32 @@ static enum cn_band band_of(const struct cn_load_result *res, double tokens)
 	return CN_BAND_LONG;
 }
 
-/* Builds and adds one request; NULL when out of memory. */
-static struct req *req_start(CURLM *m, const char *url, const struct cn_profile *pf, const struct prompt *fp,
-			     struct cn_rng *rng, struct cn_load_result *res, double run_start)
+/* A streamed event's payload, for the contract check. */
+static void on_event(void *arg, const char *data, size_t len)
 {
-	struct req *r = calloc(1, sizeof *r);
-	if (!r)
-		return NULL;
-	r->res = res;
-	r->run_start = run_start;
-	r->stream = pf->stream;
-	cn_dynbuf_init(&r->body, LOAD_BODY_MAX);
-	cn_dynbuf_init(&r->answer, LOAD_ANSWER_MAX);
-	cn_sse_init(&r->sse);
+	struct req *r = arg;
+	cn_contract_stream_chunk(r->contract, &r->cs, data, len);
+}
 
-	double tokens;
+/* Writes one request body (the prompt drawn from rng, or fp from the prompts file) into b; *tokens is the prompt's
+ * length. Returns 0 or the buffer's error. */
+static int make_body(struct cn_dynbuf *b, const struct cn_profile *pf, const struct prompt *fp, struct cn_rng *rng,
+		     const char *tools, double *tokens)
+{
 	long out_tokens = lround(cn_rng_lognormal_p99(rng, pf->output_tokens.median, pf->output_tokens.p99));
 	if (out_tokens < 1)
 		out_tokens = 1;
-	struct cn_dynbuf *b = &r->body;
 	cn_dynbuf_adds(b, "{\"model\":");
 	cn_dynbuf_add_json_string(b, pf->model, strlen(pf->model));
 	cn_dynbuf_adds(b, pf->endpoint == CN_ENDPOINT_CHAT ? ",\"messages\":[{\"role\":\"user\",\"content\":"
 							    : ",\"prompt\":");
 	if (fp) {
-		tokens = fp->tokens;
+		*tokens = fp->tokens;
 		cn_dynbuf_adds(b, fp->json);
 	} else {
 		long n = lround(cn_rng_lognormal_p99(rng, pf->prompt_tokens.median, pf->prompt_tokens.p99));
 		n = n < 1 ? 1 : n > LOAD_PROMPT_TOKENS_MAX ? LOAD_PROMPT_TOKENS_MAX : n;
-		tokens = (double)n;
+		*tokens = (double)n;
 		/* synthetic text: one word per token */
 		static const char words[] = "tok tok tok tok tok tok tok tok tok tok tok tok tok tok tok tok ";
 		cn_dynbuf_add(b, "\"", 1);
@@ -257,7 +259,34 @@ static struct req *req_start(CURLM *m, const char *url, const struct cn_profile 
 	}
 	if (pf->endpoint == CN_ENDPOINT_CHAT)
 		cn_dynbuf_adds(b, "}]");
+	if (tools && pf->endpoint == CN_ENDPOINT_CHAT)
+		cn_dynbuf_addf(b, ",\"tools\":%s", tools);
 	cn_dynbuf_addf(b, ",\"max_tokens\":%ld,\"stream\":%s}", out_tokens, pf->stream ? "true" : "false");
+	return cn_dynbuf_error(b);
+}
+
+/* Adds one request of body (copied) to url; NULL when out of memory. */
+static struct req *req_start(CURLM *m, const char *url, const struct cn_profile *pf, const struct cn_dynbuf *body,
+			     double tokens, struct cn_load_result *res, double run_start,
+			     const struct cn_contract_rt *contract)
+{
+	struct req *r = calloc(1, sizeof *r);
+	if (!r)
+		return NULL;
+	r->res = res;
+	r->run_start = run_start;
+	r->stream = pf->stream;
+	r->contract = contract;
+	cn_dynbuf_init(&r->body, LOAD_BODY_MAX);
+	cn_dynbuf_init(&r->answer, LOAD_ANSWER_MAX);
+	cn_sse_init(&r->sse);
+	cn_contract_stream_init(&r->cs);
+	if (contract) {
+		r->sse.on_data = on_event;
+		r->sse.on_data_arg = r;
+	}
+	struct cn_dynbuf *b = &r->body;
+	cn_dynbuf_add(b, cn_dynbuf_ptr(body), cn_dynbuf_len(body));
 	r->band = band_of(res, tokens);
 	res->prompt_tokens_sent += (long)tokens;
 	if (cn_dynbuf_error(b))
@@ -324,6 +353,28 @@ static void req_done(struct req *r, CURLcode cc)
 		res->errors++;
 		return;
 	}
+	if (r->contract) {
+		char why[CN_CONTRACT_WHY_MAX] = "";
+		bool conform;
+		b->contract_checked++;
+		res->contract_checked++;
+		if (r->stream) {
+			conform = cn_contract_stream_end(r->contract, &r->cs);
+			snprintf(why, sizeof why, "%s", r->cs.why);
+		} else if (r->answer_cut) {
+			conform = false;
+			snprintf(why, sizeof why, "the answer is over %d bytes; it was not checked", LOAD_ANSWER_MAX);
+		} else {
+			conform = cn_contract_check_answer(r->contract, cn_dynbuf_ptr(&r->answer),
+							   cn_dynbuf_len(&r->answer), why, sizeof why);
+		}
+		if (!conform) {
+			b->contract_violations++;
+			res->contract_violations++;
+			if (!res->contract_example[0])
+				snprintf(res->contract_example, sizeof res->contract_example, "%s", why);
+		}
+	}
 	res->ok++;
 	cn_lhist_add(&b->latency, now - r->t0);
 	cn_lhist_add(&res->latency, now - r->t0);
@@ -366,39 +417,63 @@ static int drain(CURLM *m, long *in_flight, struct req **head)
 	return 0;
 }
 
+/* base (without trailing slashes) and the endpoint's path: a new string, or NULL when out of memory. */
+static char *endpoint_url(const char *base, const struct cn_profile *pf)
+{
+	size_t bl = strlen(base);
+	while (bl && base[bl - 1] == '/')
+		bl--;
+	const char *path = pf->endpoint == CN_ENDPOINT_CHAT ? "/v1/chat/completions" : "/v1/completions";
+	size_t ul = bl + strlen(path) + 1;
+	char *url = malloc(ul);
+	if (!url)
+		return NULL;
+	memcpy(url, base, bl);
+	memcpy(url + bl, path, strlen(path) + 1);
+	return url;
+}
+
+static void push(struct req **head, struct req *r)
+{
+	r->next = *head;
+	if (*head)
+		(*head)->prev = r;
+	*head = r;
+}
+
 int cn_load_run(const struct cn_load_opts *o, struct cn_load_result *out, struct cn_err *err)
 {
 	const struct cn_profile *pf = o->profile;
-	struct cn_load_result *res = NULL;
+	struct cn_load_result *res = NULL, *res2 = NULL;
 	struct prompt *prompts = NULL;
 	size_t nprompts = 0;
 	CURLM *m = NULL;
-	char *url = NULL;
+	char *url = NULL, *url2 = NULL;
+	struct cn_dynbuf body;
 	long in_flight = 0;
 	struct req *head = NULL;
 	int rc;
 
-	if (strncmp(o->base_url, "http://", 7) != 0 && strncmp(o->base_url, "https://", 8) != 0)
-		return cn_fail(err, CN_EINPUT, "target '%s': expected an http:// or https:// url", o->base_url);
-	if (!(res = calloc(1, sizeof *res)))
+	cn_dynbuf_init(&body, LOAD_BODY_MAX);
+	for (int i = 0; i < 2; i++) {
+		const char *u = i ? o->baseline_url : o->base_url;
+		if (u && strncmp(u, "http://", 7) != 0 && strncmp(u, "https://", 8) != 0)
+			return cn_fail(err, CN_EINPUT, "target '%s': expected an http:// or https:// url", u);
+	}
+	if (!(res = calloc(1, sizeof *res)) || (o->baseline_url && !(res2 = calloc(1, sizeof *res2)))) {
+		free(res);
 		return cn_fail(err, CN_EINTERNAL, "out of memory");
+	}
 	double median = pf->prompt_tokens.median, p90 = cn_lognormal_quantile(median, pf->prompt_tokens.p99, 0.9);
 	if (pf->prompts_file[0] &&
 	    (rc = read_prompts(pf->prompts_file, &prompts, &nprompts, &median, &p90, err)) < 0)
 		goto out;
 	cn_load_bands(res, median, p90);
-	{
-		size_t bl = strlen(o->base_url);
-		while (bl && o->base_url[bl - 1] == '/')
-			bl--;
-		const char *path = pf->endpoint == CN_ENDPOINT_CHAT ? "/v1/chat/completions" : "/v1/completions";
-		size_t ul = bl + strlen(path) + 1;
-		if (!(url = malloc(ul))) {
-			rc = cn_fail(err, CN_EINTERNAL, "out of memory");
-			goto out;
-		}
-		memcpy(url, o->base_url, bl);
-		memcpy(url + bl, path, strlen(path) + 1);
+	if (res2)
+		cn_load_bands(res2, median, p90);
+	if (!(url = endpoint_url(o->base_url, pf)) || (o->baseline_url && !(url2 = endpoint_url(o->baseline_url, pf)))) {
+		rc = cn_fail(err, CN_EINTERNAL, "out of memory");
+		goto out;
 	}
 	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK || !(m = curl_multi_init())) {
 		rc = cn_fail(err, CN_EINTERNAL, "libcurl could not start");
@@ -431,16 +506,28 @@ int cn_load_run(const struct cn_load_opts *o, struct cn_load_result *out, struct
 			blocked = false;
 			const struct prompt *fp = nprompts ? &prompts[(size_t)(cn_rng_uniform(&rng) * (double)nprompts)]
 							   : NULL;
-			struct req *r = req_start(m, url, pf, fp, &rng, res, start);
-			if (!r) {
-				rc = cn_fail(err, CN_EINTERNAL, "out of memory starting a request");
+			double tokens = 0;
+			cn_dynbuf_reset(&body);
+			if (make_body(&body, pf, fp, &rng, cn_contract_tools_json(o->contract), &tokens) < 0) {
+				rc = cn_fail(err, CN_EINTERNAL, "a request body over %d bytes or out of memory",
+					     LOAD_BODY_MAX);
 				goto out;
 			}
-			r->next = head;
-			if (head)
-				head->prev = r;
-			head = r;
-			in_flight++;
+			/* the baseline gets the same body at the same moment: first one, then the other, alternating
+			 * which goes first so neither is always ahead */
+			for (int k = 0; k < (res2 ? 2 : 1); k++) {
+				bool base = res2 && ((res->sent + k) & 1);
+				struct req *r = req_start(m, base ? url2 : url, pf, &body, tokens, base ? res2 : res, start,
+							  o->contract);
+				if (!r) {
+					rc = cn_fail(err, CN_EINTERNAL, "out of memory starting a request");
+					goto out;
+				}
+				push(&head, r);
+				in_flight++;
+			}
+			if (res2)
+				res2->sent++;
 			res->sent++;
 			last_sent = now;
 			next = cn_sched_next(&sched);
@@ -452,6 +539,10 @@ int cn_load_run(const struct cn_load_opts *o, struct cn_load_result *out, struct
 		drain(m, &in_flight, &head);
 		if (!sending && in_flight == 0)
 			break;
+		if (o->cancel && atomic_load(o->cancel)) {
+			rc = cn_fail(err, CN_EUNAVAIL, "cancelled");
+			goto out;
+		}
 		now = mono() - start;
 		if (o->progress && o->progress_every_s > 0 && now - last_progress >= o->progress_every_s) {
 			struct cn_load_progress p = { .elapsed_s = now, .duration_s = duration, .sent = res->sent,
@@ -465,10 +556,15 @@ int cn_load_run(const struct cn_load_opts *o, struct cn_load_result *out, struct
 		if (ms > 0)
 			curl_multi_poll(m, NULL, 0, ms, NULL);
 	}
-	res->elapsed_s = mono() - start;
-	res->send_span_s = last_sent > 0 ? last_sent : res->elapsed_s;
-	res->achieved_rate = res->send_span_s > 0 ? (double)res->sent / res->send_span_s : 0;
+	for (int k = 0; k < (res2 ? 2 : 1); k++) {
+		struct cn_load_result *x = k ? res2 : res;
+		x->elapsed_s = mono() - start;
+		x->send_span_s = last_sent > 0 ? last_sent : x->elapsed_s;
+		x->achieved_rate = x->send_span_s > 0 ? (double)x->sent / x->send_span_s : 0;
+	}
 	*out = *res;
+	if (res2 && o->baseline_out)
+		*o->baseline_out = *res2;
 	rc = 0;
 out:
 	if (m) {
@@ -485,6 +581,9 @@ out:
 		free(prompts[i].json);
 	free(prompts);
 	free(url);
+	free(url2);
 	free(res);
+	free(res2);
+	cn_dynbuf_free(&body);
 	return rc;
 }

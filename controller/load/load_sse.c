@@ -59,6 +59,8 @@ static int line_done(struct cn_sse *p, const char *s, size_t n)
 		return 0;
 	}
 	p->events++;
+	if (p->on_data)
+		p->on_data(p->on_data_arg, s, n);
 	if (n >= 8 && memcmp(s, "{\"error\"", 8) == 0) {
 		p->error = true;
 		return 0;

@@ -4,10 +4,12 @@
 #ifndef CANARY_LOAD_H
 #define CANARY_LOAD_H
 
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
+#include "canary/contract.h"
 #include "canary/err.h"
 #include "canary/profile-t.h"
 
@@ -63,6 +65,9 @@ struct cn_sse {
 	long tokens;      /* data events that carry text (a non-empty "text", "content" or tool-call delta) */
 	bool done;        /* data: [DONE] seen */
 	bool error;       /* an over-long line, or an "error" event */
+	/* optional: called with every data event's payload but [DONE] (the contract check) */
+	void (*on_data)(void *arg, const char *data, size_t len);
+	void *on_data_arg;
 };
 
 void cn_sse_init(struct cn_sse *p);
@@ -95,6 +100,8 @@ const char *cn_band_name(enum cn_band b);
 struct cn_band_stats {
 	double lo, hi;               /* prompt tokens: lo < tokens <= hi (lo of short is 0, hi of long tail INFINITY) */
 	long requests, errors;       /* errors: transport failures, resets, timeouts, HTTP >= 400, broken streams */
+	long contract_checked;       /* answers checked against the contract (successful ones, with a contract) */
+	long contract_violations;    /* ... that broke it */
 	struct cn_lhist latency, ttft, itl;
 };
 
@@ -116,6 +123,15 @@ struct cn_load_opts {
 	void (*progress)(const struct cn_load_progress *p, void *arg);
 	void *progress_arg;
 	double progress_every_s;
+	/* optional: every successful answer is checked against the contract, and chat requests carry its tools */
+	const struct cn_contract_rt *contract;
+	/* optional: the baseline of a pre-flight. Every request is sent to baseline_url too, the same body at the same
+	 * moment (the same prompts in the same order, interleaved in time); its figures go to *baseline_out. */
+	const char *baseline_url;
+	struct cn_load_result *baseline_out;
+	/* optional: set by another thread to stop the run (requests in flight are abandoned; the run returns
+	 * -CN_EUNAVAIL "cancelled") */
+	const atomic_bool *cancel;
 };
 
 struct cn_load_result {
@@ -128,6 +144,8 @@ struct cn_load_result {
 	long prompt_tokens_sent, output_tokens_seen;
 	struct cn_band_stats bands[CN_NBANDS];
 	struct cn_lhist latency;     /* all bands */
+	long contract_checked, contract_violations;
+	char contract_example[CN_CONTRACT_WHY_MAX]; /* the first violation, in words ("" : none) */
 };
 
 /* Sets the three bands' edges from the profile: short is below the median prompt length, median up to the 90th
@@ -136,8 +154,8 @@ void cn_load_bands(struct cn_load_result *r, double median, double p90);
 
 /* Drives base_url with the profile until its duration or request count is reached, then waits for the requests in
  * flight (each bounded by the profile's timeout). Failures of single requests are counted, never returned.
- * Returns 0, or -CN_EINPUT (bad URL, unreadable prompts file), -CN_EINTERNAL (libcurl could not start).
- * *out is written only on success. */
+ * Returns 0, or -CN_EINPUT (bad URL, unreadable prompts file), -CN_EINTERNAL (libcurl could not start),
+ * -CN_EUNAVAIL (cancelled). *out (and *o->baseline_out) are written only on success. */
 int cn_load_run(const struct cn_load_opts *o, struct cn_load_result *out, struct cn_err *err);
 
 #endif

@@ -8,7 +8,9 @@
  * prompt's tokens are its words), prompts over long_prompt_tokens are long_prompt_factor times slower, "stream": true
  * answers in server-sent events (one `data:` chunk per token, TTFT then evenly spaced tokens, `data: [DONE]`; with
  * --sleep 1 they are really paced), the answer has at most the request's max_tokens, and a chat request with
- * "tools" gets a tool call whose arguments are malformed JSON with probability tool_call_malformed. */
+ * "tools" gets a tool call whose arguments are malformed JSON with probability tool_call_malformed, or JSON without
+ * its first required property with probability tool_call_invalid; a streamed answer is cut after its first token
+ * (connection reset) with probability stream_cut. */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <inttypes.h>
@@ -65,6 +67,8 @@ struct req {
 	json_t *tool_params;   /* its parameters (JSON Schema), borrowed from req_doc */
 	json_t *req_doc;
 	bool malformed;        /* this answer's tool call is malformed */
+	bool invalid;          /* this answer's tool call breaks the tool's schema */
+	bool cut;              /* this streamed answer is cut after its first token */
 	/* streaming */
 	long tokens, sent_tokens;
 	int64_t start_ns;
@@ -226,6 +230,8 @@ static void draw(struct server *s, struct req *r)
 	if (r->max_tokens > 0 && r->max_tokens < r->tokens)
 		r->tokens = r->max_tokens;
 	r->malformed = r->tool[0] && sim_rng_uniform(rng) < r->cfg.tool_call_malformed;
+	r->invalid = r->tool[0] && !r->malformed && sim_rng_uniform(rng) < r->cfg.tool_call_invalid;
+	r->cut = r->stream && sim_rng_uniform(rng) < r->cfg.stream_cut;
 }
 
 /* Records a successful answer in the metrics. */
@@ -381,6 +387,8 @@ static ssize_t stream_reader(void *cls, uint64_t pos, char *buf, size_t max)
 	struct req *r = cls;
 	(void)pos;
 	while (r->chunk_off >= r->chunk_len) {
+		if (r->cut && r->sent_tokens >= 1)
+			return MHD_CONTENT_READER_END_WITH_ERROR; /* the connection is closed mid-stream */
 		int rc = next_chunk(r);
 		if (rc < 0)
 			return MHD_CONTENT_READER_END_OF_STREAM;
@@ -694,7 +702,8 @@ static char *tool_arguments(const struct req *r, bool malformed)
 	json_t *args = json_object();
 	json_t *props = json_object_get(r->tool_params, "properties");
 	json_t *req = json_object_get(r->tool_params, "required");
-	for (size_t i = 0; args && json_is_array(req) && i < json_array_size(req); i++) {
+	/* invalid: the first required property is left out, so the arguments are JSON but break the schema */
+	for (size_t i = r->invalid ? 1 : 0; args && json_is_array(req) && i < json_array_size(req); i++) {
 		const char *k = json_string_value(json_array_get(req, i));
 		json_t *ps = json_object_get(props, k ? k : "");
 		const char *type = json_string_value(json_object_get(ps, "type"));

@@ -29,6 +29,10 @@ struct sim_config {
 	long long_prompt_tokens;  /* prompts over this many tokens are slowed by long_prompt_factor (0: off) */
 	double long_prompt_factor;/* TTFT and latency multiplier for long prompts (1: none) */
 	double tool_call_malformed; /* probability that a tool call's arguments are not valid JSON, 0..1 */
+	double tool_call_invalid; /* probability that a tool call's arguments are JSON that breaks the tool's schema
+				   * (its first required property left out), 0..1 */
+	double stream_cut;        /* probability that a streamed answer is cut (connection reset) after its first
+				   * token, 0..1 */
 };
 
 /* Fills cfg with the defaults (name "blue", median 0.2 s, sigma 0.3, ttft 0.05 s, errors 0.5%, 32 tokens; no
