@@ -65,9 +65,12 @@ static int get_obj(struct k8s_gw *g, json_t **obj, struct cn_err *err)
 	if (rc < 0)
 		return rc;
 	if (code / 100 != 2 || !json_is_object(doc)) {
-		rc = cn_fail(err, CN_EUNAVAIL, "GET %s on %s: %s", g->what, cn_k8s_server(g->api),
+		char hint[CN_PATH_MAX + 200] = "";
+		if (code == 401)
+			cn_k8s_auth_hint(g->api, hint, sizeof hint);
+		rc = cn_fail(err, CN_EUNAVAIL, "GET %s on %s: %s%s", g->what, cn_k8s_server(g->api),
 			     code / 100 == 2 ? "the answer is not a JSON object" : cn_k8s_status_words(code, doc, words,
-													 sizeof words));
+													 sizeof words), hint);
 		json_decref(doc);
 		return rc;
 	}
@@ -93,8 +96,11 @@ static int patch_obj(struct k8s_gw *g, json_t *patch, bool *conflict, struct cn_
 		*conflict = true;
 		rc = cn_fail(err, CN_EUNAVAIL, "PATCH %s: %s", g->what, cn_k8s_status_words(code, doc, words, sizeof words));
 	} else if (code / 100 != 2) {
-		rc = cn_fail(err, CN_EUNAVAIL, "PATCH %s on %s: %s", g->what, cn_k8s_server(g->api),
-			     cn_k8s_status_words(code, doc, words, sizeof words));
+		char hint[CN_PATH_MAX + 200] = "";
+		if (code == 401)
+			cn_k8s_auth_hint(g->api, hint, sizeof hint);
+		rc = cn_fail(err, CN_EUNAVAIL, "PATCH %s on %s: %s%s", g->what, cn_k8s_server(g->api),
+			     cn_k8s_status_words(code, doc, words, sizeof words), hint);
 	}
 	json_decref(doc);
 	return rc;

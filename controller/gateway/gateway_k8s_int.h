@@ -27,10 +27,12 @@ struct cn_k8s_auth {
 	char *ca_data, *cert_data, *key_data;
 	size_t ca_len, cert_len, key_len;
 	bool insecure;                /* insecure-skip-tls-verify: true */
+	bool in_cluster;              /* the pod's service account, not a kubeconfig */
 };
 
 /* Finds the credentials as client-go does: the kubeconfig file `kubeconfig` if not empty; else in-cluster when
- * KUBERNETES_SERVICE_HOST and _PORT are set (token and ca.crt under sa_dir, CN_K8S_SA_DIR unless given); else the
+ * KUBERNETES_SERVICE_HOST and _PORT are set (token and ca.crt under sa_dir, else $CANARY_K8S_SA_DIR when set (for
+ * tests), else CN_K8S_SA_DIR); else the
  * first file of $KUBECONFIG; else ~/.kube/config. `context` picks a context ("" the current one). Fills *a (the
  * caller frees with cn_k8s_auth_free) and returns 0, or -CN_EINPUT (no credentials, a malformed kubeconfig, exec
  * or auth-provider users, which canary does not run) naming the file and key. */
@@ -64,6 +66,10 @@ const char *cn_k8s_status_words(long code, const json_t *body, char *buf, size_t
 /* Opens a gateway-api or kserve client for svc (gateway_k8s.c); returns a new client or NULL with err set
  * (-CN_EINPUT when no credentials are found). Does not connect yet. */
 struct cn_gateway *cn_gateway_k8s_open(const struct cn_service *svc, struct cn_err *err);
+
+/* What to do when the API server answered 401 ("; the token of ... was refused: ..."), naming where the refused
+ * credentials came from. Writes into buf; returns buf. */
+const char *cn_k8s_auth_hint(const struct cn_k8s *c, char *buf, size_t size);
 
 /* The API server's base URL, for messages. */
 const char *cn_k8s_server(const struct cn_k8s *c);

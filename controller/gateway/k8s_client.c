@@ -4,6 +4,7 @@
 #include "gateway_k8s_int.h"
 
 #include <curl/curl.h>
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -140,8 +141,16 @@ static int load_kubeconfig(const char *kc, const char *context, struct cn_k8s_au
 	}
 	const char *cl_name = yscalar(ctx, "cluster"), *user_name = yscalar(ctx, "user");
 	const struct cn_ynode *cl = cl_name ? named(root, "clusters", cl_name, "cluster") : NULL;
-	if (!cl || !(s = yscalar(cl, "server"))) {
-		rc = cn_fail(err, CN_EINPUT, "%s: context '%s' names no cluster with a server", kc, ctx_name);
+	if (!cl_name || !cl) {
+		const struct cn_ynode *at = cl_name ? cn_ynode_get(ctx, "cluster") : ctx;
+		rc = cn_fail(err, CN_EINPUT, "%s:%d:%d: context '%s' %s%s%s; add it to clusters or pick another context "
+			     "(gateway.context)", kc, at->line, at->col, ctx_name, cl_name ? "names cluster '" : "names no cluster",
+			     cl_name ? cl_name : "", cl_name ? "', which is not in clusters" : "");
+		goto out;
+	}
+	if (!(s = yscalar(cl, "server"))) {
+		rc = cn_fail(err, CN_EINPUT, "%s:%d:%d: cluster '%s' has no server; give it the API server's https:// URL",
+			     kc, cl->line, cl->col, cl_name);
 		goto out;
 	}
 	if (strncmp(s, "https://", 8) != 0 && strncmp(s, "http://", 7) != 0) {
@@ -161,6 +170,12 @@ static int load_kubeconfig(const char *kc, const char *context, struct cn_k8s_au
 	a->insecure = (s = yscalar(cl, "insecure-skip-tls-verify")) && strcmp(s, "true") == 0;
 
 	const struct cn_ynode *user = user_name ? named(root, "users", user_name, "user") : NULL;
+	if (user_name && !user) {
+		const struct cn_ynode *at = cn_ynode_get(ctx, "user");
+		rc = cn_fail(err, CN_EINPUT, "%s:%d:%d: context '%s' names user '%s', which is not in users; add it or "
+			     "pick another context (gateway.context)", kc, at->line, at->col, ctx_name, user_name);
+		goto out;
+	}
 	if (user) {
 		if (cn_ynode_get(user, "exec") || cn_ynode_get(user, "auth-provider")) {
 			rc = cn_fail(err, CN_EINPUT, "%s: user '%s' gets its credentials from a program (exec or "
@@ -205,14 +220,16 @@ int cn_k8s_auth_load(const char *kubeconfig, const char *context, const char *sa
 	if (kubeconfig && kubeconfig[0]) {
 		snprintf(kc, sizeof kc, "%s", kubeconfig);
 	} else if (host && host[0] && port && port[0]) {
-		const char *dir = sa_dir && sa_dir[0] ? sa_dir : CN_K8S_SA_DIR;
+		const char *env_dir = getenv("CANARY_K8S_SA_DIR"); /* tests lay out a service account elsewhere */
+		const char *dir = sa_dir && sa_dir[0] ? sa_dir : env_dir && env_dir[0] ? env_dir : CN_K8S_SA_DIR;
 		int n = snprintf(tmp.server, sizeof tmp.server, strchr(host, ':') ? "https://[%s]:%s" : "https://%s:%s",
 				 host, port);
 		if (n < 0 || (size_t)n >= sizeof tmp.server)
 			return cn_fail(err, CN_EINPUT, "KUBERNETES_SERVICE_HOST '%s' is too long", host);
 		snprintf(tmp.token_file, sizeof tmp.token_file, "%s/token", dir);
 		snprintf(tmp.ca_file, sizeof tmp.ca_file, "%s/ca.crt", dir);
-		snprintf(tmp.origin, sizeof tmp.origin, "in-cluster (%s)", dir);
+		snprintf(tmp.origin, sizeof tmp.origin, "the service account in %s", dir);
+		tmp.in_cluster = true;
 		*a = tmp;
 		return 0;
 	} else {
@@ -283,13 +300,55 @@ static int read_token(const struct cn_k8s_auth *a, char *tok, size_t size, struc
 		return 0;
 	FILE *f = fopen(a->token_file, "r");
 	if (!f)
-		return cn_fail(err, CN_EUNAVAIL, "cannot read the service account token %s", a->token_file);
+		return cn_fail(err, CN_EUNAVAIL, "cannot read the service account token %s: %s; mount it "
+			       "(automountServiceAccountToken) or give gateway.kubeconfig", a->token_file, strerror(errno));
 	size_t n = fread(tok, 1, size - 1, f);
 	fclose(f);
 	tok[n] = '\0';
 	while (n > 0 && (tok[n - 1] == '\n' || tok[n - 1] == '\r' || tok[n - 1] == ' '))
 		tok[--n] = '\0';
 	return 0;
+}
+
+/* What to do about a TLS failure, for the one-line error: where the CA or client certificate came from. */
+static const char *tls_hint(const struct cn_k8s_auth *a, CURLcode cc)
+{
+	bool has_cert = a->cert_file[0] || a->cert_data;
+	switch (cc) {
+	case CURLE_PEER_FAILED_VERIFICATION:
+	case CURLE_SSL_CACERT_BADFILE:
+		if (a->in_cluster)
+			return "; the API server's certificate is not signed by the service account's ca.crt: check that "
+			       "KUBERNETES_SERVICE_HOST/_PORT name this cluster's API server";
+		return "; the API server's certificate is not signed by the kubeconfig's certificate-authority(-data): "
+		       "check that the context's cluster is this server, or fetch its CA again";
+	case CURLE_SSL_CERTPROBLEM:
+		return "; the client certificate or key (client-certificate/client-key(-data)) cannot be used: check "
+		       "that they are PEM and belong together";
+	case CURLE_SSL_CONNECT_ERROR:
+	case CURLE_RECV_ERROR:
+	case CURLE_SEND_ERROR:
+		/* a refused client certificate reads as an alert or as a reset, depending on who is first */
+		if (a->server[4] != 's')
+			return "";
+		return has_cert ? "; if the API server refused the client certificate, check that the cluster's CA "
+				  "signed it and that it has not expired"
+				: "; if the API server asks for a client certificate, give the user client-certificate and "
+				  "client-key";
+	default:
+		return "";
+	}
+}
+
+const char *cn_k8s_auth_hint(const struct cn_k8s *c, char *buf, size_t size)
+{
+	if (c->auth.in_cluster)
+		snprintf(buf, size, "; the token of %s was refused: it may have expired (projected tokens rotate: "
+			 "check the pod's token mount) or belong to another cluster", c->auth.origin);
+	else
+		snprintf(buf, size, "; the credentials of %s were refused: renew the user's token or client certificate",
+			 c->auth.origin);
+	return buf;
 }
 
 int cn_k8s_request(struct cn_k8s *c, const char *method, const char *path, const char *body, long *code,
@@ -368,9 +427,10 @@ int cn_k8s_request(struct cn_k8s *c, const char *method, const char *path, const
 		if (cc == CURLE_WRITE_ERROR && cn_dynbuf_error(&buf))
 			rc = cn_fail(err, CN_EUNAVAIL, "%s %s: the answer is longer than %d bytes", method, url,
 				     CN_K8S_BODY_MAX);
-		else
-			rc = cn_fail(err, CN_EUNAVAIL, "%s %s: %s", method, url,
-				     c->errbuf[0] ? c->errbuf : curl_easy_strerror(cc));
+		else {
+			const char *words = c->errbuf[0] ? c->errbuf : curl_easy_strerror(cc);
+			rc = cn_fail(err, CN_EUNAVAIL, "%s %s: %s%s", method, url, words, tls_hint(&c->auth, cc));
+		}
 		goto out;
 	}
 	long http = 0;

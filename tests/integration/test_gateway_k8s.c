@@ -16,6 +16,8 @@
 #include <time.h>
 #include <unistd.h>
 #include <cmocka.h>
+#include <errno.h>
+#include <sys/stat.h>
 
 #include "canary/gateway.h"
 #include "canary/service.h"
@@ -130,16 +132,18 @@ static size_t log_len(struct env *e)
 	return n;
 }
 
+/* A gateway of kind on object name with the kubeconfig kc (NULL: none, credentials found as client-go does). */
 static struct cn_gateway *open_kind(const char *kind, const char *name, const char *kc, int64_t timeout_ms)
 {
 	char yaml[2048];
 	struct cn_service svc;
 	struct cn_err err = { 0 };
 	snprintf(yaml, sizeof yaml,
-		 "name: foo\ngateway:\n  kind: %s\n  namespace: models\n  name: %s\n%s  kubeconfig: %s\n"
+		 "name: foo\ngateway:\n  kind: %s\n  namespace: models\n  name: %s\n%s%s%s%s"
 		 "  timeout: %lldms\nslots:\n  v1: {server: foo-v1, metrics_url: 'http://127.0.0.1:9/metrics'}\n"
 		 "  v2: {server: foo-v2, metrics_url: 'http://127.0.0.1:9/metrics'}\nlive: v1\n",
-		 kind, name, strcmp(kind, "gateway-api") == 0 ? "  rule: 1\n" : "", kc, (long long)timeout_ms);
+		 kind, name, strcmp(kind, "gateway-api") == 0 ? "  rule: 1\n" : "", kc ? "  kubeconfig: " : "",
+		 kc ? kc : "", kc ? "\n" : "", (long long)timeout_ms);
 	if (cn_service_parse(yaml, strlen(yaml), "test.yaml", &svc, &err) < 0)
 		fail_msg("parse: %s", err.msg);
 	struct cn_gateway *gw = cn_gateway_open(&svc, &err);
@@ -483,6 +487,298 @@ static void test_bad_kubeconfig(void **state)
 	assert_non_null(strstr(err.msg, "missing"));
 }
 
+
+/* A throwaway PKI in dir (openssl CLI): ca.crt/key, a server certificate for IP 127.0.0.1 and a client certificate
+ * (CN canaryd) signed by it, and another CA (other-ca.crt) with a client certificate of its own (other-client.*);
+ * *.b64 are the base64 of each PEM on one line. Returns 0, or -1 when openssl is missing or fails. */
+static int make_pki(const char *dir)
+{
+	char cmd[4096];
+	snprintf(cmd, sizeof cmd,
+		 "set -e; cd %s; exec >pki.log 2>&1;"
+		 "for ca in ca other-ca; do openssl req -x509 -newkey rsa:2048 -nodes -keyout $ca.key -out $ca.crt -days 1"
+		 " -subj /CN=canary-test-$ca -addext basicConstraints=critical,CA:TRUE -addext keyUsage=keyCertSign,cRLSign; done;"
+		 "printf 'subjectAltName=IP:127.0.0.1\\nextendedKeyUsage=serverAuth\\n' >server.ext;"
+		 "printf 'extendedKeyUsage=clientAuth\\n' >client.ext;"
+		 "openssl req -newkey rsa:2048 -nodes -keyout server.key -out server.csr -subj /CN=127.0.0.1;"
+		 "openssl x509 -req -in server.csr -CA ca.crt -CAkey ca.key -CAcreateserial -days 1 -extfile server.ext"
+		 " -out server.crt;"
+		 "for c in client:ca other-client:other-ca; do n=${c%%:*}; a=${c#*:};"
+		 " openssl req -newkey rsa:2048 -nodes -keyout $n.key -out $n.csr -subj /CN=canaryd;"
+		 " openssl x509 -req -in $n.csr -CA $a.crt -CAkey $a.key -CAcreateserial -days 1 -extfile client.ext"
+		 " -out $n.crt; done;"
+		 "for f in ca.crt client.crt client.key; do openssl base64 -A -in $f -out $f.b64; done",
+		 dir);
+	return system(cmd) == 0 ? 0 : -1;
+}
+
+/* Starts k8sapi.py over https with the PKI in dir and the extra arguments (NULL-terminated, at most 8). */
+static void start_tls_api(const char *dir, struct sim_proc *p, const char *const extra[])
+{
+	char script[1024], fixtures[1024], cert[256], key[256];
+	const char *src = getenv("CANARY_SOURCE_DIR");
+	snprintf(script, sizeof script, "%s/tests/support/bin/k8sapi.py", src ? src : ".");
+	snprintf(fixtures, sizeof fixtures, "%s/tests/support/fixtures/k8s", src ? src : ".");
+	snprintf(cert, sizeof cert, "%s/server.crt", dir);
+	snprintf(key, sizeof key, "%s/server.key", dir);
+	char *argv[24] = { script, "--status-delay-ms", "0", "--fixtures", fixtures, "--tls-cert", cert, "--tls-key", key };
+	size_t n = 9;
+	for (size_t i = 0; extra[i] && n < 22; i++)
+		argv[n++] = (char *)extra[i];
+	argv[n] = NULL;
+	struct cn_err err = { 0 };
+	if (sim_proc_start(argv, 30000, p, &err) < 0)
+		fail_msg("k8sapi with tls: %s", err.msg);
+}
+
+static void write_text(const char *path, const char *text)
+{
+	FILE *f = fopen(path, "w");
+	assert_non_null(f);
+	fputs(text, f);
+	fclose(f);
+}
+
+/* Reads a small file (the base64 of a PEM) into buf. */
+static void read_text(const char *path, char *buf, size_t size)
+{
+	FILE *f = fopen(path, "r");
+	assert_non_null(f);
+	size_t n = fread(buf, 1, size - 1, f);
+	buf[n] = '\0';
+	fclose(f);
+}
+
+/* Sets 97/3 then 90/10 through gw and reads it back; fails the test with the error otherwise. */
+static void set_and_get(struct cn_gateway *gw, const char *what)
+{
+	static const double cand[] = { 3, 10 };
+	for (int i = 0; i < 2; i++) {
+		struct cn_err err = { 0 };
+		double pct[2] = { 100 - cand[i], cand[i] }, got[2];
+		if (cn_gateway_set_weights(gw, pct, &err) != 0)
+			fail_msg("%s: set %g: %s", what, cand[i], err.msg);
+		if (cn_gateway_get_weights(gw, got, &err) != 0)
+			fail_msg("%s: get: %s", what, err.msg);
+		assert_true(fabs(got[1] - cand[i]) < 1e-9);
+	}
+}
+
+/* In a pod: no kubeconfig, KUBERNETES_SERVICE_HOST/_PORT set, the token and ca.crt in the service account
+ * directory (CANARY_K8S_SA_DIR stands in for /var/run/secrets/kubernetes.io/serviceaccount). Both kinds set and
+ * read over https, verifying the API server against ca.crt with the token as bearer; the token is read at each
+ * request (a rotated one is used at once); an expired one gets the API server's 401 words and says whose token it
+ * was; a ca.crt of another cluster is refused naming the server and what to check. */
+static void test_in_cluster(void **state)
+{
+	struct env *e = *state;
+	char pki[128], sa[160], path[256], accepted[256], port[16];
+	snprintf(pki, sizeof pki, "%s/pki-sa", e->dir);
+	snprintf(sa, sizeof sa, "%s/serviceaccount", e->dir);
+	if (mkdir(pki, 0700) < 0 || mkdir(sa, 0700) < 0)
+		fail_msg("mkdir: %s", strerror(errno));
+	if (make_pki(pki) < 0)
+		fail_msg("openssl could not make the test PKI (see %s/pki.log)", pki);
+	/* the API server accepts the token in this file, so the test can rotate it */
+	snprintf(accepted, sizeof accepted, "%s/accepted-token", e->dir);
+	write_text(accepted, "sa-token-1\n");
+	snprintf(path, sizeof path, "%s/token", sa);
+	write_text(path, "sa-token-1\n");
+	snprintf(path, sizeof path, "%s/namespace", sa);
+	write_text(path, "models");
+	char cmd[512];
+	snprintf(cmd, sizeof cmd, "cp %s/ca.crt %s/ca.crt", pki, sa);
+	assert_int_equal(system(cmd), 0);
+	struct sim_proc api = { 0 };
+	const char *extra[] = { "--token-file", accepted, NULL };
+	start_tls_api(pki, &api, extra);
+
+	snprintf(port, sizeof port, "%d", api.port);
+	setenv("KUBERNETES_SERVICE_HOST", "127.0.0.1", 1);
+	setenv("KUBERNETES_SERVICE_PORT", port, 1);
+	setenv("CANARY_K8S_SA_DIR", sa, 1);
+	unsetenv("KUBECONFIG");
+
+	struct cn_gateway *gw = open_kind("gateway-api", "foo-route", NULL, 5000);
+	set_and_get(gw, "in-cluster gateway-api");
+	cn_gateway_close(gw);
+	gw = open_kind("kserve", "my-model", NULL, 5000);
+	set_and_get(gw, "in-cluster kserve");
+
+	/* the kubelet rotates the projected token: the next request carries the new one */
+	write_text(accepted, "sa-token-2\n");
+	snprintf(path, sizeof path, "%s/token", sa);
+	write_text(path, "sa-token-2\n");
+	set_and_get(gw, "rotated token");
+
+	/* an expired token: the API server's 401, and whose token it was */
+	write_text(path, "sa-token-1-expired\n");
+	struct cn_err err = { 0 };
+	double pct[2] = { 50, 50 }, got[2];
+	assert_int_equal(cn_gateway_set_weights(gw, pct, &err), -CN_EUNAVAIL);
+	print_message("%s\n", err.msg);
+	assert_non_null(strstr(err.msg, "401 Unauthorized: Unauthorized"));
+	assert_non_null(strstr(err.msg, "the token of the service account in "));
+	assert_non_null(strstr(err.msg, sa));
+	assert_null(strchr(err.msg, '\n'));
+	cn_gateway_close(gw);
+
+	/* the token file is gone: said so, not sent without one */
+	assert_int_equal(unlink(path), 0);
+	gw = open_kind("gateway-api", "foo-route", NULL, 5000);
+	assert_int_equal(cn_gateway_get_weights(gw, got, &err), -CN_EUNAVAIL);
+	print_message("%s\n", err.msg);
+	assert_non_null(strstr(err.msg, "cannot read the service account token"));
+	assert_non_null(strstr(err.msg, "No such file or directory; mount it (automountServiceAccountToken)"));
+	write_text(path, "sa-token-2\n");
+
+	/* ca.crt of another cluster: refused, naming the server and what to check */
+	snprintf(cmd, sizeof cmd, "cp %s/other-ca.crt %s/ca.crt", pki, sa);
+	assert_int_equal(system(cmd), 0);
+	assert_int_equal(cn_gateway_get_weights(gw, got, &err), -CN_EUNAVAIL);
+	print_message("%s\n", err.msg);
+	char server[64];
+	snprintf(server, sizeof server, "https://127.0.0.1:%d/", api.port);
+	assert_non_null(strstr(err.msg, server));
+	assert_non_null(strstr(err.msg, "certificate"));
+	assert_non_null(strstr(err.msg, "not signed by the service account's ca.crt"));
+	assert_null(strchr(err.msg, '\n'));
+	cn_gateway_close(gw);
+
+	unsetenv("KUBERNETES_SERVICE_HOST");
+	unsetenv("KUBERNETES_SERVICE_PORT");
+	unsetenv("CANARY_K8S_SA_DIR");
+	sim_proc_stop(&api);
+}
+
+/* Writes a kubeconfig for an https server at port whose cluster and user lines are given. */
+static void write_tls_kubeconfig(const char *path, int port, const char *cluster_extra, const char *user)
+{
+	FILE *f = fopen(path, "w");
+	assert_non_null(f);
+	fprintf(f, "apiVersion: v1\nkind: Config\ncurrent-context: t\nclusters:\n- name: c\n  cluster:\n"
+		   "    server: https://127.0.0.1:%d\n%scontexts:\n- name: t\n  context: {cluster: c, user: u}\n"
+		   "users:\n- name: u\n  user:\n%s",
+		port, cluster_extra, user);
+	fclose(f);
+}
+
+/* A kubeconfig user with a client certificate against an API server that requires one (x509 client
+ * authentication, no token): inline (client-certificate-data/client-key-data with certificate-authority-data)
+ * and as files relative to the kubeconfig; without a certificate, or with one from another CA, the handshake is
+ * refused with curl's words. */
+static void test_client_cert(void **state)
+{
+	struct env *e = *state;
+	char pki[128], kc[256], ca[160], cluster[8192], user[16384], ca64[4096], crt64[4096], key64[8192];
+	snprintf(pki, sizeof pki, "%s/pki-cc", e->dir);
+	if (mkdir(pki, 0700) < 0)
+		fail_msg("mkdir: %s", strerror(errno));
+	if (make_pki(pki) < 0)
+		fail_msg("openssl could not make the test PKI (see %s/pki.log)", pki);
+	snprintf(ca, sizeof ca, "%s/ca.crt", pki);
+	struct sim_proc api = { 0 };
+	const char *extra[] = { "--client-ca", ca, "--require-client-cert", NULL };
+	start_tls_api(pki, &api, extra);
+	char path[256];
+	snprintf(path, sizeof path, "%s/ca.crt.b64", pki);
+	read_text(path, ca64, sizeof ca64);
+	snprintf(path, sizeof path, "%s/client.crt.b64", pki);
+	read_text(path, crt64, sizeof crt64);
+	snprintf(path, sizeof path, "%s/client.key.b64", pki);
+	read_text(path, key64, sizeof key64);
+
+	/* inline, base64 */
+	snprintf(kc, sizeof kc, "%s/inline.kubeconfig", pki);
+	snprintf(cluster, sizeof cluster, "    certificate-authority-data: %s\n", ca64);
+	snprintf(user, sizeof user, "    client-certificate-data: %s\n    client-key-data: %s\n", crt64, key64);
+	write_tls_kubeconfig(kc, api.port, cluster, user);
+	struct cn_gateway *gw = open_kind("gateway-api", "foo-route", kc, 5000);
+	set_and_get(gw, "client certificate inline");
+	cn_gateway_close(gw);
+	gw = open_kind("kserve", "my-model", kc, 5000);
+	set_and_get(gw, "client certificate inline, kserve");
+	cn_gateway_close(gw);
+
+	/* files, relative to the kubeconfig */
+	snprintf(kc, sizeof kc, "%s/files.kubeconfig", pki);
+	write_tls_kubeconfig(kc, api.port, "    certificate-authority: ca.crt\n",
+			     "    client-certificate: client.crt\n    client-key: client.key\n");
+	gw = open_kind("gateway-api", "foo-route", kc, 5000);
+	set_and_get(gw, "client certificate files");
+	cn_gateway_close(gw);
+
+	/* no client certificate: the server refuses the handshake */
+	struct cn_err err = { 0 };
+	double got[2];
+	snprintf(kc, sizeof kc, "%s/nocert.kubeconfig", pki);
+	write_tls_kubeconfig(kc, api.port, "    certificate-authority: ca.crt\n", "    token: not-enough\n");
+	gw = open_kind("gateway-api", "foo-route", kc, 5000);
+	assert_int_equal(cn_gateway_get_weights(gw, got, &err), -CN_EUNAVAIL);
+	print_message("%s\n", err.msg);
+	assert_non_null(strstr(err.msg, "if the API server asks for a client certificate, give the user"));
+	assert_null(strchr(err.msg, '\n'));
+	cn_gateway_close(gw);
+
+	/* a certificate from another CA */
+	snprintf(kc, sizeof kc, "%s/othercert.kubeconfig", pki);
+	write_tls_kubeconfig(kc, api.port, "    certificate-authority: ca.crt\n",
+			     "    client-certificate: other-client.crt\n    client-key: other-client.key\n");
+	gw = open_kind("gateway-api", "foo-route", kc, 5000);
+	assert_int_equal(cn_gateway_get_weights(gw, got, &err), -CN_EUNAVAIL);
+	print_message("%s\n", err.msg);
+	assert_non_null(strstr(err.msg, "if the API server refused the client certificate, check that the cluster's CA"));
+	cn_gateway_close(gw);
+
+	/* a key that is not PEM: curl's words and what to check */
+	snprintf(path, sizeof path, "%s/garbage.key", pki);
+	write_text(path, "not a key\n");
+	snprintf(kc, sizeof kc, "%s/badkey.kubeconfig", pki);
+	write_tls_kubeconfig(kc, api.port, "    certificate-authority: ca.crt\n",
+			     "    client-certificate: client.crt\n    client-key: garbage.key\n");
+	gw = open_kind("gateway-api", "foo-route", kc, 5000);
+	assert_int_equal(cn_gateway_get_weights(gw, got, &err), -CN_EUNAVAIL);
+	print_message("%s\n", err.msg);
+	assert_non_null(strstr(err.msg, "client-certificate/client-key"));
+	cn_gateway_close(gw);
+	sim_proc_stop(&api);
+}
+
+/* A context naming a user or a cluster the kubeconfig does not have: FILE:LINE:COL, 65, what to do. */
+static void test_kubeconfig_dangling(void **state)
+{
+	struct env *e = *state;
+	char kc[128], yaml[1024];
+	struct cn_service svc;
+	struct cn_err err = { 0 };
+	static const struct {
+		const char *contexts, *want;
+	} cases[] = {
+		{ "- name: t\n  context:\n    cluster: c\n    user: nobody\n",
+		  "dangling.kubeconfig:11:11: context 't' names user 'nobody', which is not in users; add it or pick "
+		  "another context (gateway.context)" },
+		{ "- name: t\n  context:\n    cluster: elsewhere\n    user: u\n",
+		  "dangling.kubeconfig:10:14: context 't' names cluster 'elsewhere', which is not in clusters" },
+		{ "- name: t\n  context:\n    user: u\n", "dangling.kubeconfig:10:5: context 't' names no cluster" },
+	};
+	snprintf(kc, sizeof kc, "%s/dangling.kubeconfig", e->dir);
+	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+		FILE *f = fopen(kc, "w");
+		assert_non_null(f);
+		fprintf(f, "apiVersion: v1\nkind: Config\ncurrent-context: t\nclusters:\n- name: c\n  cluster: {server: "
+			   "'https://127.0.0.1:1'}\ncontexts:\n%susers:\n- name: u\n  user: {token: x}\n", cases[i].contexts);
+		fclose(f);
+		snprintf(yaml, sizeof yaml, "name: foo\ngateway:\n  kind: gateway-api\n  namespace: models\n  name: r\n"
+			 "  kubeconfig: %s\nslots:\n  a: {server: a, metrics_url: 'http://127.0.0.1:9/m'}\n"
+			 "  b: {server: b, metrics_url: 'http://127.0.0.1:9/m'}\nlive: a\n", kc);
+		assert_int_equal(cn_service_parse(yaml, strlen(yaml), "t.yaml", &svc, &err), 0);
+		assert_null(cn_gateway_open(&svc, &err));
+		print_message("%s\n", err.msg);
+		assert_int_equal(err.code, CN_EINPUT);
+		assert_non_null(strstr(err.msg, cases[i].want));
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -494,6 +790,9 @@ int main(void)
 		cmocka_unit_test(test_kserve),
 		cmocka_unit_test(test_tls),
 		cmocka_unit_test(test_bad_kubeconfig),
+		cmocka_unit_test(test_in_cluster),
+		cmocka_unit_test(test_client_cert),
+		cmocka_unit_test(test_kubeconfig_dangling),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }

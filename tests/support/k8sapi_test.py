@@ -147,6 +147,33 @@ class K8sApi(unittest.TestCase):
                    for t in obj["status"]["components"]["predictor"]["traffic"]]
             self.assertEqual(got, want)
 
+    def test_kserve_traffic_split_new_revision(self):
+        """A new predictor (another storageUri) is a new revision, created last and split against the one rolled
+        out; canaryTrafficPercent alone makes none. Runs after test_kserve_traffic_split (names sort)."""
+        code, obj = self.req("PATCH", ISVC, {"spec": {"predictor": {"canaryTrafficPercent": 100}}})
+        gen = obj["metadata"]["generation"]
+        obj = self.wait_status(ISVC, lambda o: o.get("status", {}).get("observedGeneration") == gen)
+        comp = obj["status"]["components"]["predictor"]
+        self.assertEqual(comp["latestRolledoutRevision"], "my-model-predictor-00002")
+        code, obj = self.req("PATCH", ISVC, {"spec": {"predictor": {"canaryTrafficPercent": 0, "tensorflow": {
+            "storageUri": "gs://kfserving-examples/models/tensorflow/flowers-3"}}}})
+        gen = obj["metadata"]["generation"]
+        obj = self.wait_status(ISVC, lambda o: o.get("status", {}).get("observedGeneration") == gen)
+        comp = obj["status"]["components"]["predictor"]
+        self.assertEqual(comp["latestCreatedRevision"], "my-model-predictor-00003")
+        self.assertEqual(comp["latestReadyRevision"], "my-model-predictor-00003")
+        self.assertEqual([(t["revisionName"], t["latestRevision"], t["percent"]) for t in comp["traffic"]],
+                         [("my-model-predictor-00003", True, 0), ("my-model-predictor-00002", False, 100)])
+        code, revs = self.req("GET", "/_fake/revisions" + ISVC, token=None)
+        self.assertEqual(code, 200)
+        self.assertEqual(revs["my-model-predictor-00003"]["tensorflow"]["storageUri"],
+                         "gs://kfserving-examples/models/tensorflow/flowers-3")
+        self.assertNotIn("canaryTrafficPercent", revs["my-model-predictor-00003"])
+        code, obj = self.req("PATCH", ISVC, {"spec": {"predictor": {"canaryTrafficPercent": 5}}})
+        gen = obj["metadata"]["generation"]
+        obj = self.wait_status(ISVC, lambda o: o.get("status", {}).get("observedGeneration") == gen)
+        self.assertEqual(obj["status"]["components"]["predictor"]["latestCreatedRevision"], "my-model-predictor-00003")
+
 
 if __name__ == "__main__":
     unittest.main(verbosity=2)

@@ -24,7 +24,13 @@ Test controls (no auth), JSON bodies:
   PUT  /_fake/objects  an object: stored (resourceVersion set)
   GET  /_fake/log      the requests seen: [{method, path, content_type, auth, code}]
   GET  /_fake/get/apis/...  an object as stored
-Prints "k8sapi listening on 127.0.0.1:PORT" when ready. TLS with --tls-cert/--tls-key.
+  GET  /_fake/revisions/apis/...  an InferenceService's predictor revisions: {NAME-predictor-0000N: the
+                       spec.predictor it was made from, without canaryTrafficPercent}; a change of that template
+                       (a new storageUri) makes the next revision, which becomes latestCreatedRevision and is ready
+Prints "k8sapi listening on 127.0.0.1:PORT" when ready. TLS with --tls-cert/--tls-key (https); --client-ca FILE
+verifies client certificates against that CA, and a request that presented a valid one is authenticated as its
+subject's CN (as the API server's x509 authenticator does; no token needed); --require-client-cert refuses the TLS
+handshake without one. --token-file FILE: the accepted token is read from FILE at each request (to test rotation).
 Runs under Debian's /usr/bin/python3, not `env python3`: a pyenv shim first in PATH took 11 s to start under load.
 """
 import argparse
@@ -75,11 +81,14 @@ class State:
         self.objects = {}
         self.rv = 1000
         self.token = args.token
+        self.token_file = args.token_file
+        self.client_ca = bool(args.client_ca)
         self.readonly_token = args.readonly_token
         self.cfg = {"status_delay_ms": args.status_delay_ms, "controller": True, "conditions": {}, "fail": None,
                     "conflicts": 0, "hang_ms": 0}
         self.log = []
         self.timers = []
+        self.revisions = {}  # InferenceService key -> {"n": last number, "created": name, "revs": {name: template}}
 
     def next_rv(self):
         self.rv += 1
@@ -95,7 +104,24 @@ class State:
         md.setdefault("uid", "00000000-0000-4000-8000-%012d" % (len(self.objects) + 1))
         key = (group, plural, md["namespace"], md["name"])
         self.objects[key] = obj
+        if obj["kind"] == "InferenceService":
+            created = obj.get("status", {}).get("components", {}).get("predictor", {}).get("latestCreatedRevision")
+            if created:  # the revisions before it are unknown; it was made from the spec as given
+                m = re.search(r"-(\d+)$", created)
+                self.revisions[key] = {"n": int(m.group(1)) if m else 1, "created": created,
+                                       "revs": {created: predictor_template(obj)}}
+            else:
+                self.revisions.pop(key, None)
+                self.new_revision(key, obj)
         self.schedule(key)
+
+    def new_revision(self, key, obj):
+        """Knative makes a revision of the predictor's pod template whenever it changes (not for
+        canaryTrafficPercent, which only moves traffic): NAME-predictor-0000N."""
+        r = self.revisions.setdefault(key, {"n": 0, "created": "", "revs": {}})
+        r["n"] += 1
+        r["created"] = "%s-predictor-%05d" % (obj["metadata"]["name"], r["n"])
+        r["revs"][r["created"]] = predictor_template(obj)
 
     def schedule(self, key):
         if not self.cfg["controller"]:
@@ -115,7 +141,7 @@ class State:
             if obj["kind"] == "HTTPRoute":
                 reconcile_route(obj, gen, self.cfg["conditions"])
             else:
-                reconcile_isvc(obj, gen)
+                reconcile_isvc(obj, gen, self.revisions.get(key, {}).get("created"))
             obj["metadata"]["resourceVersion"] = self.next_rv()
 
 
@@ -136,10 +162,23 @@ def reconcile_route(obj, gen, override):
     obj.setdefault("status", {})["parents"] = parents
 
 
-def reconcile_isvc(obj, gen):
-    """KServe's knative ksvc reconciler (traffic targets) and PropagateStatus (rolled-out revisions), in one go."""
+def predictor_template(obj):
+    """What a predictor revision is made from: spec.predictor without canaryTrafficPercent."""
+    pred = dict(obj.get("spec", {}).get("predictor", {}))
+    pred.pop("canaryTrafficPercent", None)
+    return pred
+
+
+def reconcile_isvc(obj, gen, created):
+    """KServe's knative ksvc reconciler (traffic targets) and PropagateStatus (rolled-out revisions), in one go.
+    The revision created last (`created`) is ready at once. Knative's status.traffic names every target's
+    revision: the "latest" target (latestRevision true, resolved to the latest ready revision) carries
+    canaryTrafficPercent, the "prev" target (latestRolledoutRevision) the rest (ksvc_reconciler.go)."""
     pred = obj.get("spec", {}).get("predictor", {})
     comp = obj.setdefault("status", {}).setdefault("components", {}).setdefault("predictor", {})
+    if created:
+        comp["latestCreatedRevision"] = created
+        comp["latestReadyRevision"] = created
     latest = comp.get("latestReadyRevision", "")
     for _ in range(2):  # a rollback of latestRolledoutRevision shows in the next reconcile's traffic
         rolled = comp.get("latestRolledoutRevision", "")
@@ -210,6 +249,11 @@ class Handler(BaseHTTPRequestHandler):
         if self.path == "/_fake/log":
             with st.lock:
                 return self.send_json(200, list(st.log))
+        if self.path.startswith("/_fake/revisions/"):  # an InferenceService's revisions: {name: template}
+            m = PATH_RE.match(self.path[len("/_fake/revisions"):])
+            with st.lock:
+                r = st.revisions.get((m.group(1), m.group(4), m.group(3), m.group(5))) if m else None
+                return self.send_json(200 if r else 404, r["revs"] if r else status_obj(404, "NotFound", "not found"))
         if self.path.startswith("/_fake/get/"):  # an object as stored, without auth (for tests' checks)
             m = PATH_RE.match(self.path[len("/_fake/get"):])
             with st.lock:
@@ -242,6 +286,31 @@ class Handler(BaseHTTPRequestHandler):
             return self.send_json(413, status_obj(413, "RequestEntityTooLarge", "request entity too large"))
         self.api("PATCH", body)
 
+    def client_cn(self):
+        """The CN of a verified client certificate, or None (plain http, or none presented)."""
+        getpeercert = getattr(self.connection, "getpeercert", None)
+        cert = getpeercert() if getpeercert else None
+        for rdn in (cert or {}).get("subject", ()):
+            for k, v in rdn:
+                if k == "commonName":
+                    return v
+        return None
+
+    def authenticated(self, tok):
+        st = self.server.state
+        token = st.token
+        if st.token_file:
+            try:
+                with open(st.token_file) as fh:
+                    token = fh.read().strip()
+            except OSError:
+                token = None
+        if not token and not st.client_ca:
+            return True  # no authentication configured
+        if st.client_ca and self.client_cn():
+            return True
+        return bool(tok) and tok in (token, st.readonly_token)
+
     def api(self, method, body):
         st = self.server.state
         hang = st.cfg["hang_ms"]
@@ -250,7 +319,7 @@ class Handler(BaseHTTPRequestHandler):
         m = PATH_RE.match(self.path)
         auth = self.headers.get("Authorization", "")
         tok = auth[len("Bearer "):] if auth.startswith("Bearer ") else None
-        if st.token and tok not in (st.token, st.readonly_token):
+        if not self.authenticated(tok):
             return self.send_json(401, status_obj(401, "Unauthorized", "Unauthorized"))
         with st.lock:
             fail = st.cfg.get("fail")
@@ -309,6 +378,8 @@ class Handler(BaseHTTPRequestHandler):
                 new["metadata"]["generation"] = obj["metadata"].get("generation", 1) + 1
             new["metadata"]["resourceVersion"] = st.next_rv()
             st.objects[key] = new
+            if new["kind"] == "InferenceService" and predictor_template(new) != predictor_template(obj):
+                st.new_revision(key, new)
             if new["metadata"]["generation"] != obj["metadata"].get("generation", 1):
                 st.schedule(key)
             return self.send_json(200, new)
@@ -323,6 +394,9 @@ def main():
     ap.add_argument("--fixtures", action="append", default=[], help="a JSON object file or a directory of them")
     ap.add_argument("--tls-cert")
     ap.add_argument("--tls-key")
+    ap.add_argument("--client-ca", help="verify client certificates against this CA; a valid one authenticates")
+    ap.add_argument("--require-client-cert", action="store_true", help="refuse the handshake without one")
+    ap.add_argument("--token-file", help="the accepted token, read at each request")
     args = ap.parse_args()
     st = State(args)
     for f in args.fixtures:
@@ -337,6 +411,9 @@ def main():
     if args.tls_cert:
         ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
         ctx.load_cert_chain(args.tls_cert, args.tls_key)
+        if args.client_ca:
+            ctx.load_verify_locations(args.client_ca)
+            ctx.verify_mode = ssl.CERT_REQUIRED if args.require_client_cert else ssl.CERT_OPTIONAL
         srv.socket = ctx.wrap_socket(srv.socket, server_side=True)
     print("k8sapi listening on 127.0.0.1:%d" % srv.server_address[1], flush=True)
     try:
