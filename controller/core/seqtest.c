@@ -306,7 +306,10 @@ double cn_seq_dispersion_shift(const struct cn_seq_stat *s)
 
 bool cn_seq_ready(const struct cn_seq_stat *s)
 {
-	return s->disp_ticks >= CN_SEQ_MIN_TICKS;
+	/* the baseline's ticks, or the candidate's successive differences: at 100% the baseline gets no traffic, and a
+	 * rollout whose earlier steps gave it fewer than CN_SEQ_MIN_TICKS (short holds, ticks lost to a restart) would
+	 * otherwise never be judged there (a daemon killed in a 2-second step held a healthy candidate at 100%) */
+	return s->disp_ticks >= CN_SEQ_MIN_TICKS || s->disp_c_terms >= CN_SEQ_MIN_TICKS;
 }
 
 double cn_seq_llr(const struct cn_seq_stat *s, double r)

@@ -180,7 +180,8 @@ double cn_seq_dispersion(const struct cn_seq_stat *s);
  * judge's index. */
 double cn_seq_dispersion_shift(const struct cn_seq_stat *s);
 
-/* Ticks of baseline data the dispersion estimate needs before the test may roll back or bound the ratio. */
+/* Ticks of data the dispersion estimate needs before the test may roll back or bound the ratio: the baseline's, or
+ * the candidate's tick-to-tick differences (all there is at 100%). */
 #define CN_SEQ_MIN_TICKS 6
 
 /* True once the dispersion estimate rests on CN_SEQ_MIN_TICKS ticks: before, a burst could pass for a regression. */

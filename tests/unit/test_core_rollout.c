@@ -335,6 +335,32 @@ static void test_final_step_judged_against_frozen_baseline(void **state)
 	}
 }
 
+/* Short earlier steps leave fewer than CN_SEQ_MIN_TICKS baseline ticks for the dispersion estimate, and at 100% the
+ * baseline gets none: the candidate's own ticks complete it, so the last step is still judged (a daemon killed in a
+ * 2-second step once held a healthy candidate at 100% for ever, "not yet proven"), both ways. */
+static void test_short_steps_still_judged_at_100(void **state)
+{
+	struct fx *f = *state;
+	for (int regress = 0; regress <= 1; regress++) {
+		cn_rollout_init(&f->st);
+		free(f->sim);
+		f->sim = sim_new();
+		f->p.steps[0].hold_ms = f->p.steps[1].hold_ms = 20 * SEC;
+		f->p.analysis.min_requests = 100;
+		start(f);
+		for (int i = 0; i < 10 && f->st.weight < 100; i++)
+			tick_healthy(f);
+		assert_true(f->st.weight == 100);
+		assert_in_range(f->st.seq.slo[0].disp_ticks, 1, CN_SEQ_MIN_TICKS - 1);
+		for (int i = 0; i < 20 && !cn_phase_is_terminal(f->st.phase); i++)
+			full_share(f, regress ? SLOW : HEALTHY);
+		if (regress)
+			expect(f, CN_DECIDE_ROLLBACK, CN_PHASE_ROLLED_BACK, 0);
+		else
+			expect(f, CN_DECIDE_PROMOTE, CN_PHASE_PROMOTED, 100);
+	}
+}
+
 static void test_hold_and_min_requests(void **state)
 {
 	struct fx *f = *state;
@@ -885,6 +911,7 @@ int main(void)
 		T(test_first_tick_starts),
 		T(test_pending_waits_for_metrics),
 		T(test_healthy_run_promotes),
+		T(test_short_steps_still_judged_at_100),
 		T(test_hold_and_min_requests),
 		T(test_final_step_judged_against_frozen_baseline),
 		T(test_latency_regression_rolls_back),
