@@ -60,21 +60,33 @@ kill_nginx() {
 	wait "$NGINX_PID" 2>/dev/null || true
 }
 
-# gateway-api without a cluster: the test API server (tests/support/bin/k8sapi.py) holds an HTTPRoute `svc` in
-# namespace models with backendRefs blue and green; a mirror loop plays the gateway's data plane, copying the
-# route's weights into a real HAProxy (through the socat script) whenever they change, so traffic follows them.
-# Its simulated controller reports Accepted/ResolvedRefs 100 ms after a change; the mirror polls every 50 ms.
-# Sets K8S_PORT and writes $E2E_DIR/kubeconfig.
-start_k8s_mirror() { # ADMIN
-	local admin=$1 d=$E2E_DIR/k8s
+# gateway-api and kserve without a cluster: the test API server (tests/support/bin/k8sapi.py) holds an HTTPRoute
+# `svc` in namespace models with backendRefs blue and green (gateway-api), or an InferenceService `svc` whose
+# predictor revision 00001 is blue's model (kserve: storageUri pvc://models/blue; a revision's slot is the last part
+# of its storageUri); a mirror loop plays the data plane, copying the route's weights, or the InferenceService's
+# status.components.predictor.traffic per revision, into a real HAProxy (through the socat script) whenever they
+# change, so traffic follows them. Its simulated controller writes status 100 ms after a change; the mirror polls
+# every 50 ms. Sets K8S_PORT and writes $E2E_DIR/kubeconfig.
+K8S_ISVC=apis/serving.kserve.io/v1beta1/namespaces/models/inferenceservices/svc
+K8S_ROUTE=apis/gateway.networking.k8s.io/v1/namespaces/models/httproutes/svc
+start_k8s_mirror() { # KIND ADMIN
+	local kind=$1 admin=$2 d=$E2E_DIR/k8s
 	mkdir -p "$d"
-	cat >"$d/route.json" <<JSON
+	if [ "$kind" = kserve ]; then
+		cat >"$d/object.json" <<JSON
+{"apiVersion": "serving.kserve.io/v1beta1", "kind": "InferenceService",
+ "metadata": {"name": "svc", "namespace": "models"},
+ "spec": {"predictor": {"model": {"modelFormat": {"name": "huggingface"}, "storageUri": "pvc://models/blue"}}}}
+JSON
+	else
+		cat >"$d/object.json" <<JSON
 {"apiVersion": "gateway.networking.k8s.io/v1", "kind": "HTTPRoute",
  "metadata": {"name": "svc", "namespace": "models"},
  "spec": {"parentRefs": [{"name": "e2e-gw"}],
           "rules": [{"backendRefs": [{"name": "blue", "port": 8000, "weight": 1}, {"name": "green", "port": 8000, "weight": 0}]}]}}
 JSON
-	"$E2E_TOP/tests/support/bin/k8sapi.py" --token e2e --status-delay-ms 100 --fixtures "$d/route.json" >"$d/ready" 2>"$d/k8sapi.log" &
+	fi
+	"$E2E_TOP/tests/support/bin/k8sapi.py" --token e2e --status-delay-ms 100 --fixtures "$d/object.json" >"$d/ready" 2>"$d/k8sapi.log" &
 	E2E_PIDS+=($!)
 	for _ in $(seq 1 600); do [ -s "$d/ready" ] && break; sleep 0.05; done # 30 s: python starts slowly under load
 	K8S_PORT=$(awk -F: '{print $NF}' "$d/ready")
@@ -90,12 +102,12 @@ KC
 	(
 		last=
 		for _ in $(seq 1 12000); do # 50 ms each: at most 10 minutes, the e2e tier's limit
-			w=$(curl -s --max-time 2 "http://127.0.0.1:$K8S_PORT/_fake/get/apis/gateway.networking.k8s.io/v1/namespaces/models/httproutes/svc" |
-				jq -r '[.spec.rules[0].backendRefs[] | (.weight // 1)] | "\(.[0]) \(.[1])"' 2>/dev/null) || w=
+			w=$(k8s_weights "$kind") || w=
 			if [ -n "$w" ] && [ "$w" != "$last" ]; then
 				read -r b g <<<"$w"
 				if "$SOCAT_SCRIPT" set "TCP:127.0.0.1:$admin" svc green "$(awk -v g="$g" -v b="$b" 'BEGIN { printf "%g", (g + b) ? 100 * g / (g + b) : 0 }')" \
 					blue "$(awk -v g="$g" -v b="$b" 'BEGIN { printf "%g", (g + b) ? 100 * b / (g + b) : 0 }')" >>"$d/mirror.log" 2>&1; then
+					echo "$(date +%T.%N) blue $b green $g" >>"$d/mirror.log"
 					last=$w
 				fi
 			fi
@@ -105,7 +117,36 @@ KC
 	E2E_PIDS+=($!)
 }
 
-# The world of one test for gateway KIND (nginx | command | gateway-api): a fresh database, two simulators, the gateway in
+# "BLUE GREEN" weights as the data plane would take them from the API server: the route's two backendRefs, or the
+# percent of each traffic target of the InferenceService's status, by the slot its revision's model belongs to.
+k8s_weights() { # KIND
+	local base=http://127.0.0.1:$K8S_PORT obj revs
+	if [ "$1" = kserve ]; then
+		obj=$(curl -sf --max-time 2 "$base/_fake/get/$K8S_ISVC") && revs=$(curl -sf --max-time 2 "$base/_fake/revisions/$K8S_ISVC") || return 1
+		jq -nr --argjson o "$obj" --argjson r "$revs" '
+			[$o.status.components.predictor.traffic // [] | .[] | {slot: ($r[.revisionName].model.storageUri // "" | split("/") | last), p: .percent}]
+			| if length == 0 then empty else "\(map(select(.slot == "blue") | .p) | add // 0) \(map(select(.slot == "green") | .p) | add // 0)" end'
+	else
+		curl -sf --max-time 2 "$base/_fake/get/$K8S_ROUTE" | jq -r '[.spec.rules[0].backendRefs[] | (.weight // 1)] | "\(.[0]) \(.[1])"' 2>/dev/null
+	fi
+}
+
+# kserve: CI deploys SLOT's model as the InferenceService's new predictor with canaryTrafficPercent 0 (a new
+# revision, created last: the candidate), and waits until KServe has reconciled it (the new revision at 0%).
+kserve_deploy() { # SLOT
+	local out gen
+	out=$(curl -sf --max-time 5 -X PATCH -H 'Authorization: Bearer e2e' -H 'Content-Type: application/merge-patch+json' \
+		--data "{\"spec\": {\"predictor\": {\"canaryTrafficPercent\": 0, \"model\": {\"storageUri\": \"pvc://models/$1\"}}}}" \
+		"http://127.0.0.1:$K8S_PORT/$K8S_ISVC") || fail "kserve: deploying $1 was refused"
+	gen=$(jq -r .metadata.generation <<<"$out")
+	for _ in $(seq 1 100); do
+		[ "$(curl -sf --max-time 2 "http://127.0.0.1:$K8S_PORT/_fake/get/$K8S_ISVC" | jq -r .status.observedGeneration)" = "$gen" ] && return 0
+		sleep 0.05
+	done
+	fail "kserve: generation $gen with $1's model was not reconciled"
+}
+
+# The world of one test for gateway KIND (nginx | command | gateway-api | kserve): a fresh database, two simulators, the gateway in
 # front of them (FE), the service `svc` and POLICY applied. Sets FE BLUE GREEN (and ADMIN for command).
 setup_world_kind() { # KIND [POLICY_FILE] [MODELSIM ARGS...]
 	local kind=$1 policy=${2:-$E2E_TOP/policies/demo-fast.yaml}
@@ -136,22 +177,24 @@ slots:
 live: blue
 metrics: { source: scrape, preset: vllm, timeout: 1s }
 YAML
-	elif [ "$kind" = gateway-api ]; then
+	elif [ "$kind" = gateway-api ] || [ "$kind" = kserve ]; then
 		command -v socat >/dev/null || fail "socat is not installed; run scripts/deps"
 		ADMIN=$(free_port)
 		start_haproxy svc "$FE" "$ADMIN" "$BLUE" "$GREEN"
-		start_k8s_mirror "$ADMIN"
+		start_k8s_mirror "$kind" "$ADMIN"
+		local blue_server="server: blue,  " green_server="server: green, "
+		[ "$kind" = kserve ] && blue_server= green_server= # kserve slots are revisions, not servers
 		cat >"$E2E_DIR/service.yaml" <<YAML
 name: svc
 gateway:
-  kind: gateway-api
+  kind: $kind
   namespace: models
   name: svc
   kubeconfig: $E2E_DIR/kubeconfig
   timeout: 5s
 slots:
-  blue:  { server: blue,  metrics_url: "http://127.0.0.1:$BLUE/metrics" }
-  green: { server: green, metrics_url: "http://127.0.0.1:$GREEN/metrics" }
+  blue:  { ${blue_server}metrics_url: "http://127.0.0.1:$BLUE/metrics" }
+  green: { ${green_server}metrics_url: "http://127.0.0.1:$GREEN/metrics" }
 live: blue
 metrics: { source: scrape, preset: vllm, timeout: 1s }
 YAML
@@ -235,6 +278,7 @@ healthy_then_regression() { # KIND
 	setup_world_kind "$kind"
 	start_load "$FE" 1000 150
 	start_canaryd
+	[ "$kind" = kserve ] && kserve_deploy green
 	set +e
 	"$CTL" rollout start --service svc --candidate v2 --policy demo-fast --wait --timeout 90s >"$E2E_DIR/wait-v2.log" 2>&1
 	local rc=$?
@@ -249,6 +293,7 @@ healthy_then_regression() { # KIND
 	log "$kind: healthy candidate promoted"
 
 	modelsim_admin "$BLUE" '{"latency_median":0.2,"error_rate":0.005}'
+	[ "$kind" = kserve ] && kserve_deploy blue
 	start_rollout_wait v3 demo-fast 90s
 	local id
 	id=$(rollout_of v3)
