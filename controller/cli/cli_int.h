@@ -33,6 +33,7 @@ int cmd_report(struct cli *cli, int argc, char **argv);  /* cli_report.c */
 int cmd_profile(struct cli *cli, int argc, char **argv);   /* cli_preflight.c */
 int cmd_preflight(struct cli *cli, int argc, char **argv); /* cli_preflight.c */
 int cmd_drill(struct cli *cli, int argc, char **argv);     /* cli_drill.c */
+int cmd_sla(struct cli *cli, int argc, char **argv);       /* cli_sla.c */
 
 /* One option of a subcommand: "--name VALUE" / "--name=VALUE" sets *value; a flag sets *flag. */
 struct cli_opt {
@@ -104,6 +105,12 @@ json_t *cli_json_migrate(const char *dir, const struct cn_migrate_report *rep);
 struct cn_report;
 /* `report ID --html FILE`: what was written where. */
 json_t *cli_json_report(const struct cn_report *r, int64_t id, const char *path, size_t bytes);
+
+struct cn_sla_contract;
+struct cn_sla_result;
+/* `sla report`: the month, each objective's attainment and windows that missed or had no data, the credit. */
+json_t *cli_json_sla(const char *service, const char *month, const struct cn_sla_contract *c,
+		     const struct cn_sla_result *r);
 
 /* ---- what the write commands say (cli_json.c) ---- */
 /* One file of `KIND lint`: its error (ok false), or its name and spec (a new reference, taken). */

@@ -8,6 +8,7 @@
 
 #include "canary/report.h"
 #include "canary/rollout.h"
+#include "canary/sla.h"
 #include "canary/store.h"
 #include "canary/store_audit.h"
 #include "canary/store_history.h"
@@ -390,4 +391,47 @@ json_t *cli_json_drill(const struct cn_drill_row *d, int exit_code)
 	if (doc && exit_code >= 0)
 		json_object_set_new(doc, "exit_code", json_integer(exit_code));
 	return doc;
+}
+
+json_t *cli_json_sla(const char *service, const char *month, const struct cn_sla_contract *c,
+		     const struct cn_sla_result *r)
+{
+	json_t *objs = json_array();
+	for (int k = 0; k < r->nobjectives; k++) {
+		const struct cn_sla_objective_result *o = &r->objectives[k];
+		json_t *wins = json_array();
+		for (size_t i = 0; i < o->nwindows; i++) {
+			const struct cn_sla_window *w = &o->windows[i];
+			if (w->state != CN_SLA_MISSED && w->state != CN_SLA_NODATA && o->obj->window_ms != 0)
+				continue;
+			json_array_append_new(wins, json_pack("{s:o, s:o, s:s, s:o, s:f, s:f, s:i, s:b}", "start",
+							      time_of(w->start_us, CLI_TIME_S), "end",
+							      time_of(w->end_us, CLI_TIME_S), "state",
+							      cn_sla_wstate_name(w->state), "value", real(w->value),
+							      "total", w->total, "bad", w->bad, "nodata_minutes",
+							      w->nodata_minutes, "mixed_bounds", w->mixed_bounds));
+		}
+		json_array_append_new(
+			objs, json_pack("{s:s, s:s, s:o, s:o, s:o, s:s, s:o, s:o, s:b, s:I, s:I, s:I, s:I, s:I, s:f, s:f, s:f, "
+					"s:I, s:I, s:o}",
+					"name", o->obj->name, "metric", cn_sla_metric_name(o->obj->metric), "quantile",
+					real(o->obj->metric == CN_SLA_AVAILABILITY ? NAN : o->obj->quantile), "max_ms",
+					o->obj->metric == CN_SLA_AVAILABILITY ? json_null()
+									      : json_integer((json_int_t)o->obj->max_ms),
+					"min", real(o->obj->metric == CN_SLA_AVAILABILITY ? o->obj->min : NAN), "window",
+					o->obj->window, "target", real(o->obj->target), "attainment", real(o->attainment),
+					"ok", o->ok, "windows", (json_int_t)o->nwindows, "met", (json_int_t)o->met,
+					"missed", (json_int_t)o->missed, "no_data", (json_int_t)o->nodata, "pending",
+					(json_int_t)o->pending, "credit", o->credit, "total", o->total, "bad", o->bad,
+					"minutes_data", (json_int_t)o->minutes_data, "minutes_no_data",
+					(json_int_t)o->minutes_nodata, "missed_windows", wins));
+	}
+	return json_pack("{s:s, s:s, s:s, s:o, s:o, s:o, s:i, s:I, s:I, s:I, s:s, s:o, s:f, s:f, s:s, s:o}", "service",
+			 service, "month", month, "contract", c->name, "start", time_of(r->month_start_us, CLI_TIME_S),
+			 "end", time_of(r->month_end_us, CLI_TIME_S), "as_of", time_of(r->now_us, CLI_TIME_S), "days",
+			 r->days, "minutes_elapsed", (json_int_t)r->minutes_elapsed, "minutes_data",
+			 (json_int_t)r->minutes_data, "minutes_no_data", (json_int_t)r->minutes_nodata, "no_data",
+			 c->no_data == CN_SLA_NODATA_MISS ? "miss" : "exclude", "objectives", objs, "credit", r->credit,
+			 "credit_amount", r->credit_amount, "currency", c->currency, "credit_from",
+			 r->credit_from >= 0 ? json_string(r->objectives[r->credit_from].obj->name) : json_null());
 }

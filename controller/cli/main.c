@@ -27,6 +27,7 @@ static const struct command commands[] = {
 	{"profile", cmd_profile, "lint workload profiles (rate, bursts, prompt lengths) for pre-flight load"},
 	{"preflight", cmd_preflight, "drive one slot with a workload profile; results per prompt-length band"},
 	{"drill", cmd_drill, "failover drills: shift to the warm secondary, judge it, shift back; abort, status, report"},
+	{"sla", cmd_sla, "SLA contracts and the ledger: attainment per month, missed windows, credits"},
 };
 
 static void usage(FILE *f)

@@ -34,7 +34,7 @@ static void on_signal(int sig)
 static void usage(FILE *f)
 {
 	fprintf(f, "usage: canaryd [--db CONNINFO] [--listen 127.0.0.1:PORT] [--id NAME] [--lease DURATION_MS]\n"
-		   "               [--poll MS] [--once] [--no-notify] [--notify-retry-max MS]\n"
+		   "               [--poll MS] [--once] [--no-notify] [--notify-retry-max MS] [--no-sla]\n"
 		   "  --db CONNINFO   PostgreSQL connection (default: DATABASE_URL, else libpq's PG* variables)\n"
 		   "  --listen ADDR   serve /healthz and /metrics on ADDR (IPv4:PORT)\n"
 		   "  --id NAME       lease owner name (default: HOST:PID:NONCE)\n"
@@ -42,7 +42,8 @@ static void usage(FILE *f)
 		   "  --poll MS       longest sleep between rounds (default 500)\n"
 		   "  --once          run one round and exit\n"
 		   "  --no-notify     deliver no webhook notifications (other daemons do)\n"
-		   "  --notify-retry-max MS  longest back-off between attempts at one notification (default 60000)\n");
+		   "  --notify-retry-max MS  longest back-off between attempts at one notification (default 60000)\n"
+		   "  --no-sla        record no SLA ledger minutes (other daemons do)\n");
 }
 
 static long parse_long(const char *opt, const char *s, long min, long max)
@@ -120,6 +121,8 @@ int main(int argc, char **argv)
 	d.cfg.max_claim = MAX_CLAIM;
 	d.cfg.notify = true;
 	d.cfg.notify_retry_max_ms = 60000;
+	d.cfg.sla = true;
+	d.cfg.sla_minute_ms = 60000;
 	d.stop = &stop_flag;
 	char host[64] = "canaryd";
 	gethostname(host, sizeof host - 1);
@@ -134,7 +137,8 @@ int main(int argc, char **argv)
 		{"id", required_argument, NULL, 'i'},   {"lease", required_argument, NULL, 'L'},
 		{"poll", required_argument, NULL, 'p'}, {"once", no_argument, NULL, 'o'},
 		{"no-notify", no_argument, NULL, 'N'},  {"notify-retry-max", required_argument, NULL, 'R'},
-		{"help", no_argument, NULL, 'h'},       {NULL, 0, NULL, 0},
+		{"no-sla", no_argument, NULL, 'S'},     {"help", no_argument, NULL, 'h'},
+		{NULL, 0, NULL, 0},
 	};
 	int ch;
 	while ((ch = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
@@ -147,6 +151,7 @@ int main(int argc, char **argv)
 		case 'o': d.cfg.once = true; break;
 		case 'N': d.cfg.notify = false; break;
 		case 'R': d.cfg.notify_retry_max_ms = parse_long("--notify-retry-max", optarg, 100, 3600000); break;
+		case 'S': d.cfg.sla = false; break;
 		case 'h': usage(stdout); return 0;
 		default: usage(stderr); return 64;
 		}
@@ -159,6 +164,9 @@ int main(int argc, char **argv)
 
 	if (fault_init() < 0 || clock_init() < 0)
 		return 64;
+	const char *tm = getenv("CANARY_TEST_SLA_MINUTE_MS"); /* tests only: a shorter ledger minute */
+	if (tm && *tm)
+		d.cfg.sla_minute_ms = parse_long("CANARY_TEST_SLA_MINUTE_MS", tm, 200, 60000);
 	struct sigaction sa;
 	memset(&sa, 0, sizeof sa);
 	sa.sa_handler = on_signal;
@@ -188,6 +196,14 @@ int main(int argc, char **argv)
 	if (d.cfg.notify && !d.cfg.once && daemon_notifier_start(&d, &err) < 0) {
 		fprintf(stderr, "canaryd: %s\n", err.msg);
 		rc = err.code;
+		goto out;
+	}
+
+	if (d.cfg.sla && !d.cfg.once && daemon_sla_start(&d, &err) < 0) {
+		fprintf(stderr, "canaryd: %s\n", err.msg);
+		rc = err.code;
+		stop_flag = 1;
+		daemon_notifier_join(&d);
 		goto out;
 	}
 
@@ -304,7 +320,10 @@ int main(int argc, char **argv)
 	}
 	stop_flag = 1; /* also when the loop ended on its own (--once, an error): the notifier stops too */
 	daemon_notifier_join(&d);
-	dlog("info", "stopped", dstr("owner", d.cfg.owner));
+	daemon_sla_join(&d);
+	dlog("info", "stopped", dstr("owner", d.cfg.owner),
+	     dint("sla_minutes", (int64_t)atomic_load(&d.stats.sla_recorded)),
+	     dint("sla_minutes_no_data", (int64_t)atomic_load(&d.stats.sla_nodata)));
 out:
 	daemon_ctx_gc(&d, 0, true);
 	daemon_drills_free(&d);

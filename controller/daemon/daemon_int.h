@@ -30,6 +30,8 @@ struct daemon_config {
 	bool once;               /* one round, then exit (tests) */
 	bool notify;             /* deliver webhook notifications (a thread of its own; --no-notify: not this one) */
 	int64_t notify_retry_max_ms; /* longest back-off between two attempts at one notification */
+	bool sla;                /* record the SLA ledger (a thread of its own; --no-sla: not this one) */
+	int64_t sla_minute_ms;   /* the ledger's minute: 60000 (CANARY_TEST_SLA_MINUTE_MS shortens it in tests) */
 };
 
 /* What the daemon caches per rollout it owns: parsed pinned policy and service, open adapters. */
@@ -56,6 +58,7 @@ struct daemon_stats {
 	atomic_int healthy;      /* 1 while the database answers */
 	atomic_ullong notify_delivered, notify_failed; /* notifications delivered; attempts that failed */
 	atomic_ullong notify_backlog, notify_oldest_ms; /* undelivered notifications, the oldest's age (all daemons') */
+	atomic_ullong sla_recorded, sla_nodata, sla_errors; /* ledger minutes recorded with and without numbers; failures */
 };
 
 struct daemon {
@@ -72,6 +75,8 @@ struct daemon {
 	pthread_t notifier;             /* webhook delivery (notifier.c), when notifier_running */
 	bool notifier_running;
 	struct daemon_drills *drills;   /* failover drills this daemon drives (daemon_drill_int.h) */
+	pthread_t sla;                  /* the SLA ledger's observer (sla_observer.c), when sla_running */
+	bool sla_running;
 };
 
 /* The first half of a claimed rollout's turn: reconcile the gateway to the recorded intent, apply pending commands
@@ -97,6 +102,12 @@ int64_t daemon_now(const struct daemon *d);
  * started. */
 int daemon_notifier_start(struct daemon *d, struct cn_err *err);
 void daemon_notifier_join(struct daemon *d);
+
+/* Starts the SLA observer on a thread of its own with its own connection (cfg.db): every minute of the database's
+ * clock it reads every service's slots and records the minute (canary.sla_record). Runs until *d->stop. Returns 0
+ * or -code. daemon_sla_join waits for it; safe if not started. */
+int daemon_sla_start(struct daemon *d, struct cn_err *err);
+void daemon_sla_join(struct daemon *d);
 
 /* Starts the /healthz and /metrics endpoint on cfg.listen; returns an opaque handle or NULL with err. */
 void *daemon_http_start(struct daemon *d, struct cn_err *err);

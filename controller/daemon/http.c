@@ -56,7 +56,12 @@ static enum MHD_Result answer(void *cls, struct MHD_Connection *conn, const char
 			 "# TYPE canaryd_notify_backlog gauge\ncanaryd_notify_backlog %llu\n"
 			 "# HELP canaryd_notify_oldest_undelivered_seconds Age of the oldest undelivered notification.\n"
 			 "# TYPE canaryd_notify_oldest_undelivered_seconds gauge\n"
-			 "canaryd_notify_oldest_undelivered_seconds %.3f\n",
+			 "canaryd_notify_oldest_undelivered_seconds %.3f\n"
+			 "# HELP canaryd_sla_minutes_total SLA ledger minutes this daemon recorded, by whether they had numbers.\n"
+			 "# TYPE canaryd_sla_minutes_total counter\ncanaryd_sla_minutes_total{data=\"yes\"} %llu\n"
+			 "canaryd_sla_minutes_total{data=\"no\"} %llu\n"
+			 "# HELP canaryd_sla_errors_total SLA ledger minutes that could not be written.\n"
+			 "# TYPE canaryd_sla_errors_total counter\ncanaryd_sla_errors_total %llu\n",
 			 (unsigned long long)atomic_load(&d->stats.ticks),
 			 (unsigned long long)atomic_load(&d->stats.tick_errors),
 			 (unsigned long long)atomic_load(&d->stats.commands),
@@ -67,7 +72,10 @@ static enum MHD_Result answer(void *cls, struct MHD_Connection *conn, const char
 			 (unsigned long long)atomic_load(&d->stats.notify_delivered),
 			 (unsigned long long)atomic_load(&d->stats.notify_failed),
 			 (unsigned long long)atomic_load(&d->stats.notify_backlog),
-			 (double)atomic_load(&d->stats.notify_oldest_ms) / 1000.0);
+			 (double)atomic_load(&d->stats.notify_oldest_ms) / 1000.0,
+			 (unsigned long long)atomic_load(&d->stats.sla_recorded),
+			 (unsigned long long)atomic_load(&d->stats.sla_nodata),
+			 (unsigned long long)atomic_load(&d->stats.sla_errors));
 	} else {
 		status = MHD_HTTP_NOT_FOUND;
 		snprintf(body, sizeof body, "not found; try /healthz or /metrics\n");

@@ -1,4 +1,4 @@
-/* The rollout report as one self-contained HTML page: inline CSS, inline SVG charts (weight over time, one chart per
+/* The rollout report as one self-contained HTML page: inline rh_css, inline SVG charts (weight over time, one chart per
  * SLO with candidate, baseline and objective), the decision points marked on every chart and listed, and the audit
  * table. Pure: no I/O, no clock. The page is built in a bounded buffer; every text from the data is escaped. */
 #include <math.h>
@@ -12,16 +12,16 @@
 #include "canary/dynbuf.h"
 #include "canary/parse.h"
 #include "canary/report_html.h"
+#include "report_html_int.h"
 
 /* ---- the page's buffer: capped (canary/dynbuf.h); a failed add is sticky, so the page is checked once at the end */
 
-static void put(struct cn_dynbuf *b, const char *s)
+void rh_put(struct cn_dynbuf *b, const char *s)
 {
 	cn_dynbuf_adds(b, s);
 }
 
-static void putf(struct cn_dynbuf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void putf(struct cn_dynbuf *b, const char *fmt, ...)
+void rh_putf(struct cn_dynbuf *b, const char *fmt, ...)
 {
 	va_list ap;
 	va_start(ap, fmt);
@@ -30,7 +30,7 @@ static void putf(struct cn_dynbuf *b, const char *fmt, ...)
 }
 
 /* Appends s escaped for HTML text and attribute values; control characters become spaces. */
-static void put_esc(struct cn_dynbuf *b, const char *s)
+void rh_put_esc(struct cn_dynbuf *b, const char *s)
 {
 	char chunk[512];
 	size_t k = 0;
@@ -51,14 +51,14 @@ static void put_esc(struct cn_dynbuf *b, const char *s)
 		size_t n = strlen(rep);
 		if (k + n >= sizeof chunk) {
 			chunk[k] = '\0';
-			put(b, chunk);
+			rh_put(b, chunk);
 			k = 0;
 		}
 		memcpy(chunk + k, rep, n);
 		k += n;
 	}
 	chunk[k] = '\0';
-	put(b, chunk);
+	rh_put(b, chunk);
 }
 
 /* The most escaped text cn_html_escape builds before it cuts to its caller's buffer. */
@@ -70,7 +70,7 @@ char *cn_html_escape(const char *s, char *out, size_t size)
 	if (!out || size == 0)
 		return out;
 	cn_dynbuf_init(&b, HTML_ESCAPE_MAX);
-	put_esc(&b, s);
+	rh_put_esc(&b, s);
 	snprintf(out, size, "%s", cn_dynbuf_ptr(&b));
 	cn_dynbuf_free(&b);
 	return out;
@@ -81,7 +81,7 @@ static const char *str(const char *s) { return s ? s : ""; }
 /* ---- time and number formats ---- */
 
 /* "2024-05-01 12:00:05 UTC" (what = 0), "12:00:05" (1), "12:00" (2), "05-01 12:00" (3), "12:00:05.123" (4). */
-static const char *fmt_time(int64_t ms, int what, char *out, size_t size)
+const char *rh_fmt_time(int64_t ms, int what, char *out, size_t size)
 {
 	time_t t = (time_t)(ms >= 0 ? ms / 1000 : (ms - 999) / 1000);
 	int frac = (int)(ms - (int64_t)t * 1000);
@@ -186,14 +186,7 @@ static const char *verdict_color(const char *v)
 
 /* ---- chart geometry ---- */
 
-enum { CW = 1140, PL = 78, PR = 24 };
-#define PW ((double)(CW - PL - PR))
-
-struct axis {
-	int64_t t0, t1;
-};
-
-static double xat(const struct axis *ax, int64_t t)
+double rh_xat(const struct rh_axis *ax, int64_t t)
 {
 	if (t < ax->t0)
 		t = ax->t0;
@@ -203,7 +196,7 @@ static double xat(const struct axis *ax, int64_t t)
 }
 
 /* Time ticks at round clock times, at most 9. */
-static void time_axis(struct cn_dynbuf *b, const struct axis *ax, double top, double bottom)
+void rh_time_axis(struct cn_dynbuf *b, const struct rh_axis *ax, double top, double bottom)
 {
 	static const int64_t steps[] = {1000, 2000, 5000, 10000, 15000, 30000, 60000, 120000, 300000, 600000,
 					900000, 1800000, 3600000, 7200000, 10800000, 21600000, 43200000, 86400000,
@@ -219,47 +212,47 @@ static void time_axis(struct cn_dynbuf *b, const struct axis *ax, double top, do
 	int64_t first = (ax->t0 / step) * step;
 	if (first < ax->t0)
 		first += step;
-	put(b, "<g class=\"x-axis\">");
+	rh_put(b, "<g class=\"x-axis\">");
 	for (int64_t t = first; t <= ax->t1; t += step) {
 		char lab[32];
-		double x = xat(ax, t);
-		putf(b, "<line class=\"grid\" x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\"/>", x, top, x, bottom);
-		putf(b, "<text class=\"tick\" x=\"%.1f\" y=\"%.1f\" text-anchor=\"middle\">%s</text>", x, bottom + 16,
-		     fmt_time(t, what, lab, sizeof lab));
+		double x = rh_xat(ax, t);
+		rh_putf(b, "<line class=\"grid\" x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\"/>", x, top, x, bottom);
+		rh_putf(b, "<text class=\"tick\" x=\"%.1f\" y=\"%.1f\" text-anchor=\"middle\">%s</text>", x, bottom + 16,
+		     rh_fmt_time(t, what, lab, sizeof lab));
 	}
-	putf(b, "<line class=\"axis\" x1=\"%d\" y1=\"%.1f\" x2=\"%d\" y2=\"%.1f\"/>", PL, bottom, CW - PR, bottom);
-	putf(b, "<text class=\"axis-title\" x=\"%d\" y=\"%.1f\" text-anchor=\"end\">time (UTC)</text>", CW - PR,
+	rh_putf(b, "<line class=\"axis\" x1=\"%d\" y1=\"%.1f\" x2=\"%d\" y2=\"%.1f\"/>", PL, bottom, CW - PR, bottom);
+	rh_putf(b, "<text class=\"axis-title\" x=\"%d\" y=\"%.1f\" text-anchor=\"end\">time (UTC)</text>", CW - PR,
 	     bottom + 32);
-	put(b, "</g>");
+	rh_put(b, "</g>");
 }
 
 /* Vertical lines at the decision points; with labels (numbered badges) when `labels`. */
-static void draw_markers(struct cn_dynbuf *b, const struct cn_report *r, const struct axis *ax, double top, double bottom,
+static void draw_markers(struct cn_dynbuf *b, const struct cn_report *r, const struct rh_axis *ax, double top, double bottom,
 			 bool labels)
 {
 	double last_x[3] = {-1e9, -1e9, -1e9};
-	put(b, "<g class=\"markers\">");
+	rh_put(b, "<g class=\"markers\">");
 	for (size_t i = 0; i < r->nmarkers; i++) {
 		const struct cn_report_marker *m = &r->markers[i];
 		const struct kind_style *ks = style_of(m->kind);
-		double x = xat(ax, m->at_ms);
+		double x = rh_xat(ax, m->at_ms);
 		char when[32];
-		putf(b, "<g class=\"marker marker-%s\" data-kind=\"", labels ? "label" : "line");
-		put_esc(b, m->kind);
-		put(b, "\"><title>");
-		putf(b, "%zu. ", i + 1);
-		put_esc(b, ks->label[0] ? ks->label : m->kind);
-		putf(b, " at %s", fmt_time(m->at_ms, 4, when, sizeof when));
+		rh_putf(b, "<g class=\"marker marker-%s\" data-kind=\"", labels ? "label" : "line");
+		rh_put_esc(b, m->kind);
+		rh_put(b, "\"><title>");
+		rh_putf(b, "%zu. ", i + 1);
+		rh_put_esc(b, ks->label[0] ? ks->label : m->kind);
+		rh_putf(b, " at %s", rh_fmt_time(m->at_ms, 4, when, sizeof when));
 		if (m->actor && m->actor[0]) {
-			put(b, " by ");
-			put_esc(b, m->actor);
+			rh_put(b, " by ");
+			rh_put_esc(b, m->actor);
 		}
 		if (m->detail && m->detail[0]) {
-			put(b, ": ");
-			put_esc(b, m->detail);
+			rh_put(b, ": ");
+			rh_put_esc(b, m->detail);
 		}
-		put(b, "</title>");
-		putf(b, "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"%s\" stroke-width=\"1.2\" "
+		rh_put(b, "</title>");
+		rh_putf(b, "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"%s\" stroke-width=\"1.2\" "
 		     "stroke-dasharray=\"%s\"/>", x, top, x, bottom, ks->color, ks->command ? "2 2" : "5 3");
 		if (labels) {
 			/* Badges that would overlap move down a row (three rows). */
@@ -269,16 +262,16 @@ static void draw_markers(struct cn_dynbuf *b, const struct cn_report *r, const s
 			last_x[row] = x;
 			double y = top - 12 - row * 17.0;
 			if (ks->command)
-				putf(b, "<rect x=\"%.1f\" y=\"%.1f\" width=\"16\" height=\"16\" rx=\"2\" fill=\"%s\"/>",
+				rh_putf(b, "<rect x=\"%.1f\" y=\"%.1f\" width=\"16\" height=\"16\" rx=\"2\" fill=\"%s\"/>",
 				     x - 8, y - 8, ks->color);
 			else
-				putf(b, "<circle cx=\"%.1f\" cy=\"%.1f\" r=\"8.5\" fill=\"%s\"/>", x, y, ks->color);
-			putf(b, "<text class=\"badge\" x=\"%.1f\" y=\"%.1f\" text-anchor=\"middle\">%zu</text>", x, y + 3.5,
+				rh_putf(b, "<circle cx=\"%.1f\" cy=\"%.1f\" r=\"8.5\" fill=\"%s\"/>", x, y, ks->color);
+			rh_putf(b, "<text class=\"badge\" x=\"%.1f\" y=\"%.1f\" text-anchor=\"middle\">%zu</text>", x, y + 3.5,
 			     i + 1);
 		}
-		put(b, "</g>");
+		rh_put(b, "</g>");
 	}
-	put(b, "</g>");
+	rh_put(b, "</g>");
 }
 
 /* ---- the weight chart ---- */
@@ -293,42 +286,42 @@ static double wy(double w, double top, double h)
 	return top + h - h * sqrt(w / 100.0);
 }
 
-static void weight_chart(struct cn_dynbuf *b, const struct cn_report *r, const struct axis *ax)
+static void weight_chart(struct cn_dynbuf *b, const struct cn_report *r, const struct rh_axis *ax)
 {
 	const double top = 84, h = 200, bottom = top + h;
 	const int height = (int)bottom + 44;
 	static const double ticks[] = {0, 1, 5, 10, 25, 50, 100};
-	putf(b, "<svg id=\"chart-weight\" class=\"chart chart-weight\" xmlns=\"http://www.w3.org/2000/svg\" "
+	rh_putf(b, "<svg id=\"chart-weight\" class=\"chart chart-weight\" xmlns=\"http://www.w3.org/2000/svg\" "
 	     "width=\"%d\" height=\"%d\" viewBox=\"0 0 %d %d\" role=\"img\" aria-label=\"candidate weight over time\">",
 	     CW, height, CW, height);
-	put(b, "<text class=\"chart-title\" x=\"4\" y=\"16\">Candidate weight</text>");
-	put(b, "<text class=\"legend\" x=\"200\" y=\"16\"><tspan class=\"sw\" fill=\"#2166ac\">\xe2\x96\xac</tspan> share of "
+	rh_put(b, "<text class=\"chart-title\" x=\"4\" y=\"16\">Candidate weight</text>");
+	rh_put(b, "<text class=\"legend\" x=\"200\" y=\"16\"><tspan class=\"sw\" fill=\"#2166ac\">\xe2\x96\xac</tspan> share of "
 	       "traffic sent to the candidate (square-root scale) \xc2\xb7 numbered marks: decision points, "
 	       "listed below</text>");
 	for (size_t i = 0; i < sizeof ticks / sizeof ticks[0]; i++) {
 		double y = wy(ticks[i], top, h);
-		putf(b, "<line class=\"grid\" x1=\"%d\" y1=\"%.1f\" x2=\"%d\" y2=\"%.1f\"/>", PL, y, CW - PR, y);
-		putf(b, "<text class=\"tick\" x=\"%d\" y=\"%.1f\" text-anchor=\"end\">%g%%</text>", PL - 6, y + 4, ticks[i]);
+		rh_putf(b, "<line class=\"grid\" x1=\"%d\" y1=\"%.1f\" x2=\"%d\" y2=\"%.1f\"/>", PL, y, CW - PR, y);
+		rh_putf(b, "<text class=\"tick\" x=\"%d\" y=\"%.1f\" text-anchor=\"end\">%g%%</text>", PL - 6, y + 4, ticks[i]);
 	}
-	putf(b, "<line class=\"axis\" x1=\"%d\" y1=\"%.1f\" x2=\"%d\" y2=\"%.1f\"/>", PL, top, PL, bottom);
-	time_axis(b, ax, top, bottom);
+	rh_putf(b, "<line class=\"axis\" x1=\"%d\" y1=\"%.1f\" x2=\"%d\" y2=\"%.1f\"/>", PL, top, PL, bottom);
+	rh_time_axis(b, ax, top, bottom);
 
 	/* The weight is a step function: 0 before the first point, each point's weight until the next. */
 	double w = 0;
 	char d0[64];
-	snprintf(d0, sizeof d0, "M%.1f %.1f", xat(ax, ax->t0), wy(0, top, h));
-	put(b, "<path class=\"weight-area\" d=\"");
-	put(b, d0);
+	snprintf(d0, sizeof d0, "M%.1f %.1f", rh_xat(ax, ax->t0), wy(0, top, h));
+	rh_put(b, "<path class=\"weight-area\" d=\"");
+	rh_put(b, d0);
 	for (size_t i = 0; i < r->nweights; i++) {
 		w = r->weights[i].weight;
-		putf(b, "H%.1fV%.1f", xat(ax, r->weights[i].at_ms), wy(w, top, h));
+		rh_putf(b, "H%.1fV%.1f", rh_xat(ax, r->weights[i].at_ms), wy(w, top, h));
 	}
-	putf(b, "H%.1fV%.1fZ\"/>", xat(ax, ax->t1), wy(0, top, h));
-	put(b, "<path class=\"weight-line\" d=\"");
-	put(b, d0);
+	rh_putf(b, "H%.1fV%.1fZ\"/>", rh_xat(ax, ax->t1), wy(0, top, h));
+	rh_put(b, "<path class=\"weight-line\" d=\"");
+	rh_put(b, d0);
 	for (size_t i = 0; i < r->nweights; i++)
-		putf(b, "H%.1fV%.1f", xat(ax, r->weights[i].at_ms), wy(r->weights[i].weight, top, h));
-	putf(b, "H%.1f\"/>", xat(ax, ax->t1));
+		rh_putf(b, "H%.1fV%.1f", rh_xat(ax, r->weights[i].at_ms), wy(r->weights[i].weight, top, h));
+	rh_putf(b, "H%.1f\"/>", rh_xat(ax, ax->t1));
 	/* The level of every change, written next to it. */
 	double prev = 0, last_lx = -1e9;
 	for (size_t i = 0; i < r->nweights; i++) {
@@ -336,36 +329,36 @@ static void weight_chart(struct cn_dynbuf *b, const struct cn_report *r, const s
 		if (!isfinite(w) || w == prev)
 			continue;
 		prev = w;
-		double x = xat(ax, r->weights[i].at_ms), y = wy(w, top, h);
+		double x = rh_xat(ax, r->weights[i].at_ms), y = wy(w, top, h);
 		if (x - last_lx < 34)
 			continue;
 		last_lx = x;
 		bool right = x > CW - PR - 40; /* near the right edge: write it to the left of the change */
-		putf(b, "<text class=\"level\" x=\"%.1f\" y=\"%.1f\" text-anchor=\"%s\">%g%%</text>",
+		rh_putf(b, "<text class=\"level\" x=\"%.1f\" y=\"%.1f\" text-anchor=\"%s\">%g%%</text>",
 		     right ? x - 4 : x + 4, y < top + 14 ? y + 14 : y - 5, right ? "end" : "start", w);
 	}
 	if (r->nweights == 0)
-		putf(b, "<text class=\"empty\" x=\"%.1f\" y=\"%.1f\" text-anchor=\"middle\">no weight change recorded "
+		rh_putf(b, "<text class=\"empty\" x=\"%.1f\" y=\"%.1f\" text-anchor=\"middle\">no weight change recorded "
 		     "yet</text>", PL + PW / 2, top + h / 2);
 	draw_markers(b, r, ax, top, bottom, true);
-	put(b, "</svg>\n");
+	rh_put(b, "</svg>\n");
 }
 
 /* ---- one chart per SLO ---- */
 
 /* A round step for about 5 ticks up to vmax. */
-static double nice_step(double vmax)
+double rh_nice_step(double vmax)
 {
 	double raw = vmax / 5.0, mag = pow(10.0, floor(log10(raw))), f = raw / mag;
 	return (f <= 1 ? 1 : f <= 2 ? 2 : f <= 2.5 ? 2.5 : f <= 5 ? 5 : 10) * mag;
 }
 
 /* A polyline through the finite values of one series; NaN breaks the line. */
-static void series_path(struct cn_dynbuf *b, const struct cn_report_slo *s, int which, const struct axis *ax, double top,
+static void series_path(struct cn_dynbuf *b, const struct cn_report_slo *s, int which, const struct rh_axis *ax, double top,
 			double h, double vmax, bool step)
 {
 	bool pen = false;
-	put(b, " d=\"");
+	rh_put(b, " d=\"");
 	for (size_t i = 0; i < s->npoints; i++) {
 		const struct cn_report_slo_point *p = &s->points[i];
 		double v = which == 0 ? p->candidate : which == 1 ? p->baseline : p->objective;
@@ -373,19 +366,19 @@ static void series_path(struct cn_dynbuf *b, const struct cn_report_slo *s, int 
 			pen = false;
 			continue;
 		}
-		double x = xat(ax, p->at_ms), y = top + h - h * (v < 0 ? 0 : v > vmax ? vmax : v) / vmax;
+		double x = rh_xat(ax, p->at_ms), y = top + h - h * (v < 0 ? 0 : v > vmax ? vmax : v) / vmax;
 		if (!pen)
-			putf(b, "M%.1f %.1f", x, y);
+			rh_putf(b, "M%.1f %.1f", x, y);
 		else if (step)
-			putf(b, "H%.1fV%.1f", x, y);
+			rh_putf(b, "H%.1fV%.1f", x, y);
 		else
-			putf(b, "L%.1f %.1f", x, y);
+			rh_putf(b, "L%.1f %.1f", x, y);
 		pen = true;
 	}
-	put(b, "\"");
+	rh_put(b, "\"");
 }
 
-static void slo_chart(struct cn_dynbuf *b, const struct cn_report *r, size_t k, const struct axis *ax)
+static void slo_chart(struct cn_dynbuf *b, const struct cn_report *r, size_t k, const struct rh_axis *ax)
 {
 	const struct cn_report_slo *s = &r->slos[k];
 	const double top = 56, h = 170, bottom = top + h;
@@ -403,22 +396,22 @@ static void slo_chart(struct cn_dynbuf *b, const struct cn_report *r, size_t k, 
 	}
 	if (!(vmax > 0))
 		vmax = is_rate(s->metric) ? 0.01 : 1.0;
-	double st = nice_step(vmax * 1.08);
+	double st = rh_nice_step(vmax * 1.08);
 	vmax = ceil(vmax * 1.08 / st) * st;
-	putf(b, "<svg class=\"chart chart-slo\" data-slo=\"");
-	put_esc(b, s->name);
-	putf(b, "\" xmlns=\"http://www.w3.org/2000/svg\" width=\"%d\" height=\"%d\" viewBox=\"0 0 %d %d\" role=\"img\" "
+	rh_putf(b, "<svg class=\"chart chart-slo\" data-slo=\"");
+	rh_put_esc(b, s->name);
+	rh_putf(b, "\" xmlns=\"http://www.w3.org/2000/svg\" width=\"%d\" height=\"%d\" viewBox=\"0 0 %d %d\" role=\"img\" "
 	     "aria-label=\"SLO ", CW, height, CW, height);
-	put_esc(b, s->name);
-	put(b, ": candidate, baseline and objective over time\">");
-	put(b, "<text class=\"chart-title\" x=\"4\" y=\"16\">SLO ");
-	put_esc(b, s->name);
-	put(b, "<tspan class=\"sub\"> (");
-	put_esc(b, s->metric);
-	putf(b, ") \xc2\xb7 %zu ticks: %zu pass, %zu fail, %zu inconclusive</tspan></text>", s->npoints, counts[0],
+	rh_put_esc(b, s->name);
+	rh_put(b, ": candidate, baseline and objective over time\">");
+	rh_put(b, "<text class=\"chart-title\" x=\"4\" y=\"16\">SLO ");
+	rh_put_esc(b, s->name);
+	rh_put(b, "<tspan class=\"sub\"> (");
+	rh_put_esc(b, s->metric);
+	rh_putf(b, ") \xc2\xb7 %zu ticks: %zu pass, %zu fail, %zu inconclusive</tspan></text>", s->npoints, counts[0],
 	     counts[1], counts[2]);
 	/* Legend: colour and dash pattern, so it reads in grey print too. */
-	putf(b, "<g class=\"legend\" transform=\"translate(%d,22)\">"
+	rh_putf(b, "<g class=\"legend\" transform=\"translate(%d,22)\">"
 	       "<line x1=\"0\" y1=\"8\" x2=\"26\" y2=\"8\" class=\"s-cand\"/><text x=\"32\" y=\"12\">candidate</text>"
 	       "<line x1=\"120\" y1=\"8\" x2=\"146\" y2=\"8\" class=\"s-base\"/><text x=\"152\" y=\"12\">baseline</text>"
 	       "<line x1=\"235\" y1=\"8\" x2=\"261\" y2=\"8\" class=\"s-obj\"/><text x=\"267\" y=\"12\">objective "
@@ -431,62 +424,62 @@ static void slo_chart(struct cn_dynbuf *b, const struct cn_report *r, size_t k, 
 	for (double v = 0; v <= vmax * 1.0001; v += st) {
 		double y = top + h - h * v / vmax;
 		char lab[32];
-		putf(b, "<line class=\"grid\" x1=\"%d\" y1=\"%.1f\" x2=\"%d\" y2=\"%.1f\"/>", PL, y, CW - PR, y);
-		putf(b, "<text class=\"tick\" x=\"%d\" y=\"%.1f\" text-anchor=\"end\">%s</text>", PL - 6, y + 4,
+		rh_putf(b, "<line class=\"grid\" x1=\"%d\" y1=\"%.1f\" x2=\"%d\" y2=\"%.1f\"/>", PL, y, CW - PR, y);
+		rh_putf(b, "<text class=\"tick\" x=\"%d\" y=\"%.1f\" text-anchor=\"end\">%s</text>", PL - 6, y + 4,
 		     fmt_value(v, s->metric, vmax, lab, sizeof lab));
 	}
-	putf(b, "<line class=\"axis\" x1=\"%d\" y1=\"%.1f\" x2=\"%d\" y2=\"%.1f\"/>", PL, top, PL, bottom);
+	rh_putf(b, "<line class=\"axis\" x1=\"%d\" y1=\"%.1f\" x2=\"%d\" y2=\"%.1f\"/>", PL, top, PL, bottom);
 	/* The verdict strip under the plot: one cell per tick, until the next tick. */
 	double sy = bottom + 3;
-	put(b, "<g class=\"verdicts\">");
+	rh_put(b, "<g class=\"verdicts\">");
 	for (size_t i = 0; i < s->npoints; i++) {
-		double x0 = xat(ax, s->points[i].at_ms);
-		double x1 = i + 1 < s->npoints ? xat(ax, s->points[i + 1].at_ms) : x0 + 3;
+		double x0 = rh_xat(ax, s->points[i].at_ms);
+		double x1 = i + 1 < s->npoints ? rh_xat(ax, s->points[i + 1].at_ms) : x0 + 3;
 		if (x1 - x0 < 1)
 			x1 = x0 + 1;
-		putf(b, "<rect class=\"v-%s\" x=\"%.1f\" y=\"%.1f\" width=\"%.1f\" height=\"7\" fill=\"%s\"/>",
+		rh_putf(b, "<rect class=\"v-%s\" x=\"%.1f\" y=\"%.1f\" width=\"%.1f\" height=\"7\" fill=\"%s\"/>",
 		     s->points[i].verdict ? (strcmp(s->points[i].verdict, "pass") == 0 ? "pass" :
 					     strcmp(s->points[i].verdict, "fail") == 0 ? "fail" : "inconclusive") : "none",
 		     x0, sy, x1 - x0, verdict_color(s->points[i].verdict));
 	}
-	put(b, "</g>");
-	time_axis(b, ax, top, bottom + 12);
-	put(b, "<path class=\"s-obj\"");
+	rh_put(b, "</g>");
+	rh_time_axis(b, ax, top, bottom + 12);
+	rh_put(b, "<path class=\"s-obj\"");
 	series_path(b, s, 2, ax, top, h, vmax, true);
-	put(b, "/><path class=\"s-base\"");
+	rh_put(b, "/><path class=\"s-base\"");
 	series_path(b, s, 1, ax, top, h, vmax, false);
-	put(b, "/><path class=\"s-cand\"");
+	rh_put(b, "/><path class=\"s-cand\"");
 	series_path(b, s, 0, ax, top, h, vmax, false);
-	put(b, "/>");
+	rh_put(b, "/>");
 	if (s->npoints <= 150) {
 		/* Dots with the numbers on hover, and so a lone tick shows. */
-		put(b, "<g class=\"dots\">");
+		rh_put(b, "<g class=\"dots\">");
 		for (size_t i = 0; i < s->npoints; i++) {
 			const struct cn_report_slo_point *p = &s->points[i];
 			if (!isfinite(p->candidate))
 				continue;
 			char a[32], c[32], o[32], when[32];
 			double y = top + h - h * (p->candidate < 0 ? 0 : p->candidate > vmax ? vmax : p->candidate) / vmax;
-			putf(b, "<circle cx=\"%.1f\" cy=\"%.1f\" r=\"2.4\" fill=\"%s\"><title>%s: candidate %s, baseline "
-			     "%s, objective %s, ", xat(ax, p->at_ms), y, "#d95f02", fmt_time(p->at_ms, 4, when, sizeof when),
+			rh_putf(b, "<circle cx=\"%.1f\" cy=\"%.1f\" r=\"2.4\" fill=\"%s\"><title>%s: candidate %s, baseline "
+			     "%s, objective %s, ", rh_xat(ax, p->at_ms), y, "#d95f02", rh_fmt_time(p->at_ms, 4, when, sizeof when),
 			     fmt_value(p->candidate, s->metric, vmax, a, sizeof a),
 			     fmt_value(p->baseline, s->metric, vmax, c, sizeof c),
 			     fmt_value(p->objective, s->metric, vmax, o, sizeof o));
-			put_esc(b, p->verdict);
-			put(b, "</title></circle>");
+			rh_put_esc(b, p->verdict);
+			rh_put(b, "</title></circle>");
 		}
-		put(b, "</g>");
+		rh_put(b, "</g>");
 	}
 	if (s->npoints == 0)
-		putf(b, "<text class=\"empty\" x=\"%.1f\" y=\"%.1f\" text-anchor=\"middle\">no measurements recorded "
+		rh_putf(b, "<text class=\"empty\" x=\"%.1f\" y=\"%.1f\" text-anchor=\"middle\">no measurements recorded "
 		     "yet</text>", PL + PW / 2, top + h / 2);
 	draw_markers(b, r, ax, top, bottom, false);
-	put(b, "</svg>\n");
+	rh_put(b, "</svg>\n");
 }
 
 /* ---- the page ---- */
 
-static const char CSS[] =
+const char rh_css[] =
 	"*{box-sizing:border-box}"
 	"body{font:14px/1.45 system-ui,-apple-system,'Segoe UI',Roboto,'Helvetica Neue',Arial,sans-serif;"
 	"color:#1a1a1a;background:#fff;margin:24px auto;max-width:1180px;padding:0 20px}"
@@ -530,37 +523,37 @@ static const char CSS[] =
 
 static void field(struct cn_dynbuf *b, const char *label, const char *value)
 {
-	putf(b, "<div><span>%s</span><b>", label);
-	put_esc(b, value && value[0] ? value : "\xe2\x80\x94");
-	put(b, "</b></div>");
+	rh_putf(b, "<div><span>%s</span><b>", label);
+	rh_put_esc(b, value && value[0] ? value : "\xe2\x80\x94");
+	rh_put(b, "</b></div>");
 }
 
-static void summary(struct cn_dynbuf *b, const struct cn_report *r, const struct axis *ax)
+static void summary(struct cn_dynbuf *b, const struct cn_report *r, const struct rh_axis *ax)
 {
 	const struct cn_report_rollout *ro = &r->rollout;
 	char t[64], d[48], v[64];
-	put(b, "<header><h1>");
-	putf(b, "Rollout %lld \xc2\xb7 ", (long long)ro->id);
-	put_esc(b, ro->service);
-	put(b, ": ");
-	put_esc(b, ro->candidate);
-	put(b, " <span class=\"sub\">replacing</span> ");
-	put_esc(b, ro->baseline && ro->baseline[0] ? ro->baseline : "(unknown baseline)");
-	putf(b, " <span class=\"outcome\" id=\"outcome\" style=\"background:%s\">", outcome_color(ro->phase));
+	rh_put(b, "<header><h1>");
+	rh_putf(b, "Rollout %lld \xc2\xb7 ", (long long)ro->id);
+	rh_put_esc(b, ro->service);
+	rh_put(b, ": ");
+	rh_put_esc(b, ro->candidate);
+	rh_put(b, " <span class=\"sub\">replacing</span> ");
+	rh_put_esc(b, ro->baseline && ro->baseline[0] ? ro->baseline : "(unknown baseline)");
+	rh_putf(b, " <span class=\"outcome\" id=\"outcome\" style=\"background:%s\">", outcome_color(ro->phase));
 	char up[64];
 	snprintf(up, sizeof up, "%s", str(ro->phase));
 	for (char *c = up; *c; c++)
 		*c = *c == '_' ? ' ' : (char)(*c >= 'a' && *c <= 'z' ? *c - 'a' + 'A' : *c);
-	put_esc(b, up);
-	put(b, "</span></h1>");
-	put(b, "<div class=\"sub\">canary rollout report \xc2\xb7 candidate ");
-	put_esc(b, ro->candidate);
-	put(b, " \xe2\x86\x92 baseline ");
-	put_esc(b, ro->baseline && ro->baseline[0] ? ro->baseline : "unknown");
-	put(b, " \xc2\xb7 policy ");
-	put_esc(b, ro->policy);
-	putf(b, "@%d</div>", ro->policy_version);
-	put(b, "<section class=\"summary\">");
+	rh_put_esc(b, up);
+	rh_put(b, "</span></h1>");
+	rh_put(b, "<div class=\"sub\">canary rollout report \xc2\xb7 candidate ");
+	rh_put_esc(b, ro->candidate);
+	rh_put(b, " \xe2\x86\x92 baseline ");
+	rh_put_esc(b, ro->baseline && ro->baseline[0] ? ro->baseline : "unknown");
+	rh_put(b, " \xc2\xb7 policy ");
+	rh_put_esc(b, ro->policy);
+	rh_putf(b, "@%d</div>", ro->policy_version);
+	rh_put(b, "<section class=\"summary\">");
 	snprintf(v, sizeof v, "%s", str(ro->phase));
 	for (char *c = v; *c; c++)
 		*c = *c == '_' ? ' ' : *c;
@@ -569,8 +562,8 @@ static void summary(struct cn_dynbuf *b, const struct cn_report *r, const struct
 	field(b, "Baseline", ro->baseline);
 	snprintf(v, sizeof v, "%s@%d", str(ro->policy), ro->policy_version);
 	field(b, "Policy", v);
-	field(b, "Started", fmt_time(ro->started_ms, 0, t, sizeof t));
-	field(b, "Finished", ro->finished_ms ? fmt_time(ro->finished_ms, 0, t, sizeof t) : "still active");
+	field(b, "Started", rh_fmt_time(ro->started_ms, 0, t, sizeof t));
+	field(b, "Finished", ro->finished_ms ? rh_fmt_time(ro->finished_ms, 0, t, sizeof t) : "still active");
 	fmt_dur((ro->finished_ms ? ro->finished_ms : ro->now_ms) - ro->started_ms, d, sizeof d);
 	if (!ro->finished_ms)
 		snprintf(v, sizeof v, "%s so far", d);
@@ -588,57 +581,57 @@ static void summary(struct cn_dynbuf *b, const struct cn_report *r, const struct
 	field(b, "Decision points", v);
 	snprintf(v, sizeof v, "%zu", r->events_total > r->nevents ? r->events_total : r->nevents);
 	field(b, "Audit events", v);
-	put(b, "</section>");
+	rh_put(b, "</section>");
 	if (ro->reason && ro->reason[0]) {
-		put(b, "<p class=\"reason\"><b>Why: </b>");
-		put_esc(b, ro->reason);
-		put(b, "</p>");
+		rh_put(b, "<p class=\"reason\"><b>Why: </b>");
+		rh_put_esc(b, ro->reason);
+		rh_put(b, "</p>");
 	}
-	put(b, "</header>\n");
+	rh_put(b, "</header>\n");
 	(void)ax;
 }
 
 static void markers_table(struct cn_dynbuf *b, const struct cn_report *r)
 {
 	char t[32], d[48];
-	put(b, "<h2>Decision points</h2>\n");
+	rh_put(b, "<h2>Decision points</h2>\n");
 	if (r->nmarkers == 0) {
-		put(b, "<p class=\"note\" id=\"no-decisions\">No decisions besides holding the weight, and no operator "
+		rh_put(b, "<p class=\"note\" id=\"no-decisions\">No decisions besides holding the weight, and no operator "
 		       "commands.</p>\n");
 		return;
 	}
-	put(b, "<table id=\"decisions\"><thead><tr><th class=\"num\">#</th><th>time (UTC)</th><th>after</th>"
+	rh_put(b, "<table id=\"decisions\"><thead><tr><th class=\"num\">#</th><th>time (UTC)</th><th>after</th>"
 	       "<th>decision</th><th>by</th><th>why</th></tr></thead><tbody>\n");
 	for (size_t i = 0; i < r->nmarkers; i++) {
 		const struct cn_report_marker *m = &r->markers[i];
 		const struct kind_style *ks = style_of(m->kind);
-		putf(b, "<tr class=\"decision\"><td class=\"num\">%zu</td><td class=\"t\">%s</td><td class=\"t\">+%s</td>"
-		     "<td><span class=\"kind\" style=\"background:%s\">", i + 1, fmt_time(m->at_ms, 4, t, sizeof t),
+		rh_putf(b, "<tr class=\"decision\"><td class=\"num\">%zu</td><td class=\"t\">%s</td><td class=\"t\">+%s</td>"
+		     "<td><span class=\"kind\" style=\"background:%s\">", i + 1, rh_fmt_time(m->at_ms, 4, t, sizeof t),
 		     fmt_dur(m->at_ms - r->rollout.started_ms, d, sizeof d), ks->color);
-		put_esc(b, ks->label[0] ? ks->label : m->kind);
-		put(b, "</span></td><td>");
-		put_esc(b, m->actor);
-		put(b, "</td><td>");
-		put_esc(b, m->detail);
-		put(b, "</td></tr>\n");
+		rh_put_esc(b, ks->label[0] ? ks->label : m->kind);
+		rh_put(b, "</span></td><td>");
+		rh_put_esc(b, m->actor);
+		rh_put(b, "</td><td>");
+		rh_put_esc(b, m->detail);
+		rh_put(b, "</td></tr>\n");
 	}
-	put(b, "</tbody></table>\n");
+	rh_put(b, "</tbody></table>\n");
 }
 
 static void audit_table(struct cn_dynbuf *b, const struct cn_report *r)
 {
 	char t[32];
-	put(b, "<h2>Audit trail</h2>\n");
+	rh_put(b, "<h2>Audit trail</h2>\n");
 	if (r->events_total > r->nevents)
-		putf(b, "<p class=\"note\">The first %zu of %zu events; <code>canaryctl audit ID</code> lists them all.</p>",
+		rh_putf(b, "<p class=\"note\">The first %zu of %zu events; <code>canaryctl audit ID</code> lists them all.</p>",
 		     r->nevents, r->events_total);
 	if (r->nevents == 0) {
-		put(b, "<p class=\"note\" id=\"no-events\">No audit events.</p>\n");
+		rh_put(b, "<p class=\"note\" id=\"no-events\">No audit events.</p>\n");
 		return;
 	}
-	put(b, "<p class=\"note\">Every event is hash-chained to the one before it; <code>canaryctl audit verify "
+	rh_put(b, "<p class=\"note\">Every event is hash-chained to the one before it; <code>canaryctl audit verify "
 	       "ID</code> recomputes the chain.</p>\n");
-	put(b, "<table id=\"audit\"><thead><tr><th class=\"num\">event</th><th>time (UTC)</th><th>actor</th>"
+	rh_put(b, "<table id=\"audit\"><thead><tr><th class=\"num\">event</th><th>time (UTC)</th><th>actor</th>"
 	       "<th>kind</th><th>what</th><th>reason</th><th>hash</th></tr></thead><tbody>\n");
 	for (size_t i = 0; i < r->nevents; i++) {
 		const struct cn_report_event *e = &r->events[i];
@@ -647,24 +640,24 @@ static void audit_table(struct cn_dynbuf *b, const struct cn_report *r)
 		for (const char *c = str(e->kind); *c && k + 1 < sizeof cls; c++)
 			cls[k++] = (*c >= 'a' && *c <= 'z') || (*c >= '0' && *c <= '9') ? *c : '-';
 		cls[k] = '\0';
-		putf(b, "<tr class=\"event ev-%s\"><td class=\"num\">%lld</td><td class=\"t\">%s</td><td>", cls,
-		     (long long)e->id, fmt_time(e->at_ms, 4, t, sizeof t));
-		put_esc(b, e->actor);
-		put(b, "</td><td><code>");
-		put_esc(b, e->kind);
-		put(b, "</code></td><td>");
-		put_esc(b, e->what);
-		put(b, "</td><td>");
-		put_esc(b, e->reason);
-		put(b, "</td><td class=\"hash\" title=\"");
-		put_esc(b, e->hash);
-		put(b, "\">");
+		rh_putf(b, "<tr class=\"event ev-%s\"><td class=\"num\">%lld</td><td class=\"t\">%s</td><td>", cls,
+		     (long long)e->id, rh_fmt_time(e->at_ms, 4, t, sizeof t));
+		rh_put_esc(b, e->actor);
+		rh_put(b, "</td><td><code>");
+		rh_put_esc(b, e->kind);
+		rh_put(b, "</code></td><td>");
+		rh_put_esc(b, e->what);
+		rh_put(b, "</td><td>");
+		rh_put_esc(b, e->reason);
+		rh_put(b, "</td><td class=\"hash\" title=\"");
+		rh_put_esc(b, e->hash);
+		rh_put(b, "\">");
 		char h[16];
 		snprintf(h, sizeof h, "%.10s", str(e->hash));
-		put_esc(b, h);
-		put(b, "</td></tr>\n");
+		rh_put_esc(b, h);
+		rh_put(b, "</td></tr>\n");
 	}
-	put(b, "</tbody></table>\n");
+	rh_put(b, "</tbody></table>\n");
 }
 
 char *cn_report_html(const struct cn_report *r, size_t max, size_t *len, struct cn_err *err)
@@ -675,7 +668,7 @@ char *cn_report_html(const struct cn_report *r, size_t max, size_t *len, struct 
 	cn_dynbuf_init(&b, max ? max : CN_REPORT_HTML_MAX);
 
 	/* The time axis: from the start to the end (or now), widened to cover every point. */
-	struct axis ax = {ro->started_ms, ro->finished_ms ? ro->finished_ms : ro->now_ms};
+	struct rh_axis ax = {ro->started_ms, ro->finished_ms ? ro->finished_ms : ro->now_ms};
 	for (size_t i = 0; i < r->nweights; i++)
 		ax.t1 = r->weights[i].at_ms > ax.t1 ? r->weights[i].at_ms : ax.t1;
 	for (size_t k = 0; k < r->nslos; k++)
@@ -686,31 +679,31 @@ char *cn_report_html(const struct cn_report *r, size_t max, size_t *len, struct 
 	if (ax.t1 - ax.t0 < 1000)
 		ax.t1 = ax.t0 + 1000;
 
-	put(&b, "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
+	rh_put(&b, "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
 		"<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">"
 		"<meta name=\"generator\" content=\"canaryctl report\"><title>");
-	putf(&b, "Rollout %lld: ", (long long)ro->id);
-	put_esc(&b, ro->service);
-	put(&b, " ");
-	put_esc(&b, ro->candidate);
-	put(&b, " \xe2\x80\x94 ");
-	put_esc(&b, ro->phase);
-	put(&b, "</title><style>");
-	put(&b, CSS);
-	put(&b, "</style></head>\n<body>\n");
+	rh_putf(&b, "Rollout %lld: ", (long long)ro->id);
+	rh_put_esc(&b, ro->service);
+	rh_put(&b, " ");
+	rh_put_esc(&b, ro->candidate);
+	rh_put(&b, " \xe2\x80\x94 ");
+	rh_put_esc(&b, ro->phase);
+	rh_put(&b, "</title><style>");
+	rh_put(&b, rh_css);
+	rh_put(&b, "</style></head>\n<body>\n");
 	summary(&b, r, &ax);
-	put(&b, "<h2>Traffic to the candidate</h2>\n");
+	rh_put(&b, "<h2>Traffic to the candidate</h2>\n");
 	weight_chart(&b, r, &ax);
-	put(&b, "<h2>SLOs: candidate vs baseline vs objective</h2>\n");
+	rh_put(&b, "<h2>SLOs: candidate vs baseline vs objective</h2>\n");
 	if (r->nslos == 0)
-		put(&b, "<p class=\"note\" id=\"no-slos\">The policy has no SLOs.</p>\n");
+		rh_put(&b, "<p class=\"note\" id=\"no-slos\">The policy has no SLOs.</p>\n");
 	for (size_t k = 0; k < r->nslos; k++)
 		slo_chart(&b, r, k, &ax);
 	markers_table(&b, r);
 	audit_table(&b, r);
-	put(&b, "<footer>Generated by canaryctl report at ");
-	put(&b, fmt_time(ro->now_ms, 0, t, sizeof t));
-	put(&b, " from the canary database. Times are UTC.</footer>\n</body></html>\n");
+	rh_put(&b, "<footer>Generated by canaryctl report at ");
+	rh_put(&b, rh_fmt_time(ro->now_ms, 0, t, sizeof t));
+	rh_put(&b, " from the canary database. Times are UTC.</footer>\n</body></html>\n");
 
 	char *page = NULL;
 	if (cn_dynbuf_error(&b) == -CN_EINPUT)

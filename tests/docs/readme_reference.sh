@@ -1,11 +1,11 @@
 #!/usr/bin/env bash
-# The README's policy and service reference tables are exactly what `canaryctl policy keys` / `service keys`
-# generate from the loader's key tables.
+# The README's policy, service and SLA contract reference tables are exactly what `canaryctl policy keys` /
+# `service keys` / `sla keys` generate from the loaders' key tables.
 set -euo pipefail
 top=${CANARY_SOURCE_DIR:?}
 ctl=${CANARY_BINARY_DIR:?}/canaryctl
 rc=0
-for kind in policy service; do
+for kind in policy service sla; do
 	want=$("$ctl" "$kind" keys)
 	have=$(sed -n "/<!-- $kind-keys:begin -->/,/<!-- $kind-keys:end -->/p" "$top/README.md" | sed '1d;$d')
 	if [ "$want" != "$have" ]; then

@@ -1,0 +1,308 @@
+/* canaryd's SLA observer: a thread of its own with its own database connection, so the ledger never slows the
+ * rollout loop (a hung /metrics page or a slow insert holds up only this thread). At every minute boundary of the
+ * database's clock it reads both slots of every service at once (libcurl multi through a metrics group, each
+ * transfer bounded by the service's metrics.timeout), takes the difference from the reading at the previous boundary
+ * (the core's counter and histogram deltas), and records the minute through canary.sla_record, idempotent per
+ * service and minute. A minute it cannot measure is recorded without numbers and with the reason; a minute between
+ * readings that are not one minute apart (the first after a start, a late turn) is not recorded: no data either way.
+ * The minute's length is 60 s; CANARY_TEST_SLA_MINUTE_MS shortens it for tests only. */
+#include <math.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "canary/judge.h"
+#include "canary/metrics.h"
+#include "canary/service.h"
+#include "canary/store.h"
+#include "canary/store_sla.h"
+#include "daemon_int.h"
+
+#define SLA_MAX_SERVICES 1024
+
+/* What the observer keeps per service between two boundaries. */
+struct watched {
+	char name[CN_NAME_MAX];
+	int64_t version_id;
+	struct cn_service *svc;
+	struct cn_metrics *m;
+	int live_slot;
+	int64_t base_k;            /* the boundary of the base reading; -1: none */
+	struct cn_sample base[2];
+	struct cn_sample cur[2];
+	bool read;                 /* this turn's read was started */
+	bool seen;                 /* still a service (this turn's list) */
+};
+
+struct observer {
+	struct daemon *d;
+	struct cn_store *st;
+	struct cn_metrics_group *group;
+	struct watched *w;
+	size_t n, cap;
+	int64_t minute_ms;
+};
+
+static void watched_free(struct watched *w)
+{
+	cn_metrics_close(w->m);
+	free(w->svc);
+	w->m = NULL;
+	w->svc = NULL;
+}
+
+/* The watched entry of target t: found, or new; its reader reopened when the service's version changed. NULL when
+ * the stored service cannot be read (logged). */
+static struct watched *watch(struct observer *o, const struct cn_sla_target *t)
+{
+	struct watched *w = NULL;
+	for (size_t i = 0; i < o->n && !w; i++)
+		if (strcmp(o->w[i].name, t->name) == 0)
+			w = &o->w[i];
+	if (!w) {
+		if (o->n == o->cap) {
+			size_t cap = o->cap ? o->cap * 2 : 16;
+			struct watched *nw = cap <= SLA_MAX_SERVICES ? realloc(o->w, cap * sizeof *nw) : NULL;
+			if (!nw)
+				return NULL;
+			o->w = nw;
+			o->cap = cap;
+		}
+		w = &o->w[o->n++];
+		memset(w, 0, sizeof *w);
+		snprintf(w->name, sizeof w->name, "%s", t->name);
+		w->base_k = -1;
+	}
+	w->seen = true;
+	w->live_slot = t->live_slot;
+	if (w->svc && w->version_id == t->version_id)
+		return w;
+	watched_free(w);
+	w->base_k = -1; /* another version may read other series: start again */
+	struct cn_err err = {0};
+	if (!(w->svc = calloc(1, sizeof *w->svc)) || !t->source ||
+	    cn_service_parse(t->source, strlen(t->source), "stored service", w->svc, &err) < 0 ||
+	    !(w->m = cn_metrics_open(w->svc, &err))) {
+		dlog("error", "sla.error", dstr("service", t->name), dstr("error", err.msg[0] ? err.msg : "out of memory"));
+		watched_free(w);
+		return NULL;
+	}
+	w->version_id = t->version_id;
+	return w;
+}
+
+/* Drops the services that are gone. */
+static void forget_unseen(struct observer *o)
+{
+	for (size_t i = 0; i < o->n;) {
+		if (!o->w[i].seen) {
+			watched_free(&o->w[i]);
+			o->w[i] = o->w[--o->n];
+		} else {
+			o->w[i++].seen = false;
+		}
+	}
+}
+
+/* The minute between base and cur of one slot: adds its deltas into rec. Returns NULL when it adds cleanly, else the
+ * reason the slot's minute cannot be told. */
+static const char *slot_minute(const struct cn_sample *base, const struct cn_sample *cur, double *req, double *errs,
+			       struct cn_histogram *lat, bool *lat_ok, struct cn_histogram *ttft, bool *ttft_ok)
+{
+	double r, e;
+	struct cn_histogram hl, ht;
+	if (!cur->ok)
+		return cur->why[0] ? cur->why : "the read failed";
+	if (!base->ok)
+		return "no reading at the minute's start";
+	enum cn_delta dr = cn_counter_delta(cur->requests, base->requests, &r);
+	enum cn_delta de = cn_counter_delta(cur->errors, base->errors, &e);
+	if (dr == CN_DELTA_MISSING || de == CN_DELTA_MISSING)
+		return "the request or error counter is missing";
+	if (dr == CN_DELTA_RESET || de == CN_DELTA_RESET)
+		return "a counter went down (a server restarted)";
+	*req += r;
+	*errs += e;
+	enum cn_delta dl = cn_histogram_delta(&cur->latency, &base->latency, &hl);
+	enum cn_delta dt = cn_histogram_delta(&cur->ttft, &base->ttft, &ht);
+	if (dl != CN_DELTA_OK || !cn_histogram_accumulate(lat, &hl))
+		*lat_ok = false;
+	if (dt != CN_DELTA_OK || !cn_histogram_accumulate(ttft, &ht))
+		*ttft_ok = false;
+	return NULL;
+}
+
+/* Records service w's minute k - 1 from the readings at boundaries k - 1 (base) and k (cur). */
+static void record_minute(struct observer *o, struct watched *w, int64_t k)
+{
+	struct cn_histogram lat = {.nbuckets = 0}, ttft = {.nbuckets = 0};
+	bool lat_ok = true, ttft_ok = true;
+	double req = 0, errs = 0;
+	char note[CN_WHY_MAX + 64] = "";
+	struct cn_sla_record rec = {.data = true};
+	int live = w->live_slot == 1 ? 1 : 0;
+	const char *why = slot_minute(&w->base[live], &w->cur[live], &req, &errs, &lat, &lat_ok, &ttft, &ttft_ok);
+	if (why) {
+		snprintf(note, sizeof note, "live slot %s: %s", w->svc->slots[live].name, why);
+		rec = (struct cn_sla_record){.data = false, .note = note};
+	} else {
+		/* the idle slot counts when it answers both times (a rollout's candidate takes traffic there) */
+		double r2 = req, e2 = errs;
+		struct cn_histogram l2 = lat, t2 = ttft;
+		bool lok = lat_ok, tok = ttft_ok;
+		if (!slot_minute(&w->base[1 - live], &w->cur[1 - live], &r2, &e2, &l2, &lok, &t2, &tok)) {
+			req = r2;
+			errs = e2;
+			lat = l2;
+			ttft = t2;
+			lat_ok = lok;
+			ttft_ok = tok;
+		}
+		rec.requests = req;
+		rec.errors = errs;
+		rec.latency = lat_ok && lat.nbuckets > 1 ? &lat : NULL;
+		rec.ttft = ttft_ok && ttft.nbuckets > 1 ? &ttft : NULL;
+	}
+	struct cn_err err = {0};
+	int64_t minute_us = (k - 1) * o->minute_ms * 1000;
+	int rc = cn_store_sla_record(o->st, w->name, minute_us, &rec, &err);
+	if (rc < 0) {
+		atomic_fetch_add(&o->d->stats.sla_errors, 1);
+		dlog("error", "sla.store_error", dstr("service", w->name), dstr("error", err.msg));
+		return;
+	}
+	if (rc == 1) {
+		atomic_fetch_add(rec.data ? &o->d->stats.sla_recorded : &o->d->stats.sla_nodata, 1);
+		if (!rec.data)
+			dlog("warn", "sla.no_data", dstr("service", w->name), dint("minute_ms", minute_us / 1000),
+			     dstr("reason", note));
+	}
+}
+
+/* One boundary k: read every service's slots at once, then record each one's minute k - 1. */
+static void turn(struct observer *o, const struct cn_sla_targets *t, int64_t k)
+{
+	struct cn_err err = {0};
+	for (size_t i = 0; i < t->n && i < SLA_MAX_SERVICES; i++) {
+		struct watched *w = watch(o, &t->items[i]);
+		if (!w)
+			continue;
+		w->read = cn_metrics_start(w->m, o->group, &err) == 0;
+		if (!w->read) {
+			w->base_k = -1; /* no reading at this boundary: the next one is a base, not a minute's end */
+			dlog("error", "sla.error", dstr("service", w->name), dstr("error", err.msg));
+		}
+	}
+	forget_unseen(o);
+	/* every transfer is bounded by its service's timeout; the loop by the longest of them and SIGTERM */
+	int64_t deadline = cn_mono_ms() + 65000;
+	while (cn_metrics_group_inflight(o->group) > 0 && !*o->d->stop && cn_mono_ms() < deadline) {
+		bool fd_ready;
+		if (cn_metrics_group_wait(o->group, -1, 200, &fd_ready, &err) < 0) {
+			dlog("error", "sla.error", dstr("error", err.msg));
+			break;
+		}
+	}
+	struct cn_metrics *m;
+	while ((m = cn_metrics_group_next(o->group)) != NULL)
+		for (size_t i = 0; i < o->n; i++)
+			if (o->w[i].m == m)
+				cn_metrics_collect(m, o->w[i].cur);
+	for (size_t i = 0; i < o->n; i++) {
+		struct watched *w = &o->w[i];
+		if (!w->read)
+			continue;
+		if (cn_metrics_busy(w->m)) { /* stopped or out of time: no reading at this boundary */
+			cn_metrics_cancel(w->m);
+			w->base_k = -1;
+			continue;
+		}
+		if (w->base_k == k - 1)
+			record_minute(o, w, k);
+		w->base[0] = w->cur[0];
+		w->base[1] = w->cur[1];
+		w->base_k = k;
+		w->read = false;
+	}
+}
+
+static void disconnect(struct observer *o)
+{
+	cn_store_close(o->st);
+	o->st = NULL;
+}
+
+static void *run(void *arg)
+{
+	struct observer o = {.d = arg, .minute_ms = ((struct daemon *)arg)->cfg.sla_minute_ms};
+	struct cn_err err = {0};
+	int64_t backoff = 200, last_k = -1;
+	if (!(o.group = cn_metrics_group_new(&err))) {
+		dlog("error", "sla.error", dstr("error", err.msg));
+		return NULL;
+	}
+	while (!*o.d->stop) {
+		if (!o.st && !(o.st = cn_store_connect(o.d->cfg.db, &err))) {
+			dlog("error", "sla.store_error", dstr("error", err.msg));
+			for (int64_t s = 0; s < backoff && !*o.d->stop; s += 100)
+				usleep(100 * 1000);
+			backoff = backoff * 2 > 5000 ? 5000 : backoff * 2;
+			continue;
+		}
+		backoff = 200;
+		struct cn_sla_targets *t = NULL;
+		if (cn_store_sla_targets(o.st, &t, &err) < 0) {
+			dlog("error", "sla.store_error", dstr("error", err.msg));
+			disconnect(&o);
+			continue;
+		}
+		int64_t mono0 = cn_mono_ms();
+		int64_t now_ms = t->now_us / 1000, k = now_ms / o.minute_ms, into = now_ms - k * o.minute_ms;
+		/* a reading belongs to boundary k only close to it (a quarter of a minute); later it starts again */
+		if (k != last_k && into <= o.minute_ms / 4) {
+			turn(&o, t, k);
+		} else if (k != last_k) {
+			for (size_t i = 0; i < o.n; i++)
+				o.w[i].base_k = -1;
+		}
+		last_k = k;
+		cn_sla_targets_free(t);
+		/* sleep to the next boundary by the database's clock as read above, in slices: SIGTERM is seen at once */
+		int64_t until = mono0 + (k + 1) * o.minute_ms - now_ms + 20;
+		while (!*o.d->stop) {
+			int64_t left = until - cn_mono_ms();
+			if (left <= 0)
+				break;
+			usleep((useconds_t)(left > 100 ? 100 : left) * 1000);
+		}
+	}
+	for (size_t i = 0; i < o.n; i++)
+		watched_free(&o.w[i]);
+	free(o.w);
+	cn_metrics_group_free(o.group);
+	cn_store_close(o.st);
+	return NULL;
+}
+
+int daemon_sla_start(struct daemon *d, struct cn_err *err)
+{
+	sigset_t all, old;
+	sigfillset(&all);
+	pthread_sigmask(SIG_BLOCK, &all, &old); /* signals go to the main loop; the thread inherits the mask */
+	int rc = pthread_create(&d->sla, NULL, run, d);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	if (rc != 0)
+		return cn_fail(err, CN_EINTERNAL, "cannot start the SLA observer thread: %s", strerror(rc));
+	d->sla_running = true;
+	return 0;
+}
+
+void daemon_sla_join(struct daemon *d)
+{
+	if (d->sla_running)
+		pthread_join(d->sla, NULL);
+	d->sla_running = false;
+}

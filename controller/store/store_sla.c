@@ -1,0 +1,309 @@
+/* The SLA ledger in Postgres: record a service-minute through canary.sla_record, read a period back as the core's
+ * ledger, list the services to observe, delete old minutes (canary/store_sla.h). Histograms travel as arrays: the
+ * bounds once per layout (sla_bounds), each minute's counts per bucket with trailing empty buckets left out. */
+#include "canary/store_sla.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "canary/bug.h"
+#include "store_int.h"
+
+#define ARRAY_TEXT_MAX (64 * 32)
+#define US_SQL(p) "('epoch'::timestamptz + " p "::bigint * interval '1 microsecond')"
+
+/* "{le0,le1,...,Infinity}" into buf. */
+static const char *bounds_text(const struct cn_histogram *h, char *buf, size_t size)
+{
+	size_t used = 0;
+	buf[used++] = '{';
+	for (int i = 0; i < h->nbuckets && used < size; i++) {
+		int n = isinf(h->le[i]) ? snprintf(buf + used, size - used, "%sInfinity", i ? "," : "")
+					: snprintf(buf + used, size - used, "%s%.17g", i ? "," : "", h->le[i]);
+		if (n < 0 || (size_t)n >= size - used)
+			return NULL;
+		used += (size_t)n;
+	}
+	if (used + 2 > size)
+		return NULL;
+	buf[used++] = '}';
+	buf[used] = '\0';
+	return buf;
+}
+
+/* The per-bucket counts of a cumulative histogram, trailing zeros left out: "{12,3}". */
+static const char *counts_text(const struct cn_histogram *h, char *buf, size_t size)
+{
+	int last = -1;
+	double prev = 0;
+	for (int i = 0; i < h->nbuckets; i++) {
+		if (h->count[i] - prev >= 0.5)
+			last = i;
+		prev = h->count[i];
+	}
+	size_t used = 0;
+	buf[used++] = '{';
+	prev = 0;
+	for (int i = 0; i <= last; i++) {
+		double c = h->count[i] - prev;
+		prev = h->count[i];
+		long long v = c > 0 ? llround(c) : 0;
+		if (v > 2147483647LL)
+			v = 2147483647LL;
+		int n = snprintf(buf + used, size - used, "%s%lld", i ? "," : "", v);
+		if (n < 0 || (size_t)n >= size - used)
+			return NULL;
+		used += (size_t)n;
+	}
+	if (used + 2 > size)
+		return NULL;
+	buf[used++] = '}';
+	buf[used] = '\0';
+	return buf;
+}
+
+int cn_store_sla_record(struct cn_store *s, const char *service, int64_t minute_us, const struct cn_sla_record *rec,
+			struct cn_err *err)
+{
+	CN_BUG_ON(!service || !rec);
+	char minute[32], req[32], errs[32], lle[ARRAY_TEXT_MAX], lc[ARRAY_TEXT_MAX], tle[ARRAY_TEXT_MAX],
+		tc[ARRAY_TEXT_MAX];
+	const char *p[9] = {service, minute, NULL, NULL, NULL, NULL, NULL, NULL, rec->note};
+	snprintf(minute, sizeof minute, "%lld", (long long)minute_us);
+	if (rec->data) {
+		snprintf(req, sizeof req, "%lld", (long long)llround(rec->requests > 0 ? rec->requests : 0));
+		snprintf(errs, sizeof errs, "%lld", (long long)llround(rec->errors > 0 ? rec->errors : 0));
+		p[2] = req;
+		p[3] = errs;
+		if (rec->latency && rec->latency->nbuckets > 1) {
+			p[4] = bounds_text(rec->latency, lle, sizeof lle);
+			p[5] = p[4] ? counts_text(rec->latency, lc, sizeof lc) : NULL;
+		}
+		if (rec->ttft && rec->ttft->nbuckets > 1) {
+			p[6] = bounds_text(rec->ttft, tle, sizeof tle);
+			p[7] = p[6] ? counts_text(rec->ttft, tc, sizeof tc) : NULL;
+		}
+	}
+	PGresult *r = cn_store_exec(s, "record an SLA minute",
+				    "SELECT canary.sla_record($1, " US_SQL("$2") ", $3, $4, $5, $6, $7, $8, $9)", 9, p,
+				    err);
+	if (!r)
+		return -err->code;
+	int recorded = cn_col_bool(r, 0, 0) ? 1 : 0;
+	PQclear(r);
+	return recorded;
+}
+
+int cn_store_sla_targets(struct cn_store *s, struct cn_sla_targets **out, struct cn_err *err)
+{
+	struct cn_sla_targets *t = calloc(1, sizeof *t);
+	int rc = -CN_EINTERNAL;
+	if (!t || !(t->rd = cn_read_new())) {
+		cn_fail(err, CN_EINTERNAL, "out of memory reading the services");
+		goto out;
+	}
+	PGresult *r = cn_read_query(t->rd, s, "read the services to observe",
+				    "SELECT s.name, s.live_slot, v.id, v.source, " CN_SQL_US("clock_timestamp()")
+				    " FROM services s JOIN LATERAL (SELECT id, source FROM service_versions"
+				    " WHERE service = s.name ORDER BY version DESC LIMIT 1) v ON true ORDER BY s.name",
+				    0, NULL, err);
+	if (!r) {
+		rc = -err->code;
+		goto out;
+	}
+	t->n = (size_t)PQntuples(r);
+	if (!(t->items = cn_read_alloc(t->rd, t->n, sizeof *t->items, err))) {
+		rc = -err->code;
+		goto out;
+	}
+	t->now_us = CN_TIME_NONE;
+	for (int i = 0; i < (int)t->n; i++) {
+		t->items[i] = (struct cn_sla_target){cn_col_str(r, i, 0), (int)cn_col_int(r, i, 1), cn_col_int(r, i, 2),
+						     cn_col_str(r, i, 3)};
+		t->now_us = cn_col_int(r, i, 4);
+	}
+	if (t->n == 0) {
+		PGresult *c = cn_read_query(t->rd, s, "read the database clock",
+					    "SELECT " CN_SQL_US("clock_timestamp()"), 0, NULL, err);
+		if (!c) {
+			rc = -err->code;
+			goto out;
+		}
+		t->now_us = cn_col_int(c, 0, 0);
+	}
+	*out = t;
+	t = NULL;
+	rc = 0;
+out:
+	cn_sla_targets_free(t);
+	return rc;
+}
+
+void cn_sla_targets_free(struct cn_sla_targets *t)
+{
+	if (!t)
+		return;
+	cn_read_free(t->rd);
+	free(t);
+}
+
+/* Parses a Postgres array's text "{a,b,...}" of numbers into out (at most max); returns how many, or -1. */
+static int parse_array(const char *s, double *out, int max)
+{
+	int n = 0;
+	if (!s || *s != '{')
+		return -1;
+	s++;
+	if (*s == '}')
+		return 0;
+	for (;;) {
+		char *end = NULL;
+		errno = 0;
+		double v = strtod(s, &end);
+		if (end == s || errno == ERANGE || n >= max)
+			return -1;
+		out[n++] = v;
+		if (*end == '}')
+			return n;
+		if (*end != ',')
+			return -1;
+		s = end + 1;
+	}
+}
+
+static const struct cn_sla_bounds *bounds_of(const struct cn_sla_ledger *l, int id)
+{
+	for (size_t i = 0; i < l->nbounds; i++)
+		if (l->bounds[i].id == id)
+			return &l->bounds[i];
+	return NULL;
+}
+
+/* Expands a minute's stored counts (trailing zeros left out) to its bounds' length into arena; NULL when absent. */
+static const int32_t *expand(const struct cn_sla_ledger *l, int id, const char *text, int32_t **arena)
+{
+	const struct cn_sla_bounds *b = id > 0 ? bounds_of(l, id) : NULL;
+	double v[CN_MAX_BUCKETS];
+	if (!b || !text)
+		return NULL;
+	int n = parse_array(text, v, b->n);
+	if (n < 0)
+		return NULL;
+	int32_t *c = *arena;
+	for (int i = 0; i < b->n; i++)
+		c[i] = i < n ? (int32_t)v[i] : 0;
+	*arena += b->n;
+	return c;
+}
+
+int cn_store_sla_read(struct cn_store *s, const char *service, int64_t from_us, int64_t to_us,
+		      struct cn_sla_data **out, struct cn_err *err)
+{
+	struct cn_sla_data *d = calloc(1, sizeof *d);
+	char from[32], to[32];
+	int rc = -CN_EINTERNAL;
+	snprintf(from, sizeof from, "%lld", (long long)from_us);
+	snprintf(to, sizeof to, "%lld", (long long)to_us);
+	const char *p[3] = {service, from, to};
+	if (!d || !(d->rd = cn_read_new())) {
+		cn_fail(err, CN_EINTERNAL, "out of memory reading the SLA ledger");
+		goto out;
+	}
+	PGresult *b = cn_read_query(d->rd, s, "read the SLA ledger's bucket bounds",
+				    "SELECT id, le::text, " CN_SQL_US("clock_timestamp()") " FROM sla_bounds WHERE id IN"
+				    " (SELECT lat_bounds FROM sla_minutes WHERE service = $1 AND minute >= " US_SQL("$2")
+				    " AND minute < " US_SQL("$3") " UNION SELECT ttft_bounds FROM sla_minutes WHERE"
+				    " service = $1 AND minute >= " US_SQL("$2") " AND minute < " US_SQL("$3") ")"
+				    " UNION ALL SELECT 0, NULL, " CN_SQL_US("clock_timestamp()") " ORDER BY 1",
+				    3, p, err);
+	if (!b) {
+		rc = -err->code;
+		goto out;
+	}
+	int nb = PQntuples(b) - 1; /* the first row (id 0) only carries the clock */
+	struct cn_sla_bounds *bounds = cn_read_alloc(d->rd, (size_t)(nb > 0 ? nb : 1), sizeof *bounds, err);
+	double *les = cn_read_alloc(d->rd, (size_t)(nb > 0 ? nb : 1) * CN_MAX_BUCKETS, sizeof *les, err);
+	if (!bounds || !les) {
+		rc = -err->code;
+		goto out;
+	}
+	d->now_us = cn_col_int(b, 0, 2);
+	for (int i = 0; i < nb; i++) {
+		struct cn_sla_bounds *x = &bounds[i];
+		x->id = (int)cn_col_int(b, i + 1, 0);
+		x->le = les + (size_t)i * CN_MAX_BUCKETS;
+		x->n = parse_array(cn_col_str(b, i + 1, 1), les + (size_t)i * CN_MAX_BUCKETS, CN_MAX_BUCKETS);
+		if (x->n < 2) {
+			rc = cn_fail(err, CN_EINTERNAL, "sla_bounds %d: cannot read its bounds", x->id);
+			goto out;
+		}
+	}
+	d->ledger.bounds = bounds;
+	d->ledger.nbounds = (size_t)(nb > 0 ? nb : 0);
+	PGresult *r = cn_read_query(d->rd, s, "read the SLA ledger",
+				    "SELECT " CN_SQL_US("minute") ", requests, errors, lat_bounds, lat::text,"
+				    " ttft_bounds, ttft::text, note FROM sla_minutes WHERE service = $1"
+				    " AND minute >= " US_SQL("$2") " AND minute < " US_SQL("$3") " ORDER BY minute",
+				    3, p, err);
+	if (!r) {
+		rc = -err->code;
+		goto out;
+	}
+	size_t n = (size_t)PQntuples(r), ncounts = 0;
+	for (int i = 0; i < (int)n; i++) {
+		const struct cn_sla_bounds *lb = bounds_of(&d->ledger, (int)cn_col_int(r, i, 3));
+		const struct cn_sla_bounds *tb = bounds_of(&d->ledger, (int)cn_col_int(r, i, 5));
+		ncounts += (size_t)(lb ? lb->n : 0) + (size_t)(tb ? tb->n : 0);
+	}
+	struct cn_sla_minute *m = cn_read_alloc(d->rd, n, sizeof *m, err);
+	int32_t *arena = cn_read_alloc(d->rd, ncounts, sizeof *arena, err);
+	if (!m || !arena) {
+		rc = -err->code;
+		goto out;
+	}
+	for (int i = 0; i < (int)n; i++) {
+		struct cn_sla_minute *x = &m[i];
+		x->minute_us = cn_col_int(r, i, 0);
+		x->data = !PQgetisnull(r, i, 1);
+		x->requests = x->data ? cn_col_real(r, i, 1) : NAN;
+		x->errors = x->data ? cn_col_real(r, i, 2) : NAN;
+		x->lat_bounds = (int)cn_col_int(r, i, 3);
+		x->lat = expand(&d->ledger, x->lat_bounds, cn_col_str(r, i, 4), &arena);
+		x->ttft_bounds = (int)cn_col_int(r, i, 5);
+		x->ttft = expand(&d->ledger, x->ttft_bounds, cn_col_str(r, i, 6), &arena);
+		x->note = cn_col_str(r, i, 7);
+	}
+	d->ledger.minutes = m;
+	d->ledger.n = n;
+	*out = d;
+	d = NULL;
+	rc = 0;
+out:
+	cn_sla_data_free(d);
+	return rc;
+}
+
+void cn_sla_data_free(struct cn_sla_data *d)
+{
+	if (!d)
+		return;
+	cn_read_free(d->rd);
+	free(d);
+}
+
+int cn_store_sla_gc(struct cn_store *s, int64_t before_us, const char *reason, int64_t *rows, struct cn_err *err)
+{
+	char before[32];
+	snprintf(before, sizeof before, "%lld", (long long)before_us);
+	const char *p[2] = {before, reason};
+	PGresult *r = cn_store_exec(s, "delete old SLA minutes", "SELECT canary.sla_gc(" US_SQL("$1") ", $2)", 2, p,
+				    err);
+	if (!r)
+		return -err->code;
+	*rows = cn_col_int(r, 0, 0);
+	PQclear(r);
+	return 0;
+}

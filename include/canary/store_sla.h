@@ -1,0 +1,67 @@
+/* Store: the SLA ledger (migrations/0008_sla_ledger.sql). canaryd records one row per service and minute through
+ * canary.sla_record (idempotent per service and minute); reports read a service's minutes of a period back as the
+ * core's ledger (canary/sla-t.h). */
+#ifndef CANARY_STORE_SLA_H
+#define CANARY_STORE_SLA_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "canary/err.h"
+#include "canary/metrics-t.h"
+#include "canary/sla-t.h"
+#include "canary/store.h"
+
+/* One minute to record. data false: no numbers (note says why). A histogram (NULL: none) is the minute's own, in
+ * cumulative form as the core's deltas are (canary/judge.h); it is stored per bucket. */
+struct cn_sla_record {
+	bool data;
+	double requests, errors;
+	const struct cn_histogram *latency, *ttft;
+	const char *note;
+};
+
+/* Records service's minute starting at minute_us (canary.sla_record). Returns 1 if recorded, 0 if that minute was
+ * already recorded (another daemon, or before a restart), or -code. */
+int cn_store_sla_record(struct cn_store *s, const char *service, int64_t minute_us, const struct cn_sla_record *rec,
+			struct cn_err *err);
+
+/* A service the observer watches: its name, live slot and latest version's id and source (the YAML). Strings belong
+ * to the list. */
+struct cn_sla_target {
+	const char *name;
+	int live_slot;
+	int64_t version_id;
+	const char *source;
+};
+
+struct cn_sla_targets {
+	struct cn_sla_target *items;
+	size_t n;
+	int64_t now_us;            /* the database's clock when read */
+	struct cn_read *rd;
+};
+
+/* Every service with its latest version, and the database's clock. Writes a new list to *out (free it with
+ * cn_sla_targets_free); returns 0 or -code. */
+int cn_store_sla_targets(struct cn_store *s, struct cn_sla_targets **out, struct cn_err *err);
+void cn_sla_targets_free(struct cn_sla_targets *t);
+
+/* A service's recorded minutes in [from_us, to_us), by time, with the bounds they use, and the database's clock. */
+struct cn_sla_data {
+	struct cn_sla_ledger ledger;
+	int64_t now_us;
+	struct cn_read *rd;
+};
+
+/* Reads them; writes a new model to *out (cn_sla_data_free frees it). Returns 0 or -code. */
+int cn_store_sla_read(struct cn_store *s, const char *service, int64_t from_us, int64_t to_us,
+		      struct cn_sla_data **out, struct cn_err *err);
+void cn_sla_data_free(struct cn_sla_data *d);
+
+/* Deletes every service's minutes before before_us (canary.sla_gc, audited with reason). Writes how many went to
+ * *rows; returns 0 or -code. */
+int cn_store_sla_gc(struct cn_store *s, int64_t before_us, const char *reason, int64_t *rows, struct cn_err *err);
+
+#endif
