@@ -39,6 +39,7 @@
 
 #include "canary/bug.h"
 #include "canary/judge.h"
+#include "canary/preflight.h"
 
 /* A step above this weight (or promotion) gives the candidate most of the traffic: the sequential judge then wants
  * the ratio proven within its tolerance, not only favoured (see the top of this file). */
@@ -365,7 +366,7 @@ static void gather(const struct cn_policy *p, const struct cn_rollout_state *cur
 
 	int nslos = p->nslos < 0 ? 0 : p->nslos > CN_MAX_SLOS ? CN_MAX_SLOS : p->nslos;
 	bool seq = p->analysis.judge == CN_JUDGE_SEQUENTIAL;
-	double budget = p->analysis.false_rollback_budget;
+	double budget = cn_policy_live_budget(p); /* a pre-flight has its own share (canary/preflight.h) */
 	if (!(budget > 0 && budget < 1))
 		budget = 0.01; /* an unvalidated policy: the loader's default budget */
 	double alpha = nslos > 0 ? budget / nslos : budget;

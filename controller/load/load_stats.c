@@ -3,6 +3,7 @@
 #include <string.h>
 
 #include "canary/load.h"
+#include "canary/preflight.h"
 
 #define LH_MIN 1e-6
 #define LH_GROWTH 1.04
@@ -57,4 +58,64 @@ void cn_load_bands(struct cn_load_result *r, double median, double p90)
 	r->bands[CN_BAND_MEDIAN].hi = p90 > median ? p90 : median;
 	r->bands[CN_BAND_LONG].lo = r->bands[CN_BAND_MEDIAN].hi;
 	r->bands[CN_BAND_LONG].hi = INFINITY;
+}
+
+/* The upper bound of bucket i, seconds. */
+static double lh_upper(int i)
+{
+	return LH_MIN * pow(LH_GROWTH, i);
+}
+
+static void to_cumulative(const struct cn_lhist *h, const int *last_idx, int nb, struct cn_histogram *out)
+{
+	memset(out, 0, sizeof *out);
+	if (!h || h->n == 0)
+		return;
+	uint64_t seen = 0;
+	int j = 0;
+	for (int i = 0; i < CN_LHIST_BUCKETS && j < nb; i++) {
+		seen += h->count[i];
+		if (i == last_idx[j]) {
+			out->le[j] = j == nb - 1 ? INFINITY : lh_upper(i);
+			out->count[j] = (double)seen;
+			j++;
+		}
+	}
+	out->count[nb - 1] = (double)h->n;
+	out->le[nb - 1] = INFINITY;
+	out->nbuckets = nb;
+	out->sum = NAN;
+}
+
+void cn_lhist_to_histograms(const struct cn_lhist *a, const struct cn_lhist *b, struct cn_histogram *outa,
+			    struct cn_histogram *outb)
+{
+	int lo = CN_LHIST_BUCKETS, hi = -1;
+	for (int k = 0; k < 2; k++) {
+		const struct cn_lhist *h = k ? b : a;
+		for (int i = 0; h && i < CN_LHIST_BUCKETS; i++)
+			if (h->count[i]) {
+				lo = i < lo ? i : lo;
+				hi = i > hi ? i : hi;
+			}
+	}
+	int last[CN_MAX_BUCKETS], nb = 0;
+	if (hi >= 0) {
+		/* an empty bucket below the first value, so interpolation in the first bucket starts where values do */
+		if (lo > 0)
+			last[nb++] = lo - 1;
+		int span = hi - lo + 1, room = CN_MAX_BUCKETS - 1 - nb; /* the last one is +Inf */
+		int step = (span + room - 1) / room;
+		for (int i = lo; nb < CN_MAX_BUCKETS - 1; i += step) {
+			int e = i + step - 1 < hi ? i + step - 1 : hi;
+			last[nb++] = e;
+			if (e == hi)
+				break;
+		}
+		last[nb++] = CN_LHIST_BUCKETS; /* +Inf: never matched, filled from n */
+	}
+	if (outa)
+		to_cumulative(a, last, nb, outa);
+	if (outb)
+		to_cumulative(b, last, nb, outb);
 }

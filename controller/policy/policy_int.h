@@ -28,4 +28,10 @@ int cn_notify_hook_check(struct cn_load *ld, void *obj, const struct cn_ynode *m
 /* The service file's contract: section (controller/policy/contract_load.c), over struct cn_contract. */
 extern const struct cn_schema cn_contract_schema;
 
+/* The workload profile's document schema (profile_load.c), also a policy's preflight.profile. */
+extern const struct cn_schema cn_profile_doc_schema;
+
+/* A policy's preflight: section (preflight_load.c), over struct cn_preflight. */
+extern const struct cn_schema cn_preflight_schema;
+
 #endif

@@ -124,6 +124,9 @@ static const struct cn_key policy_keys[] = {
 	  .doc = "how approvals behave" },
 	{ .name = "notify", .type = CN_KT_LIST, .offset = offsetof(struct cn_policy, notify.hooks), .min = NAN,
 	  .max = NAN, .sub = &notify_schema, .doc = "webhooks for this policy's rollouts (see Notifications)" },
+	{ .name = "preflight", .type = CN_KT_MAP, .offset = offsetof(struct cn_policy, preflight), .min = NAN,
+	  .max = NAN, .sub = &cn_preflight_schema,
+	  .doc = "before step 1, drive the candidate's slot directly with a workload and judge it (see Pre-flight)" },
 };
 
 static const struct cn_schema policy_schema = {

@@ -72,12 +72,12 @@ static const struct cn_key profile_keys[] = {
 	{ .name = "timeout", .type = CN_KT_DURATION, F(struct cn_profile, timeout_ms), .def = "60s", .min = 10,
 	  .max = 3600000, .doc = "time limit for one request; a request over it counts as an error" },
 };
-static const struct cn_schema profile_schema = { .name = "profile", .keys = KEYS(profile_keys),
+const struct cn_schema cn_profile_doc_schema = { .name = "profile", .keys = KEYS(profile_keys),
 						 .check = check_profile };
 
 const struct cn_schema *cn_profile_schema(void)
 {
-	return &profile_schema;
+	return &cn_profile_doc_schema;
 }
 
 const char *cn_profile_endpoint_name(int endpoint)
@@ -111,15 +111,15 @@ static int check_bursts(struct cn_load *ld, void *obj, const struct cn_ynode *ma
 static int check_profile(struct cn_load *ld, void *obj, const struct cn_ynode *map, const struct cn_ynode *const *vals)
 {
 	struct cn_profile *p = obj;
-	const struct cn_ynode *pf = cn_schema_val(&profile_schema, vals, "prompts_file");
-	const struct cn_ynode *pt = cn_schema_val(&profile_schema, vals, "prompt_tokens");
+	const struct cn_ynode *pf = cn_schema_val(&cn_profile_doc_schema, vals, "prompts_file");
+	const struct cn_ynode *pt = cn_schema_val(&cn_profile_doc_schema, vals, "prompt_tokens");
 	(void)map;
 	if (pf && pt)
 		return cn_ld_fail(ld, pf, "give either prompt_tokens or prompts_file, not both");
 	if (pf && !p->prompts_file[0])
 		return cn_ld_fail(ld, pf, "prompts_file is empty; name a JSONL file or leave the key out");
 	if (!p->model[0])
-		return cn_ld_fail(ld, cn_schema_val(&profile_schema, vals, "model"), "model is empty");
+		return cn_ld_fail(ld, cn_schema_val(&cn_profile_doc_schema, vals, "model"), "model is empty");
 	return 0;
 }
 
@@ -129,7 +129,7 @@ int cn_profile_parse(const char *text, size_t len, const char *origin, struct cn
 	struct cn_profile *p = calloc(1, sizeof *p);
 	if (!p)
 		return cn_fail(err, CN_EINTERNAL, "out of memory loading %s", ld.origin);
-	int rc = cn_schema_parse(&ld, text, len, &profile_schema, "profile",
+	int rc = cn_schema_parse(&ld, text, len, &cn_profile_doc_schema, "profile",
 				 "the profile is empty; it needs at least rate and duration", p);
 	if (rc == 0)
 		*out = *p;

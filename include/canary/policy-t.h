@@ -6,6 +6,7 @@
 #include <stdint.h>
 
 #include "canary/notify-t.h"
+#include "canary/preflight-t.h"
 
 #define CN_NAME_MAX 64
 #define CN_MAX_STEPS 16
@@ -61,6 +62,7 @@ struct cn_policy {
 	enum cn_fallback on_approval_timeout; /* rollback or wait */
 	bool approver_must_differ;          /* the approver may not be who started the rollout */
 	struct cn_notify notify;            /* webhooks for this policy's rollouts */
+	struct cn_preflight preflight;      /* load the candidate's slot before step 1 (enabled: the key is there) */
 };
 
 #endif
