@@ -92,7 +92,7 @@ void cli_drill_print(FILE *f, const struct cn_drill_row *d, bool details)
 	char a[32], b[160];
 	fprintf(f, "drill %lld %s: %s, %s -> %s, hold %llds%s — %s\n", (long long)d->id, d->service,
 		cn_drill_phase_name(d->phase), d->primary, d->secondary, (long long)(d->hold_ms / 1000),
-		d->scheduled ? " (scheduled)" : "", d->reason);
+		d->scheduled ? " (scheduled)" : "", d->phase == CN_DRILL_PENDING ? "waiting for canaryd" : d->reason);
 	if (!details || !d->has_figures)
 		return;
 	const struct cn_drill_figures *g = &d->figures;

@@ -103,6 +103,30 @@ void cn_drill_numbers(const struct cn_counters *c, struct cn_drill_numbers *out)
 	out->p99_s = c->latency.nbuckets > 0 ? cn_histogram_quantile(0.99, &c->latency) : NAN;
 }
 
+static void keep_span(double *v, double earlier)
+{
+	if (isnan(*v))
+		*v = earlier;
+}
+
+static void keep_window(struct cn_drill_numbers *n, const struct cn_drill_numbers *earlier)
+{
+	if (!(n->requests > 0))
+		*n = *earlier;
+}
+
+void cn_drill_figures_merge(struct cn_drill_figures *f, const struct cn_drill_figures *earlier)
+{
+	keep_span(&f->shift_s, earlier->shift_s);
+	keep_span(&f->hold_s, earlier->hold_s);
+	keep_span(&f->restore_s, earlier->restore_s);
+	keep_window(&f->baseline, &earlier->baseline);
+	keep_window(&f->shift, &earlier->shift);
+	keep_window(&f->hold, &earlier->hold);
+	keep_window(&f->hold_primary, &earlier->hold_primary);
+	keep_window(&f->restore, &earlier->restore);
+}
+
 /* "1200 requests, 6 errors (0.50%), p99 0.41s" */
 static void describe(const struct cn_counters *c, char *buf, size_t size)
 {
@@ -278,9 +302,16 @@ void cn_drill_tick(const struct cn_drill_config *cfg, const struct cn_drill_stat
 		out->window_open = false;
 		enter(out, in->outcome, now_ms);
 		describe(&out->restore, b, sizeof b);
-		snprintf(out->reason, sizeof out->reason, "%s: primary restored in %.3fs; during the restore: %s",
-			 cn_drill_phase_name(in->outcome), (double)(in->restore_done_ms - in->restore_started_ms) / 1000,
-			 b);
+		/* the decision's reason stays in front: why the drill ended is what a person looks for */
+		char why[sizeof in->reason];
+		static const char tail[] = "; restoring the primary";
+		snprintf(why, sizeof why, "%s", in->reason);
+		size_t n = strlen(why), t = sizeof tail - 1;
+		if (n >= t && strcmp(why + n - t, tail) == 0)
+			why[n - t] = '\0';
+		snprintf(out->reason, sizeof out->reason, "%s: %s; primary restored in %.3fs (during the restore: %s)",
+			 cn_drill_phase_name(in->outcome), why,
+			 (double)(in->restore_done_ms - in->restore_started_ms) / 1000, b);
 		return;
 	default:
 		return;

@@ -34,6 +34,8 @@ struct drill_ctx {
 	struct cn_metrics *metrics;
 	struct cn_drill_config cfg;
 	struct cn_drill_state st;
+	bool has_earlier;            /* taken over: what the earlier daemon recorded */
+	struct cn_drill_figures earlier;
 	int primary, secondary;      /* slots */
 	int64_t last_seen_ms;        /* monotonic */
 };
@@ -131,15 +133,26 @@ static struct drill_ctx *ctx_new(struct daemon *d, const struct cn_drill_row *ro
 		snprintf(why, sizeof why, "canaryd '%s' took drill %lld over in phase %s (the daemon that ran it "
 			 "stopped)", d->cfg.owner, (long long)row->id, cn_drill_phase_name(row->phase));
 		cn_drill_resume(row->phase, row->outcome, row->weight, drill_now(dd), why, &c->st);
+		c->has_earlier = row->has_figures;
+		c->earlier = row->figures;
 	}
 	c->last_seen_ms = cn_mono_ms();
 	dd->n++;
 	return c;
 }
 
+static void figures(const struct drill_ctx *c, struct cn_drill_figures *f)
+{
+	cn_drill_figures(&c->st, f);
+	if (c->has_earlier)
+		cn_drill_figures_merge(f, &c->earlier);
+}
+
 static int record(struct daemon *d, struct drill_ctx *c, bool tick, struct cn_err *err)
 {
-	return cn_store_drill_record(d->store, c->id, d->cfg.owner, &c->st, &c->policy, tick,
+	struct cn_drill_figures f;
+	figures(c, &f);
+	return cn_store_drill_record(d->store, c->id, d->cfg.owner, &c->st, &f, &c->policy, tick,
 				     c->policy.analysis.interval_ms, err);
 }
 
@@ -197,7 +210,7 @@ static void sample(struct drill_ctx *c, int slot, struct cn_sample *out)
 static void log_state(const struct drill_ctx *c, const char *event)
 {
 	struct cn_drill_figures f;
-	cn_drill_figures(&c->st, &f);
+	figures(c, &f);
 	dlog("info", event, dint("drill", c->id), dstr("service", c->service.name),
 	     dstr("phase", cn_drill_phase_name(c->st.phase)), dnum("weight", c->st.weight), dstr("reason", c->st.reason),
 	     dnum("shift_s", f.shift_s), dnum("restore_s", f.restore_s));

@@ -219,6 +219,19 @@ static const struct cn_schema notify_schema = {
 	.count_offset = offsetof(struct service_doc, svc.notify.nhooks),
 };
 
+static const struct cn_key drill_keys[] = {
+	{ .name = "every", .type = CN_KT_DURATION, .flags = CN_KEY_REQUIRED, F(struct cn_drill_schedule, every_ms),
+	  .min = 60000, .max = NAN, .doc = "how often canaryd runs a failover drill of this service, e.g. 30d (at least 1m)" },
+	{ .name = "hold", .type = CN_KT_DURATION, F(struct cn_drill_schedule, hold_ms), .def = "5m", .min = 1000,
+	  .max = 86400000, .doc = "time on the secondary, 1s .. 24h" },
+	{ .name = "baseline", .type = CN_KT_DURATION, F(struct cn_drill_schedule, baseline_ms), .def = "30s",
+	  .min = 1000, .max = 3600000, .doc = "time measuring the primary before the shift, 1s .. 1h" },
+	{ .name = "policy", .type = CN_KT_NAME, F(struct cn_drill_schedule, policy), .def = "default", .min = NAN,
+	  .max = NAN, .doc = "the policy whose SLOs judge the secondary" },
+};
+
+static const struct cn_schema drill_schema = { .name = "drill", .keys = KEYS(drill_keys) };
+
 static int parse_slots(struct cn_load *ld, const struct cn_key *key, void *obj, const struct cn_ynode *val);
 static int check_service(struct cn_load *ld, void *obj, const struct cn_ynode *map, const struct cn_ynode *const *vals);
 
@@ -236,6 +249,9 @@ static const struct cn_key service_keys[] = {
 	  .doc = "where each slot's metrics come from" },
 	{ .name = "notify", .type = CN_KT_LIST, .offset = offsetof(struct service_doc, svc.notify.hooks), .min = NAN,
 	  .max = NAN, .sub = &notify_schema, .doc = "webhooks for every rollout of this service (see Notifications)" },
+	{ .name = "drill", .type = CN_KT_MAP, .offset = offsetof(struct service_doc, svc.drill), .min = NAN,
+	  .max = NAN, .sub = &drill_schema,
+	  .doc = "a failover drill canaryd runs on a schedule (see Failover drills); absent: none" },
 	{ .name = "contract", .type = CN_KT_MAP, .offset = offsetof(struct service_doc, svc.contract), .min = NAN,
 	  .max = NAN, .sub = &cn_contract_schema,
 	  .doc = "the inference contract every answer is checked against during pre-flight (see Pre-flight)" },

@@ -89,6 +89,19 @@ static const char *preset_name(enum cn_metrics_preset p)
 	return "unknown";
 }
 
+/* The drill schedule as canary.start_scheduled_drills reads it (migrations/0010_drills.sql). */
+static json_t *drill_json(const struct cn_drill_schedule *d)
+{
+	static const struct { int64_t ms; const char *unit; } units[] = {
+		{86400000, "d"}, {3600000, "h"}, {60000, "m"}, {1000, "s"}, {1, "ms"}};
+	char every[32] = "";
+	for (size_t i = 0; i < sizeof units / sizeof units[0] && !every[0]; i++)
+		if (d->every_ms % units[i].ms == 0)
+			snprintf(every, sizeof every, "%lld%s", (long long)(d->every_ms / units[i].ms), units[i].unit);
+	return json_pack("{s:s, s:I, s:I, s:I, s:s}", "every", every, "every_ms", (json_int_t)d->every_ms, "hold_ms",
+			 (json_int_t)d->hold_ms, "baseline_ms", (json_int_t)d->baseline_ms, "policy", d->policy);
+}
+
 json_t *cn_service_to_json(const struct cn_service *sv)
 {
 	json_t *slots = json_array();
@@ -143,6 +156,8 @@ json_t *cn_service_to_json(const struct cn_service *sv)
 	}
 	if (doc && sv->notify.nhooks > 0)
 		json_object_set_new(doc, "notify", notify_json(&sv->notify));
+	if (doc && sv->drill.every_ms > 0)
+		json_object_set_new(doc, "drill", drill_json(&sv->drill));
 out:
 	json_decref(slots);
 	return doc;

@@ -127,19 +127,18 @@ static json_t *status_json(const struct cn_drill_state *s, const struct cn_polic
 }
 
 int cn_store_drill_record(struct cn_store *st, int64_t id, const char *owner, const struct cn_drill_state *s,
-			  const struct cn_policy *policy, bool tick, int64_t next_tick_ms, struct cn_err *err)
+			  const struct cn_drill_figures *f, const struct cn_policy *policy, bool tick,
+			  int64_t next_tick_ms, struct cn_err *err)
 {
-	CN_BUG_ON(!s || !policy || !owner);
-	struct cn_drill_figures f;
+	CN_BUG_ON(!s || !f || !policy || !owner);
 	struct cn_drill_numbers tp, ts;
 	char *text = NULL, ids[32];
 	int rc = 0;
-	cn_drill_figures(s, &f);
 	json_t *doc = json_pack("{s:s, s:o, s:f, s:s, s:I, s:o, s:o}", "phase", cn_drill_phase_name(s->phase),
 				"outcome", cn_drill_ended(s->outcome) ? json_string(cn_drill_phase_name(s->outcome))
 								       : json_null(),
 				"weight", s->weight, "reason", s->reason, "next_tick_ms", (json_int_t)next_tick_ms,
-				"figures", figures_json(&f), "status", status_json(s, policy));
+				"figures", figures_json(f), "status", status_json(s, policy));
 	if (doc && tick) {
 		cn_drill_numbers(&s->tick_pri, &tp);
 		cn_drill_numbers(&s->tick_sec, &ts);

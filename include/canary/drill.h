@@ -51,7 +51,7 @@ struct cn_drill_state {
 	struct cn_counters tick_pri, tick_sec; /* this tick's deltas of each slot (what the report draws) */
 	struct cn_slo_result slos[CN_MAX_SLOS]; /* the last verdicts of the hold */
 	int nslos;
-	char reason[256];              /* where it is and why, in words and numbers */
+	char reason[512];              /* where it is and why, in words and numbers */
 };
 
 /* The phase's name as stored ("cut_short"), and back (-1 for an unknown name, *out untouched). */
@@ -107,5 +107,9 @@ struct cn_drill_figures {
 	struct cn_drill_numbers restore;    /* both slots around the restore */
 };
 void cn_drill_figures(const struct cn_drill_state *s, struct cn_drill_figures *out);
+
+/* Completes f with what an earlier daemon recorded (a drill taken over keeps the timings and windows measured
+ * before): every timing that is NAN in f and every window without requests in f is taken from earlier. */
+void cn_drill_figures_merge(struct cn_drill_figures *f, const struct cn_drill_figures *earlier);
 
 #endif

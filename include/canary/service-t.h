@@ -44,6 +44,14 @@ struct cn_slot {
 	char selector[CN_SELECTOR_MAX]; /* prometheus source: label matchers that pick this slot, e.g. {slot="blue"} */
 };
 
+/* A service's failover drill schedule (key `drill`): canaryd starts a drill every every_ms (0: never). */
+struct cn_drill_schedule {
+	int64_t every_ms;
+	int64_t hold_ms;
+	int64_t baseline_ms;
+	char policy[CN_NAME_MAX]; /* whose SLOs judge the secondary */
+};
+
 struct cn_service {
 	char name[CN_NAME_MAX];
 	struct {
@@ -80,6 +88,7 @@ struct cn_service {
 		int64_t timeout_ms;
 	} metrics;
 	struct cn_notify notify;          /* webhooks for every rollout of this service */
+	struct cn_drill_schedule drill;   /* scheduled failover drills */
 	struct cn_contract contract;      /* what its answers must look like (checked during pre-flight) */
 };
 

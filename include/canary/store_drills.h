@@ -24,7 +24,7 @@ struct cn_drill_row {
 	enum cn_drill_phase outcome;    /* CN_DRILL_PENDING while none is decided */
 	double weight;                  /* the secondary's intended share */
 	double applied_weight;          /* what the gateway last confirmed; NAN if never */
-	char reason[256];
+	char reason[512];
 	bool scheduled;
 	bool abort_requested;
 	char abort_by[CN_ACTOR_MAX];
@@ -85,11 +85,13 @@ int cn_store_drill_renew(struct cn_store *st, int64_t id, const char *owner, int
 /* Gives back every drill lease of owner. */
 int cn_store_drill_release(struct cn_store *st, const char *owner, struct cn_err *err);
 
-/* Records a turn of drill id from the core's state s: phase, outcome, intended weight, reason, figures and verdicts
- * (policy names the SLOs); with tick, a drill_ticks row of this tick's numbers. The next turn is due in
- * next_tick_ms. -CN_EUNAVAIL when the lease was lost; -CN_EINPUT for an ended drill. */
+/* Records a turn of drill id from the core's state s: phase, outcome, intended weight, reason, the figures f
+ * (cn_drill_figures of s, merged with an earlier daemon's) and the verdicts (policy names the SLOs); with tick, a
+ * drill_ticks row of this tick's numbers. The next turn is due in next_tick_ms. -CN_EUNAVAIL when the lease was
+ * lost; -CN_EINPUT for an ended drill. */
 int cn_store_drill_record(struct cn_store *st, int64_t id, const char *owner, const struct cn_drill_state *s,
-			  const struct cn_policy *policy, bool tick, int64_t next_tick_ms, struct cn_err *err);
+			  const struct cn_drill_figures *f, const struct cn_policy *policy, bool tick,
+			  int64_t next_tick_ms, struct cn_err *err);
 
 /* The gateway confirmed `weight` for the secondary (reconciled: it had drifted from a confirmed intent). */
 int cn_store_drill_confirm(struct cn_store *st, int64_t id, const char *owner, double weight, bool reconciled,

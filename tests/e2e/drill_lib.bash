@@ -22,9 +22,10 @@ drill_id() {
 	fail "no drill was created"
 }
 
-# Waits until drill ID is in PHASE, up to SECONDS.
+# Waits until drill ID is in PHASE, up to SECONDS (by the clock: a loaded machine's psql is slow).
 wait_drill_phase() { # ID PHASE SECONDS
-	for _ in $(seq 1 $(($3 * 10))); do
+	local deadline=$((SECONDS + $3))
+	while [ "$SECONDS" -lt "$deadline" ]; do
 		[ "$(sql "SELECT phase FROM drills WHERE id = $1")" = "$2" ] && return 0
 		sleep 0.1
 	done

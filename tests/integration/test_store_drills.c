@@ -156,25 +156,27 @@ static void test_lease_and_end(void **state)
 	assert_int_equal(cn_store_drill_claim(c->s, "d2", 10000, ids, fresh, 4, &n, &db_now, &err), 0);
 	assert_int_equal(n, 0);
 	struct cn_drill_state s;
+	struct cn_drill_figures f;
 	struct cn_policy p = {0};
 	cn_drill_init(&s);
+	cn_drill_figures(&s, &f);
 	s.phase = CN_DRILL_SHIFTING;
 	s.weight = 100;
-	assert_int_equal(cn_store_drill_record(c->s, id, "d2", &s, &p, false, 1000, &err), -CN_EUNAVAIL);
-	assert_int_equal(cn_store_drill_record(c->s, id, "d1", &s, &p, true, 1000, &err), 0);
+	assert_int_equal(cn_store_drill_record(c->s, id, "d2", &s, &f, &p, false, 1000, &err), -CN_EUNAVAIL);
+	assert_int_equal(cn_store_drill_record(c->s, id, "d1", &s, &f, &p, true, 1000, &err), 0);
 	assert_int_equal(cn_store_drill_confirm(c->s, id, "d1", 0, false, &err), -CN_EUNAVAIL); /* not the intent */
 	assert_int_equal(cn_store_drill_confirm(c->s, id, "d1", 100, false, &err), 0);
 	/* an end while the secondary still has the traffic is refused */
 	s.phase = CN_DRILL_PASSED;
 	s.outcome = CN_DRILL_PASSED;
 	s.weight = 0;
-	assert_int_equal(cn_store_drill_record(c->s, id, "d1", &s, &p, false, 1000, &err), -CN_EINPUT);
+	assert_int_equal(cn_store_drill_record(c->s, id, "d1", &s, &f, &p, false, 1000, &err), -CN_EINPUT);
 	s.phase = CN_DRILL_RESTORING;
-	assert_int_equal(cn_store_drill_record(c->s, id, "d1", &s, &p, false, 1000, &err), 0);
+	assert_int_equal(cn_store_drill_record(c->s, id, "d1", &s, &f, &p, false, 1000, &err), 0);
 	assert_int_equal(cn_store_drill_confirm(c->s, id, "d1", 0, false, &err), 0);
 	s.phase = CN_DRILL_PASSED;
-	assert_int_equal(cn_store_drill_record(c->s, id, "d1", &s, &p, false, 1000, &err), 0);
-	assert_int_equal(cn_store_drill_record(c->s, id, "d1", &s, &p, false, 1000, &err), -CN_EINPUT); /* ended */
+	assert_int_equal(cn_store_drill_record(c->s, id, "d1", &s, &f, &p, false, 1000, &err), 0);
+	assert_int_equal(cn_store_drill_record(c->s, id, "d1", &s, &f, &p, false, 1000, &err), -CN_EINPUT); /* ended */
 	struct cn_drill_row *row = NULL;
 	assert_int_equal(cn_store_drill_get(c->s, id, &row, &err), 0);
 	assert_int_equal(row->phase, CN_DRILL_PASSED);
@@ -229,6 +231,46 @@ static void test_roles(void **state)
 	PQfinish(pg);
 }
 
+static void test_scheduled(void **state)
+{
+	struct store_ctx *c = *state;
+	struct cn_err err = {0};
+	char msg[256];
+	int n = -1;
+	/* svc has no schedule */
+	assert_int_equal(cn_store_drill_start_scheduled(c->s, &n, &err), 0);
+	assert_int_equal(n, 0);
+	if (pg_fixture_exec(c->db.conninfo,
+			    "SELECT canary.apply_service('sch', 'src', '{\"name\": \"sch\", \"slots\": [{\"name\": "
+			    "\"blue\"}, {\"name\": \"green\"}], \"drill\": {\"every\": \"1h\", \"every_ms\": 3600000, "
+			    "\"hold_ms\": 5000, \"baseline_ms\": 2000, \"policy\": \"default\"}}', 1::smallint)",
+			    msg, sizeof msg) < 0)
+		fail_msg("%s", msg);
+	/* a rollout of it is active: not now */
+	int64_t rid = 0;
+	assert_int_equal(cn_store_rollout_create(c->s, "sch", "v2", "default", NULL, &rid, &err), 0);
+	assert_int_equal(cn_store_drill_start_scheduled(c->s, &n, &err), 0);
+	assert_int_equal(n, 0);
+	assert_int_equal(pg_fixture_exec(c->db.conninfo, "UPDATE rollouts SET phase = 'promoted'", msg, sizeof msg), 0);
+	assert_int_equal(cn_store_drill_start_scheduled(c->s, &n, &err), 0);
+	assert_int_equal(n, 1);
+	assert_int_equal(store_ctx_scalar(c, "SELECT count(*) FROM drills WHERE service = 'sch' AND scheduled "
+					     "AND hold_ms = 5000 AND baseline_ms = 2000 AND secondary_slot = 0 "
+					     "AND reason = 'scheduled: every 1h'"),
+			 1);
+	/* one at a time, and not again within `every` once it ended */
+	assert_int_equal(cn_store_drill_start_scheduled(c->s, &n, &err), 0);
+	assert_int_equal(n, 0);
+	assert_int_equal(pg_fixture_exec(c->db.conninfo, "UPDATE drills SET phase = 'passed' WHERE service = 'sch'",
+					 msg, sizeof msg), 0);
+	assert_int_equal(cn_store_drill_start_scheduled(c->s, &n, &err), 0);
+	assert_int_equal(n, 0);
+	assert_int_equal(pg_fixture_exec(c->db.conninfo, "UPDATE drills SET created_at = now() - interval '61 minutes'",
+					 msg, sizeof msg), 0);
+	assert_int_equal(cn_store_drill_start_scheduled(c->s, &n, &err), 0);
+	assert_int_equal(n, 1);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -239,6 +281,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_lease_and_end, setup, store_ctx_teardown),
 		cmocka_unit_test_setup_teardown(test_abort_request, setup, store_ctx_teardown),
 		cmocka_unit_test_setup_teardown(test_roles, setup, store_ctx_teardown),
+		cmocka_unit_test_setup_teardown(test_scheduled, setup, store_ctx_teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

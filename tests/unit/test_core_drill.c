@@ -183,6 +183,8 @@ static void test_breach_cuts_short_at_once(void **st)
 	assert_contains(w.s.reason, "slo 'error-rate' breached on the secondary");
 	assert_int_equal(w.s.slos[0].verdict, CN_VERDICT_FAIL);
 	restore(&w, CN_DRILL_CUT_SHORT);
+	assert_contains(w.s.reason, "cut_short: slo 'error-rate' breached on the secondary");
+	assert_contains(w.s.reason, "; primary restored in 0.025s (during the restore: ");
 }
 
 static void test_relative_limit_from_the_primary(void **st)
@@ -301,6 +303,30 @@ static void test_resume_after_a_daemon_died(void **st)
 	assert_int_equal(s.phase, CN_DRILL_PASSED);
 }
 
+static void test_figures_merge_keeps_the_earlier_daemons(void **st)
+{
+	(void)st;
+	struct world w;
+	world_init(&w);
+	to_hold(&w);
+	tick(&w, 0.5);
+	struct cn_drill_figures earlier, f;
+	cn_drill_figures(&w.s, &earlier);
+	/* the next daemon resumes with nothing measured, restores, and merges */
+	struct cn_drill_state s;
+	cn_drill_resume(CN_DRILL_HOLDING, CN_DRILL_PENDING, 100, w.now, "took over", &s);
+	s.restore_done_ms = s.restore_started_ms + 30;
+	s.restore.requests = 7;
+	cn_drill_figures(&s, &f);
+	assert_true(isnan(f.shift_s));
+	cn_drill_figures_merge(&f, &earlier);
+	assert_true(fabs(f.shift_s - 0.040) < 1e-9);
+	assert_true(f.baseline.requests == 600);
+	assert_true(f.hold.requests == 200);
+	assert_true(fabs(f.restore_s - 0.030) < 1e-9); /* its own */
+	assert_true(f.restore.requests == 7);
+}
+
 static void test_unreadable_metrics_add_no_evidence(void **st)
 {
 	(void)st;
@@ -344,6 +370,7 @@ int main(void)
 		cmocka_unit_test(test_abort_keeps_an_outcome_already_decided),
 		cmocka_unit_test(test_unconfirmed_shift_times_out),
 		cmocka_unit_test(test_resume_after_a_daemon_died),
+		cmocka_unit_test(test_figures_merge_keeps_the_earlier_daemons),
 		cmocka_unit_test(test_unreadable_metrics_add_no_evidence),
 		cmocka_unit_test(test_phase_names),
 	};

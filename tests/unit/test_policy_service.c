@@ -156,6 +156,12 @@ static const struct bad_case bad_cases[] = {
 	  LIVE, 6, 10, "slot 'blue' needs a server: its server name in the haproxy backend" },
 	{ "bad slot name", NAME GATEWAY "slots:\n  'bl ue':  { server: blue,  metrics_url: http://127.0.0.1:8001/metrics }\n"
 	  GREEN LIVE, 6, 3, "invalid slot name 'bl ue'" },
+	/* the drill schedule (line 9 on) */
+	{ "drill unknown key", GOOD "drill:\n  every: 30d\n  hodl: 5m\n", 11, 3, "unknown key 'hodl' (did you mean 'hold'?)" },
+	{ "drill without every", GOOD "drill:\n  hold: 5m\n", 10, 3, "missing required key 'every' in drill" },
+	{ "drill too often", GOOD "drill: { every: 10s }\n", 9, 17, "every '10s' must be at least 1m" },
+	{ "drill hold too long", GOOD "drill: { every: 30d, hold: 25h }\n", 9, 28, "hold '25h' must be at most" },
+	{ "drill bad policy name", GOOD "drill: { every: 30d, policy: 'a b' }\n", 9, 30, "'a b'" },
 	{ "alias", NAME GATEWAY "slots:\n  blue: &s { server: blue, metrics_url: http://127.0.0.1:8001/metrics }\n"
 	  "  green: *s\n" LIVE, 6, 9, "anchors ('&s') are not supported" },
 };
@@ -225,6 +231,23 @@ static void test_good_service_defaults(void **state)
 	assert_string_equal(s.metrics.names.latency, "vllm:e2e_request_latency_seconds");
 	assert_string_equal(s.metrics.names.ttft, "vllm:time_to_first_token_seconds");
 	assert_string_equal(s.metrics.names.itl, "vllm:time_per_output_token_seconds");
+}
+
+static void test_drill_schedule(void **state)
+{
+	(void)state;
+	struct cn_service s;
+	struct cn_err err = { 0 };
+	if (cn_service_parse(GOOD, strlen(GOOD), "t", &s, &err))
+		fail_msg("%s", err.msg);
+	assert_true(s.drill.every_ms == 0); /* none */
+	static const char text[] = GOOD "drill:\n  every: 30d\n  policy: chat\n";
+	if (cn_service_parse(text, strlen(text), "t", &s, &err))
+		fail_msg("%s", err.msg);
+	assert_true(s.drill.every_ms == 30LL * 86400000);
+	assert_true(s.drill.hold_ms == 300000);
+	assert_true(s.drill.baseline_ms == 30000);
+	assert_string_equal(s.drill.policy, "chat");
 }
 
 static void test_prometheus_preset_and_overrides(void **state)
@@ -355,6 +378,7 @@ int main(void)
 		cmocka_unit_test(test_bad_inputs),
 		cmocka_unit_test(test_runtime_api_forms),
 		cmocka_unit_test(test_good_service_defaults),
+		cmocka_unit_test(test_drill_schedule),
 		cmocka_unit_test(test_prometheus_preset_and_overrides),
 		cmocka_unit_test(test_custom_names),
 		cmocka_unit_test(test_presets),
