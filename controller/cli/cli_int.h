@@ -94,6 +94,26 @@ json_t *cli_json_policy_list(const struct cn_policy_list *l);
 json_t *cli_json_policy_version(const struct cn_policy_version *v);
 /* A service as `service list` (show false) or `service show` shows it. */
 json_t *cli_json_service(const struct cn_service_info *sv, bool show);
+
+struct cn_service;
+struct cn_dynbuf;
+
+/* What `service show` says about a service's gateway beyond the stored row: the applied file parsed again (each
+ * kind's own keys) and, for the Kubernetes kinds, the API server its credentials name on this host. */
+struct cli_gateway_view {
+	const struct cn_service *spec; /* NULL when the stored file no longer parses (then only kind/backend) */
+	const char *api_server;        /* gateway-api and kserve: the server's URL, or NULL with api_error */
+	const char *api_origin;        /* where the credentials come from */
+	const char *api_error;         /* why no API server could be found from this host */
+};
+
+/* The gateway's target in one line for people ("haproxy unix:/run/h.sock backend chat", "kserve
+ * inferenceservice models/chat on https://... (FILE (context c))"): written into b (capped). */
+void cli_gateway_target(const struct cli_gateway_view *v, struct cn_dynbuf *b);
+
+/* The gateway's target as JSON: kind, each kind's own keys, and target (cli_gateway_target's line). Returns a new
+ * reference or NULL. */
+json_t *cli_json_gateway(const struct cli_gateway_view *v);
 json_t *cli_json_service_list(const struct cn_service_list *l);
 json_t *cli_json_timeline(const struct cn_timeline *t);
 struct cn_audit_report;

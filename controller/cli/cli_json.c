@@ -5,9 +5,12 @@
  * the database stores as such (a policy's spec, a tick's status, an audit event's data) are shown as stored. */
 #include <math.h>
 #include <stdio.h>
+#include <string.h>
 
+#include "canary/dynbuf.h"
 #include "canary/report.h"
 #include "canary/rollout.h"
+#include "canary/service.h"
 #include "canary/sla.h"
 #include "canary/store.h"
 #include "canary/store_audit.h"
@@ -221,6 +224,66 @@ json_t *cli_json_service(const struct cn_service_info *sv, bool show)
 	o = put(o, "created_by", str(sv->created_by));
 	o = put(o, "spec", doc(sv->spec_json));
 	o = put(o, "source", str(sv->source));
+	return o;
+}
+
+/* An argv template as an array of its arguments. */
+static json_t *argv_json(const struct cn_argv_tmpl *t)
+{
+	json_t *a = json_array();
+	const char *p = t->buf;
+	for (int i = 0; a && i < t->argc; i++, p += strlen(p) + 1)
+		a = add(a, json_string(p));
+	return a;
+}
+
+json_t *cli_json_gateway(const struct cli_gateway_view *v)
+{
+	const struct cn_service *sv = v->spec;
+	json_t *o = json_object();
+	if (!sv)
+		return put(o, "kind", json_null());
+	struct cn_dynbuf target;
+	cn_dynbuf_init(&target, 64 * 1024);
+	cli_gateway_target(v, &target);
+	o = put(o, "kind", json_string(cn_gateway_kind_name(sv->gateway.kind)));
+	o = put(o, "target", json_string(cn_dynbuf_len(&target) ? cn_dynbuf_ptr(&target) : ""));
+	cn_dynbuf_free(&target);
+	o = put(o, "timeout_ms", json_integer(sv->gateway.timeout_ms));
+	switch (sv->gateway.kind) {
+	case CN_GATEWAY_HAPROXY:
+		o = put(o, "runtime_api", json_string(sv->gateway.runtime_api));
+		o = put(o, "backend", json_string(sv->gateway.backend));
+		break;
+	case CN_GATEWAY_NGINX:
+		o = put(o, "upstream_servers", json_pack("[ss]", sv->slots[0].server, sv->slots[1].server));
+		o = put(o, "include", json_string(sv->gateway.include));
+		o = put(o, "config", json_string(sv->gateway.config));
+		o = put(o, "pid_file", json_string(sv->gateway.pid_file));
+		break;
+	case CN_GATEWAY_COMMAND:
+		o = put(o, "set", argv_json(&sv->gateway.set));
+		o = put(o, "get", argv_json(&sv->gateway.get));
+		break;
+	case CN_GATEWAY_GATEWAY_API:
+	case CN_GATEWAY_KSERVE: {
+		bool route = sv->gateway.kind == CN_GATEWAY_GATEWAY_API;
+		o = put(o, "resource", json_string(route ? "httproute" : "inferenceservice"));
+		o = put(o, "namespace", json_string(sv->gateway.k8s_namespace));
+		o = put(o, "name", json_string(sv->gateway.k8s_name));
+		if (route) {
+			o = put(o, "rule", json_integer(sv->gateway.rule));
+			o = put(o, "backend_refs", json_pack("{ss ss}", sv->slots[0].name, sv->slots[0].server,
+							     sv->slots[1].name, sv->slots[1].server));
+		}
+		o = put(o, "kubeconfig", str(sv->gateway.kubeconfig[0] ? sv->gateway.kubeconfig : NULL));
+		o = put(o, "context", str(sv->gateway.k8s_context[0] ? sv->gateway.k8s_context : NULL));
+		o = put(o, "api_server", str(v->api_server));
+		o = put(o, "credentials", str(v->api_origin));
+		o = put(o, "api_server_error", str(v->api_error));
+		break;
+	}
+	}
 	return o;
 }
 

@@ -504,3 +504,17 @@ struct cn_gateway *cn_gateway_k8s_open(const struct cn_service *svc, struct cn_e
 	}
 	return &g->base;
 }
+
+int cn_gateway_k8s_server(const struct cn_service *svc, char *server, size_t server_size, char *origin,
+			  size_t origin_size, struct cn_err *err)
+{
+	struct cn_k8s_auth auth = { 0 };
+	CN_BUG_ON(svc->gateway.kind != CN_GATEWAY_GATEWAY_API && svc->gateway.kind != CN_GATEWAY_KSERVE);
+	int rc = cn_k8s_auth_load(svc->gateway.kubeconfig, svc->gateway.k8s_context, NULL, &auth, err);
+	if (rc == 0) {
+		snprintf(server, server_size, "%s", auth.server);
+		snprintf(origin, origin_size, "%s", auth.origin);
+	}
+	cn_k8s_auth_free(&auth);
+	return rc;
+}

@@ -32,6 +32,14 @@ void cn_gateway_set_candidate(struct cn_gateway *gw, int slot);
 /* Frees gw; accepts NULL. */
 void cn_gateway_close(struct cn_gateway *gw);
 
+/* The Kubernetes API server a gateway-api or kserve service reaches from this host, found as its client finds it
+ * (gateway.kubeconfig and context, the pod's service account, $KUBECONFIG, ~/.kube/config; reads files, does not
+ * connect): writes its URL into server and where the credentials come from into origin ("FILE (context NAME)",
+ * "the service account in DIR"). Returns 0, or -CN_EINPUT when none are found or the kubeconfig is refused (err
+ * says why); server and origin are written only on success. */
+int cn_gateway_k8s_server(const struct cn_service *svc, char *server, size_t server_size, char *origin,
+			  size_t origin_size, struct cn_err *err);
+
 /* Maps slot 0's share pct0 (percent, 0..100) onto integer weights with w[0] + w[1] <= max_total (>= 2) whose ratio
  * is closest to it, as cn_haproxy_weights_from_pct does for 256 (which calls it): ties go to the smaller total, a
  * share above 0 never maps to weight 0 nor one below 100 to the other side's 0. Worst-case error about
