@@ -590,8 +590,13 @@ int main(int argc, char **argv)
 						unreached++;
 					else if (out[i].end == E_ROLLED_BACK)
 						v[m++] = out[i].t_s - out[i].onset_s;
-					else
+					else {
 						missed++, v[m++] = NAN;
+						if (getenv("BENCH_DEBUG"))
+							fprintf(stderr, "missed: %s %s %.0f: end %d step %d at %.0fs (onset %.0fs): "
+								"%s\n", sc->name, judge_names[judges[ji]], reg_rates[ri], (int)out[i].end,
+								out[i].step + 1, out[i].t_s, out[i].onset_s, out[i].why);
+					}
 				}
 				char det[48], w[32], b1[16], b2[16], b3[16];
 				double p50 = NAN;

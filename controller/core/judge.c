@@ -369,8 +369,10 @@ void cn_judge_slo(const struct cn_slo *slo, const struct cn_judge_ctx *ctx, cons
 			 fmt_value(slo, slo->max, ov, sizeof ov), slo->max_increase, base->requests);
 	}
 	/* promotion wants more than "not proven worse": the candidate proven within the limit (its upper bound below
-	 * it), so that a regression that begins late in the last hold is not promoted on the step's average */
-	out->promotable = out->verdict == CN_VERDICT_PASS && ctx->warm && upper <= share;
+	 * it), so that a regression that begins late in the last hold is not promoted on the step's average, and the
+	 * latest ticks not favouring "over the limit" (the late test's e-value at most 1): the step's bound alone let a
+	 * latency tail starting 30 s into a 1-minute 100% hold be promoted in 4% of simulated rollouts */
+	out->promotable = out->verdict == CN_VERDICT_PASS && ctx->warm && upper <= share && !(late > 0);
 }
 
 void cn_counters_add(struct cn_counters *acc, const struct cn_counters *d, struct cn_series_status *st)
