@@ -75,14 +75,16 @@ bool cn_sla_minute_histogram(const struct cn_sla_ledger *l, int bounds, const in
 	return true;
 }
 
-double cn_sla_credit_for(const struct cn_sla_contract *c, double attainment)
+double cn_sla_credit_for(const struct cn_sla_contract *c, const struct cn_sla_objective *o, double attainment)
 {
+	const struct cn_sla_credit *t = o && o->ncredits > 0 ? o->credits : c->credits;
+	int n = o && o->ncredits > 0 ? o->ncredits : c->ncredits;
 	double best = 0;
 	if (isnan(attainment))
 		return 0;
-	for (int i = 0; i < c->ncredits; i++)
-		if (attainment < c->credits[i].below && c->credits[i].credit > best)
-			best = c->credits[i].credit;
+	for (int i = 0; i < n; i++)
+		if (attainment < t[i].below && t[i].credit > best)
+			best = t[i].credit;
 	return best;
 }
 
@@ -315,7 +317,7 @@ int cn_sla_evaluate(const struct cn_sla_contract *c, const struct cn_sla_ledger 
 		rc = or->obj->window_ms == 0 ? judge_month_long(c, l, r, or, err) : judge_windows(c, l, r, or, has, err);
 		if (rc < 0)
 			goto out;
-		or->credit = cn_sla_credit_for(c, or->attainment);
+		or->credit = cn_sla_credit_for(c, or->obj, or->attainment);
 		if (or->credit > r->credit) {
 			r->credit = or->credit;
 			r->credit_from = k;

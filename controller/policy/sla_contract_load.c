@@ -20,7 +20,37 @@ static const struct cn_enum_val nodata_words[] = {
 	{ "miss", CN_SLA_NODATA_MISS }, { "exclude", CN_SLA_NODATA_EXCLUDE }, { NULL, 0 } };
 
 static int check_objective(struct cn_load *ld, void *obj, const struct cn_ynode *map, const struct cn_ynode *const *vals);
+/* A lower attainment never earns less: catches a table written upside down. */
+static int check_credits(struct cn_load *ld, const struct cn_sla_credit *t, int n, const struct cn_ynode *list)
+{
+	for (int i = 0; i < n; i++)
+		for (int j = 0; j < n; j++)
+			if (t[i].below < t[j].below && t[i].credit < t[j].credit)
+				return cn_ld_fail(ld, cn_ynode_get(list->kids[i], "credit"),
+						  "credit %g%% below %g%% is smaller than %g%% below %g%%: a lower "
+						  "attainment cannot earn a smaller credit", t[i].credit * 100,
+						  t[i].below * 100, t[j].credit * 100, t[j].below * 100);
+	return 0;
+}
+
 static int check_contract(struct cn_load *ld, void *obj, const struct cn_ynode *map, const struct cn_ynode *const *vals);
+
+static const struct cn_key credit_keys[] = {
+	{ .name = "below", .type = CN_KT_FRACTION, .flags = CN_KEY_REQUIRED, F(struct cn_sla_credit, below), .min = 0,
+	  .max = 1, .range = CN_RANGE_MIN_EXCL, .doc = "an objective's attainment below this ..." },
+	{ .name = "credit", .type = CN_KT_FRACTION, .flags = CN_KEY_REQUIRED, F(struct cn_sla_credit, credit),
+	  .min = 0, .max = 1, .range = CN_RANGE_MIN_EXCL, .doc = "... earns this share of the month's price" },
+};
+/* the contract's table, and an objective's own (the element count sits in each's struct) */
+static const struct cn_schema credit_schema = {
+	.name = "credit", .keys = KEYS(credit_keys), .item_size = sizeof(struct cn_sla_credit),
+	.max_items = CN_SLA_MAX_CREDITS, .count_offset = offsetof(struct cn_sla_contract, ncredits),
+};
+
+static const struct cn_schema objective_credit_schema = {
+	.name = "credit", .keys = KEYS(credit_keys), .item_size = sizeof(struct cn_sla_credit),
+	.max_items = CN_SLA_MAX_CREDITS, .count_offset = offsetof(struct cn_sla_objective, ncredits),
+};
 
 static const struct cn_key objective_keys[] = {
 	{ .name = "name", .type = CN_KT_NAME, .flags = CN_KEY_REQUIRED, F(struct cn_sla_objective, name), .min = NAN,
@@ -40,22 +70,14 @@ static const struct cn_key objective_keys[] = {
 	{ .name = "target", .type = CN_KT_FRACTION, F(struct cn_sla_objective, target), .min = 0, .max = 1,
 	  .range = CN_RANGE_MIN_EXCL, .doc = "windows shorter than the month: the share of windows that must meet the "
 					     "objective (required there; not allowed with window: month)" },
+	{ .name = "credits", .type = CN_KT_LIST, .offset = offsetof(struct cn_sla_objective, credits), .min = NAN,
+	  .max = NAN, .sub = &objective_credit_schema,
+	  .doc = "this objective's own credit table (below, credit), instead of the contract's" },
 };
 static const struct cn_schema objective_schema = {
 	.name = "objective", .keys = KEYS(objective_keys), .item_size = sizeof(struct cn_sla_objective),
 	.max_items = CN_SLA_MAX_OBJECTIVES, .count_offset = offsetof(struct cn_sla_contract, nobjectives),
 	.check = check_objective,
-};
-
-static const struct cn_key credit_keys[] = {
-	{ .name = "below", .type = CN_KT_FRACTION, .flags = CN_KEY_REQUIRED, F(struct cn_sla_credit, below), .min = 0,
-	  .max = 1, .range = CN_RANGE_MIN_EXCL, .doc = "an objective's attainment below this ..." },
-	{ .name = "credit", .type = CN_KT_FRACTION, .flags = CN_KEY_REQUIRED, F(struct cn_sla_credit, credit),
-	  .min = 0, .max = 1, .range = CN_RANGE_MIN_EXCL, .doc = "... earns this share of the month's price" },
-};
-static const struct cn_schema credit_schema = {
-	.name = "credit", .keys = KEYS(credit_keys), .item_size = sizeof(struct cn_sla_credit),
-	.max_items = CN_SLA_MAX_CREDITS, .count_offset = offsetof(struct cn_sla_contract, ncredits),
 };
 
 static const struct cn_key contract_keys[] = {
@@ -104,7 +126,10 @@ static int check_objective(struct cn_load *ld, void *obj, const struct cn_ynode 
 	const struct cn_ynode *min = cn_schema_val(&objective_schema, vals, "min");
 	const struct cn_ynode *win = cn_schema_val(&objective_schema, vals, "window");
 	const struct cn_ynode *target = cn_schema_val(&objective_schema, vals, "target");
+	const struct cn_ynode *credits = cn_schema_val(&objective_schema, vals, "credits");
 	const struct cn_ynode *at = metric ? metric : map;
+	if (credits && check_credits(ld, o->credits, o->ncredits, credits) < 0)
+		return -CN_EINPUT;
 	snprintf(o->metric_at, sizeof o->metric_at, "%s:%d:%d", ld->origin, at->line, at->col);
 	if (o->metric == CN_SLA_AVAILABILITY) {
 		if (q || max)
@@ -155,15 +180,9 @@ static int check_contract(struct cn_load *ld, void *obj, const struct cn_ynode *
 			if (strcmp(c->objectives[i].name, c->objectives[j].name) == 0)
 				return cn_ld_fail(ld, cn_ynode_get(objs->kids[i], "name"),
 						  "objective name '%s' is used twice", c->objectives[i].name);
-	/* a lower attainment never earns less: catches a table written upside down */
-	for (int i = 0; i < c->ncredits; i++)
-		for (int j = 0; j < c->ncredits; j++)
-			if (c->credits[i].below < c->credits[j].below && c->credits[i].credit < c->credits[j].credit)
-				return cn_ld_fail(ld, cn_ynode_get(credits->kids[i], "credit"),
-						  "credit %g%% below %g%% is smaller than %g%% below %g%%: a lower "
-						  "attainment cannot earn a smaller credit", c->credits[i].credit * 100,
-						  c->credits[i].below * 100, c->credits[j].credit * 100,
-						  c->credits[j].below * 100);
+	int rc = check_credits(ld, c->credits, c->ncredits, credits);
+	if (rc < 0)
+		return rc;
 	const struct cn_ynode *svc = cn_schema_val(&contract_schema, vals, "service");
 	if (svc)
 		snprintf(c->service_at, sizeof c->service_at, "%s:%d:%d", ld->origin, svc->line, svc->col);

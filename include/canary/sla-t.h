@@ -21,6 +21,11 @@ enum cn_sla_metric { CN_SLA_LATENCY, CN_SLA_TTFT, CN_SLA_AVAILABILITY };
  * minute as entirely bad); exclude: such windows (minutes) are left out of the attainment. */
 enum cn_sla_no_data { CN_SLA_NODATA_MISS, CN_SLA_NODATA_EXCLUDE };
 
+struct cn_sla_credit {
+	double below;              /* attainment below this fraction ... */
+	double credit;             /* ... earns this fraction of the price */
+};
+
 struct cn_sla_objective {
 	char name[CN_NAME_MAX];
 	int metric;                /* enum cn_sla_metric */
@@ -31,11 +36,8 @@ struct cn_sla_objective {
 	int64_t window_ms;         /* 0: the calendar month (UTC); else a whole number of minutes that divides a day */
 	double target;             /* windowed: the share of windows that must meet it (a fraction); month: NAN */
 	char metric_at[CN_SLA_AT_MAX]; /* where `metric` is written, for "cannot be computed" after loading */
-};
-
-struct cn_sla_credit {
-	double below;              /* attainment below this fraction ... */
-	double credit;             /* ... earns this fraction of the price */
+	struct cn_sla_credit credits[CN_SLA_MAX_CREDITS]; /* this objective's own credit table (ncredits 0: the */
+	int ncredits;                                     /* contract's) */
 };
 
 struct cn_sla_contract {

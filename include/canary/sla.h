@@ -29,9 +29,9 @@ int cn_sla_evaluate(const struct cn_sla_contract *c, const struct cn_sla_ledger 
 /* Frees a result; accepts NULL. */
 void cn_sla_result_free(struct cn_sla_result *r);
 
-/* The credit table's fraction for an attainment (the largest credit whose `below` the attainment is under; 0 for
- * NAN or none). */
-double cn_sla_credit_for(const struct cn_sla_contract *c, double attainment);
+/* The credit for objective o's attainment from its own credit table, else the contract's: the largest credit whose
+ * `below` the attainment is under; 0 for NAN or none. */
+double cn_sla_credit_for(const struct cn_sla_contract *c, const struct cn_sla_objective *o, double attainment);
 
 /* Words for people: "latency", "ttft", "availability"; "met", "missed", "no data", "pending" (static strings). */
 const char *cn_sla_metric_name(int metric);

@@ -320,8 +320,15 @@ static void test_credit_table(void **state)
 	} t[] = {{1.0, 0}, {0.999, 0}, {0.99899, 0.10}, {0.99, 0.10}, {0.985, 0.25}, {0.95, 0.25}, {0.5, 1.0},
 		 {NAN, 0}};
 	for (size_t i = 0; i < sizeof t / sizeof t[0]; i++)
-		if (fabs(cn_sla_credit_for(&c, t[i].att) - t[i].credit) > 1e-12)
-			fail_msg("attainment %g: credit %g, wanted %g", t[i].att, cn_sla_credit_for(&c, t[i].att), t[i].credit);
+		if (fabs(cn_sla_credit_for(&c, &c.objectives[0], t[i].att) - t[i].credit) > 1e-12)
+			fail_msg("attainment %g: credit %g, wanted %g", t[i].att,
+				 cn_sla_credit_for(&c, &c.objectives[0], t[i].att), t[i].credit);
+	/* an objective's own table replaces the contract's */
+	c.objectives[0].credits[0] = (struct cn_sla_credit){0.9999, 0.05};
+	c.objectives[0].ncredits = 1;
+	assert_true(fabs(cn_sla_credit_for(&c, &c.objectives[0], 0.999) - 0.05) < 1e-12);
+	assert_true(fabs(cn_sla_credit_for(&c, &c.objectives[0], 0.5) - 0.05) < 1e-12);
+	assert_true(cn_sla_credit_for(&c, &c.objectives[0], 0.99995) == 0);
 }
 
 int main(void)

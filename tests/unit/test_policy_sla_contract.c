@@ -52,6 +52,9 @@ static const struct bad_case bad_cases[] = {
 	{ "no objectives", "name: gold\nobjectives: []\n", 2, 13, "'objectives' must have at least one entry" },
 	{ "credits upside down", "name: gold\nobjectives:\n" LAT "credits:\n  - { below: 99.9%, credit: 50% }\n"
 	  "  - { below: 99%, credit: 10% }\n", 6, 27, "a lower attainment cannot earn a smaller credit" },
+	{ "an objective's credits upside down", HEAD "  - name: a\n    metric: availability\n    min: 99%\n"
+	  "    credits:\n      - { below: 99%, credit: 50% }\n      - { below: 95%, credit: 10% }\n", 8, 31,
+	  "a lower attainment cannot earn a smaller credit" },
 	{ "negative credit", "name: gold\nobjectives:\n" LAT "credits:\n  - { below: 99.9%, credit: -5% }\n", 5, 29,
 	  "must not be negative" },
 	{ "no name", "objectives:\n" LAT, 1, 1, "missing required key 'name'" },
@@ -105,6 +108,9 @@ static void test_example(void **state)
 	assert_true(fabs(c.objectives[2].min - 0.999) < 1e-12);
 	assert_true(isnan(c.objectives[2].target));
 	assert_int_equal(c.ncredits, 3);
+	assert_int_equal(c.objectives[0].ncredits, 0);
+	assert_int_equal(c.objectives[2].ncredits, 2);
+	assert_true(fabs(c.objectives[2].credits[1].credit - 0.30) < 1e-12);
 	assert_true(fabs(c.credits[2].below - 0.95) < 1e-12 && fabs(c.credits[2].credit - 1.0) < 1e-12);
 	/* defaults */
 	const char *t = "name: x\nobjectives:\n  - { name: a, metric: availability, min: 99% }\n";
