@@ -52,20 +52,6 @@ static int lint(struct cli *cli, int argc, char **argv)
 	return worst;
 }
 
-/* "812 ms", "1.02 s", "99.950%"; a dash for none. */
-static const char *value_text(const struct cn_sla_objective *o, double v, char *out, size_t size)
-{
-	if (!isfinite(v))
-		snprintf(out, size, "-");
-	else if (o->metric == CN_SLA_AVAILABILITY)
-		snprintf(out, size, "%.3f%%", v * 100);
-	else if (v < 1)
-		snprintf(out, size, "%.0f ms", v * 1000);
-	else
-		snprintf(out, size, "%.3g s", v);
-	return out;
-}
-
 static const char *objective_text(const struct cn_sla_objective *o, char *out, size_t size)
 {
 	if (o->metric == CN_SLA_AVAILABILITY)
@@ -142,7 +128,7 @@ static void print_text(const char *service, const char *month, const struct cn_s
 			cli_time(w->end_us, CLI_TIME_S, t1, sizeof t1);
 			printf("  %s .. %s  %s %s, %.0f %s, %.0f %s\n", t0, t1,
 			       o->obj->metric == CN_SLA_AVAILABILITY ? "availability" : "value",
-			       value_text(o->obj, w->value, v, sizeof v), w->total,
+			       cn_sla_value_text(o->obj, w->value, "-", v, sizeof v), w->total,
 			       o->obj->metric == CN_SLA_AVAILABILITY ? "requests" : "observations", w->bad,
 			       o->obj->metric == CN_SLA_AVAILABILITY ? "failed" : "above the limit");
 		}

@@ -98,6 +98,19 @@ const char *cn_sla_metric_name(int metric)
 	return "?";
 }
 
+const char *cn_sla_value_text(const struct cn_sla_objective *o, double v, const char *none, char *out, size_t size)
+{
+	if (!isfinite(v))
+		snprintf(out, size, "%s", none);
+	else if (o->metric == CN_SLA_AVAILABILITY)
+		snprintf(out, size, "%.3f%%", v * 100);
+	else if (v < 1)
+		snprintf(out, size, "%.0f ms", v * 1000);
+	else
+		snprintf(out, size, "%.3g s", v);
+	return out;
+}
+
 const char *cn_sla_wstate_name(int state)
 {
 	switch (state) {

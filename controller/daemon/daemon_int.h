@@ -103,6 +103,10 @@ int64_t daemon_now(const struct daemon *d);
 int daemon_notifier_start(struct daemon *d, struct cn_err *err);
 void daemon_notifier_join(struct daemon *d);
 
+/* Starts fn(d) on thread *t with every signal blocked (they go to the main loop). Returns 0 or -CN_EINTERNAL with
+ * "cannot start the WHAT thread: ...". */
+int daemon_spawn(struct daemon *d, pthread_t *t, void *(*fn)(void *), const char *what, struct cn_err *err);
+
 /* Starts the SLA observer on a thread of its own with its own connection (cfg.db): every minute of the database's
  * clock it reads every service's slots and records the minute (canary.sla_record). Runs until *d->stop. Returns 0
  * or -code. daemon_sla_join waits for it; safe if not started. */

@@ -285,17 +285,23 @@ static void *run(void *arg)
 	return NULL;
 }
 
-int daemon_notifier_start(struct daemon *d, struct cn_err *err)
+int daemon_spawn(struct daemon *d, pthread_t *t, void *(*fn)(void *), const char *what, struct cn_err *err)
 {
 	sigset_t all, old;
 	sigfillset(&all);
 	pthread_sigmask(SIG_BLOCK, &all, &old); /* signals go to the main loop; the thread inherits the mask */
-	int rc = pthread_create(&d->notifier, NULL, run, d);
+	int rc = pthread_create(t, NULL, fn, d);
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
 	if (rc != 0)
-		return cn_fail(err, CN_EINTERNAL, "cannot start the notification thread: %s", strerror(rc));
-	d->notifier_running = true;
+		return cn_fail(err, CN_EINTERNAL, "cannot start the %s thread: %s", what, strerror(rc));
 	return 0;
+}
+
+int daemon_notifier_start(struct daemon *d, struct cn_err *err)
+{
+	int rc = daemon_spawn(d, &d->notifier, run, "notification", err);
+	d->notifier_running = rc == 0;
+	return rc;
 }
 
 void daemon_notifier_join(struct daemon *d)

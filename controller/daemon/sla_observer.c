@@ -8,7 +8,6 @@
  * The minute's length is 60 s; CANARY_TEST_SLA_MINUTE_MS shortens it for tests only. */
 #include <math.h>
 #include <pthread.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -289,15 +288,9 @@ static void *run(void *arg)
 
 int daemon_sla_start(struct daemon *d, struct cn_err *err)
 {
-	sigset_t all, old;
-	sigfillset(&all);
-	pthread_sigmask(SIG_BLOCK, &all, &old); /* signals go to the main loop; the thread inherits the mask */
-	int rc = pthread_create(&d->sla, NULL, run, d);
-	pthread_sigmask(SIG_SETMASK, &old, NULL);
-	if (rc != 0)
-		return cn_fail(err, CN_EINTERNAL, "cannot start the SLA observer thread: %s", strerror(rc));
-	d->sla_running = true;
-	return 0;
+	int rc = daemon_spawn(d, &d->sla, run, "SLA observer", err);
+	d->sla_running = rc == 0;
+	return rc;
 }
 
 void daemon_sla_join(struct daemon *d)

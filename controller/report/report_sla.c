@@ -18,20 +18,6 @@ static const char SLA_CSS[] = ".s-val{fill:none;stroke:#1f4e79;stroke-width:1.2}
 			      ".miss{fill:#b2182b}.nodata{fill:#999;fill-opacity:.35}"
 			      ".ok{color:#1b7837;font-weight:700}.bad{color:#b2182b;font-weight:700}";
 
-/* A window's value for people: latencies in ms or s, availability in percent. */
-static const char *fmt_value(const struct cn_sla_objective *o, double v, char *out, size_t size)
-{
-	if (!isfinite(v))
-		snprintf(out, size, "\xe2\x80\x94");
-	else if (o->metric == CN_SLA_AVAILABILITY)
-		snprintf(out, size, "%.3f%%", v * 100);
-	else if (v < 1)
-		snprintf(out, size, "%.0f ms", v * 1000);
-	else
-		snprintf(out, size, "%.3g s", v);
-	return out;
-}
-
 /* The objective in words: "p99 latency <= 800ms per 5m window, in 99% of windows". */
 static void describe(struct cn_dynbuf *b, const struct cn_sla_objective *o)
 {
@@ -77,7 +63,7 @@ static void chart(struct cn_dynbuf *b, const struct cn_sla_page *p, const struct
 		char lab[32];
 		rh_putf(b, "<line class=\"grid\" x1=\"%d\" y1=\"%.1f\" x2=\"%d\" y2=\"%.1f\"/>", PL, YAT(v), CW - PR, YAT(v));
 		rh_putf(b, "<text class=\"tick\" x=\"%d\" y=\"%.1f\" text-anchor=\"end\">%s</text>", PL - 6, YAT(v) + 4,
-			fmt_value(o, v, lab, sizeof lab));
+			cn_sla_value_text(o, v, "\xe2\x80\x94", lab, sizeof lab));
 	}
 	/* windows without data: grey bands */
 	for (size_t i = 0; i < or->nwindows; i++) {
@@ -138,7 +124,7 @@ static void window_table(struct cn_dynbuf *b, const struct cn_sla_objective_resu
 			   "<td class=\"num\">%.0f</td><td class=\"num\">%.0f</td><td class=\"num\">%d</td></tr>\n",
 			rh_fmt_time(w->start_us / US_PER_MS, 3, t0, sizeof t0), rh_fmt_time(w->end_us / US_PER_MS, 3, t1, sizeof t1),
 			w->state == CN_SLA_MISSED ? "bad" : "note", cn_sla_wstate_name(w->state),
-			fmt_value(o, w->value, v, sizeof v), w->total, w->bad, w->nodata_minutes);
+			cn_sla_value_text(o, w->value, "\xe2\x80\x94", v, sizeof v), w->total, w->bad, w->nodata_minutes);
 	}
 	rh_put(b, "</tbody></table>\n");
 }

@@ -4,6 +4,7 @@
 #ifndef CANARY_SLA_H
 #define CANARY_SLA_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 #include "canary/err.h"
@@ -32,6 +33,10 @@ void cn_sla_result_free(struct cn_sla_result *r);
 /* The credit for objective o's attainment from its own credit table, else the contract's: the largest credit whose
  * `below` the attainment is under; 0 for NAN or none. */
 double cn_sla_credit_for(const struct cn_sla_contract *c, const struct cn_sla_objective *o, double attainment);
+
+/* A window's value for people into out: a latency in ms under 1 s ("812 ms") else in s ("1.02 s"), availability in
+ * percent ("99.950%"); `none` for NAN. Returns out. */
+const char *cn_sla_value_text(const struct cn_sla_objective *o, double v, const char *none, char *out, size_t size);
 
 /* Words for people: "latency", "ttft", "availability"; "met", "missed", "no data", "pending" (static strings). */
 const char *cn_sla_metric_name(int metric);
