@@ -97,4 +97,9 @@ time_runs json --output json sla report --service demo --month 2026-11 --contrac
 time_runs csv sla report --service demo --month 2026-11 --contract "$C" --output csv
 time_runs html sla report --service demo --month 2026-11 --contract "$C" --output csv --html "$E2E_DIR/sla.html"
 printf 'html page: %s bytes\n' "$(stat -c %s "$E2E_DIR/sla.html")"
+TIMEFORMAT='%R %U %S'
+cpu=$({ time "$CTL" --output json sla report --service demo --month 2026-11 --contract "$C" >/dev/null; } 2>&1)
+read -r wall usr sys <<<"$cpu"
+printf 'one json report: %s s wall, canaryctl CPU %s s user + %s s system (the rest is the database and the wait)\n' \
+	"$wall" "$usr" "$sys"
 "$CTL" sla report --service demo --month 2026-11 --contract "$C" | sed -n 1,8p

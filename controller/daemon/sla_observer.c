@@ -185,6 +185,8 @@ static void record_minute(struct observer *o, struct watched *w, int64_t k)
 static void turn(struct observer *o, const struct cn_sla_targets *t, int64_t k)
 {
 	struct cn_err err = {0};
+	for (size_t i = 0; i < o->n; i++)
+		o->w[i].read = false;
 	for (size_t i = 0; i < t->n && i < SLA_MAX_SERVICES; i++) {
 		struct watched *w = watch(o, &t->items[i]);
 		if (!w)

@@ -72,7 +72,7 @@ static void chart(struct cn_dynbuf *b, const struct cn_sla_page *p, const struct
 			continue;
 		double x0 = rh_xat(&ax, w->start_us / US_PER_MS), x1 = rh_xat(&ax, w->end_us / US_PER_MS);
 		rh_putf(b, "<rect class=\"nodata\" x=\"%.1f\" y=\"%.1f\" width=\"%.1f\" height=\"%.1f\"/>", x0, top,
-			x1 - x0 > 0.6 ? x1 - x0 : 0.6, h);
+			x1 - x0 > 1.5 ? x1 - x0 : 1.5, h);
 	}
 	/* the values, a line broken where a window has none */
 	rh_put(b, "<path class=\"s-val\" d=\"");
