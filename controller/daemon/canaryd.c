@@ -17,6 +17,7 @@
 #include "canary/store.h"
 #include "canary/store_rollouts.h"
 #include "daemon_drill_int.h"
+#include "daemon_preflight_int.h"
 #include "daemon_int.h"
 #include "daemon_fault_int.h"
 
@@ -319,6 +320,7 @@ int main(int argc, char **argv)
 		daemon_drills_release(&d);
 	}
 	stop_flag = 1; /* also when the loop ended on its own (--once, an error): the notifier stops too */
+	daemon_preflights_stop(&d);
 	daemon_notifier_join(&d);
 	daemon_sla_join(&d);
 	dlog("info", "stopped", dstr("owner", d.cfg.owner),

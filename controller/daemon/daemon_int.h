@@ -19,6 +19,7 @@ struct cn_metrics;
 struct cn_metrics_group;
 struct cn_rollout_row;
 struct daemon_drills; /* drill.c */
+struct daemon_preflights; /* preflight.c */
 
 struct daemon_config {
 	const char *db;          /* conninfo; NULL: DATABASE_URL / PG* */
@@ -75,6 +76,7 @@ struct daemon {
 	pthread_t notifier;             /* webhook delivery (notifier.c), when notifier_running */
 	bool notifier_running;
 	struct daemon_drills *drills;   /* failover drills this daemon drives (daemon_drill_int.h) */
+	struct daemon_preflights *preflights; /* pre-flight runs on threads of their own (daemon_preflight_int.h) */
 	pthread_t sla;                  /* the SLA ledger's observer (sla_observer.c), when sla_running */
 	bool sla_running;
 };

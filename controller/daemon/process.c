@@ -22,6 +22,7 @@
 #include "canary/store_rollouts.h"
 #include "daemon_int.h"
 #include "daemon_fault_int.h"
+#include "daemon_preflight_int.h"
 
 #define MAX_COMMANDS 16
 #define CTX_RETRY_MS 10000 /* a rollout the daemon cannot act on is looked at again after this long */
@@ -439,6 +440,15 @@ int daemon_turn(struct daemon *d, int64_t id, bool due, struct cn_err *err)
 		rc = gateway_hold(d, c, row, gerr.msg, err);
 		did = 1;
 		goto out;
+	}
+	/* a pre-flight first (preflight.c): step 1 waits until it passed; meanwhile the loop goes on */
+	if (row->phase == CN_PHASE_PENDING && c->policy.preflight.enabled) {
+		int pr = daemon_preflight_turn(d, &c->policy, &c->service, row, err);
+		if (pr != 0) {
+			did = 1;
+			rc = pr < 0 ? pr : 0;
+			goto out;
+		}
 	}
 	/* `due` comes from the database's clock (the claim), so daemons whose clocks disagree still tick on time. */
 	if ((due || tick_now || !row->has_state) && !cn_metrics_busy(c->metrics)) {

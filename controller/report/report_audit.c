@@ -71,6 +71,16 @@ void cn_audit_describe(const char *kind, const char *data_json, char *buf, size_
 	} else if (strcmp(kind, "service.live_changed") == 0) {
 		cn_line_appendf(buf, size, "slot %lld is live with %s",
 		       (long long)json_integer_value(json_object_get(d, "live_slot")), ev_str(d, "live_version"));
+	} else if (strcmp(kind, "preflight.passed") == 0 || strcmp(kind, "preflight.failed") == 0) {
+		/* the per-band table is in the event's data ("table"); one line here */
+		const json_t *cj = json_object_get(d, "candidate");
+		cn_line_appendf(buf, size, "pre-flight %s", ev_str(d, "verdict"));
+		if (cj)
+			cn_line_appendf(buf, size, ": candidate %lld sent, %lld errors, %lld of %lld answers broke the contract",
+					(long long)json_integer_value(json_object_get(cj, "sent")),
+					(long long)json_integer_value(json_object_get(cj, "errors")),
+					(long long)json_integer_value(json_object_get(cj, "contract_violations")),
+					(long long)json_integer_value(json_object_get(cj, "contract_checked")));
 	} else if (json_object_size(d) > 0) {
 		char *txt = json_dumps(d, JSON_COMPACT | JSON_SORT_KEYS);
 		if (txt)
