@@ -2,7 +2,7 @@
 # e2e, gateway kind kserve: canaryd moves an InferenceService's spec.predictor.canaryTrafficPercent on the test API
 # server (tests/support/bin/k8sapi.py: merge patch, resourceVersion, a simulated KServe that makes a predictor
 # revision per model and splits status.components.predictor.traffic between the revision created last and the one
-# rolled out), and a mirror copies that split into a real HAProxy as KServe's data plane (Knative) would: CI deploys
+# rolled out), and programs that split into a real HAProxy as KServe's data plane (Knative) would: CI deploys
 # green's model as a new revision at 0%, a healthy candidate goes 1% -> 5% -> 100% under real traffic and is
 # promoted (KServe records it as rolled out), the served share per step matching the percent; then blue's model is
 # deployed as the next revision and an error regression in it is rolled back to 0%.

@@ -63,13 +63,13 @@ kill_nginx() {
 # gateway-api and kserve without a cluster: the test API server (tests/support/bin/k8sapi.py) holds an HTTPRoute
 # `svc` in namespace models with backendRefs blue and green (gateway-api), or an InferenceService `svc` whose
 # predictor revision 00001 is blue's model (kserve: storageUri pvc://models/blue; a revision's slot is the last part
-# of its storageUri); a mirror loop plays the data plane, copying the route's weights, or the InferenceService's
-# status.components.predictor.traffic per revision, into a real HAProxy (through the socat script) whenever they
-# change, so traffic follows them. Its simulated controller writes status 100 ms after a change; the mirror polls
-# every 50 ms. Sets K8S_PORT and writes $E2E_DIR/kubeconfig.
+# of its storageUri). Its simulated controller plays the data plane as a gateway controller does: 100 ms after a
+# change it programs the real HAProxy (through the socat script) with the route's weights, or the InferenceService's
+# status traffic per revision, and only then reports on the generation, so a weight canaryd confirms is served.
+# (A mirror polling the API server from bash lagged 9-21 s behind under load 20.) Sets K8S_PORT and writes
+# $E2E_DIR/kubeconfig.
 K8S_ISVC=apis/serving.kserve.io/v1beta1/namespaces/models/inferenceservices/svc
-K8S_ROUTE=apis/gateway.networking.k8s.io/v1/namespaces/models/httproutes/svc
-start_k8s_mirror() { # KIND ADMIN
+start_k8s_api() { # KIND ADMIN
 	local kind=$1 admin=$2 d=$E2E_DIR/k8s
 	mkdir -p "$d"
 	if [ "$kind" = kserve ]; then
@@ -86,11 +86,12 @@ JSON
           "rules": [{"backendRefs": [{"name": "blue", "port": 8000, "weight": 1}, {"name": "green", "port": 8000, "weight": 0}]}]}}
 JSON
 	fi
-	"$E2E_TOP/tests/support/bin/k8sapi.py" --token e2e --status-delay-ms 100 --fixtures "$d/object.json" >"$d/ready" 2>"$d/k8sapi.log" &
+	"$E2E_TOP/tests/support/bin/k8sapi.py" --token e2e --status-delay-ms 100 --fixtures "$d/object.json" \
+		--data-plane "[\"$SOCAT_SCRIPT\", \"set\", \"TCP:127.0.0.1:$admin\", \"svc\"]" >"$d/ready" 2>"$E2E_DIR/k8sapi.log" &
 	E2E_PIDS+=($!)
 	for _ in $(seq 1 600); do [ -s "$d/ready" ] && break; sleep 0.05; done # 30 s: python starts slowly under load
 	K8S_PORT=$(awk -F: '{print $NF}' "$d/ready")
-	[ -n "$K8S_PORT" ] || fail "k8sapi did not start (see $d/k8sapi.log)"
+	[ -n "$K8S_PORT" ] || fail "k8sapi did not start (see $E2E_DIR/k8sapi.log)"
 	cat >"$E2E_DIR/kubeconfig" <<KC
 apiVersion: v1
 kind: Config
@@ -99,36 +100,6 @@ clusters: [{name: e2e, cluster: {server: "http://127.0.0.1:$K8S_PORT"}}]
 contexts: [{name: e2e, context: {cluster: e2e, user: canaryd}}]
 users: [{name: canaryd, user: {token: e2e}}]
 KC
-	(
-		last=
-		for _ in $(seq 1 12000); do # 50 ms each: at most 10 minutes, the e2e tier's limit
-			w=$(k8s_weights "$kind") || w=
-			if [ -n "$w" ] && [ "$w" != "$last" ]; then
-				read -r b g <<<"$w"
-				if "$SOCAT_SCRIPT" set "TCP:127.0.0.1:$admin" svc green "$(awk -v g="$g" -v b="$b" 'BEGIN { printf "%g", (g + b) ? 100 * g / (g + b) : 0 }')" \
-					blue "$(awk -v g="$g" -v b="$b" 'BEGIN { printf "%g", (g + b) ? 100 * b / (g + b) : 0 }')" >>"$d/mirror.log" 2>&1; then
-					echo "$(date +%T.%N) blue $b green $g" >>"$d/mirror.log"
-					last=$w
-				fi
-			fi
-			sleep 0.05
-		done
-	) &
-	E2E_PIDS+=($!)
-}
-
-# "BLUE GREEN" weights as the data plane would take them from the API server: the route's two backendRefs, or the
-# percent of each traffic target of the InferenceService's status, by the slot its revision's model belongs to.
-k8s_weights() { # KIND
-	local base=http://127.0.0.1:$K8S_PORT obj revs
-	if [ "$1" = kserve ]; then
-		obj=$(curl -sf --max-time 2 "$base/_fake/get/$K8S_ISVC") && revs=$(curl -sf --max-time 2 "$base/_fake/revisions/$K8S_ISVC") || return 1
-		jq -nr --argjson o "$obj" --argjson r "$revs" '
-			[$o.status.components.predictor.traffic // [] | .[] | {slot: ($r[.revisionName].model.storageUri // "" | split("/") | last), p: .percent}]
-			| if length == 0 then empty else "\(map(select(.slot == "blue") | .p) | add // 0) \(map(select(.slot == "green") | .p) | add // 0)" end'
-	else
-		curl -sf --max-time 2 "$base/_fake/get/$K8S_ROUTE" | jq -r '[.spec.rules[0].backendRefs[] | (.weight // 1)] | "\(.[0]) \(.[1])"' 2>/dev/null
-	fi
 }
 
 # kserve: CI deploys SLOT's model as the InferenceService's new predictor with canaryTrafficPercent 0 (a new
@@ -181,7 +152,7 @@ YAML
 		command -v socat >/dev/null || fail "socat is not installed; run scripts/deps"
 		ADMIN=$(free_port)
 		start_haproxy svc "$FE" "$ADMIN" "$BLUE" "$GREEN"
-		start_k8s_mirror "$kind" "$ADMIN"
+		start_k8s_api "$kind" "$ADMIN"
 		local blue_server="server: blue,  " green_server="server: green, "
 		[ "$kind" = kserve ] && blue_server= green_server= # kserve slots are revisions, not servers
 		cat >"$E2E_DIR/service.yaml" <<YAML
@@ -237,7 +208,7 @@ gateway_share() { # SLOT
 }
 
 # Waits up to 5 s for SLOT's configured share to read SHARE (e.g. 0.00): the gateway-api world mirrors the HTTPRoute
-# into HAProxy every 50 ms, after canaryd has confirmed the weight on the route.
+# into HAProxy before it reports on the generation that canaryd confirms.
 share_reaches() { # SLOT SHARE
 	for _ in $(seq 1 50); do
 		[ "$(gateway_share "$1")" = "$2" ] && return 0

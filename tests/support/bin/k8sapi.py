@@ -27,6 +27,8 @@ Test controls (no auth), JSON bodies:
   GET  /_fake/revisions/apis/...  an InferenceService's predictor revisions: {NAME-predictor-0000N: the
                        spec.predictor it was made from, without canaryTrafficPercent}; a change of that template
                        (a new storageUri) makes the next revision, which becomes latestCreatedRevision and is ready
+--data-plane ARGV_JSON: the simulated controllers program a data plane as a gateway controller does before they
+report on a generation (the e2e tests' HAProxy through policies/gateways/haproxy-socat; see program()).
 Prints "k8sapi listening on 127.0.0.1:PORT" when ready. TLS with --tls-cert/--tls-key (https); --client-ca FILE
 verifies client certificates against that CA, and a request that presented a valid one is authenticated as its
 subject's CN (as the API server's x509 authenticator does; no token needed); --require-client-cert refuses the TLS
@@ -40,6 +42,7 @@ import os
 import re
 import socket
 import ssl
+import subprocess
 import sys
 import threading
 import time
@@ -89,6 +92,7 @@ class State:
         self.log = []
         self.timers = []
         self.revisions = {}  # InferenceService key -> {"n": last number, "created": name, "revs": {name: template}}
+        self.data_plane = json.loads(args.data_plane) if args.data_plane else None
 
     def next_rv(self):
         self.rv += 1
@@ -138,11 +142,42 @@ class State:
             if obj is None or not self.cfg["controller"]:
                 return
             gen = obj["metadata"].get("generation", 1)
+            obj = copy.deepcopy(obj)
             if obj["kind"] == "HTTPRoute":
                 reconcile_route(obj, gen, self.cfg["conditions"])
             else:
                 reconcile_isvc(obj, gen, self.revisions.get(key, {}).get("created"))
+            if self.data_plane and not self.program(key, obj):
+                self.schedule(key)  # not programmed: report nothing new, try again
+                return
             obj["metadata"]["resourceVersion"] = self.next_rv()
+            self.objects[key] = obj
+
+    def program(self, key, obj):
+        """The data plane a gateway controller programs before it reports on a generation: runs --data-plane with
+        "blue PCT green PCT" appended (the slots' shares: an HTTPRoute's first rule's backendRefs by name, or an
+        InferenceService's status traffic by the slot its revision's storageUri ends with). True when it exit 0."""
+        shares = {"blue": 0.0, "green": 0.0}
+        if obj["kind"] == "HTTPRoute":
+            for ref in obj["spec"]["rules"][0]["backendRefs"]:
+                if ref.get("name") in shares:
+                    shares[ref["name"]] += ref.get("weight", 1)
+        else:
+            revs = self.revisions.get(key, {}).get("revs", {})
+            for t in obj["status"]["components"]["predictor"].get("traffic", []):
+                uri = revs.get(t.get("revisionName"), {}).get("model", {}).get("storageUri", "")
+                slot = uri.rsplit("/", 1)[-1]
+                if slot in shares:
+                    shares[slot] += t.get("percent", 0)
+        total = shares["blue"] + shares["green"]
+        argv = list(self.data_plane)
+        for slot in ("blue", "green"):
+            argv += [slot, "%g" % (100.0 * shares[slot] / total if total else 0)]
+        r = subprocess.run(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, timeout=10)
+        line = "%s %s -> %s" % (time.strftime("%H:%M:%S"), " ".join(argv[-4:]), r.returncode)
+        print(line + (" " + r.stderr.decode(errors="replace").strip() if r.returncode else ""), file=sys.stderr,
+              flush=True)
+        return r.returncode == 0
 
 
 def cond(ctype, gen, override, ok_reason):
@@ -397,6 +432,8 @@ def main():
     ap.add_argument("--client-ca", help="verify client certificates against this CA; a valid one authenticates")
     ap.add_argument("--require-client-cert", action="store_true", help="refuse the handshake without one")
     ap.add_argument("--token-file", help="the accepted token, read at each request")
+    ap.add_argument("--data-plane", help="a JSON argv the simulated controllers run with 'blue PCT green PCT' "
+                    "appended before they report on a generation (the e2e's HAProxy through haproxy-socat)")
     args = ap.parse_args()
     st = State(args)
     for f in args.fixtures:
