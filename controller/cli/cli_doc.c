@@ -11,8 +11,10 @@
 int cli_doc_lint(struct cli *cli, const struct cli_doc *doc, int argc, char **argv)
 {
 	char *files[256];
+	const char *with = NULL;
+	const struct cli_opt opts[] = { { "service", &with, NULL }, { NULL, NULL, NULL } };
 	int n, rc, bad = 0;
-	rc = cli_parse(argc, argv, NULL, files, 256, &n, doc->usage);
+	rc = cli_parse(argc, argv, doc->pair ? opts : NULL, files, 256, &n, doc->usage);
 	if (rc)
 		return rc == 1 ? 0 : rc;
 	if (n == 0)
@@ -26,7 +28,9 @@ int cli_doc_lint(struct cli *cli, const struct cli_doc *doc, int argc, char **ar
 			fputs("canaryctl: out of memory\n", stderr);
 			return CN_EINTERNAL;
 		}
-		if (doc->load(files[i], obj, NULL, &err) != 0) {
+		char *source = NULL;
+		if (doc->load(files[i], obj, &source, &err) != 0 ||
+		    (with && doc->pair(obj, source, files[i], with, &err) != 0)) {
 			int code = cli_error(&err);
 			if (!bad)
 				bad = code;
@@ -38,6 +42,7 @@ int cli_doc_lint(struct cli *cli, const struct cli_doc *doc, int argc, char **ar
 				printf("%s: ok (%s)\n", files[i], what);
 			json_array_append_new(out, cli_json_lint(files[i], NULL, doc->name(obj), doc->to_json(obj)));
 		}
+		free(source);
 		free(obj);
 	}
 	if (cli->output == CLI_JSON) {

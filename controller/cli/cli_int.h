@@ -161,6 +161,9 @@ struct cli_doc {
 	/* After a successful apply, whether what the document points at answers from here (NULL: nothing to check).
 	 * A failure is printed as a warning: the document is stored, and the daemon may reach what this host cannot. */
 	int (*probe)(const void *obj, struct cn_err *err);
+	/* `lint FILE... --with OTHER`: checks the document (obj, its source and path) against another kind's file
+	 * (policy: a service file); NULL when the kind has none. Returns 0 or -code with err. */
+	int (*pair)(const void *obj, const char *source, const char *path, const char *other, struct cn_err *err);
 	/* `KIND list` and `KIND show NAME`: read a model from the store (a new one in *out), render it as JSON, print
 	 * it as text, free it. `version` is --version (0: the latest) where show_versions is set. */
 	int (*read_list)(struct cn_store *st, void **out, struct cn_err *err);

@@ -6,12 +6,15 @@
 
 #include "canary/policy.h"
 #include "canary/schema.h"
+#include "canary/service.h"
 #include "canary/spec_json.h"
 #include "canary/store.h"
 #include "cli_int.h"
 
 static const char policy_usage[] =
-	"usage: canaryctl policy lint FILE...           validate policy files (no database)\n"
+	"usage: canaryctl policy lint FILE... [--service SERVICE_FILE]\n"
+	"                                               validate policy files (no database); with --service, also\n"
+	"                                               that their objectives can be computed from that service\n"
 	"       canaryctl policy keys                   print the policy file reference (Markdown)\n"
 	"       canaryctl policy apply FILE             store a new version if the content changed\n"
 	"       canaryctl policy list                   latest version of every policy\n"
@@ -20,6 +23,19 @@ static const char policy_usage[] =
 static int policy_load(const char *path, void *obj, char **source, struct cn_err *err)
 {
 	return cn_policy_load_file(path, obj, source, err);
+}
+
+static int policy_pair(const void *obj, const char *source, const char *path, const char *other,
+		       struct cn_err *err)
+{
+	struct cn_service *svc = calloc(1, sizeof *svc);
+	if (!svc)
+		return cn_fail(err, CN_EINTERNAL, "out of memory");
+	int rc = cn_service_load_file(other, svc, NULL, err);
+	if (rc == 0)
+		rc = cn_policy_service_check(obj, source, path, svc, err);
+	free(svc);
+	return rc;
 }
 
 static const char *policy_name(const void *obj)
@@ -146,7 +162,7 @@ static const struct cli_doc policy_doc = {
 	.schema = cn_policy_schema, .read_list = policy_read_list, .list_json = policy_list_json,
 	.print_list = policy_print_list, .free_list = policy_free_list, .show_versions = true,
 	.read_show = policy_read_show, .show_json = policy_show_json, .print_show = policy_print_show,
-	.free_show = policy_free_show,
+	.free_show = policy_free_show, .pair = policy_pair,
 };
 
 int cmd_policy(struct cli *cli, int argc, char **argv)

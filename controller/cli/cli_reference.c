@@ -48,9 +48,11 @@ static void print_keys(const struct cn_schema *s, const char *prefix)
 		printf(" | %s | %s | ", (k->flags & CN_KEY_REQUIRED) ? "yes" : "", k->def ? k->def : "");
 		cell(k->doc);
 		printf(" |\n");
-		if ((k->type == CN_KT_MAP || k->type == CN_KT_LIST) && k->sub) {
+		if (k->sub) {
+			/* a custom key with a schema is a mapping of named entries (slots: NAME: {...}) */
 			char sub[140];
-			snprintf(sub, sizeof sub, "%s%s", path, k->type == CN_KT_LIST ? "[]" : "");
+			snprintf(sub, sizeof sub, "%s%s", path, k->type == CN_KT_LIST ? "[]" :
+				 k->type == CN_KT_CUSTOM ? ".NAME" : "");
 			print_keys(k->sub, sub);
 		}
 	}

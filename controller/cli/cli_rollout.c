@@ -325,6 +325,47 @@ out:
 	return rc;
 }
 
+/* Before a rollout starts: the policy's objectives must be computable from what the service configures (token
+ * counters, costs for cost_per_1k_tokens), or they would sit inconclusive. Unknown names are left to the start
+ * itself. Returns 0, or the exit code (65) after printing where the policy asks for what the service lacks. */
+static int check_objectives(struct cn_store *st, const char *service, const char *policy)
+{
+	struct cn_err err = {0};
+	struct cn_service *svc = NULL;
+	struct cn_policy *pol = NULL;
+	struct cn_service_list *stored = NULL;
+	struct cn_policy_version *pv = NULL;
+	char origin[CN_NAME_MAX + 48];
+	int rc = 0;
+	if (cn_store_service_show(st, service, &stored, &err) < 0)
+		return err.code == CN_EINPUT ? 0 : cli_error(&err);
+	if (cn_store_policy_show(st, policy, 0, &pv, &err) < 0) {
+		rc = err.code == CN_EINPUT ? 0 : cli_error(&err);
+		goto out;
+	}
+	const char *ssrc = stored->items[0].source, *psrc = pv->source;
+	svc = calloc(1, sizeof *svc);
+	pol = calloc(1, sizeof *pol);
+	if (!ssrc || !psrc || !svc || !pol) {
+		rc = cli_error(&(struct cn_err){CN_EINTERNAL, "the stored service or policy has no source"});
+		goto out;
+	}
+	snprintf(origin, sizeof origin, "policy '%s' version %d", pv->name ? pv->name : policy, pv->version);
+	if (cn_service_parse(ssrc, strlen(ssrc), "stored service", svc, &err) < 0 ||
+	    cn_policy_parse(psrc, strlen(psrc), origin, pol, &err) < 0 ||
+	    cn_policy_service_check(pol, psrc, origin, svc, &err) < 0) {
+		fprintf(stderr, "canaryctl: cannot start a rollout of '%s' with policy '%s': %s; nothing was started\n",
+			service, policy, err.msg);
+		rc = err.code == CN_EINPUT ? CN_EINPUT : cli_error(&err);
+	}
+out:
+	free(svc);
+	free(pol);
+	cn_service_list_free(stored);
+	cn_policy_version_free(pv);
+	return rc;
+}
+
 static int rollout_start(struct cli *cli, int argc, char **argv)
 {
 	const char *service = NULL, *candidate = NULL, *policy = NULL, *reason = NULL, *timeout = NULL;
@@ -350,6 +391,8 @@ static int rollout_start(struct cli *cli, int argc, char **argv)
 	int64_t id = 0;
 	if (cn_store_may_call(st, "canary.start_rollout(text, text, text, text)", "start rollouts", &err) < 0)
 		return cli_error(&err);
+	if ((rc = check_objectives(st, service, policy ? policy : "default")) != 0)
+		return rc;
 	if (!no_gateway_check && (rc = check_gateway(st, service)) != 0)
 		return rc;
 	if (cn_store_rollout_create(st, service, candidate, policy ? policy : "default", reason, &id, &err) < 0)

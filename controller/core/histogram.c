@@ -180,4 +180,8 @@ void cn_counters_reset(struct cn_counters *c)
 	histogram_clear(&c->latency);
 	histogram_clear(&c->ttft);
 	histogram_clear(&c->itl);
+	memset(&c->econ, 0, sizeof c->econ);
+	c->cost.per_hour = c->cost.replicas = c->cost.per_1k_tokens = NAN;
+	c->nfeatures = 0;
+	memset(c->features, 0, sizeof c->features);
 }

@@ -23,6 +23,8 @@ static const char *series_name(unsigned bit)
 	case CN_SERIES_LATENCY: return "latency histogram";
 	case CN_SERIES_TTFT: return "ttft histogram";
 	case CN_SERIES_ITL: return "itl histogram";
+	case CN_SERIES_GEN_TOKENS: return "generation tokens counter";
+	case CN_SERIES_PROMPT_TOKENS: return "prompt tokens counter";
 	}
 	return "series";
 }
@@ -63,6 +65,42 @@ static void ingest_histogram(const struct cn_histogram *prev, const struct cn_hi
 		st->reset |= bit; /* bounds changed within the step: earlier evidence dropped */
 }
 
+/* Per-feature deltas: a feature counts from its second reading (matched by name), like any series. */
+static void ingest_features(const struct cn_sample *prev, const struct cn_sample *cur, struct cn_counters *acc)
+{
+	for (int i = 0; i < cur->nfeatures && i < CN_MAX_FEATURES; i++) {
+		const struct cn_feature *fc = &cur->features[i], *fp = NULL;
+		for (int j = 0; j < prev->nfeatures && j < CN_MAX_FEATURES && !fp; j++)
+			if (strcmp(prev->features[j].name, fc->name) == 0)
+				fp = &prev->features[j];
+		if (!fp || !fc->name[0])
+			continue;
+		double dg, dn, ds;
+		if (cn_counter_delta(fc->gen_tokens, fp->gen_tokens, &dg) == CN_DELTA_MISSING)
+			dg = NAN;
+		if (cn_counter_delta(fc->requests, fp->requests, &dn) == CN_DELTA_MISSING)
+			dn = NAN;
+		ds = fc->latency_sum >= fp->latency_sum ? fc->latency_sum - fp->latency_sum : fc->latency_sum;
+		struct cn_feature *fa = NULL;
+		for (int j = 0; j < acc->nfeatures && !fa; j++)
+			if (strcmp(acc->features[j].name, fc->name) == 0)
+				fa = &acc->features[j];
+		if (!fa) {
+			if (acc->nfeatures >= CN_MAX_FEATURES)
+				continue;
+			fa = &acc->features[acc->nfeatures++];
+			memset(fa, 0, sizeof *fa);
+			snprintf(fa->name, sizeof fa->name, "%s", fc->name);
+		}
+		if (isfinite(dg))
+			fa->gen_tokens += dg;
+		if (isfinite(dn))
+			fa->requests += dn;
+		if (isfinite(ds) && ds >= 0)
+			fa->latency_sum += ds;
+	}
+}
+
 static const struct cn_sample *usable(const struct cn_sample *s)
 {
 	return s && s->ok ? s : NULL;
@@ -71,7 +109,7 @@ static const struct cn_sample *usable(const struct cn_sample *s)
 void cn_ingest_sample(const struct cn_sample *prev, const struct cn_sample *cur, struct cn_counters *acc,
 		      struct cn_sample *base_out, struct cn_series_status *st)
 {
-	const unsigned all = CN_SERIES_REQUESTS | CN_SERIES_ERRORS | CN_SERIES_LATENCY | CN_SERIES_TTFT | CN_SERIES_ITL;
+	const unsigned all = (CN_SERIES_LAST << 1) - 1;
 	st->missing = 0;
 	st->reset = 0;
 	st->note = NULL;
@@ -86,6 +124,7 @@ void cn_ingest_sample(const struct cn_sample *prev, const struct cn_sample *cur,
 			base_out->ok = false;
 			base_out->requests = NAN;
 			base_out->errors = NAN;
+			base_out->gen_tokens = base_out->prompt_tokens = NAN;
 			base_out->latency.sum = base_out->ttft.sum = base_out->itl.sum = NAN;
 		}
 		return;
@@ -106,6 +145,34 @@ void cn_ingest_sample(const struct cn_sample *prev, const struct cn_sample *cur,
 			 &base_out->latency, st);
 	ingest_histogram(&prev->ttft, &cur->ttft, CN_SERIES_TTFT, acc ? &acc->ttft : NULL, &base_out->ttft, st);
 	ingest_histogram(&prev->itl, &cur->itl, CN_SERIES_ITL, acc ? &acc->itl : NULL, &base_out->itl, st);
+	/* unit economics: this tick's generation tokens and busy seconds (the latency histogram's _sum), when both
+	 * are clean, enter the ratio estimator as one tick */
+	double g = 0, p = 0;
+	ingest_counter(prev->gen_tokens, cur->gen_tokens, CN_SERIES_GEN_TOKENS, &g, &base_out->gen_tokens, st);
+	ingest_counter(prev->prompt_tokens, cur->prompt_tokens, CN_SERIES_PROMPT_TOKENS, &p, &base_out->prompt_tokens,
+		       st);
+	base_out->cost = cur->cost;
+	base_out->nfeatures = cur->nfeatures;
+	base_out->features_dropped = cur->features_dropped;
+	memcpy(base_out->features, cur->features, sizeof base_out->features);
+	if (!acc)
+		return;
+	acc->cost = cur->cost;
+	ingest_features(prev, cur, acc);
+	unsigned econ = CN_SERIES_GEN_TOKENS | CN_SERIES_LATENCY;
+	double b = cur->latency.sum - prev->latency.sum;
+	if ((st->reset & CN_SERIES_LATENCY) && cn_histogram_sane(&cur->latency))
+		b = cur->latency.sum; /* counted from the reset, as the buckets are */
+	if ((st->missing | st->reset) & econ || !(isfinite(b) && b >= 0 && g > 0))
+		return; /* no tokens (no traffic, or no counter) or no _sum: the tick adds nothing */
+	acc->econ.ticks += 1;
+	acc->econ.g += g;
+	acc->econ.b += b;
+	acc->econ.gg += g * g;
+	acc->econ.bb += b * b;
+	acc->econ.gb += g * b;
+	if (!(st->missing & CN_SERIES_PROMPT_TOKENS) && isfinite(p))
+		acc->econ.prompt += p;
 }
 
 /* Series an SLO's value depends on: the requests counter always (it is the sample size). */
@@ -116,6 +183,8 @@ static unsigned slo_series(const struct cn_slo *slo)
 	case CN_METRIC_LATENCY: return CN_SERIES_REQUESTS | CN_SERIES_LATENCY;
 	case CN_METRIC_TTFT: return CN_SERIES_REQUESTS | CN_SERIES_TTFT;
 	case CN_METRIC_ITL: return CN_SERIES_REQUESTS | CN_SERIES_ITL;
+	case CN_METRIC_TOKENS_PER_SECOND:
+	case CN_METRIC_COST_PER_1K: return CN_SERIES_GEN_TOKENS | CN_SERIES_LATENCY;
 	}
 	return CN_SERIES_REQUESTS;
 }
@@ -126,7 +195,9 @@ static const struct cn_histogram *slo_histogram(const struct cn_slo *slo, const 
 	case CN_METRIC_LATENCY: return &c->latency;
 	case CN_METRIC_TTFT: return &c->ttft;
 	case CN_METRIC_ITL: return &c->itl;
-	case CN_METRIC_ERROR_RATE: break;
+	case CN_METRIC_ERROR_RATE:
+	case CN_METRIC_TOKENS_PER_SECOND:
+	case CN_METRIC_COST_PER_1K: break;
 	}
 	return NULL;
 }
@@ -148,6 +219,10 @@ const char *cn_slo_label(const struct cn_slo *slo, char *buf, size_t size)
 	};
 	if (slo->metric == CN_METRIC_ERROR_RATE)
 		snprintf(buf, size, "error rate");
+	else if (slo->metric == CN_METRIC_TOKENS_PER_SECOND)
+		snprintf(buf, size, "tokens/s");
+	else if (slo->metric == CN_METRIC_COST_PER_1K)
+		snprintf(buf, size, "cost/1k tokens");
 	else
 		snprintf(buf, size, "p%g %s", slo->quantile * 100, what[slo->metric]);
 	return buf;
@@ -167,15 +242,14 @@ static const char *fmt_value(const struct cn_slo *slo, double v, char *buf, size
 	return buf;
 }
 
-/* Writes why the variant's evidence is unusable for the series in `mask` into buf; false if it is usable. */
-static bool series_trouble(const struct cn_series_status *st, unsigned mask, const char *variant, char *buf,
+bool cn_series_trouble(const struct cn_series_status *st, unsigned mask, const char *variant, char *buf,
 			   size_t size)
 {
 	if (st->note) {
 		snprintf(buf, size, "%s metrics unusable: %s", variant, st->note);
 		return true;
 	}
-	for (unsigned bit = 1; bit <= CN_SERIES_ITL; bit <<= 1) {
+	for (unsigned bit = 1; bit <= CN_SERIES_LAST; bit <<= 1) {
 		if (!(mask & bit))
 			continue;
 		if (st->reset & bit) {
@@ -269,7 +343,7 @@ void cn_judge_slo(const struct cn_slo *slo, const struct cn_judge_ctx *ctx, cons
 	bool base_clean = !bst->note && !((bst->missing | bst->reset) & mask);
 	out->baseline = base_clean && base->requests >= (double)min_sample ? slo_value(slo, base) : NAN;
 
-	if (series_trouble(cst, mask, "candidate", out->why, sizeof out->why))
+	if (cn_series_trouble(cst, mask, "candidate", out->why, sizeof out->why))
 		return;
 	if (!(cand->requests >= (double)min_sample)) {
 		snprintf(out->why, sizeof out->why, "%s: only %.0f candidate requests in this step, need %lld", label,
@@ -385,6 +459,30 @@ void cn_counters_add(struct cn_counters *acc, const struct cn_counters *d, struc
 		st->reset |= CN_SERIES_TTFT;
 	if (!cn_histogram_accumulate(&acc->itl, &d->itl))
 		st->reset |= CN_SERIES_ITL;
+	struct cn_econ_acc *e = &acc->econ;
+	const struct cn_econ_acc *de = &d->econ;
+	e->ticks += de->ticks, e->g += de->g, e->b += de->b;
+	e->gg += de->gg, e->bb += de->bb, e->gb += de->gb;
+	e->prompt += de->prompt, e->seconds += de->seconds;
+	if (isfinite(d->cost.per_hour) || isfinite(d->cost.per_1k_tokens))
+		acc->cost = d->cost;
+	for (int i = 0; i < d->nfeatures && i < CN_MAX_FEATURES; i++) {
+		const struct cn_feature *fd = &d->features[i];
+		struct cn_feature *fa = NULL;
+		for (int j = 0; j < acc->nfeatures && !fa; j++)
+			if (strcmp(acc->features[j].name, fd->name) == 0)
+				fa = &acc->features[j];
+		if (!fa) {
+			if (acc->nfeatures >= CN_MAX_FEATURES)
+				continue;
+			fa = &acc->features[acc->nfeatures++];
+			*fa = *fd;
+			continue;
+		}
+		fa->gen_tokens += fd->gen_tokens;
+		fa->requests += fd->requests;
+		fa->latency_sum += fd->latency_sum;
+	}
 }
 
 double cn_slo_tolerance(const struct cn_slo *slo)
@@ -450,8 +548,8 @@ void cn_judge_slo_seq(const struct cn_slo *slo, double alpha, struct cn_seq_stat
 		just_chosen = !isnan(s->threshold); /* chosen on this tick's data: counting starts with the next */
 	}
 
-	bool trouble_c = series_trouble(cst, mask, "candidate", trouble, sizeof trouble);
-	bool trouble_b = !trouble_c && series_trouble(bst, mask, "baseline", trouble, sizeof trouble);
+	bool trouble_c = cn_series_trouble(cst, mask, "candidate", trouble, sizeof trouble);
+	bool trouble_b = !trouble_c && cn_series_trouble(bst, mask, "baseline", trouble, sizeof trouble);
 	bool ready = slo->metric == CN_METRIC_ERROR_RATE || (!isnan(s->threshold) && !just_chosen);
 	if (!trouble_c && !trouble_b && ready) {
 		double n_c, n_b, x_c, x_b;

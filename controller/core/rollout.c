@@ -124,6 +124,8 @@ static void sample_clear(struct cn_sample *s)
 	s->requests = NAN;
 	s->errors = NAN;
 	s->latency.sum = s->ttft.sum = s->itl.sum = NAN;
+	s->gen_tokens = s->prompt_tokens = NAN;
+	s->cost.per_hour = s->cost.replicas = s->cost.per_1k_tokens = NAN;
 }
 
 void cn_rollout_init(struct cn_rollout_state *st)
@@ -311,6 +313,8 @@ static void threshold_dispersion(const struct cn_slo *slo, struct cn_seq_stat *s
 	case CN_METRIC_LATENCY: mask |= CN_SERIES_LATENCY, hc = &dc->latency, hb = &db->latency; break;
 	case CN_METRIC_TTFT: mask |= CN_SERIES_TTFT, hc = &dc->ttft, hb = &db->ttft; break;
 	case CN_METRIC_ITL: mask |= CN_SERIES_ITL, hc = &dc->itl, hb = &db->itl; break;
+	case CN_METRIC_TOKENS_PER_SECOND:
+	case CN_METRIC_COST_PER_1K: return; /* rates: their variance comes from the ticks (econ.c) */
 	}
 	if (hc && isnan(s->threshold)) {
 		/* the line slow requests are counted above, fixed once: the limit as the baseline's estimate gives it */
@@ -361,6 +365,9 @@ static void gather(const struct cn_policy *p, const struct cn_rollout_state *cur
 	t->srm_why[0] = '\0';
 	if (!judging)
 		return;
+	/* wall-clock time of the tick (shown with the economics: tokens per second per replica at this share) */
+	if (obs && cur->have_last && obs->at_ms > cur->last.at_ms)
+		dc.econ.seconds = db.econ.seconds = (double)(obs->at_ms - cur->last.at_ms) / 1000.0;
 	cn_counters_add(&n->acc_candidate, &dc, &t->cst);
 	cn_counters_add(&n->acc_baseline, &db, &t->bst);
 
@@ -377,7 +384,17 @@ static void gather(const struct cn_policy *p, const struct cn_rollout_state *cur
 				    .alpha_late = alpha / 3 };
 	for (int i = 0; i < nslos; i++) {
 		struct cn_slo_result *r = &out->slos[i];
-		if (seq) {
+		if (CN_METRIC_IS_ECON(p->slos[i].metric)) {
+			/* rates (econ.c): each step's evidence is a fresh confidence sequence, so the SLO's alpha is split
+			 * over the steps (the threshold judge keeps the third it gives late onsets elsewhere) */
+			int nsteps = p->nsteps > 0 ? p->nsteps : 1;
+			double a = seq ? alpha / nsteps : 2 * ctx.alpha;
+			bool frozen = cur->weight >= 100 && n->ref_baseline.requests > 0;
+			cn_judge_slo_econ(&p->slos[i], a, &n->acc_candidate, frozen ? &n->ref_baseline : &n->acc_baseline,
+					  &t->cst, frozen ? &(struct cn_series_status){0} : &t->bst, r);
+			if (!seq)
+				r->plausible = true; /* the threshold judge gates only promotion on proof */
+		} else if (seq) {
 			cn_judge_slo_seq(&p->slos[i], alpha, &n->seq.slo[i], &dc, &db, &n->acc_baseline, &t->cst, &t->bst,
 					 r);
 		} else {

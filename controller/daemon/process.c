@@ -498,6 +498,8 @@ int daemon_tick_ready(struct daemon *d, struct cn_metrics *m, struct cn_err *err
 	int cand = row->candidate_slot;
 	obs->baseline = s[1 - cand];
 	obs->candidate = s[cand];
+	cn_service_slot_cost(&c->service, 1 - cand, &obs->baseline.cost);
+	cn_service_slot_cost(&c->service, cand, &obs->candidate.cost);
 	if (!obs->baseline.ok || !obs->candidate.ok)
 		atomic_fetch_add(&d->stats.metrics_errors, 1);
 	int64_t t = daemon_now(d);

@@ -15,8 +15,9 @@
 
 #define PROMQL_MAX 2048
 
-enum { P_REQUESTS, P_ERRORS, P_LATENCY, P_TTFT, P_ITL, P_N };
-static const char *const field[P_N] = { "requests", "errors", "latency", "ttft", "itl" };
+enum { P_REQUESTS, P_ERRORS, P_LATENCY, P_TTFT, P_ITL, P_GEN, P_PROMPT, P_N };
+static const char *const field[P_N] = { "requests", "errors", "latency", "ttft", "itl", "gen_tokens",
+					"prompt_tokens" };
 
 struct prom {
 	struct cn_metrics base;   /* first: the adapter casts between the two */
@@ -200,15 +201,20 @@ out:
 static int prom_sample(struct cn_metrics *m, int slot, struct cn_sample *out)
 {
 	struct prom *pr = (struct prom *)m;
-	struct cn_histogram *hist[P_N] = { NULL, NULL, &out->latency, &out->ttft, &out->itl };
+	struct cn_histogram *hist[P_N] = { NULL, NULL, &out->latency, &out->ttft, &out->itl, NULL, NULL };
 
 	if (pr->want[P_REQUESTS] && query_sum(pr, slot, P_REQUESTS, "", &out->requests, out) < 0)
 		return 0;
 	if (pr->want[P_ERRORS] && query_sum(pr, slot, P_ERRORS, "", &out->errors, out) < 0)
 		return 0;
-	for (int k = P_LATENCY; k < P_N; k++)
+	for (int k = P_LATENCY; k <= P_ITL; k++)
 		if (pr->want[k] && query_hist(pr, slot, k, hist[k], out) < 0)
 			return 0;
+	/* token counters (unit economics); no per-feature breakdown from this source yet */
+	if (pr->want[P_GEN] && query_sum(pr, slot, P_GEN, "", &out->gen_tokens, out) < 0)
+		return 0;
+	if (pr->want[P_PROMPT] && query_sum(pr, slot, P_PROMPT, "", &out->prompt_tokens, out) < 0)
+		return 0;
 	/* The requests selector may match nothing while the latency histogram counts every finished request: then
 	 * its +Inf bucket (equal to its _count) stands in for the request counter. */
 	if (isnan(out->requests) && out->latency.nbuckets > 0)
@@ -238,7 +244,8 @@ struct cn_metrics *cn_metrics_prom_open(const struct cn_service *svc, const stru
 					struct cn_err *err)
 {
 	const struct cn_metric_names *nm = &svc->metrics.names;
-	const char *text[P_N] = { nm->requests, nm->errors, nm->latency, nm->ttft, nm->itl };
+	const char *text[P_N] = { nm->requests, nm->errors, nm->latency, nm->ttft, nm->itl, nm->gen_tokens,
+				  nm->prompt_tokens };
 	struct prom *pr = calloc(1, sizeof *pr);
 	long timeout = svc->metrics.timeout_ms > 0 ? (long)svc->metrics.timeout_ms : CN_METRICS_DEFAULT_TIMEOUT_MS;
 	size_t n;

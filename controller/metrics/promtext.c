@@ -38,7 +38,19 @@ struct want {
 	double last_le, last_count;
 };
 
-enum { W_REQUESTS, W_ERRORS, W_LATENCY, W_TTFT, W_ITL, W_N };
+enum { W_REQUESTS, W_ERRORS, W_LATENCY, W_TTFT, W_ITL, W_GEN, W_PROMPT, W_N };
+
+#define OVERFLOW_NAMES 64 /* distinct features beyond the breakdown's cap, counted for the "N more" note */
+
+/* The per-feature breakdown of the page: generation tokens and the latency histogram's _count and _sum by the
+ * value of the feature label; the first CN_MAX_FEATURES - 1 values by name, the rest summed as "other". */
+struct features {
+	char label[CN_NAME_MAX];  /* "" : no breakdown */
+	int n;
+	struct cn_feature f[CN_MAX_FEATURES];
+	uint64_t over[OVERFLOW_NAMES];
+	int nover;
+};
 
 struct cn_promtext {
 	size_t max_line, max_page;
@@ -59,6 +71,7 @@ struct cn_promtext {
 	char namebuf[MAX_LABELS][CN_SELECTOR_MAX];
 	int nlabels;
 	struct tracker *track;   /* NULL unless cn_promtext_track_resets was called */
+	struct features feat;
 };
 
 /* Per-series memory across pages (cn_promtext_track_resets): one entry per wanted series and part (and le, for
@@ -146,6 +159,9 @@ void cn_sample_reset(struct cn_sample *s)
 	s->latency.sum = NAN;
 	s->ttft.sum = NAN;
 	s->itl.sum = NAN;
+	s->gen_tokens = NAN;
+	s->prompt_tokens = NAN;
+	s->cost.per_hour = s->cost.replicas = s->cost.per_1k_tokens = NAN;
 }
 
 void cn_sample_fail(struct cn_sample *s, const char *fmt, ...)
@@ -203,13 +219,56 @@ int cn_hist_finish(struct cn_histogram *h, const char *name, char *why, size_t w
 	return 0;
 }
 
-static const char *const want_field[W_N] = { "requests", "errors", "latency", "ttft", "itl" };
+static const char *const want_field[W_N] = { "requests", "errors", "latency", "ttft", "itl", "gen_tokens",
+					     "prompt_tokens" };
+
+static bool want_is_counter(int i)
+{
+	return i < W_LATENCY || i >= W_GEN;
+}
+
+/* The entry of feature `name` (a new one, or "other" once the table is full); NULL for an empty name. */
+static struct cn_feature *feature_of(struct features *fs, const char *name)
+{
+	if (!name || !name[0])
+		return NULL;
+	for (int i = 0; i < fs->n; i++)
+		if (strncmp(fs->f[i].name, name, sizeof fs->f[i].name - 1) == 0)
+			return &fs->f[i];
+	int named = CN_MAX_FEATURES - 1;
+	if (fs->n < named) {
+		struct cn_feature *f = &fs->f[fs->n++];
+		snprintf(f->name, sizeof f->name, "%s", name);
+		f->gen_tokens = f->requests = f->latency_sum = NAN;
+		return f;
+	}
+	uint64_t h = 1469598103934665603ull;
+	for (const char *c = name; *c; c++)
+		h = (h ^ (unsigned char)*c) * 1099511628211ull;
+	bool seen = false;
+	for (int i = 0; i < fs->nover && !seen; i++)
+		seen = fs->over[i] == h;
+	if (!seen && fs->nover < OVERFLOW_NAMES)
+		fs->over[fs->nover++] = h;
+	if (fs->n == named) {
+		struct cn_feature *f = &fs->f[fs->n++];
+		snprintf(f->name, sizeof f->name, "other");
+		f->gen_tokens = f->requests = f->latency_sum = NAN;
+	}
+	return &fs->f[named];
+}
+
+static void feature_add(double *field, double v)
+{
+	*field = isnan(*field) ? v : *field + v;
+}
 
 struct cn_promtext *cn_promtext_new(const struct cn_metric_names *names, const struct cn_promtext_limits *lim,
 				    struct cn_err *err)
 {
 	struct cn_promtext *p = calloc(1, sizeof *p);
-	const char *text[W_N] = { names->requests, names->errors, names->latency, names->ttft, names->itl };
+	const char *text[W_N] = { names->requests, names->errors, names->latency, names->ttft, names->itl,
+				  names->gen_tokens, names->prompt_tokens };
 
 	if (!p) {
 		cn_fail(err, CN_EINTERNAL, "out of memory creating a metrics parser");
@@ -225,7 +284,7 @@ struct cn_promtext *cn_promtext_new(const struct cn_metric_names *names, const s
 	}
 	for (int i = 0; i < W_N; i++) {
 		struct want *w = &p->w[i];
-		w->kind = i < W_LATENCY ? WANT_COUNTER : WANT_HISTOGRAM;
+		w->kind = want_is_counter(i) ? WANT_COUNTER : WANT_HISTOGRAM;
 		if (text[i][0] == '\0')
 			continue;
 		if (cn_promsel_parse(text[i], &w->sel, err) < 0) {
@@ -240,6 +299,7 @@ struct cn_promtext *cn_promtext_new(const struct cn_metric_names *names, const s
 		w->name_len = strlen(w->sel.name);
 		w->active = true;
 	}
+	snprintf(p->feat.label, sizeof p->feat.label, "%s", names->feature_label);
 	cn_promtext_begin(p, "");
 	return p;
 out:
@@ -272,6 +332,8 @@ void cn_promtext_begin(struct cn_promtext *p, const char *origin)
 	p->line_len = 0;
 	if (p->track)
 		p->track->gen++;
+	p->feat.n = 0;
+	p->feat.nover = 0;
 	for (int i = 0; i < W_N; i++) {
 		struct want *w = &p->w[i];
 		w->seen = false;
@@ -558,9 +620,19 @@ static int parse_line(struct cn_promtext *p, const char *s, size_t n)
 			continue;
 		w->seen = true;
 		uint64_t series = p->track && parts[k] != PART_BUCKET ? series_key(p) : 0;
+		/* the breakdown: generation tokens and the latency's _count and _sum of a labelled series */
+		struct cn_feature *f = NULL;
+		if (p->feat.label[0] && (k == W_GEN || (k == W_LATENCY && parts[k] != PART_BUCKET)))
+			for (int l = 0; l < p->nlabels && !f; l++)
+				if (strcmp(p->lnames[l], p->feat.label) == 0)
+					f = feature_of(&p->feat, p->lvals[l]);
+		double tv;
 		switch (parts[k]) {
 		case PART_COUNTER:
-			w->value += track(p->track, series, k, PART_COUNTER, 0, v);
+			tv = track(p->track, series, k, PART_COUNTER, 0, v);
+			w->value += tv;
+			if (f)
+				feature_add(&f->gen_tokens, tv);
 			break;
 		case PART_BUCKET:
 			if (add_bucket(p, w, v) < 0)
@@ -568,11 +640,17 @@ static int parse_line(struct cn_promtext *p, const char *s, size_t n)
 			break;
 		case PART_SUM:
 			w->have_sum = true;
-			w->sum += track(p->track, series, k, PART_SUM, 0, v);
+			tv = track(p->track, series, k, PART_SUM, 0, v);
+			w->sum += tv;
+			if (f)
+				feature_add(&f->latency_sum, tv);
 			break;
 		default:
 			w->have_count = true;
-			w->count += track(p->track, series, k, PART_COUNT, 0, v);
+			tv = track(p->track, series, k, PART_COUNT, 0, v);
+			w->count += tv;
+			if (f)
+				feature_add(&f->requests, tv);
 		}
 	}
 	return 0;
@@ -650,7 +728,8 @@ static void add_vanished(struct cn_promtext *p)
 
 void cn_promtext_end(struct cn_promtext *p, struct cn_sample *out)
 {
-	struct cn_histogram *hist[W_N] = { NULL, NULL, &out->latency, &out->ttft, &out->itl };
+	struct cn_histogram *hist[W_N] = { NULL, NULL, &out->latency, &out->ttft, &out->itl, NULL, NULL };
+	double *counter[W_N] = { &out->requests, &out->errors, NULL, NULL, NULL, &out->gen_tokens, &out->prompt_tokens };
 	struct want *lat = &p->w[W_LATENCY];
 
 	cn_sample_reset(out);
@@ -670,10 +749,7 @@ void cn_promtext_end(struct cn_promtext *p, struct cn_sample *out)
 		if (!w->seen)
 			continue;
 		if (w->kind == WANT_COUNTER) {
-			if (k == W_REQUESTS)
-				out->requests = w->value;
-			else
-				out->errors = w->value;
+			*counter[k] = w->value;
 			continue;
 		}
 		*hist[k] = w->h;
@@ -696,6 +772,9 @@ void cn_promtext_end(struct cn_promtext *p, struct cn_sample *out)
 	 * `status="5xx"` series at all: with requests known, no matching error series means no errors yet. */
 	if (p->w[W_ERRORS].active && !p->w[W_ERRORS].seen && !isnan(out->requests))
 		out->errors = 0;
+	out->nfeatures = p->feat.n;
+	memcpy(out->features, p->feat.f, sizeof p->feat.f);
+	out->features_dropped = p->feat.nover;
 }
 
 void cn_promtext_parse(struct cn_promtext *p, const char *origin, const char *page, size_t len, struct cn_sample *out)

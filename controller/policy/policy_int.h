@@ -19,6 +19,9 @@ int cn_schema_parse(struct cn_load *ld, const char *text, size_t len, const stru
 /* The value node of key `name` among vals (as passed to a schema check), or NULL if absent. */
 const struct cn_ynode *cn_schema_val(const struct cn_schema *sc, const struct cn_ynode *const *vals, const char *name);
 
+/* True if a CN_KT_LIMIT value is written as a plain number (no '%', no duration unit). */
+bool cn_limit_is_number(const char *text);
+
 /* One webhook of a `notify:` list: its keys (controller/policy/notify_load.c) and its cross-key check. Each loader
  * makes its own list schema around them (the element count's offset differs). */
 #define CN_NOTIFY_HOOK_NKEYS 6

@@ -17,6 +17,7 @@ static const struct cn_enum_val approval_words[] = { { "none", 0 }, { "required"
 static const struct cn_enum_val metric_words[] = {
 	{ "error_rate", CN_METRIC_ERROR_RATE }, { "latency", CN_METRIC_LATENCY },
 	{ "ttft", CN_METRIC_TTFT },             { "itl", CN_METRIC_ITL },
+	{ "tokens_per_second", CN_METRIC_TOKENS_PER_SECOND }, { "cost_per_1k_tokens", CN_METRIC_COST_PER_1K },
 	{ NULL, 0 },
 };
 static const struct cn_enum_val judge_words[] = {
@@ -71,13 +72,18 @@ static const struct cn_key slo_keys[] = {
 	{ .name = "name", .type = CN_KT_NAME, .flags = CN_KEY_REQUIRED, F(struct cn_slo, name), .min = NAN, .max = NAN,
 	  .doc = "unique within the policy, e.g. p99-latency" },
 	{ .name = "metric", .type = CN_KT_ENUM, .flags = CN_KEY_REQUIRED, F(struct cn_slo, metric), .min = NAN,
-	  .max = NAN, .enums = metric_words, .doc = "error_rate | latency | ttft | itl" },
+	  .max = NAN, .enums = metric_words, .doc = "error_rate | latency | ttft | itl | tokens_per_second | "
+	  "cost_per_1k_tokens (the last two need token counters; cost_per_1k_tokens also a cost for each slot)" },
 	{ .name = "quantile", .type = CN_KT_NUMBER, F(struct cn_slo, quantile), .min = 0, .max = 1,
 	  .range = CN_RANGE_MIN_EXCL | CN_RANGE_MAX_EXCL, .doc = "required for latency, ttft and itl; in (0, 1)" },
 	{ .name = "max", .type = CN_KT_LIMIT, F(struct cn_slo, max), .min = 0, .max = NAN,
-	  .doc = "absolute maximum: a percentage for error_rate, a duration for latencies" },
+	  .doc = "absolute maximum: a percentage for error_rate, a duration for latencies, a price (a number, in the "
+		 "service's cost unit) for cost_per_1k_tokens" },
 	{ .name = "max_increase", .type = CN_KT_RATIO, F(struct cn_slo, max_increase), .min = 1, .max = NAN,
 	  .doc = "maximum candidate/baseline ratio, at least 1x" },
+	{ .name = "min_ratio", .type = CN_KT_RATIO, F(struct cn_slo, min_ratio), .min = 0, .max = 1,
+	  .range = CN_RANGE_MIN_EXCL, .doc = "tokens_per_second, required: minimum candidate/baseline ratio, "
+	  "(0x, 1x], e.g. 0.9x" },
 	{ .name = "tolerance", .type = CN_KT_RATIO, F(struct cn_slo, tolerance), .min = 1, .max = NAN,
 	  .doc = "sequential judge: acceptable ratio of bad-event rates; default max_increase" },
 };
@@ -143,7 +149,42 @@ static int check_slo(struct cn_load *ld, void *obj, const struct cn_ynode *map, 
 	struct cn_slo *slo = obj;
 	const struct cn_ynode *q = cn_schema_val(&slo_schema, vals, "quantile");
 	const struct cn_ynode *mx = cn_schema_val(&slo_schema, vals, "max");
-	bool hist = slo->metric != CN_METRIC_ERROR_RATE;
+	const struct cn_ynode *mr = cn_schema_val(&slo_schema, vals, "min_ratio");
+	bool econ = CN_METRIC_IS_ECON(slo->metric);
+	bool hist = slo->metric != CN_METRIC_ERROR_RATE && !econ;
+
+	if (econ) {
+		const struct cn_ynode *mi = cn_schema_val(&slo_schema, vals, "max_increase");
+		const struct cn_ynode *tol = cn_schema_val(&slo_schema, vals, "tolerance");
+		if (q)
+			return cn_ld_fail(ld, q, "slo '%s': quantile applies only to latency, ttft and itl; remove it",
+					  slo->name);
+		if (tol)
+			return cn_ld_fail(ld, tol, "slo '%s': tolerance is for bad-event rates; %s is judged on its ratio "
+					  "to the baseline (%s)", slo->name, cn_metric_name(slo->metric),
+					  slo->metric == CN_METRIC_COST_PER_1K ? "max_increase" : "min_ratio");
+		if (slo->metric == CN_METRIC_TOKENS_PER_SECOND) {
+			if (mx || mi)
+				return cn_ld_fail(ld, mx ? mx : mi, "slo '%s': tokens_per_second is better when higher: give "
+						  "'min_ratio' (e.g. 'min_ratio: 0.9x'), not %s", slo->name,
+						  mx ? "max" : "max_increase");
+			if (!mr)
+				return cn_ld_fail(ld, map, "slo '%s': tokens_per_second needs 'min_ratio', the lowest "
+						  "candidate/baseline throughput ratio, e.g. 'min_ratio: 0.9x'", slo->name);
+			return 0;
+		}
+		if (mr)
+			return cn_ld_fail(ld, mr, "slo '%s': min_ratio applies only to tokens_per_second; for %s use "
+					  "max_increase", slo->name, cn_metric_name(slo->metric));
+		if (mx && (strchr(mx->text, '%') || !cn_limit_is_number(mx->text)))
+			return cn_ld_fail(ld, mx, "slo '%s': max for cost_per_1k_tokens must be a price such as '0.02' (in "
+					  "the unit of the service's costs), got '%s'", slo->name, mx->text);
+		if (isnan(slo->max) && isnan(slo->max_increase))
+			return cn_ld_fail(ld, map, "slo '%s' needs 'max_increase' (e.g. 1.1x), 'max' or both", slo->name);
+		return 0;
+	}
+	if (mr)
+		return cn_ld_fail(ld, mr, "slo '%s': min_ratio applies only to tokens_per_second; remove it", slo->name);
 
 	if (hist && !q)
 		return cn_ld_fail(ld, map, "slo '%s': metric '%s' needs a quantile, e.g. 'quantile: 0.99'", slo->name,
@@ -156,7 +197,7 @@ static int check_slo(struct cn_load *ld, void *obj, const struct cn_ynode *map, 
 		if (!hist && !pct)
 			return cn_ld_fail(ld, mx, "slo '%s': max for error_rate must be a percentage such as '1%%', got '%s'",
 					  slo->name, mx->text);
-		if (hist && pct)
+		if (hist && (pct || cn_limit_is_number(mx->text)))
 			return cn_ld_fail(ld, mx, "slo '%s': max for %s must be a duration such as '2s', got '%s'",
 					  slo->name, cn_metric_name(slo->metric), mx->text);
 	}

@@ -24,12 +24,19 @@ const char *cn_ktype_desc(enum cn_ktype t)
 	case CN_KT_INT: return "a whole number";
 	case CN_KT_BOOL: return "true or false";
 	case CN_KT_ENUM: return "one of the listed words";
-	case CN_KT_LIMIT: return "a percentage such as '1%' or a duration such as '2s'";
+	case CN_KT_LIMIT: return "a percentage such as '1%', a duration such as '2s' or a number";
 	case CN_KT_MAP: return "a mapping";
 	case CN_KT_LIST: return "a list";
 	case CN_KT_CUSTOM: return "a value";
 	}
 	return "a value";
+}
+
+bool cn_limit_is_number(const char *text)
+{
+	double d;
+	struct cn_err e = { 0 };
+	return cn_parse_number(text, &d, &e) == 0;
 }
 
 const struct cn_ynode *cn_schema_val(const struct cn_schema *sc, const struct cn_ynode *const *vals, const char *name)
@@ -185,11 +192,13 @@ static int parse_scalar(const struct cn_key *k, const char *text, void *field, s
 			if ((rc = cn_parse_percent(text, &d, err)) < 0)
 				return rc;
 			d /= 100;
+		} else if (cn_limit_is_number(text)) {
+			if ((rc = cn_parse_number(text, &d, err)) < 0)
+				return rc;
 		} else {
 			if ((rc = cn_parse_duration_ms(text, 0, &i64, err)) < 0)
-				return cn_fail(err, CN_EINPUT,
-					       "expected a percentage such as '1%%' or a duration such as '2s', got '%s'",
-					       text);
+				return cn_fail(err, CN_EINPUT, "expected a percentage such as '1%%', a duration such as '2s' "
+					       "or a number, got '%s'", text);
 			d = (double)i64 / 1000.0;
 		}
 		memcpy(field, &d, sizeof d);

@@ -27,7 +27,7 @@ struct service_doc {
 
 void cn_metric_names_preset(enum cn_metrics_preset preset, struct cn_metric_names *n)
 {
-	const char *req = "", *errs = "", *lat = "", *ttft = "", *itl = "";
+	const char *req = "", *errs = "", *lat = "", *ttft = "", *itl = "", *gen = "", *prompt = "";
 	switch (preset) {
 	case CN_PRESET_VLLM:
 		req = "http_requests_total";
@@ -35,6 +35,8 @@ void cn_metric_names_preset(enum cn_metrics_preset preset, struct cn_metric_name
 		lat = "vllm:e2e_request_latency_seconds";
 		ttft = "vllm:time_to_first_token_seconds";
 		itl = "vllm:time_per_output_token_seconds";
+		gen = "vllm:generation_tokens_total";
+		prompt = "vllm:prompt_tokens_total";
 		break;
 	case CN_PRESET_TGI:
 		req = "tgi_request_count";
@@ -42,6 +44,9 @@ void cn_metric_names_preset(enum cn_metrics_preset preset, struct cn_metric_name
 		lat = "tgi_request_duration";
 		ttft = ""; /* TGI exports no time-to-first-token histogram */
 		itl = "tgi_request_mean_time_per_token_duration";
+		/* TGI counts tokens in histograms of per-request counts: their _sum is the counter */
+		gen = "tgi_request_generated_tokens_sum";
+		prompt = "tgi_request_input_length_sum";
 		break;
 	case CN_PRESET_TRITON:
 		/* Triton counts successes and failures separately (nv_inference_request_success / _failure);
@@ -65,6 +70,9 @@ void cn_metric_names_preset(enum cn_metrics_preset preset, struct cn_metric_name
 	snprintf(n->latency, sizeof n->latency, "%s", lat);
 	snprintf(n->ttft, sizeof n->ttft, "%s", ttft);
 	snprintf(n->itl, sizeof n->itl, "%s", itl);
+	snprintf(n->gen_tokens, sizeof n->gen_tokens, "%s", gen);
+	snprintf(n->prompt_tokens, sizeof n->prompt_tokens, "%s", prompt);
+	snprintf(n->feature_label, sizeof n->feature_label, "%s", preset == CN_PRESET_CUSTOM ? "" : "feature");
 }
 
 static const struct cn_enum_val gateway_words[] = {
@@ -178,6 +186,15 @@ static const struct cn_key slot_keys[] = {
 	  .doc = "scrape source: this slot's /metrics URL" },
 	{ .name = "selector", .type = CN_KT_STRING, F(struct cn_slot, selector), .min = NAN, .max = NAN,
 	  .doc = "prometheus source: label matchers for this slot, e.g. {slot=\"blue\"}" },
+	{ .name = "cost_per_hour", .type = CN_KT_NUMBER, F(struct cn_slot, cost_per_hour), .min = 0, .max = NAN,
+	  .range = CN_RANGE_MIN_EXCL, .doc = "the price of one of this slot's replicas per hour (any currency, the "
+	  "same for both slots), e.g. 12.40; with replicas; for cost_per_1k_tokens" },
+	{ .name = "replicas", .type = CN_KT_INT, F(struct cn_slot, replicas), .min = 1, .max = 100000,
+	  .doc = "replicas serving this slot, with cost_per_hour (default 1): the slot's cost per hour is "
+	  "cost_per_hour x replicas" },
+	{ .name = "price_per_1k_tokens", .type = CN_KT_NUMBER, F(struct cn_slot, price_per_1k_tokens), .min = 0,
+	  .max = NAN, .range = CN_RANGE_MIN_EXCL, .doc = "instead of cost_per_hour: a fixed price of 1,000 generated "
+	  "tokens (a hosted model billed per token)" },
 };
 
 static const struct cn_schema slot_schema = { .name = "slot", .keys = KEYS(slot_keys) };
@@ -193,6 +210,13 @@ static const struct cn_key names_keys[] = {
 	  .doc = "histogram of time to first token in seconds; \"\" if none" },
 	{ .name = "itl", .type = CN_KT_STRING, NM(itl), .min = NAN, .max = NAN,
 	  .doc = "histogram of inter-token latency in seconds; \"\" if none" },
+	{ .name = "gen_tokens", .type = CN_KT_STRING, NM(gen_tokens), .min = NAN, .max = NAN,
+	  .doc = "counter of generated tokens (tokens_per_second, cost_per_1k_tokens); \"\" if none" },
+	{ .name = "prompt_tokens", .type = CN_KT_STRING, NM(prompt_tokens), .min = NAN, .max = NAN,
+	  .doc = "counter of prompt tokens (shown with the economics, not judged); \"\" if none" },
+	{ .name = "feature_label", .type = CN_KT_STRING, NM(feature_label), .min = NAN, .max = NAN,
+	  .doc = "the label naming a product feature on the token and latency series, for the per-feature "
+	  "breakdown (default feature; \"\" turns it off)" },
 };
 
 static const struct cn_schema names_schema = { .name = "names", .keys = KEYS(names_keys) };
@@ -242,7 +266,8 @@ static const struct cn_key service_keys[] = {
 	  .offset = offsetof(struct service_doc, svc.gateway), .min = NAN, .max = NAN, .sub = &gateway_schema,
 	  .doc = "where traffic is split" },
 	{ .name = "slots", .type = CN_KT_CUSTOM, .flags = CN_KEY_REQUIRED, .min = NAN, .max = NAN,
-	  .parse = parse_slots, .doc = "exactly two slots, NAME: {server, metrics_url | selector}" },
+	  .parse = parse_slots, .sub = &slot_schema,
+	  .doc = "exactly two slots, NAME: {server, metrics_url | selector, cost}; their keys below" },
 	{ .name = "live", .type = CN_KT_NAME, .flags = CN_KEY_REQUIRED, F(struct service_doc, live), .min = NAN,
 	  .max = NAN, .doc = "the slot that is live when the service is first applied" },
 	{ .name = "metrics", .type = CN_KT_MAP, .offset = 0, .min = NAN, .max = NAN, .sub = &metrics_schema,
@@ -548,6 +573,35 @@ static int check_templates(struct cn_load *ld, const struct cn_service *svc, con
 	return 0;
 }
 
+/* Each slot's cost: cost_per_hour (with replicas) or price_per_1k_tokens, not both, and both slots or neither (the
+ * slots swap roles from one release to the next). */
+static int check_costs(struct cn_load *ld, struct cn_service *svc, const struct cn_ynode *slots)
+{
+	bool has[2];
+	for (int i = 0; i < 2; i++) {
+		struct cn_slot *sl = &svc->slots[i];
+		const struct cn_ynode *node = slots->kids[2 * i + 1];
+		const struct cn_ynode *ph = cn_ynode_get(node, "cost_per_hour"), *rp = cn_ynode_get(node, "replicas");
+		const struct cn_ynode *pk = cn_ynode_get(node, "price_per_1k_tokens");
+		if (ph && pk)
+			return cn_ld_fail(ld, pk, "slot '%s': give cost_per_hour (with replicas) or price_per_1k_tokens, not "
+					  "both", sl->name);
+		if (rp && !ph)
+			return cn_ld_fail(ld, rp, "slot '%s': replicas goes with cost_per_hour (the price of one replica "
+					  "per hour); add it, or remove replicas", sl->name);
+		if (ph && sl->replicas == 0)
+			sl->replicas = 1;
+		has[i] = ph || pk;
+	}
+	if (has[0] != has[1]) {
+		int bare = has[0] ? 1 : 0;
+		return cn_ld_fail(ld, slots->kids[2 * bare + 1], "slot '%s' has no cost but slot '%s' has one; give both "
+				  "slots a cost (cost_per_hour or price_per_1k_tokens) or neither: they swap roles between "
+				  "releases", svc->slots[bare].name, svc->slots[1 - bare].name);
+	}
+	return 0;
+}
+
 static int check_service(struct cn_load *ld, void *obj, const struct cn_ynode *map, const struct cn_ynode *const *vals)
 {
 	struct service_doc *doc = obj;
@@ -602,10 +656,16 @@ static int check_service(struct cn_load *ld, void *obj, const struct cn_ynode *m
 		{ svc->metrics.names.requests, doc->names.requests }, { svc->metrics.names.errors, doc->names.errors },
 		{ svc->metrics.names.latency, doc->names.latency },   { svc->metrics.names.ttft, doc->names.ttft },
 		{ svc->metrics.names.itl, doc->names.itl },
+		{ svc->metrics.names.gen_tokens, doc->names.gen_tokens },
+		{ svc->metrics.names.prompt_tokens, doc->names.prompt_tokens },
 	};
 	for (size_t i = 0; i < sizeof over / sizeof over[0]; i++)
 		if (strcmp(over[i].src, UNSET) != 0)
 			memcpy(over[i].dst, over[i].src, CN_SELECTOR_MAX);
+	if (strcmp(doc->names.feature_label, UNSET) != 0)
+		memcpy(svc->metrics.names.feature_label, doc->names.feature_label, CN_NAME_MAX);
+	if ((rc = check_costs(ld, svc, slots)) < 0)
+		return rc;
 	if (!svc->metrics.names.requests[0] || !svc->metrics.names.errors[0])
 		return cn_ld_fail(ld, names ? names : mat, "metric names for requests and errors must not be empty");
 	return 0;
@@ -625,6 +685,9 @@ int cn_service_parse(const char *text, size_t len, const char *origin, struct cn
 	snprintf(doc->names.latency, sizeof doc->names.latency, UNSET);
 	snprintf(doc->names.ttft, sizeof doc->names.ttft, UNSET);
 	snprintf(doc->names.itl, sizeof doc->names.itl, UNSET);
+	snprintf(doc->names.gen_tokens, sizeof doc->names.gen_tokens, UNSET);
+	snprintf(doc->names.prompt_tokens, sizeof doc->names.prompt_tokens, UNSET);
+	snprintf(doc->names.feature_label, sizeof doc->names.feature_label, UNSET);
 	int rc = cn_schema_parse(&ld, text, len, &service_schema, "service",
 				 "empty file; expected a service with name, gateway, slots and live", doc);
 	if (rc == 0)

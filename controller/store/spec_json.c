@@ -49,11 +49,13 @@ json_t *cn_policy_to_json(const struct cn_policy *p)
 	}
 	for (int i = 0; i < p->nslos; i++) {
 		const struct cn_slo *sl = &p->slos[i];
-		if (json_array_append_new(slos, json_pack("{s:s, s:s, s:o, s:o, s:o, s:o}", "name", sl->name, "metric",
-							  cn_metric_name(sl->metric), "quantile",
-							  num_or_null(sl->quantile), "max", num_or_null(sl->max),
-							  "max_increase", num_or_null(sl->max_increase), "tolerance",
-							  num_or_null(sl->tolerance))))
+		json_t *o = json_pack("{s:s, s:s, s:o, s:o, s:o, s:o}", "name", sl->name, "metric",
+				      cn_metric_name(sl->metric), "quantile", num_or_null(sl->quantile), "max",
+				      num_or_null(sl->max), "max_increase", num_or_null(sl->max_increase), "tolerance",
+				      num_or_null(sl->tolerance));
+		if (o && isfinite(sl->min_ratio))
+			json_object_set_new(o, "min_ratio", json_real(sl->min_ratio));
+		if (json_array_append_new(slos, o))
 			goto out;
 	}
 	const struct cn_analysis *a = &p->analysis;
@@ -110,9 +112,14 @@ json_t *cn_service_to_json(const struct cn_service *sv)
 		return NULL;
 	for (int i = 0; i < 2; i++) {
 		const struct cn_slot *sl = &sv->slots[i];
-		if (json_array_append_new(slots, json_pack("{s:s, s:s, s:s, s:s}", "name", sl->name, "server",
-							   sl->server, "metrics_url", sl->metrics_url, "selector",
-							   sl->selector)))
+		json_t *o = json_pack("{s:s, s:s, s:s, s:s}", "name", sl->name, "server", sl->server, "metrics_url",
+				      sl->metrics_url, "selector", sl->selector);
+		if (o && isfinite(sl->cost_per_hour))
+			json_object_set_new(o, "cost", json_pack("{s:f, s:i}", "per_hour", sl->cost_per_hour, "replicas",
+								 sl->replicas));
+		else if (o && isfinite(sl->price_per_1k_tokens))
+			json_object_set_new(o, "cost", json_pack("{s:f}", "per_1k_tokens", sl->price_per_1k_tokens));
+		if (json_array_append_new(slots, o))
 			goto out;
 	}
 	const struct cn_metric_names *n = &sv->metrics.names;
@@ -125,6 +132,13 @@ json_t *cn_service_to_json(const struct cn_service *sv)
 			sv->metrics.prometheus_url, "preset", preset_name(sv->metrics.preset), "names", "requests",
 			n->requests, "errors", n->errors, "latency", n->latency, "ttft", n->ttft, "itl", n->itl,
 			"timeout_ms", (json_int_t)sv->metrics.timeout_ms);
+	if (doc && (n->gen_tokens[0] || n->prompt_tokens[0])) {
+		/* token counters (unit economics): only when named, so older specs read as they always did */
+		json_t *names = json_object_get(json_object_get(doc, "metrics"), "names");
+		json_object_set_new(names, "gen_tokens", json_string(n->gen_tokens));
+		json_object_set_new(names, "prompt_tokens", json_string(n->prompt_tokens));
+		json_object_set_new(names, "feature_label", json_string(n->feature_label));
+	}
 	if (doc && sv->gateway.kind != CN_GATEWAY_HAPROXY) {
 		/* the other kinds' keys (an haproxy service's spec stays as it always was) */
 		json_t *gw = json_object_get(doc, "gateway");

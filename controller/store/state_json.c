@@ -56,6 +56,56 @@ static int histogram_from_json(const json_t *j, struct cn_histogram *h, const ch
 	return 0;
 }
 
+static json_t *cost_to_json(const struct cn_cost *c)
+{
+	if (!isfinite(c->per_hour) && !isfinite(c->per_1k_tokens))
+		return json_null();
+	return json_pack("{s:o, s:o, s:o}", "per_hour", cn_json_real(c->per_hour), "replicas",
+			 cn_json_real(c->replicas), "per_1k_tokens", cn_json_real(c->per_1k_tokens));
+}
+
+static void cost_from_json(const json_t *j, struct cn_cost *c)
+{
+	c->per_hour = cn_json_get_real(json_object_get(j, "per_hour"));
+	c->replicas = cn_json_get_real(json_object_get(j, "replicas"));
+	c->per_1k_tokens = cn_json_get_real(json_object_get(j, "per_1k_tokens"));
+}
+
+/* The per-feature breakdown: [{name, gen_tokens, requests, latency_sum}, ...]; NULL when there is none. */
+static json_t *features_to_json(const struct cn_feature *f, int n)
+{
+	if (n <= 0)
+		return NULL;
+	json_t *a = json_array();
+	for (int i = 0; a && i < n && i < CN_MAX_FEATURES; i++)
+		json_array_append_new(a, json_pack("{s:s, s:o, s:o, s:o}", "name", f[i].name, "gen_tokens",
+						   cn_json_real(f[i].gen_tokens), "requests", cn_json_real(f[i].requests),
+						   "latency_sum", cn_json_real(f[i].latency_sum)));
+	return a;
+}
+
+static int features_from_json(const json_t *a, struct cn_feature *f)
+{
+	int n = 0;
+	size_t i;
+	const json_t *el;
+	if (!json_is_array(a))
+		return 0;
+	json_array_foreach(a, i, el) {
+		if (n >= CN_MAX_FEATURES)
+			break;
+		const char *name = json_string_value(json_object_get(el, "name"));
+		if (!name)
+			continue;
+		snprintf(f[n].name, sizeof f[n].name, "%s", name);
+		f[n].gen_tokens = cn_json_get_real(json_object_get(el, "gen_tokens"));
+		f[n].requests = cn_json_get_real(json_object_get(el, "requests"));
+		f[n].latency_sum = cn_json_get_real(json_object_get(el, "latency_sum"));
+		n++;
+	}
+	return n;
+}
+
 json_t *cn_sample_to_json(const struct cn_sample *s)
 {
 	json_t *o = json_object();
@@ -67,6 +117,16 @@ json_t *cn_sample_to_json(const struct cn_sample *s)
 	json_object_set_new(o, "latency", histogram_to_json(&s->latency));
 	json_object_set_new(o, "ttft", histogram_to_json(&s->ttft));
 	json_object_set_new(o, "itl", histogram_to_json(&s->itl));
+	if (isfinite(s->gen_tokens))
+		json_object_set_new(o, "gen_tokens", json_real(s->gen_tokens));
+	if (isfinite(s->prompt_tokens))
+		json_object_set_new(o, "prompt_tokens", json_real(s->prompt_tokens));
+	if (isfinite(s->cost.per_hour) || isfinite(s->cost.per_1k_tokens))
+		json_object_set_new(o, "cost", cost_to_json(&s->cost));
+	if (s->nfeatures > 0)
+		json_object_set_new(o, "features", features_to_json(s->features, s->nfeatures));
+	if (s->features_dropped > 0)
+		json_object_set_new(o, "features_dropped", json_integer(s->features_dropped));
 	return o;
 }
 
@@ -83,6 +143,11 @@ int cn_sample_from_json(const json_t *j, struct cn_sample *out, struct cn_err *e
 		snprintf(s.why, sizeof s.why, "%s", why);
 	s.requests = cn_json_get_real(json_object_get(j, "requests"));
 	s.errors = cn_json_get_real(json_object_get(j, "errors"));
+	s.gen_tokens = cn_json_get_real(json_object_get(j, "gen_tokens"));
+	s.prompt_tokens = cn_json_get_real(json_object_get(j, "prompt_tokens"));
+	cost_from_json(json_object_get(j, "cost"), &s.cost);
+	s.nfeatures = features_from_json(json_object_get(j, "features"), s.features);
+	s.features_dropped = (int)json_integer_value(json_object_get(j, "features_dropped"));
 	if ((rc = histogram_from_json(json_object_get(j, "latency"), &s.latency, "latency", err)) < 0 ||
 	    (rc = histogram_from_json(json_object_get(j, "ttft"), &s.ttft, "ttft", err)) < 0 ||
 	    (rc = histogram_from_json(json_object_get(j, "itl"), &s.itl, "itl", err)) < 0)
@@ -99,6 +164,17 @@ static json_t *counters_to_json(const struct cn_counters *c)
 	json_object_set_new(o, "latency", histogram_to_json(&c->latency));
 	json_object_set_new(o, "ttft", histogram_to_json(&c->ttft));
 	json_object_set_new(o, "itl", histogram_to_json(&c->itl));
+	const struct cn_econ_acc *e = &c->econ;
+	if (e->ticks > 0 || e->seconds > 0)
+		json_object_set_new(o, "econ", json_pack("{s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o}", "ticks",
+							 cn_json_real(e->ticks), "g", cn_json_real(e->g), "b",
+							 cn_json_real(e->b), "gg", cn_json_real(e->gg), "bb",
+							 cn_json_real(e->bb), "gb", cn_json_real(e->gb), "prompt",
+							 cn_json_real(e->prompt), "seconds", cn_json_real(e->seconds)));
+	if (isfinite(c->cost.per_hour) || isfinite(c->cost.per_1k_tokens))
+		json_object_set_new(o, "cost", cost_to_json(&c->cost));
+	if (c->nfeatures > 0)
+		json_object_set_new(o, "features", features_to_json(c->features, c->nfeatures));
 	return o;
 }
 
@@ -110,6 +186,16 @@ static int counters_from_json(const json_t *j, struct cn_counters *c, struct cn_
 		return cn_fail(err, CN_EINTERNAL, "stored counters are not an object");
 	c->requests = cn_json_get_real(json_object_get(j, "requests"));
 	c->errors = cn_json_get_real(json_object_get(j, "errors"));
+	const json_t *e = json_object_get(j, "econ");
+	double *econ[] = { &c->econ.ticks, &c->econ.g, &c->econ.b, &c->econ.gg, &c->econ.bb, &c->econ.gb,
+			   &c->econ.prompt, &c->econ.seconds };
+	const char *ekey[] = { "ticks", "g", "b", "gg", "bb", "gb", "prompt", "seconds" };
+	for (size_t i = 0; i < sizeof econ / sizeof econ[0]; i++) {
+		double v = cn_json_get_real(json_object_get(e, ekey[i]));
+		*econ[i] = isfinite(v) ? v : 0;
+	}
+	cost_from_json(json_object_get(j, "cost"), &c->cost);
+	c->nfeatures = features_from_json(json_object_get(j, "features"), c->features);
 	if ((rc = histogram_from_json(json_object_get(j, "latency"), &c->latency, "latency", err)) < 0 ||
 	    (rc = histogram_from_json(json_object_get(j, "ttft"), &c->ttft, "ttft", err)) < 0 ||
 	    (rc = histogram_from_json(json_object_get(j, "itl"), &c->itl, "itl", err)) < 0)

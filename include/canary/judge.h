@@ -30,6 +30,9 @@ enum cn_series_bit {
 	CN_SERIES_LATENCY = 1u << 2,
 	CN_SERIES_TTFT = 1u << 3,
 	CN_SERIES_ITL = 1u << 4,
+	CN_SERIES_GEN_TOKENS = 1u << 5,    /* generation tokens counter (unit economics) */
+	CN_SERIES_PROMPT_TOKENS = 1u << 6, /* prompt tokens counter (shown only) */
+	CN_SERIES_LAST = CN_SERIES_PROMPT_TOKENS,
 };
 
 /* What ingesting one variant's reading found at this tick. */
@@ -251,6 +254,48 @@ void cn_judge_slo_seq(const struct cn_slo *slo, double alpha, struct cn_seq_stat
 /* Adds the deltas d into the step's evidence acc; a histogram whose bounds changed replaces acc's and sets the
  * series' bit in st->reset (earlier evidence dropped). */
 void cn_counters_add(struct cn_counters *acc, const struct cn_counters *d, struct cn_series_status *st);
+
+/* Writes why a variant's evidence (st, named variant: "candidate", "baseline") is unusable for the series in mask
+ * into buf: the reading's note, a reset, or a missing series. False (buf untouched) when it is usable. */
+bool cn_series_trouble(const struct cn_series_status *st, unsigned mask, const char *variant, char *buf,
+		       size_t size);
+
+/* ---- unit economics (econ.c; README "Unit economics") ----
+ * tokens_per_second and cost_per_1k_tokens are rates, judged on the ratio of the candidate's to the baseline's:
+ * per arm the ratio estimator r = sum(busy seconds) / sum(generation tokens) over the ticks, its variance from the
+ * ticks' residuals (delta method), and a confidence sequence on ln(candidate / baseline) from a normal mixture
+ * (Robbins; Howard et al. 2021) with the variance plugged in: approximately valid at every tick at once. */
+
+/* Ticks with tokens each arm needs before an economics verdict (the variance is estimated from them). */
+#define CN_ECON_MIN_TICKS 6
+/* The mixture's scale in ticks: the boundary is tightest around this many ticks of data. */
+#define CN_ECON_MIX_TICKS 10.0
+
+/* One arm's estimate: the value (tokens per busy second, or cost per 1k tokens), ln of it and the variance of that
+ * ln; ok false (and why says so) when it cannot be computed. */
+struct cn_econ_est {
+	bool ok;
+	double value, ln, var_ln;
+	double ticks, tokens, busy;
+	char why[96];
+};
+
+/* Estimates metric (CN_METRIC_TOKENS_PER_SECOND or CN_METRIC_COST_PER_1K) from one arm's evidence c. */
+void cn_econ_estimate(enum cn_slo_metric metric, const struct cn_counters *c, struct cn_econ_est *out);
+
+/* Half-width of the confidence sequence on a ln-ratio with variance var after t ticks, at level alpha (two-sided):
+ * sqrt(var (1 + m/t) (ln(1 + t/m) + 2 ln(1/alpha))), m = CN_ECON_MIX_TICKS. NAN on bad input. */
+double cn_econ_halfwidth(double var, double t, double alpha);
+
+/* Judges an economics SLO on the step's evidence (cand, base: for the 100% step the baseline frozen from the
+ * earlier steps) at level alpha (both sides together). cost_per_1k_tokens fails when the lower bound of the
+ * candidate/baseline cost ratio is above max_increase, or the lower bound of the candidate's cost above max;
+ * tokens_per_second when the upper bound of the throughput ratio is below min_ratio. promotable says the bounds
+ * are within the objective (the sequential judge's gate for most traffic); plausible that the estimate is.
+ * Missing token counters, a latency histogram without _sum, no cost or too few ticks are inconclusive. */
+void cn_judge_slo_econ(const struct cn_slo *slo, double alpha, const struct cn_counters *cand,
+		       const struct cn_counters *base, const struct cn_series_status *cst,
+		       const struct cn_series_status *bst, struct cn_slo_result *out);
 
 /* Writes a short label for an SLO's measure ("error rate", "p99 latency", "p95 ttft") into buf; returns buf. */
 const char *cn_slo_label(const struct cn_slo *slo, char *buf, size_t size);

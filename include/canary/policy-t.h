@@ -17,7 +17,13 @@ enum cn_slo_metric {
 	CN_METRIC_LATENCY,    /* end-to-end request latency, seconds, from a histogram */
 	CN_METRIC_TTFT,       /* time to first token, seconds, from a histogram */
 	CN_METRIC_ITL,        /* inter-token latency, seconds, from a histogram */
+	/* unit economics (README "Unit economics"): rates, not bad-event counts */
+	CN_METRIC_TOKENS_PER_SECOND, /* generation tokens per busy second, from token counters; higher is better */
+	CN_METRIC_COST_PER_1K,       /* cost of 1,000 generation tokens, from the slots' cost and the counters */
 };
+
+/* True for the unit-economics metrics, judged on rates by cn_judge_slo_econ. */
+#define CN_METRIC_IS_ECON(m) ((m) == CN_METRIC_TOKENS_PER_SECOND || (m) == CN_METRIC_COST_PER_1K)
 
 enum cn_judge_kind { CN_JUDGE_THRESHOLD, CN_JUDGE_SEQUENTIAL };
 
@@ -47,6 +53,7 @@ struct cn_slo {
 	double max;              /* absolute maximum (seconds, or a fraction for error rate); NAN if unset */
 	double max_increase;     /* maximum candidate/baseline ratio, e.g. 1.2; NAN if unset */
 	double tolerance;        /* sequential judge: acceptable ratio of bad-event rates; NAN = use max_increase */
+	double min_ratio;        /* tokens_per_second: minimum candidate/baseline ratio, (0, 1]; NAN if unset */
 };
 
 struct cn_policy {

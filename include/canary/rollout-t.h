@@ -95,11 +95,26 @@ struct cn_seq_state {
 	struct cn_seq_stat srm;
 };
 
+/* Unit-economics evidence (cn_judge_slo_econ): per tick g generation tokens and b busy seconds (the latency
+ * histogram's _sum: seconds the slot's servers spent on requests), over the ticks in which both were clean; the
+ * sums and the moments the ratio's variance is estimated from. */
+struct cn_econ_acc {
+	double ticks;
+	double g, b;           /* sums */
+	double gg, bb, gb;     /* sums of squares and products */
+	double prompt;         /* prompt tokens over the same ticks (shown, not judged); NAN: not exposed */
+	double seconds;        /* wall-clock seconds those ticks spanned */
+};
+
 /* Deltas accumulated since the current step began. */
 struct cn_counters {
 	double requests;
 	double errors;
 	struct cn_histogram latency, ttft, itl;
+	struct cn_econ_acc econ;
+	struct cn_cost cost;   /* the slot's cost as last read (configuration) */
+	int nfeatures;         /* per-feature deltas (names as in struct cn_sample) */
+	struct cn_feature features[CN_MAX_FEATURES];
 };
 
 /* Everything the core needs to carry from one tick to the next. Plain data: the store persists it. */

@@ -34,6 +34,9 @@ struct cn_metric_names {
 	char latency[CN_SELECTOR_MAX];  /* histogram of end-to-end latency, seconds */
 	char ttft[CN_SELECTOR_MAX];     /* histogram of time to first token, seconds; "" if none */
 	char itl[CN_SELECTOR_MAX];      /* histogram of inter-token latency, seconds; "" if none */
+	char gen_tokens[CN_SELECTOR_MAX];    /* counter of generated (output) tokens; "" if none */
+	char prompt_tokens[CN_SELECTOR_MAX]; /* counter of prompt (input) tokens; "" if none */
+	char feature_label[CN_NAME_MAX];     /* label that names a feature for the per-feature breakdown; "" none */
 };
 
 struct cn_slot {
@@ -42,6 +45,9 @@ struct cn_slot {
 					 * nginx's server address (127.0.0.1:8001, unix:/path); command: optional text */
 	char metrics_url[CN_URL_MAX];   /* scrape source: the slot's /metrics URL */
 	char selector[CN_SELECTOR_MAX]; /* prometheus source: label matchers that pick this slot, e.g. {slot="blue"} */
+	double cost_per_hour;           /* price of one replica-hour; NAN: none */
+	int replicas;                   /* replicas serving the slot; 0: not given (1 with cost_per_hour) */
+	double price_per_1k_tokens;     /* fixed price of 1,000 generation tokens; NAN: none */
 };
 
 /* A service's failover drill schedule (key `drill`): canaryd starts a drill every every_ms (0: never). */

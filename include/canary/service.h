@@ -5,6 +5,8 @@
 #include <stddef.h>
 
 #include "canary/err.h"
+#include "canary/metrics-t.h"
+#include "canary/policy-t.h"
 #include "canary/service-t.h"
 #include "canary/template.h"
 
@@ -20,6 +22,16 @@ void cn_metric_names_preset(enum cn_metrics_preset preset, struct cn_metric_name
 
 /* The word for a gateway kind as written in service files ("haproxy", "nginx", "command", "gateway-api", "kserve"); static string. */
 const char *cn_gateway_kind_name(enum cn_gateway_kind kind);
+
+/* Writes slot (0 or 1)'s cost from the service file into *out (NAN fields when it has none). */
+void cn_service_slot_cost(const struct cn_service *svc, int slot, struct cn_cost *out);
+
+/* Checks that a policy's objectives can be computed from a service's metrics and costs: tokens_per_second and
+ * cost_per_1k_tokens need a generation tokens counter and the latency histogram; cost_per_1k_tokens a cost on both
+ * slots. policy_source (its origin names it in messages) is the policy's YAML, for the position of the SLO.
+ * Returns 0, or -CN_EINPUT with "ORIGIN:LINE:COL: slo 'NAME': ..." and what to do. */
+int cn_policy_service_check(const struct cn_policy *p, const char *policy_source, const char *origin,
+			    const struct cn_service *svc, struct cn_err *err);
 
 #define CN_COMMAND_VARS 9 /* placeholders of the command gateway's templates */
 

@@ -421,6 +421,65 @@ static const struct sel_case sel_cases[] = {
 	{ "q{1=\"a\"}", -CN_EINPUT, "selector 'q{1=\"a\"}' column 3: expected a label name (write e.g. name{label=\"value\"})" },
 };
 
+/* Token counters and the per-feature breakdown: summed over series like every counter, and by the value of the
+ * feature label (tokens, the latency's _count and _sum), at most CN_MAX_FEATURES - 1 by name and the rest as
+ * "other", counted; a page without token counters leaves them NAN (the economics SLOs are then inconclusive). */
+static void test_tokens_and_features(void **state)
+{
+	(void)state;
+	struct cn_metric_names n;
+	struct cn_sample out;
+	names_set(&n, "http_requests_total", "", "lat");
+	snprintf(n.gen_tokens, sizeof n.gen_tokens, "gen_total");
+	snprintf(n.prompt_tokens, sizeof n.prompt_tokens, "prompt_total");
+	snprintf(n.feature_label, sizeof n.feature_label, "feature");
+	static const char page[] =
+		"http_requests_total 30\n"
+		"gen_total{feature=\"search\"} 1000\n"
+		"gen_total{feature=\"chat\",model=\"m\"} 500\n"
+		"gen_total{feature=\"search\",model=\"n\"} 250\n"
+		"prompt_total 77\n"
+		"lat_bucket{feature=\"search\",le=\"1\"} 10\nlat_bucket{feature=\"search\",le=\"+Inf\"} 20\n"
+		"lat_sum{feature=\"search\"} 9.5\nlat_count{feature=\"search\"} 20\n"
+		"lat_bucket{feature=\"chat\",le=\"1\"} 5\nlat_bucket{feature=\"chat\",le=\"+Inf\"} 10\n"
+		"lat_sum{feature=\"chat\"} 4\nlat_count{feature=\"chat\"} 10\n";
+	for (size_t chunk = 0; chunk < 8; chunk += 7) {
+		parse(&n, NULL, page, chunk, &out);
+		assert_true(out.ok);
+		assert_true(same(out.gen_tokens, 1750) && same(out.prompt_tokens, 77));
+		assert_true(same(out.latency.sum, 13.5) && same(out.latency.count[1], 30));
+		assert_int_equal(out.nfeatures, 2);
+		assert_string_equal(out.features[0].name, "search");
+		assert_true(same(out.features[0].gen_tokens, 1250) && same(out.features[0].requests, 20) &&
+			    same(out.features[0].latency_sum, 9.5));
+		assert_string_equal(out.features[1].name, "chat");
+		assert_true(same(out.features[1].gen_tokens, 500) && same(out.features[1].latency_sum, 4));
+		assert_int_equal(out.features_dropped, 0);
+	}
+
+	/* more features than the cap: the first by name, the rest summed as "other" and counted */
+	char many[4096];
+	size_t off = 0;
+	for (int i = 0; i < CN_MAX_FEATURES + 3; i++)
+		off += (size_t)snprintf(many + off, sizeof many - off, "gen_total{feature=\"f%d\"} %d\n", i, 10 * (i + 1));
+	parse(&n, NULL, many, 0, &out);
+	assert_int_equal(out.nfeatures, CN_MAX_FEATURES);
+	assert_string_equal(out.features[CN_MAX_FEATURES - 1].name, "other");
+	assert_int_equal(out.features_dropped, 4);
+	double rest = 0;
+	for (int i = CN_MAX_FEATURES - 1; i < CN_MAX_FEATURES + 3; i++)
+		rest += 10 * (i + 1);
+	assert_true(same(out.features[CN_MAX_FEATURES - 1].gen_tokens, rest));
+
+	/* no token counters on the page */
+	parse(&n, NULL, "http_requests_total 30\n", 0, &out);
+	assert_true(out.ok && isnan(out.gen_tokens) && isnan(out.prompt_tokens) && out.nfeatures == 0);
+	/* the label turned off: no breakdown */
+	n.feature_label[0] = '\0';
+	parse(&n, NULL, page, 0, &out);
+	assert_true(same(out.gen_tokens, 1750) && out.nfeatures == 0);
+}
+
 static void test_selectors(void **state)
 {
 	struct cn_promsel extra, sel;
@@ -478,6 +537,7 @@ int main(void)
 		cmocka_unit_test(test_too_many_buckets),
 		cmocka_unit_test(test_page_cap),
 		cmocka_unit_test(test_million_series),
+		cmocka_unit_test(test_tokens_and_features),
 		cmocka_unit_test(test_selectors),
 		cmocka_unit_test(test_bad_names),
 	};

@@ -117,6 +117,23 @@ static const struct bad_case bad_cases[] = {
 	  10, "max for error_rate must be a percentage" },
 	{ "percent max on latency", NAME STEPS "slos:\n  - name: l\n    metric: ttft\n    quantile: 0.9\n    max: 5%\n",
 	  0, 11, 10, "max for ttft must be a duration" },
+	/* unit economics */
+	{ "throughput without min_ratio", NAME STEPS "slos:\n  - name: t\n    metric: tokens_per_second\n", 0, 8, 5,
+	  "tokens_per_second needs 'min_ratio'" },
+	{ "throughput with max_increase", NAME STEPS "slos:\n  - name: t\n    metric: tokens_per_second\n"
+	  "    max_increase: 1.1x\n", 0, 10, 19, "give 'min_ratio' (e.g. 'min_ratio: 0.9x'), not max_increase" },
+	{ "min_ratio above 1x", NAME STEPS "slos:\n  - name: t\n    metric: tokens_per_second\n    min_ratio: 1.2x\n",
+	  0, 10, 16, "min_ratio '1.2x'" },
+	{ "min_ratio on error rate", NAME STEPS "slos:\n  - name: e\n    metric: error_rate\n    max: 1%\n"
+	  "    min_ratio: 0.9x\n", 0, 11, 16, "min_ratio applies only to tokens_per_second" },
+	{ "duration max on cost", NAME STEPS "slos:\n  - name: c\n    metric: cost_per_1k_tokens\n    max: 2s\n", 0, 10,
+	  10, "max for cost_per_1k_tokens must be a price" },
+	{ "cost without objective", NAME STEPS "slos:\n  - name: c\n    metric: cost_per_1k_tokens\n", 0, 8, 5,
+	  "needs 'max_increase' (e.g. 1.1x), 'max' or both" },
+	{ "quantile on cost", NAME STEPS "slos:\n  - name: c\n    metric: cost_per_1k_tokens\n    quantile: 0.9\n"
+	  "    max_increase: 1.1x\n", 0, 10, 15, "quantile applies only to latency" },
+	{ "bare number max on latency", NAME STEPS "slos:\n  - name: l\n    metric: latency\n    quantile: 0.9\n"
+	  "    max: 2\n", 0, 11, 10, "max for latency must be a duration" },
 	{ "duplicate slo names", NAME STEPS SLOS "  - name: e\n    metric: error_rate\n    max: 2%\n", 0, 11, 11,
 	  "slo name 'e' is used twice" },
 	{ "anchor", "name: &n p\n" STEPS SLOS, 0, 1, 7, "anchors ('&n') are not supported" },

@@ -7,10 +7,12 @@
 
 #include <cmocka.h>
 
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "canary/policy.h"
 #include "canary/schema.h"
 #include "canary/service.h"
 
@@ -36,6 +38,11 @@
 #define K8S_SLOTS "slots:\n  blue:  { server: foo-v1, metrics_url: http://127.0.0.1:8001/metrics }\n" \
 	"  green: { server: foo-v2, metrics_url: http://127.0.0.1:8002/metrics }\n"
 #define WITH_API(api) NAME "gateway:\n  runtime_api: " api "\n  backend: chat\n" SLOTS LIVE
+
+/* a blue slot with cost keys `k` on line 6; a green slot with a cost */
+#define COST_BLUE(k) "  blue:  { server: blue,  metrics_url: http://127.0.0.1:8001/metrics, " k " }\n"
+#define GREEN_COST "  green: { server: green, metrics_url: http://127.0.0.1:8002/metrics, cost_per_hour: 2 }\n"
+#define SLOTS_BLUE_COST_ONLY "slots:\n" COST_BLUE("cost_per_hour: 2") GREEN
 
 struct bad_case {
 	const char *what;
@@ -71,6 +78,21 @@ static const struct bad_case bad_cases[] = {
 	{ "runtime api without port", WITH_API("localhost"), 3, 16, "must be unix:/PATH, /PATH or HOST:PORT" },
 	{ "runtime api relative unix path", WITH_API("unix:admin.sock"), 3, 16, "must be absolute" },
 	{ "runtime api empty host", WITH_API("':9999'"), 3, 16, "must be unix:/PATH, /PATH or HOST:PORT" },
+	/* unit economics: each slot's cost */
+	{ "negative cost", NAME GATEWAY "slots:\n" COST_BLUE("cost_per_hour: -1") GREEN_COST LIVE, 6, 86,
+	  "cost_per_hour '-1' must be greater than 0" },
+	{ "zero replicas", NAME GATEWAY "slots:\n" COST_BLUE("cost_per_hour: 2, replicas: 0") GREEN_COST LIVE, 6, 99,
+	  "replicas '0' must be at least 1" },
+	{ "misspelt cost key", NAME GATEWAY "slots:\n" COST_BLUE("cost_per_hour: 2, replica: 3") GREEN_COST LIVE, 6, 89,
+	  "unknown key 'replica' (did you mean 'replicas'?)" },
+	{ "two kinds of cost", NAME GATEWAY "slots:\n" COST_BLUE("cost_per_hour: 2, price_per_1k_tokens: 0.1") GREEN_COST
+	  LIVE, 6, 110, "give cost_per_hour (with replicas) or price_per_1k_tokens, not both" },
+	{ "replicas without a price", NAME GATEWAY "slots:\n" COST_BLUE("replicas: 2") GREEN_COST LIVE, 6, 81,
+	  "replicas goes with cost_per_hour" },
+	{ "zero price per 1k", NAME GATEWAY "slots:\n" COST_BLUE("price_per_1k_tokens: 0") GREEN_COST LIVE, 6, 92,
+	  "price_per_1k_tokens '0' must be greater than 0" },
+	{ "one slot without cost", NAME GATEWAY SLOTS_BLUE_COST_ONLY LIVE, 7, 10,
+	  "slot 'green' has no cost but slot 'blue' has one" },
 	{ "prometheus without url", GOOD "metrics:\n  source: prometheus\n", 10, 3, "missing 'prometheus_url'" },
 	{ "prometheus without selectors", GOOD "metrics:\n  source: prometheus\n  prometheus_url: http://127.0.0.1:9090\n",
 	  6, 10, "slot 'blue' needs a selector" },
@@ -330,6 +352,53 @@ static void test_demo_service_example(void **state)
 	free(src);
 }
 
+/* Unit economics: the example with costs loads; a policy's economics SLOs meet a service only when it has token
+ * counters and, for cost_per_1k_tokens, a cost on both slots (FILE:LINE:COL of the SLO's metric otherwise). */
+static void test_econ_service_and_policy(void **state)
+{
+	(void)state;
+	const char *dir = getenv("CANARY_SOURCE_DIR");
+	char path[4096];
+	snprintf(path, sizeof path, "%s/policies/econ-service.yaml", dir ? dir : ".");
+	struct cn_service s;
+	struct cn_err err = { 0 };
+	if (cn_service_load_file(path, &s, NULL, &err))
+		fail_msg("%s", err.msg);
+	assert_true(s.slots[0].cost_per_hour == 12.40 && s.slots[0].replicas == 4);
+	assert_string_equal(s.metrics.names.gen_tokens, "vllm:generation_tokens_total");
+	assert_string_equal(s.metrics.names.prompt_tokens, "vllm:prompt_tokens_total");
+	assert_string_equal(s.metrics.names.feature_label, "feature");
+	struct cn_cost c;
+	cn_service_slot_cost(&s, 1, &c);
+	assert_true(c.per_hour == 12.40 && c.replicas == 4 && isnan(c.per_1k_tokens));
+
+	static const char pol[] = "name: p\nsteps:\n  - weight: 5%\n    hold: 1m\n  - weight: 100%\n    hold: 1m\n"
+				  "slos:\n  - name: e\n    metric: error_rate\n    max: 1%\n"
+				  "  - name: c\n    metric: cost_per_1k_tokens\n    max_increase: 1.1x\n";
+	struct cn_policy p;
+	if (cn_policy_parse(pol, strlen(pol), "p.yaml", &p, &err))
+		fail_msg("%s", err.msg);
+	assert_int_equal(cn_policy_service_check(&p, pol, "p.yaml", &s, &err), 0);
+
+	struct cn_service nocost = s;
+	nocost.slots[1].cost_per_hour = NAN;
+	nocost.slots[1].replicas = 0;
+	assert_int_equal(cn_policy_service_check(&p, pol, "p.yaml", &nocost, &err), -CN_EINPUT);
+	assert_non_null(strstr(err.msg, "p.yaml:12:13: slo 'c': cost_per_1k_tokens needs each slot's cost"));
+
+	struct cn_service notokens = s;
+	notokens.metrics.names.gen_tokens[0] = '\0';
+	assert_int_equal(cn_policy_service_check(&p, pol, "p.yaml", &notokens, &err), -CN_EINPUT);
+	assert_non_null(strstr(err.msg, "p.yaml:12:13: slo 'c': cost_per_1k_tokens needs a generation tokens counter"));
+
+	/* a fixed price per 1k tokens is a cost too */
+	struct cn_service fixed = nocost;
+	fixed.slots[1].price_per_1k_tokens = 0.002;
+	assert_int_equal(cn_policy_service_check(&p, pol, "p.yaml", &fixed, &err), 0);
+	cn_service_slot_cost(&fixed, 1, &c);
+	assert_true(isnan(c.per_hour) && c.per_1k_tokens == 0.002);
+}
+
 /* The Kubernetes examples load as their comments describe. */
 static void test_k8s_service_examples(void **state)
 {
@@ -384,6 +453,7 @@ int main(void)
 		cmocka_unit_test(test_presets),
 		cmocka_unit_test(test_demo_service_example),
 		cmocka_unit_test(test_k8s_service_examples),
+		cmocka_unit_test(test_econ_service_and_policy),
 		cmocka_unit_test(test_schema_is_documented),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -6,6 +6,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <string.h>
 
 #include <cmocka.h>
@@ -65,6 +66,46 @@ static void test_seq_round_trip(void **state)
 	/* untouched tests keep NAN tolerance and threshold (JSON null) */
 	assert_true(isnan(back.seq.slo[0].tol) && isnan(back.seq.slo[0].threshold));
 	assert_int_equal(back.seq.slo[0].ticks, 0);
+}
+
+/* The unit-economics evidence, costs, token counters and per-feature breakdown survive the store (a daemon that
+ * takes over a rollout judges on what the last one saw); a state without them loads with none. */
+static void test_econ_round_trip(void **state)
+{
+	(void)state;
+	static struct cn_rollout_state st, back;
+	struct cn_err err = { 0 };
+	cn_rollout_init(&st);
+	struct cn_counters *c = &st.acc_candidate;
+	c->econ = (struct cn_econ_acc){ .ticks = 7, .g = 7000, .b = 14.5, .gg = 7e6, .bb = 30.1, .gb = 14500,
+					.prompt = 1400, .seconds = 70 };
+	c->cost = (struct cn_cost){ .per_hour = 12.4, .replicas = 4, .per_1k_tokens = NAN };
+	c->nfeatures = 2;
+	snprintf(c->features[0].name, sizeof c->features[0].name, "search");
+	c->features[0] = (struct cn_feature){ "search", 4000, 40, 8.5 };
+	c->features[1] = (struct cn_feature){ "chat", 3000, 30, 6 };
+	st.ref_baseline.cost = (struct cn_cost){ .per_hour = NAN, .replicas = NAN, .per_1k_tokens = 0.002 };
+	st.have_last = true;
+	st.last.candidate.ok = st.last.baseline.ok = true;
+	st.last.candidate.gen_tokens = 123456;
+	st.last.candidate.prompt_tokens = 7890;
+	json_t *j = cn_state_to_json(&st);
+	assert_non_null(j);
+	memset(&back, 0x5a, sizeof back);
+	assert_int_equal(cn_state_from_json(j, &back, &err), 0);
+	json_decref(j);
+	const struct cn_counters *b = &back.acc_candidate;
+	assert_true(memcmp(&b->econ, &c->econ, sizeof b->econ) == 0);
+	assert_true(b->cost.per_hour == 12.4 && b->cost.replicas == 4 && isnan(b->cost.per_1k_tokens));
+	assert_int_equal(b->nfeatures, 2);
+	assert_string_equal(b->features[1].name, "chat");
+	assert_true(b->features[1].gen_tokens == 3000 && b->features[1].requests == 30 &&
+		    b->features[1].latency_sum == 6);
+	assert_true(isnan(back.ref_baseline.cost.per_hour) && back.ref_baseline.cost.per_1k_tokens == 0.002);
+	assert_true(back.last.candidate.gen_tokens == 123456 && back.last.candidate.prompt_tokens == 7890);
+	/* the baseline had none of it */
+	assert_true(back.acc_baseline.econ.ticks == 0 && back.acc_baseline.nfeatures == 0);
+	assert_true(isnan(back.acc_baseline.cost.per_hour) && isnan(back.last.baseline.gen_tokens));
 }
 
 static void test_old_state_loads(void **state)
@@ -134,6 +175,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_seq_round_trip),
+		cmocka_unit_test(test_econ_round_trip),
 		cmocka_unit_test(test_old_state_loads),
 		cmocka_unit_test(test_results_json),
 	};

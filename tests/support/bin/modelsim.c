@@ -10,7 +10,12 @@
  * --sleep 1 they are really paced), the answer has at most the request's max_tokens, and a chat request with
  * "tools" gets a tool call whose arguments are malformed JSON with probability tool_call_malformed, or JSON without
  * its first required property with probability tool_call_invalid; a streamed answer is cut after its first token
- * (connection reset) with probability stream_cut. */
+ * (connection reset) with probability stream_cut.
+ *
+ * For unit economics (issue 14): vllm:generation_tokens_total and vllm:prompt_tokens_total count tokens,
+ * generation_factor stretches the time after the first token (1.3: a release that needs 30% more time per generated
+ * token), and features N labels answers feature="search" | "chat" | ... in turn on the latency histogram and the
+ * token counters (the per-feature breakdown). */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <inttypes.h>
@@ -86,7 +91,11 @@ struct server {
 	_Atomic uint64_t next_id;
 
 	struct sim_hist e2e, ttft, tpot;
-	_Atomic uint64_t ok, failed, gen_tokens;
+	_Atomic uint64_t ok, failed, gen_tokens, prompt_tokens;
+	/* the per-feature breakdown (cfg.features > 0): latency histogram and token counters by feature */
+	struct sim_hist e2e_f[SIM_FEATURES];
+	_Atomic uint64_t gen_f[SIM_FEATURES], prompt_f[SIM_FEATURES];
+	_Atomic uint64_t turn;        /* answers so far: the next feature in turn */
 	_Atomic int64_t running;
 
 	pthread_mutex_t tmu;          /* guards the timer heap and stopping */
@@ -238,6 +247,13 @@ static void draw(struct server *s, struct req *r)
 static void observe_ok(struct server *s, const struct req *r)
 {
 	long tokens = r->tokens;
+	if (r->cfg.features > 0) {
+		uint64_t f = atomic_fetch_add(&s->turn, 1) % (uint64_t)r->cfg.features;
+		sim_hist_observe(&s->e2e_f[f], r->latency);
+		atomic_fetch_add_explicit(&s->gen_f[f], (uint64_t)tokens, memory_order_relaxed);
+		atomic_fetch_add_explicit(&s->prompt_f[f], (uint64_t)r->prompt_tokens, memory_order_relaxed);
+	}
+	atomic_fetch_add_explicit(&s->prompt_tokens, (uint64_t)r->prompt_tokens, memory_order_relaxed);
 	sim_hist_observe(&s->e2e, r->latency);
 	sim_hist_observe(&s->ttft, r->ttft);
 	if (tokens > 1)
@@ -447,6 +463,7 @@ static enum MHD_Result answer_metrics(struct MHD_Connection *c, struct server *s
 	pthread_mutex_lock(&s->mu);
 	memcpy(name, s->cfg.name, sizeof name);
 	bool garbage = s->cfg.metrics_garbage != 0;
+	long features = s->cfg.features;
 	pthread_mutex_unlock(&s->mu);
 	if (garbage) {
 		/* fault injection: a page a scraper must refuse (a bad number in a wanted series) */
@@ -456,8 +473,19 @@ static enum MHD_Result answer_metrics(struct MHD_Connection *c, struct server *s
 	}
 	snprintf(labels, sizeof labels, "model_name=\"%s\"", name);
 	/* histograms first, counters after, so a scrape never shows more observations than counted requests */
-	int rc = sim_hist_render(&s->e2e, "vllm:e2e_request_latency_seconds",
-				 "Histogram of e2e request latency in seconds.", labels, buf, METRICS_MAX, &off);
+	int rc = 0;
+	if (features > 0) {
+		/* by feature: each series once, so the sums over the page are the totals */
+		char fl[SIM_NAME_MAX + 64];
+		for (long f = 0; f < features; f++) {
+			snprintf(fl, sizeof fl, "%s,feature=\"%s\"", labels, sim_feature_names[f]);
+			rc |= sim_hist_render(&s->e2e_f[f], "vllm:e2e_request_latency_seconds",
+					      "Histogram of e2e request latency in seconds.", fl, buf, METRICS_MAX, &off);
+		}
+	} else {
+		rc |= sim_hist_render(&s->e2e, "vllm:e2e_request_latency_seconds",
+				      "Histogram of e2e request latency in seconds.", labels, buf, METRICS_MAX, &off);
+	}
 	rc |= sim_hist_render(&s->ttft, "vllm:time_to_first_token_seconds",
 			      "Histogram of time to first token in seconds.", labels, buf, METRICS_MAX, &off);
 	rc |= sim_hist_render(&s->tpot, "vllm:time_per_output_token_seconds",
@@ -474,15 +502,29 @@ static enum MHD_Result answer_metrics(struct MHD_Connection *c, struct server *s
 		  "# HELP vllm:request_success_total Count of successfully processed requests.\n"
 		  "# TYPE vllm:request_success_total counter\n"
 		  "vllm:request_success_total{finished_reason=\"length\",%s} %" PRIu64 "\n"
-		  "# HELP vllm:generation_tokens_total Number of generation tokens processed.\n"
-		  "# TYPE vllm:generation_tokens_total counter\n"
-		  "vllm:generation_tokens_total{%s} %" PRIu64 "\n"
 		  "# HELP http_requests_total Total number of completion requests by status code.\n"
 		  "# TYPE http_requests_total counter\n"
 		  "http_requests_total{status=\"200\"} %" PRIu64 "\n"
 		  "http_requests_total{status=\"500\"} %" PRIu64 "\n",
-		  labels, running < 0 ? 0 : running, labels, labels, ok, labels,
-		  atomic_load(&s->gen_tokens), ok, failed);
+		  labels, running < 0 ? 0 : running, labels, labels, ok, ok, failed);
+	rc |= put(buf, METRICS_MAX, &off, "# HELP vllm:generation_tokens_total Number of generation tokens processed.\n"
+		  "# TYPE vllm:generation_tokens_total counter\n");
+	if (features > 0)
+		for (long f = 0; f < features; f++)
+			rc |= put(buf, METRICS_MAX, &off, "vllm:generation_tokens_total{%s,feature=\"%s\"} %" PRIu64 "\n",
+				  labels, sim_feature_names[f], atomic_load(&s->gen_f[f]));
+	else
+		rc |= put(buf, METRICS_MAX, &off, "vllm:generation_tokens_total{%s} %" PRIu64 "\n", labels,
+			  atomic_load(&s->gen_tokens));
+	rc |= put(buf, METRICS_MAX, &off, "# HELP vllm:prompt_tokens_total Number of prefill tokens processed.\n"
+		  "# TYPE vllm:prompt_tokens_total counter\n");
+	if (features > 0)
+		for (long f = 0; f < features; f++)
+			rc |= put(buf, METRICS_MAX, &off, "vllm:prompt_tokens_total{%s,feature=\"%s\"} %" PRIu64 "\n",
+				  labels, sim_feature_names[f], atomic_load(&s->prompt_f[f]));
+	else
+		rc |= put(buf, METRICS_MAX, &off, "vllm:prompt_tokens_total{%s} %" PRIu64 "\n", labels,
+			  atomic_load(&s->prompt_tokens));
 	enum MHD_Result ret = rc ? send_json(c, s, 500, "{\"error\":\"metrics page too large\"}", r)
 				 : send_text(c, s, 200, "text/plain; version=0.0.4; charset=utf-8", buf, off, r);
 	free(buf);
@@ -631,9 +673,15 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *u
 		sim_hist_reset(&s->e2e);
 		sim_hist_reset(&s->ttft);
 		sim_hist_reset(&s->tpot);
+		for (int f = 0; f < SIM_FEATURES; f++) {
+			sim_hist_reset(&s->e2e_f[f]);
+			atomic_store(&s->gen_f[f], 0);
+			atomic_store(&s->prompt_f[f], 0);
+		}
 		atomic_store(&s->ok, 0);
 		atomic_store(&s->failed, 0);
 		atomic_store(&s->gen_tokens, 0);
+		atomic_store(&s->prompt_tokens, 0);
 		return send_json(c, s, 200, "{\"reset\":true}", r);
 	case R_BAD_METHOD:
 		return send_json(c, s, 405, "{\"error\":\"method not allowed\"}", r);
@@ -753,7 +801,7 @@ static void usage(FILE *f)
 		   "[--latency-sigma 0.3]\n"
 		   "                [--ttft-median 0.05] [--ttft-sigma 0.3] [--error-rate 0.005] [--tokens 32] "
 		   "[--sleep 0|1]\n"
-		   "                [--seed S] [--threads 2]\n"
+		   "                [--generation-factor 1] [--features 0..4] [--seed S] [--threads 2]\n"
 		   "  --port 0 picks a free port; the ready line says which.\n");
 }
 
@@ -839,6 +887,8 @@ int main(int argc, char **argv)
 	sim_hist_init(&s->e2e, sim_vllm_e2e_buckets, sim_vllm_e2e_nbuckets);
 	sim_hist_init(&s->ttft, sim_vllm_ttft_buckets, sim_vllm_ttft_nbuckets);
 	sim_hist_init(&s->tpot, sim_vllm_tpot_buckets, sim_vllm_tpot_nbuckets);
+	for (int f = 0; f < SIM_FEATURES; f++)
+		sim_hist_init(&s->e2e_f[f], sim_vllm_e2e_buckets, sim_vllm_e2e_nbuckets);
 	pthread_mutex_init(&s->mu, NULL);
 	pthread_mutex_init(&s->tmu, NULL);
 	pthread_condattr_t ca;

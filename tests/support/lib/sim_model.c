@@ -50,7 +50,11 @@ static const struct {
 	{ "tool_call_malformed", KEY_DOUBLE, offsetof(struct sim_config, tool_call_malformed), 0, 1 },
 	{ "tool_call_invalid", KEY_DOUBLE, offsetof(struct sim_config, tool_call_invalid), 0, 1 },
 	{ "stream_cut", KEY_DOUBLE, offsetof(struct sim_config, stream_cut), 0, 1 },
+	{ "generation_factor", KEY_DOUBLE, offsetof(struct sim_config, generation_factor), 0.1, 100 },
+	{ "features", KEY_LONG, offsetof(struct sim_config, features), 0, SIM_FEATURES },
 };
+
+const char *const sim_feature_names[SIM_FEATURES] = { "search", "chat", "summarize", "code" };
 
 void sim_config_defaults(struct sim_config *cfg)
 {
@@ -64,6 +68,7 @@ void sim_config_defaults(struct sim_config *cfg)
 	cfg->tokens = 32;
 	cfg->sleep = 0;
 	cfg->long_prompt_factor = 1;
+	cfg->generation_factor = 1;
 }
 
 void sim_prompt_latency(const struct sim_config *cfg, double prompt_tokens, double *latency, double *ttft)
@@ -76,6 +81,7 @@ void sim_prompt_latency(const struct sim_config *cfg, double prompt_tokens, doub
 	}
 	if (first > 0.9 * lat)
 		first = 0.9 * lat;
+	lat = first + (lat - first) * cfg->generation_factor;
 	*latency = lat;
 	*ttft = first;
 }
@@ -130,7 +136,7 @@ int sim_config_set(struct sim_config *cfg, const char *key, const char *value, s
 	return cn_fail(err, CN_EINPUT,
 		       "unknown key '%s' (use latency_median, latency_sigma, ttft_median, ttft_sigma, error_rate, "
 		       "tokens, sleep, metrics_garbage, prefill_per_token, long_prompt_tokens, long_prompt_factor, "
-		       "tool_call_malformed, tool_call_invalid, stream_cut)", key);
+		       "tool_call_malformed, tool_call_invalid, stream_cut, generation_factor, features)", key);
 }
 
 static const char *skip_ws(const char *p, const char *end)
@@ -242,11 +248,12 @@ int sim_config_json(const struct sim_config *cfg, char *buf, size_t size)
 			 "{\"name\":\"%s\",\"latency_median\":%.9g,\"latency_sigma\":%.9g,\"ttft_median\":%.9g,"
 			 "\"ttft_sigma\":%.9g,\"error_rate\":%.9g,\"tokens\":%ld,\"sleep\":%ld,\"metrics_garbage\":%ld,"
 			 "\"prefill_per_token\":%.9g,\"long_prompt_tokens\":%ld,\"long_prompt_factor\":%.9g,"
-			 "\"tool_call_malformed\":%.9g,\"tool_call_invalid\":%.9g,\"stream_cut\":%.9g}",
+			 "\"tool_call_malformed\":%.9g,\"tool_call_invalid\":%.9g,\"stream_cut\":%.9g,"
+			 "\"generation_factor\":%.9g,\"features\":%ld}",
 			 cfg->name, cfg->latency_median, cfg->latency_sigma, cfg->ttft_median, cfg->ttft_sigma,
 			 cfg->error_rate, cfg->tokens, cfg->sleep, cfg->metrics_garbage, cfg->prefill_per_token,
 			 cfg->long_prompt_tokens, cfg->long_prompt_factor, cfg->tool_call_malformed,
-			 cfg->tool_call_invalid, cfg->stream_cut);
+			 cfg->tool_call_invalid, cfg->stream_cut, cfg->generation_factor, cfg->features);
 	return (n < 0 || (size_t)n >= size) ? -1 : n;
 }
 

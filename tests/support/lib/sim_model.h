@@ -33,7 +33,14 @@ struct sim_config {
 				   * (its first required property left out), 0..1 */
 	double stream_cut;        /* probability that a streamed answer is cut (connection reset) after its first
 				   * token, 0..1 */
+	double generation_factor; /* time after the first token times this (1.3: 30% more time per generated token) */
+	long features;            /* 0: no feature label; 1..SIM_FEATURES: answers take turns among the first N of
+				   * search, chat, summarize, code, and the latency histogram and token counters
+				   * carry feature="..." */
 };
+
+#define SIM_FEATURES 4
+extern const char *const sim_feature_names[SIM_FEATURES];
 
 /* Fills cfg with the defaults (name "blue", median 0.2 s, sigma 0.3, ttft 0.05 s, errors 0.5%, 32 tokens; no
  * prefill cost, no long-prompt slowdown, well-formed tool calls). */
@@ -51,7 +58,8 @@ int sim_config_apply(struct sim_config *cfg, const char *body, size_t len, struc
 int sim_config_json(const struct sim_config *cfg, char *buf, size_t size);
 
 /* The simulated latency and TTFT of one answer to a prompt of prompt_tokens (>= 0): the drawn values plus the
- * prefill cost, both times long_prompt_factor for a long prompt; TTFT at most 0.9 of the latency. */
+ * prefill cost, both times long_prompt_factor for a long prompt; TTFT at most 0.9 of the latency; then the time
+ * after the first token times generation_factor. */
 void sim_prompt_latency(const struct sim_config *cfg, double prompt_tokens, double *latency, double *ttft);
 
 /* A small, fast random source (xoshiro256**); not for cryptography. */
