@@ -188,3 +188,86 @@ void cn_judge_slo_econ(const struct cn_slo *slo, double alpha, const struct cn_c
 		 ratio, lo, hi, conf, slo->min_ratio, c.tokens,
 		 out->verdict == CN_VERDICT_FAIL ? "slower than baseline" : "within");
 }
+
+/* The cost of 1,000 tokens of a feature: its busy seconds at the slot's replica price, or the fixed price. */
+static double feature_cost(const struct cn_cost *c, double tokens, double busy)
+{
+	if (isfinite(c->per_1k_tokens) && c->per_1k_tokens > 0)
+		return c->per_1k_tokens;
+	if (!(isfinite(c->per_hour) && c->per_hour > 0) || !(tokens > 0) || !(busy >= 0))
+		return NAN;
+	return c->per_hour / 3600 * busy / tokens * 1000;
+}
+
+void cn_econ_view_fill(const struct cn_counters *cand, const struct cn_counters *base, int dropped,
+		       struct cn_econ_view *out)
+{
+	const struct cn_counters *arm[2] = { cand, base };
+	bool have = out->have;
+	memset(out, 0, sizeof *out);
+	out->have = have;
+	out->dropped = dropped;
+	for (int a = 0; a < 2; a++) {
+		const struct cn_counters *c = arm[a];
+		out->tps[a] = c->econ.b > 0 && c->econ.g > 0 ? c->econ.g / c->econ.b : NAN;
+		out->cost_1k[a] = feature_cost(&c->cost, c->econ.g, c->econ.b);
+		out->tokens[a] = c->econ.g;
+		out->prompt_tokens[a] = c->econ.prompt;
+		out->slot_cost_per_hour[a] = isfinite(c->cost.per_hour) ? c->cost.per_hour * c->cost.replicas : NAN;
+	}
+	/* features by name, the candidate's first, then the baseline's others, up to the cap */
+	for (int a = 0; a < 2; a++) {
+		const struct cn_counters *c = arm[a];
+		for (int i = 0; i < c->nfeatures && i < CN_MAX_FEATURES; i++) {
+			const struct cn_feature *fi = &c->features[i];
+			struct cn_econ_feature *f = NULL;
+			for (int j = 0; j < out->nfeatures && !f; j++)
+				if (strcmp(out->f[j].name, fi->name) == 0)
+					f = &out->f[j];
+			if (!f) {
+				if (out->nfeatures >= CN_MAX_FEATURES)
+					continue;
+				f = &out->f[out->nfeatures++];
+				snprintf(f->name, sizeof f->name, "%s", fi->name);
+				f->tokens[0] = f->tokens[1] = f->latency_mean[0] = f->latency_mean[1] = NAN;
+				f->cost_1k[0] = f->cost_1k[1] = NAN;
+			}
+			f->tokens[a] = fi->gen_tokens;
+			f->latency_mean[a] = fi->requests > 0 ? fi->latency_sum / fi->requests : NAN;
+			f->cost_1k[a] = feature_cost(&c->cost, fi->gen_tokens, fi->latency_sum);
+		}
+	}
+}
+
+/* "0.0276", "n/a" */
+static const char *fmt_num(double v, const char *unit, char *buf, size_t size)
+{
+	if (isfinite(v))
+		snprintf(buf, size, "%.3g%s", v, unit);
+	else
+		snprintf(buf, size, "n/a");
+	return buf;
+}
+
+const char *cn_econ_features_line(const struct cn_econ_view *v, char *buf, size_t size)
+{
+	char c0[16], c1[16], l0[16], l1[16], r[24];
+	size_t used = 0;
+	buf[0] = '\0';
+	for (int i = 0; i < v->nfeatures && used + 1 < size; i++) {
+		const struct cn_econ_feature *f = &v->f[i];
+		double ratio = f->cost_1k[0] / f->cost_1k[1];
+		snprintf(r, sizeof r, isfinite(ratio) ? " (%.2fx)" : "", ratio);
+		int n = snprintf(buf + used, size - used, "%s%s: cost/1k %s vs %s%s, latency %s vs %s, %.0f tokens",
+				 i ? "; " : "", f->name, fmt_num(f->cost_1k[0], "", c0, sizeof c0),
+				 fmt_num(f->cost_1k[1], "", c1, sizeof c1), r, fmt_num(f->latency_mean[0], "s", l0, sizeof l0),
+				 fmt_num(f->latency_mean[1], "s", l1, sizeof l1), isfinite(f->tokens[0]) ? f->tokens[0] : 0);
+		if (n < 0)
+			break;
+		used += (size_t)n < size - used ? (size_t)n : size - used - 1;
+	}
+	if (v->dropped > 0 && used + 1 < size)
+		snprintf(buf + used, size - used, "; %d more feature%s in 'other' (at most %d shown)", v->dropped,
+			 v->dropped == 1 ? "" : "s", CN_MAX_FEATURES - 1);
+	return buf;
+}

@@ -65,6 +65,20 @@ static void ingest_histogram(const struct cn_histogram *prev, const struct cn_hi
 		st->reset |= bit; /* bounds changed within the step: earlier evidence dropped */
 }
 
+/* The entry of feature `name` in acc's breakdown, a new zeroed one if there is room; NULL when full. */
+static struct cn_feature *feature_entry(struct cn_counters *acc, const char *name)
+{
+	for (int j = 0; j < acc->nfeatures; j++)
+		if (strcmp(acc->features[j].name, name) == 0)
+			return &acc->features[j];
+	if (acc->nfeatures >= CN_MAX_FEATURES)
+		return NULL;
+	struct cn_feature *fa = &acc->features[acc->nfeatures++];
+	memset(fa, 0, sizeof *fa);
+	snprintf(fa->name, sizeof fa->name, "%s", name);
+	return fa;
+}
+
 /* Per-feature deltas: a feature counts from its second reading (matched by name), like any series. */
 static void ingest_features(const struct cn_sample *prev, const struct cn_sample *cur, struct cn_counters *acc)
 {
@@ -81,17 +95,9 @@ static void ingest_features(const struct cn_sample *prev, const struct cn_sample
 		if (cn_counter_delta(fc->requests, fp->requests, &dn) == CN_DELTA_MISSING)
 			dn = NAN;
 		ds = fc->latency_sum >= fp->latency_sum ? fc->latency_sum - fp->latency_sum : fc->latency_sum;
-		struct cn_feature *fa = NULL;
-		for (int j = 0; j < acc->nfeatures && !fa; j++)
-			if (strcmp(acc->features[j].name, fc->name) == 0)
-				fa = &acc->features[j];
-		if (!fa) {
-			if (acc->nfeatures >= CN_MAX_FEATURES)
-				continue;
-			fa = &acc->features[acc->nfeatures++];
-			memset(fa, 0, sizeof *fa);
-			snprintf(fa->name, sizeof fa->name, "%s", fc->name);
-		}
+		struct cn_feature *fa = feature_entry(acc, fc->name);
+		if (!fa)
+			continue;
 		if (isfinite(dg))
 			fa->gen_tokens += dg;
 		if (isfinite(dn))
@@ -468,17 +474,9 @@ void cn_counters_add(struct cn_counters *acc, const struct cn_counters *d, struc
 		acc->cost = d->cost;
 	for (int i = 0; i < d->nfeatures && i < CN_MAX_FEATURES; i++) {
 		const struct cn_feature *fd = &d->features[i];
-		struct cn_feature *fa = NULL;
-		for (int j = 0; j < acc->nfeatures && !fa; j++)
-			if (strcmp(acc->features[j].name, fd->name) == 0)
-				fa = &acc->features[j];
-		if (!fa) {
-			if (acc->nfeatures >= CN_MAX_FEATURES)
-				continue;
-			fa = &acc->features[acc->nfeatures++];
-			*fa = *fd;
+		struct cn_feature *fa = feature_entry(acc, fd->name);
+		if (!fa)
 			continue;
-		}
 		fa->gen_tokens += fd->gen_tokens;
 		fa->requests += fd->requests;
 		fa->latency_sum += fd->latency_sum;

@@ -212,6 +212,8 @@ static void result_init(struct cn_tick_result *out, const struct cn_rollout_stat
 	out->weight = cur->weight;
 	out->nslos = 0;
 	out->reason[0] = '\0';
+	out->econ.have = false;
+	out->econ.nfeatures = 0;
 }
 
 static void finish(struct cn_tick_result *out, enum cn_phase ph, double weight, enum cn_decision d)
@@ -423,6 +425,16 @@ static void gather(const struct cn_policy *p, const struct cn_rollout_state *cur
 	out->nslos = nslos;
 	if (seq)
 		check_srm(p, cur, n, &dc, &db, t);
+	/* the economics as shown (status, audit, report): whenever the policy judges them or tokens were counted */
+	bool econ = n->acc_candidate.econ.g > 0;
+	for (int i = 0; i < nslos && !econ; i++)
+		econ = CN_METRIC_IS_ECON(p->slos[i].metric);
+	if (econ) {
+		bool frozen = cur->weight >= 100 && n->ref_baseline.requests > 0;
+		out->econ.have = true;
+		cn_econ_view_fill(&n->acc_candidate, frozen ? &n->ref_baseline : &n->acc_baseline,
+				  obs ? obs->candidate.features_dropped : 0, &out->econ);
+	}
 }
 
 /* Why the tick is not conclusive: the first inconclusive SLO, else the unusable reading. */

@@ -78,7 +78,7 @@ static int check_pf_slo(struct cn_load *ld, void *obj, const struct cn_ynode *ma
 		if (rate && !pct)
 			return cn_ld_fail(ld, mx, "slo '%s': max of a rate must be a percentage such as '1%%', got '%s'",
 					  s->name, mx->text);
-		if (!rate && pct)
+		if (!rate && (pct || cn_limit_is_number(mx->text))) /* a plain number is a price (cost_per_1k_tokens) */
 			return cn_ld_fail(ld, mx, "slo '%s': max of a latency must be a duration such as '2s', got '%s'",
 					  s->name, mx->text);
 	}

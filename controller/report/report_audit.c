@@ -55,6 +55,12 @@ void cn_audit_describe(const char *kind, const char *data_json, char *buf, size_
 			       ev_str(s, "slo"), ev_str(s, "verdict"), num(ev_num(s, "candidate"), a, sizeof a),
 			       num(ev_num(s, "baseline"), b, sizeof b), num(ev_num(s, "objective"), c, sizeof c),
 			       num(ev_num(s, "n_candidate"), n, sizeof n));
+		json_array_foreach(json_object_get(d, "slos"), i, s)
+			if (json_is_string(json_object_get(s, "features"))) {
+				/* the per-feature breakdown, once (every economics SLO carries the same line) */
+				cn_line_appendf(buf, size, "; per feature (candidate vs baseline): %s", ev_str(s, "features"));
+				break;
+			}
 	} else if (strcmp(kind, "weight.intended") == 0) {
 		cn_line_appendf(buf, size, "weight %g%% -> %g%%", ev_num(d, "from"), ev_num(d, "to"));
 	} else if (strcmp(kind, "weight.confirmed") == 0) {

@@ -113,6 +113,10 @@ static const char *fmt_dur(int64_t ms, char *out, size_t size)
 }
 
 static bool is_rate(const char *metric) { return metric && strcmp(metric, "error_rate") == 0; }
+static bool is_econ(const char *metric)
+{
+	return metric && (strcmp(metric, "tokens_per_second") == 0 || strcmp(metric, "cost_per_1k_tokens") == 0);
+}
 
 /* An SLO value with its unit: error rates as percent, latencies in ms below 1 s. "n/a" for NaN. */
 static const char *fmt_value(double v, const char *metric, double scale, char *out, size_t size)
@@ -121,6 +125,8 @@ static const char *fmt_value(double v, const char *metric, double scale, char *o
 		snprintf(out, size, "n/a");
 	else if (is_rate(metric))
 		snprintf(out, size, "%.3g%%", v * 100.0);
+	else if (is_econ(metric)) /* tokens per busy second, or a price in the service's unit */
+		snprintf(out, size, "%.4g%s", v, metric[0] == 't' ? " tok/s" : "");
 	else if (scale < 1.0)
 		snprintf(out, size, "%.4g ms", v * 1000.0);
 	else
@@ -585,6 +591,11 @@ static void summary(struct cn_dynbuf *b, const struct cn_report *r, const struct
 	if (ro->reason && ro->reason[0]) {
 		rh_put(b, "<p class=\"reason\"><b>Why: </b>");
 		rh_put_esc(b, ro->reason);
+		rh_put(b, "</p>");
+	}
+	if (ro->features && ro->features[0]) {
+		rh_put(b, "<p class=\"features\" id=\"features\"><b>Per feature (candidate vs baseline, last tick): </b>");
+		rh_put_esc(b, ro->features);
 		rh_put(b, "</p>");
 	}
 	rh_put(b, "</header>\n");

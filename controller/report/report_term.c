@@ -136,6 +136,8 @@ void cn_term_print_rollout(FILE *f, const struct cn_rollout_status *st, const st
 		fprintf(f, "  %s\n", wait);
 	for (size_t i = 0; i < st->nslos; i++)
 		fprintf(f, "  %-16s %-12s %s\n", E(st->slos[i].slo), E(st->slos[i].verdict), E(st->slos[i].why));
+	if (st->features)
+		fprintf(f, "  per feature (candidate vs baseline): %s\n", E(st->features));
 }
 
 static int term_width(FILE *f)

@@ -6,6 +6,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "canary/judge.h"
+
 json_t *cn_json_real(double v)
 {
 	return isfinite(v) ? json_real(v) : json_null();
@@ -428,6 +430,11 @@ json_t *cn_slo_results_to_json(const struct cn_policy *p, const struct cn_slo_re
 		json_object_set_new(o, "n_candidate", cn_json_real(r[i].n_candidate));
 		json_object_set_new(o, "n_baseline", cn_json_real(r[i].n_baseline));
 		json_object_set_new(o, "why", json_string(r[i].why));
+		if (i < p->nslos && CN_METRIC_IS_ECON(p->slos[i].metric)) {
+			/* unit economics: the candidate/baseline ratio and its confidence bound's far end */
+			json_object_set_new(o, "ratio", cn_json_real(r[i].ratio));
+			json_object_set_new(o, "ratio_upper", cn_json_real(r[i].ratio_upper));
+		}
 		if (!isnan(r[i].boundary)) {
 			/* the sequential judge's numbers; ratio_upper null = no bound yet */
 			json_object_set_new(o, "statistic", cn_json_real(r[i].statistic));
@@ -443,4 +450,42 @@ json_t *cn_slo_results_to_json(const struct cn_policy *p, const struct cn_slo_re
 		json_array_append_new(a, o);
 	}
 	return a;
+}
+
+json_t *cn_econ_view_to_json(const struct cn_econ_view *v)
+{
+	if (!v->have)
+		return NULL;
+	char line[CN_ECON_LINE_MAX];
+	json_t *o = json_object(), *arms = json_object(), *fs = json_array();
+	static const char *const arm[2] = { "candidate", "baseline" };
+	for (int a = 0; a < 2 && arms; a++)
+		json_object_set_new(arms, arm[a], json_pack("{s:o, s:o, s:o, s:o, s:o}", "tokens_per_second",
+							   cn_json_real(v->tps[a]), "cost_per_1k_tokens",
+							   cn_json_real(v->cost_1k[a]), "tokens", cn_json_real(v->tokens[a]),
+							   "prompt_tokens", cn_json_real(v->prompt_tokens[a]),
+							   "slot_cost_per_hour", cn_json_real(v->slot_cost_per_hour[a])));
+	for (int i = 0; fs && i < v->nfeatures && i < CN_MAX_FEATURES; i++) {
+		const struct cn_econ_feature *f = &v->f[i];
+		json_array_append_new(fs, json_pack("{s:s, s:[o, o], s:[o, o], s:[o, o]}", "name", f->name, "tokens",
+						    cn_json_real(f->tokens[0]), cn_json_real(f->tokens[1]), "latency_mean",
+						    cn_json_real(f->latency_mean[0]), cn_json_real(f->latency_mean[1]),
+						    "cost_per_1k_tokens", cn_json_real(f->cost_1k[0]),
+						    cn_json_real(f->cost_1k[1])));
+	}
+	json_object_set_new(o, "arms", arms);
+	json_object_set_new(o, "features", fs);
+	json_object_set_new(o, "features_dropped", json_integer(v->dropped));
+	json_object_set_new(o, "features_line", json_string(cn_econ_features_line(v, line, sizeof line)));
+	return o;
+}
+
+void cn_slo_results_add_econ(json_t *slos, const struct cn_policy *p, const struct cn_econ_view *v)
+{
+	char line[CN_ECON_LINE_MAX];
+	if (!v->have || !json_is_array(slos) || !cn_econ_features_line(v, line, sizeof line)[0])
+		return;
+	for (size_t i = 0; i < json_array_size(slos) && i < (size_t)p->nslos; i++)
+		if (CN_METRIC_IS_ECON(p->slos[i].metric))
+			json_object_set_new(json_array_get(slos, i), "features", json_string(line));
 }

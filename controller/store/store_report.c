@@ -21,7 +21,7 @@ struct report_rows {
 };
 
 enum { R_ID, R_SERVICE, R_CANDIDATE, R_BASELINE, R_POLICY, R_POLICY_VERSION, R_PHASE, R_STEP, R_STEPS, R_WEIGHT,
-       R_CREATED_BY, R_REASON, R_STARTED, R_FINISHED, R_NOW, R_APPROVED_BY, R_EVENTS_TOTAL };
+       R_CREATED_BY, R_REASON, R_STARTED, R_FINISHED, R_NOW, R_APPROVED_BY, R_EVENTS_TOTAL, R_FEATURES };
 enum { P_SLO, P_AT, P_CANDIDATE, P_BASELINE, P_OBJECTIVE, P_VERDICT };
 enum { E_ID, E_AT, E_ACTOR, E_KIND, E_REASON, E_DATA, E_HASH };
 
@@ -38,6 +38,7 @@ static int fill(struct cn_report_rows *r, const struct report_rows *q, struct cn
 		.created_by = cn_col_str(h, 0, R_CREATED_BY), .approved_by = cn_col_str(h, 0, R_APPROVED_BY),
 		.reason = cn_col_str(h, 0, R_REASON), .started_ms = cn_col_int(h, 0, R_STARTED),
 		.finished_ms = cn_col_int(h, 0, R_FINISHED), .now_ms = cn_col_int(h, 0, R_NOW),
+		.features = cn_col_str(h, 0, R_FEATURES),
 	};
 
 	size_t nw = (size_t)PQntuples(q->weights), ns = (size_t)PQntuples(q->slos), np = (size_t)PQntuples(q->points);
@@ -120,7 +121,8 @@ int cn_store_report(struct cn_store *st, int64_t id, struct cn_report_rows **out
 		MS("clock_timestamp()") " AS now_ms, "
 		"(SELECT string_agg(DISTINCT c.actor, ', ') FROM commands c WHERE c.rollout_id = r.id "
 		"  AND c.kind = 'approve' AND c.result = 'accepted') AS approved_by, "
-		"(SELECT count(*) FROM audit_events e WHERE e.rollout_id = r.id) AS events_total "
+		"(SELECT count(*) FROM audit_events e WHERE e.rollout_id = r.id) AS events_total, "
+		"nullif(r.status->'economics'->>'features_line', '') AS features "
 		"FROM rollouts r JOIN policies p ON p.id = r.policy_id WHERE r.id = $1",
 		1, p, err);
 	if (!q.head) {

@@ -226,6 +226,13 @@ static json_t *record_doc(const struct cn_record *rec)
 		return doc; /* a refused command changes nothing but its own row */
 	json_t *status = json_pack("{s:s, s:s, s:o}", "decision", cn_decision_name(res->decision), "reason",
 				   res->reason, "slos", cn_slo_results_to_json(rec->policy, res->slos, res->nslos));
+	json_t *econ = cn_econ_view_to_json(&res->econ);
+	if (status && econ)
+		json_object_set_new(status, "economics", econ);
+	else
+		json_decref(econ);
+	json_t *slos = cn_slo_results_to_json(rec->policy, res->slos, res->nslos);
+	cn_slo_results_add_econ(slos, rec->policy, &res->econ); /* the tick's audit event carries the breakdown */
 	if (json_object_set_new(doc, "phase", json_string(cn_phase_name(res->next.phase))) ||
 	    json_object_set_new(doc, "step", json_integer(res->next.step)) ||
 	    json_object_set_new(doc, "weight", json_real(res->next.weight)) ||
@@ -235,7 +242,7 @@ static json_t *record_doc(const struct cn_record *rec)
 	    json_object_set_new(doc, "decision", json_string(cn_decision_name(res->decision))) ||
 	    json_object_set_new(doc, "next_tick_ms", json_integer(rec->next_tick_ms)) ||
 	    json_object_set_new(doc, "set_weight", json_boolean(res->set_weight)) ||
-	    json_object_set_new(doc, "slos", cn_slo_results_to_json(rec->policy, res->slos, res->nslos)) ||
+	    json_object_set_new(doc, "slos", slos) ||
 	    json_object_set_new(doc, "verdicts", verdict_rows(rec)))
 		goto fail;
 	if (rec->obs &&
@@ -379,6 +386,10 @@ static int status_documents(struct cn_status_list *l, struct cn_err *err)
 		const json_t *slos = json_object_get(json_array_get(docs, i), "slos"), *v;
 		size_t j;
 		s->slos = all + k;
+		s->features = json_string_value(json_object_get(json_object_get(json_array_get(docs, i), "economics"),
+								"features_line"));
+		if (s->features && !s->features[0])
+			s->features = NULL;
 		json_array_foreach(slos, j, v) {
 			all[k++] = (struct cn_status_slo){json_string_value(json_object_get(v, "slo")),
 							  json_string_value(json_object_get(v, "verdict")),

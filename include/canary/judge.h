@@ -297,6 +297,15 @@ void cn_judge_slo_econ(const struct cn_slo *slo, double alpha, const struct cn_c
 		       const struct cn_counters *base, const struct cn_series_status *cst,
 		       const struct cn_series_status *bst, struct cn_slo_result *out);
 
+/* Fills *out with the economics of the step's evidence, cand against base (dropped: features beyond the cap on the
+ * candidate's last page). out->have is set by the caller. */
+void cn_econ_view_fill(const struct cn_counters *cand, const struct cn_counters *base, int dropped,
+		       struct cn_econ_view *out);
+
+/* Writes the per-feature breakdown as one line into buf ("" when there is none): "search: cost/1k 0.0276 vs 0.0227
+ * (1.22x), latency 0.31s vs 0.25s, 5210 tokens; chat: ...; 3 more features in 'other'". Returns buf. */
+const char *cn_econ_features_line(const struct cn_econ_view *v, char *buf, size_t size);
+
 /* Writes a short label for an SLO's measure ("error rate", "p99 latency", "p95 ttft") into buf; returns buf. */
 const char *cn_slo_label(const struct cn_slo *slo, char *buf, size_t size);
 

@@ -158,6 +158,27 @@ enum cn_command_kind {
 	CN_CMD_PROMOTE_FULL,  /* emergency: skip remaining steps and analysis */
 };
 
+/* What the economics look like at this tick, candidate [0] against baseline [1] (at 100% the baseline frozen from
+ * the earlier steps), over the step's evidence: shown in status, the audit and the report; judged only through the
+ * SLOs. NAN where it cannot be computed. */
+struct cn_econ_feature {
+	char name[CN_FEATURE_MAX];
+	double tokens[2];       /* generation tokens in the step */
+	double latency_mean[2]; /* seconds: the latency histogram's _sum / _count for the feature */
+	double cost_1k[2];      /* cost of 1,000 of its tokens (its busy seconds at the slot's price, or the fixed price) */
+};
+
+struct cn_econ_view {
+	bool have;              /* the policy judges economics, or the step counted tokens */
+	double tps[2];          /* generation tokens per busy second */
+	double cost_1k[2];      /* cost per 1,000 generation tokens */
+	double tokens[2], prompt_tokens[2];
+	double slot_cost_per_hour[2]; /* cost_per_hour x replicas; NAN with a fixed price or none */
+	int nfeatures;          /* features in both arms' breakdown, at most CN_MAX_FEATURES */
+	int dropped;            /* distinct features beyond the cap on the last page (summed as "other") */
+	struct cn_econ_feature f[CN_MAX_FEATURES];
+};
+
 struct cn_tick_result {
 	struct cn_rollout_state next;
 	enum cn_decision decision;
@@ -166,6 +187,7 @@ struct cn_tick_result {
 	struct cn_slo_result slos[CN_MAX_SLOS];
 	int nslos;
 	char reason[256];             /* why, in words and numbers */
+	struct cn_econ_view econ;     /* unit economics and the per-feature breakdown (have false: none) */
 };
 
 #endif

@@ -21,6 +21,16 @@ int cn_state_from_json(const json_t *j, struct cn_rollout_state *out, struct cn_
 /* Encodes one tick's SLO verdicts as an array of objects. Returns a new reference. */
 json_t *cn_slo_results_to_json(const struct cn_policy *p, const struct cn_slo_result *r, int n);
 
+#define CN_ECON_LINE_MAX 1024 /* the per-feature breakdown as one line */
+
+/* The tick's unit economics ({arms: {candidate, baseline}, features: [...], features_dropped, features_line}) as a
+ * new object, or NULL when there are none (v->have false). */
+json_t *cn_econ_view_to_json(const struct cn_econ_view *v);
+
+/* Adds the per-feature breakdown line ("features") to the entries of slos (as cn_slo_results_to_json made them)
+ * whose SLO is an economics one, so the tick's audit event carries it. Nothing without a breakdown. */
+void cn_slo_results_add_econ(json_t *slos, const struct cn_policy *p, const struct cn_econ_view *v);
+
 /* A double as JSON: a real, or null for NaN and infinities (JSON has neither). Returns a new reference. */
 json_t *cn_json_real(double v);
 /* The inverse: null -> NAN; a number -> its value. */

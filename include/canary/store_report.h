@@ -33,6 +33,7 @@ struct cn_report_rollout {
 	double weight;            /* candidate percent now / at the end */
 	const char *created_by;
 	const char *approved_by;  /* roles whose approvals were accepted, comma-separated; NULL or "": none */
+	const char *features;     /* unit economics per feature at the last tick, candidate vs baseline; NULL: none */
 	const char *reason;       /* why it is where it is */
 	int64_t started_ms;
 	int64_t finished_ms;      /* 0: still active */

@@ -142,6 +142,7 @@ struct cn_rollout_status {
 	const char *status_json;        /* the last tick's status document as stored (jsonb's text), or NULL */
 	struct cn_status_slo *slos;     /* its verdicts, in the policy's order */
 	size_t nslos;
+	const char *features;           /* unit economics per feature, candidate vs baseline, one line; NULL: none */
 	int64_t created_us, updated_us; /* microseconds since 1970-01-01 UTC */
 	int64_t finished_us;            /* CN_TIME_NONE while active */
 	const char *created_by;

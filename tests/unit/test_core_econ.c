@@ -174,6 +174,36 @@ static void test_verdict_table(void **state)
 	}
 }
 
+/* The per-feature breakdown: cost and mean latency per feature, candidate against baseline, on one line; a feature
+ * only one arm has shows n/a for the other; the features summed as "other" are counted. */
+static void test_features_line(void **state)
+{
+	(void)state;
+	struct cn_counters c = steady(10, 1000, 2, 3600, NAN), b = steady(10, 1000, 2, 3600, NAN);
+	c.nfeatures = 2;
+	c.features[0] = (struct cn_feature){ "search", 6000, 60, 15.6 }; /* 2.6 per 1k tokens, 0.26 s each */
+	c.features[1] = (struct cn_feature){ "chat", 4000, 40, 8 };
+	b.nfeatures = 2;
+	b.features[0] = (struct cn_feature){ "search", 6000, 60, 12 };  /* 2 per 1k tokens, 0.2 s each */
+	b.features[1] = (struct cn_feature){ "code", 1000, 10, 1 };
+	struct cn_econ_view v = { .have = true };
+	cn_econ_view_fill(&c, &b, 3, &v);
+	assert_true(v.have);
+	assert_int_equal(v.nfeatures, 3);
+	assert_true(fabs(v.cost_1k[0] - 2) < 1e-9 && fabs(v.tps[1] - 500) < 1e-9);
+	assert_true(fabs(v.slot_cost_per_hour[0] - 3600) < 1e-9);
+	char line[CN_MAX_FEATURES * 160];
+	cn_econ_features_line(&v, line, sizeof line);
+	assert_contains(line, "search: cost/1k 2.6 vs 2 (1.30x), latency 0.26s vs 0.2s, 6000 tokens");
+	assert_contains(line, "; chat: cost/1k 2 vs n/a, latency 0.2s vs n/a, 4000 tokens");
+	assert_contains(line, "; code: cost/1k n/a vs 1, latency n/a vs 0.1s, 0 tokens");
+	assert_contains(line, "; 3 more features in 'other' (at most 7 shown)");
+	/* a small buffer is cut, never overrun */
+	char small[40];
+	cn_econ_features_line(&v, small, sizeof small);
+	assert_true(strlen(small) < sizeof small);
+}
+
 /* ---- whole rollouts ---- */
 
 static uint64_t rng_state;
@@ -361,7 +391,8 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_estimate_table),   cmocka_unit_test(test_halfwidth),
-		cmocka_unit_test(test_verdict_table),    cmocka_unit_test(test_rollouts),
+		cmocka_unit_test(test_verdict_table),    cmocka_unit_test(test_features_line),
+		cmocka_unit_test(test_rollouts),
 		cmocka_unit_test(test_no_token_counters), cmocka_unit_test(test_aa_false_rollbacks),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

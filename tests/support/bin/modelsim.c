@@ -453,6 +453,19 @@ static int put(char *buf, size_t size, size_t *off, const char *fmt, ...)
 	return 0;
 }
 
+/* A token counter: one series per feature when answers are labelled (features > 0), else the total. */
+static int put_tokens(char *buf, size_t *off, const char *name, const char *help, const char *labels, long features,
+		      _Atomic uint64_t *per_feature, _Atomic uint64_t *total)
+{
+	int rc = put(buf, METRICS_MAX, off, "# HELP %s %s\n# TYPE %s counter\n", name, help, name);
+	for (long f = 0; f < features; f++)
+		rc |= put(buf, METRICS_MAX, off, "%s{%s,feature=\"%s\"} %" PRIu64 "\n", name, labels, sim_feature_names[f],
+			  atomic_load(&per_feature[f]));
+	if (features <= 0)
+		rc |= put(buf, METRICS_MAX, off, "%s{%s} %" PRIu64 "\n", name, labels, atomic_load(total));
+	return rc;
+}
+
 static enum MHD_Result answer_metrics(struct MHD_Connection *c, struct server *s, const struct req *r)
 {
 	char *buf = malloc(METRICS_MAX);
@@ -507,24 +520,10 @@ static enum MHD_Result answer_metrics(struct MHD_Connection *c, struct server *s
 		  "http_requests_total{status=\"200\"} %" PRIu64 "\n"
 		  "http_requests_total{status=\"500\"} %" PRIu64 "\n",
 		  labels, running < 0 ? 0 : running, labels, labels, ok, ok, failed);
-	rc |= put(buf, METRICS_MAX, &off, "# HELP vllm:generation_tokens_total Number of generation tokens processed.\n"
-		  "# TYPE vllm:generation_tokens_total counter\n");
-	if (features > 0)
-		for (long f = 0; f < features; f++)
-			rc |= put(buf, METRICS_MAX, &off, "vllm:generation_tokens_total{%s,feature=\"%s\"} %" PRIu64 "\n",
-				  labels, sim_feature_names[f], atomic_load(&s->gen_f[f]));
-	else
-		rc |= put(buf, METRICS_MAX, &off, "vllm:generation_tokens_total{%s} %" PRIu64 "\n", labels,
-			  atomic_load(&s->gen_tokens));
-	rc |= put(buf, METRICS_MAX, &off, "# HELP vllm:prompt_tokens_total Number of prefill tokens processed.\n"
-		  "# TYPE vllm:prompt_tokens_total counter\n");
-	if (features > 0)
-		for (long f = 0; f < features; f++)
-			rc |= put(buf, METRICS_MAX, &off, "vllm:prompt_tokens_total{%s,feature=\"%s\"} %" PRIu64 "\n",
-				  labels, sim_feature_names[f], atomic_load(&s->prompt_f[f]));
-	else
-		rc |= put(buf, METRICS_MAX, &off, "vllm:prompt_tokens_total{%s} %" PRIu64 "\n", labels,
-			  atomic_load(&s->prompt_tokens));
+	rc |= put_tokens(buf, &off, "vllm:generation_tokens_total", "Number of generation tokens processed.", labels,
+			 features, s->gen_f, &s->gen_tokens);
+	rc |= put_tokens(buf, &off, "vllm:prompt_tokens_total", "Number of prefill tokens processed.", labels, features,
+			 s->prompt_f, &s->prompt_tokens);
 	enum MHD_Result ret = rc ? send_json(c, s, 500, "{\"error\":\"metrics page too large\"}", r)
 				 : send_text(c, s, 200, "text/plain; version=0.0.4; charset=utf-8", buf, off, r);
 	free(buf);
