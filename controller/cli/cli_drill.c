@@ -10,6 +10,7 @@
 #include "canary/clock.h"
 #include "canary/drill.h"
 #include "canary/parse.h"
+#include "canary/report_drill.h"
 #include "canary/store.h"
 #include "canary/store_drills.h"
 #include "cli_drill_int.h"
@@ -64,55 +65,6 @@ static int parse_duration(const char *opt, const char *s, int64_t def, int64_t *
 	return 0;
 }
 
-/* "0.012s" or "-" */
-static const char *secs(double s, char *buf, size_t size)
-{
-	if (isnan(s))
-		snprintf(buf, size, "-");
-	else
-		snprintf(buf, size, "%.3fs", s);
-	return buf;
-}
-
-/* "2000 requests, 10 errors (0.50%), p99 0.412s" */
-static const char *nums(const struct cn_drill_numbers *n, char *buf, size_t size)
-{
-	if (!(n->requests > 0))
-		snprintf(buf, size, "no requests");
-	else if (isnan(n->p99_s))
-		snprintf(buf, size, "%.0f requests, %.0f errors (%.2f%%)", n->requests, n->errors, 100 * n->error_rate);
-	else
-		snprintf(buf, size, "%.0f requests, %.0f errors (%.2f%%), p99 %.3fs", n->requests, n->errors,
-			 100 * n->error_rate, n->p99_s);
-	return buf;
-}
-
-void cli_drill_print(FILE *f, const struct cn_drill_row *d, bool details)
-{
-	char a[32], b[160];
-	fprintf(f, "drill %lld %s: %s, %s -> %s, hold %llds%s — %s\n", (long long)d->id, d->service,
-		cn_drill_phase_name(d->phase), d->primary, d->secondary, (long long)(d->hold_ms / 1000),
-		d->scheduled ? " (scheduled)" : "", d->phase == CN_DRILL_PENDING ? "waiting for canaryd" : d->reason);
-	if (!details || !d->has_figures)
-		return;
-	const struct cn_drill_figures *g = &d->figures;
-	fprintf(f, "  baseline on %s: %s\n", d->primary, nums(&g->baseline, b, sizeof b));
-	if (!isnan(g->shift_s))
-		fprintf(f, "  shift to %s: %s; during the shift: %s\n", d->secondary, secs(g->shift_s, a, sizeof a),
-			nums(&g->shift, b, sizeof b));
-	if (g->hold.requests > 0 || !isnan(g->hold_s))
-		fprintf(f, "  hold on %s: %s; %s (on %s meanwhile: %.0f requests)\n", d->secondary,
-			secs(g->hold_s, a, sizeof a), nums(&g->hold, b, sizeof b), d->primary,
-			isnan(g->hold_primary.requests) ? 0 : g->hold_primary.requests);
-	if (!isnan(g->restore_s))
-		fprintf(f, "  shift back to %s: %s; during the shift back: %s\n", d->primary,
-			secs(g->restore_s, a, sizeof a), nums(&g->restore, b, sizeof b));
-	for (int i = 0; i < d->nslos; i++)
-		fprintf(f, "  slo %s: %s — %s\n", d->slos[i].slo, d->slos[i].verdict, d->slos[i].why);
-	if (d->abort_requested)
-		fprintf(f, "  abort requested by %s%s%s\n", d->abort_by, d->abort_reason[0] ? ": " : "", d->abort_reason);
-}
-
 /* Waits for drill id to end, printing each change of phase (text) or the final document (json). */
 static int wait_drill(struct cli *cli, struct cn_store *st, int64_t id, int64_t timeout_ms)
 {
@@ -131,7 +83,7 @@ static int wait_drill(struct cli *cli, struct cn_store *st, int64_t id, int64_t 
 		bool changed = strcmp(line, last) != 0;
 		if (changed && cli->output == CLI_TEXT && !cn_drill_ended(d->phase) &&
 		    strncmp(line, last, strlen(cn_drill_phase_name(d->phase)) + 1) != 0) {
-			cli_drill_print(stdout, d, false);
+			cn_report_drill_print(stdout, d, false);
 			fflush(stdout);
 		}
 		if (changed)
@@ -155,7 +107,7 @@ static int wait_drill(struct cli *cli, struct cn_store *st, int64_t id, int64_t 
 	if (cli->output == CLI_JSON)
 		cli_print_json(cli_json_drill(d, code));
 	else
-		cli_drill_print(stdout, d, true);
+		cn_report_drill_print(stdout, d, true);
 	cn_drill_row_free(d);
 	return code;
 }
@@ -313,7 +265,7 @@ static int drill_status(struct cli *cli, int argc, char **argv)
 		if (arr)
 			json_array_append_new(arr, cli_json_drill(d, -1));
 		else
-			cli_drill_print(stdout, d, npos == 1);
+			cn_report_drill_print(stdout, d, npos == 1);
 		cn_drill_row_free(d);
 	}
 	if (arr) {

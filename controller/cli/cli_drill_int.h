@@ -19,9 +19,6 @@ struct cn_drill_row;
 /* The exit code of a drill that ended in phase (0 passed, 1 cut short, 2 aborted, 70 failed). */
 int cli_drill_exit(enum cn_drill_phase phase);
 
-/* One line for a drill; with details its figures, verdicts and abort request. */
-void cli_drill_print(FILE *f, const struct cn_drill_row *d, bool details);
-
 /* `drill status --output json` and the end of `drill failover`/`wait` (exit_code < 0: none). A new reference. */
 json_t *cli_json_drill(const struct cn_drill_row *d, int exit_code);
 

@@ -127,20 +127,23 @@ void cn_drill_figures_merge(struct cn_drill_figures *f, const struct cn_drill_fi
 	keep_window(&f->restore, &earlier->restore);
 }
 
-/* "1200 requests, 6 errors (0.50%), p99 0.41s" */
+const char *cn_drill_numbers_text(const struct cn_drill_numbers *n, char *buf, size_t size)
+{
+	if (!(n->requests > 0))
+		snprintf(buf, size, "no requests");
+	else if (isnan(n->p99_s))
+		snprintf(buf, size, "%.0f requests, %.0f errors (%.2f%%)", n->requests, n->errors, 100 * n->error_rate);
+	else
+		snprintf(buf, size, "%.0f requests, %.0f errors (%.2f%%), p99 %.3gs", n->requests, n->errors,
+			 100 * n->error_rate, n->p99_s);
+	return buf;
+}
+
 static void describe(const struct cn_counters *c, char *buf, size_t size)
 {
 	struct cn_drill_numbers n;
 	cn_drill_numbers(c, &n);
-	if (!(n.requests > 0)) {
-		snprintf(buf, size, "no requests");
-		return;
-	}
-	if (isnan(n.p99_s))
-		snprintf(buf, size, "%.0f requests, %.0f errors (%.2f%%)", n.requests, n.errors, 100 * n.error_rate);
-	else
-		snprintf(buf, size, "%.0f requests, %.0f errors (%.2f%%), p99 %.3gs", n.requests, n.errors,
-			 100 * n.error_rate, n.p99_s);
+	cn_drill_numbers_text(&n, buf, size);
 }
 
 /* Takes one reading's deltas into tick and adds them to acc (NULL: the tick only). */

@@ -54,7 +54,7 @@ static const char *secs(double s, char *buf, size_t size)
 	if (isnan(s))
 		snprintf(buf, size, "-");
 	else
-		snprintf(buf, size, "%.3f s", s);
+		snprintf(buf, size, "%.3fs", s);
 	return buf;
 }
 
@@ -147,6 +147,32 @@ static void chart(struct cn_dynbuf *b, const struct cn_drill_report *r, const ch
 		putf(b, "</text>");
 	}
 	putf(b, "</svg>");
+}
+
+void cn_report_drill_print(FILE *f, const struct cn_drill_row *d, bool details)
+{
+	char a[32], b[160];
+	fprintf(f, "drill %lld %s: %s, %s -> %s, hold %llds%s — %s\n", (long long)d->id, d->service,
+		cn_drill_phase_name(d->phase), d->primary, d->secondary, (long long)(d->hold_ms / 1000),
+		d->scheduled ? " (scheduled)" : "", d->phase == CN_DRILL_PENDING ? "waiting for canaryd" : d->reason);
+	if (!details || !d->has_figures)
+		return;
+	const struct cn_drill_figures *g = &d->figures;
+	fprintf(f, "  baseline on %s: %s\n", d->primary, cn_drill_numbers_text(&g->baseline, b, sizeof b));
+	if (!isnan(g->shift_s))
+		fprintf(f, "  shift to %s: %s; during the shift: %s\n", d->secondary, secs(g->shift_s, a, sizeof a),
+			cn_drill_numbers_text(&g->shift, b, sizeof b));
+	if (g->hold.requests > 0 || !isnan(g->hold_s))
+		fprintf(f, "  hold on %s: %s; %s (on %s meanwhile: %.0f requests)\n", d->secondary,
+			secs(g->hold_s, a, sizeof a), cn_drill_numbers_text(&g->hold, b, sizeof b), d->primary,
+			isnan(g->hold_primary.requests) ? 0 : g->hold_primary.requests);
+	if (!isnan(g->restore_s))
+		fprintf(f, "  shift back to %s: %s; during the shift back: %s\n", d->primary,
+			secs(g->restore_s, a, sizeof a), cn_drill_numbers_text(&g->restore, b, sizeof b));
+	for (int i = 0; i < d->nslos; i++)
+		fprintf(f, "  slo %s: %s — %s\n", d->slos[i].slo, d->slos[i].verdict, d->slos[i].why);
+	if (d->abort_requested)
+		fprintf(f, "  abort requested by %s%s%s\n", d->abort_by, d->abort_reason[0] ? ": " : "", d->abort_reason);
 }
 
 char *cn_report_drill_html(const struct cn_drill_report *r, size_t max, size_t *len, struct cn_err *err)

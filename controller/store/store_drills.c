@@ -45,28 +45,8 @@ int cn_store_drill_abort(struct cn_store *st, int64_t id, const char *reason, st
 int cn_store_drill_claim(struct cn_store *st, const char *owner, int64_t lease_ms, int64_t *ids, bool *fresh,
 			 int max, int *n, int64_t *db_now_ms, struct cn_err *err)
 {
-	CN_BUG_ON(!owner || max <= 0 || !ids || !fresh || !n);
-	char lease[32], lim[16];
-	fmt_id(lease, sizeof lease, lease_ms);
-	snprintf(lim, sizeof lim, "%d", max);
-	const char *p[] = {owner, lease, lim};
-	PGresult *r = cn_store_exec(st, "claim due drills", "SELECT now_ms, id, fresh FROM canary.drill_claim($1, $2, $3)",
-				    3, p, err);
-	if (!r)
-		return -err->code;
-	int k = 0;
-	for (int i = 0; i < PQntuples(r) && k < max; i++) {
-		if (PQgetisnull(r, i, 1))
-			continue;
-		ids[k] = cn_col_int(r, i, 1);
-		fresh[k] = cn_col_bool(r, i, 2);
-		k++;
-	}
-	if (db_now_ms && PQntuples(r) > 0)
-		*db_now_ms = cn_col_int(r, 0, 0);
-	*n = k;
-	PQclear(r);
-	return 0;
+	return cn_store_claim_rows(st, "claim due drills", "SELECT now_ms, id, fresh FROM canary.drill_claim($1, $2, $3)",
+				   owner, lease_ms, max, ids, fresh, n, db_now_ms, err);
 }
 
 int cn_store_drill_renew(struct cn_store *st, int64_t id, const char *owner, int64_t lease_ms, double *weight,

@@ -34,17 +34,16 @@ int cn_store_rollout_create(struct cn_store *st, const char *service, const char
 	return 0;
 }
 
-int cn_store_claim(struct cn_store *st, const char *owner, int64_t lease_ms, int64_t *ids, bool *due, int max,
-		   int *n, int64_t *db_now_ms, struct cn_err *err)
+int cn_store_claim_rows(struct cn_store *st, const char *what, const char *sql, const char *owner, int64_t lease_ms,
+			int max, int64_t *ids, bool *flags, int *n, int64_t *db_now_ms, struct cn_err *err)
 {
-	CN_BUG_ON(!owner || max < 0 || (max > 0 && (!ids || !due)) || !n);
+	CN_BUG_ON(!owner || max < 0 || (max > 0 && (!ids || !flags)) || !n);
 	char lease[32], lim[16];
 	snprintf(lease, sizeof lease, "%lld", (long long)lease_ms);
 	snprintf(lim, sizeof lim, "%d", max);
 	const char *p[] = {owner, lease, lim};
 	/* One row at least: the database's clock, with id NULL when nothing was due. */
-	PGresult *r = cn_store_exec(st, "claim due rollouts", "SELECT now_ms, id, due FROM canary.claim($1, $2, $3)", 3,
-				    p, err);
+	PGresult *r = cn_store_exec(st, what, sql, 3, p, err);
 	if (!r)
 		return -err->code;
 	int k = 0;
@@ -52,7 +51,7 @@ int cn_store_claim(struct cn_store *st, const char *owner, int64_t lease_ms, int
 		if (PQgetisnull(r, i, 1))
 			continue;
 		ids[k] = cn_col_int(r, i, 1);
-		due[k] = cn_col_bool(r, i, 2);
+		flags[k] = cn_col_bool(r, i, 2);
 		k++;
 	}
 	if (db_now_ms && PQntuples(r) > 0)
@@ -60,6 +59,13 @@ int cn_store_claim(struct cn_store *st, const char *owner, int64_t lease_ms, int
 	*n = k;
 	PQclear(r);
 	return 0;
+}
+
+int cn_store_claim(struct cn_store *st, const char *owner, int64_t lease_ms, int64_t *ids, bool *due, int max,
+		   int *n, int64_t *db_now_ms, struct cn_err *err)
+{
+	return cn_store_claim_rows(st, "claim due rollouts", "SELECT now_ms, id, due FROM canary.claim($1, $2, $3)",
+				   owner, lease_ms, max, ids, due, n, db_now_ms, err);
 }
 
 int cn_store_release(struct cn_store *st, const char *owner, struct cn_err *err)

@@ -5,6 +5,7 @@
 #define CANARY_DRILL_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "canary/metrics-t.h"
@@ -94,6 +95,9 @@ struct cn_drill_numbers {
 	double requests, errors, error_rate, p99_s;
 };
 void cn_drill_numbers(const struct cn_counters *c, struct cn_drill_numbers *out);
+
+/* The numbers in words into buf: "1200 requests, 6 errors (0.50%), p99 0.41s" or "no requests"; returns buf. */
+const char *cn_drill_numbers_text(const struct cn_drill_numbers *n, char *buf, size_t size);
 
 /* What a drill reports: the timings (seconds; NAN where it did not happen) and the numbers of each window. */
 struct cn_drill_figures {
