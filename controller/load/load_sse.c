@@ -43,6 +43,21 @@ static bool has_text(const char *s, size_t n, const char *key)
 	return false;
 }
 
+/* True if the JSON text has key (given with its quotes) followed by a colon: a key, not a value such as
+ * "finish_reason":"tool_calls". */
+static bool has_key(const char *s, size_t n, const char *key)
+{
+	size_t kl = strlen(key);
+	for (const char *p = s; (p = find(p, n - (size_t)(p - s), key, kl)) != NULL; p += kl) {
+		const char *q = p + kl, *end = s + n;
+		while (q < end && *q == ' ')
+			q++;
+		if (q < end && *q == ':')
+			return true;
+	}
+	return false;
+}
+
 /* One complete line (without its end of line). Returns 1 for a token event, else 0. */
 static int line_done(struct cn_sse *p, const char *s, size_t n)
 {
@@ -65,7 +80,7 @@ static int line_done(struct cn_sse *p, const char *s, size_t n)
 		p->error = true;
 		return 0;
 	}
-	if (has_text(s, n, "\"text\"") || has_text(s, n, "\"content\"") || find(s, n, "\"tool_calls\"", 12)) {
+	if (has_text(s, n, "\"text\"") || has_text(s, n, "\"content\"") || has_key(s, n, "\"tool_calls\"")) {
 		p->tokens++;
 		return 1;
 	}

@@ -17,6 +17,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <jansson.h>
+
 #include "canary/contract.h"
 #include "canary/load.h"
 #include "canary/profile.h"
@@ -123,34 +125,102 @@ static struct cn_contract_rt *example_contract(void)
 	return rt;
 }
 
-/* Tool calls: the candidate leaves out a required property in every call (or writes JSON that is cut off), the
- * baseline answers by the schema; every answer of both is checked. */
+/* One streamed chat request with the contract's tools to the simulator: its events must carry one tool call (named
+ * in the first event) whose arguments come in at least two non-empty pieces that join to JSON with every required
+ * property, and end with finish_reason "tool_calls" and [DONE]. So the streamed contract checks below are fed real
+ * streamed tool calls, not text. */
+static void check_streamed_tool_call(int port, const struct cn_contract_rt *rt)
+{
+	char body[4096];
+	struct sim_http_resp resp = { 0 };
+	struct cn_err err = { 0 };
+	snprintf(body, sizeof body, "{\"model\":\"m\",\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}],"
+		 "\"tools\":%s,\"max_tokens\":6,\"stream\":true}", cn_contract_tools_json(rt));
+	if (sim_http_request(port, "POST", "/v1/chat/completions", body, 5000, &resp, &err) < 0)
+		fail_msg("%s", err.msg);
+	assert_int_equal(resp.status, 200);
+	char args[1024] = "";
+	int pieces = 0, named = 0;
+	bool finished = false, done = false;
+	for (char *line = resp.body, *next; line && *line; line = next) {
+		next = strchr(line, '\n');
+		if (next)
+			*next++ = '\0';
+		if (strncmp(line, "data: ", 6) != 0)
+			continue; /* blank lines, and the chunked encoding's sizes */
+		if (strncmp(line + 6, "[DONE]", 6) == 0) {
+			done = true;
+			continue;
+		}
+		json_t *d = json_loads(line + 6, 0, NULL);
+		assert_non_null(d);
+		json_t *c = json_array_get(json_object_get(d, "choices"), 0);
+		json_t *tc = json_array_get(json_object_get(json_object_get(c, "delta"), "tool_calls"), 0);
+		const char *fr = json_string_value(json_object_get(c, "finish_reason"));
+		finished |= fr && strcmp(fr, "tool_calls") == 0;
+		if (tc) {
+			json_t *fn = json_object_get(tc, "function");
+			named += json_object_get(fn, "name") != NULL;
+			const char *a = json_string_value(json_object_get(fn, "arguments"));
+			assert_non_null(a);
+			pieces += *a != '\0';
+			assert_true(strlen(args) + strlen(a) < sizeof args);
+			memcpy(args + strlen(args), a, strlen(a) + 1);
+		}
+		json_decref(d);
+	}
+	sim_http_free(&resp);
+	print_message("streamed tool call: %d pieces, arguments %s\n", pieces, args);
+	assert_int_equal(named, 1);
+	assert_true(pieces >= 2);
+	assert_true(finished && done);
+	json_t *v = json_loads(args, 0, NULL);
+	assert_non_null(v);
+	assert_non_null(json_object_get(v, "city"));
+	assert_non_null(json_object_get(v, "unit"));
+	json_decref(v);
+}
+
+/* Tool calls, whole and streamed (the arguments' text split across chunk.delta events): the candidate leaves out a
+ * required property in every call (or writes JSON that is cut off), the baseline answers by the schema; every
+ * answer of both is checked, and only the candidate's count as violations. */
 static void test_contract(void **state)
 {
 	(void)state;
 	static const char *const knobs[] = { "tool_call_invalid", "tool_call_malformed" };
 	static const char *const words[] = { "required property 'city' is missing", "arguments are not a JSON object" };
 	struct cn_contract_rt *rt = example_contract();
-	for (int k = 0; k < 2; k++) {
+	for (int k = 0; k < 4; k++) {
 		struct sim_proc cand, base;
 		struct cn_profile pf;
 		char knob[64];
-		snprintf(knob, sizeof knob, "--%s", knobs[k]);
+		bool stream = k >= 2;
+		snprintf(knob, sizeof knob, "--%s", knobs[k % 2]);
 		start_sim(&cand, "--error-rate", "0", knob, "1", NULL);
 		start_sim(&base, "--error-rate", "0", NULL);
-		profile(&pf, "rate: 100\nduration: 1s\nendpoint: chat\nprompt_tokens: { median: 20, p99: 200 }\n");
+		if (stream && k == 2)
+			check_streamed_tool_call(base.port, rt);
+		profile(&pf, stream ? "rate: 100\nduration: 1s\nendpoint: chat\nstream: true\n"
+				      "prompt_tokens: { median: 20, p99: 200 }\noutput_tokens: { median: 8, p99: 8 }\n"
+				    : "rate: 100\nduration: 1s\nendpoint: chat\nprompt_tokens: { median: 20, p99: 200 }\n");
 		struct pair *p = run_pair(&pf, cand.port, base.port, rt, NULL);
 		sim_proc_stop(&cand);
 		sim_proc_stop(&base);
 		if (p->rc < 0)
 			fail_msg("%s", p->err.msg);
-		print_message("%s: candidate %ld of %ld answers broke the contract ('%s'); baseline %ld of %ld\n",
-			      knobs[k], p->cand.contract_violations, p->cand.contract_checked, p->cand.contract_example,
-			      p->base.contract_violations, p->base.contract_checked);
+		print_message("%s%s: candidate %ld of %ld answers broke the contract ('%s'); baseline %ld of %ld\n",
+			      knobs[k % 2], stream ? " (streamed)" : "", p->cand.contract_violations,
+			      p->cand.contract_checked, p->cand.contract_example, p->base.contract_violations,
+			      p->base.contract_checked);
+		if (stream) {
+			/* every streamed call arrived whole (8 events each: the finishing chunk is no token) */
+			assert_int_equal(p->cand.errors + p->base.errors, 0);
+			assert_int_equal(p->base.output_tokens_seen, 8 * p->base.ok);
+		}
 		assert_true(p->cand.ok > 50);
 		assert_int_equal(p->cand.contract_checked, p->cand.ok);
 		assert_int_equal(p->cand.contract_violations, p->cand.ok);
-		assert_non_null(strstr(p->cand.contract_example, words[k]));
+		assert_non_null(strstr(p->cand.contract_example, words[k % 2]));
 		assert_int_equal(p->base.contract_checked, p->base.ok);
 		assert_int_equal(p->base.contract_violations, 0);
 		long per_band = 0;

@@ -90,7 +90,8 @@ static const char stream_text[] =
 	"data: {\"choices\":[{\"index\":0,\"delta\":{\"content\":\"lo\"}}]}\n\n"
 	"data: {\"choices\":[{\"index\":0,\"text\":\" world\"}]}\n\n"
 	"data: {\"choices\":[{\"index\":0,\"delta\":{\"tool_calls\":[{\"index\":0}]}}]}\n\n"
-	"data: {\"choices\":[{\"index\":0,\"delta\":{},\"finish_reason\":\"length\"}],\"usage\":{}}\n\n"
+	/* the last chunk of a streamed tool call names tool_calls as a value, not a key: no token */
+	"data: {\"choices\":[{\"index\":0,\"delta\":{},\"finish_reason\":\"tool_calls\"}],\"usage\":{}}\n\n"
 	"data: [DONE]\n\n";
 
 /* Every split of the stream into two chunks, and one byte at a time, gives the same counts. */

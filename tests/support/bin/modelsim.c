@@ -9,8 +9,9 @@
  * answers in server-sent events (one `data:` chunk per token, TTFT then evenly spaced tokens, `data: [DONE]`; with
  * --sleep 1 they are really paced), the answer has at most the request's max_tokens, and a chat request with
  * "tools" gets a tool call whose arguments are malformed JSON with probability tool_call_malformed, or JSON without
- * its first required property with probability tool_call_invalid; a streamed answer is cut after its first token
- * (connection reset) with probability stream_cut.
+ * its first required property with probability tool_call_invalid (with "stream": true the call comes as OpenAI's
+ * chat.completion.chunk deltas, its arguments' text split across the events); a streamed answer is cut after its
+ * first token (connection reset) with probability stream_cut.
  *
  * For unit economics (issue 14): vllm:generation_tokens_total and vllm:prompt_tokens_total count tokens,
  * generation_factor stretches the time after the first token (1.3: a release that needs 30% more time per generated
@@ -35,6 +36,7 @@
 
 #include <jansson.h>
 
+#include "canary/bug.h"
 #include "sim_model.h"
 
 #define BODY_MAX 8192          /* admin bodies; completion bodies are read and dropped */
@@ -43,6 +45,7 @@
 #define TEXT_TOKENS_MAX 2048   /* tokens written into an answer's text (usage still says all of them) */
 #define COMPLETION_BODY_MAX (8 * 1024 * 1024) /* a completion request (a 30,000-token prompt is about 150 KB) */
 #define CHUNK_MAX 1024         /* one streamed event */
+#define TOOL_PIECE_MAX 128     /* the most of a tool call's arguments one streamed event carries */
 
 enum route {
 	R_NOT_FOUND, R_BAD_METHOD, R_COMPLETION, R_CHAT, R_METRICS, R_ADMIN_GET, R_ADMIN_SET, R_ADMIN_RESET, R_HEALTH,
@@ -74,6 +77,7 @@ struct req {
 	bool malformed;        /* this answer's tool call is malformed */
 	bool invalid;          /* this answer's tool call breaks the tool's schema */
 	bool cut;              /* this streamed answer is cut after its first token */
+	char *tool_args;       /* a streamed tool call's arguments (ASCII JSON text), sent in pieces; owned */
 	/* streaming */
 	long tokens, sent_tokens;
 	int64_t start_ns;
@@ -337,6 +341,41 @@ static enum MHD_Result answer_completion(struct MHD_Connection *c, struct req *r
 	return ret;
 }
 
+/* Writes s[0..n) into out (size at least 2n+1) as the inside of a JSON string: s is ASCII JSON text or a tool's name,
+ * so quotes and backslashes are all that need escaping (anything else below 0x20 becomes a space). */
+static void json_escape_ascii(const char *s, size_t n, char *out)
+{
+	size_t k = 0;
+	for (size_t i = 0; i < n; i++) {
+		if (s[i] == '"' || s[i] == '\\')
+			out[k++] = '\\';
+		out[k++] = (unsigned char)s[i] < 0x20 ? ' ' : s[i];
+	}
+	out[k] = '\0';
+}
+
+/* Event sent_tokens of a streamed tool call (OpenAI's chat.completion.chunk with delta.tool_calls): the first names
+ * the call, and each of the r->tokens events carries its share of the arguments' text, split anywhere (inside a
+ * string or between a backslash and what it escapes), as real servers do. Returns snprintf's count. */
+static int tool_chunk(struct req *r, long long created)
+{
+	size_t len = strlen(r->tool_args), t = (size_t)r->tokens, i = (size_t)r->sent_tokens;
+	size_t a = len * i / t, b = len * (i + 1) / t;
+	char piece[2 * TOOL_PIECE_MAX + 1], name[2 * sizeof r->tool], head[2 * sizeof r->tool + 128] = "";
+	CN_BUG_ON(b - a > TOOL_PIECE_MAX);
+	json_escape_ascii(r->tool_args + a, b - a, piece);
+	if (i == 0) {
+		json_escape_ascii(r->tool, strlen(r->tool), name);
+		snprintf(head, sizeof head, "\"id\":\"call_%" PRIu64 "\",\"type\":\"function\",", r->id);
+	}
+	return snprintf(r->chunk, sizeof r->chunk,
+			"data: {\"id\":\"chatcmpl-%s-%" PRIu64 "\",\"object\":\"chat.completion.chunk\",\"created\":%lld,"
+			"\"model\":\"%s\",\"choices\":[{\"index\":0,\"delta\":{%s\"tool_calls\":[{\"index\":0,%s"
+			"\"function\":{%s%s%s\"arguments\":\"%s\"}}]},\"finish_reason\":null}]}\n\n",
+			r->cfg.name, r->id, created, r->cfg.name, i == 0 ? "\"role\":\"assistant\",\"content\":null," : "",
+			head, i == 0 ? "\"name\":\"" : "", i == 0 ? name : "", i == 0 ? "\"," : "", piece);
+}
+
 /* The next event of a streamed answer into r->chunk; with --sleep 1 it waits (suspended) for the token's time.
  * Returns 1 when a chunk is ready, 0 when the connection was suspended, -1 at the end of the stream. */
 static int next_chunk(struct req *r)
@@ -367,7 +406,9 @@ static int next_chunk(struct req *r)
 					return 0;
 			}
 		}
-		if (chat)
+		if (chat && r->tool_args)
+			n = tool_chunk(r, created);
+		else if (chat)
 			n = snprintf(r->chunk, sizeof r->chunk,
 				     "data: {\"id\":\"chatcmpl-%s-%" PRIu64 "\",\"object\":\"chat.completion.chunk\","
 				     "\"created\":%lld,\"model\":\"%s\",\"choices\":[{\"index\":0,\"delta\":{%s"
@@ -383,10 +424,11 @@ static int next_chunk(struct req *r)
 	} else if (!r->final_sent) {
 		n = snprintf(r->chunk, sizeof r->chunk,
 			     "data: {\"id\":\"%s-%s-%" PRIu64 "\",\"object\":\"%s\",\"created\":%lld,\"model\":\"%s\","
-			     "\"choices\":[{\"index\":0,%s,\"finish_reason\":\"length\"}],\"usage\":{\"prompt_tokens\":%ld,"
+			     "\"choices\":[{\"index\":0,%s,\"finish_reason\":\"%s\"}],\"usage\":{\"prompt_tokens\":%ld,"
 			     "\"completion_tokens\":%ld,\"total_tokens\":%ld}}\n\n",
 			     chat ? "chatcmpl" : "cmpl", name, r->id, chat ? "chat.completion.chunk" : "text_completion",
-			     created, name, chat ? "\"delta\":{}" : "\"text\":\"\"", (long)r->prompt_tokens, r->tokens,
+			     created, name, chat ? "\"delta\":{}" : "\"text\":\"\"", r->tool_args ? "tool_calls" : "length",
+			     (long)r->prompt_tokens, r->tokens,
 			     (long)r->prompt_tokens + r->tokens);
 		r->final_sent = true;
 	} else {
@@ -423,6 +465,14 @@ static ssize_t stream_reader(void *cls, uint64_t pos, char *buf, size_t max)
 static enum MHD_Result answer_stream(struct MHD_Connection *c, struct req *r)
 {
 	struct server *s = r->srv;
+	if (r->route == R_CHAT && r->tool[0]) {
+		/* a tool call streamed in pieces: enough events that none carries more than TOOL_PIECE_MAX */
+		if (!(r->tool_args = tool_arguments(r, r->malformed)))
+			return MHD_NO;
+		long need = (long)((strlen(r->tool_args) + TOOL_PIECE_MAX - 1) / TOOL_PIECE_MAX);
+		if (r->tokens < need)
+			r->tokens = need;
+	}
 	observe_ok(s, r);
 	r->id = atomic_fetch_add(&s->next_id, 1);
 	r->start_ns = mono_ns();
@@ -773,7 +823,7 @@ static char *tool_arguments(const struct req *r, bool malformed)
 			v = json_string("x");
 		json_object_set_new(args, k, v);
 	}
-	char *text = args ? json_dumps(args, JSON_COMPACT) : NULL;
+	char *text = args ? json_dumps(args, JSON_COMPACT | JSON_ENSURE_ASCII) : NULL;
 	json_decref(args);
 	return text;
 }
@@ -789,6 +839,7 @@ static void completed(void *cls, struct MHD_Connection *c, void **con_cls, enum 
 	if (r->counted)
 		atomic_fetch_sub(&s->running, 1);
 	free(r->body);
+	free(r->tool_args);
 	json_decref(r->req_doc);
 	free(r);
 	*con_cls = NULL;
