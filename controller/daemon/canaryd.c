@@ -36,6 +36,7 @@ static void usage(FILE *f)
 {
 	fprintf(f, "usage: canaryd [--db CONNINFO] [--listen 127.0.0.1:PORT] [--id NAME] [--lease DURATION_MS]\n"
 		   "               [--poll MS] [--once] [--no-notify] [--notify-retry-max MS] [--no-sla]\n"
+		   "               [--sla-retention DAYS]\n"
 		   "  --db CONNINFO   PostgreSQL connection (default: DATABASE_URL, else libpq's PG* variables)\n"
 		   "  --listen ADDR   serve /healthz and /metrics on ADDR (IPv4:PORT)\n"
 		   "  --id NAME       lease owner name (default: HOST:PID:NONCE)\n"
@@ -44,7 +45,9 @@ static void usage(FILE *f)
 		   "  --once          run one round and exit\n"
 		   "  --no-notify     deliver no webhook notifications (other daemons do)\n"
 		   "  --notify-retry-max MS  longest back-off between attempts at one notification (default 60000)\n"
-		   "  --no-sla        record no SLA ledger minutes (other daemons do)\n");
+		   "  --no-sla        record no SLA ledger minutes (other daemons do)\n"
+		   "  --sla-retention DAYS  delete ledger minutes older than DAYS, never of the current month (default\n"
+		   "                  396: 13 months, a year of reports and the current month; 0: keep everything)\n");
 }
 
 static long parse_long(const char *opt, const char *s, long min, long max)
@@ -124,6 +127,7 @@ int main(int argc, char **argv)
 	d.cfg.notify_retry_max_ms = 60000;
 	d.cfg.sla = true;
 	d.cfg.sla_minute_ms = 60000;
+	d.cfg.sla_retention_days = 396;
 	d.stop = &stop_flag;
 	char host[64] = "canaryd";
 	gethostname(host, sizeof host - 1);
@@ -139,6 +143,7 @@ int main(int argc, char **argv)
 		{"poll", required_argument, NULL, 'p'}, {"once", no_argument, NULL, 'o'},
 		{"no-notify", no_argument, NULL, 'N'},  {"notify-retry-max", required_argument, NULL, 'R'},
 		{"no-sla", no_argument, NULL, 'S'},     {"help", no_argument, NULL, 'h'},
+		{"sla-retention", required_argument, NULL, 'K'},
 		{NULL, 0, NULL, 0},
 	};
 	int ch;
@@ -153,6 +158,7 @@ int main(int argc, char **argv)
 		case 'N': d.cfg.notify = false; break;
 		case 'R': d.cfg.notify_retry_max_ms = parse_long("--notify-retry-max", optarg, 100, 3600000); break;
 		case 'S': d.cfg.sla = false; break;
+		case 'K': d.cfg.sla_retention_days = (int)parse_long("--sla-retention", optarg, 0, 36600); break;
 		case 'h': usage(stdout); return 0;
 		default: usage(stderr); return 64;
 		}

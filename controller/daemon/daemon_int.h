@@ -33,6 +33,7 @@ struct daemon_config {
 	int64_t notify_retry_max_ms; /* longest back-off between two attempts at one notification */
 	bool sla;                /* record the SLA ledger (a thread of its own; --no-sla: not this one) */
 	int64_t sla_minute_ms;   /* the ledger's minute: 60000 (CANARY_TEST_SLA_MINUTE_MS shortens it in tests) */
+	int sla_retention_days;  /* the SLA observer prunes ledger minutes older than this (hourly); 0: never */
 };
 
 /* What the daemon caches per rollout it owns: parsed pinned policy and service, open adapters. */
@@ -59,6 +60,7 @@ struct daemon_stats {
 	atomic_int healthy;      /* 1 while the database answers */
 	atomic_ullong notify_delivered, notify_failed; /* notifications delivered; attempts that failed */
 	atomic_ullong notify_backlog, notify_oldest_ms; /* undelivered notifications, the oldest's age (all daemons') */
+	atomic_ullong sla_pruned;  /* ledger minutes deleted by --sla-retention */
 	atomic_ullong sla_recorded, sla_nodata, sla_errors; /* ledger minutes recorded with and without numbers; failures */
 };
 

@@ -61,7 +61,9 @@ static enum MHD_Result answer(void *cls, struct MHD_Connection *conn, const char
 			 "# TYPE canaryd_sla_minutes_total counter\ncanaryd_sla_minutes_total{data=\"yes\"} %llu\n"
 			 "canaryd_sla_minutes_total{data=\"no\"} %llu\n"
 			 "# HELP canaryd_sla_errors_total SLA ledger minutes that could not be written.\n"
-			 "# TYPE canaryd_sla_errors_total counter\ncanaryd_sla_errors_total %llu\n",
+			 "# TYPE canaryd_sla_errors_total counter\ncanaryd_sla_errors_total %llu\n"
+			 "# HELP canaryd_sla_pruned_total SLA ledger minutes this daemon deleted (--sla-retention).\n"
+			 "# TYPE canaryd_sla_pruned_total counter\ncanaryd_sla_pruned_total %llu\n",
 			 (unsigned long long)atomic_load(&d->stats.ticks),
 			 (unsigned long long)atomic_load(&d->stats.tick_errors),
 			 (unsigned long long)atomic_load(&d->stats.commands),
@@ -75,7 +77,8 @@ static enum MHD_Result answer(void *cls, struct MHD_Connection *conn, const char
 			 (double)atomic_load(&d->stats.notify_oldest_ms) / 1000.0,
 			 (unsigned long long)atomic_load(&d->stats.sla_recorded),
 			 (unsigned long long)atomic_load(&d->stats.sla_nodata),
-			 (unsigned long long)atomic_load(&d->stats.sla_errors));
+			 (unsigned long long)atomic_load(&d->stats.sla_errors),
+			 (unsigned long long)atomic_load(&d->stats.sla_pruned));
 	} else {
 		status = MHD_HTTP_NOT_FOUND;
 		snprintf(body, sizeof body, "not found; try /healthz or /metrics\n");

@@ -6,16 +6,19 @@
  * service and minute. A minute it cannot measure is recorded without numbers and with the reason; a minute between
  * readings that are not one minute apart (the first after a start, a late turn) is not recorded: no data either way.
  * The minute's length is 60 s; CANARY_TEST_SLA_MINUTE_MS shortens it for tests only. */
+#include <jansson.h>
 #include <math.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "canary/judge.h"
 #include "canary/metrics.h"
 #include "canary/service.h"
+#include "canary/sla.h"
 #include "canary/store.h"
 #include "canary/store_sla.h"
 #include "daemon_int.h"
@@ -134,6 +137,117 @@ static const char *slot_minute(const struct cn_sample *base, const struct cn_sam
 	return NULL;
 }
 
+#define US_PER_MIN 60000000LL
+
+/* "2026-11-30T23:55:00Z" for us since the epoch. */
+static const char *iso_time(int64_t us, char *out, size_t size)
+{
+	time_t t = (time_t)(us / 1000000);
+	struct tm tm;
+	if (!gmtime_r(&t, &tm) || !strftime(out, size, "%Y-%m-%dT%H:%M:%SZ", &tm))
+		snprintf(out, size, "1970-01-01T00:00:00Z");
+	return out;
+}
+
+/* The document canary.sla_window_missed records for window win of objective ob (its real times start_us, end_us). */
+static char *miss_json(const struct watched *w, const struct cn_sla_objective *ob, const struct cn_sla_window *win,
+		       int64_t start_us, int64_t end_us)
+{
+	char ws[32], we[32], vt[64], lt[64];
+	double limit = ob->metric == CN_SLA_AVAILABILITY ? ob->min : (double)ob->max_ms / 1000.0;
+	json_t *o = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:f, s:f, s:i, s:I}", "contract",
+			      w->svc->sla.name, "objective", ob->name, "metric", cn_sla_metric_name(ob->metric), "window",
+			      ob->window, "window_start", iso_time(start_us, ws, sizeof ws), "window_end",
+			      iso_time(end_us, we, sizeof we), "state", cn_sla_wstate_name(win->state), "value_text",
+			      cn_sla_value_text(ob, win->value, "no requests", vt, sizeof vt), "limit_text",
+			      cn_sla_value_text(ob, limit, "-", lt, sizeof lt), "total", win->total, "bad", win->bad,
+			      "nodata_minutes", win->nodata_minutes, "service_version", (json_int_t)w->version_id);
+	if (!o)
+		return NULL;
+	json_object_set_new(o, "value", isfinite(win->value) ? json_real(win->value) : json_null());
+	json_object_set_new(o, "limit", json_real(limit));
+	if (ob->metric != CN_SLA_AVAILABILITY)
+		json_object_set_new(o, "quantile", json_real(ob->quantile));
+	char *text = json_dumps(o, JSON_COMPACT | JSON_SORT_KEYS);
+	json_decref(o);
+	return text;
+}
+
+/* In the transaction that recorded service w's minute m (minutes of o->minute_ms since the epoch): judges every
+ * window of its contract's objectives that this minute closes, with the core's arithmetic (as `canaryctl sla report`
+ * does), and records each missed one (canary.sla_window_missed: once per window). Month-long objectives are judged
+ * by the report, not here. Returns 0 or -code. */
+static int judge_closed_windows(struct observer *o, struct watched *w, int64_t m, struct cn_err *err)
+{
+	const struct cn_sla_contract *c = &w->svc->sla;
+	int64_t longest = 0, unit_us = o->minute_ms * 1000;
+	for (int i = 0; i < c->nobjectives; i++) {
+		int64_t per = c->objectives[i].window_ms / CN_SLA_MINUTE_MS;
+		if (per > 0 && (m + 1) % per == 0 && per > longest)
+			longest = per;
+	}
+	if (longest == 0)
+		return 0;
+	struct cn_sla_data *d = NULL;
+	struct cn_sla_minute *rows = NULL;
+	struct cn_sla_contract *one = malloc(sizeof *one);
+	int rc = -CN_EINTERNAL;
+	if (!one) {
+		cn_fail(err, CN_EINTERNAL, "out of memory judging the SLA of service '%s'", w->name);
+		goto out;
+	}
+	if ((rc = cn_store_sla_read(o->st, w->name, (m + 1 - longest) * unit_us, (m + 1) * unit_us, &d, err)) < 0)
+		goto out;
+	/* minutes of the ledger as the core counts them: a test's short minutes become whole ones */
+	if (!(rows = calloc(d->ledger.n ? d->ledger.n : 1, sizeof *rows))) {
+		rc = cn_fail(err, CN_EINTERNAL, "out of memory judging the SLA of service '%s'", w->name);
+		goto out;
+	}
+	for (size_t i = 0; i < d->ledger.n; i++) {
+		rows[i] = d->ledger.minutes[i];
+		rows[i].minute_us = rows[i].minute_us / unit_us * US_PER_MIN;
+	}
+	struct cn_sla_ledger l = d->ledger;
+	l.minutes = rows;
+	for (int i = 0; i < c->nobjectives; i++) {
+		const struct cn_sla_objective *ob = &c->objectives[i];
+		int64_t per = ob->window_ms / CN_SLA_MINUTE_MS;
+		if (per <= 0 || (m + 1) % per != 0)
+			continue;
+		*one = *c;
+		one->objectives[0] = *ob;
+		one->nobjectives = 1;
+		struct cn_sla_result *r = NULL;
+		int64_t end = (m + 1) * US_PER_MIN;
+		if ((rc = cn_sla_evaluate(one, &l, end - per * US_PER_MIN, end, end, &r, err)) < 0)
+			goto out;
+		const struct cn_sla_window *win = &r->objectives[0].windows[0];
+		bool missed = win->state == CN_SLA_MISSED || (win->state == CN_SLA_NODATA && c->no_data == CN_SLA_NODATA_MISS);
+		char *doc = missed ? miss_json(w, ob, win, (m + 1 - per) * unit_us, (m + 1) * unit_us) : NULL;
+		if (missed && !doc) {
+			cn_sla_result_free(r);
+			rc = cn_fail(err, CN_EINTERNAL, "out of memory judging the SLA of service '%s'", w->name);
+			goto out;
+		}
+		cn_sla_result_free(r);
+		if (doc) {
+			rc = cn_store_sla_window_missed(o->st, w->name, doc, err);
+			if (rc == 1)
+				dlog("warn", "sla.window_missed", dstr("service", w->name), dstr("objective", ob->name),
+				     dstr("miss", doc));
+			free(doc);
+			if (rc < 0)
+				goto out;
+		}
+	}
+	rc = 0;
+out:
+	free(rows);
+	free(one);
+	cn_sla_data_free(d);
+	return rc;
+}
+
 /* Records service w's minute k - 1 from the readings at boundaries k - 1 (base) and k (cur). */
 static void record_minute(struct observer *o, struct watched *w, int64_t k)
 {
@@ -167,7 +281,17 @@ static void record_minute(struct observer *o, struct watched *w, int64_t k)
 	}
 	struct cn_err err = {0};
 	int64_t minute_us = (k - 1) * o->minute_ms * 1000;
-	int rc = cn_store_sla_record(o->st, w->name, minute_us, &rec, &err);
+	/* with a contract, the minute and the windows it closes are one transaction */
+	bool judge = w->svc->sla.nobjectives > 0;
+	int rc = judge ? cn_store_begin(o->st, &err) : 0;
+	if (rc == 0)
+		rc = cn_store_sla_record(o->st, w->name, minute_us, &rec, &err);
+	if (judge && rc == 1 && judge_closed_windows(o, w, k - 1, &err) < 0)
+		rc = -err.code;
+	if (judge && rc >= 0 && cn_store_commit(o->st, &err) < 0)
+		rc = -err.code;
+	if (judge && rc < 0)
+		cn_store_rollback(o->st);
 	if (rc < 0) {
 		atomic_fetch_add(&o->d->stats.sla_errors, 1);
 		dlog("error", "sla.store_error", dstr("service", w->name), dstr("error", err.msg));
@@ -230,6 +354,27 @@ static void turn(struct observer *o, const struct cn_sla_targets *t, int64_t k)
 	}
 }
 
+#define RETAIN_ROWS 10000  /* per call: one call holds its locks briefly */
+#define RETAIN_CALLS 50    /* per pass: a huge backlog goes over several hours, never all at once */
+
+/* Ledger retention (--sla-retention): at most RETAIN_CALLS x RETAIN_ROWS minutes per pass, each call audited by
+ * canary.sla_retain. Returns 0 or -code. */
+static int retain(struct observer *o, struct cn_err *err)
+{
+	for (int i = 0; i < RETAIN_CALLS && !*o->d->stop; i++) {
+		int64_t rows = 0;
+		int rc = cn_store_sla_retain(o->st, o->d->cfg.sla_retention_days, RETAIN_ROWS, &rows, err);
+		if (rc < 0)
+			return rc;
+		atomic_fetch_add(&o->d->stats.sla_pruned, (unsigned long long)rows);
+		if (rows > 0)
+			dlog("info", "sla.retention", dint("rows", rows), dint("keep_days", o->d->cfg.sla_retention_days));
+		if (rows < RETAIN_ROWS)
+			break;
+	}
+	return 0;
+}
+
 static void disconnect(struct observer *o)
 {
 	cn_store_close(o->st);
@@ -240,7 +385,7 @@ static void *run(void *arg)
 {
 	struct observer o = {.d = arg, .minute_ms = ((struct daemon *)arg)->cfg.sla_minute_ms};
 	struct cn_err err = {0};
-	int64_t backoff = 200, last_k = -1;
+	int64_t backoff = 200, last_k = -1, last_retain = -1;
 	if (!(o.group = cn_metrics_group_new(&err))) {
 		dlog("error", "sla.error", dstr("error", err.msg));
 		return NULL;
@@ -271,6 +416,12 @@ static void *run(void *arg)
 		}
 		last_k = k;
 		cn_sla_targets_free(t);
+		/* retention once an hour (and at start), after the minute's work */
+		if (o.d->cfg.sla_retention_days > 0 && (last_retain < 0 || cn_mono_ms() - last_retain >= 3600000)) {
+			last_retain = cn_mono_ms();
+			if (retain(&o, &err) < 0)
+				dlog("error", "sla.store_error", dstr("error", err.msg));
+		}
 		/* sleep to the next boundary by the database's clock as read above, in slices: SIGTERM is seen at once */
 		int64_t until = mono0 + (k + 1) * o.minute_ms - now_ms + 20;
 		while (!*o.d->stop) {

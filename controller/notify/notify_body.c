@@ -3,6 +3,7 @@
 #include "canary/notify.h"
 
 #include <jansson.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -30,9 +31,50 @@ static const char *event_words(const char *ev)
 	return ev;
 }
 
+static double num(json_t *o, const char *key)
+{
+	json_t *v = json_object_get(o, key);
+	return json_is_number(v) ? json_number_value(v) : NAN;
+}
+
+/* A service's own event (a drill or an SLA window) in words: text and the context line. */
+static void service_words(json_t *doc, const char *key, char *text, size_t tsize, char *ctx, size_t csize)
+{
+	const char *ev = str(doc, "event"), *reason = str(doc, "reason");
+	json_t *dr = json_object_get(doc, "drill"), *sla = json_object_get(doc, "sla");
+	if (dr) {
+		json_t *f = json_object_get(dr, "figures");
+		json_t *sh = json_object_get(f, "shift"), *ho = json_object_get(f, "hold");
+		const char *what = strcmp(ev, "drill_started") == 0 ? "started" : strcmp(ev, "drill_passed") == 0 ? "PASSED"
+				   : strcmp(ev, "drill_cut_short") == 0 ? "CUT SHORT" : strcmp(ev, "drill_aborted") == 0
+				   ? "aborted" : "FAILED";
+		int n = snprintf(text, tsize, "%s: failover drill %lld to %s %s", str(doc, "service"),
+				 (long long)json_integer_value(json_object_get(dr, "id")), str(dr, "secondary"), what);
+		if (n > 0 && (size_t)n < tsize && f)
+			snprintf(text + n, tsize - (size_t)n, "; time to shift %.3f s, shift: %.0f errors of %.0f, p99 %.3f s; "
+				 "hold: %.0f errors of %.0f, p99 %.3f s; time to shift back %.3f s%s%s", num(f, "shift_s"),
+				 num(sh, "errors"), num(sh, "requests"), num(sh, "p99_s"), num(ho, "errors"),
+				 num(ho, "requests"), num(ho, "p99_s"), num(f, "restore_s"), reason[0] ? ": " : "", reason);
+		snprintf(ctx, csize, "primary %s · policy %s · by %s · %s · key %s", str(dr, "primary"), str(dr, "policy"),
+			 str(doc, "actor"), str(doc, "at"), key);
+	} else {
+		snprintf(text, tsize, "%s: SLA window MISSED: %s of contract %s, %s .. %s: %s (limit %s)",
+			 str(doc, "service"), str(sla, "objective"), str(sla, "contract"), str(sla, "window_start"),
+			 str(sla, "window_end"), str(sla, "value_text"), str(sla, "limit_text"));
+		snprintf(ctx, csize, "%s · by %s · %s · key %s", str(sla, "state"), str(doc, "actor"), str(doc, "at"), key);
+	}
+}
+
 static json_t *slack_message(json_t *doc, const char *key)
 {
 	json_t *ro = json_object_get(doc, "rollout");
+	if (!ro) {
+		char text[1024], ctx[512];
+		service_words(doc, key, text, sizeof text, ctx, sizeof ctx);
+		return json_pack("{s:s, s:[{s:s, s:{s:s, s:s}}, {s:s, s:[{s:s, s:s}]}]}", "text", text, "blocks", "type",
+				 "section", "text", "type", "mrkdwn", "text", text, "type", "context", "elements", "type",
+				 "mrkdwn", "text", ctx);
+	}
 	const char *ev = str(doc, "event"), *reason = str(doc, "reason");
 	char text[1024], ctx[512];
 	double weight = json_number_value(json_object_get(ro, "weight"));

@@ -17,6 +17,9 @@ static const struct cn_enum_val event_words[] = {
 	{ "paused", CN_EV_PAUSED },           { "resumed", CN_EV_RESUMED },
 	{ "promoted", CN_EV_PROMOTED },       { "rolled_back", CN_EV_ROLLED_BACK },
 	{ "aborted", CN_EV_ABORTED },         { "failed", CN_EV_FAILED },
+	{ "drill_started", CN_EV_DRILL_STARTED }, { "drill_passed", CN_EV_DRILL_PASSED },
+	{ "drill_cut_short", CN_EV_DRILL_CUT_SHORT }, { "drill_aborted", CN_EV_DRILL_ABORTED },
+	{ "drill_failed", CN_EV_DRILL_FAILED }, { "sla_window_missed", CN_EV_SLA_WINDOW_MISSED },
 	{ NULL, 0 },
 };
 
@@ -88,7 +91,8 @@ const struct cn_key cn_notify_hook_keys[CN_NOTIFY_HOOK_NKEYS] = {
 	{ .name = "events", .type = CN_KT_CUSTOM, F(struct cn_notify_hook, events), .min = NAN, .max = NAN,
 	  .parse = parse_events,
 	  .doc = "events to send, a list of started, step_advanced, awaiting_approval, paused, resumed, promoted, "
-		 "rolled_back, aborted, failed; absent: all" },
+		 "rolled_back, aborted, failed; in a service file also drill_started, drill_passed, drill_cut_short, "
+		 "drill_aborted, drill_failed, sla_window_missed; absent: all of them" },
 	{ .name = "secret_env", .type = CN_KT_STRING, F(struct cn_notify_hook, secret_env), .min = NAN, .max = NAN,
 	  .doc = "the environment variable of canaryd that holds the HMAC-SHA256 key for X-Canary-Signature "
 		 "(preferred to secret)" },
@@ -103,12 +107,12 @@ const struct cn_key cn_notify_hook_keys[CN_NOTIFY_HOOK_NKEYS] = {
 static const struct cn_schema hook_schema_for_check = { .name = "notify", .keys = cn_notify_hook_keys,
 							.nkeys = CN_NOTIFY_HOOK_NKEYS };
 
-int cn_notify_hook_check(struct cn_load *ld, void *obj, const struct cn_ynode *map, const struct cn_ynode *const *vals)
+static int hook_check(struct cn_load *ld, void *obj, const struct cn_ynode *const *vals, unsigned all)
 {
 	struct cn_notify_hook *h = obj;
 	const struct cn_ynode *secret = cn_schema_val(&hook_schema_for_check, vals, "secret");
 	const struct cn_ynode *env = cn_schema_val(&hook_schema_for_check, vals, "secret_env");
-	(void)map;
+	const struct cn_ynode *events = cn_schema_val(&hook_schema_for_check, vals, "events");
 	if (secret && env)
 		return cn_ld_fail(ld, env, "give either secret or secret_env, not both");
 	if (secret && !h->secret[0])
@@ -117,7 +121,31 @@ int cn_notify_hook_check(struct cn_load *ld, void *obj, const struct cn_ynode *m
 	if (env && !env_name_ok(h->secret_env))
 		return cn_ld_fail(ld, env, "secret_env '%s' is not an environment variable name (letters, digits and '_', "
 					   "not starting with a digit)", h->secret_env);
-	if (!cn_schema_val(&hook_schema_for_check, vals, "events"))
-		h->events = CN_EVENTS_ALL;
+	if (!events)
+		h->events = all;
+	for (size_t i = 0; events && i < events->n; i++) {
+		unsigned bit = 0;
+		for (const struct cn_enum_val *w = event_words; w->name && !bit; w++)
+			if (strcmp(w->name, events->kids[i]->text) == 0)
+				bit = (unsigned)w->value;
+		if (bit & ~all)
+			return cn_ld_fail(ld, events->kids[i], "event '%s' is a service's, not a rollout's: a policy's hooks "
+					  "hear its rollouts; name the webhook in the service file's notify: instead",
+					  events->kids[i]->text);
+	}
 	return 0;
+}
+
+int cn_notify_hook_check_policy(struct cn_load *ld, void *obj, const struct cn_ynode *map,
+				const struct cn_ynode *const *vals)
+{
+	(void)map;
+	return hook_check(ld, obj, vals, CN_EVENTS_ROLLOUT);
+}
+
+int cn_notify_hook_check_service(struct cn_load *ld, void *obj, const struct cn_ynode *map,
+				 const struct cn_ynode *const *vals)
+{
+	(void)map;
+	return hook_check(ld, obj, vals, CN_EVENTS_ALL);
 }

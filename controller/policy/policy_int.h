@@ -26,10 +26,18 @@ bool cn_limit_is_number(const char *text);
  * makes its own list schema around them (the element count's offset differs). */
 #define CN_NOTIFY_HOOK_NKEYS 6
 extern const struct cn_key cn_notify_hook_keys[CN_NOTIFY_HOOK_NKEYS];
-int cn_notify_hook_check(struct cn_load *ld, void *obj, const struct cn_ynode *map, const struct cn_ynode *const *vals);
+/* A policy's hooks hear its rollouts' events; a service's also its drills' and SLA windows' (FILE:LINE:COL for a
+ * service event in a policy). */
+int cn_notify_hook_check_policy(struct cn_load *ld, void *obj, const struct cn_ynode *map,
+				const struct cn_ynode *const *vals);
+int cn_notify_hook_check_service(struct cn_load *ld, void *obj, const struct cn_ynode *map,
+				 const struct cn_ynode *const *vals);
 
 /* The service file's contract: section (controller/policy/contract_load.c), over struct cn_contract. */
 extern const struct cn_schema cn_contract_schema;
+
+/* An SLA contract's document schema (sla_contract_load.c), also a service's sla: section. */
+extern const struct cn_schema cn_sla_contract_doc_schema;
 
 /* The workload profile's document schema (profile_load.c), also a policy's preflight.profile. */
 extern const struct cn_schema cn_profile_doc_schema;

@@ -108,7 +108,7 @@ static const struct cn_schema approval_schema = { .name = "approval", .keys = KE
 static int check_policy(struct cn_load *ld, void *obj, const struct cn_ynode *map, const struct cn_ynode *const *vals);
 
 static const struct cn_schema notify_schema = {
-	.name = "notify", .keys = cn_notify_hook_keys, .nkeys = CN_NOTIFY_HOOK_NKEYS, .check = cn_notify_hook_check,
+	.name = "notify", .keys = cn_notify_hook_keys, .nkeys = CN_NOTIFY_HOOK_NKEYS, .check = cn_notify_hook_check_policy,
 	.item_size = sizeof(struct cn_notify_hook), .max_items = CN_NOTIFY_MAX_HOOKS,
 	.count_offset = offsetof(struct cn_policy, notify.nhooks),
 };

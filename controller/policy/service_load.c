@@ -11,6 +11,7 @@
 #include "canary/addr.h"
 #include "canary/schema.h"
 #include "canary/service.h"
+#include "canary/sla_contract.h"
 #include "canary/template.h"
 
 #define KEYS(a) (a), (sizeof(a) / sizeof((a)[0]))
@@ -238,7 +239,7 @@ static const struct cn_key metrics_keys[] = {
 static const struct cn_schema metrics_schema = { .name = "metrics", .keys = KEYS(metrics_keys) };
 
 static const struct cn_schema notify_schema = {
-	.name = "notify", .keys = cn_notify_hook_keys, .nkeys = CN_NOTIFY_HOOK_NKEYS, .check = cn_notify_hook_check,
+	.name = "notify", .keys = cn_notify_hook_keys, .nkeys = CN_NOTIFY_HOOK_NKEYS, .check = cn_notify_hook_check_service,
 	.item_size = sizeof(struct cn_notify_hook), .max_items = CN_NOTIFY_MAX_HOOKS,
 	.count_offset = offsetof(struct service_doc, svc.notify.nhooks),
 };
@@ -273,13 +274,17 @@ static const struct cn_key service_keys[] = {
 	{ .name = "metrics", .type = CN_KT_MAP, .offset = 0, .min = NAN, .max = NAN, .sub = &metrics_schema,
 	  .doc = "where each slot's metrics come from" },
 	{ .name = "notify", .type = CN_KT_LIST, .offset = offsetof(struct service_doc, svc.notify.hooks), .min = NAN,
-	  .max = NAN, .sub = &notify_schema, .doc = "webhooks for every rollout of this service (see Notifications)" },
+	  .max = NAN, .sub = &notify_schema, .doc = "webhooks for this service's rollouts, failover drills and missed SLA windows (see "
+	  "Notifications)" },
 	{ .name = "drill", .type = CN_KT_MAP, .offset = offsetof(struct service_doc, svc.drill), .min = NAN,
 	  .max = NAN, .sub = &drill_schema,
 	  .doc = "a failover drill canaryd runs on a schedule (see Failover drills); absent: none" },
 	{ .name = "contract", .type = CN_KT_MAP, .offset = offsetof(struct service_doc, svc.contract), .min = NAN,
 	  .max = NAN, .sub = &cn_contract_schema,
 	  .doc = "the inference contract every answer is checked against during pre-flight (see Pre-flight)" },
+	{ .name = "sla", .type = CN_KT_MAP, .offset = offsetof(struct service_doc, svc.sla), .min = NAN, .max = NAN,
+	  .sub = &cn_sla_contract_doc_schema, .doc = "the SLA contract canaryd judges every closed window of the ledger against, to notify "
+	  "sla_window_missed (the keys of an SLA contract file; see SLA ledger); absent: none" },
 };
 
 static const struct cn_schema service_schema = {
@@ -668,6 +673,16 @@ static int check_service(struct cn_load *ld, void *obj, const struct cn_ynode *m
 		return rc;
 	if (!svc->metrics.names.requests[0] || !svc->metrics.names.errors[0])
 		return cn_ld_fail(ld, names ? names : mat, "metric names for requests and errors must not be empty");
+	const struct cn_ynode *sla = cn_schema_val(&service_schema, vals, "sla");
+	if (!sla) {
+		memset(&svc->sla, 0, sizeof svc->sla);
+		return 0;
+	}
+	if (svc->sla.service[0] && strcmp(svc->sla.service, svc->name) != 0)
+		return cn_ld_fail(ld, cn_ynode_get(sla, "service"), "sla: the contract names service '%s', but this is "
+				  "service '%s'; drop sla.service or make it '%s'", svc->sla.service, svc->name, svc->name);
+	if (cn_sla_contract_check_service(&svc->sla, svc, ld->err) < 0)
+		return -CN_EINPUT;
 	return 0;
 }
 

@@ -101,12 +101,12 @@ static const struct cn_key contract_keys[] = {
 	  .max = NAN, .sub = &credit_schema,
 	  .doc = "the credit table: each objective's attainment is looked up; the month's credit is the largest" },
 };
-static const struct cn_schema contract_schema = { .name = "contract", .keys = KEYS(contract_keys),
-						  .check = check_contract };
+const struct cn_schema cn_sla_contract_doc_schema = { .name = "contract", .keys = KEYS(contract_keys),
+						      .check = check_contract };
 
 const struct cn_schema *cn_sla_contract_schema(void)
 {
-	return &contract_schema;
+	return &cn_sla_contract_doc_schema;
 }
 
 static const char *metric_word(int metric)
@@ -172,8 +172,8 @@ static int check_objective(struct cn_load *ld, void *obj, const struct cn_ynode 
 static int check_contract(struct cn_load *ld, void *obj, const struct cn_ynode *map, const struct cn_ynode *const *vals)
 {
 	struct cn_sla_contract *c = obj;
-	const struct cn_ynode *objs = cn_schema_val(&contract_schema, vals, "objectives");
-	const struct cn_ynode *credits = cn_schema_val(&contract_schema, vals, "credits");
+	const struct cn_ynode *objs = cn_schema_val(&cn_sla_contract_doc_schema, vals, "objectives");
+	const struct cn_ynode *credits = cn_schema_val(&cn_sla_contract_doc_schema, vals, "credits");
 	(void)map;
 	for (int i = 0; i < c->nobjectives; i++)
 		for (int j = 0; j < i; j++)
@@ -183,11 +183,11 @@ static int check_contract(struct cn_load *ld, void *obj, const struct cn_ynode *
 	int rc = check_credits(ld, c->credits, c->ncredits, credits);
 	if (rc < 0)
 		return rc;
-	const struct cn_ynode *svc = cn_schema_val(&contract_schema, vals, "service");
+	const struct cn_ynode *svc = cn_schema_val(&cn_sla_contract_doc_schema, vals, "service");
 	if (svc)
 		snprintf(c->service_at, sizeof c->service_at, "%s:%d:%d", ld->origin, svc->line, svc->col);
 	if (!c->currency[0])
-		return cn_ld_fail(ld, cn_schema_val(&contract_schema, vals, "currency"), "currency is empty");
+		return cn_ld_fail(ld, cn_schema_val(&cn_sla_contract_doc_schema, vals, "currency"), "currency is empty");
 	return 0;
 }
 
@@ -197,7 +197,7 @@ int cn_sla_contract_parse(const char *text, size_t len, const char *origin, stru
 	struct cn_sla_contract *c = calloc(1, sizeof *c);
 	if (!c)
 		return cn_fail(err, CN_EINTERNAL, "out of memory loading %s", ld.origin);
-	int rc = cn_schema_parse(&ld, text, len, &contract_schema, "contract",
+	int rc = cn_schema_parse(&ld, text, len, &cn_sla_contract_doc_schema, "contract",
 				 "the contract is empty; it needs at least name and objectives", c);
 	if (rc == 0)
 		*out = *c;

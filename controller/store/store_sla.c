@@ -307,3 +307,31 @@ int cn_store_sla_gc(struct cn_store *s, int64_t before_us, const char *reason, i
 	PQclear(r);
 	return 0;
 }
+
+int cn_store_sla_window_missed(struct cn_store *s, const char *service, const char *miss_json, struct cn_err *err)
+{
+	CN_BUG_ON(!service || !miss_json);
+	const char *p[2] = {service, miss_json};
+	PGresult *r = cn_store_exec(s, "record a missed SLA window", "SELECT canary.sla_window_missed($1, $2::jsonb)", 2,
+				    p, err);
+	if (!r)
+		return -err->code;
+	int fresh = cn_col_bool(r, 0, 0) ? 1 : 0;
+	PQclear(r);
+	return fresh;
+}
+
+int cn_store_sla_retain(struct cn_store *s, int keep_days, int max_rows, int64_t *rows, struct cn_err *err)
+{
+	char keep[16], max[16];
+	snprintf(keep, sizeof keep, "%d", keep_days);
+	snprintf(max, sizeof max, "%d", max_rows);
+	const char *p[2] = {keep, max};
+	PGresult *r = cn_store_exec(s, "prune the SLA ledger", "SELECT canary.sla_retain($1::integer, $2::integer)", 2,
+				    p, err);
+	if (!r)
+		return -err->code;
+	*rows = cn_col_int(r, 0, 0);
+	PQclear(r);
+	return 0;
+}

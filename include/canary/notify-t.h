@@ -10,7 +10,8 @@
 #define CN_NOTIFY_SECRET_MAX 128
 #define CN_NOTIFY_ENV_MAX 64
 
-/* The events a state change can produce; a hook's `events` is a set of these bits (CN_EVENTS_ALL when absent).
+/* The events a state change can produce; a hook's `events` is a set of these bits (absent: CN_EVENTS_ALL in a
+ * service, CN_EVENTS_ROLLOUT in a policy).
  * The database maps audited changes to these names (canary.notify_event in migrations/0006_outbox.sql). */
 enum cn_event {
 	CN_EV_STARTED = 1u << 0,           /* rollout started */
@@ -22,8 +23,16 @@ enum cn_event {
 	CN_EV_ROLLED_BACK = 1u << 6,
 	CN_EV_ABORTED = 1u << 7,
 	CN_EV_FAILED = 1u << 8,
+	/* a service's own events (no rollout): its `notify:` only (migrations/0016_service_notifications.sql) */
+	CN_EV_DRILL_STARTED = 1u << 9,
+	CN_EV_DRILL_PASSED = 1u << 10,
+	CN_EV_DRILL_CUT_SHORT = 1u << 11,
+	CN_EV_DRILL_ABORTED = 1u << 12,
+	CN_EV_DRILL_FAILED = 1u << 13,
+	CN_EV_SLA_WINDOW_MISSED = 1u << 14,
 };
-#define CN_EVENTS_ALL 0x1ffu
+#define CN_EVENTS_ROLLOUT 0x1ffu /* a policy's hooks: its rollouts' events (all of them when `events` is absent) */
+#define CN_EVENTS_ALL 0x7fffu    /* a service's hooks: its rollouts', drills' and SLA windows' events */
 
 enum cn_notify_format { CN_NOTIFY_JSON, CN_NOTIFY_SLACK };
 

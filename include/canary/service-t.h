@@ -6,6 +6,7 @@
 
 #include "canary/contract-t.h"
 #include "canary/policy-t.h"
+#include "canary/sla-t.h"
 
 #define CN_URL_MAX 512
 #define CN_SELECTOR_MAX 256
@@ -93,9 +94,10 @@ struct cn_service {
 		struct cn_metric_names names;    /* filled from the preset, then overridden by explicit names */
 		int64_t timeout_ms;
 	} metrics;
-	struct cn_notify notify;          /* webhooks for every rollout of this service */
+	struct cn_notify notify;          /* webhooks for its rollouts, drills and missed SLA windows */
 	struct cn_drill_schedule drill;   /* scheduled failover drills */
 	struct cn_contract contract;      /* what its answers must look like (checked during pre-flight) */
+	struct cn_sla_contract sla;       /* the SLA canaryd judges each closed window against (nobjectives 0: none) */
 };
 
 #endif

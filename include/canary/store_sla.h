@@ -64,4 +64,13 @@ void cn_sla_data_free(struct cn_sla_data *d);
  * *rows; returns 0 or -code. */
 int cn_store_sla_gc(struct cn_store *s, int64_t before_us, const char *reason, int64_t *rows, struct cn_err *err);
 
+/* Records that a window of service missed an objective of its contract (canary.sla_window_missed; miss_json: the
+ * function's document). Returns 1 when it is new (audited, the service's webhooks notified), 0 when it was recorded
+ * already, or -code. Call it in the transaction that recorded the window's last minute. */
+int cn_store_sla_window_missed(struct cn_store *s, const char *service, const char *miss_json, struct cn_err *err);
+
+/* Deletes at most max_rows ledger minutes older than keep_days (never of the current month), audited
+ * (canary.sla_retain). Writes how many went to *rows; returns 0 or -code. */
+int cn_store_sla_retain(struct cn_store *s, int keep_days, int max_rows, int64_t *rows, struct cn_err *err);
+
 #endif

@@ -49,6 +49,21 @@ static const struct bad_case bad_cases[] = {
 	  "  - url: http://h/5\n", 14, 5, "too many entries in 'notify'" },
 	{ "service: bad event", SERVICE "  - url: http://h/x\n    events: [sla]\n", 9, 14, "unknown event 'sla'" },
 	{ "service: empty secret", SERVICE "  - url: http://h/x\n    secret: ''\n", 9, 13, "secret is empty" },
+	{ "policy: a drill event", POLICY "  - url: http://h/x\n    events: [promoted, drill_passed]\n", 11, 24,
+	  "event 'drill_passed' is a service's, not a rollout's" },
+	{ "policy: an SLA event", POLICY "  - url: http://h/x\n    events: [sla_window_missed]\n", 11, 14,
+	  "name the webhook in the service file's notify: instead" },
+	{ "service: sla bad key", SERVICE "  - url: http://h/x\nsla:\n  name: c\n  objectivs: []\n", 11, 3,
+	  "unknown key 'objectivs' (did you mean 'objectives'?)" },
+	{ "service: sla for another", SERVICE "  - url: http://h/x\nsla:\n  name: c\n  service: other\n"
+	  "  objectives:\n    - { name: a, metric: availability, min: 99% }\n", 11, 12,
+	  "the contract names service 'other', but this is service 's'" },
+	{ "service: sla window", SERVICE "  - url: http://h/x\nsla:\n  name: c\n  objectives:\n"
+	  "    - { name: a, metric: latency, quantile: 0.99, max: 1s, window: 7m, target: 99% }\n", 12, 68,
+	  "window '7m' cannot be computed from the ledger's minutes" },
+	{ "service: sla not computable", SERVICE "  - url: http://h/x\nsla:\n  name: c\n  objectives:\n"
+	  "    - { name: t, metric: ttft, quantile: 0.9, max: 1s, window: 5m, target: 99% }\nmetrics: { preset: tgi }\n",
+	  12, 26, "objective 't' cannot be computed: service 's' has no time-to-first-token histogram" },
 };
 
 static void test_bad_hooks(void **state)
@@ -93,7 +108,7 @@ static void test_good_hooks(void **state)
 	assert_string_equal(a->secret_env, "SLACK_SIGNING");
 	assert_string_equal(a->secret, "");
 	assert_int_equal(a->timeout_ms, 5000);
-	assert_int_equal(b->events, CN_EVENTS_ALL);
+	assert_int_equal(b->events, CN_EVENTS_ROLLOUT); /* a policy's hook hears its rollouts */
 	assert_int_equal(b->format, CN_NOTIFY_JSON);
 	assert_string_equal(b->secret_env, "");
 	/* every event bit has a name, and only those */
@@ -103,11 +118,34 @@ static void test_good_hooks(void **state)
 	free(p);
 }
 
+/* A service's hook hears its drills and SLA windows too; the sla: section is a contract. */
+static void test_service_hooks(void **state)
+{
+	(void)state;
+	static const char text[] = SERVICE "  - url: http://h/all\n  - url: http://h/drills\n"
+				   "    events: [drill_passed, drill_cut_short, sla_window_missed]\n"
+				   "sla:\n  name: gold\n  objectives:\n"
+				   "    - { name: p99, metric: latency, quantile: 0.99, max: 800ms, window: 5m, target: 99% }\n";
+	struct cn_service *s = calloc(1, sizeof *s);
+	struct cn_err err = {0};
+	assert_non_null(s);
+	if (cn_service_parse(text, strlen(text), "f.yaml", s, &err) < 0)
+		fail_msg("%s", err.msg);
+	assert_int_equal(s->notify.hooks[0].events, CN_EVENTS_ALL);
+	assert_int_equal(s->notify.hooks[1].events, CN_EV_DRILL_PASSED | CN_EV_DRILL_CUT_SHORT | CN_EV_SLA_WINDOW_MISSED);
+	assert_string_equal(s->sla.name, "gold");
+	assert_int_equal(s->sla.nobjectives, 1);
+	assert_int_equal(s->sla.objectives[0].window_ms, 300000);
+	assert_int_equal(s->sla.objectives[0].max_ms, 800);
+	free(s);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_bad_hooks),
 		cmocka_unit_test(test_good_hooks),
+		cmocka_unit_test(test_service_hooks),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
