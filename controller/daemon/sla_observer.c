@@ -222,7 +222,13 @@ static int judge_closed_windows(struct observer *o, struct watched *w, int64_t m
 		if ((rc = cn_sla_evaluate(one, &l, end - per * US_PER_MIN, end, end, &r, err)) < 0)
 			goto out;
 		const struct cn_sla_window *win = &r->objectives[0].windows[0];
-		bool missed = win->state == CN_SLA_MISSED || (win->state == CN_SLA_NODATA && c->no_data == CN_SLA_NODATA_MISS);
+		/* a window without numbers is told only when canaryd looked and could not measure (a row without data,
+		 * e.g. the live slot's /metrics down), not for minutes nobody observed (a restart of every daemon) */
+		int unmeasured = 0;
+		for (size_t j = 0; j < l.n; j++)
+			unmeasured += !rows[j].data && rows[j].minute_us >= end - per * US_PER_MIN && rows[j].minute_us < end;
+		bool missed = win->state == CN_SLA_MISSED ||
+			      (win->state == CN_SLA_NODATA && c->no_data == CN_SLA_NODATA_MISS && unmeasured > 0);
 		char *doc = missed ? miss_json(w, ob, win, (m + 1 - per) * unit_us, (m + 1) * unit_us) : NULL;
 		if (missed && !doc) {
 			cn_sla_result_free(r);

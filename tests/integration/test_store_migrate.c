@@ -351,7 +351,9 @@ static void test_upgrade_adds_the_outbox(void **state)
 	struct cn_err err = {0};
 	char cmd[1400], path[600], msg[512];
 	copy_migrations(c);
-	snprintf(cmd, sizeof cmd, "rm -f '%s'/0006_*.sql '%s'/0007_*.sql '%s'/0008_*.sql", c->tmp, c->tmp, c->tmp);
+	/* 0006 and every later migration (0016 replaces 0006's functions: a database at 0005 has never seen it) */
+	snprintf(cmd, sizeof cmd, "for f in '%s'/*.sql; do case \"${f##*/}\" in 000[0-5]_*) ;; *) rm -f \"$f\" ;; esac; done",
+		 c->tmp);
 	assert_int_equal(system(cmd), 0);
 	struct cn_store *s = connect_ok(c);
 	if (cn_store_migrate(s, c->tmp, NULL, &err) < 0)

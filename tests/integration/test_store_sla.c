@@ -213,11 +213,67 @@ static void test_once_per_minute_and_roles(void **state)
 					     "(data->>'rows')::int = 3"), 1);
 }
 
+/* canaryd's retention (--sla-retention): old minutes go, bounded per call and audited; recent ones and the current
+ * month stay; only the controller may call it. */
+static void test_retention(void **state)
+{
+	struct store_ctx *c = *state;
+	struct cn_err err = {0};
+	char msg[512] = "";
+	apply_service(c);
+	const char *fill =
+		"SELECT count(*) FROM (SELECT canary.sla_record('shop', t, 10, 0, NULL, NULL, NULL, NULL, NULL) FROM ("
+		"SELECT date_trunc('minute', now() - interval '400 days') + i * interval '1 minute' FROM generate_series(0, 2) i "
+		"UNION ALL SELECT date_trunc('minute', now() - interval '300 days') + i * interval '1 minute' FROM generate_series(0, 1) i "
+		"UNION ALL SELECT date_trunc('minute', now() - interval '1 hour') "
+		"UNION ALL SELECT date_trunc('month', now() AT TIME ZONE 'UTC') AT TIME ZONE 'UTC') x(t)) y";
+	assert_int_equal(store_ctx_scalar(c, fill), 7);
+	/* a missed window of 400 days ago goes with its minutes */
+	assert_int_equal(store_ctx_scalar(c, "SELECT count(*) FROM (SELECT canary.sla_window_missed('shop', "
+					     "jsonb_build_object('contract', 'c', 'objective', 'o', 'window_start', "
+					     "now() - interval '400 days', 'window_end', now() - interval '400 days' + "
+					     "interval '5 minutes', 'service_version', (SELECT max(id) FROM service_versions "
+					     "WHERE service = 'shop')))) x"), 1);
+	int64_t rows = -1;
+	assert_int_equal(cn_store_sla_retain(c->s, 396, 2, &rows, &err), 0);
+	assert_int_equal(rows, 2); /* bounded: two per call */
+	assert_int_equal(cn_store_sla_retain(c->s, 396, 2, &rows, &err), 0);
+	assert_int_equal(rows, 1);
+	assert_int_equal(cn_store_sla_retain(c->s, 396, 2, &rows, &err), 0);
+	assert_int_equal(rows, 0);
+	assert_int_equal(store_ctx_scalar(c, "SELECT count(*) FROM sla_minutes WHERE minute < now() - interval '396 days'"), 0);
+	assert_int_equal(store_ctx_scalar(c, "SELECT count(*) FROM sla_minutes"), 4);
+	assert_int_equal(store_ctx_scalar(c, "SELECT count(*) FROM sla_window_misses"), 0);
+	/* audited per call that deleted something, with the cut and the count */
+	assert_int_equal(store_ctx_scalar(c, "SELECT count(*) FROM audit_events WHERE kind = 'sla.retention'"), 2);
+	assert_int_equal(store_ctx_scalar(c, "SELECT sum((data->>'rows')::int) FROM audit_events WHERE kind = "
+					     "'sla.retention'"), 3);
+	/* keeping one day still keeps the current month (UTC) */
+	assert_int_equal(cn_store_sla_retain(c->s, 1, 1000, &rows, &err), 0);
+	assert_int_equal(store_ctx_scalar(c, "SELECT count(*) FROM sla_minutes WHERE minute = date_trunc('month', now() "
+					     "AT TIME ZONE 'UTC') AT TIME ZONE 'UTC'"), 1);
+	assert_int_equal(cn_store_sla_retain(c->s, 0, 10, &rows, &err), -CN_EINPUT);
+	assert_int_equal(cn_store_sla_retain(c->s, 30, 0, &rows, &err), -CN_EINPUT);
+	const char *refused[] = {
+		"SET ROLE canary_operator; SELECT canary.sla_retain(30, 10)",
+		"SET ROLE canary_viewer; SELECT canary.sla_retain(30, 10)",
+		"SET ROLE canary_viewer; SELECT canary.sla_window_missed('shop', '{}')",
+	};
+	for (size_t i = 0; i < sizeof refused / sizeof refused[0]; i++) {
+		msg[0] = '\0';
+		if (pg_fixture_exec(c->db.conninfo, refused[i], msg, sizeof msg) == 0 || !strstr(msg, "permission denied"))
+			fail_msg("%s: %s", refused[i], msg[0] ? msg : "accepted");
+	}
+	assert_int_equal(pg_fixture_scalar(c->db.conninfo, "SET ROLE canary_controller; SELECT canary.sla_retain(30, 10)",
+					   msg, sizeof msg), 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_month, store_ctx_setup, store_ctx_teardown),
 		cmocka_unit_test_setup_teardown(test_once_per_minute_and_roles, store_ctx_setup, store_ctx_teardown),
+		cmocka_unit_test_setup_teardown(test_retention, store_ctx_setup, store_ctx_teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
