@@ -178,6 +178,7 @@ static int query_hist(struct prom *pr, int slot, int k, struct cn_histogram *h, 
 				       le_text);
 			goto out;
 		}
+		le *= cn_promtext_unit_seconds(pr->sel[k].name); /* _ms, _us: the core's bounds are seconds */
 		at = cn_hist_slot(h, le);
 		if (at < 0) {
 			cn_sample_fail(out, "prometheus %s: histogram '%s' has more than %d distinct le bounds",
@@ -191,6 +192,8 @@ static int query_hist(struct prom *pr, int slot, int k, struct cn_histogram *h, 
 		goto out;
 	}
 	rc = h->nbuckets > 0 ? query_sum(pr, slot, k, "_sum", &h->sum, out) : 0;
+	if (rc == 0 && h->nbuckets > 0)
+		h->sum *= cn_promtext_unit_seconds(pr->sel[k].name);
 out:
 	json_decref(root);
 	if (rc < 0)

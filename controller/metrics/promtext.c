@@ -36,6 +36,7 @@ struct want {
 	bool have_last;
 	uint64_t last_key;
 	double last_le, last_count;
+	double unit;             /* histogram: seconds per unit of its le and _sum (cn_promtext_unit_seconds) */
 };
 
 enum { W_REQUESTS, W_ERRORS, W_LATENCY, W_TTFT, W_ITL, W_GEN, W_PROMPT, W_N };
@@ -263,6 +264,21 @@ static void feature_add(double *field, double v)
 	*field = isnan(*field) ? v : *field + v;
 }
 
+double cn_promtext_unit_seconds(const char *name)
+{
+	static const struct {
+		const char *suffix;
+		double unit;
+	} units[] = { { "_ms", 1e-3 }, { "_milliseconds", 1e-3 }, { "_us", 1e-6 }, { "_microseconds", 1e-6 } };
+	size_t n = strlen(name);
+	for (size_t i = 0; i < sizeof units / sizeof units[0]; i++) {
+		size_t k = strlen(units[i].suffix);
+		if (n > k && strcmp(name + n - k, units[i].suffix) == 0)
+			return units[i].unit;
+	}
+	return 1.0;
+}
+
 struct cn_promtext *cn_promtext_new(const struct cn_metric_names *names, const struct cn_promtext_limits *lim,
 				    struct cn_err *err)
 {
@@ -285,6 +301,7 @@ struct cn_promtext *cn_promtext_new(const struct cn_metric_names *names, const s
 	for (int i = 0; i < W_N; i++) {
 		struct want *w = &p->w[i];
 		w->kind = want_is_counter(i) ? WANT_COUNTER : WANT_HISTOGRAM;
+		w->unit = 1.0;
 		if (text[i][0] == '\0')
 			continue;
 		if (cn_promsel_parse(text[i], &w->sel, err) < 0) {
@@ -298,6 +315,7 @@ struct cn_promtext *cn_promtext_new(const struct cn_metric_names *names, const s
 		}
 		w->name_len = strlen(w->sel.name);
 		w->active = true;
+		w->unit = cn_promtext_unit_seconds(w->sel.name);
 	}
 	snprintf(p->feat.label, sizeof p->feat.label, "%s", names->feature_label);
 	cn_promtext_begin(p, "");
@@ -539,6 +557,7 @@ static int add_bucket(struct cn_promtext *p, struct want *w, double v)
 		return fail(p, "line %lu: '%s_bucket' has no 'le' label", p->lineno, w->sel.name);
 	if (parse_double(le_text, strlen(le_text), &le) < 0 || isnan(le))
 		return fail(p, "line %lu: bad le '%s'", p->lineno, shown(le_text, strlen(le_text), tmp));
+	le *= w->unit; /* the core's bounds are seconds */
 	key = series_key(p);
 	if (w->have_last && key == w->last_key && le > w->last_le && v < w->last_count)
 		return fail(p, "line %lu: histogram '%s' is not cumulative: le=%g has %g, le=%g has %g", p->lineno,
@@ -643,7 +662,7 @@ static int parse_line(struct cn_promtext *p, const char *s, size_t n)
 			tv = track(p->track, series, k, PART_SUM, 0, v);
 			w->sum += tv;
 			if (f)
-				feature_add(&f->latency_sum, tv);
+				feature_add(&f->latency_sum, tv * w->unit);
 			break;
 		default:
 			w->have_count = true;
@@ -753,7 +772,7 @@ void cn_promtext_end(struct cn_promtext *p, struct cn_sample *out)
 			continue;
 		}
 		*hist[k] = w->h;
-		hist[k]->sum = w->have_sum ? w->sum : NAN;
+		hist[k]->sum = w->have_sum ? w->sum * w->unit : NAN;
 		if (cn_hist_finish(hist[k], w->sel.name, why, sizeof why) < 0) {
 			cn_sample_reset(out);
 			cn_sample_fail(out, "metrics page %s: %s", p->origin, why);

@@ -51,11 +51,12 @@ void cn_metric_names_preset(enum cn_metrics_preset preset, struct cn_metric_name
 		break;
 	case CN_PRESET_TRITON:
 		/* Triton counts successes and failures separately (nv_inference_request_success / _failure);
-		 * nv_inference_count counts inferences, close enough to requests for a share. Triton's latency metrics
-		 * are microsecond summaries/counters, and its histogram (nv_inference_request_duration_us, with
-		 * --metrics-config histogram_latencies=true) is in microseconds, not seconds: a latency SLO on Triton
-		 * must state its max in the same unit, or use explicit names that point at a seconds histogram.
-		 * The TTFT histogram exists only for decoupled (streaming) models and is in milliseconds. */
+		 * nv_inference_count counts inferences, close enough to requests for a share. Its request duration
+		 * (nv_inference_request_duration_us) is a cumulative counter of microseconds, not a histogram, so a
+		 * latency SLO on it stays inconclusive (no buckets) until names.latency points at a histogram. Its
+		 * time-to-first-response histogram (--metrics-config histogram_latencies=true, decoupled models) is in
+		 * milliseconds, as the _ms says: the parsers scale le and _sum of a name ending _ms or _us to seconds
+		 * (cn_promtext_unit_seconds). */
 		req = "nv_inference_count";
 		errs = "nv_inference_request_failure";
 		lat = "nv_inference_request_duration_us";
@@ -206,9 +207,10 @@ static const struct cn_key names_keys[] = {
 	  .doc = "counter of finished requests" },
 	{ .name = "errors", .type = CN_KT_STRING, NM(errors), .min = NAN, .max = NAN, .doc = "counter of failed requests" },
 	{ .name = "latency", .type = CN_KT_STRING, NM(latency), .min = NAN, .max = NAN,
-	  .doc = "histogram of end-to-end latency in seconds (base name, without _bucket)" },
+	  .doc = "histogram of end-to-end latency (base name, without _bucket), in seconds; a name ending _ms or _us is "
+		 "read in milliseconds or microseconds" },
 	{ .name = "ttft", .type = CN_KT_STRING, NM(ttft), .min = NAN, .max = NAN,
-	  .doc = "histogram of time to first token in seconds; \"\" if none" },
+	  .doc = "histogram of time to first token, in seconds (or _ms, _us as the name ends); \"\" if none" },
 	{ .name = "itl", .type = CN_KT_STRING, NM(itl), .min = NAN, .max = NAN,
 	  .doc = "histogram of inter-token latency in seconds; \"\" if none" },
 	{ .name = "gen_tokens", .type = CN_KT_STRING, NM(gen_tokens), .min = NAN, .max = NAN,

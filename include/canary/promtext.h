@@ -59,6 +59,11 @@ struct cn_promtext;
 /* Creates a parser that sums the series named in names (requests, errors: counters; latency, ttft, itl:
  * histograms by base name; "" means not wanted). lim may be NULL for the defaults. Returns a new parser that the
  * caller frees with cn_promtext_free, or NULL with err set (bad selector: CN_EINPUT; no memory: CN_EINTERNAL). */
+/* Seconds per unit of a histogram named name: 1e-3 for a name ending _ms or _milliseconds (Triton's
+ * nv_inference_first_response_histogram_ms), 1e-6 for _us or _microseconds, else 1 (seconds, the Prometheus
+ * convention). Its le bounds and _sum are multiplied by it, so the core always sees seconds. */
+double cn_promtext_unit_seconds(const char *name);
+
 struct cn_promtext *cn_promtext_new(const struct cn_metric_names *names, const struct cn_promtext_limits *lim,
 				    struct cn_err *err);
 

@@ -13,7 +13,9 @@
 
 #include <cmocka.h>
 
+#include "canary/judge.h"
 #include "canary/promtext.h"
+#include "canary/service.h"
 
 #define ORIGIN "http://127.0.0.1:8001/metrics"
 
@@ -232,6 +234,52 @@ static void test_vllm_buckets(void **state)
 	assert_int_equal(s.ttft.nbuckets, 4);
 	assert_true(same(s.ttft.count[3], 10));
 	assert_true(same(s.ttft.sum, 4.25));
+}
+
+/* Triton's time to first response is a histogram in milliseconds (nv_inference_first_response_histogram_ms, its
+ * default buckets 100, 500, 2000, 5000 ms): read with the triton preset, the core gets seconds, so a ttft limit of
+ * 300ms judges 0.1 s .. 0.5 s buckets, not 100 s .. 500 s ones. */
+static void test_triton_milliseconds(void **state)
+{
+	static const char page[] =
+		"# HELP nv_inference_count Number of inferences performed\n"
+		"# TYPE nv_inference_count counter\n"
+		"nv_inference_count{model=\"llm\",version=\"1\"} 40\n"
+		"nv_inference_request_failure{model=\"llm\",version=\"1\"} 2\n"
+		"nv_inference_request_duration_us{model=\"llm\",version=\"1\"} 9000000\n"
+		"# TYPE nv_inference_first_response_histogram_ms histogram\n"
+		"nv_inference_first_response_histogram_ms_bucket{model=\"llm\",version=\"1\",le=\"100\"} 10\n"
+		"nv_inference_first_response_histogram_ms_bucket{model=\"llm\",version=\"1\",le=\"500\"} 30\n"
+		"nv_inference_first_response_histogram_ms_bucket{model=\"llm\",version=\"1\",le=\"2000\"} 38\n"
+		"nv_inference_first_response_histogram_ms_bucket{model=\"llm\",version=\"1\",le=\"5000\"} 40\n"
+		"nv_inference_first_response_histogram_ms_bucket{model=\"llm\",version=\"1\",le=\"+Inf\"} 40\n"
+		"nv_inference_first_response_histogram_ms_sum{model=\"llm\",version=\"1\"} 16000\n"
+		"nv_inference_first_response_histogram_ms_count{model=\"llm\",version=\"1\"} 40\n";
+	static const double le[] = { 0.1, 0.5, 2.0, 5.0, INFINITY }, cnt[] = { 10, 30, 38, 40, 40 };
+	struct cn_metric_names n;
+	struct cn_sample s;
+
+	(void)state;
+	cn_metric_names_preset(CN_PRESET_TRITON, &n);
+	parse(&n, NULL, page, 7, &s);
+	assert_true(s.ok);
+	assert_true(same(s.requests, 40));
+	assert_true(same(s.errors, 2));
+	assert_int_equal(s.ttft.nbuckets, 5);
+	for (int i = 0; i < 5; i++) {
+		assert_true(same(s.ttft.le[i], le[i]));
+		assert_true(same(s.ttft.count[i], cnt[i]));
+	}
+	assert_true(same(s.ttft.sum, 16.0)); /* 16,000 ms */
+	double p90 = cn_histogram_quantile(0.9, &s.ttft);
+	assert_true(p90 > 0.5 && p90 <= 2.0);
+	/* the request duration is a counter of microseconds, not a histogram: no latency buckets, never a guess */
+	assert_int_equal(s.latency.nbuckets, 0);
+	/* the unit from the name's end */
+	assert_true(same(cn_promtext_unit_seconds("nv_inference_first_response_histogram_ms"), 1e-3));
+	assert_true(same(cn_promtext_unit_seconds("x_request_duration_us"), 1e-6));
+	assert_true(same(cn_promtext_unit_seconds("vllm:time_to_first_token_seconds"), 1));
+	assert_true(same(cn_promtext_unit_seconds("ms"), 1));
 }
 
 static void test_long_line(void **state)
@@ -533,6 +581,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_pages),
 		cmocka_unit_test(test_vllm_buckets),
+		cmocka_unit_test(test_triton_milliseconds),
 		cmocka_unit_test(test_long_line),
 		cmocka_unit_test(test_too_many_buckets),
 		cmocka_unit_test(test_page_cap),
