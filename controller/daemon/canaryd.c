@@ -20,6 +20,7 @@
 #include "daemon_preflight_int.h"
 #include "daemon_int.h"
 #include "daemon_fault_int.h"
+#include "daemon_fd_int.h"
 
 #define MAX_CLAIM 256
 #define TURNS_BETWEEN_TICKS 16 /* during a long claim, finished reads tick after this many turns */
@@ -80,12 +81,13 @@ static int tick_ready(struct daemon *d, int timeout_ms)
 	if (timeout_ms >= 0) {
 		bool fd_ready;
 		struct cn_err werr = {0};
-		if (cn_metrics_group_wait(d->group, -1, timeout_ms, &fd_ready, &werr) < 0)
+		if (cn_metrics_group_wait(d->group, -1, timeout_ms, &fd_ready, &werr) < 0 &&
+		    !daemon_fd_check("metrics", werr.msg))
 			dlog("error", "metrics.error", dstr("error", werr.msg));
 	}
 	while ((m = cn_metrics_group_next(d->group)) != NULL) {
 		struct cn_err terr = {0};
-		if (daemon_tick_ready(d, m, &terr) < 0)
+		if (daemon_tick_ready(d, m, &terr) < 0 && !daemon_fd_check("rollout", terr.msg))
 			dlog(terr.code == CN_EUNAVAIL ? "warn" : "error", "rollout.error", dstr("error", terr.msg));
 		else
 			ticked++;
@@ -171,6 +173,7 @@ int main(int argc, char **argv)
 
 	if (fault_init() < 0 || clock_init() < 0)
 		return 64;
+	daemon_fd_init(); /* before any thread or connection: the operator's LimitNOFILE is the limit in force */
 	const char *tm = getenv("CANARY_TEST_SLA_MINUTE_MS"); /* tests only: a shorter ledger minute */
 	if (tm && *tm)
 		d.cfg.sla_minute_ms = parse_long("CANARY_TEST_SLA_MINUTE_MS", tm, 200, 60000);
@@ -231,7 +234,8 @@ int main(int argc, char **argv)
 			if (cn_store_claim(d.store, d.cfg.owner, d.cfg.lease_ms, ids, due, d.cfg.max_claim, &n, &db_now,
 					   &err) < 0) {
 				atomic_store(&d.stats.healthy, 0);
-				dlog("error", "store.error", dstr("error", err.msg));
+				if (!daemon_fd_check("database", err.msg))
+					dlog("error", "store.error", dstr("error", err.msg));
 				daemon_cancel_reads(&d); /* their ticks could not be recorded */
 				if (d.cfg.once) {
 					rc = err.code;
@@ -245,7 +249,7 @@ int main(int argc, char **argv)
 					atomic_store(&d.stats.healthy, 1);
 					backoff_ms = 200;
 					dlog("info", "store.reconnected");
-				} else {
+				} else if (!daemon_fd_check("database", err.msg)) {
 					dlog("error", "store.error", dstr("error", err.msg));
 				}
 				continue;
@@ -265,7 +269,7 @@ int main(int argc, char **argv)
 			for (int i = 0; i < n && !stop_flag; i++) {
 				struct cn_err perr = {0};
 				int r = daemon_turn(&d, ids[i], due[i], &perr);
-				if (r < 0)
+				if (r < 0 && !daemon_fd_check("rollout", perr.msg))
 					dlog(perr.code == CN_EUNAVAIL ? "warn" : "error", "rollout.error",
 					     dint("rollout", ids[i]), dstr("error", perr.msg));
 				else

@@ -1,16 +1,24 @@
 /* canaryd's HTTP endpoint: /healthz for liveness probes and /metrics in Prometheus text format. */
+#define _GNU_SOURCE /* accept4 */
 #include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
 #include <microhttpd.h>
 #include <netinet/in.h>
+#include <poll.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include "canary/addr.h"
 #include "canary/clock.h"
+#include "daemon_fd_int.h"
 #include "daemon_int.h"
 
 static enum MHD_Result answer(void *cls, struct MHD_Connection *conn, const char *url, const char *method,
@@ -79,6 +87,13 @@ static enum MHD_Result answer(void *cls, struct MHD_Connection *conn, const char
 			 (unsigned long long)atomic_load(&d->stats.sla_nodata),
 			 (unsigned long long)atomic_load(&d->stats.sla_errors),
 			 (unsigned long long)atomic_load(&d->stats.sla_pruned));
+		size_t used = strlen(body);
+		snprintf(body + used, sizeof body - used,
+			 "# HELP canaryd_fd_limit The file descriptor limit canaryd runs under (LimitNOFILE, ulimit -n).\n"
+			 "# TYPE canaryd_fd_limit gauge\ncanaryd_fd_limit %ld\n"
+			 "# HELP canaryd_fd_exhausted_total Calls that failed for want of a file descriptor.\n"
+			 "# TYPE canaryd_fd_exhausted_total counter\ncanaryd_fd_exhausted_total %llu\n",
+			 daemon_fd_limit(), daemon_fd_exhausted_total());
 	} else {
 		status = MHD_HTTP_NOT_FOUND;
 		snprintf(body, sizeof body, "not found; try /healthz or /metrics\n");
@@ -92,8 +107,7 @@ static enum MHD_Result answer(void *cls, struct MHD_Connection *conn, const char
 	return r;
 }
 
-/* libmicrohttpd's own errors, at most one line per 10 s with how many were left out: out of descriptors, MHD would
- * otherwise write one line per failed accept (about a million lines in 35 s under ulimit -n 1024). */
+/* libmicrohttpd's own errors, at most one line per 10 s with how many were left out. */
 static void http_log(void *cls, const char *fmt, va_list ap)
 {
 	static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
@@ -103,6 +117,8 @@ static void http_log(void *cls, const char *fmt, va_list ap)
 	(void)cls;
 	vsnprintf(msg, sizeof msg, fmt, ap);
 	msg[strcspn(msg, "\n")] = '\0';
+	if (daemon_fd_check("http", msg))
+		return;
 	pthread_mutex_lock(&lock);
 	int64_t now = cn_mono_ms();
 	if (last_ms != 0 && now - last_ms < 10000) {
@@ -114,18 +130,76 @@ static void http_log(void *cls, const char *fmt, va_list ap)
 	suppressed = 0;
 	last_ms = now;
 	pthread_mutex_unlock(&lock);
-	bool fds = strstr(msg, "descriptor") || strstr(msg, "Too many open files");
-	dlog("error", "http.error", dstr("error", msg), dint("suppressed", left_out),
-	     dstr("hint", fds ? "out of file descriptors: raise the limit (ulimit -n, LimitNOFILE=) or run fewer rollouts "
-			       "per canaryd" : NULL));
+	dlog("error", "http.error", dstr("error", msg), dint("suppressed", left_out));
+}
+
+/* The endpoint: libmicrohttpd serves the connections, canaryd accepts them. libmicrohttpd 0.9.75 (Debian 12) retries
+ * a failed accept() at once when it has no connection open, so out of descriptors it spun on the listening socket
+ * (a core, and a log line per try). Here accept() waits for the socket to be readable, and out of descriptors it
+ * frees a reserved one to take the connection (so /healthz still answers) or, with none to free, waits a moment. */
+struct http {
+	struct MHD_Daemon *mhd;
+	int lfd;          /* the listening socket */
+	int reserve;      /* /dev/null, kept to be closed when accept() runs out of descriptors; -1: spent */
+	atomic_int stop;
+	pthread_t thread;
+};
+
+#define HTTP_CONNECTIONS_MAX 64 /* probes and scrapes at once; more wait in the backlog */
+#define HTTP_FULL_WAIT_MS 100   /* out of descriptors with no reserve left: retry after this long */
+
+static void *http_accept_loop(void *arg)
+{
+	struct http *h = arg;
+	while (!atomic_load(&h->stop)) {
+		struct pollfd p = { .fd = h->lfd, .events = POLLIN };
+		if (poll(&p, 1, 200) <= 0)
+			continue;
+		if (h->reserve < 0)
+			h->reserve = open("/dev/null", O_RDONLY | O_CLOEXEC);
+		struct sockaddr_storage sa;
+		socklen_t len = sizeof sa;
+		int fd = accept4(h->lfd, (struct sockaddr *)&sa, &len, SOCK_NONBLOCK | SOCK_CLOEXEC);
+		if (fd < 0 && (errno == EMFILE || errno == ENFILE)) {
+			daemon_fd_check("accept", strerror(errno));
+			if (h->reserve >= 0) {
+				close(h->reserve); /* the connection takes its place */
+				h->reserve = -1;
+				len = sizeof sa;
+				fd = accept4(h->lfd, (struct sockaddr *)&sa, &len, SOCK_NONBLOCK | SOCK_CLOEXEC);
+			}
+			if (fd < 0) {
+				poll(NULL, 0, HTTP_FULL_WAIT_MS);
+				continue;
+			}
+		}
+		if (fd < 0)
+			continue; /* EAGAIN, a client gone before accept(), EINTR: the next poll() tells */
+		MHD_add_connection(h->mhd, fd, (struct sockaddr *)&sa, len); /* closes fd if it cannot serve it */
+	}
+	return NULL;
+}
+
+static void http_free(struct http *h)
+{
+	if (!h)
+		return;
+	if (h->mhd)
+		MHD_stop_daemon(h->mhd);
+	if (h->lfd >= 0)
+		close(h->lfd);
+	if (h->reserve >= 0)
+		close(h->reserve);
+	free(h);
 }
 
 void *daemon_http_start(struct daemon *d, struct cn_err *err)
 {
-	const char *listen = d->cfg.listen;
+	const char *listen_on = d->cfg.listen;
 	struct cn_addr a;
 	struct cn_err e = { 0 };
-	if (cn_addr_parse(listen, "--listen", CN_ADDR_PORT_ZERO, &a, &e) < 0) {
+	struct http *h = NULL;
+	if (cn_addr_parse(listen_on, "--listen", CN_ADDR_PORT_ZERO, &a, &e) < 0) {
 		cn_fail(err, CN_EUSAGE, "%s", e.msg);
 		return NULL;
 	}
@@ -134,21 +208,55 @@ void *daemon_http_start(struct daemon *d, struct cn_err *err)
 	sa.sin_family = AF_INET;
 	sa.sin_port = htons(a.port_num);
 	if (inet_pton(AF_INET, a.host, &sa.sin_addr) != 1) {
-		cn_fail(err, CN_EUSAGE, "--listen '%s': '%s' is not an IPv4 address", listen, a.host);
+		cn_fail(err, CN_EUSAGE, "--listen '%s': '%s' is not an IPv4 address", listen_on, a.host);
 		return NULL;
 	}
-	/* epoll (MHD's "auto" on Linux), never select(): canaryd may hold more than FD_SETSIZE descriptors, and a
-	 * select() server then stops answering /healthz, so a liveness probe would restart a healthy daemon */
-	struct MHD_Daemon *h = MHD_start_daemon(MHD_USE_AUTO_INTERNAL_THREAD | MHD_USE_ERROR_LOG, 0, NULL, NULL,
-						answer, d, MHD_OPTION_EXTERNAL_LOGGER, http_log, NULL,
-						MHD_OPTION_SOCK_ADDR, &sa, MHD_OPTION_END);
-	if (!h)
-		cn_fail(err, CN_EUNAVAIL, "cannot listen on '%s' for /healthz and /metrics; is the port in use?", listen);
+	if (!(h = calloc(1, sizeof *h))) {
+		cn_fail(err, CN_EINTERNAL, "out of memory");
+		return NULL;
+	}
+	h->lfd = h->reserve = -1;
+	int one = 1;
+	h->lfd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (h->lfd < 0 || setsockopt(h->lfd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) < 0 ||
+	    bind(h->lfd, (struct sockaddr *)&sa, sizeof sa) < 0 || listen(h->lfd, 64) < 0) {
+		cn_fail(err, CN_EUNAVAIL, "cannot listen on '%s' for /healthz and /metrics: %s; is the port in use?",
+			listen_on, strerror(errno));
+		goto fail;
+	}
+	h->reserve = open("/dev/null", O_RDONLY | O_CLOEXEC);
+	/* epoll, else poll; never select(): canaryd may hold more than FD_SETSIZE descriptors, and a select() server
+	 * then stops answering /healthz, so a liveness probe would restart a healthy daemon */
+	unsigned flags = MHD_is_feature_supported(MHD_FEATURE_EPOLL) == MHD_YES ? MHD_USE_EPOLL_INTERNAL_THREAD
+									       : MHD_USE_POLL_INTERNAL_THREAD;
+	h->mhd = MHD_start_daemon(flags | MHD_USE_NO_LISTEN_SOCKET | MHD_USE_ITC | MHD_USE_ERROR_LOG, 0, NULL, NULL,
+				  answer, d, MHD_OPTION_EXTERNAL_LOGGER, http_log, NULL, MHD_OPTION_CONNECTION_LIMIT,
+				  (unsigned)HTTP_CONNECTIONS_MAX, MHD_OPTION_CONNECTION_TIMEOUT, 10u, MHD_OPTION_END);
+	if (!h->mhd) {
+		cn_fail(err, CN_EINTERNAL, "cannot start the HTTP server for /healthz and /metrics on '%s'", listen_on);
+		goto fail;
+	}
+	sigset_t all, old;
+	sigfillset(&all);
+	pthread_sigmask(SIG_BLOCK, &all, &old); /* signals go to the main loop */
+	int rc = pthread_create(&h->thread, NULL, http_accept_loop, h);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	if (rc != 0) {
+		cn_fail(err, CN_EINTERNAL, "cannot start the HTTP accept thread: %s", strerror(rc));
+		goto fail;
+	}
 	return h;
+fail:
+	http_free(h);
+	return NULL;
 }
 
-void daemon_http_stop(void *h)
+void daemon_http_stop(void *handle)
 {
-	if (h)
-		MHD_stop_daemon(h);
+	struct http *h = handle;
+	if (!h)
+		return;
+	atomic_store(&h->stop, 1);
+	pthread_join(h->thread, NULL);
+	http_free(h);
 }

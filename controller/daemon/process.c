@@ -22,6 +22,7 @@
 #include "canary/store_rollouts.h"
 #include "daemon_int.h"
 #include "daemon_fault_int.h"
+#include "daemon_fd_int.h"
 #include "daemon_preflight_int.h"
 
 #define MAX_COMMANDS 16
@@ -140,6 +141,8 @@ static void gateway_warn(struct daemon *d, struct rollout_ctx *c, const char *se
 {
 	int64_t now = cn_mono_ms();
 	atomic_fetch_add(&d->stats.gateway_errors, 1);
+	if (daemon_fd_check("gateway", msg))
+		return; /* the daemon's own shortage, said once a minute for all rollouts */
 	c->gw_failures++;
 	if (c->gw_warned_ms != 0 && now - c->gw_warned_ms < GATEWAY_WARN_EVERY_MS) {
 		c->gw_unlogged++;
@@ -320,6 +323,12 @@ static int gateway_hold(struct daemon *d, struct rollout_ctx *c, const struct cn
 	int64_t lasted = now - c->gw_down_since_ms;
 	bool active = row->phase == CN_PHASE_PENDING || row->phase == CN_PHASE_PROGRESSING ||
 		      row->phase == CN_PHASE_AWAITING_APPROVAL;
+	char why[CN_ERR_MSG_MAX + 64];
+	if (daemon_fd_exhausted(msg)) {
+		/* canaryd's shortage, not the gateway's: hold (no pause for a person) until descriptors are free */
+		daemon_fd_reason(why, sizeof why);
+		return cn_store_hold(d->store, row->id, d->cfg.owner, why, c->policy.analysis.interval_ms, err);
+	}
 	if (active && lasted >= limit) {
 		struct cn_rollout_state cur;
 		struct cn_err cerr = {0};
@@ -354,7 +363,6 @@ static int gateway_hold(struct daemon *d, struct rollout_ctx *c, const struct cn
 		/* the core would not pause it: hold as below */
 	}
 	/* (an ended rollout keeps its reason in the row; the hold's audit event says why its weight is unconfirmed) */
-	char why[CN_ERR_MSG_MAX + 64];
 	snprintf(why, sizeof why, "%s: gateway unavailable: %s", row->phase == CN_PHASE_PAUSED ? "paused" : "holding",
 		 msg);
 	return cn_store_hold(d->store, row->id, d->cfg.owner, why, c->policy.analysis.interval_ms, err);
@@ -380,7 +388,10 @@ int daemon_turn(struct daemon *d, int64_t id, bool due, struct cn_err *err)
 		 * so where operators look, and come back later instead of re-claiming it at once. */
 		char why[CN_ERR_MSG_MAX + 64];
 		struct cn_err herr = {0};
-		snprintf(why, sizeof why, "holding: canaryd cannot act on this rollout: %s", err->msg);
+		if (daemon_fd_exhausted(err->msg))
+			daemon_fd_reason(why, sizeof why);
+		else
+			snprintf(why, sizeof why, "holding: canaryd cannot act on this rollout: %s", err->msg);
 		if (cn_store_hold(d->store, id, d->cfg.owner, why, CTX_RETRY_MS, &herr) < 0)
 			dlog("error", "store.error", dint("rollout", id), dstr("error", herr.msg));
 		rc = -err->code;
@@ -502,6 +513,14 @@ int daemon_tick_ready(struct daemon *d, struct cn_metrics *m, struct cn_err *err
 	cn_service_slot_cost(&c->service, cand, &obs->candidate.cost);
 	if (!obs->baseline.ok || !obs->candidate.ok)
 		atomic_fetch_add(&d->stats.metrics_errors, 1);
+	if (daemon_fd_exhausted(obs->baseline.why) || daemon_fd_exhausted(obs->candidate.why)) {
+		/* no tick on pages canaryd could not open for want of descriptors: hold, never judge them missing */
+		char why[CN_ERR_MSG_MAX];
+		daemon_fd_check("metrics", daemon_fd_exhausted(obs->baseline.why) ? obs->baseline.why : obs->candidate.why);
+		daemon_fd_reason(why, sizeof why);
+		rc = cn_store_hold(d->store, c->id, d->cfg.owner, why, c->policy.analysis.interval_ms, err);
+		goto out;
+	}
 	int64_t t = daemon_now(d);
 	obs->at_ms = t;
 	cn_tick(&c->policy, cur, obs, t, res);

@@ -2,8 +2,10 @@
  * the page is never held in memory. One curl handle per slot keeps its connection alive between ticks. Reads run
  * one at a time (cn_metrics_sample) or both slots at once in a group's multi handle (cn_metrics_start). */
 #include <curl/curl.h>
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 
 #include "canary/metrics.h"
 #include "canary/promtext.h"
@@ -19,6 +21,7 @@ struct scrape_slot {
 	bool checked;     /* the status was looked at when the body began */
 	bool in_multi;    /* its transfer is in a group's multi handle */
 	long status;
+	int sock_errno;   /* why socket() failed in this transfer; 0: it did not */
 };
 
 struct scrape {
@@ -44,9 +47,23 @@ static size_t on_body(char *data, size_t size, size_t nmemb, void *arg)
 	return n;
 }
 
+/* libcurl 7.88 reports a socket() that failed as "Couldn't connect to server" and drops errno (CURLINFO_OS_ERRNO is
+ * 0): the socket is opened here, so a reader out of descriptors says so ("Too many open files") and canaryd can hold
+ * the rollout instead of taking the page for missing. */
+static curl_socket_t open_socket(void *arg, curlsocktype purpose, struct curl_sockaddr *a)
+{
+	struct scrape_slot *ss = arg;
+	(void)purpose;
+	curl_socket_t fd = socket(a->family, a->socktype | SOCK_CLOEXEC, a->protocol);
+	if (fd == CURL_SOCKET_BAD)
+		ss->sock_errno = errno;
+	return fd;
+}
+
 static void slot_begin(struct scrape_slot *ss, const char *url)
 {
 	ss->errbuf[0] = '\0';
+	ss->sock_errno = 0;
 	ss->checked = false;
 	ss->status = 0;
 	cn_promtext_begin(ss->parser, url);
@@ -69,7 +86,10 @@ static void slot_end(struct scrape_slot *ss, const char *url, CURLcode res, stru
 			return;
 		}
 	}
-	cn_sample_fail(out, "metrics page %s: %s", url, ss->errbuf[0] ? ss->errbuf : curl_easy_strerror(res));
+	if (ss->sock_errno != 0)
+		cn_sample_fail(out, "cannot open a socket (%s) for metrics page %s", strerror(ss->sock_errno), url);
+	else
+		cn_sample_fail(out, "metrics page %s: %s", url, ss->errbuf[0] ? ss->errbuf : curl_easy_strerror(res));
 }
 
 static int scrape_sample(struct cn_metrics *m, int slot, struct cn_sample *out)
@@ -178,6 +198,8 @@ static int setup_slot(struct scrape *sc, int i, struct cn_err *err)
 	curl_easy_setopt(c, CURLOPT_ERRORBUFFER, ss->errbuf);
 	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
 	curl_easy_setopt(c, CURLOPT_WRITEDATA, ss);
+	curl_easy_setopt(c, CURLOPT_OPENSOCKETFUNCTION, open_socket);
+	curl_easy_setopt(c, CURLOPT_OPENSOCKETDATA, ss);
 	curl_easy_setopt(c, CURLOPT_PRIVATE, (void *)&sc->base); /* a group finds the reader of a finished transfer */
 	return 0;
 }
