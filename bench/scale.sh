@@ -20,6 +20,7 @@
 #   SCALE_PAGE_BYTES=1048576 pads every page to 1 MB; SCALE_INTERVAL (default 10s); SCALE_CANARYD_ARGS.
 # The machine is shared: the load average is printed next to the figures. A sanitizer build measures the sanitizer.
 source "$(dirname "${BASH_SOURCE[0]}")/../tests/e2e/lib.bash"
+source "$(dirname "${BASH_SOURCE[0]}")/../tests/e2e/farm_lib.bash"
 
 N=${1:-100}
 WINDOW=${2:-60}
@@ -29,31 +30,12 @@ INTERVAL=${SCALE_INTERVAL:-10s}
 [[ "$N" =~ ^[0-9]+$ ]] && [ "$N" -ge 1 ] && [ "$N" -le 20000 ] || fail "N '$N' is not a number in 1..20000"
 [[ "$WINDOW" =~ ^[0-9]+$ ]] && [ "$WINDOW" -ge 10 ] || fail "WINDOW '$WINDOW' is not a number of seconds >= 10"
 [[ "$ABORTS" =~ ^[0-9]+$ ]] && [ "$ABORTS" -lt "$N" ] || fail "ABORTS '$ABORTS' must be below N"
-FARM=$B/tests/metricsfarm
-[ -x "$FARM" ] || fail "'$FARM' is not built; run scripts/build first"
 interval_s=${INTERVAL%s}
 
 fresh_db
 sql "ALTER DATABASE $E2E_DB SET synchronous_commit = off" >/dev/null
-"$FARM" --port 0 --rate 200 --error-rate 0.003 ${SCALE_PAGE_BYTES:+--page-bytes "$SCALE_PAGE_BYTES"} \
-	>"$E2E_DIR/farm.out" 2>"$E2E_DIR/farm.log" &
-E2E_PIDS+=($!)
-for _ in $(seq 1 100); do grep -q listening "$E2E_DIR/farm.out" 2>/dev/null && break; sleep 0.05; done
-FARM_PORT=$(sed -n 's/^listening on 127.0.0.1:\([0-9]*\)$/\1/p' "$E2E_DIR/farm.out")
-[ -n "$FARM_PORT" ] || fail "metricsfarm did not start (see $E2E_DIR/farm.log)"
-
-ADMIN=$(free_port)
-{
-	printf 'global\n    maxconn 4096\n    stats socket ipv4@127.0.0.1:%s level admin\n' "$ADMIN"
-	printf 'defaults\n    mode http\n    timeout connect 2s\n    timeout client 30s\n    timeout server 30s\n'
-	for ((i = 1; i <= N; i++)); do
-		printf 'backend svc%d\n    server blue 127.0.0.1:%s weight 256\n    server green 127.0.0.1:%s weight 0\n' \
-			"$i" "$FARM_PORT" "$FARM_PORT"
-	done
-} >"$E2E_DIR/haproxy.cfg"
-"$HAPROXY" -db -f "$E2E_DIR/haproxy.cfg" >"$E2E_DIR/haproxy.log" 2>&1 &
-E2E_PIDS+=($!)
-wait_port "$ADMIN" 60
+farm_start --rate 200 --error-rate 0.003 ${SCALE_PAGE_BYTES:+--page-bytes "$SCALE_PAGE_BYTES"}
+farm_haproxy "$N"
 
 cat >"$E2E_DIR/scale.yaml" <<YAML
 name: scale
@@ -84,23 +66,9 @@ slos:
     quantile: 0.95
     max: 1s
 YAML
-cat >"$E2E_DIR/svc.yaml" <<YAML
-name: svc-token-
-gateway: { kind: haproxy, runtime_api: "127.0.0.1:$ADMIN", backend: svc-token-, timeout: 2s }
-slots:
-  blue:  { server: blue,  metrics_url: "http://127.0.0.1:$FARM_PORT/metrics/svc-token-/blue" }
-  green: { server: green, metrics_url: "http://127.0.0.1:$FARM_PORT/metrics/svc-token-/green" }
-live: blue
-metrics: { source: scrape, preset: vllm, timeout: 2s }
-YAML
-"$CTL" migrate >/dev/null
-"$CTL" policy apply "$E2E_DIR/scale.yaml" >/dev/null
-"$CTL" service apply "$E2E_DIR/svc.yaml" >/dev/null 2>>"$E2E_DIR/cli.log" || fail "service apply failed"
-log "N=$N: copying $N services and starting $N rollouts"
-sql "SELECT count(canary.apply_service('svc' || i, replace(v.source, '-token-', i::text),
-                                       replace(v.spec::text, '-token-', i::text)::jsonb, 0::smallint))
-     FROM service_versions v, generate_series(1, $N) i WHERE v.service = 'svc-token-'" >/dev/null
-sql "SELECT count(canary.start_rollout('svc' || i, 'v2', 'scale', 'bench')) FROM generate_series(1, $N) i" >/dev/null
+farm_services "$N" "$E2E_DIR/scale.yaml"
+log "N=$N: $N services copied; starting $N rollouts"
+farm_rollouts "$N" scale
 
 pg_pid=$(head -1 "$(sql "SHOW data_directory")/postmaster.pid")
 cpu_of() { # PID...: utime+stime (+ children's, for the postmaster) in clock ticks

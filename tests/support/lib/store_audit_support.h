@@ -30,13 +30,13 @@ static const char *src_path(const char *rel)
 }
 
 /* Runs canaryctl against the database conninfo with args (NULL-terminated); waits at most 60 s. */
-static void ctl(struct run *r, const char *conninfo, const char *const *args)
+__attribute__((unused)) static void ctl(struct run *r, const char *conninfo, const char *const *args)
 {
 	ctl_run(r, conninfo, args);
 }
 
 /* The exit code is want; else the failure shows what canaryctl said. */
-static void expect_exit(const struct run *r, int want, const char *what)
+__attribute__((unused)) static void expect_exit(const struct run *r, int want, const char *what)
 {
 	if (r->status != want)
 		fail_msg("%s: canaryctl exited %d, not %d; stdout: %.300s stderr: %s", what, r->status, want, r->out,
@@ -44,7 +44,7 @@ static void expect_exit(const struct run *r, int want, const char *what)
 }
 
 /* stderr is one line "canaryctl: ...want...". */
-static void expect_one_line_error(const struct run *r, const char *want)
+__attribute__((unused)) static void expect_one_line_error(const struct run *r, const char *want)
 {
 	const char *nl = strchr(r->err, '\n');
 	if (strncmp(r->err, "canaryctl: ", 11) != 0 || !strstr(r->err, want) || !nl || nl[1] != '\0')

@@ -1,0 +1,144 @@
+-- Replicas share the work (issue 13, item 3). Any number of canaryd may run against one database; until now the
+-- first to claim took every due rollout (up to 256 a round) and kept them all, since a claim renews its own leases.
+--
+-- daemons: the live daemons, one row per lease owner. Every claim refreshes its caller's row (at most once a second,
+-- as a claim may run many times a second), which stays live for one lease after that; release_leases (SIGTERM) takes
+-- it out at once. Nobody but the two functions below writes it; viewers read it.
+--
+-- canary.claim (the same signature, so canaryd calls it unchanged) now hands out work by shares. With `live` daemons
+-- and `active` unfinished rollouts, a daemon's share is ceil(active / live); among the due rollouts it may lease
+-- (the lease checks are the same as before) it takes
+--   * its own: a rollout stays with its owner while the owner lives (no lease moves in a steady state);
+--   * free ones (no owner, or an owner whose registry row has lapsed: it died) only up to its share;
+--   * any whose lease lapsed more than one lease ago, past its share: the safety net that leaves no work unowned
+--     whatever the counts say (a daemon counted live that no longer claims).
+-- A daemon holding more than its share (another joined, or rollouts ended elsewhere) gives back some of its due
+-- rollouts: only ones it has not claimed since they fell due (no read of its own in flight), at most its excess and
+-- at most the room the other live daemons have below their shares, so a lease moves once and never back and forth;
+-- a NOTIFY wakes the others to take them at once.
+-- With lease L and poll P: a SIGKILLed daemon's rollouts become free when its row lapses (at most L after its last
+-- claim) and the others, whose shares then grow, take them at their next claim (about L + P after the kill); one
+-- daemon alone has a share of everything. Every write still checks the lease (canary.leased, renew_lease,
+-- confirm_weight), so a hand-over can cost a read, never a double step.
+
+CREATE TABLE daemons (
+    owner      text PRIMARY KEY,
+    started_at timestamptz NOT NULL DEFAULT now(),
+    seen_at    timestamptz NOT NULL DEFAULT now(),
+    expires_at timestamptz NOT NULL
+);
+REVOKE ALL ON daemons FROM PUBLIC, canary_viewer, canary_operator, canary_controller;
+GRANT SELECT ON daemons TO canary_viewer;
+
+-- Who holds what: counting a daemon's rollouts by lease_owner among the unfinished ones.
+CREATE INDEX rollouts_lease_owner ON rollouts (lease_owner)
+    WHERE phase IN ('pending', 'progressing', 'paused', 'awaiting_approval');
+
+-- Claims up to p_max due rollouts for p_owner within its share (see above). Always returns at least one row: the
+-- first column is the database's clock (ms since the epoch), the one clock every daemon's core runs on; id is NULL
+-- when nothing was claimed.
+CREATE OR REPLACE FUNCTION canary.claim(p_owner text, p_lease_ms bigint, p_max integer)
+    RETURNS TABLE (now_ms bigint, id bigint, due boolean)
+    LANGUAGE plpgsql SECURITY DEFINER SET search_path = public, pg_temp AS $$
+#variable_conflict use_column
+DECLARE
+    lease interval := p_lease_ms * interval '1 ms';
+    n_live integer;
+    n_active integer;
+    n_held integer;
+    share integer;
+    room integer;  -- free rollouts this claim may take; NULL: no limit (the caller is the only live daemon)
+    give integer;
+BEGIN
+    UPDATE daemons SET seen_at = now(), expires_at = now() + lease
+        WHERE owner = p_owner AND (expires_at < now() + lease - interval '1 s' OR expires_at > now() + lease);
+    IF NOT FOUND THEN
+        INSERT INTO daemons (owner, seen_at, expires_at) VALUES (p_owner, now(), now() + lease)
+            ON CONFLICT (owner) DO NOTHING;
+        IF FOUND THEN -- a daemon new to the registry: forget the ones gone for a day
+            DELETE FROM daemons WHERE expires_at < now() - interval '1 day';
+        END IF;
+    END IF;
+
+    SELECT count(*) INTO n_live FROM daemons WHERE expires_at > now() OR owner = p_owner;
+    IF n_live > 1 THEN
+        room := 0;
+        -- Count only when there is something to claim: most claims find nothing (canaryd claims whenever a
+        -- rollout falls due, also another daemon's).
+        IF EXISTS (SELECT 1 FROM rollouts r
+                   WHERE ((r.phase IN ('pending', 'progressing', 'paused', 'awaiting_approval') AND
+                           (r.next_tick_at <= now() OR EXISTS (SELECT 1 FROM commands c
+                               WHERE c.rollout_id = r.id AND c.handled_at IS NULL)))
+                       OR (r.phase IN ('promoted', 'rolled_back', 'aborted', 'failed')
+                           AND r.applied_weight IS DISTINCT FROM r.weight AND r.next_tick_at <= now()))
+                     AND (r.lease_owner IS NULL OR r.lease_owner = p_owner OR r.lease_until < now())) THEN
+            SELECT count(*), count(*) FILTER (WHERE r.lease_owner = p_owner) INTO n_active, n_held
+                FROM rollouts r WHERE r.phase IN ('pending', 'progressing', 'paused', 'awaiting_approval');
+            share := (n_active + n_live - 1) / n_live;
+            room := greatest(share - n_held, 0);
+            IF n_held > share THEN
+                SELECT coalesce(sum(greatest(share - coalesce(h.n, 0), 0)), 0) INTO give
+                    FROM daemons d LEFT JOIN (SELECT r.lease_owner, count(*) AS n FROM rollouts r
+                                              WHERE r.phase IN ('pending', 'progressing', 'paused', 'awaiting_approval')
+                                              GROUP BY 1) h ON h.lease_owner = d.owner
+                    WHERE d.expires_at > now() AND d.owner <> p_owner;
+                give := least(n_held - share, give);
+                IF give > 0 THEN
+                    UPDATE rollouts SET lease_owner = NULL, lease_until = NULL
+                        WHERE rollouts.id IN (
+                            SELECT r.id FROM rollouts r
+                            WHERE r.lease_owner = p_owner AND r.next_tick_at <= now()
+                              AND r.phase IN ('pending', 'progressing', 'paused', 'awaiting_approval')
+                              AND r.lease_until - lease < r.next_tick_at -- not claimed since it fell due
+                            ORDER BY r.next_tick_at DESC LIMIT give FOR UPDATE SKIP LOCKED);
+                    IF FOUND THEN
+                        PERFORM pg_notify('canary', 'released:' || p_owner);
+                    END IF;
+                END IF;
+            END IF;
+        END IF;
+    END IF;
+
+    RETURN QUERY
+    WITH cand AS (
+        SELECT r.id, r.next_tick_at,
+               r.lease_owner IS NOT DISTINCT FROM p_owner AS mine,
+               greatest(r.next_tick_at, r.lease_until) < now() - lease AS orphan,
+               r.lease_owner IS NULL OR NOT EXISTS (SELECT 1 FROM daemons d
+                                                    WHERE d.owner = r.lease_owner AND d.expires_at > now()) AS free
+        FROM rollouts r
+        WHERE ((r.phase IN ('pending', 'progressing', 'paused', 'awaiting_approval') AND
+                (r.next_tick_at <= now() OR EXISTS (SELECT 1 FROM commands c
+                    WHERE c.rollout_id = r.id AND c.handled_at IS NULL)))
+            OR (r.phase IN ('promoted', 'rolled_back', 'aborted', 'failed')
+                AND r.applied_weight IS DISTINCT FROM r.weight AND r.next_tick_at <= now()))
+          AND (r.lease_owner IS NULL OR r.lease_owner = p_owner OR r.lease_until < now())),
+    pick AS (
+        SELECT cand.id FROM cand WHERE cand.mine OR cand.orphan OR room IS NULL
+        UNION ALL
+        SELECT f.id FROM (SELECT cand.id, row_number() OVER (ORDER BY cand.next_tick_at, cand.id) AS k
+                          FROM cand WHERE NOT cand.mine AND NOT cand.orphan AND cand.free) f
+        WHERE f.k <= room),
+    c AS (
+        UPDATE rollouts SET lease_owner = p_owner, lease_until = now() + lease
+        WHERE rollouts.id IN (
+            SELECT r.id FROM rollouts r
+            WHERE r.id IN (SELECT pick.id FROM pick)
+              AND (r.lease_owner IS NULL OR r.lease_owner = p_owner OR r.lease_until < now())
+            ORDER BY r.next_tick_at LIMIT p_max FOR UPDATE SKIP LOCKED)
+        RETURNING rollouts.id, rollouts.next_tick_at <= now() AS due)
+    SELECT (extract(epoch FROM clock_timestamp()) * 1000)::bigint, c.id, c.due
+    FROM (SELECT 1) one LEFT JOIN c ON true;
+END
+$$;
+
+-- A daemon that stops (SIGTERM) gives its rollouts back and leaves the registry, so the others' shares grow at once;
+-- the NOTIFY wakes them to take what is due.
+CREATE OR REPLACE FUNCTION canary.release_leases(p_owner text) RETURNS void
+    LANGUAGE plpgsql SECURITY DEFINER SET search_path = public, pg_temp AS $$
+BEGIN
+    UPDATE rollouts SET lease_owner = NULL, lease_until = NULL WHERE lease_owner = p_owner;
+    DELETE FROM daemons WHERE owner = p_owner;
+    PERFORM pg_notify('canary', 'released:' || p_owner);
+END
+$$;
