@@ -15,8 +15,10 @@
 #     round trips per tick (its /metrics), database growth and WAL per rollout-hour; then ABORTS operators' aborts,
 #     one after the other: canaryctl launched -> weight 0 on HAProxy.
 #   CANARY_BINARY_DIR=build-rel DATABASE_URL=$(scripts/pgtmp start DIR) bench/scale.sh N [WINDOW] [ABORTS]
-#   Environment: SCALE_REPLICAS=3 runs three canaryd (--lease 15000) and adds the replica figures (spread of ticks
-#   per replica, one SIGKILLed: time until its rollouts tick again, double and skipped steps from the audit);
+#   Environment: SCALE_REPLICAS=3 runs three canaryd (--lease 15000) on a policy that climbs a ladder of weights (a
+#   step every 3 ticks) and adds the replica figures: ticks per replica and their spread, rollouts ticked by two;
+#   replica1 SIGKILLed: time until each rollout it held ticks again, the survivors' spread; from the audit of every
+#   rollout, steps applied out of order, twice or skipped, and ticks closer than the interval (two replicas at once);
 #   SCALE_PAGE_BYTES=1048576 pads every page to 1 MB; SCALE_INTERVAL (default 10s); SCALE_CANARYD_ARGS.
 # The machine is shared: the load average is printed next to the figures. A sanitizer build measures the sanitizer.
 source "$(dirname "${BASH_SOURCE[0]}")/../tests/e2e/lib.bash"
@@ -37,30 +39,41 @@ sql "ALTER DATABASE $E2E_DB SET synchronous_commit = off" >/dev/null
 farm_start --rate 200 --error-rate 0.003 ${SCALE_PAGE_BYTES:+--page-bytes "$SCALE_PAGE_BYTES"}
 farm_haproxy "$N"
 
-cat >"$E2E_DIR/scale.yaml" <<YAML
-name: scale
-description: "an hour at 1%: every rollout ticks and holds"
-steps:
-  - weight: 1%
-    hold: 1h
-  - weight: 100%
-    hold: 1h
+LADDER=(1)
+if [ "$REPLICAS" -gt 1 ]; then
+	# a step every three ticks, so that a step applied twice or skipped by two replicas would show in the audit
+	LADDER=(1 2 3 4 5 6 7 8 9 10 20 30 40 50)
+	hold=$((3 * interval_s))s
+	desc="a ladder of weights, a step every 3 ticks, then an hour at 100%"
+else
+	hold=1h
+	desc="an hour at 1%: every rollout ticks and holds"
+fi
+{
+	printf 'name: scale\ndescription: "%s"\nsteps:\n' "$desc"
+	for w in "${LADDER[@]}"; do printf '  - weight: %s%%\n    hold: %s\n' "$w" "$hold"; done
+	printf '  - weight: 100%%\n    hold: 1h\n'
+} >"$E2E_DIR/scale.yaml"
+# Three SLOs; with replicas, limits the threshold judge passes within a step's three ticks, so the ladder climbs.
+judge=sequential inc="    max_increase: 1.5x"
+[ "$REPLICAS" -gt 1 ] && judge=threshold inc=
+cat >>"$E2E_DIR/scale.yaml" <<YAML
 analysis:
   interval: $INTERVAL
   min_requests: 100
   inconclusive_timeout: 1h
   on_inconclusive: pause
-  judge: sequential
+  judge: $judge
 slos:
   - name: error-rate
     metric: error_rate
     max: 2%
-    max_increase: 1.5x
+$inc
   - name: p99-latency
     metric: latency
     quantile: 0.99
     max: 2s
-    max_increase: 1.5x
+$inc
   - name: ttft-p95
     metric: ttft
     quantile: 0.95
@@ -189,27 +202,50 @@ if [ "$ABORTS" -gt 0 ]; then
 fi
 
 if [ "$REPLICAS" -gt 1 ]; then
-	echo "ticks per replica:    $(sql "SELECT string_agg(d || ' ' || c, ', ' ORDER BY d) FROM (SELECT data->>'daemon' AS d, count(*) AS c
-	    FROM audit_events WHERE kind = 'tick' AND at > '$t0' AND at <= '$t1' GROUP BY 1) x")"
-	echo "spread:               $(sql "WITH x AS (SELECT count(*) AS c FROM audit_events WHERE kind = 'tick' AND at > '$t0' AND at <= '$t1'
-	    GROUP BY data->>'daemon') SELECT round(100 * (max(c) - avg(c)) / avg(c)) || '% above the mean, ' || round(100 * (avg(c) - min(c)) / avg(c)) || '% below' FROM x")"
+	per_replica() { # FROM TO: ticks per replica, spread around the mean, rollouts ticked by more than one replica
+		sql "WITH c AS (SELECT data->>'daemon' AS d, count(*) AS n FROM audit_events
+		                WHERE kind = 'tick' AND at > '$1' AND at <= '$2' GROUP BY 1),
+		          m AS (SELECT count(*) AS k FROM (SELECT rollout_id FROM audit_events WHERE kind = 'tick'
+		                AND at > '$1' AND at <= '$2' GROUP BY 1 HAVING count(DISTINCT data->>'daemon') > 1) x)
+		     SELECT string_agg(d || ' ' || n, ', ' ORDER BY d) || '; spread ' ||
+		            round(100 * (max(n) - avg(n)) / avg(n)) || '% above the mean, ' ||
+		            round(100 * (avg(n) - min(n)) / avg(n)) || '% below; ' || min(m.k) || ' rollouts ticked by two'
+		     FROM c, m"
+	}
+	echo "ticks per replica:    $(per_replica "$t0" "$t1") (the window above)"
+	echo "leases held:          $(sql "SELECT string_agg(lease_owner || ' ' || c, ', ' ORDER BY lease_owner)
+	    FROM (SELECT lease_owner, count(*) AS c FROM rollouts WHERE phase = 'progressing' GROUP BY 1) x")"
 	victim=${PIDS[0]}
-	owned=$(sql "SELECT count(*) FROM rollouts WHERE lease_owner = 'replica1' AND phase = 'progressing'")
 	kill -9 "$victim"
 	tk=$(sql "SELECT clock_timestamp()")
+	sql "CREATE TABLE bench_victim AS SELECT id FROM rollouts WHERE lease_owner = 'replica1' AND phase = 'progressing'" \
+		>/dev/null
+	owned=$(sql "SELECT count(*) FROM bench_victim")
 	sleep $((15 + 2 * interval_s + 5))
-	echo "SIGKILL of replica1:  it held $owned leases; their first tick by another replica $(sql "WITH v AS (SELECT DISTINCT rollout_id FROM audit_events
-	    WHERE kind = 'tick' AND data->>'daemon' = 'replica1' AND at > '$t0'),
-	    f AS (SELECT v.rollout_id, min(e.at) AS at FROM v JOIN audit_events e ON e.rollout_id = v.rollout_id
+	echo "SIGKILL of replica1:  it held $owned leases; their first tick by another replica $(sql "WITH f AS (
+	    SELECT v.id, min(e.at) AS at FROM bench_victim v JOIN audit_events e ON e.rollout_id = v.id
 	          AND e.kind = 'tick' AND e.at > '$tk' GROUP BY 1)
-	    SELECT 'p50 ' || round(percentile_cont(0.5) WITHIN GROUP (ORDER BY extract(epoch FROM at - '$tk')))::text || ' s, max '
-	      || round(max(extract(epoch FROM at - '$tk')))::text || ' s after the kill (lease 15 s + interval ${interval_s} s); '
-	      || (SELECT count(*) FROM v) - count(*) || ' not taken over' FROM f")"
-	# double or skipped steps: a step change must go from k to k+1, and a weight.intended follows each once
-	echo "steps from the audit: $(sql "WITH t AS (SELECT rollout_id, (data->>'step')::int AS step,
-	    lag((data->>'step')::int) OVER (PARTITION BY rollout_id ORDER BY id) AS prev FROM audit_events WHERE kind = 'tick')
-	    SELECT count(*) FILTER (WHERE step > prev + 1) || ' skipped, ' || count(*) FILTER (WHERE step < prev) || ' backwards' FROM t"),
-	    $(sql "SELECT count(*) FROM (SELECT rollout_id, data->>'to' FROM audit_events WHERE kind = 'weight.intended'
-	    GROUP BY 1, 2 HAVING count(*) > 1) d") weight moves recorded twice"
+	    SELECT 'p50 ' || round(percentile_cont(0.5) WITHIN GROUP (ORDER BY extract(epoch FROM at - '$tk'))::numeric, 1)
+	      || ' s, max ' || round(max(extract(epoch FROM at - '$tk'))::numeric, 1)
+	      || ' s after the kill (lease 15 s + interval ${interval_s} s); ' || $owned - count(*) || ' not taken over' FROM f")"
+	t2=$(sql "SELECT '$tk'::timestamptz + interval '$((15 + interval_s)) s'")
+	t3=$(sql "SELECT clock_timestamp()")
+	echo "after the takeover:   $(per_replica "$t2" "$t3")"
+	# From the audit of every rollout: each rollout's weight.intended events are the policy's steps in order (a
+	# step applied twice or skipped would break it; the aborted ones end at 0), ticks move the step by 0 or 1, and two ticks of one rollout
+	# are never closer than the interval (less 200 ms of the clock's own jitter).
+	ladder=$(IFS=,; echo "${LADDER[*]},100")
+	echo "steps from the audit: $(sql "WITH w AS (SELECT rollout_id, (data->>'to')::double precision AS to_w,
+	        row_number() OVER (PARTITION BY rollout_id ORDER BY id) AS k FROM audit_events WHERE kind = 'weight.intended'
+	        AND rollout_id IN (SELECT id FROM rollouts WHERE phase = 'progressing')),
+	    p AS (SELECT k, w FROM unnest(ARRAY[$ladder]::double precision[]) WITH ORDINALITY AS x(w, k)),
+	    t AS (SELECT at, (data->>'step')::int AS step, lag((data->>'step')::int) OVER (PARTITION BY rollout_id ORDER BY id) AS prev,
+	        lag(at) OVER (PARTITION BY rollout_id ORDER BY id) AS prev_at FROM audit_events WHERE kind = 'tick')
+	    SELECT (SELECT count(*) FROM w LEFT JOIN p ON p.k = w.k WHERE p.w IS DISTINCT FROM w.to_w) || ' weight moves out of order or twice, '
+	      || count(*) FILTER (WHERE step > prev + 1) || ' skipped, ' || count(*) FILTER (WHERE step < prev) || ' backwards, '
+	      || count(*) FILTER (WHERE at - prev_at < interval '$interval_s s' - interval '200 ms') || ' double ticks; '
+	      || (SELECT count(*) FROM w) || ' steps applied (' || (SELECT count(DISTINCT e.rollout_id) FROM audit_events e
+	          JOIN bench_victim v ON v.id = e.rollout_id WHERE e.kind = 'weight.intended' AND e.at > '$tk') || ' of $owned'
+	      || ' rollouts of replica1 stepped on after the kill)' FROM t WHERE prev IS NOT NULL")"
 fi
 echo "load average at the end: $(cut -d' ' -f1-3 /proc/loadavg)"
