@@ -3,8 +3,9 @@
  * leases and the registry as the superuser): one daemon alone takes all 30; three registered daemons take 10 each and
  * keep the same 10 round after round; a daemon that held all 30 when two others joined gives back 20, but none whose
  * read it may have in flight (claimed since they fell due); a daemon that died (its registry row and leases lapsed)
- * leaves its rollouts to the others, 15 each, while one whose row is still live keeps them until they are a lease
- * overdue; SIGTERM's release_leases hands them over at once; a live lease is never taken. */
+ * leaves its rollouts to the others, 15 each, while one whose row is still live (it claims, late) keeps them however
+ * late; free rollouts a lease past due go to anyone past its share; SIGTERM's release_leases hands them over at
+ * once; a live lease is never taken. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stdbool.h>
@@ -186,7 +187,7 @@ static void test_dead_daemon_taken_over(void **state)
 	assert_int_equal(count(&db, sql), 1);
 }
 
-static void test_overdue_past_share(void **state)
+static void test_late_owner_keeps_its_own(void **state)
 {
 	(void)state;
 	register_daemons();
@@ -194,10 +195,26 @@ static void test_overdue_past_share(void **state)
 	claim("a", NULL);
 	claim("b", NULL);
 	claim("c", NULL);
-	/* c stops claiming but its row stays live (say its clock of claims is stuck): once its rollouts are a whole
-	 * lease past due and past their lease, anyone takes them, past its share */
+	/* c runs late (its leases lapsed a minute ago) but claims, so its row is live: its rollouts stay its own */
 	sql_ok(db.conninfo, "UPDATE rollouts SET lease_until = now() - interval '61 s', "
 			    "next_tick_at = now() - interval '61 s' WHERE lease_owner = 'c'");
+	assert_int_equal(claim("a", NULL), N / 3);
+	assert_int_equal(claim("b", NULL), N / 3);
+	assert_int_equal(held("c"), N / 3);
+	assert_int_equal(claim("c", NULL), N / 3);
+}
+
+static void test_overdue_past_share(void **state)
+{
+	(void)state;
+	register_daemons();
+	start_rollouts();
+	/* c registered but takes nothing (its row is live): a and b are at their shares and ten rollouts wait; once
+	 * they are a whole lease past due, anyone takes them, past its share */
+	assert_int_equal(claim("a", NULL), N / 3);
+	assert_int_equal(claim("b", NULL), N / 3);
+	assert_int_equal(claim("a", NULL), N / 3);
+	sql_ok(db.conninfo, "UPDATE rollouts SET next_tick_at = now() - interval '61 s' WHERE lease_owner IS NULL");
 	assert_int_equal(claim("a", NULL), 2 * N / 3);
 	assert_int_equal(held("a"), 2 * N / 3);
 	assert_int_equal(held("c"), 0);
@@ -246,6 +263,7 @@ int main(void)
 		cmocka_unit_test_setup(test_three_share_and_keep, reset),
 		cmocka_unit_test_setup(test_joiners_get_their_share, reset),
 		cmocka_unit_test_setup(test_dead_daemon_taken_over, reset),
+		cmocka_unit_test_setup(test_late_owner_keeps_its_own, reset),
 		cmocka_unit_test_setup(test_overdue_past_share, reset),
 		cmocka_unit_test_setup(test_release_hands_over, reset),
 		cmocka_unit_test_setup(test_live_lease_never_taken, reset),
