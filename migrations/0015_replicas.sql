@@ -2,8 +2,8 @@
 -- first to claim took every due rollout (up to 256 a round) and kept them all, since a claim renews its own leases.
 --
 -- daemons: the live daemons, one row per lease owner. Every claim refreshes its caller's row (at most once a second,
--- as a claim may run many times a second), which stays live for one lease after that; release_leases (SIGTERM) takes
--- it out at once. Nobody but the two functions below writes it; viewers read it.
+-- as a claim may run many times a second), and so does canary.heartbeat during a long round; the row stays live for
+-- one lease after that; release_leases (SIGTERM) takes it out at once. Only these functions write it; viewers read.
 --
 -- canary.claim (the same signature, so canaryd calls it unchanged) now hands out work by shares. With `live` daemons
 -- and `active` unfinished rollouts, a daemon's share is ceil(active / live); among the due rollouts it may lease
@@ -37,6 +37,32 @@ GRANT SELECT ON daemons TO canary_viewer;
 CREATE INDEX rollouts_lease_owner ON rollouts (lease_owner)
     WHERE phase IN ('pending', 'progressing', 'paused', 'awaiting_approval');
 
+-- Marks p_owner live for p_lease_ms from now; writes at most once a second per daemon (not granted to anyone).
+CREATE FUNCTION canary.daemon_seen(p_owner text, p_lease_ms bigint) RETURNS void
+    LANGUAGE plpgsql SECURITY DEFINER SET search_path = public, pg_temp AS $$
+DECLARE
+    lease interval := p_lease_ms * interval '1 ms';
+BEGIN
+    UPDATE daemons SET seen_at = now(), expires_at = now() + lease
+        WHERE owner = p_owner AND (expires_at < now() + lease - interval '1 s' OR expires_at > now() + lease);
+    IF NOT FOUND THEN
+        INSERT INTO daemons (owner, seen_at, expires_at) VALUES (p_owner, now(), now() + lease)
+            ON CONFLICT (owner) DO NOTHING;
+        IF FOUND THEN -- a daemon new to the registry: forget the ones gone for a day
+            DELETE FROM daemons WHERE expires_at < now() - interval '1 day';
+        END IF;
+    END IF;
+END
+$$;
+
+-- canaryd's heartbeat between claims: a round of hundreds of turns or ticks on a loaded machine can outlast a
+-- lease, and a daemon that works must not be taken for dead (the others would take its rollouts, and it would take
+-- them back). It comes from the loop that does the work, not from a thread of its own, so a hung loop still lapses.
+CREATE FUNCTION canary.heartbeat(p_owner text, p_lease_ms bigint) RETURNS void
+    LANGUAGE sql SECURITY DEFINER SET search_path = public, pg_temp AS $$
+    SELECT canary.daemon_seen(p_owner, p_lease_ms);
+$$;
+
 -- Claims up to p_max due rollouts for p_owner within its share (see above). Always returns at least one row: the
 -- first column is the database's clock (ms since the epoch), the one clock every daemon's core runs on; id is NULL
 -- when nothing was claimed.
@@ -53,16 +79,7 @@ DECLARE
     room integer;  -- free rollouts this claim may take; NULL: no limit (the caller is the only live daemon)
     give integer;
 BEGIN
-    UPDATE daemons SET seen_at = now(), expires_at = now() + lease
-        WHERE owner = p_owner AND (expires_at < now() + lease - interval '1 s' OR expires_at > now() + lease);
-    IF NOT FOUND THEN
-        INSERT INTO daemons (owner, seen_at, expires_at) VALUES (p_owner, now(), now() + lease)
-            ON CONFLICT (owner) DO NOTHING;
-        IF FOUND THEN -- a daemon new to the registry: forget the ones gone for a day
-            DELETE FROM daemons WHERE expires_at < now() - interval '1 day';
-        END IF;
-    END IF;
-
+    PERFORM canary.daemon_seen(p_owner, p_lease_ms);
     SELECT count(*) INTO n_live FROM daemons WHERE expires_at > now() OR owner = p_owner;
     IF n_live > 1 THEN
         room := 0;
@@ -145,3 +162,6 @@ BEGIN
     PERFORM pg_notify('canary', 'released:' || p_owner);
 END
 $$;
+
+REVOKE ALL ON FUNCTION canary.daemon_seen(text, bigint), canary.heartbeat(text, bigint) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION canary.heartbeat(text, bigint) TO canary_controller;

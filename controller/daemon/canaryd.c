@@ -15,6 +15,7 @@
 
 #include "canary/metrics.h"
 #include "canary/store.h"
+#include "canary/store_replicas.h"
 #include "canary/store_rollouts.h"
 #include "daemon_drill_int.h"
 #include "daemon_preflight_int.h"
@@ -72,6 +73,19 @@ static int drain_notify(struct cn_store *st, struct cn_err *err)
 	return n < 0 ? -1 : n;
 }
 
+/* Says this daemon is alive between claims, at most every quarter lease: a long round (hundreds of turns or ticks
+ * on a loaded machine) can outlast a lease, and the other replicas would take a working daemon for dead. */
+static void heartbeat(struct daemon *d)
+{
+	int64_t now = cn_mono_ms();
+	if (now - d->mono_seen_ms < d->cfg.lease_ms / 4)
+		return;
+	d->mono_seen_ms = now;
+	struct cn_err herr = {0};
+	if (cn_store_heartbeat(d->store, d->cfg.owner, d->cfg.lease_ms, &herr) < 0)
+		dlog("warn", "store.error", dstr("error", herr.msg));
+}
+
 /* Ticks every rollout whose read finished; with timeout_ms >= 0, first moves the transfers on for up to that long
  * (the main loop has just done so: -1). Returns how many ticked. */
 static int tick_ready(struct daemon *d, int timeout_ms)
@@ -86,6 +100,7 @@ static int tick_ready(struct daemon *d, int timeout_ms)
 			dlog("error", "metrics.error", dstr("error", werr.msg));
 	}
 	while ((m = cn_metrics_group_next(d->group)) != NULL) {
+		heartbeat(d);
 		struct cn_err terr = {0};
 		if (daemon_tick_ready(d, m, &terr) < 0 && !daemon_fd_check("rollout", terr.msg))
 			dlog(terr.code == CN_EUNAVAIL ? "warn" : "error", "rollout.error", dstr("error", terr.msg));
@@ -262,11 +277,13 @@ int main(int argc, char **argv)
 			}
 			d.db_now_ms = db_now;
 			d.mono_claim_ms = cn_mono_ms();
+			d.mono_seen_ms = d.mono_claim_ms;
 			claimed_once = true;
 			atomic_fetch_add(&d.stats.claims, (unsigned long long)n);
 			if (n > 0) CN_CRASH_POINT("after_claim");
 			int progress = 0;
 			for (int i = 0; i < n && !stop_flag; i++) {
+				heartbeat(&d);
 				struct cn_err perr = {0};
 				int r = daemon_turn(&d, ids[i], due[i], &perr);
 				if (r < 0 && !daemon_fd_check("rollout", perr.msg))

@@ -74,6 +74,7 @@ struct daemon {
 	struct cn_metrics_group *group; /* every read in flight */
 	int64_t db_now_ms;              /* the database's clock at the last claim ... */
 	int64_t mono_claim_ms;          /* ... and the monotonic clock then */
+	int64_t mono_seen_ms;           /* the monotonic clock at the last claim or heartbeat (canary.heartbeat) */
 	bool notified;                  /* a NOTIFY came since the last claim: commands may be waiting */
 	pthread_t notifier;             /* webhook delivery (notifier.c), when notifier_running */
 	bool notifier_running;

@@ -13,7 +13,9 @@
 #include <stdint.h>
 
 #include <cmocka.h>
+#include <libpq-fe.h>
 
+#include "canary/store_replicas.h"
 #include "canary/store_rollouts.h"
 #include "store_audit_support.h"
 
@@ -256,6 +258,39 @@ static void test_live_lease_never_taken(void **state)
 	assert_int_equal(held("a"), N);
 }
 
+/* A daemon in a long round says it is alive without claiming: its row is live again, and its late rollouts stay its
+ * own; only the controller may say so. */
+static void test_heartbeat(void **state)
+{
+	(void)state;
+	register_daemons();
+	start_rollouts();
+	claim("a", NULL);
+	claim("b", NULL);
+	claim("c", NULL);
+	sql_ok(db.conninfo, "UPDATE daemons SET expires_at = now() - interval '1 s' WHERE owner = 'c';"
+			    "UPDATE rollouts SET lease_until = now() - interval '1 s' WHERE lease_owner = 'c'");
+	struct cn_err err = {0};
+	struct cn_store *st = cn_store_connect(as_controller, &err);
+	if (!st || cn_store_heartbeat(st, "c", LEASE_MS, &err) < 0)
+		fail_msg("heartbeat: %s", err.msg);
+	cn_store_close(st);
+	assert_int_equal(count(&db, "SELECT count(*) FROM daemons WHERE owner = 'c' AND expires_at > now()"), 1);
+	all_due_again();
+	assert_int_equal(claim("a", NULL), N / 3);
+	assert_int_equal(held("c"), N / 3);
+	char state_[8];
+	char op[64], as_op[2300];
+	make_login(&db, "t_replicas_op", "canary_operator", op, sizeof op, as_op, sizeof as_op);
+	PGconn *c = PQconnectdb(as_op);
+	PGresult *r = PQexec(c, "SELECT canary.heartbeat('c', 60000)");
+	snprintf(state_, sizeof state_, "%s", PQresultErrorField(r, PG_DIAG_SQLSTATE) ? PQresultErrorField(r, PG_DIAG_SQLSTATE) : "");
+	PQclear(r);
+	PQfinish(c);
+	drop_login(&db, op);
+	assert_string_equal(state_, "42501");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -267,6 +302,7 @@ int main(void)
 		cmocka_unit_test_setup(test_overdue_past_share, reset),
 		cmocka_unit_test_setup(test_release_hands_over, reset),
 		cmocka_unit_test_setup(test_live_lease_never_taken, reset),
+		cmocka_unit_test_setup(test_heartbeat, reset),
 	};
 	check_env();
 	return cmocka_run_group_tests(tests, setup, teardown);
