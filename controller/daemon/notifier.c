@@ -16,6 +16,7 @@
 #include "canary/service.h"
 #include "canary/store.h"
 #include "canary/store_outbox.h"
+#include "daemon_fd_int.h"
 #include "daemon_int.h"
 
 #define NOTIFY_MAX_INFLIGHT 32
@@ -234,7 +235,8 @@ static void *run(void *arg)
 				st = NULL;
 			}
 			if (!st) {
-				dlog("error", "notify.store_error", dstr("error", err.msg));
+				if (!daemon_fd_check("database", err.msg))
+					dlog("error", "notify.store_error", dstr("error", err.msg));
 				for (int64_t t = 0; t < backoff && !*n.d->stop; t += 100)
 					usleep(100 * 1000);
 				backoff = backoff * 2 > 5000 ? 5000 : backoff * 2;

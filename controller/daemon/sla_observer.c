@@ -21,6 +21,7 @@
 #include "canary/sla.h"
 #include "canary/store.h"
 #include "canary/store_sla.h"
+#include "daemon_fd_int.h"
 #include "daemon_int.h"
 
 #define SLA_MAX_SERVICES 1024
@@ -398,7 +399,8 @@ static void *run(void *arg)
 	}
 	while (!*o.d->stop) {
 		if (!o.st && !(o.st = cn_store_connect(o.d->cfg.db, &err))) {
-			dlog("error", "sla.store_error", dstr("error", err.msg));
+			if (!daemon_fd_check("database", err.msg))
+				dlog("error", "sla.store_error", dstr("error", err.msg));
 			for (int64_t s = 0; s < backoff && !*o.d->stop; s += 100)
 				usleep(100 * 1000);
 			backoff = backoff * 2 > 5000 ? 5000 : backoff * 2;

@@ -1,7 +1,9 @@
 /* The metrics adapter's entry points: pick the source for a service and dispatch through its function table. */
 #include "canary/metrics.h"
 
+#include <errno.h>
 #include <stdlib.h>
+#include <sys/socket.h>
 
 #include "metrics_int.h"
 
@@ -38,4 +40,13 @@ void cn_metrics_close(struct cn_metrics *m)
 		return;
 	cn_metrics_cancel(m);
 	m->ops->close(m);
+}
+
+curl_socket_t cn_metrics_open_socket(void *errno_out, curlsocktype purpose, struct curl_sockaddr *a)
+{
+	(void)purpose;
+	curl_socket_t fd = socket(a->family, a->socktype | SOCK_CLOEXEC, a->protocol);
+	if (fd == CURL_SOCKET_BAD)
+		*(int *)errno_out = errno;
+	return fd;
 }

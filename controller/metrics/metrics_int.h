@@ -44,6 +44,11 @@ struct cn_metrics *cn_metrics_prom_open(const struct cn_service *svc, const stru
 /* Sets s to ok with every series missing (NAN counters, empty histograms with NAN sums). */
 void cn_sample_reset(struct cn_sample *s);
 
+/* CURLOPT_OPENSOCKETFUNCTION with CURLOPT_OPENSOCKETDATA an int *: opens the socket (close-on-exec) and stores why
+ * socket() failed there (0 otherwise). libcurl 7.88 reports that failure as "Couldn't connect to server" and loses
+ * errno, so a reader out of descriptors could not say so ("Too many open files") and canaryd could not hold. */
+curl_socket_t cn_metrics_open_socket(void *errno_out, curlsocktype purpose, struct curl_sockaddr *a);
+
 /* Marks s failed with a formatted one-line reason (the first failure wins). */
 void cn_sample_fail(struct cn_sample *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 

@@ -24,6 +24,7 @@ struct prom {
 	bool curl_inited;
 	CURL *curl;               /* one handle for both slots: one server, one kept-alive connection */
 	char errbuf[CURL_ERROR_SIZE];
+	int sock_errno;        /* why socket() failed in this query; 0: it did not */
 	char base_url[CN_URL_MAX];
 	bool want[P_N];
 	struct cn_promsel sel[P_N];
@@ -75,10 +76,15 @@ static json_t *query(struct prom *pr, const char *what, const char *promql, json
 	curl_easy_setopt(pr->curl, CURLOPT_URL, url);
 	cn_dynbuf_reset(&pr->body);
 	pr->errbuf[0] = '\0';
+	pr->sock_errno = 0;
 	res = curl_easy_perform(pr->curl);
 	if (cn_dynbuf_error(&pr->body) == -CN_EINPUT) {
 		cn_sample_fail(out, "prometheus %s: answer to the %s query is larger than %zu bytes", pr->base_url,
 			       what, pr->body.max);
+		goto out;
+	}
+	if (res != CURLE_OK && pr->sock_errno != 0) {
+		cn_sample_fail(out, "cannot open a socket (%s) for prometheus %s", strerror(pr->sock_errno), pr->base_url);
 		goto out;
 	}
 	if (res != CURLE_OK) {
@@ -317,6 +323,8 @@ struct cn_metrics *cn_metrics_prom_open(const struct cn_service *svc, const stru
 	curl_easy_setopt(pr->curl, CURLOPT_ERRORBUFFER, pr->errbuf);
 	curl_easy_setopt(pr->curl, CURLOPT_WRITEFUNCTION, on_body);
 	curl_easy_setopt(pr->curl, CURLOPT_WRITEDATA, pr);
+	curl_easy_setopt(pr->curl, CURLOPT_OPENSOCKETFUNCTION, cn_metrics_open_socket); /* says "Too many open files" */
+	curl_easy_setopt(pr->curl, CURLOPT_OPENSOCKETDATA, &pr->sock_errno);
 	return &pr->base;
 out:
 	prom_close(&pr->base);

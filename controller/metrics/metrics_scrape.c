@@ -2,10 +2,8 @@
  * the page is never held in memory. One curl handle per slot keeps its connection alive between ticks. Reads run
  * one at a time (cn_metrics_sample) or both slots at once in a group's multi handle (cn_metrics_start). */
 #include <curl/curl.h>
-#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
 
 #include "canary/metrics.h"
 #include "canary/promtext.h"
@@ -45,19 +43,6 @@ static size_t on_body(char *data, size_t size, size_t nmemb, void *arg)
 	if (cn_promtext_feed(ss->parser, data, n) < 0)
 		return 0;   /* the page is unusable already (too big, bad line): stop the download */
 	return n;
-}
-
-/* libcurl 7.88 reports a socket() that failed as "Couldn't connect to server" and drops errno (CURLINFO_OS_ERRNO is
- * 0): the socket is opened here, so a reader out of descriptors says so ("Too many open files") and canaryd can hold
- * the rollout instead of taking the page for missing. */
-static curl_socket_t open_socket(void *arg, curlsocktype purpose, struct curl_sockaddr *a)
-{
-	struct scrape_slot *ss = arg;
-	(void)purpose;
-	curl_socket_t fd = socket(a->family, a->socktype | SOCK_CLOEXEC, a->protocol);
-	if (fd == CURL_SOCKET_BAD)
-		ss->sock_errno = errno;
-	return fd;
 }
 
 static void slot_begin(struct scrape_slot *ss, const char *url)
@@ -198,8 +183,8 @@ static int setup_slot(struct scrape *sc, int i, struct cn_err *err)
 	curl_easy_setopt(c, CURLOPT_ERRORBUFFER, ss->errbuf);
 	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
 	curl_easy_setopt(c, CURLOPT_WRITEDATA, ss);
-	curl_easy_setopt(c, CURLOPT_OPENSOCKETFUNCTION, open_socket);
-	curl_easy_setopt(c, CURLOPT_OPENSOCKETDATA, ss);
+	curl_easy_setopt(c, CURLOPT_OPENSOCKETFUNCTION, cn_metrics_open_socket); /* says "Too many open files" */
+	curl_easy_setopt(c, CURLOPT_OPENSOCKETDATA, &ss->sock_errno);
 	curl_easy_setopt(c, CURLOPT_PRIVATE, (void *)&sc->base); /* a group finds the reader of a finished transfer */
 	return 0;
 }

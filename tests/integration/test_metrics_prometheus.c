@@ -8,6 +8,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
+#include <sys/resource.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 
@@ -224,6 +227,34 @@ static void test_bad_answers(void **state)
 	cn_metrics_close(m);
 }
 
+/* Out of descriptors, the reason says so ("Too many open files"), not libcurl 7.88's "Couldn't connect to server". */
+static void test_out_of_descriptors(void **state)
+{
+	struct env *e = *state;
+	struct cn_metrics *m = open_ok(&e->svc);
+	struct cn_sample s;
+	struct rlimit was;
+	int fds[4096], n = 0;
+
+	assert_int_equal(getrlimit(RLIMIT_NOFILE, &was), 0);
+	struct rlimit low = { .rlim_cur = 256, .rlim_max = was.rlim_max };
+	assert_int_equal(setrlimit(RLIMIT_NOFILE, &low), 0);
+	while (n < 4096 && (fds[n] = open("/dev/null", O_RDONLY | O_CLOEXEC)) >= 0)
+		n++;
+	assert_true(n < 4096);
+	int rc = cn_metrics_sample(m, 0, &s);
+	while (n > 0)
+		close(fds[--n]);
+	assert_int_equal(setrlimit(RLIMIT_NOFILE, &was), 0);
+	assert_int_equal(rc, 0);
+	assert_false(s.ok);
+	print_message("out of descriptors: %s\n", s.why);
+	assert_non_null(strstr(s.why, "Too many open files"));
+	assert_int_equal(cn_metrics_sample(m, 0, &s), 0);
+	assert_true(s.ok);
+	cn_metrics_close(m);
+}
+
 static void test_refused_and_open_errors(void **state)
 {
 	struct env *e = *state;
@@ -257,6 +288,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_good, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_bad_answers, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_refused_and_open_errors, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_out_of_descriptors, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

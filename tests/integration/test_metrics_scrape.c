@@ -1,5 +1,5 @@
 /* Integration tests of the scrape source against real HTTP servers on 127.0.0.1: good pages, error statuses,
- * refused connections, slow servers, truncated and oversized bodies, keep-alive. */
+ * refused connections, slow servers, truncated and oversized bodies, keep-alive, no descriptor left. */
 #include <math.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -9,6 +9,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <fcntl.h>
+#include <sys/resource.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 
@@ -186,6 +189,35 @@ static void test_connection_refused(void **state)
 	cn_metrics_close(m);
 }
 
+/* Out of descriptors, the page's reason says so ("Too many open files", which canaryd holds on) rather than libcurl
+ * 7.88's "Couldn't connect to server", which reads as a server that is down; with descriptors back it reads again. */
+static void test_out_of_descriptors(void **state)
+{
+	struct env *e = *state;
+	struct cn_metrics *m = open_ok(&e->svc, NULL);
+	struct cn_sample s;
+	struct rlimit was;
+	int fds[4096], n = 0;
+
+	assert_int_equal(getrlimit(RLIMIT_NOFILE, &was), 0);
+	struct rlimit low = { .rlim_cur = 256, .rlim_max = was.rlim_max };
+	assert_int_equal(setrlimit(RLIMIT_NOFILE, &low), 0);
+	while (n < 4096 && (fds[n] = open("/dev/null", O_RDONLY | O_CLOEXEC)) >= 0)
+		n++;
+	assert_true(n < 4096);
+	int rc = cn_metrics_sample(m, 0, &s);
+	while (n > 0)
+		close(fds[--n]);
+	assert_int_equal(setrlimit(RLIMIT_NOFILE, &was), 0);
+	assert_int_equal(rc, 0);
+	assert_false(s.ok);
+	print_message("out of descriptors: %s\n", s.why);
+	assert_non_null(strstr(s.why, "Too many open files"));
+	assert_int_equal(cn_metrics_sample(m, 0, &s), 0);
+	assert_true(s.ok);
+	cn_metrics_close(m);
+}
+
 static void test_timeout(void **state)
 {
 	struct env *e = *state;
@@ -300,6 +332,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_good_pages_and_keepalive, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_status_500_then_recovers, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_connection_refused, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_out_of_descriptors, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_timeout, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_truncated_body, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_huge_body, setup, teardown),
