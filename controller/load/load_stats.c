@@ -19,6 +19,7 @@ void cn_lhist_add(struct cn_lhist *h, double s)
 		i = CN_LHIST_BUCKETS - 1;
 	h->count[i]++;
 	h->n++;
+	h->sum += s;
 	if (s > h->max)
 		h->max = s;
 }

@@ -93,8 +93,10 @@ static json_t *q_json(const struct cn_lhist *h)
 {
 	if (h->n == 0)
 		return json_null();
-	return json_pack("{s:f, s:f, s:f}", "p50_ms", 1e3 * cn_lhist_quantile(h, 0.5), "p95_ms",
-			 1e3 * cn_lhist_quantile(h, 0.95), "p99_ms", 1e3 * cn_lhist_quantile(h, 0.99));
+	/* quantiles are upper bounds of 4% buckets; the mean is exact */
+	return json_pack("{s:f, s:f, s:f, s:f}", "p50_ms", 1e3 * cn_lhist_quantile(h, 0.5), "p95_ms",
+			 1e3 * cn_lhist_quantile(h, 0.95), "p99_ms", 1e3 * cn_lhist_quantile(h, 0.99), "mean_ms",
+			 1e3 * h->sum / (double)h->n);
 }
 
 static json_t *num(double v)
@@ -112,13 +114,15 @@ static json_t *arm_json(const struct cn_band_stats *s)
 
 static json_t *totals_json(const char *slot, const char *url, const struct cn_load_result *r)
 {
-	return json_pack("{s:s?, s:s?, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:f, s:I, s:I, s:s}", "slot", slot, "url",
-			 url, "sent", (json_int_t)r->sent, "ok", (json_int_t)r->ok, "errors", (json_int_t)r->errors,
-			 "transport_errors", (json_int_t)r->transport_errors, "http_errors", (json_int_t)r->http_errors,
-			 "stream_errors", (json_int_t)r->stream_errors, "timeouts", (json_int_t)r->timeouts,
-			 "achieved_rate", r->achieved_rate, "contract_checked", (json_int_t)r->contract_checked,
-			 "contract_violations", (json_int_t)r->contract_violations, "contract_example",
-			 r->contract_example);
+	/* late, elapsed_s, latency (all bands) and send_lag say whether the generator itself kept to the schedule */
+	return json_pack("{s:s?, s:s?, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:f, s:I, s:I, s:s, s:I, s:f, s:o, s:o}",
+			 "slot", slot, "url", url, "sent", (json_int_t)r->sent, "ok", (json_int_t)r->ok, "errors",
+			 (json_int_t)r->errors, "transport_errors", (json_int_t)r->transport_errors, "http_errors",
+			 (json_int_t)r->http_errors, "stream_errors", (json_int_t)r->stream_errors, "timeouts",
+			 (json_int_t)r->timeouts, "achieved_rate", r->achieved_rate, "contract_checked",
+			 (json_int_t)r->contract_checked, "contract_violations", (json_int_t)r->contract_violations,
+			 "contract_example", r->contract_example, "late", (json_int_t)r->late, "elapsed_s", r->elapsed_s,
+			 "latency", q_json(&r->latency), "send_lag", q_json(&r->send_lag));
 }
 
 char *cn_report_preflight_json(const struct cn_preflight_view *v)

@@ -85,6 +85,7 @@ struct cn_lhist {
 	uint64_t n;
 	uint64_t count[CN_LHIST_BUCKETS];
 	double max;
+	double sum; /* seconds: the exact mean, where a quantile is only known within its bucket */
 };
 
 void cn_lhist_add(struct cn_lhist *h, double seconds);
@@ -144,6 +145,7 @@ struct cn_load_result {
 	long prompt_tokens_sent, output_tokens_seen;
 	struct cn_band_stats bands[CN_NBANDS];
 	struct cn_lhist latency;     /* all bands */
+	struct cn_lhist send_lag;    /* each request: sent minus its scheduled arrival (the generator's own delay) */
 	long contract_checked, contract_violations;
 	char contract_example[CN_CONTRACT_WHY_MAX]; /* the first violation, in words ("" : none) */
 };

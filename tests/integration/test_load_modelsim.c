@@ -85,6 +85,7 @@ static void test_rate(void **state)
 	for (int b = 0; b < CN_NBANDS; b++)
 		banded += r->bands[b].requests;
 	assert_int_equal(banded, r->sent);
+	assert_int_equal(r->send_lag.n, r->sent); /* every request's delay behind its schedule */
 	free(r);
 }
 

@@ -161,6 +161,7 @@ static void test_lhist(void **state)
 	assert_true(p50 >= 0.5 && p50 <= 0.5 * 1.041);
 	assert_true(p99 >= 0.99 && p99 <= 1.0);
 	assert_true(cn_lhist_quantile(h, 1.0) == 1.0);
+	assert_true(fabs(h->sum / (double)h->n - 0.5005) < 1e-9); /* the mean is exact */
 	free(h);
 }
 
