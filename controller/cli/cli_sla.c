@@ -16,7 +16,7 @@
 static const char USAGE[] =
 	"usage: canaryctl sla lint FILE...                 validate SLA contracts (no database)\n"
 	"       canaryctl sla keys                         the contract file reference (Markdown)\n"
-	"       canaryctl sla report --service S --month YYYY-MM --contract FILE\n"
+	"       canaryctl sla report --service S --month YYYY-MM [--contract FILE]\n"
 	"                            [--output text|json|csv] [--html FILE]\n"
 	"                                                  attainment per objective, the windows that missed, the\n"
 	"                                                  credit owed; months are UTC\n"
@@ -176,30 +176,31 @@ static int write_html(const char *path, const struct cn_sla_page *page)
 	return rc;
 }
 
-/* The service's configured metrics: the contract's objectives must be computable from them. */
-static int check_service(struct cn_store *st, const char *name, const struct cn_sla_contract *c, struct cn_err *err)
+/* The service's latest stored version, parsed: a new struct the caller frees, or NULL with err. */
+static struct cn_service *stored_service(struct cn_store *st, const char *name, struct cn_err *err)
 {
 	struct cn_service_list *l = NULL;
 	struct cn_service *sv = calloc(1, sizeof *sv);
-	int rc = -CN_EINTERNAL;
 	if (!sv) {
 		cn_fail(err, CN_EINTERNAL, "out of memory");
 		goto out;
 	}
-	if ((rc = cn_store_service_show(st, name, &l, err)) < 0)
-		goto out;
+	if (cn_store_service_show(st, name, &l, err) < 0)
+		goto fail;
 	const char *src = l->n ? l->items[0].source : NULL;
 	if (!src) {
-		rc = cn_fail(err, CN_EINPUT, "service '%s' has no stored version", name);
-		goto out;
+		cn_fail(err, CN_EINPUT, "service '%s' has no stored version", name);
+		goto fail;
 	}
-	if ((rc = cn_service_parse(src, strlen(src), "stored service", sv, err)) < 0)
-		goto out;
-	rc = cn_sla_contract_check_service(c, sv, err);
+	if (cn_service_parse(src, strlen(src), "stored service", sv, err) < 0)
+		goto fail;
+	goto out;
+fail:
+	free(sv);
+	sv = NULL;
 out:
 	cn_service_list_free(l);
-	free(sv);
-	return rc;
+	return sv;
 }
 
 static int report(struct cli *cli, int argc, char **argv)
@@ -214,8 +215,9 @@ static int report(struct cli *cli, int argc, char **argv)
 	enum { T, J, C } fmt = cli->output == CLI_JSON ? J : T;
 	if ((rc = cli_parse(argc, argv, opts, pos, 0, &npos, USAGE)) != 0)
 		return rc == 1 ? 0 : rc;
-	if (!service || !month || !file)
-		return cli_usage_error(USAGE, "sla report needs --service, --month and --contract");
+	if (!service || !month)
+		return cli_usage_error(USAGE, "sla report needs --service and --month (and --contract, unless the service "
+					      "file has an sla: section)");
 	if (output) {
 		if (strcmp(output, "text") == 0)
 			fmt = T;
@@ -231,16 +233,17 @@ static int report(struct cli *cli, int argc, char **argv)
 	struct cn_sla_contract *c = calloc(1, sizeof *c);
 	struct cn_sla_data *d = NULL;
 	struct cn_sla_result *r = NULL;
+	struct cn_service *sv = NULL;
 	struct cn_store *st;
 	if (!c) {
 		fputs("canaryctl: out of memory\n", stderr);
 		return CN_EINTERNAL;
 	}
-	if (cn_sla_contract_load_file(file, c, NULL, &err) < 0) {
+	if (file && cn_sla_contract_load_file(file, c, NULL, &err) < 0) {
 		rc = cli_error(&err);
 		goto out;
 	}
-	if (c->service[0] && strcmp(c->service, service) != 0) {
+	if (file && c->service[0] && strcmp(c->service, service) != 0) {
 		cn_fail(&err, CN_EINPUT, "%s: contract '%s' covers service '%s', not '%s'", c->service_at, c->name,
 			c->service, service);
 		rc = cli_error(&err);
@@ -248,13 +251,26 @@ static int report(struct cli *cli, int argc, char **argv)
 	}
 	if ((rc = cli_store(cli, &st)) != 0)
 		goto out;
-	if (check_service(st, service, c, &err) < 0 || cn_store_sla_read(st, service, start, end, &d, &err) < 0 ||
+	if (!(sv = stored_service(st, service, &err))) {
+		rc = cli_error(&err);
+		goto out;
+	}
+	/* without --contract: the contract canaryd judges the service's windows against (its file's sla:) */
+	if (!file && sv->sla.nobjectives == 0) {
+		cn_fail(&err, CN_EINPUT, "service '%s' has no sla: section; give the contract with --contract FILE",
+			service);
+		rc = cli_error(&err);
+		goto out;
+	}
+	if (!file)
+		*c = sv->sla;
+	if (cn_sla_contract_check_service(c, sv, &err) < 0 || cn_store_sla_read(st, service, start, end, &d, &err) < 0 ||
 	    cn_sla_evaluate(c, &d->ledger, start, end, d->now_us, &r, &err) < 0) {
 		rc = cli_error(&err);
 		goto out;
 	}
 	if (html) {
-		struct cn_sla_page page = {service, month, file, c, r};
+		struct cn_sla_page page = {service, month, file ? file : "the service's sla: section", c, r};
 		if ((rc = write_html(html, &page)) != 0)
 			goto out;
 	}
@@ -269,6 +285,7 @@ static int report(struct cli *cli, int argc, char **argv)
 out:
 	cn_sla_result_free(r);
 	cn_sla_data_free(d);
+	free(sv);
 	free(c);
 	return rc;
 }

@@ -72,4 +72,10 @@ jq -e '.event == "sla_window_missed" and .service == "svc" and .sla.contract == 
        and .sla.state == "missed" and .sla.value > 0.8 and .sla.limit == 0.8 and .sla.bad > 0 and (.sla.window_start | type == "string")' <<<"$b" >/dev/null ||
 	fail "the body lacks the window's numbers: $b"
 log "first body: $(jq -c .sla <<<"$b")"
+# The report without --contract judges the service's own sla: section, and sees the windows canaryd told about.
+MONTH=$(sql "SELECT to_char(min(minute) AT TIME ZONE 'UTC', 'YYYY-MM') FROM sla_minutes")
+"$CTL" --output json sla report --service svc --month "$MONTH" >"$E2E_DIR/report.json" || fail "sla report without --contract exited $?"
+[ "$(jq -r '.objectives[0].name' "$E2E_DIR/report.json")" = p99-latency ] || fail "the report did not use the service's contract: $(head -c 300 "$E2E_DIR/report.json")"
+# (its windows are real 5-minute ones over the test's 1-s rows, still pending: only the contract is compared)
+jq -e '.objectives | length == 1' "$E2E_DIR/report.json" >/dev/null || fail "the report has other objectives"
 log "PASS: $slow slow minutes made $misses missed 5-minute windows, each notified once"
