@@ -5,7 +5,8 @@
 # (median 1.5 s) for about 12 s in the middle of the run. Checks: the slow stretch gives several slow minutes but
 # one event per missed window (never one per minute, never twice from two daemons), each window 5 minutes long on
 # a 5-minute boundary, recorded with its minute (the window's last minute is in the ledger); the receiver accepted
-# each key and the body names the contract, the objective, the window and its p99 against the limit.
+# each key and the body names the contract, the objective, the window and its p99 against the limit. Also: the
+# daemons prune a ledger minute of 400 days ago at their start (--sla-retention 396 by default), audited.
 source "$(dirname "${BASH_SOURCE[0]}")/lib.bash"
 
 HOOKSINK=$B/tests/hooksink
@@ -29,6 +30,10 @@ sla:
     - { name: p99-latency, metric: latency, quantile: 0.99, max: 800ms, window: 5m, target: 99% }
 YAML
 "$CTL" service apply "$E2E_DIR/service.yaml" >/dev/null
+# Retention (canaryd --sla-retention, default 396 days): a minute of 400 days ago goes when the daemons start, one of
+# 300 days ago stays.
+sql "SELECT canary.sla_record('svc', date_trunc('minute', now()) - interval '400 days', 1, 0, NULL, NULL, NULL, NULL, NULL),
+            canary.sla_record('svc', date_trunc('minute', now()) - interval '300 days', 1, 0, NULL, NULL, NULL, NULL, NULL)" >/dev/null
 export CANARY_TEST_SLA_MINUTE_MS=1000
 start_canaryd --id a
 start_canaryd --id b --no-notify
@@ -41,6 +46,10 @@ modelsim_admin "$BLUE" '{"latency_median":0.05}'
 log "blue fast again"
 sleep 12
 
+[ "$(sql "SELECT count(*) FROM sla_minutes WHERE minute < now() - interval '396 days'")" = 0 ] || fail "canaryd kept a minute of 400 days ago"
+[ "$(sql "SELECT count(*) FROM sla_minutes WHERE minute < now() - interval '299 days'")" = 1 ] || fail "canaryd deleted a minute of 300 days ago"
+[ "$(sql "SELECT sum((data->>'rows')::int) FROM audit_events WHERE kind = 'sla.retention' AND (data->>'keep_days')::int = 396")" = 1 ] ||
+	fail "the retention is not audited once with its row: $(sql "SELECT data FROM audit_events WHERE kind = 'sla.retention'")"
 sql "SELECT to_char(m.minute AT TIME ZONE 'UTC', 'HH24:MI:SS'), m.requests,
         round(coalesce((SELECT sum(c) FROM unnest(m.lat[(SELECT count(*) FROM unnest(b.le) x WHERE x <= 0.8) + 1:]) c), 0)::numeric
               / nullif((SELECT sum(c) FROM unnest(m.lat) c), 0), 2)
@@ -73,7 +82,7 @@ jq -e '.event == "sla_window_missed" and .service == "svc" and .sla.contract == 
 	fail "the body lacks the window's numbers: $b"
 log "first body: $(jq -c .sla <<<"$b")"
 # The report without --contract judges the service's own sla: section, and sees the windows canaryd told about.
-MONTH=$(sql "SELECT to_char(min(minute) AT TIME ZONE 'UTC', 'YYYY-MM') FROM sla_minutes")
+MONTH=$(sql "SELECT to_char(max(minute) AT TIME ZONE 'UTC', 'YYYY-MM') FROM sla_minutes")
 "$CTL" --output json sla report --service svc --month "$MONTH" >"$E2E_DIR/report.json" || fail "sla report without --contract exited $?"
 [ "$(jq -r '.objectives[0].name' "$E2E_DIR/report.json")" = p99-latency ] || fail "the report did not use the service's contract: $(head -c 300 "$E2E_DIR/report.json")"
 # (its windows are real 5-minute ones over the test's 1-s rows, still pending: only the contract is compared)
