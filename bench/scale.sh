@@ -186,7 +186,7 @@ if [ "$ABORTS" -gt 0 ]; then
 		id=$(sql "SELECT id FROM rollouts WHERE service = 'svc$i'")
 		a0=$(date +%s%N)
 		"$CTL" rollout abort "$id" --reason "bench: abort under load" >/dev/null 2>>"$E2E_DIR/cli.log" ||
-			{ log "abort of svc$i failed"; continue; }
+			{ log "abort of svc$i failed: $(tail -1 "$E2E_DIR/cli.log")"; continue; }
 		w=
 		for _ in $(seq 1 2000); do
 			w=$(hap "$ADMIN" "get weight svc$i/green" | awk '{print $1}')

@@ -24,6 +24,7 @@ struct cli {
 typedef int (*cli_command_fn)(struct cli *cli, int argc, char **argv);
 
 int cmd_migrate(struct cli *cli, int argc, char **argv);
+int cmd_gc(struct cli *cli, int argc, char **argv); /* cli_gc.c */
 int cmd_policy(struct cli *cli, int argc, char **argv);
 int cmd_service(struct cli *cli, int argc, char **argv);
 int cmd_rollout(struct cli *cli, int argc, char **argv);
@@ -122,6 +123,8 @@ json_t *cli_json_audit_verify(const struct cn_audit_report *rep, int64_t id, con
 struct cn_migrate_report;
 /* `migrate`: the directory, how many files it holds and the names this run applied. */
 json_t *cli_json_migrate(const char *dir, const struct cn_migrate_report *rep);
+struct cn_gc_result;
+json_t *cli_json_gc(const char *older_than, const struct cn_gc_result *r);
 struct cn_report;
 /* `report ID --html FILE`: what was written where. */
 json_t *cli_json_report(const struct cn_report *r, int64_t id, const char *path, size_t bytes);

@@ -14,6 +14,7 @@
 #include "canary/sla.h"
 #include "canary/store.h"
 #include "canary/store_audit.h"
+#include "canary/store_gc.h"
 #include "canary/store_history.h"
 #include "canary/store_rollouts.h"
 #include "canary/store_drills.h"
@@ -351,6 +352,17 @@ json_t *cli_json_audit_verify(const struct cn_audit_report *rep, int64_t id, con
 	bad = put(bad, "problem", json_string(rep->problem == CN_AUDIT_CHANGED ? "changed" : "chain_broken"));
 	bad = put(bad, "prev_id", rep->bad_prev_id > 0 ? json_integer(rep->bad_prev_id) : json_null());
 	return put(o, "first_bad", bad);
+}
+
+json_t *cli_json_gc(const char *older_than, const struct cn_gc_result *r)
+{
+	json_t *o = json_object();
+	o = put(o, "older_than", json_string(older_than));
+	o = put(o, "rollouts", json_integer(r->rollouts));
+	o = put(o, "measurements", json_integer(r->measurements));
+	o = put(o, "decisions", json_integer(r->decisions));
+	o = put(o, "verdicts", json_integer(r->verdicts));
+	return o;
 }
 
 json_t *cli_json_migrate(const char *dir, const struct cn_migrate_report *rep)

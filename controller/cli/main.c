@@ -18,6 +18,7 @@ struct command {
 /* To add a subcommand: declare cmd_NAME in cli.h, write it in cli_NAME.c, add a row here. */
 static const struct command commands[] = {
 	{"migrate", cmd_migrate, "apply the database migrations"},
+	{"gc", cmd_gc, "delete the per-tick rows of rollouts that ended long ago (the audit trail stays)"},
 	{"policy", cmd_policy, "lint, apply, list and show rollout policies"},
 	{"service", cmd_service, "lint, apply, list and show services (gateway route, two slots)"},
 	{"rollout", cmd_rollout, "start, watch and steer rollouts"},

@@ -13,9 +13,12 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "canary/gateway.h"
 #include "canary/metrics.h"
+#include "canary/parse.h"
 #include "canary/store.h"
 #include "canary/store_replicas.h"
+#include "canary/store_gc.h"
 #include "canary/store_rollouts.h"
 #include "daemon_drill_int.h"
 #include "daemon_preflight_int.h"
@@ -25,6 +28,15 @@
 
 #define MAX_CLAIM 256
 #define TURNS_BETWEEN_TICKS 16 /* during a long claim, finished reads tick after this many turns */
+#define GC_MIN_AGE_MS (24LL * 3600 * 1000)
+#define GC_EVERY_MS (3600LL * 1000)  /* retention runs this often (--gc-older-than) */
+#define GC_BATCH 1000                /* rollouts per gc call; a full call is followed by another at once */
+#define NEXT_DUE_SLACK_MS 5     /* claim this long after the next rollout falls due (the claim compares with now()) */
+#define GATEWAY_CHECK_SHARE_MS 1000 /* HAProxy checks share one snapshot of all backends at most this old */
+#define RECORDER_POLL_MS 10     /* while the recorder has batches out, the loop looks for answers this often */
+#define MIN_CLAIM_GAP_MS 100    /* ... but not sooner than this after the last claim: with thousands of rollouts one
+				 * falls due every few milliseconds, and a claim per rollout would cost a scan each
+				 * and leave nothing to batch; a NOTIFY still claims at once */
 
 static volatile sig_atomic_t stop_flag;
 
@@ -38,7 +50,7 @@ static void usage(FILE *f)
 {
 	fprintf(f, "usage: canaryd [--db CONNINFO] [--listen 127.0.0.1:PORT] [--id NAME] [--lease DURATION_MS]\n"
 		   "               [--poll MS] [--once] [--no-notify] [--notify-retry-max MS] [--no-sla]\n"
-		   "               [--sla-retention DAYS]\n"
+		   "               [--sla-retention DAYS] [--gc-older-than D]\n"
 		   "  --db CONNINFO   PostgreSQL connection (default: DATABASE_URL, else libpq's PG* variables)\n"
 		   "  --listen ADDR   serve /healthz and /metrics on ADDR (IPv4:PORT)\n"
 		   "  --id NAME       lease owner name (default: HOST:PID:NONCE)\n"
@@ -49,7 +61,9 @@ static void usage(FILE *f)
 		   "  --notify-retry-max MS  longest back-off between attempts at one notification (default 60000)\n"
 		   "  --no-sla        record no SLA ledger minutes (other daemons do)\n"
 		   "  --sla-retention DAYS  delete ledger minutes older than DAYS, never of the current month (default\n"
-		   "                  396: 13 months, a year of reports and the current month; 0: keep everything)\n");
+		   "                  396: 13 months, a year of reports and the current month; 0: keep everything)\n"
+		   "  --gc-older-than D      every hour, delete the per-tick rows of rollouts that ended more than D ago\n"
+		   "                         (at least 1d, e.g. 90d; as canaryctl gc; the audit trail stays)\n");
 }
 
 static long parse_long(const char *opt, const char *s, long min, long max)
@@ -107,7 +121,89 @@ static int tick_ready(struct daemon *d, int timeout_ms)
 		else
 			ticked++;
 	}
+	daemon_flush_ticks(d);
 	return ticked;
+}
+
+/* Reads the claimed rollouts' rows in one or two round trips (with the pinned sources only for rollouts this daemon
+ * has no context for yet), skipping those whose turn has nothing to do. A failed read leaves rows NULL: each turn
+ * then reads its own row and says what failed. */
+static void read_rows(struct daemon *d, const int64_t *ids, int n, struct cn_rollout_row **rows)
+{
+	int64_t want[2][MAX_CLAIM];
+	int at[2][MAX_CLAIM], nw[2] = {0, 0};
+	static struct cn_rollout_row *got[MAX_CLAIM];
+	for (int i = 0; i < n; i++) {
+		rows[i] = NULL;
+		if (daemon_turn_idle(d, ids[i]))
+			continue;
+		int k = daemon_has_ctx(d, ids[i]) ? 0 : 1;
+		at[k][nw[k]] = i;
+		want[k][nw[k]++] = ids[i];
+	}
+	for (int k = 0; k < 2; k++) {
+		struct cn_err err = {0};
+		if (nw[k] == 0)
+			continue;
+		if (cn_store_rollouts_get(d->store, want[k], nw[k], k == 1, got, &err) < 0) {
+			dlog("warn", "store.error", dstr("error", err.msg));
+			continue;
+		}
+		for (int j = 0; j < nw[k]; j++)
+			rows[at[k][j]] = got[j];
+	}
+}
+
+/* Puts the rollouts with a command waiting first, the others in claim order after them: an operator's abort is
+ * answered before the turns of every tick that fell due with it. */
+static void commands_first(int64_t *ids, bool *due, struct cn_rollout_row **rows, int n)
+{
+	int k = 0;
+	for (int i = 0; i < n; i++) {
+		if (!rows[i] || !rows[i]->commands_pending)
+			continue;
+		int64_t id = ids[i];
+		bool du = due[i];
+		struct cn_rollout_row *r = rows[i];
+		memmove(ids + k + 1, ids + k, (size_t)(i - k) * sizeof *ids);
+		memmove(due + k + 1, due + k, (size_t)(i - k) * sizeof *due);
+		memmove(rows + k + 1, rows + k, (size_t)(i - k) * sizeof *rows);
+		ids[k] = id;
+		due[k] = du;
+		rows[k] = r;
+		k++;
+	}
+}
+
+/* One retention call (--gc-older-than); returns when the next is due: at once while whole batches go. */
+static int64_t run_gc(struct daemon *d, int64_t now)
+{
+	struct cn_gc_result r = {0};
+	struct cn_err err = {0};
+	if (cn_store_gc(d->store, d->cfg.gc_older_than_ms, GC_BATCH, &r, &err) < 0) {
+		dlog("warn", "gc.error", dstr("error", err.msg));
+		return now + GC_EVERY_MS;
+	}
+	if (r.rollouts > 0)
+		dlog("info", "gc.done", dint("rollouts", r.rollouts), dint("measurements", r.measurements),
+		     dint("decisions", r.decisions), dint("verdicts", r.verdicts));
+	return r.rollouts == GC_BATCH ? now : now + GC_EVERY_MS;
+}
+
+/* Adds the statements the loop's connection sent since the last call to canaryd_db_round_trips_total (the
+ * connection's own count restarts with each reconnect). */
+static void sync_round_trips(struct daemon *d)
+{
+	static const struct cn_store *seen;
+	static unsigned long long last;
+	unsigned long long now = cn_store_round_trips(d->store);
+	if (d->store != seen) {
+		seen = d->store;
+		last = 0;
+	}
+	if (now > last)
+		atomic_fetch_add(&d->stats.db_round_trips, now - last);
+	last = now;
 }
 
 /* Opens a new connection that LISTENs; only once it works does it replace the old one, so d->store is never NULL
@@ -159,8 +255,8 @@ int main(int argc, char **argv)
 		{"id", required_argument, NULL, 'i'},   {"lease", required_argument, NULL, 'L'},
 		{"poll", required_argument, NULL, 'p'}, {"once", no_argument, NULL, 'o'},
 		{"no-notify", no_argument, NULL, 'N'},  {"notify-retry-max", required_argument, NULL, 'R'},
-		{"no-sla", no_argument, NULL, 'S'},     {"help", no_argument, NULL, 'h'},
-		{"sla-retention", required_argument, NULL, 'K'},
+		{"no-sla", no_argument, NULL, 'S'},     {"gc-older-than", required_argument, NULL, 'G'},
+		{"sla-retention", required_argument, NULL, 'K'}, {"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0},
 	};
 	int ch;
@@ -176,6 +272,16 @@ int main(int argc, char **argv)
 		case 'R': d.cfg.notify_retry_max_ms = parse_long("--notify-retry-max", optarg, 100, 3600000); break;
 		case 'S': d.cfg.sla = false; break;
 		case 'K': d.cfg.sla_retention_days = (int)parse_long("--sla-retention", optarg, 0, 36600); break;
+		case 'G': {
+			struct cn_err gerr = {0};
+			if (cn_parse_duration_ms(optarg, 0, &d.cfg.gc_older_than_ms, &gerr) < 0 ||
+			    d.cfg.gc_older_than_ms < GC_MIN_AGE_MS) {
+				fprintf(stderr, "canaryd: --gc-older-than '%s': %s\n", optarg,
+					gerr.msg[0] ? gerr.msg : "at least 1d (e.g. 90d)");
+				return 64;
+			}
+			break;
+		}
 		case 'h': usage(stdout); return 0;
 		default: usage(stderr); return 64;
 		}
@@ -189,6 +295,8 @@ int main(int argc, char **argv)
 	if (fault_init() < 0 || clock_init() < 0)
 		return 64;
 	daemon_fd_init(); /* before any thread or connection: the operator's LimitNOFILE is the limit in force */
+	/* every rollout's turn checks its gateway: with thousands on one HAProxy, one read a second serves them all */
+	cn_gateway_haproxy_share_checks(GATEWAY_CHECK_SHARE_MS);
 	const char *tm = getenv("CANARY_TEST_SLA_MINUTE_MS"); /* tests only: a shorter ledger minute */
 	if (tm && *tm)
 		d.cfg.sla_minute_ms = parse_long("CANARY_TEST_SLA_MINUTE_MS", tm, 200, 60000);
@@ -218,6 +326,11 @@ int main(int argc, char **argv)
 	}
 	atomic_store(&d.stats.healthy, 1);
 	dlog("info", "started", dstr("owner", d.cfg.owner), dstr("listen", d.cfg.listen));
+	if (daemon_recorder_start(&d, &err) < 0) {
+		fprintf(stderr, "canaryd: %s\n", err.msg);
+		rc = err.code;
+		goto out;
+	}
 	if (d.cfg.notify && !d.cfg.once && daemon_notifier_start(&d, &err) < 0) {
 		fprintf(stderr, "canaryd: %s\n", err.msg);
 		rc = err.code;
@@ -236,18 +349,26 @@ int main(int argc, char **argv)
 	 * claim keeps making progress), the reads in flight, and the ticks of reads that finished. A claim also
 	 * renews the leases of the rollouts it returns, and a rollout whose read is in flight stays due, so a slow
 	 * endpoint never costs the daemon its lease. */
-	int64_t backoff_ms = 200, next_claim = 0;
+	int64_t backoff_ms = 200, next_claim = 0, next_gc = 0;
 	bool claimed_once = false, full = false;
 	while (!stop_flag) {
+		/* batches the recorder has answered: log, move gateways; a NOTIFY that found one of their rollouts
+		 * with the recorder claims again now */
+		if (daemon_recorder_collect(&d) > 0 && d.reclaim_after_record) {
+			d.reclaim_after_record = false;
+			d.notified = true;
+			next_claim = 0;
+		}
 		int64_t now = cn_mono_ms();
+		sync_round_trips(&d);
+		if (d.cfg.gc_older_than_ms > 0 && now >= next_gc && atomic_load(&d.stats.healthy) && !d.cfg.once)
+			next_gc = run_gc(&d, now);
 		if (now >= next_claim && !(d.cfg.once && claimed_once)) {
 			int64_t ids[MAX_CLAIM];
 			bool due[MAX_CLAIM];
-			int n = 0;
-			int64_t db_now = 0;
+			struct cn_claim claim = {.ids = ids, .due = due};
 			atomic_fetch_add(&d.stats.rounds, 1);
-			if (cn_store_claim(d.store, d.cfg.owner, d.cfg.lease_ms, ids, due, d.cfg.max_claim, &n, &db_now,
-					   &err) < 0) {
+			if (cn_store_claim_batch(d.store, d.cfg.owner, d.cfg.lease_ms, d.cfg.max_claim, &claim, &err) < 0) {
 				atomic_store(&d.stats.healthy, 0);
 				if (!daemon_fd_check("database", err.msg))
 					dlog("error", "store.error", dstr("error", err.msg));
@@ -275,33 +396,62 @@ int main(int argc, char **argv)
 				backoff_ms = 200;
 				dlog("info", "store.recovered");
 			}
-			d.db_now_ms = db_now;
+			int n = claim.n;
+			d.db_now_ms = claim.db_now_ms;
 			d.mono_claim_ms = cn_mono_ms();
 			d.mono_seen_ms = d.mono_claim_ms;
 			claimed_once = true;
 			atomic_fetch_add(&d.stats.claims, (unsigned long long)n);
 			if (n > 0) CN_CRASH_POINT("after_claim");
+			static struct cn_rollout_row *rows[MAX_CLAIM];
+			read_rows(&d, ids, n, rows);
+			commands_first(ids, due, rows, n);
 			int progress = 0;
-			for (int i = 0; i < n && !stop_flag; i++) {
+			bool cut_short = false;
+			for (int i = 0; i < n; i++) {
+				if (stop_flag) {
+					cn_rollout_row_free(rows[i]);
+					continue;
+				}
 				heartbeat(&d);
 				struct cn_err perr = {0};
-				int r = daemon_turn(&d, ids[i], due[i], &perr);
+				int r = daemon_turn(&d, ids[i], due[i], rows[i], &perr);
 				if (r < 0 && !daemon_fd_check("rollout", perr.msg))
 					dlog(perr.code == CN_EUNAVAIL ? "warn" : "error", "rollout.error",
 					     dint("rollout", ids[i]), dstr("error", perr.msg));
 				else
 					progress += r;
-				/* a long claim: tick the reads that finished meanwhile instead of after the last turn */
-				if (i % TURNS_BETWEEN_TICKS == TURNS_BETWEEN_TICKS - 1)
+				/* a long claim: tick the reads that finished meanwhile instead of after the last turn, and
+				 * end the round early when a NOTIFY came (an operator's abort waits for the next claim, not
+				 * for up to MAX_CLAIM gateway calls; the rest stay ours and due, and are claimed again) */
+				if (i % TURNS_BETWEEN_TICKS == TURNS_BETWEEN_TICKS - 1 && i + 1 < n) {
 					tick_ready(&d, 0);
+					struct cn_err nerr = {0};
+					if (drain_notify(d.store, &nerr) > 0) {
+						for (int j = i + 1; j < n; j++)
+							cn_rollout_row_free(rows[j]);
+						n = i + 1;
+						cut_short = true;
+					}
+				}
 			}
 			if (!stop_flag && daemon_drills_round(&d) > 0)
 				progress++;
-			d.notified = false;
+			d.notified = cut_short; /* the next round reads the rows a NOTIFY may concern */
 			daemon_ctx_gc(&d, cn_mono_ms(), false);
+			if (n > 0)
+				daemon_hist_observe(&d.stats.round, (double)(cn_mono_ms() - now) / 1000.0);
 			/* more may be due; a claim with no progress (e.g. only reads in flight) waits like any other */
 			full = n == d.cfg.max_claim;
-			next_claim = full && progress > 0 ? 0 : cn_mono_ms() + d.cfg.poll_ms;
+			next_claim = (full && progress > 0) || cut_short ? 0 : cn_mono_ms() + d.cfg.poll_ms;
+			/* the next rollout falls due before the poll interval ends: claim it then, not up to --poll late */
+			if (next_claim > 0 && claim.next_due_ms > 0) {
+				int64_t at = d.mono_claim_ms + (claim.next_due_ms - claim.db_now_ms) + NEXT_DUE_SLACK_MS;
+				if (at < now + MIN_CLAIM_GAP_MS)
+					at = now + MIN_CLAIM_GAP_MS;
+				if (at < next_claim)
+					next_claim = at;
+			}
 		}
 		if (d.cfg.once && claimed_once && cn_metrics_group_inflight(d.group) == 0) {
 			tick_ready(&d, -1);
@@ -315,6 +465,8 @@ int main(int argc, char **argv)
 			wait = 100; /* only the reads are left to finish */
 		else if (notified != 0)
 			wait = 0;
+		if (wait > RECORDER_POLL_MS && daemon_recorder_busy(&d))
+			wait = RECORDER_POLL_MS; /* the recorder's answers are collected at the top of the loop */
 		if (wait < 0)
 			wait = 0;
 		bool fd_ready = false;
@@ -341,6 +493,7 @@ int main(int argc, char **argv)
 		if (full && ticked > 0)
 			next_claim = 0; /* the claim was full: the ticks moved those rollouts on, claim the next ones */
 	}
+	daemon_recorder_stop(&d); /* what was judged is recorded before the leases go */
 	if (d.store) {
 		struct cn_err rerr = {0};
 		cn_store_release(d.store, d.cfg.owner, &rerr);
@@ -354,6 +507,7 @@ int main(int argc, char **argv)
 	     dint("sla_minutes", (int64_t)atomic_load(&d.stats.sla_recorded)),
 	     dint("sla_minutes_no_data", (int64_t)atomic_load(&d.stats.sla_nodata)));
 out:
+	daemon_recorder_stop(&d); /* (an early exit: started, nothing queued) */
 	daemon_ctx_gc(&d, 0, true);
 	daemon_drills_free(&d);
 	cn_metrics_group_free(d.group);

@@ -18,8 +18,11 @@ struct cn_gateway;
 struct cn_metrics;
 struct cn_metrics_group;
 struct cn_rollout_row;
+struct cn_record;
 struct daemon_drills; /* drill.c */
 struct daemon_preflights; /* preflight.c */
+struct cn_tick_result;
+struct cn_observation;
 
 struct daemon_config {
 	const char *db;          /* conninfo; NULL: DATABASE_URL / PG* */
@@ -34,6 +37,7 @@ struct daemon_config {
 	bool sla;                /* record the SLA ledger (a thread of its own; --no-sla: not this one) */
 	int64_t sla_minute_ms;   /* the ledger's minute: 60000 (CANARY_TEST_SLA_MINUTE_MS shortens it in tests) */
 	int sla_retention_days;  /* the SLA observer prunes ledger minutes older than this (hourly); 0: never */
+	int64_t gc_older_than_ms;    /* retention (--gc-older-than): 0 off, else collect hourly */
 };
 
 /* What the daemon caches per rollout it owns: parsed pinned policy and service, open adapters. */
@@ -48,13 +52,30 @@ struct rollout_ctx {
 	int64_t last_seen_ms;              /* monotonic */
 	int64_t read_started_ms;           /* monotonic */
 	int64_t commands_checked_ms;       /* monotonic: when its pending commands were last read; 0: never */
+	int recording;                     /* its judged tick is with the recorder (recorder.c): leave it alone */
 	int64_t gw_down_since_ms;          /* database clock; 0 while the gateway answers */
 	int64_t gw_warned_ms;              /* monotonic: when gateway.error was last logged; 0: not in this run */
 	int64_t gw_failures, gw_unlogged;  /* failed gateway calls in this run; those not logged since the last line */
 };
 
+/* A Prometheus histogram of seconds with fixed bounds (DAEMON_HIST_BOUNDS), updated by the loop, read by /metrics. */
+#define DAEMON_HIST_N 9
+extern const double daemon_hist_bounds[DAEMON_HIST_N]; /* seconds; the last is +Inf */
+struct daemon_hist {
+	atomic_ullong count[DAEMON_HIST_N]; /* per bucket, not cumulative */
+	atomic_ullong sum_us;
+};
+void daemon_hist_observe(struct daemon_hist *h, double seconds);
+
+/* Why a metrics read failed, for canaryd_scrape_errors_total{cause}. */
+enum scrape_cause { SCRAPE_TIMEOUT, SCRAPE_CONNECT, SCRAPE_STATUS, SCRAPE_PAGE, SCRAPE_NCAUSES };
+
 /* Counters exported on /metrics. */
 struct daemon_stats {
+	atomic_ullong db_round_trips;        /* statements sent on the loop's connections, reconnects included */
+	atomic_ullong scrape_errors[SCRAPE_NCAUSES];
+	struct daemon_hist lateness;         /* tick recorded - tick due (database clock) */
+	struct daemon_hist round;            /* one claim round: claim, rows, every turn */
 	atomic_ullong ticks, tick_errors, commands, gateway_errors, metrics_errors, claims, rounds;
 	atomic_ullong rollouts_owned;
 	atomic_int healthy;      /* 1 while the database answers */
@@ -64,7 +85,22 @@ struct daemon_stats {
 	atomic_ullong sla_recorded, sla_nodata, sla_errors; /* ledger minutes recorded with and without numbers; failures */
 };
 
+/* A tick judged and waiting to be recorded with the others of its pass (daemon_flush_ticks). */
+#define DAEMON_BATCH_MAX 64
+struct pending_tick {
+	int64_t id;
+	struct cn_rollout_row *row;       /* owned */
+	struct cn_tick_result *res;       /* owned */
+	struct cn_observation *obs;       /* owned */
+};
+
+struct daemon_recorder; /* recorder.c */
+
 struct daemon {
+	struct pending_tick pend[DAEMON_BATCH_MAX];
+	struct daemon_recorder *recorder; /* records batches of ticks on a thread of its own; NULL: the loop does */
+	bool reclaim_after_record;        /* a NOTIFY found a rollout with the recorder: claim again once it is back */
+	int npend;
 	struct daemon_config cfg;
 	struct cn_store *store;
 	struct rollout_ctx *ctx;
@@ -86,11 +122,39 @@ struct daemon {
 
 /* The first half of a claimed rollout's turn: reconcile the gateway to the recorded intent, apply pending commands
  * (also while the gateway is away), and start reading metrics in d->group if the tick is due (by the database
- * clock, as the claim said). Returns 1 if it did something, 0 if there was nothing to do, < 0 on error. */
-int daemon_turn(struct daemon *d, int64_t id, bool due, struct cn_err *err);
+ * clock, as the claim said). row is the rollout as the round read it (owned by the call; NULL: read it here).
+ * Returns 1 if it did something, 0 if there was nothing to do, < 0 on error. */
+int daemon_turn(struct daemon *d, int64_t id, bool due, struct cn_rollout_row *row, struct cn_err *err);
+
+/* True when the turn of id has nothing to do (its read is in flight and no NOTIFY came): its row need not be read. */
+bool daemon_turn_idle(struct daemon *d, int64_t id);
+
+/* True when the daemon has a context (parsed policy and service) for rollout id. */
+bool daemon_has_ctx(const struct daemon *d, int64_t id);
 
 /* The second half, for a reader of d->group whose read finished: run the core, record, move the gateway. */
 int daemon_tick_ready(struct daemon *d, struct cn_metrics *m, struct cn_err *err);
+
+/* Records the pending ticks in one round trip, then moves the gateway of those whose weight changed. */
+void daemon_flush_ticks(struct daemon *d);
+
+/* Logs a recorded tick and moves the gateway if its weight changed (c: its context, NULL if dropped meanwhile). */
+void daemon_tick_recorded(struct daemon *d, struct rollout_ctx *c, const struct pending_tick *p);
+
+/* The recorder (recorder.c): a thread with its own connection that sends batches of ticks. start: 0 or -code.
+ * submit: encodes n records (recs point into pend) and queues them, taking pend[0..n-1] over (waits while the queue
+ * is full, finishing what is done meanwhile); 0 or -code (nothing queued, pend untouched). collect: finishes the
+ * batches answered so far on the loop's side (daemon_tick_recorded); returns how many. busy: batches not yet
+ * collected. stop: sends and finishes everything queued, then ends the thread; safe if not started. */
+int daemon_recorder_start(struct daemon *d, struct cn_err *err);
+int daemon_recorder_submit(struct daemon *d, struct pending_tick *pend, const struct cn_record *recs, int n,
+			   struct cn_err *err);
+int daemon_recorder_collect(struct daemon *d);
+bool daemon_recorder_busy(const struct daemon *d);
+void daemon_recorder_stop(struct daemon *d);
+
+/* Forgets the pending ticks (the database went away: they could not be recorded; the rollouts tick again). */
+void daemon_drop_ticks(struct daemon *d);
 
 /* Cancels every read in flight (the database went away: their ticks could not be recorded). */
 void daemon_cancel_reads(struct daemon *d);

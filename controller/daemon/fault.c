@@ -4,7 +4,8 @@
  *
  * mid_record is special: the point sits right before the daemon calls cn_store_record, but the kill must happen
  * inside the record's transaction, after its writes and before its commit, and the store is a library the daemon
- * does not reach into. So, only while that point is due, this file interposes on libpq's PQexecParams (the
+ * does not reach into. So, only while that point is due, this file interposes on libpq's PQexecParams and
+ * PQexecPrepared (the store prepares the statements it runs with parameters; the
  * executable's definition wins over the shared library's for every caller linked into canaryd, and calls through
  * to the real one): a record written as BEGIN … COMMIT is killed when it sends COMMIT; a record written as one
  * statement is run inside a BEGIN of ours and killed before anyone commits it. Either way the server holds the
@@ -113,4 +114,26 @@ PGresult *PQexecParams(PGconn *conn, const char *command, int nparams, const Oid
 		crash("mid_record: the record statement ran in an open transaction, not committed");
 	}
 	return real(conn, command, nparams, types, values, lengths, formats, result_format);
+}
+
+typedef PGresult *(*exec_prepared_fn)(PGconn *, const char *, int, const char *const *, const int *, const int *,
+				       int);
+
+PGresult *PQexecPrepared(PGconn *conn, const char *name, int nparams, const char *const *values, const int *lengths,
+			 const int *formats, int result_format)
+{
+	static exec_prepared_fn real;
+	if (!real) {
+		real = (exec_prepared_fn)dlsym(RTLD_NEXT, "PQexecPrepared");
+		if (!real) {
+			fprintf(stderr, "canaryd: cannot find libpq's PQexecPrepared: %s\n", dlerror());
+			abort();
+		}
+	}
+	if (kill_in_record && PQtransactionStatus(conn) == PQTRANS_IDLE) {
+		PQclear(PQexecParams(conn, "BEGIN", 0, NULL, NULL, NULL, NULL, 0));
+		PQclear(real(conn, name, nparams, values, lengths, formats, result_format));
+		crash("mid_record: the record statement ran in an open transaction, not committed");
+	}
+	return real(conn, name, nparams, values, lengths, formats, result_format);
 }

@@ -21,6 +21,59 @@
 #include "daemon_fd_int.h"
 #include "daemon_int.h"
 
+static int put(char *buf, size_t size, size_t *off, const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+static int put(char *buf, size_t size, size_t *off, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	int n = vsnprintf(buf + *off, size - *off, fmt, ap);
+	va_end(ap);
+	if (n < 0 || (size_t)n >= size - *off)
+		return -1;
+	*off += (size_t)n;
+	return 0;
+}
+
+static int hist(char *buf, size_t size, size_t *off, const char *name, const char *help, const struct daemon_hist *h)
+{
+	int rc = put(buf, size, off, "# HELP %s %s\n# TYPE %s histogram\n", name, help, name);
+	unsigned long long cum = 0;
+	for (int i = 0; i < DAEMON_HIST_N && rc == 0; i++) {
+		cum += atomic_load(&h->count[i]);
+		if (i == DAEMON_HIST_N - 1)
+			rc = put(buf, size, off, "%s_bucket{le=\"+Inf\"} %llu\n", name, cum);
+		else
+			rc = put(buf, size, off, "%s_bucket{le=\"%g\"} %llu\n", name, daemon_hist_bounds[i], cum);
+	}
+	if (rc == 0)
+		rc = put(buf, size, off, "%s_sum %.6f\n%s_count %llu\n", name,
+			 (double)atomic_load(&h->sum_us) / 1e6, name, cum);
+	return rc;
+}
+
+/* What an operator needs at scale (issue 13): database round trips, tick lateness, round duration, scrape errors by
+ * cause. Appended to the page; returns 0 or -1 when it does not fit. */
+static int scale_metrics(struct daemon *d, char *buf, size_t size)
+{
+	static const char *const causes[SCRAPE_NCAUSES] = {"timeout", "connect", "http_status", "page"};
+	size_t off = 0;
+	int rc = put(buf, size, &off, "# HELP canaryd_db_round_trips_total Statements sent to the database by the "
+		     "control loop.\n# TYPE canaryd_db_round_trips_total counter\ncanaryd_db_round_trips_total %llu\n"
+		     "# HELP canaryd_scrape_errors_total Metric pages that could not be used, by cause.\n"
+		     "# TYPE canaryd_scrape_errors_total counter\n",
+		     (unsigned long long)atomic_load(&d->stats.db_round_trips));
+	for (int i = 0; i < SCRAPE_NCAUSES && rc == 0; i++)
+		rc = put(buf, size, &off, "canaryd_scrape_errors_total{cause=\"%s\"} %llu\n", causes[i],
+			 (unsigned long long)atomic_load(&d->stats.scrape_errors[i]));
+	if (rc == 0)
+		rc = hist(buf, size, &off, "canaryd_tick_lateness_seconds",
+			  "Time from a tick falling due (database clock) to the daemon judging it.", &d->stats.lateness);
+	if (rc == 0)
+		rc = hist(buf, size, &off, "canaryd_round_duration_seconds",
+			  "One claim round: the claim, the rows and every claimed rollout's turn.", &d->stats.round);
+	return rc;
+}
+
 static enum MHD_Result answer(void *cls, struct MHD_Connection *conn, const char *url, const char *method,
 			      const char *version, const char *upload, size_t *upload_size, void **con_cls)
 {
@@ -29,7 +82,7 @@ static enum MHD_Result answer(void *cls, struct MHD_Connection *conn, const char
 	(void)upload_size;
 	(void)con_cls;
 	struct daemon *d = cls;
-	char body[4096];
+	char body[16384];
 	unsigned status = MHD_HTTP_OK;
 	const char *ctype = "text/plain; version=0.0.4";
 	if (strcmp(method, "GET") != 0) {
@@ -87,13 +140,18 @@ static enum MHD_Result answer(void *cls, struct MHD_Connection *conn, const char
 			 (unsigned long long)atomic_load(&d->stats.sla_nodata),
 			 (unsigned long long)atomic_load(&d->stats.sla_errors),
 			 (unsigned long long)atomic_load(&d->stats.sla_pruned));
-		size_t used = strlen(body);
-		snprintf(body + used, sizeof body - used,
+		size_t off = strlen(body);
+		snprintf(body + off, sizeof body - off,
 			 "# HELP canaryd_fd_limit The file descriptor limit canaryd runs under (LimitNOFILE, ulimit -n).\n"
 			 "# TYPE canaryd_fd_limit gauge\ncanaryd_fd_limit %ld\n"
 			 "# HELP canaryd_fd_exhausted_total Calls that failed for want of a file descriptor.\n"
 			 "# TYPE canaryd_fd_exhausted_total counter\ncanaryd_fd_exhausted_total %llu\n",
 			 daemon_fd_limit(), daemon_fd_exhausted_total());
+		off = strlen(body);
+		if (scale_metrics(d, body + off, sizeof body - off) < 0) {
+			status = MHD_HTTP_INTERNAL_SERVER_ERROR;
+			snprintf(body, sizeof body, "metrics page too long\n");
+		}
 	} else {
 		status = MHD_HTTP_NOT_FOUND;
 		snprintf(body, sizeof body, "not found; try /healthz or /metrics\n");

@@ -28,10 +28,32 @@
 #define MAX_COMMANDS 16
 #define CTX_RETRY_MS 10000 /* a rollout the daemon cannot act on is looked at again after this long */
 #define WEIGHT_EPSILON 0.25 /* percent; HAProxy's integer weights round shares by up to 0.2 points */
-#define COMMANDS_RECHECK_MS 5000 /* pending commands are read at least this often without a NOTIFY */
 #define GATEWAY_WARN_EVERY_MS 60000 /* a gateway that stays away is logged once, then at most once a minute */
 #define GATEWAY_DEFAULT_LIMIT_MS (5 * 60 * 1000) /* hold on a lost gateway this long when the policy sets no
 							 * inconclusive_timeout, then pause for a person */
+
+const double daemon_hist_bounds[DAEMON_HIST_N] = {0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, INFINITY};
+
+void daemon_hist_observe(struct daemon_hist *h, double seconds)
+{
+	int i = 0;
+	while (i < DAEMON_HIST_N - 1 && seconds > daemon_hist_bounds[i])
+		i++;
+	atomic_fetch_add(&h->count[i], 1);
+	atomic_fetch_add(&h->sum_us, (unsigned long long)(seconds * 1e6));
+}
+
+/* The cause of a failed read, from the words the metrics adapter gave it (curl's and ours). */
+static enum scrape_cause scrape_cause_of(const char *why)
+{
+	if (strstr(why, "imed out") || strstr(why, "imeout"))
+		return SCRAPE_TIMEOUT;
+	if (strstr(why, "http status"))
+		return SCRAPE_STATUS;
+	if (strstr(why, "onnect") || strstr(why, "resolve") || strstr(why, "refused"))
+		return SCRAPE_CONNECT;
+	return SCRAPE_PAGE;
+}
 
 static void ctx_free(struct rollout_ctx *c)
 {
@@ -48,7 +70,7 @@ void daemon_ctx_gc(struct daemon *d, int64_t mono, bool all)
 	int k = 0;
 	for (int i = 0; i < d->nctx; i++) {
 		/* a context with a read in flight is in use, however long the endpoint takes */
-		bool busy = cn_metrics_busy(d->ctx[i].metrics);
+		bool busy = cn_metrics_busy(d->ctx[i].metrics) || d->ctx[i].recording > 0;
 		if (all || (!busy && mono - d->ctx[i].last_seen_ms > 4 * d->cfg.lease_ms))
 			ctx_free(&d->ctx[i]);
 		else
@@ -71,6 +93,7 @@ static void ctx_drop(struct daemon *d, int64_t id)
 
 void daemon_cancel_reads(struct daemon *d)
 {
+	daemon_drop_ticks(d);
 	for (int i = 0; i < d->nctx; i++)
 		cn_metrics_cancel(d->ctx[i].metrics);
 }
@@ -368,20 +391,53 @@ static int gateway_hold(struct daemon *d, struct rollout_ctx *c, const struct cn
 	return cn_store_hold(d->store, row->id, d->cfg.owner, why, c->policy.analysis.interval_ms, err);
 }
 
-int daemon_turn(struct daemon *d, int64_t id, bool due, struct cn_err *err)
+bool daemon_turn_idle(struct daemon *d, int64_t id)
+{
+	for (int i = 0; i < d->nctx; i++) {
+		if (d->ctx[i].id != id)
+			continue;
+		if (d->ctx[i].recording > 0) {
+			/* its tick is with the recorder: a command waits for the answer (it would apply to a state about
+			 * to be replaced), and the loop claims again as soon as the answer is back */
+			d->ctx[i].last_seen_ms = cn_mono_ms();
+			if (d->notified)
+				d->reclaim_after_record = true;
+			return true;
+		}
+		if (cn_metrics_busy(d->ctx[i].metrics) && !d->notified) {
+			d->ctx[i].last_seen_ms = cn_mono_ms();
+			return true;
+		}
+		return false;
+	}
+	return false;
+}
+
+bool daemon_has_ctx(const struct daemon *d, int64_t id)
+{
+	for (int i = 0; i < d->nctx; i++)
+		if (d->ctx[i].id == id)
+			return true;
+	return false;
+}
+
+int daemon_turn(struct daemon *d, int64_t id, bool due, struct cn_rollout_row *row, struct cn_err *err)
 {
 	/* A rollout whose read is out stays due until its tick is recorded, so every claim returns it (which renews
 	 * its lease). Unless a NOTIFY says a command may be waiting, there is nothing to do for it until the read ends. */
-	for (int i = 0; i < d->nctx; i++)
-		if (d->ctx[i].id == id && cn_metrics_busy(d->ctx[i].metrics) && !d->notified) {
-			d->ctx[i].last_seen_ms = cn_mono_ms();
-			return 0;
-		}
-	struct cn_rollout_row *row = NULL;
-	int rc = cn_store_rollout_get(d->store, id, &row, err);
+	if (daemon_turn_idle(d, id)) {
+		cn_rollout_row_free(row);
+		return 0;
+	}
+	int rc = 0;
 	int did = 0;
-	if (rc < 0)
-		return rc;
+	/* the row comes from the round's batch read; a rollout new to this daemon needs its pinned sources */
+	if (!row || (!row->policy_source && !daemon_has_ctx(d, id))) {
+		cn_rollout_row_free(row);
+		row = NULL;
+		if ((rc = cn_store_rollout_get(d->store, id, &row, err)) < 0)
+			return rc;
+	}
 	struct rollout_ctx *c = ctx_get(d, row, err);
 	if (!c) {
 		/* Nothing can be done for it (its pinned policy or service does not load, an adapter cannot open): say
@@ -423,11 +479,10 @@ int daemon_turn(struct daemon *d, int64_t id, bool due, struct cn_err *err)
 	}
 	bool tick_now = false;
 	int handled = 0;
-	/* Every command row NOTIFYs, so a due rollout's commands are read when a NOTIFY came since the last claim, when
-	 * the claim was for commands only, on its first turn here, and at least every COMMANDS_RECHECK_MS (a NOTIFY
-	 * consumed while another daemon held the rollout); other turns save the query. */
+	/* The row says whether commands wait (read after the claim committed: a command queued later NOTIFYs and is
+	 * claimed again), so turns without any save the query. */
 	int64_t mono = cn_mono_ms();
-	if (d->notified || !due || c->commands_checked_ms == 0 || mono - c->commands_checked_ms >= COMMANDS_RECHECK_MS) {
+	if (row->commands_pending) {
 		rc = run_commands(d, c, &row, gw_ok, &tick_now, &handled, err);
 		if (rc == 0)
 			c->commands_checked_ms = mono;
@@ -513,6 +568,9 @@ int daemon_tick_ready(struct daemon *d, struct cn_metrics *m, struct cn_err *err
 	cn_service_slot_cost(&c->service, cand, &obs->candidate.cost);
 	if (!obs->baseline.ok || !obs->candidate.ok)
 		atomic_fetch_add(&d->stats.metrics_errors, 1);
+	for (int k = 0; k < 2; k++)
+		if (!s[k].ok)
+			atomic_fetch_add(&d->stats.scrape_errors[scrape_cause_of(s[k].why)], 1);
 	if (daemon_fd_exhausted(obs->baseline.why) || daemon_fd_exhausted(obs->candidate.why)) {
 		/* no tick on pages canaryd could not open for want of descriptors: hold, never judge them missing */
 		char why[CN_ERR_MSG_MAX];
@@ -522,21 +580,21 @@ int daemon_tick_ready(struct daemon *d, struct cn_metrics *m, struct cn_err *err
 		goto out;
 	}
 	int64_t t = daemon_now(d);
+	if (row->next_tick_ms > 0)
+		daemon_hist_observe(&d->stats.lateness, t > row->next_tick_ms ? (double)(t - row->next_tick_ms) / 1000.0 : 0);
 	obs->at_ms = t;
 	cn_tick(&c->policy, cur, obs, t, res);
-	struct cn_record rec = {
-		.row = row, .policy = &c->policy, .res = res, .obs = obs,
-		.next_tick_ms = c->policy.analysis.interval_ms, .owner = d->cfg.owner,
-	};
-	CN_CRASH_POINT("mid_record");
-	if ((rc = cn_store_record(d->store, &rec, err)) < 0) {
-		atomic_fetch_add(&d->stats.tick_errors, 1);
-		goto out;
-	}
-	atomic_fetch_add(&d->stats.ticks, 1);
-	log_result("tick", row, res);
-	if (res->set_weight)
-		apply_weight(d, c, row, res->weight);
+	/* recorded with the others that finished in this pass, in one round trip (daemon_flush_ticks) */
+	struct pending_tick *p = &d->pend[d->npend++];
+	p->id = c->id;
+	p->row = c->row;
+	p->res = res;
+	p->obs = obs;
+	c->row = NULL;
+	res = NULL;
+	obs = NULL;
+	if (d->npend == DAEMON_BATCH_MAX)
+		daemon_flush_ticks(d);
 out:
 	/* the row is now stale: the next turn loads it again */
 	if (c->row) {
@@ -548,4 +606,92 @@ out:
 	free(res);
 	free(cur);
 	return rc;
+}
+
+static void pending_free(struct pending_tick *p)
+{
+	cn_rollout_row_free(p->row);
+	free(p->res);
+	free(p->obs);
+	memset(p, 0, sizeof *p);
+}
+
+void daemon_drop_ticks(struct daemon *d)
+{
+	for (int i = 0; i < d->npend; i++)
+		pending_free(&d->pend[i]);
+	d->npend = 0;
+}
+
+void daemon_tick_recorded(struct daemon *d, struct rollout_ctx *c, const struct pending_tick *p)
+{
+	log_result("tick", p->row, p->res);
+	if (c && p->res->set_weight)
+		apply_weight(d, c, p->row, p->res->weight);
+}
+
+void daemon_flush_ticks(struct daemon *d)
+{
+	int n = d->npend;
+	struct cn_record recs[DAEMON_BATCH_MAX];
+	int rcs[DAEMON_BATCH_MAX];
+	static char msgs[DAEMON_BATCH_MAX][CN_ERR_MSG_MAX];
+	struct rollout_ctx *ctxs[DAEMON_BATCH_MAX];
+	int k = 0;
+	if (n == 0)
+		return;
+	for (int i = 0; i < n; i++) {
+		struct pending_tick *p = &d->pend[i];
+		struct rollout_ctx *c = NULL;
+		for (int j = 0; j < d->nctx && !c; j++)
+			if (d->ctx[j].id == p->id)
+				c = &d->ctx[j];
+		if (!c) { /* dropped meanwhile (it ended by a command): its tick is of no use */
+			pending_free(p);
+			continue;
+		}
+		struct pending_tick moved = *p;
+		memset(p, 0, sizeof *p);
+		d->pend[k] = moved;
+		ctxs[k] = c;
+		recs[k] = (struct cn_record){
+			.row = d->pend[k].row, .policy = &c->policy, .res = d->pend[k].res, .obs = d->pend[k].obs,
+			.next_tick_ms = c->policy.analysis.interval_ms, .owner = d->cfg.owner,
+		};
+		k++;
+	}
+	d->npend = 0;
+	if (k == 0)
+		return;
+	struct cn_err err = {0};
+	CN_CRASH_POINT("mid_record");
+	if (d->recorder) {
+		/* the recorder's thread sends them; the loop goes on and finishes them when the answer is back */
+		if (daemon_recorder_submit(d, d->pend, recs, k, &err) < 0) {
+			atomic_fetch_add(&d->stats.tick_errors, (unsigned long long)k);
+			dlog("error", "store.error", dint("ticks", k), dstr("error", err.msg));
+			for (int i = 0; i < k; i++)
+				pending_free(&d->pend[i]);
+		}
+		return;
+	}
+	if (cn_store_record_batch(d->store, recs, k, rcs, msgs, &err) < 0) {
+		atomic_fetch_add(&d->stats.tick_errors, (unsigned long long)k);
+		dlog(err.code == CN_EUNAVAIL ? "warn" : "error", "store.error", dint("ticks", k), dstr("error", err.msg));
+		/* nothing recorded: each rollout ticks again when it is next claimed */
+	} else {
+		for (int i = 0; i < k; i++) {
+			struct pending_tick *p = &d->pend[i];
+			if (rcs[i] < 0) {
+				atomic_fetch_add(&d->stats.tick_errors, 1);
+				dlog(rcs[i] == -CN_EUNAVAIL ? "warn" : "error", "rollout.error", dint("rollout", p->id),
+				     dstr("error", msgs[i]));
+				continue;
+			}
+			atomic_fetch_add(&d->stats.ticks, 1);
+			daemon_tick_recorded(d, ctxs[i], p);
+		}
+	}
+	for (int i = 0; i < k; i++)
+		pending_free(&d->pend[i]);
 }

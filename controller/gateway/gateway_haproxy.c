@@ -1,14 +1,21 @@
 /* HAProxy gateway adapter: maps shares onto server weights (0..256, `balance roundrobin`), writes them with
  * `set server B/S weight N` in an order that never overshoots the growing slot, makes the servers ready, and
- * confirms by reading `show servers state B` (one snapshot of both servers' weights and admin states). */
+ * confirms by reading `show servers state B` (one snapshot of both servers' weights and admin states).
+ * In a process that opted in (cn_gateway_haproxy_share_checks: canaryd), reads that only check (get_weights: the
+ * reconcile before every tick) share one `show servers state` of all backends per runtime API, at most the given
+ * age and begun after this gateway's last write: one HAProxy connection a second instead of one per rollout turn
+ * when a daemon carries thousands of rollouts. Writes always read their own backend, before and after. */
 #include "canary/gateway.h"
 
 #include <math.h>
+#include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "canary/clock.h"
+#include "canary/dynbuf.h"
 #include "gateway_int.h"
 
 struct hap_gw {
@@ -17,7 +24,37 @@ struct hap_gw {
 	char backend[CN_NAME_MAX];
 	char server[2][CN_NAME_MAX];
 	int64_t timeout_ms;
+	uint64_t written_seq; /* snap_seq when this gateway last wrote: older snapshots do not answer for it */
 };
+
+#define SNAP_SLOTS 4                /* runtime APIs remembered at once */
+#define SNAP_MAX_BYTES (64u << 20)  /* largest `show servers state` read (about 250 bytes a server) */
+
+struct snap_entry {
+	uint64_t key; /* backend and server name hashed (snap_key) */
+	int w, admin;
+};
+
+/* One runtime API's servers as of one `show servers state` (all backends). */
+struct snap {
+	char addr[sizeof ((struct cn_addr *)0)->text];
+	uint64_t seq;         /* snap_seq when the read began */
+	int64_t taken_ms;     /* monotonic, when it was read; 0: empty slot */
+	struct snap_entry *e; /* sorted by key */
+	size_t n;
+};
+
+static pthread_mutex_t snap_mu = PTHREAD_MUTEX_INITIALIZER;
+static struct snap snaps[SNAP_SLOTS];
+static uint64_t snap_seq; /* rises with every snapshot begun and every write */
+static int64_t snap_ttl_ms; /* 0: checks read their own backend (cn_gateway_haproxy_share_checks) */
+
+void cn_gateway_haproxy_share_checks(int64_t ttl_ms)
+{
+	pthread_mutex_lock(&snap_mu);
+	snap_ttl_ms = ttl_ms > 0 ? ttl_ms : 0;
+	pthread_mutex_unlock(&snap_mu);
+}
 
 #define DEFAULT_TIMEOUT_MS 2000
 #define PCT_SUM_SLACK 1e-6
@@ -236,6 +273,172 @@ out:
 	return rc;
 }
 
+/* ---- the shared snapshot for checks ---- */
+
+static uint64_t snap_key(const char *backend, const char *server)
+{
+	uint64_t h = 1469598103934665603ull; /* FNV-1a over "backend/server" */
+	for (const char *p = backend; *p; p++)
+		h = (h ^ (unsigned char)*p) * 1099511628211ull;
+	h = (h ^ '/') * 1099511628211ull;
+	for (const char *p = server; *p; p++)
+		h = (h ^ (unsigned char)*p) * 1099511628211ull;
+	return h;
+}
+
+static int entry_cmp(const void *a, const void *b)
+{
+	uint64_t x = ((const struct snap_entry *)a)->key, y = ((const struct snap_entry *)b)->key;
+	return x < y ? -1 : x > y;
+}
+
+/* Parses `show servers state` of every backend (text is modified) into a new sorted array. Returns the count, or
+ * -1 when the answer does not have the expected shape (the per-backend read then says what is wrong). */
+static long snap_parse(char *text, struct snap_entry **out)
+{
+	size_t n = 0, cap = 0;
+	struct snap_entry *e = NULL;
+	int col_be = -1, col_name = -1, col_admin = -1, col_w = -1;
+	char *save = NULL;
+	char *line = strtok_r(text, "\n", &save);
+	long version;
+	if (!line || parse_int(line, 1, 1, &version) < 0)
+		return -1;
+	for (line = strtok_r(NULL, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+		char *tok[MAX_COLS];
+		if (line[0] == '#') {
+			int nt = split(line + 1, tok, MAX_COLS);
+			for (int i = 0; i < nt; i++) {
+				if (strcmp(tok[i], "be_name") == 0)
+					col_be = i;
+				else if (strcmp(tok[i], "srv_name") == 0)
+					col_name = i;
+				else if (strcmp(tok[i], "srv_admin_state") == 0)
+					col_admin = i;
+				else if (strcmp(tok[i], "srv_uweight") == 0)
+					col_w = i;
+			}
+			continue;
+		}
+		if (col_be < 0 || col_name < 0 || col_admin < 0 || col_w < 0)
+			goto bad;
+		int nt = split(line, tok, MAX_COLS);
+		long wv, av;
+		if (nt <= col_be || nt <= col_name || nt <= col_admin || nt <= col_w ||
+		    parse_int(tok[col_w], 0, CN_HAPROXY_WEIGHT_MAX, &wv) < 0 || parse_int(tok[col_admin], 0, 0xffff, &av) < 0)
+			continue; /* a row this reader does not understand: its backend is read on its own */
+		if (n == cap) {
+			size_t nc = cap ? cap * 2 : 256;
+			struct snap_entry *ne = realloc(e, nc * sizeof *ne);
+			if (!ne)
+				goto bad;
+			e = ne;
+			cap = nc;
+		}
+		e[n++] = (struct snap_entry){.key = snap_key(tok[col_be], tok[col_name]), .w = (int)wv, .admin = (int)av};
+	}
+	qsort(e, n, sizeof *e, entry_cmp);
+	*out = e;
+	return (long)n;
+bad:
+	free(e);
+	return -1;
+}
+
+/* Answers a check from a snapshot of g's runtime API that is fresh and newer than g's last write; snap_mu held. */
+static bool snap_answer(const struct hap_gw *g, int w[2], int admin[2])
+{
+	int64_t now = cn_mono_ms();
+	for (int i = 0; i < SNAP_SLOTS; i++) {
+		const struct snap *sn = &snaps[i];
+		if (sn->taken_ms == 0 || strcmp(sn->addr, g->addr.text) != 0)
+			continue;
+		if (now - sn->taken_ms > snap_ttl_ms || sn->seq <= g->written_seq)
+			return false;
+		for (int s = 0; s < 2; s++) {
+			struct snap_entry key = {.key = snap_key(g->backend, g->server[s])};
+			const struct snap_entry *f = bsearch(&key, sn->e, sn->n, sizeof *sn->e, entry_cmp);
+			if (!f)
+				return false;
+			w[s] = f->w;
+			admin[s] = f->admin;
+		}
+		return true;
+	}
+	return false;
+}
+
+/* Keeps a new snapshot in the slot of its runtime API (or the oldest); snap_mu held. Takes e over. */
+static void snap_store(const struct hap_gw *g, uint64_t seq, struct snap_entry *e, size_t n)
+{
+	struct snap *slot = NULL;
+	for (int i = 0; i < SNAP_SLOTS && !slot; i++)
+		if (snaps[i].taken_ms != 0 && strcmp(snaps[i].addr, g->addr.text) == 0)
+			slot = &snaps[i];
+	for (int i = 0; i < SNAP_SLOTS && !slot; i++)
+		if (snaps[i].taken_ms == 0)
+			slot = &snaps[i];
+	if (!slot) {
+		slot = &snaps[0];
+		for (int i = 1; i < SNAP_SLOTS; i++)
+			if (snaps[i].taken_ms < slot->taken_ms)
+				slot = &snaps[i];
+	}
+	if (slot->taken_ms != 0 && strcmp(slot->addr, g->addr.text) == 0 && slot->seq > seq) {
+		free(e); /* another thread stored a newer one meanwhile */
+		return;
+	}
+	free(slot->e);
+	snprintf(slot->addr, sizeof slot->addr, "%s", g->addr.text);
+	slot->seq = seq;
+	slot->taken_ms = cn_mono_ms();
+	slot->e = e;
+	slot->n = n;
+}
+
+static void note_write(struct hap_gw *g)
+{
+	pthread_mutex_lock(&snap_mu);
+	g->written_seq = ++snap_seq;
+	pthread_mutex_unlock(&snap_mu);
+}
+
+/* Both servers' weights and admin states for a check: from the shared snapshot when it can answer, else from a new
+ * one, else (a backend the snapshot lacks, an answer it does not understand) from this backend's own read. */
+static int check_state(struct hap_gw *g, int w[2], int admin[2], struct cn_err *err)
+{
+	pthread_mutex_lock(&snap_mu);
+	bool shared = snap_ttl_ms > 0;
+	bool ok = shared && snap_answer(g, w, admin);
+	uint64_t seq = ++snap_seq;
+	pthread_mutex_unlock(&snap_mu);
+	if (ok)
+		return 0;
+	if (!shared)
+		return read_state(g, w, admin, err);
+	struct cn_dynbuf b;
+	cn_dynbuf_init(&b, SNAP_MAX_BYTES);
+	int rc = cn_hap_cmd_buf(&g->addr, "show servers state", g->timeout_ms, &b, err);
+	if (rc == -CN_EUNAVAIL) {
+		cn_dynbuf_free(&b);
+		return rc; /* HAProxy is away: asking again for the backend alone would only wait twice */
+	}
+	if (rc == 0) {
+		char *text = cn_dynbuf_take(&b, NULL);
+		struct snap_entry *e = NULL;
+		long n = text ? snap_parse(text, &e) : -1;
+		free(text);
+		if (n >= 0) {
+			pthread_mutex_lock(&snap_mu);
+			snap_store(g, seq, e, (size_t)n);
+			ok = snap_answer(g, w, admin);
+			pthread_mutex_unlock(&snap_mu);
+		}
+	}
+	cn_dynbuf_free(&b);
+	return ok ? 0 : read_state(g, w, admin, err);
+}
+
 /* Sends a set command; a blank answer is success, any text is HAProxy's error. */
 static int set_cmd(struct hap_gw *g, const char *cmd, struct cn_err *err)
 {
@@ -276,6 +479,7 @@ static int hap_set_weights(struct cn_gateway *base, const double pct[2], struct 
 	if (rc)
 		return rc;
 
+	note_write(g); /* from here on, only a snapshot begun after the write answers this gateway's checks */
 	rc = read_state(g, cur, admin, err);
 	if (rc)
 		return rc;
@@ -300,6 +504,7 @@ static int hap_set_weights(struct cn_gateway *base, const double pct[2], struct 
 		}
 	}
 
+	note_write(g);
 	rc = read_state(g, cur, admin, err);
 	if (rc)
 		return rc;
@@ -314,7 +519,7 @@ static int hap_get_weights(struct cn_gateway *base, double pct[2], struct cn_err
 {
 	struct hap_gw *g = (struct hap_gw *)base;
 	int w[2], admin[2];
-	int rc = read_state(g, w, admin, err);
+	int rc = check_state(g, w, admin, err);
 	if (rc)
 		return rc;
 	/* A server in maintenance or drain takes no new traffic, whatever its weight says. */

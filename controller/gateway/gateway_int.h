@@ -63,6 +63,11 @@ char *cn_gw_quote_output(const char *text, const char *prefer, char *buf, size_t
 int cn_hap_cmd(const struct cn_addr *a, const char *cmd, int64_t timeout_ms, char *out, size_t outsz,
 	       struct cn_err *err);
 
+/* The same into a size-capped buffer (its max is the most it reads; the answer replaces what it held). */
+struct cn_dynbuf;
+int cn_hap_cmd_buf(const struct cn_addr *a, const char *cmd, int64_t timeout_ms, struct cn_dynbuf *out,
+		   struct cn_err *err);
+
 /* Copies text into buf as one printable line (control characters become spaces, trailing blanks dropped,
  * truncated with "..." when longer than bufsz - 1); returns buf. For quoting HAProxy's answers in errors. */
 char *cn_hap_quote(const char *text, char *buf, size_t bufsz);

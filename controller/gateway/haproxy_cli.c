@@ -14,7 +14,9 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include "canary/bug.h"
 #include "canary/clock.h"
+#include "canary/dynbuf.h"
 
 char *cn_hap_quote(const char *text, char *buf, size_t bufsz)
 {
@@ -131,17 +133,17 @@ static int open_conn(const struct cn_addr *a, int64_t deadline, int *gai_rc)
 	return fd;
 }
 
-int cn_hap_cmd(const struct cn_addr *a, const char *cmd, int64_t timeout_ms, char *out, size_t outsz,
-	       struct cn_err *err)
+int cn_hap_cmd_buf(const struct cn_addr *a, const char *cmd, int64_t timeout_ms, struct cn_dynbuf *out,
+		   struct cn_err *err)
 {
 	int fd = -1, rc = 0, gai_rc = 0;
 	char line[512];
-	size_t n = 0;
 	int64_t start = cn_mono_ms();
 	int64_t deadline = start + (timeout_ms > 0 ? timeout_ms : 1);
 
 	int len = snprintf(line, sizeof line, "%s\n", cmd);
-	if (len < 0 || (size_t)len >= sizeof line || outsz == 0) {
+	cn_dynbuf_reset(out);
+	if (len < 0 || (size_t)len >= sizeof line) {
 		rc = cn_fail(err, CN_EINTERNAL, "haproxy command '%.64s...' is too long", cmd);
 		goto out;
 	}
@@ -185,15 +187,17 @@ int cn_hap_cmd(const struct cn_addr *a, const char *cmd, int64_t timeout_ms, cha
 				continue;
 			goto io_fail;
 		}
-		if (n + (size_t)r > outsz - 1) {
+		int arc = cn_dynbuf_add(out, buf, (size_t)r);
+		if (arc == -CN_EINPUT) {
 			rc = cn_fail(err, CN_EINTERNAL, "haproxy runtime api '%s' answered more than %zu bytes to '%s'; "
-				     "is it really haproxy's stats socket?", a->text, outsz - 1, cmd);
+				     "is it really haproxy's stats socket?", a->text, out->max, cmd);
 			goto out;
 		}
-		memcpy(out + n, buf, (size_t)r);
-		n += (size_t)r;
+		if (arc < 0) {
+			rc = cn_fail(err, CN_EINTERNAL, "out of memory reading haproxy's answer to '%s'", cmd);
+			goto out;
+		}
 	}
-	out[n] = '\0';
 	goto out;
 
 io_fail:
@@ -206,5 +210,19 @@ io_fail:
 out:
 	if (fd >= 0)
 		close(fd);
+	return rc;
+}
+
+int cn_hap_cmd(const struct cn_addr *a, const char *cmd, int64_t timeout_ms, char *out, size_t outsz,
+	       struct cn_err *err)
+{
+	CN_BUG_ON(!out || outsz == 0);
+	struct cn_dynbuf b;
+	cn_dynbuf_init(&b, outsz - 1);
+	int rc = cn_hap_cmd_buf(a, cmd, timeout_ms, &b, err);
+	memcpy(out, cn_dynbuf_ptr(&b), cn_dynbuf_len(&b) + 1);
+	cn_dynbuf_free(&b);
+	if (rc < 0)
+		out[0] = '\0';
 	return rc;
 }

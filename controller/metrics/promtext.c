@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <math.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -14,6 +15,7 @@
 
 #include "metrics_int.h"
 
+#define LINE_START 256 /* first size of the line buffers; they double up to the line limit */
 #define MAX_LABELS 128
 #define NUM_MAX 64
 #define ORIGIN_MAX 128
@@ -24,7 +26,7 @@ enum part { PART_COUNTER, PART_BUCKET, PART_SUM, PART_COUNT };
 struct want {
 	enum want_kind kind;
 	bool active;             /* a selector was given */
-	struct cn_promsel sel;
+	const struct cn_promsel *sel; /* shared by every parser given the same selector text (sel_get) */
 	size_t name_len;
 	/* sums for the current page */
 	bool seen;
@@ -63,13 +65,15 @@ struct cn_promtext {
 	size_t page_bytes;
 	unsigned long lineno;
 	bool content;            /* a sample line was seen on this page */
-	char *line;              /* a line split across fed chunks, max_line bytes */
+	char *line;              /* a line split across fed chunks: line_cap bytes, grown up to max_line */
 	size_t line_len;
-	char *vals;              /* unescaped label values of the current line, max_line + 1 bytes */
+	char *vals;              /* unescaped label values of the current line: vals_cap bytes, grown up to
+				  * max_line + 1 (lines are short: a parser per slot and thousands of slots per
+				  * daemon must not cost max_line each) */
+	size_t line_cap, vals_cap;
 	const char *lnames[MAX_LABELS];
 	const char *lvals[MAX_LABELS];
 	size_t lname_len[MAX_LABELS];
-	char namebuf[MAX_LABELS][CN_SELECTOR_MAX];
 	int nlabels;
 	struct tracker *track;   /* NULL unless cn_promtext_track_resets was called */
 	struct features feat;
@@ -88,14 +92,41 @@ struct track_entry {
 
 struct tracker {
 	struct track_entry *t;
-	size_t cap, n, max;      /* cap: a power of two >= 2 * max */
+	size_t cap, n, max;      /* cap: a power of two, doubled while n > cap / 2, up to >= 2 * max */
 	unsigned gen;
 };
+
+#define TRACK_CAP_MIN 64 /* a page of a few dozen series fits; a canaryd with 10,000 rollouts holds 20,000 of these */
 
 static uint64_t mix(uint64_t h, uint64_t v)
 {
 	h ^= v + 0x9e3779b97f4a7c15ull + (h << 6) + (h >> 2);
 	return h;
+}
+
+/* The entry of key, or the free one where it goes. */
+static size_t track_find(const struct tracker *tr, uint64_t key)
+{
+	size_t i = (size_t)key & (tr->cap - 1);
+	while (tr->t[i].key != 0 && tr->t[i].key != key)
+		i = (i + 1) & (tr->cap - 1);
+	return i;
+}
+
+/* Doubles the table: memory follows the series a page really has, not the most it may have. */
+static int track_grow(struct tracker *tr)
+{
+	struct tracker n = *tr;
+	n.cap = tr->cap * 2;
+	n.t = calloc(n.cap, sizeof n.t[0]);
+	if (!n.t)
+		return -1;
+	for (size_t i = 0; i < tr->cap; i++)
+		if (tr->t[i].key != 0)
+			n.t[track_find(&n, tr->t[i].key)] = tr->t[i];
+	free(tr->t);
+	*tr = n;
+	return 0;
 }
 
 /* The value to add for sample v of series `key` (labels without le), want k, part, bucket le. */
@@ -108,13 +139,16 @@ static double track(struct tracker *tr, uint64_t series, int k, int part, double
 	uint64_t key = mix(mix(mix(series, (uint64_t)k), (uint64_t)part), le_bits);
 	if (key == 0)
 		key = 1;
-	size_t i = (size_t)key & (tr->cap - 1);
-	while (tr->t[i].key != 0 && tr->t[i].key != key)
-		i = (i + 1) & (tr->cap - 1);
+	size_t i = track_find(tr, key);
 	struct track_entry *e = &tr->t[i];
 	if (e->key == 0) {
 		if (tr->n >= tr->max)
 			return v;   /* full: this series is summed as read */
+		if (2 * (tr->n + 1) > tr->cap) {
+			if (track_grow(tr) < 0)
+				return v; /* out of memory: summed as read, like a full table */
+			e = &tr->t[track_find(tr, key)];
+		}
 		tr->n++;
 		e->key = key;
 		e->offset = 0;
@@ -132,12 +166,10 @@ static double track(struct tracker *tr, uint64_t series, int k, int part, double
 int cn_promtext_track_resets(struct cn_promtext *p, size_t max_series, struct cn_err *err)
 {
 	struct tracker *tr;
-	size_t cap = 16;
+	size_t cap = TRACK_CAP_MIN;
 
 	if (p->track || max_series == 0)
 		return 0;
-	while (cap < 2 * max_series)
-		cap *= 2;
 	tr = calloc(1, sizeof *tr);
 	if (tr)
 		tr->t = calloc(cap, sizeof tr->t[0]);
@@ -279,6 +311,69 @@ double cn_promtext_unit_seconds(const char *name)
 	return 1.0;
 }
 
+/* Label names of the line being parsed (the parse of one line runs within one call on one thread). */
+static _Thread_local char namebuf[MAX_LABELS][CN_SELECTOR_MAX];
+
+/* Compiled selectors, shared by text and counted: a daemon with thousands of rollouts on the same preset holds
+ * each selector (about 10 kB with its regexes) once, not twice per rollout. Parsers live on several threads. */
+struct sel_entry {
+	struct sel_entry *next;
+	struct cn_promsel sel; /* first: sel_put finds the entry from the selector */
+	int refs;
+	char text[];
+};
+static pthread_mutex_t sel_mu = PTHREAD_MUTEX_INITIALIZER;
+static struct sel_entry *sel_head;
+
+static const struct cn_promsel *sel_get(const char *text, struct cn_err *err)
+{
+	pthread_mutex_lock(&sel_mu);
+	for (struct sel_entry *e = sel_head; e; e = e->next)
+		if (strcmp(e->text, text) == 0) {
+			e->refs++;
+			pthread_mutex_unlock(&sel_mu);
+			return &e->sel;
+		}
+	size_t len = strlen(text);
+	struct sel_entry *e = calloc(1, sizeof *e + len + 1);
+	if (!e) {
+		pthread_mutex_unlock(&sel_mu);
+		cn_fail(err, CN_EINTERNAL, "out of memory compiling selector '%s'", text);
+		return NULL;
+	}
+	if (cn_promsel_parse(text, &e->sel, err) < 0) {
+		pthread_mutex_unlock(&sel_mu);
+		cn_promsel_free(&e->sel);
+		free(e);
+		return NULL;
+	}
+	memcpy(e->text, text, len + 1);
+	e->refs = 1;
+	e->next = sel_head;
+	sel_head = e;
+	pthread_mutex_unlock(&sel_mu);
+	return &e->sel;
+}
+
+static void sel_put(const struct cn_promsel *sel)
+{
+	if (!sel)
+		return;
+	pthread_mutex_lock(&sel_mu);
+	for (struct sel_entry **pp = &sel_head; *pp; pp = &(*pp)->next) {
+		struct sel_entry *e = *pp;
+		if (&e->sel != sel)
+			continue;
+		if (--e->refs == 0) {
+			*pp = e->next;
+			cn_promsel_free(&e->sel);
+			free(e);
+		}
+		break;
+	}
+	pthread_mutex_unlock(&sel_mu);
+}
+
 struct cn_promtext *cn_promtext_new(const struct cn_metric_names *names, const struct cn_promtext_limits *lim,
 				    struct cn_err *err)
 {
@@ -292,8 +387,10 @@ struct cn_promtext *cn_promtext_new(const struct cn_metric_names *names, const s
 	}
 	p->max_line = lim && lim->max_line ? lim->max_line : CN_PROMTEXT_MAX_LINE;
 	p->max_page = lim && lim->max_page ? lim->max_page : CN_PROMTEXT_MAX_PAGE;
-	p->line = malloc(p->max_line);
-	p->vals = malloc(p->max_line + 1);
+	p->line_cap = p->vals_cap = LINE_START < p->max_line ? LINE_START : p->max_line;
+	p->line = malloc(p->line_cap);
+	p->vals = malloc(p->vals_cap + 1);
+	p->vals_cap++;
 	if (!p->line || !p->vals) {
 		cn_fail(err, CN_EINTERNAL, "out of memory creating a metrics parser (line limit %zu)", p->max_line);
 		goto out;
@@ -304,18 +401,18 @@ struct cn_promtext *cn_promtext_new(const struct cn_metric_names *names, const s
 		w->unit = 1.0;
 		if (text[i][0] == '\0')
 			continue;
-		if (cn_promsel_parse(text[i], &w->sel, err) < 0) {
+		if (!(w->sel = sel_get(text[i], err))) {
 			cn_err_prefix(err, "metric name '%s'", want_field[i]);
 			goto out;
 		}
-		if (w->sel.name[0] == '\0') {
+		if (w->sel->name[0] == '\0') {
 			cn_fail(err, CN_EINPUT, "metric name '%s': selector '%s' has no metric name", want_field[i],
 				text[i]);
 			goto out;
 		}
-		w->name_len = strlen(w->sel.name);
+		w->name_len = strlen(w->sel->name);
 		w->active = true;
-		w->unit = cn_promtext_unit_seconds(w->sel.name);
+		w->unit = cn_promtext_unit_seconds(w->sel->name);
 	}
 	snprintf(p->feat.label, sizeof p->feat.label, "%s", names->feature_label);
 	cn_promtext_begin(p, "");
@@ -330,7 +427,7 @@ void cn_promtext_free(struct cn_promtext *p)
 	if (!p)
 		return;
 	for (int i = 0; i < W_N; i++)
-		cn_promsel_free(&p->w[i].sel);
+		sel_put(p->w[i].sel);
 	if (p->track)
 		free(p->track->t);
 	free(p->track);
@@ -442,7 +539,7 @@ static bool is_name_char(char c)
 /* Which part of want w (if any) a sample line named s (n bytes) is. */
 static int which_part(const struct want *w, const char *s, size_t n)
 {
-	if (!w->active || n < w->name_len || memcmp(s, w->sel.name, w->name_len) != 0)
+	if (!w->active || n < w->name_len || memcmp(s, w->sel->name, w->name_len) != 0)
 		return -1;
 	if (w->kind == WANT_COUNTER)
 		return n == w->name_len ? PART_COUNTER : -1;
@@ -457,12 +554,30 @@ static int which_part(const struct want *w, const char *s, size_t n)
 	return -1;
 }
 
+/* Makes *buf hold at least need bytes (need <= the parser's limit, checked by the caller). Returns 0 or -1. */
+static int grow(char **buf, size_t *cap, size_t need)
+{
+	if (need <= *cap)
+		return 0;
+	size_t n = *cap ? *cap : LINE_START;
+	while (n < need)
+		n *= 2;
+	char *nb = realloc(*buf, n);
+	if (!nb)
+		return -1;
+	*buf = nb;
+	*cap = n;
+	return 0;
+}
+
 /* Parses `{name="value",...}` starting at s[*i] == '{'; values are unescaped into p->vals. */
 static int parse_labels(struct cn_promtext *p, const char *s, size_t n, size_t *i)
 {
 	size_t k = *i + 1, v = 0;
 	char tmp[40];
 
+	if (grow(&p->vals, &p->vals_cap, n + 1) < 0)
+		return fail(p, "line %lu: out of memory holding label values of %zu bytes", p->lineno, n);
 	p->nlabels = 0;
 	for (;;) {
 		size_t start;
@@ -481,18 +596,18 @@ static int parse_labels(struct cn_promtext *p, const char *s, size_t n, size_t *
 		if (k - start >= CN_SELECTOR_MAX)
 			return fail(p, "line %lu: label name '%s' too long", p->lineno,
 				    shown(s + start, k - start, tmp));
-		memcpy(p->namebuf[p->nlabels], s + start, k - start);
-		p->namebuf[p->nlabels][k - start] = '\0';
+		memcpy(namebuf[p->nlabels], s + start, k - start);
+		namebuf[p->nlabels][k - start] = '\0';
 		p->lname_len[p->nlabels] = k - start;
 		while (k < n && (s[k] == ' ' || s[k] == '\t'))
 			k++;
 		if (k >= n || s[k] != '=')
-			return fail(p, "line %lu: expected '=' after label '%s'", p->lineno, p->namebuf[p->nlabels]);
+			return fail(p, "line %lu: expected '=' after label '%s'", p->lineno, namebuf[p->nlabels]);
 		k++;
 		while (k < n && (s[k] == ' ' || s[k] == '\t'))
 			k++;
 		if (k >= n || s[k] != '"')
-			return fail(p, "line %lu: expected '\"' after label '%s='", p->lineno, p->namebuf[p->nlabels]);
+			return fail(p, "line %lu: expected '\"' after label '%s='", p->lineno, namebuf[p->nlabels]);
 		k++;
 		p->lvals[p->nlabels] = p->vals + v;
 		for (; k < n && s[k] != '"'; k++) {
@@ -505,9 +620,9 @@ static int parse_labels(struct cn_promtext *p, const char *s, size_t n, size_t *
 		}
 		if (k >= n)
 			return fail(p, "line %lu: unterminated value of label '%s'", p->lineno,
-				    p->namebuf[p->nlabels]);
+				    namebuf[p->nlabels]);
 		p->vals[v++] = '\0';
-		p->lnames[p->nlabels] = p->namebuf[p->nlabels];
+		p->lnames[p->nlabels] = namebuf[p->nlabels];
 		p->nlabels++;
 		k++;
 		while (k < n && (s[k] == ' ' || s[k] == '\t'))
@@ -554,14 +669,14 @@ static int add_bucket(struct cn_promtext *p, struct want *w, double v)
 		if (strcmp(p->lnames[i], "le") == 0)
 			le_text = p->lvals[i];
 	if (!le_text)
-		return fail(p, "line %lu: '%s_bucket' has no 'le' label", p->lineno, w->sel.name);
+		return fail(p, "line %lu: '%s_bucket' has no 'le' label", p->lineno, w->sel->name);
 	if (parse_double(le_text, strlen(le_text), &le) < 0 || isnan(le))
 		return fail(p, "line %lu: bad le '%s'", p->lineno, shown(le_text, strlen(le_text), tmp));
 	le *= w->unit; /* the core's bounds are seconds */
 	key = series_key(p);
 	if (w->have_last && key == w->last_key && le > w->last_le && v < w->last_count)
 		return fail(p, "line %lu: histogram '%s' is not cumulative: le=%g has %g, le=%g has %g", p->lineno,
-			    w->sel.name, le, v, w->last_le, w->last_count);
+			    w->sel->name, le, v, w->last_le, w->last_count);
 	w->have_last = true;
 	w->last_key = key;
 	w->last_le = le;
@@ -569,7 +684,7 @@ static int add_bucket(struct cn_promtext *p, struct want *w, double v)
 	slot = cn_hist_slot(&w->h, le);
 	if (slot < 0)
 		return fail(p, "line %lu: histogram '%s' has more than %d distinct le bounds", p->lineno,
-			    w->sel.name, CN_MAX_BUCKETS);
+			    w->sel->name, CN_MAX_BUCKETS);
 	w->h.count[slot] += track(p->track, key, (int)(w - p->w), PART_BUCKET, le, v);
 	return 0;
 }
@@ -635,7 +750,7 @@ static int parse_line(struct cn_promtext *p, const char *s, size_t n)
 
 	for (int k = 0; k < W_N; k++) {
 		struct want *w = &p->w[k];
-		if (parts[k] < 0 || !cn_promsel_match(&w->sel, p->lnames, p->lvals, p->nlabels))
+		if (parts[k] < 0 || !cn_promsel_match(w->sel, p->lnames, p->lvals, p->nlabels))
 			continue;
 		w->seen = true;
 		uint64_t series = p->track && parts[k] != PART_BUCKET ? series_key(p) : 0;
@@ -689,6 +804,9 @@ int cn_promtext_feed(struct cn_promtext *p, const char *data, size_t len)
 
 		if (p->line_len + seg > p->max_line)
 			return fail(p, "line %lu: longer than %zu bytes", p->lineno + 1, p->max_line);
+		if ((!nl || p->line_len > 0) && grow(&p->line, &p->line_cap, p->line_len + seg) < 0)
+			return fail(p, "line %lu: out of memory holding a line of %zu bytes", p->lineno + 1,
+				    p->line_len + seg);
 		if (!nl) {
 			memcpy(p->line + p->line_len, data, seg);
 			p->line_len += seg;
@@ -773,7 +891,7 @@ void cn_promtext_end(struct cn_promtext *p, struct cn_sample *out)
 		}
 		*hist[k] = w->h;
 		hist[k]->sum = w->have_sum ? w->sum * w->unit : NAN;
-		if (cn_hist_finish(hist[k], w->sel.name, why, sizeof why) < 0) {
+		if (cn_hist_finish(hist[k], w->sel->name, why, sizeof why) < 0) {
 			cn_sample_reset(out);
 			cn_sample_fail(out, "metrics page %s: %s", p->origin, why);
 			return;

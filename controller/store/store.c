@@ -2,6 +2,7 @@
 #include "store_int.h"
 
 #include <errno.h>
+#include <stdint.h>
 #include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -9,9 +10,22 @@
 
 #include "canary/bug.h"
 
+/* Statements with parameters are prepared once per connection and then only executed: Postgres skips parsing and
+ * planning the call (the daemon runs the same few statements tens of thousands of times an hour). The cache is
+ * keyed by the statement's text; past PREPARED_MAX statements the rest run unprepared. */
+#define PREPARED_MAX 64
+
+struct prepared {
+	uint64_t hash;
+	char *sql; /* owned copy */
+};
+
 struct cn_store {
 	PGconn *conn;
 	char user[CN_NAME_MAX];
+	struct prepared prep[PREPARED_MAX];
+	int nprep;
+	unsigned long long round_trips; /* statements sent (a PREPARE counts as one) */
 };
 
 /* Library code never prints: drop the server's NOTICEs (e.g. "relation already exists, skipping"). */
@@ -99,7 +113,14 @@ void cn_store_close(struct cn_store *s)
 	if (!s)
 		return;
 	PQfinish(s->conn);
+	for (int i = 0; i < s->nprep; i++)
+		free(s->prep[i].sql);
 	free(s);
+}
+
+unsigned long long cn_store_round_trips(const struct cn_store *s)
+{
+	return s ? s->round_trips : 0;
 }
 
 PGconn *cn_store_conn(struct cn_store *s)
@@ -208,11 +229,66 @@ int cn_store_fail_result(struct cn_store *s, const PGresult *res, const char *wh
 	return cn_fail(err, CN_EINTERNAL, "cannot %s: %s (sqlstate %s)", what, line, state);
 }
 
+static uint64_t fnv1a(const char *t)
+{
+	uint64_t h = 1469598103934665603ull;
+	for (; *t; t++)
+		h = (h ^ (unsigned char)*t) * 1099511628211ull;
+	return h;
+}
+
+/* The cache slot of sql, prepared now if it is new and there is room; -1: run it unprepared. */
+static int prepared_index(struct cn_store *s, const char *sql)
+{
+	uint64_t h = fnv1a(sql);
+	for (int i = 0; i < s->nprep; i++)
+		if (s->prep[i].hash == h && strcmp(s->prep[i].sql, sql) == 0)
+			return i;
+	/* not inside a failed transaction (it would refuse the PREPARE too), and only while there is room */
+	PGTransactionStatusType ts = PQtransactionStatus(s->conn);
+	if (s->nprep == PREPARED_MAX || (ts != PQTRANS_IDLE && ts != PQTRANS_INTRANS))
+		return -1;
+	char name[16];
+	snprintf(name, sizeof name, "cn_%d", s->nprep);
+	char *copy = strdup(sql);
+	if (!copy)
+		return -1;
+	s->round_trips++;
+	PGresult *r = PQprepare(s->conn, name, sql, 0, NULL);
+	bool ok = r && PQresultStatus(r) == PGRES_COMMAND_OK;
+	PQclear(r);
+	if (!ok) {
+		/* a statement Postgres cannot prepare (or a failure the execution will report in its words) */
+		free(copy);
+		return -1;
+	}
+	s->prep[s->nprep].hash = h;
+	s->prep[s->nprep].sql = copy;
+	return s->nprep++;
+}
+
 PGresult *cn_store_exec(struct cn_store *s, const char *what, const char *sql, int nparams,
 			const char *const *params, struct cn_err *err)
 {
 	CN_BUG_ON(!s || !sql || nparams < 0 || (nparams > 0 && !params));
-	PGresult *res = PQexecParams(s->conn, sql, nparams, NULL, params, NULL, NULL, 0);
+	PGresult *res = NULL;
+	int k = nparams > 0 ? prepared_index(s, sql) : -1;
+	char name[16];
+	if (k >= 0) {
+		snprintf(name, sizeof name, "cn_%d", k);
+		s->round_trips++;
+		res = PQexecPrepared(s->conn, name, nparams, params, NULL, NULL, 0);
+		const char *state = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
+		if (state && strcmp(state, "0A000") == 0 && PQtransactionStatus(s->conn) == PQTRANS_IDLE) {
+			/* "cached plan must not change result type": a migration changed what it returns; unprepared */
+			PQclear(res);
+			res = NULL;
+		}
+	}
+	if (!res) {
+		s->round_trips++;
+		res = PQexecParams(s->conn, sql, nparams, NULL, params, NULL, NULL, 0);
+	}
 	ExecStatusType st = res ? PQresultStatus(res) : PGRES_FATAL_ERROR;
 	if (st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK)
 		return res;

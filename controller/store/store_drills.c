@@ -46,7 +46,7 @@ int cn_store_drill_claim(struct cn_store *st, const char *owner, int64_t lease_m
 			 int max, int *n, int64_t *db_now_ms, struct cn_err *err)
 {
 	return cn_store_claim_rows(st, "claim due drills", "SELECT now_ms, id, fresh FROM canary.drill_claim($1, $2, $3)",
-				   owner, lease_ms, max, ids, fresh, n, db_now_ms, err);
+				   owner, lease_ms, max, ids, fresh, n, db_now_ms, NULL, err);
 }
 
 int cn_store_drill_renew(struct cn_store *st, int64_t id, const char *owner, int64_t lease_ms, double *weight,

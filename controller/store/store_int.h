@@ -36,11 +36,13 @@ int cn_store_apply_version(struct cn_store *s, const char *what, const char *sql
 			   const char *source, json_t *spec, const char *extra, int *version_out, bool *created_out,
 			   struct cn_err *err);
 
-/* Runs a claim function's statement `sql` ($1 owner, $2 lease_ms, $3 max; rows now_ms, id, flag: one row at least,
- * id NULL when nothing was due) and reads up to max ids and their flags; writes *n and, when not NULL, *db_now_ms
- * (the database's clock, ms since the epoch). Returns 0 or -code. (store_rollouts.c) */
+/* Runs a claim function's statement `sql` ($1 owner, $2 lease_ms, $3 max; rows now_ms, id, flag[, next_due]: one row
+ * at least, id NULL when nothing was due) and reads up to max ids and their flags; writes *n and, when not NULL,
+ * *db_now_ms (the database's clock, ms since the epoch) and *next_due_ms (the 4th column of the first row, 0 when
+ * absent or NULL). Returns 0 or -code. (store_rollouts.c) */
 int cn_store_claim_rows(struct cn_store *st, const char *what, const char *sql, const char *owner, int64_t lease_ms,
-			int max, int64_t *ids, bool *flags, int *n, int64_t *db_now_ms, struct cn_err *err);
+			int max, int64_t *ids, bool *flags, int *n, int64_t *db_now_ms, int64_t *next_due_ms,
+			struct cn_err *err);
 
 /* ---- read models (store_read.c) ---- */
 

@@ -35,7 +35,8 @@ int cn_store_rollout_create(struct cn_store *st, const char *service, const char
 }
 
 int cn_store_claim_rows(struct cn_store *st, const char *what, const char *sql, const char *owner, int64_t lease_ms,
-			int max, int64_t *ids, bool *flags, int *n, int64_t *db_now_ms, struct cn_err *err)
+			int max, int64_t *ids, bool *flags, int *n, int64_t *db_now_ms, int64_t *next_due_ms,
+			struct cn_err *err)
 {
 	CN_BUG_ON(!owner || max < 0 || (max > 0 && (!ids || !flags)) || !n);
 	char lease[32], lim[16];
@@ -54,18 +55,33 @@ int cn_store_claim_rows(struct cn_store *st, const char *what, const char *sql, 
 		flags[k] = cn_col_bool(r, i, 2);
 		k++;
 	}
-	if (db_now_ms && PQntuples(r) > 0)
-		*db_now_ms = first_int(r);
 	*n = k;
+	if (db_now_ms)
+		*db_now_ms = PQntuples(r) > 0 ? first_int(r) : 0;
+	if (next_due_ms)
+		*next_due_ms = PQntuples(r) > 0 && PQnfields(r) > 3 && !PQgetisnull(r, 0, 3) ? cn_col_int(r, 0, 3) : 0;
 	PQclear(r);
 	return 0;
+}
+
+int cn_store_claim_batch(struct cn_store *st, const char *owner, int64_t lease_ms, int max, struct cn_claim *c,
+			 struct cn_err *err)
+{
+	CN_BUG_ON(!c);
+	/* and when the next tick of a rollout not yet due falls (the partial index rollouts_due answers min() at
+	 * once), so the caller can sleep until then instead of a whole poll interval */
+	return cn_store_claim_rows(st, "claim due rollouts",
+				   "SELECT now_ms, id, due, (SELECT (extract(epoch FROM min(next_tick_at)) * 1000)::bigint "
+				   "  FROM rollouts WHERE phase IN ('pending', 'progressing', 'paused', 'awaiting_approval') "
+				   "  AND next_tick_at > now()) FROM canary.claim($1, $2, $3)",
+				   owner, lease_ms, max, c->ids, c->due, &c->n, &c->db_now_ms, &c->next_due_ms, err);
 }
 
 int cn_store_claim(struct cn_store *st, const char *owner, int64_t lease_ms, int64_t *ids, bool *due, int max,
 		   int *n, int64_t *db_now_ms, struct cn_err *err)
 {
 	return cn_store_claim_rows(st, "claim due rollouts", "SELECT now_ms, id, due FROM canary.claim($1, $2, $3)",
-				   owner, lease_ms, max, ids, due, n, db_now_ms, err);
+				   owner, lease_ms, max, ids, due, n, db_now_ms, NULL, err);
 }
 
 int cn_store_release(struct cn_store *st, const char *owner, struct cn_err *err)
@@ -84,70 +100,65 @@ void cn_rollout_row_free(struct cn_rollout_row *row)
 	free(row);
 }
 
-static char *dup_value(PGresult *r, int col)
+static char *dup_value(PGresult *r, int i, int col)
 {
-	return strdup(PQgetisnull(r, 0, col) ? "" : PQgetvalue(r, 0, col));
+	return strdup(PQgetisnull(r, i, col) ? "" : PQgetvalue(r, i, col));
 }
 
-static void copy_value(PGresult *r, int col, char *dst, size_t size)
+static void copy_value(PGresult *r, int i, int col, char *dst, size_t size)
 {
-	snprintf(dst, size, "%s", PQgetisnull(r, 0, col) ? "" : PQgetvalue(r, 0, col));
+	snprintf(dst, size, "%s", PQgetisnull(r, i, col) ? "" : PQgetvalue(r, i, col));
 }
 
-int cn_store_rollout_get(struct cn_store *st, int64_t id, struct cn_rollout_row **out, struct cn_err *err)
+/* The columns rows_query reads, in this order. Sources are NULL where the caller did not ask for them. */
+#define ROW_COLUMNS \
+	"SELECT r.id, r.service, r.candidate, r.baseline, r.candidate_slot, r.phase, r.step, r.weight, " \
+	"       r.applied_weight, r.policy_id, p.name, p.version, " \
+	"       CASE WHEN $2 THEN p.source END, CASE WHEN $2 THEN v.source END, r.state::text, " \
+	"       r.created_by, r.lease_owner, r.reason, " \
+	"       EXISTS (SELECT 1 FROM commands c WHERE c.rollout_id = r.id AND c.handled_at IS NULL), " \
+	"       (extract(epoch FROM r.next_tick_at) * 1000)::bigint " \
+	"FROM rollouts r JOIN policies p ON p.id = r.policy_id " \
+	"JOIN service_versions v ON v.id = r.service_version_id "
+
+/* Row i of a ROW_COLUMNS result as a new cn_rollout_row. */
+static int row_parse(PGresult *r, int i, struct cn_rollout_row **out, struct cn_err *err)
 {
-	char ids[32];
 	struct cn_rollout_row *row = NULL;
 	json_t *js = NULL;
 	int rc = 0;
-	snprintf(ids, sizeof ids, "%lld", (long long)id);
-	const char *p[] = {ids};
-	PGresult *r = cn_store_exec(st, "read the rollout",
-			"SELECT r.service, r.candidate, r.baseline, r.candidate_slot, r.phase, r.step, r.weight, "
-			"       r.applied_weight, r.policy_id, p.name, p.version, p.source, v.source, r.state::text, "
-			"       r.created_by, r.lease_owner, r.reason "
-			"FROM rollouts r JOIN policies p ON p.id = r.policy_id "
-			"JOIN service_versions v ON v.id = r.service_version_id WHERE r.id = $1",
-			1, p, err);
-	if (!r)
-		return -err->code;
-	if (PQntuples(r) == 0) {
-		rc = cn_fail(err, CN_EINPUT, "no rollout with id %lld; 'canaryctl rollout status' lists them",
-			     (long long)id);
-		goto out;
-	}
 	row = calloc(1, sizeof *row);
-	if (!row) {
-		rc = cn_fail(err, CN_EINTERNAL, "out of memory");
+	if (!row)
+		return cn_fail(err, CN_EINTERNAL, "out of memory");
+	row->id = cn_col_int(r, i, 0);
+	copy_value(r, i, 1, row->service, sizeof row->service);
+	copy_value(r, i, 2, row->candidate, sizeof row->candidate);
+	copy_value(r, i, 3, row->baseline, sizeof row->baseline);
+	row->candidate_slot = (int)cn_col_int(r, i, 4);
+	if (cn_phase_from_name(PQgetvalue(r, i, 5), &row->phase) < 0) {
+		rc = cn_fail(err, CN_EINTERNAL, "rollout %lld has an unknown phase '%s'", (long long)row->id,
+			     PQgetvalue(r, i, 5));
 		goto out;
 	}
-	row->id = id;
-	copy_value(r, 0, row->service, sizeof row->service);
-	copy_value(r, 1, row->candidate, sizeof row->candidate);
-	copy_value(r, 2, row->baseline, sizeof row->baseline);
-	row->candidate_slot = (int)cn_col_int(r, 0, 3);
-	if (cn_phase_from_name(PQgetvalue(r, 0, 4), &row->phase) < 0) {
-		rc = cn_fail(err, CN_EINTERNAL, "rollout %lld has an unknown phase '%s'", (long long)id,
-			     PQgetvalue(r, 0, 4));
-		goto out;
+	row->step = (int)cn_col_int(r, i, 6);
+	row->weight = cn_col_real(r, i, 7);
+	row->applied_weight = cn_col_real(r, i, 8);
+	row->policy_id = cn_col_int(r, i, 9);
+	copy_value(r, i, 10, row->policy_name, sizeof row->policy_name);
+	row->policy_version = (int)cn_col_int(r, i, 11);
+	if (!PQgetisnull(r, i, 12) && !PQgetisnull(r, i, 13)) {
+		row->policy_source = dup_value(r, i, 12);
+		row->service_source = dup_value(r, i, 13);
+		if (!row->policy_source || !row->service_source) {
+			rc = cn_fail(err, CN_EINTERNAL, "out of memory");
+			goto out;
+		}
 	}
-	row->step = (int)cn_col_int(r, 0, 5);
-	row->weight = cn_col_real(r, 0, 6);
-	row->applied_weight = cn_col_real(r, 0, 7);
-	row->policy_id = cn_col_int(r, 0, 8);
-	copy_value(r, 9, row->policy_name, sizeof row->policy_name);
-	row->policy_version = (int)cn_col_int(r, 0, 10);
-	row->policy_source = dup_value(r, 11);
-	row->service_source = dup_value(r, 12);
-	if (!row->policy_source || !row->service_source) {
-		rc = cn_fail(err, CN_EINTERNAL, "out of memory");
-		goto out;
-	}
-	if (!PQgetisnull(r, 0, 13)) {
+	if (!PQgetisnull(r, i, 14)) {
 		json_error_t je;
-		js = json_loads(PQgetvalue(r, 0, 13), 0, &je);
+		js = json_loads(PQgetvalue(r, i, 14), 0, &je);
 		if (!js) {
-			rc = cn_fail(err, CN_EINTERNAL, "rollout %lld: stored state is not JSON: %s", (long long)id,
+			rc = cn_fail(err, CN_EINTERNAL, "rollout %lld: stored state is not JSON: %s", (long long)row->id,
 				     je.text);
 			goto out;
 		}
@@ -155,15 +166,81 @@ int cn_store_rollout_get(struct cn_store *st, int64_t id, struct cn_rollout_row 
 			goto out;
 		row->has_state = true;
 	}
-	copy_value(r, 14, row->created_by, sizeof row->created_by);
-	copy_value(r, 15, row->lease_owner, sizeof row->lease_owner);
-	copy_value(r, 16, row->reason, sizeof row->reason);
+	copy_value(r, i, 15, row->created_by, sizeof row->created_by);
+	copy_value(r, i, 16, row->lease_owner, sizeof row->lease_owner);
+	copy_value(r, i, 17, row->reason, sizeof row->reason);
+	row->commands_pending = cn_col_bool(r, i, 18);
+	row->next_tick_ms = cn_col_int(r, i, 19);
 	*out = row;
 	row = NULL;
 out:
 	json_decref(js);
 	cn_rollout_row_free(row);
+	return rc;
+}
+
+int cn_store_rollout_get(struct cn_store *st, int64_t id, struct cn_rollout_row **out, struct cn_err *err)
+{
+	char ids[32];
+	snprintf(ids, sizeof ids, "%lld", (long long)id);
+	const char *p[] = {ids, "true"};
+	PGresult *r = cn_store_exec(st, "read the rollout", ROW_COLUMNS "WHERE r.id = $1", 2, p, err);
+	int rc = 0;
+	if (!r)
+		return -err->code;
+	if (PQntuples(r) == 0)
+		rc = cn_fail(err, CN_EINPUT, "no rollout with id %lld; 'canaryctl rollout status' lists them",
+			     (long long)id);
+	else
+		rc = row_parse(r, 0, out, err);
 	PQclear(r);
+	return rc;
+}
+
+int cn_store_rollouts_get(struct cn_store *st, const int64_t *ids, int n, bool sources,
+			  struct cn_rollout_row **rows, struct cn_err *err)
+{
+	CN_BUG_ON(n < 0 || (n > 0 && (!ids || !rows)));
+	for (int i = 0; i < n; i++)
+		rows[i] = NULL;
+	if (n == 0)
+		return 0;
+	/* an array literal of the ids: {1,2,3} (numbers only, so nothing to quote) */
+	size_t cap = (size_t)n * 21 + 3, off = 0;
+	char *arr = malloc(cap);
+	if (!arr)
+		return cn_fail(err, CN_EINTERNAL, "out of memory");
+	arr[off++] = '{';
+	for (int i = 0; i < n; i++)
+		off += (size_t)snprintf(arr + off, cap - off, "%s%lld", i ? "," : "", (long long)ids[i]);
+	arr[off++] = '}';
+	arr[off] = '\0';
+	const char *p[] = {arr, sources ? "true" : "false"};
+	PGresult *r = cn_store_exec(st, "read the claimed rollouts", ROW_COLUMNS "WHERE r.id = ANY ($1::bigint[])", 2,
+				    p, err);
+	free(arr);
+	if (!r)
+		return -err->code;
+	int rc = 0;
+	for (int k = 0; k < PQntuples(r) && rc == 0; k++) {
+		struct cn_rollout_row *row = NULL;
+		if ((rc = row_parse(r, k, &row, err)) < 0)
+			break;
+		int at = -1;
+		for (int i = 0; i < n && at < 0; i++)
+			if (ids[i] == row->id && !rows[i])
+				at = i;
+		if (at < 0)
+			cn_rollout_row_free(row);
+		else
+			rows[at] = row;
+	}
+	PQclear(r);
+	if (rc < 0)
+		for (int i = 0; i < n; i++) {
+			cn_rollout_row_free(rows[i]);
+			rows[i] = NULL;
+		}
 	return rc;
 }
 
@@ -279,6 +356,105 @@ int cn_store_record(struct cn_store *st, const struct cn_record *rec, struct cn_
 	int rc = cn_store_run(st, rec->command ? "record a command" : "record a tick",
 			      "SELECT canary.record($1, $2, $3::jsonb)", 3, p, err);
 	free(text);
+	return rc;
+}
+
+int cn_store_record_batch_encode(const struct cn_record *recs, int n, struct cn_record_batch *out, struct cn_err *err)
+{
+	CN_BUG_ON(n <= 0 || n > CN_RECORD_BATCH_MAX || !recs || !out);
+	memset(out, 0, sizeof *out);
+	json_t *docs = json_array();
+	size_t cap = (size_t)n * 21 + 3, off = 0;
+	char *ids = malloc(cap);
+	int rc = 0;
+	if (!docs || !ids) {
+		rc = cn_fail(err, CN_EINTERNAL, "cannot encode %d records (out of memory)", n);
+		goto out;
+	}
+	snprintf(out->owner, sizeof out->owner, "%s", recs[0].owner);
+	ids[off++] = '{';
+	for (int i = 0; i < n; i++) {
+		const struct cn_record *rec = &recs[i];
+		CN_BUG_ON(!rec->row || !rec->policy || !rec->res || rec->command || strcmp(rec->owner, out->owner) != 0);
+		off += (size_t)snprintf(ids + off, cap - off, "%s%lld", i ? "," : "", (long long)rec->row->id);
+		out->ids[i] = rec->row->id;
+		if (json_array_append_new(docs, record_doc(rec)) < 0) {
+			rc = cn_fail(err, CN_EINTERNAL, "rollout %lld: cannot encode the record as json (out of memory)",
+				     (long long)rec->row->id);
+			goto out;
+		}
+	}
+	ids[off++] = '}';
+	ids[off] = '\0';
+	if (!(out->docs = json_dumps(docs, JSON_COMPACT))) {
+		rc = cn_fail(err, CN_EINTERNAL, "cannot encode %d records as json (out of memory)", n);
+		goto out;
+	}
+	out->id_array = ids;
+	ids = NULL;
+	out->n = n;
+out:
+	json_decref(docs);
+	free(ids);
+	return rc;
+}
+
+void cn_record_batch_free(struct cn_record_batch *b)
+{
+	free(b->id_array);
+	free(b->docs);
+	b->id_array = b->docs = NULL;
+	b->n = 0;
+}
+
+int cn_store_record_batch_send(struct cn_store *st, const struct cn_record_batch *b, int *rcs,
+			       char (*msgs)[CN_ERR_MSG_MAX], struct cn_err *err)
+{
+	CN_BUG_ON(b->n <= 0 || !b->id_array || !b->docs || !rcs || !msgs);
+	for (int i = 0; i < b->n; i++) {
+		rcs[i] = -CN_EINTERNAL;
+		snprintf(msgs[i], CN_ERR_MSG_MAX, "rollout %lld: the database did not answer for this tick",
+			 (long long)b->ids[i]);
+	}
+	/* canary.record_batch runs canary.record for each, in a subtransaction each: one refusal costs one tick */
+	const char *p[] = {b->owner, b->id_array, b->docs};
+	PGresult *r = cn_store_exec(st, "record ticks", "SELECT idx, ok, err_state, err_message "
+				    "FROM canary.record_batch($1, $2::bigint[], $3::jsonb)", 3, p, err);
+	if (!r)
+		return -err->code;
+	for (int k = 0; k < PQntuples(r); k++) {
+		int i = (int)cn_col_int(r, k, 0) - 1;
+		if (i < 0 || i >= b->n)
+			continue;
+		if (cn_col_bool(r, k, 1)) {
+			rcs[i] = 0;
+			msgs[i][0] = '\0';
+			continue;
+		}
+		const char *state = PQgetvalue(r, k, 2);
+		rcs[i] = strcmp(state, CN_SQLSTATE_LEASE) == 0 || strncmp(state, "40", 2) == 0 ? -CN_EUNAVAIL
+			 : strcmp(state, CN_SQLSTATE_REFUSED) == 0			      ? -CN_EINPUT
+												      : -CN_EINTERNAL;
+		snprintf(msgs[i], CN_ERR_MSG_MAX, "%s", PQgetvalue(r, k, 3));
+	}
+	PQclear(r);
+	return 0;
+}
+
+int cn_store_record_batch(struct cn_store *st, const struct cn_record *recs, int n, int *rcs, char (*msgs)[CN_ERR_MSG_MAX],
+			  struct cn_err *err)
+{
+	CN_BUG_ON(n < 0 || (n > 0 && (!recs || !rcs || !msgs)));
+	if (n == 0)
+		return 0;
+	struct cn_record_batch *b = malloc(sizeof *b);
+	if (!b)
+		return cn_fail(err, CN_EINTERNAL, "cannot encode %d records (out of memory)", n);
+	int rc = cn_store_record_batch_encode(recs, n, b, err);
+	if (rc == 0)
+		rc = cn_store_record_batch_send(st, b, rcs, msgs, err);
+	cn_record_batch_free(b);
+	free(b);
 	return rc;
 }
 

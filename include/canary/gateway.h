@@ -3,6 +3,8 @@
 #ifndef CANARY_GATEWAY_H
 #define CANARY_GATEWAY_H
 
+#include <stdint.h>
+
 #include "canary/err.h"
 #include "canary/service-t.h"
 
@@ -23,6 +25,11 @@ int cn_gateway_set_weights(struct cn_gateway *gw, const double pct[2], struct cn
  * include that was written but not seen loaded, so a reconcile sets the shares again). Returns 0, -CN_EUNAVAIL or
  * -CN_EINTERNAL. */
 int cn_gateway_get_weights(struct cn_gateway *gw, double pct[2], struct cn_err *err);
+
+/* For a process that checks many gateways on the same HAProxy over and over (canaryd): from now on, HAProxy
+ * gateways answer get_weights from one shared `show servers state` of all backends per runtime API, at most ttl_ms
+ * old and begun after that gateway's own last write (0: every get_weights reads its backend, the default). */
+void cn_gateway_haproxy_share_checks(int64_t ttl_ms);
 
 /* Tells gw which slot (0 or 1) holds the candidate of the rollout it serves, for adapters that name it (the
  * command gateway's {candidate_*} and {baseline_*} placeholders). Until then: the slot that was not live when the

@@ -54,6 +54,9 @@ int cn_store_listen(struct cn_store *s, const char *channel, struct cn_err *err)
  * connection is gone. Readable means: call cn_store_wait_notify(s, 0). */
 int cn_store_socket(const struct cn_store *s);
 
+/* Statements this connection has sent to the server so far (each PREPARE included); 0 for NULL. */
+unsigned long long cn_store_round_trips(const struct cn_store *s);
+
 /* Reads what arrived on the connection and consumes the notifications it carries, waiting up to timeout_ms for
  * the first one (0: only what has arrived; -1: no limit; a signal ends the wait early). Returns how many were
  * consumed (0: none), or -code with err: CN_EUNAVAIL when the connection failed. */

@@ -37,6 +37,8 @@ struct cn_rollout_row {
 	char created_by[CN_ACTOR_MAX];
 	char lease_owner[128];
 	char reason[256];
+	bool commands_pending;          /* operators' commands wait for it (as read with the row) */
+	int64_t next_tick_ms;           /* when its next tick is due, milliseconds since the epoch (database clock) */
 };
 
 /* A command an operator queued for a rollout. */
@@ -59,6 +61,19 @@ int cn_store_rollout_create(struct cn_store *st, const char *service, const char
 int cn_store_claim(struct cn_store *st, const char *owner, int64_t lease_ms, int64_t *ids, bool *due, int max,
 		   int *n, int64_t *db_now_ms, struct cn_err *err);
 
+/* What a claim returned: the caller passes ids and due arrays of at least max entries. */
+struct cn_claim {
+	int64_t *ids;
+	bool *due;
+	int n;
+	int64_t db_now_ms;   /* the database's clock_timestamp(), milliseconds since the epoch */
+	int64_t next_due_ms; /* the earliest next_tick_at of an active rollout not yet due (any owner's); 0: none */
+};
+
+/* cn_store_claim with the next due time too, in one round trip. */
+int cn_store_claim_batch(struct cn_store *st, const char *owner, int64_t lease_ms, int max, struct cn_claim *c,
+			 struct cn_err *err);
+
 /* Extends owner's lease on rollout id by lease_ms and reads the recorded intent (candidate percent) into *weight;
  * -CN_EUNAVAIL if owner no longer holds the lease. Called right before every gateway change. */
 int cn_store_lease_renew(struct cn_store *st, int64_t id, const char *owner, int64_t lease_ms, double *weight,
@@ -70,6 +85,11 @@ int cn_store_release(struct cn_store *st, const char *owner, struct cn_err *err)
 /* Loads a rollout. Returns a new row (cn_rollout_row_free frees it) in *out; -CN_EINPUT if there is no such id. */
 int cn_store_rollout_get(struct cn_store *st, int64_t id, struct cn_rollout_row **out, struct cn_err *err);
 void cn_rollout_row_free(struct cn_rollout_row *row);
+
+/* Loads the rollouts ids[0..n) in one round trip: rows[i] is a new row (or NULL when there is no such id), with
+ * policy_source and service_source only when `sources` (else NULL). Returns 0 or -code (then every rows[i] NULL). */
+int cn_store_rollouts_get(struct cn_store *st, const int64_t *ids, int n, bool sources,
+			  struct cn_rollout_row **rows, struct cn_err *err);
 
 /* Reads the rollout's pending commands, oldest first (at most max). */
 int cn_store_commands_pending(struct cn_store *st, int64_t id, struct cn_command_row *cmds, int max, int *n,
@@ -90,6 +110,28 @@ struct cn_record {
 /* Records a tick or a command: state, intended weight, measurement, decision, verdicts and audit events, in one
  * transaction, if owner still holds the lease (-CN_EUNAVAIL if not). On promotion the candidate's slot becomes live. */
 int cn_store_record(struct cn_store *st, const struct cn_record *rec, struct cn_err *err);
+
+/* Records n ticks (no commands) of one owner in one round trip, each in a transaction of its own inside it: rcs[i]
+ * is 0 when recs[i] was recorded, else -code with msgs[i] (a lost lease: -CN_EUNAVAIL, as cn_store_record). Returns
+ * 0 when the database answered (whatever each element's outcome), else -code with err and nothing recorded. */
+int cn_store_record_batch(struct cn_store *st, const struct cn_record *recs, int n, int *rcs,
+			  char (*msgs)[CN_ERR_MSG_MAX], struct cn_err *err);
+
+/* The same in two halves, so that one thread encodes (it needs the policies) and another, with a connection of its
+ * own, sends: cn_store_record_batch_encode writes n (1..CN_RECORD_BATCH_MAX) records into *out (free with
+ * cn_record_batch_free); cn_store_record_batch_send records them as cn_store_record_batch does. */
+#define CN_RECORD_BATCH_MAX 64
+struct cn_record_batch {
+	int n;
+	int64_t ids[CN_RECORD_BATCH_MAX];
+	char owner[128];
+	char *id_array; /* "{1,2,...}" */
+	char *docs;     /* a JSON array of canary.record documents */
+};
+int cn_store_record_batch_encode(const struct cn_record *recs, int n, struct cn_record_batch *out, struct cn_err *err);
+int cn_store_record_batch_send(struct cn_store *st, const struct cn_record_batch *b, int *rcs,
+			       char (*msgs)[CN_ERR_MSG_MAX], struct cn_err *err);
+void cn_record_batch_free(struct cn_record_batch *b);
 
 /* Records that the gateway confirmed `weight` for the rollout's candidate (and, if reconciled, that it had drifted:
  * `found` is what it carried). Only while owner holds the lease and `weight` is still the recorded intent;

@@ -35,7 +35,8 @@ grep -q "$HUNG/metrics" "$E2E_DIR/service-hung.yaml" && grep -q "timeout: 12s" "
 	fail "could not point green's metrics at the relay"
 "$CTL" service apply "$E2E_DIR/service-hung.yaml" >/dev/null
 start_load "$FE" 500 120
-start_canaryd --lease 3000
+HTTP=$(free_port)
+start_canaryd --lease 3000 --listen "127.0.0.1:$HTTP"
 
 out=$("$CTL" rollout start --service svc --candidate v2 --policy demo-fast) || fail "start failed"
 id=$(awk '{print $2}' <<<"$out")
@@ -63,4 +64,6 @@ grep -q "has not confirmed" "$E2E_DIR/abort.log" && fail "abort says the gateway
 grep -q '"event":"lease.lost"' "$E2E_DIR/canaryd.log" && fail "canaryd lost its own lease during a long scrape"
 [ "$(sql "SELECT count(*) FROM audit_events WHERE rollout_id = $id AND kind = 'hold' AND reason LIKE '%lease%'")" = 0 ] ||
 	fail "a hold mentions a lost lease"
+timeouts=$(curl -fsS "http://127.0.0.1:$HTTP/metrics" | awk '$1 == "canaryd_scrape_errors_total{cause=\"timeout\"}" {print $2}')
+[ "${timeouts:-0}" -ge 1 ] || fail "canaryd_scrape_errors_total{cause=\"timeout\"} is '${timeouts:-missing}' after a hung scrape"
 log "PASS: a hung endpoint costs neither the lease nor a prompt abort"

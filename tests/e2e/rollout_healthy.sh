@@ -49,4 +49,14 @@ grep -q "promoted" "$E2E_DIR/audit.log" || fail "audit lacks the promotion"
 [ "$(curl -fsS "http://127.0.0.1:$HTTP/healthz")" = ok ] || fail "/healthz is not ok"
 ticks=$(curl -fsS "http://127.0.0.1:$HTTP/metrics" | awk '$1 == "canaryd_ticks_total" {print $2}')
 [ "${ticks:-0}" -ge 10 ] || fail "canaryd_ticks_total is '${ticks:-missing}', expected >= 10"
+# issue 13's view: round trips, the lateness histogram (every tick judged once), no scrape errors on a healthy run
+curl -fsS "http://127.0.0.1:$HTTP/metrics" >"$E2E_DIR/metrics.txt"
+m() { awk -v k="$1" '$1 == k {print $2}' "$E2E_DIR/metrics.txt"; }
+[ "$(m canaryd_db_round_trips_total)" -ge "$ticks" ] || fail "canaryd_db_round_trips_total is '$(m canaryd_db_round_trips_total)' for $ticks ticks"
+[ "$(m canaryd_tick_lateness_seconds_count)" = "$ticks" ] ||
+	fail "canaryd_tick_lateness_seconds_count is '$(m canaryd_tick_lateness_seconds_count)', expected $ticks (one per tick)"
+[ "$(m 'canaryd_tick_lateness_seconds_bucket{le="+Inf"}')" = "$ticks" ] || fail "the lateness histogram's +Inf bucket is not the count"
+[ "$(m canaryd_round_duration_seconds_count)" -ge 1 ] || fail "canaryd_round_duration_seconds_count is '$(m canaryd_round_duration_seconds_count)'"
+[ "$(m 'canaryd_scrape_errors_total{cause="timeout"}')" = 0 ] || fail "scrape timeouts counted on a healthy run"
+log "canaryd: $(m canaryd_db_round_trips_total) database round trips for $ticks ticks, lateness sum $(m canaryd_tick_lateness_seconds_sum) s"
 log "PASS: healthy candidate promoted"

@@ -192,6 +192,48 @@ static void test_set_get_plain_path_and_tcp(void **state)
 	}
 }
 
+/* Shared checks (canaryd): get_weights answers from one snapshot of every backend, at most the given age and begun
+ * after the gateway's own last write; a backend the snapshot lacks is read on its own, with its own error. */
+static void test_shared_checks(void **state)
+{
+	struct env *e = *state;
+	char ans[4096];
+	struct cn_err err = { 0 };
+	double got[2];
+	struct cn_gateway *gw = open_gw(e->hap.runtime_api, BACKEND, "blue", "green", 2000);
+	struct cn_gateway *other = open_gw(e->hap.runtime_api, BACKEND, "blue", "green", 2000);
+	cn_gateway_haproxy_share_checks(600);
+	check_set(&e->hap, gw, 50.0, 1, 1); /* its check after the write takes a new snapshot: 50/50 */
+	/* a change behind canary's back: within the age, checks of both gateways still see the snapshot */
+	assert_int_equal(hap_cmd(&e->hap, "set server " BACKEND "/green weight 3", ans, sizeof ans), 0);
+	assert_int_equal(hap_get_weight(&e->hap, "green"), 3);
+	assert_int_equal(cn_gateway_get_weights(gw, got, &err), 0);
+	assert_float_equal(got[1], 50.0, 1e-9);
+	assert_int_equal(cn_gateway_get_weights(other, got, &err), 0);
+	assert_float_equal(got[1], 50.0, 1e-9);
+	/* older than the age: a new snapshot sees it (1 blue / 3 green) */
+	usleep(700 * 1000);
+	assert_int_equal(cn_gateway_get_weights(other, got, &err), 0);
+	assert_float_equal(got[1], 75.0, 1e-9);
+	/* a write of its own makes the gateway's next check read anew, whatever the age */
+	check_set(&e->hap, gw, 95.0, 19, 1);
+	/* ... and the other gateway answers from the snapshot that check took */
+	assert_int_equal(cn_gateway_get_weights(other, got, &err), 0);
+	assert_float_equal(got[0], 95.0, 1e-9);
+	/* a backend the snapshot lacks: read on its own, with HAProxy's own words */
+	struct cn_gateway *none = open_gw(e->hap.runtime_api, "nosuchbackend", "blue", "green", 2000);
+	assert_int_equal(cn_gateway_get_weights(none, got, &err), -CN_EINTERNAL);
+	assert_non_null(strstr(err.msg, "nosuchbackend"));
+	cn_gateway_haproxy_share_checks(0);
+	/* off again: every check reads */
+	assert_int_equal(hap_cmd(&e->hap, "set server " BACKEND "/green weight 19", ans, sizeof ans), 0);
+	assert_int_equal(cn_gateway_get_weights(gw, got, &err), 0);
+	assert_float_equal(got[1], 50.0, 1e-9);
+	cn_gateway_close(none);
+	cn_gateway_close(other);
+	cn_gateway_close(gw);
+}
+
 /* A server an operator put in maintenance counts as share 0, and set_weights makes it ready again. */
 static void test_maint_server_made_ready(void **state)
 {
@@ -493,6 +535,7 @@ int main(void)
 		cmocka_unit_test(test_set_get_unix),
 		cmocka_unit_test(test_set_get_plain_path_and_tcp),
 		cmocka_unit_test(test_maint_server_made_ready),
+		cmocka_unit_test(test_shared_checks),
 		cmocka_unit_test(test_unknown_backend_and_server),
 		cmocka_unit_test(test_invalid_input),
 		cmocka_unit_test(test_haproxy_stopped),

@@ -134,6 +134,8 @@ static void test_operator_forgeries(void **state)
 	ADD("SELECT * FROM canary.claim('alice-daemon', 60000, 10)");
 	ADD("SELECT canary.record(%lld, 'alice-daemon', '{\"phase\":\"promoted\",\"step\":2,\"weight\":100}')",
 	    (long long)rollout_id);
+	ADD("SELECT * FROM canary.record_batch('alice-daemon', ARRAY[%lld]::bigint[], "
+	    "'[{\"phase\":\"promoted\",\"step\":2,\"weight\":100}]')", (long long)rollout_id);
 	ADD("SELECT canary.confirm_weight(%lld, 'alice-daemon', 0, false, NULL)", (long long)rollout_id);
 	ADD("SELECT canary.hold(%lld, 'alice-daemon', 'x', 1000)", (long long)rollout_id);
 	ADD("SELECT canary.release_leases('x')");
@@ -177,6 +179,19 @@ static void test_controller_forgeries(void **state)
 	try_sql(as_ctrl, q, st, sizeof st);
 	scalar_text(COUNTS, after, sizeof after);
 	assert_string_equal(st, CN_SQLSTATE_LEASE);
+	assert_string_equal(before, after);
+	/* the batched record is the same record: refused for the lease, per element, nothing written */
+	PGconn *c = PQconnectdb(as_ctrl);
+	snprintf(q, sizeof q, "SELECT ok, err_state FROM canary.record_batch('nobody', ARRAY[%lld]::bigint[], "
+		 "'[{\"phase\":\"promoted\",\"step\":2,\"weight\":100}]')", (long long)rollout_id);
+	PGresult *r = PQexec(c, q);
+	if (PQresultStatus(r) != PGRES_TUPLES_OK || PQntuples(r) != 1)
+		fail_msg("%s: %s", q, PQerrorMessage(c));
+	assert_string_equal(PQgetvalue(r, 0, 0), "f");
+	assert_string_equal(PQgetvalue(r, 0, 1), CN_SQLSTATE_LEASE);
+	PQclear(r);
+	PQfinish(c);
+	scalar_text(COUNTS, after, sizeof after);
 	assert_string_equal(before, after);
 }
 

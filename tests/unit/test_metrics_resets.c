@@ -153,12 +153,52 @@ static void test_core_delta(void **state)
 	cn_promtext_free(p);
 }
 
+/* A page of many servers: the table grows from its small start (entries kept through every doubling), one server's
+ * restart still adds only its own new requests, and series beyond the limit are summed as read. */
+static void page_of(char *buf, size_t size, int servers, int restarted, double value)
+{
+	size_t off = 0;
+	for (int i = 0; i < servers; i++) {
+		int n = snprintf(buf + off, size - off, "req_total{server=\"s%d\"} %g\n", i, i == restarted ? 5.0 : value);
+		assert_true(n > 0 && (size_t)n < size - off);
+		off += (size_t)n;
+	}
+}
+
+static void test_many_series(void **state)
+{
+	(void)state;
+	size_t size = 64 * 1024;
+	char *page = malloc(size);
+	assert_non_null(page);
+	struct cn_sample s;
+	struct cn_promtext *p = parser(4096);
+	page_of(page, size, 1000, -1, 100);
+	parse(p, page, &s);
+	assert_true(same(s.requests, 1000 * 100.0));
+	page_of(page, size, 1000, 500, 110);
+	parse(p, page, &s);
+	assert_true(same(s.requests, 999 * 110.0 + 100 + 5)); /* s500 restarted: its 100 stay counted */
+	cn_promtext_free(p);
+
+	/* 300 remembered: the other 700 are summed as read, so s500's restart makes the sum fall by its 95 */
+	p = parser(300);
+	page_of(page, size, 1000, -1, 100);
+	parse(p, page, &s);
+	page_of(page, size, 1000, 500, 110);
+	parse(p, page, &s);
+	assert_true(same(s.requests, 999 * 110.0 + 5));
+	cn_promtext_free(p);
+	free(page);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_cases),
 		cmocka_unit_test(test_failed_page),
 		cmocka_unit_test(test_core_delta),
+		cmocka_unit_test(test_many_series),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
