@@ -242,10 +242,15 @@ if [ "$REPLICAS" -gt 1 ]; then
 	    p AS (SELECT k, w FROM unnest(ARRAY[$ladder]::double precision[]) WITH ORDINALITY AS x(w, k)),
 	    t AS (SELECT at, (data->>'step')::int AS step, lag((data->>'step')::int) OVER (PARTITION BY rollout_id ORDER BY id) AS prev,
 	        lag(at) OVER (PARTITION BY rollout_id ORDER BY id) AS prev_at FROM audit_events WHERE kind = 'tick'),
-	    m AS (SELECT at - lag(at) OVER (PARTITION BY rollout_id ORDER BY id) AS gap FROM measurements)
+	    mt AS (SELECT rollout_id, at, row_number() OVER (PARTITION BY rollout_id ORDER BY id) AS k FROM measurements),
+	    tt AS (SELECT rollout_id, data->>'daemon' AS d, row_number() OVER (PARTITION BY rollout_id ORDER BY id) AS k
+	        FROM audit_events WHERE kind = 'tick'),
+	    m AS (SELECT mt.at - lag(mt.at) OVER x AS gap, tt.d, lag(tt.d) OVER x AS prev_d FROM mt JOIN tt USING (rollout_id, k)
+	        WINDOW x AS (PARTITION BY mt.rollout_id ORDER BY mt.k))
 	    SELECT (SELECT count(*) FROM w LEFT JOIN p ON p.k = w.k WHERE p.w IS DISTINCT FROM w.to_w) || ' weight moves out of order or twice, '
 	      || count(*) FILTER (WHERE step > prev + 1) || ' skipped, ' || count(*) FILTER (WHERE step < prev) || ' backwards, '
-	      || (SELECT count(*) FROM m WHERE gap < interval '$interval_s s' - interval '50 ms') || ' double ticks ('
+	      || (SELECT count(*) FILTER (WHERE d <> prev_d) || ' double ticks by two replicas, ' || count(*) FILTER (WHERE d = prev_d)
+	          || ' by one' FROM m WHERE gap < interval '$interval_s s' - interval '50 ms') || ' ('
 	      || count(*) FILTER (WHERE at - prev_at < interval '$interval_s s' - interval '200 ms') || ' by the audit''s times); '
 	      || (SELECT count(*) FROM w) || ' steps applied (' || (SELECT count(DISTINCT e.rollout_id) FROM audit_events e
 	          JOIN bench_victim v ON v.id = e.rollout_id WHERE e.kind = 'weight.intended' AND e.at > '$tk') || ' of $owned'
