@@ -350,13 +350,14 @@ int main(int argc, char **argv)
 	 * renews the leases of the rollouts it returns, and a rollout whose read is in flight stays due, so a slow
 	 * endpoint never costs the daemon its lease. */
 	int64_t backoff_ms = 200, next_claim = 0, next_gc = 0;
-	bool claimed_once = false, full = false;
+	bool claimed_once = false, full = false, commands_round = false;
 	while (!stop_flag) {
 		/* batches the recorder has answered: log, move gateways; a NOTIFY that found one of their rollouts
 		 * with the recorder claims again now */
 		if (daemon_recorder_collect(&d) > 0 && d.reclaim_after_record) {
 			d.reclaim_after_record = false;
 			d.notified = true;
+			commands_round = true;
 			next_claim = 0;
 		}
 		int64_t now = cn_mono_ms();
@@ -368,7 +369,13 @@ int main(int argc, char **argv)
 			bool due[MAX_CLAIM];
 			struct cn_claim claim = {.ids = ids, .due = due};
 			atomic_fetch_add(&d.stats.rounds, 1);
-			if (cn_store_claim_batch(d.store, d.cfg.owner, d.cfg.lease_ms, d.cfg.max_claim, &claim, &err) < 0) {
+			/* after a NOTIFY, the rollouts with a command waiting first, however many ticks are due */
+			bool cmd_round = commands_round;
+			commands_round = false;
+			if ((cmd_round ? cn_store_claim_commands(d.store, d.cfg.owner, d.cfg.lease_ms, d.cfg.max_claim,
+								 &claim, &err)
+				       : cn_store_claim_batch(d.store, d.cfg.owner, d.cfg.lease_ms, d.cfg.max_claim, &claim,
+							      &err)) < 0) {
 				atomic_store(&d.stats.healthy, 0);
 				if (!daemon_fd_check("database", err.msg))
 					dlog("error", "store.error", dstr("error", err.msg));
@@ -432,6 +439,7 @@ int main(int argc, char **argv)
 							cn_rollout_row_free(rows[j]);
 						n = i + 1;
 						cut_short = true;
+						commands_round = true;
 					}
 				}
 			}
@@ -442,8 +450,8 @@ int main(int argc, char **argv)
 			if (n > 0)
 				daemon_hist_observe(&d.stats.round, (double)(cn_mono_ms() - now) / 1000.0);
 			/* more may be due; a claim with no progress (e.g. only reads in flight) waits like any other */
-			full = n == d.cfg.max_claim;
-			next_claim = (full && progress > 0) || cut_short ? 0 : cn_mono_ms() + d.cfg.poll_ms;
+			full = n == d.cfg.max_claim && !cmd_round;
+			next_claim = (full && progress > 0) || cut_short || cmd_round ? 0 : cn_mono_ms() + d.cfg.poll_ms;
 			/* the next rollout falls due before the poll interval ends: claim it then, not up to --poll late */
 			if (next_claim > 0 && claim.next_due_ms > 0) {
 				int64_t at = d.mono_claim_ms + (claim.next_due_ms - claim.db_now_ms) + NEXT_DUE_SLACK_MS;
@@ -478,8 +486,9 @@ int main(int argc, char **argv)
 		if (fd_ready && notified == 0)
 			notified = drain_notify(d.store, &nerr);
 		if (notified > 0) {
-			next_claim = 0; /* a command or a new rollout: claim now */
+			next_claim = 0; /* a command or a new rollout: claim now, commands first */
 			d.notified = true;
+			commands_round = true;
 		}
 		if (notified < 0 && !stop_flag) {
 			atomic_store(&d.stats.healthy, 0);

@@ -53,6 +53,8 @@ struct rollout_ctx {
 	int64_t read_started_ms;           /* monotonic */
 	int64_t commands_checked_ms;       /* monotonic: when its pending commands were last read; 0: never */
 	int recording;                     /* its judged tick is with the recorder (recorder.c): leave it alone */
+	int64_t recorded_ms;               /* monotonic: when its last tick was recorded; one recorded after the
+					    * round's claim makes that claim's `due` stale (no second tick) */
 	int64_t gw_down_since_ms;          /* database clock; 0 while the gateway answers */
 	int64_t gw_warned_ms;              /* monotonic: when gateway.error was last logged; 0: not in this run */
 	int64_t gw_failures, gw_unlogged;  /* failed gateway calls in this run; those not logged since the last line */

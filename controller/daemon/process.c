@@ -404,7 +404,9 @@ bool daemon_turn_idle(struct daemon *d, int64_t id)
 				d->reclaim_after_record = true;
 			return true;
 		}
-		if (cn_metrics_busy(d->ctx[i].metrics) && !d->notified) {
+		/* its read is out, or its tick was recorded after this round's claim (the batch came back while the
+		 * round ran): nothing to do unless a NOTIFY says a command may wait */
+		if ((cn_metrics_busy(d->ctx[i].metrics) || d->ctx[i].recorded_ms >= d->mono_claim_ms) && !d->notified) {
 			d->ctx[i].last_seen_ms = cn_mono_ms();
 			return true;
 		}
@@ -516,6 +518,10 @@ int daemon_turn(struct daemon *d, int64_t id, bool due, struct cn_rollout_row *r
 			goto out;
 		}
 	}
+	/* a tick recorded after the claim (its batch came back during this round) moved the next one on: the claim's
+	 * `due` is stale */
+	if (c->recorded_ms >= d->mono_claim_ms)
+		due = false;
 	/* `due` comes from the database's clock (the claim), so daemons whose clocks disagree still tick on time. */
 	if ((due || tick_now || !row->has_state) && !cn_metrics_busy(c->metrics)) {
 		if ((rc = cn_metrics_start(c->metrics, d->group, err)) < 0)
@@ -625,6 +631,8 @@ void daemon_drop_ticks(struct daemon *d)
 
 void daemon_tick_recorded(struct daemon *d, struct rollout_ctx *c, const struct pending_tick *p)
 {
+	if (c)
+		c->recorded_ms = cn_mono_ms();
 	log_result("tick", p->row, p->res);
 	if (c && p->res->set_weight)
 		apply_weight(d, c, p->row, p->res->weight);

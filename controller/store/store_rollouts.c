@@ -77,6 +77,16 @@ int cn_store_claim_batch(struct cn_store *st, const char *owner, int64_t lease_m
 				   owner, lease_ms, max, c->ids, c->due, &c->n, &c->db_now_ms, &c->next_due_ms, err);
 }
 
+int cn_store_claim_commands(struct cn_store *st, const char *owner, int64_t lease_ms, int max, struct cn_claim *c,
+			    struct cn_err *err)
+{
+	CN_BUG_ON(!c);
+	c->next_due_ms = 0;
+	return cn_store_claim_rows(st, "claim rollouts with commands",
+				   "SELECT now_ms, id, due FROM canary.claim_commands($1, $2, $3)", owner, lease_ms, max,
+				   c->ids, c->due, &c->n, &c->db_now_ms, NULL, err);
+}
+
 int cn_store_claim(struct cn_store *st, const char *owner, int64_t lease_ms, int64_t *ids, bool *due, int max,
 		   int *n, int64_t *db_now_ms, struct cn_err *err)
 {

@@ -74,6 +74,11 @@ struct cn_claim {
 int cn_store_claim_batch(struct cn_store *st, const char *owner, int64_t lease_ms, int max, struct cn_claim *c,
 			 struct cn_err *err);
 
+/* Leases the active rollouts with a command waiting that are free or owner's (canary.claim_commands: however many
+ * ticks are due, an operator's command is answered first); fills c as cn_store_claim_batch (next_due_ms 0). */
+int cn_store_claim_commands(struct cn_store *st, const char *owner, int64_t lease_ms, int max, struct cn_claim *c,
+			    struct cn_err *err);
+
 /* Extends owner's lease on rollout id by lease_ms and reads the recorded intent (candidate percent) into *weight;
  * -CN_EUNAVAIL if owner no longer holds the lease. Called right before every gateway change. */
 int cn_store_lease_renew(struct cn_store *st, int64_t id, const char *owner, int64_t lease_ms, double *weight,

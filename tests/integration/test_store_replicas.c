@@ -291,6 +291,61 @@ static void test_heartbeat(void **state)
 	assert_string_equal(state_, "42501");
 }
 
+/* canary.claim_commands (migration 0019): after a NOTIFY, the rollouts with a command waiting, however many ticks are
+ * due before them (canary.claim takes the most overdue first, up to its max), free or the caller's, never a live
+ * replica's; only the controller may call it. */
+static void test_commands_first(void **state)
+{
+	(void)state;
+	start_rollouts();
+	/* 29 long overdue, the one with the command (the highest id) due only now */
+	sql_ok(db.conninfo, "UPDATE rollouts SET next_tick_at = now() - interval '1 hour' WHERE phase = 'pending';"
+			    "UPDATE rollouts SET next_tick_at = now() WHERE id = (SELECT max(id) FROM rollouts);"
+			    "INSERT INTO commands (rollout_id, kind, actor, reason) "
+			    "SELECT max(id), 'abort', 'op', 'test' FROM rollouts");
+	long long target = count(&db, "SELECT max(id) FROM rollouts");
+	struct cn_err err = {0};
+	int64_t ids[256];
+	bool due[256];
+	struct cn_claim c = {.ids = ids, .due = due};
+	struct cn_store *st = cn_store_connect(as_controller, &err);
+	/* a claim of 5 gets five of the overdue ones, not the one an operator waits on */
+	if (!st || cn_store_claim_batch(st, "a", LEASE_MS, 5, &c, &err) < 0)
+		fail_msg("claim: %s", err.msg);
+	assert_int_equal(c.n, 5);
+	for (int i = 0; i < c.n; i++)
+		assert_true(ids[i] != target);
+	/* a live replica holds it: not taken */
+	sql_ok(db.conninfo, "INSERT INTO daemons (owner, expires_at) VALUES ('b', now() + interval '1 minute') "
+			    "ON CONFLICT (owner) DO UPDATE SET expires_at = excluded.expires_at;"
+			    "UPDATE rollouts SET lease_owner = 'b', lease_until = now() - interval '1 s' "
+			    "WHERE id = (SELECT max(id) FROM rollouts)");
+	if (cn_store_claim_commands(st, "a", LEASE_MS, 5, &c, &err) < 0)
+		fail_msg("claim_commands: %s", err.msg);
+	assert_int_equal(c.n, 0);
+	/* its owner gone: taken, and only it */
+	sql_ok(db.conninfo, "UPDATE daemons SET expires_at = now() - interval '1 s' WHERE owner = 'b'");
+	if (cn_store_claim_commands(st, "a", LEASE_MS, 5, &c, &err) < 0)
+		fail_msg("claim_commands: %s", err.msg);
+	assert_int_equal(c.n, 1);
+	assert_int_equal(ids[0], target);
+	assert_true(c.db_now_ms > 0);
+	cn_store_close(st);
+	assert_int_equal(count(&db, "SELECT count(*) FROM rollouts WHERE lease_owner = 'a' AND id = "
+				    "(SELECT max(id) FROM rollouts)"), 1);
+	/* the operator may not lease rollouts */
+	char op[64], as_op[2300], state_[8];
+	make_login(&db, "t_replicas_op2", "canary_operator", op, sizeof op, as_op, sizeof as_op);
+	PGconn *pc = PQconnectdb(as_op);
+	PGresult *r = PQexec(pc, "SELECT * FROM canary.claim_commands('x', 60000, 5)");
+	snprintf(state_, sizeof state_, "%s",
+		 PQresultErrorField(r, PG_DIAG_SQLSTATE) ? PQresultErrorField(r, PG_DIAG_SQLSTATE) : "");
+	PQclear(r);
+	PQfinish(pc);
+	drop_login(&db, op);
+	assert_string_equal(state_, "42501");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -303,6 +358,7 @@ int main(void)
 		cmocka_unit_test_setup(test_release_hands_over, reset),
 		cmocka_unit_test_setup(test_live_lease_never_taken, reset),
 		cmocka_unit_test_setup(test_heartbeat, reset),
+		cmocka_unit_test_setup(test_commands_first, reset),
 	};
 	check_env();
 	return cmocka_run_group_tests(tests, setup, teardown);
