@@ -121,7 +121,7 @@ static int tick_ready(struct daemon *d, int timeout_ms)
 		else
 			ticked++;
 	}
-	daemon_flush_ticks(d);
+	daemon_flush_ticks(d, false);
 	return ticked;
 }
 
@@ -360,6 +360,7 @@ int main(int argc, char **argv)
 			commands_round = true;
 			next_claim = 0;
 		}
+		daemon_flush_ticks(&d, false); /* what gathered while the recorder was busy */
 		int64_t now = cn_mono_ms();
 		sync_round_trips(&d);
 		if (d.cfg.gc_older_than_ms > 0 && now >= next_gc && atomic_load(&d.stats.healthy) && !d.cfg.once)
@@ -473,7 +474,7 @@ int main(int argc, char **argv)
 			wait = 100; /* only the reads are left to finish */
 		else if (notified != 0)
 			wait = 0;
-		if (wait > RECORDER_POLL_MS && daemon_recorder_busy(&d))
+		if (wait > RECORDER_POLL_MS && (d.npend > 0 || daemon_recorder_busy(&d)))
 			wait = RECORDER_POLL_MS; /* the recorder's answers are collected at the top of the loop */
 		if (wait < 0)
 			wait = 0;
@@ -502,6 +503,8 @@ int main(int argc, char **argv)
 		if (full && ticked > 0)
 			next_claim = 0; /* the claim was full: the ticks moved those rollouts on, claim the next ones */
 	}
+	if (d.npend > 0)
+		daemon_flush_ticks(&d, true); /* judged ticks are recorded, also on SIGTERM */
 	daemon_recorder_stop(&d); /* what was judged is recorded before the leases go */
 	if (d.store) {
 		struct cn_err rerr = {0};

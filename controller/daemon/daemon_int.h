@@ -137,8 +137,9 @@ bool daemon_has_ctx(const struct daemon *d, int64_t id);
 /* The second half, for a reader of d->group whose read finished: run the core, record, move the gateway. */
 int daemon_tick_ready(struct daemon *d, struct cn_metrics *m, struct cn_err *err);
 
-/* Records the pending ticks in one round trip, then moves the gateway of those whose weight changed. */
-void daemon_flush_ticks(struct daemon *d);
+/* Sends the pending ticks to be recorded in one round trip (then the gateway of those whose weight changed moves).
+ * Without force, while the recorder is busy and the batch not full, they wait for the next call. */
+void daemon_flush_ticks(struct daemon *d, bool force);
 
 /* Logs a recorded tick and moves the gateway if its weight changed (c: its context, NULL if dropped meanwhile). */
 void daemon_tick_recorded(struct daemon *d, struct rollout_ctx *c, const struct pending_tick *p);

@@ -597,10 +597,11 @@ int daemon_tick_ready(struct daemon *d, struct cn_metrics *m, struct cn_err *err
 	p->res = res;
 	p->obs = obs;
 	c->row = NULL;
+	c->recording++; /* judged: no turn touches it until its record is back (recorder.c) */
 	res = NULL;
 	obs = NULL;
 	if (d->npend == DAEMON_BATCH_MAX)
-		daemon_flush_ticks(d);
+		daemon_flush_ticks(d, true);
 out:
 	/* the row is now stale: the next turn loads it again */
 	if (c->row) {
@@ -622,10 +623,23 @@ static void pending_free(struct pending_tick *p)
 	memset(p, 0, sizeof *p);
 }
 
+/* The tick of rollout id is no longer on its way to the database (recorded, failed or dropped). */
+static void unmark(struct daemon *d, int64_t id)
+{
+	for (int i = 0; i < d->nctx; i++)
+		if (d->ctx[i].id == id) {
+			if (d->ctx[i].recording > 0)
+				d->ctx[i].recording--;
+			return;
+		}
+}
+
 void daemon_drop_ticks(struct daemon *d)
 {
-	for (int i = 0; i < d->npend; i++)
+	for (int i = 0; i < d->npend; i++) {
+		unmark(d, d->pend[i].id);
 		pending_free(&d->pend[i]);
+	}
 	d->npend = 0;
 }
 
@@ -638,9 +652,13 @@ void daemon_tick_recorded(struct daemon *d, struct rollout_ctx *c, const struct 
 		apply_weight(d, c, p->row, p->res->weight);
 }
 
-void daemon_flush_ticks(struct daemon *d)
+void daemon_flush_ticks(struct daemon *d, bool force)
 {
 	int n = d->npend;
+	/* while the recorder is busy, ticks gather into the next batch (group commit: the busier the database, the
+	 * bigger the batches), unless the batch is full or the caller must have them on their way */
+	if (!force && d->recorder && n < DAEMON_BATCH_MAX && daemon_recorder_busy(d))
+		return;
 	struct cn_record recs[DAEMON_BATCH_MAX];
 	int rcs[DAEMON_BATCH_MAX];
 	static char msgs[DAEMON_BATCH_MAX][CN_ERR_MSG_MAX];
@@ -678,8 +696,10 @@ void daemon_flush_ticks(struct daemon *d)
 		if (daemon_recorder_submit(d, d->pend, recs, k, &err) < 0) {
 			atomic_fetch_add(&d->stats.tick_errors, (unsigned long long)k);
 			dlog("error", "store.error", dint("ticks", k), dstr("error", err.msg));
-			for (int i = 0; i < k; i++)
+			for (int i = 0; i < k; i++) {
+				unmark(d, d->pend[i].id);
 				pending_free(&d->pend[i]);
+			}
 		}
 		return;
 	}
@@ -700,6 +720,8 @@ void daemon_flush_ticks(struct daemon *d)
 			daemon_tick_recorded(d, ctxs[i], p);
 		}
 	}
-	for (int i = 0; i < k; i++)
+	for (int i = 0; i < k; i++) {
+		unmark(d, d->pend[i].id);
 		pending_free(&d->pend[i]);
+	}
 }

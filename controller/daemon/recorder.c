@@ -204,12 +204,9 @@ int daemon_recorder_submit(struct daemon *d, struct pending_tick *pend, const st
 		free(j);
 		return -err->code;
 	}
-	for (int i = 0; i < n; i++) {
+	for (int i = 0; i < n; i++) { /* (their rollouts were marked recording when judged) */
 		j->pend[i] = pend[i];
 		memset(&pend[i], 0, sizeof pend[i]);
-		struct rollout_ctx *c = ctx_of(d, j->pend[i].id);
-		if (c)
-			c->recording++;
 	}
 	/* a place in the queue: while PostgreSQL is behind, the loop collects what is done and waits (backpressure:
 	 * it starts no new reads meanwhile, so judged ticks never pile up in memory) */
