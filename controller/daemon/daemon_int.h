@@ -154,6 +154,7 @@ int daemon_recorder_submit(struct daemon *d, struct pending_tick *pend, const st
 			   struct cn_err *err);
 int daemon_recorder_collect(struct daemon *d);
 bool daemon_recorder_busy(const struct daemon *d);
+bool daemon_recorder_saturated(const struct daemon *d); /* every sender has a batch */
 void daemon_recorder_stop(struct daemon *d);
 
 /* Forgets the pending ticks (the database went away: they could not be recorded; the rollouts tick again). */

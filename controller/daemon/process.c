@@ -655,9 +655,9 @@ void daemon_tick_recorded(struct daemon *d, struct rollout_ctx *c, const struct 
 void daemon_flush_ticks(struct daemon *d, bool force)
 {
 	int n = d->npend;
-	/* while the recorder is busy, ticks gather into the next batch (group commit: the busier the database, the
+	/* while every sender of the recorder is busy, ticks gather into the next batch (group commit: the busier the database, the
 	 * bigger the batches), unless the batch is full or the caller must have them on their way */
-	if (!force && d->recorder && n < DAEMON_BATCH_MAX && daemon_recorder_busy(d))
+	if (!force && d->recorder && n < DAEMON_BATCH_MAX && daemon_recorder_saturated(d))
 		return;
 	struct cn_record recs[DAEMON_BATCH_MAX];
 	int rcs[DAEMON_BATCH_MAX];

@@ -1,4 +1,4 @@
-/* canaryd's recorder: a thread of its own with its own database connection that records batches of judged ticks
+/* canaryd's recorder: two threads, each with its own database connection, that record batches of judged ticks
  * (canary.record_batch), so the control loop goes on turning rollouts, starting reads and judging pages while
  * PostgreSQL writes. The loop encodes each batch (it owns the policies) and keeps what the batch is about; the
  * recorder only sends and reads the answers back. The loop collects finished batches (daemon_recorder_collect): it
@@ -17,6 +17,9 @@
 #include "daemon_int.h"
 
 #define RECORDER_MAX_QUEUE 4 /* batches waiting or being sent; the loop waits for a place beyond that */
+#define RECORDER_THREADS 2   /* senders, each with its own connection: PostgreSQL runs a statement on one core, and
+			      * one sender kept one backend busy at N=10,000 while the other core idled. A rollout
+			      * has at most one tick on its way, so two batches never touch the same rollout. */
 
 struct rec_job {
 	struct rec_job *next;
@@ -31,13 +34,13 @@ struct rec_job {
 
 struct daemon_recorder {
 	struct daemon *d;
-	pthread_t t;
+	pthread_t t[RECORDER_THREADS];
+	int nthreads;
 	pthread_mutex_t mu;
 	pthread_cond_t work, done_cv;
 	struct rec_job *todo, *todo_tail, *done, *done_tail;
 	int queued; /* batches not yet collected by the loop: waiting, being sent, or answered */
 	bool stop;
-	struct cn_store *st; /* the recorder's own connection; NULL until the first batch, and after a failure */
 };
 
 static void job_free(struct rec_job *j)
@@ -51,29 +54,31 @@ static void job_free(struct rec_job *j)
 	free(j);
 }
 
-static void send_job(struct daemon_recorder *r, struct rec_job *j)
+/* st: the sender's own connection; NULL until its first batch, and after a failure */
+static void send_job(struct daemon_recorder *r, struct cn_store **stp, struct rec_job *j)
 {
 	struct cn_err err = {0};
-	if (!r->st && !(r->st = cn_store_connect(r->d->cfg.db, &err))) {
+	if (!*stp && !(*stp = cn_store_connect(r->d->cfg.db, &err))) {
 		j->code = err.code ? err.code : CN_EUNAVAIL;
 		snprintf(j->msg, sizeof j->msg, "%s", err.msg);
 		return;
 	}
-	unsigned long long before = cn_store_round_trips(r->st);
-	if (cn_store_record_batch_send(r->st, &j->b, j->rcs, j->msgs, &err) < 0) {
+	unsigned long long before = cn_store_round_trips(*stp);
+	if (cn_store_record_batch_send(*stp, &j->b, j->rcs, j->msgs, &err) < 0) {
 		j->code = err.code ? err.code : CN_EINTERNAL;
 		snprintf(j->msg, sizeof j->msg, "%s", err.msg);
 		/* the connection may be gone: the next batch opens a new one (rare, and cheap next to a lost tick) */
-		cn_store_close(r->st);
-		r->st = NULL;
+		cn_store_close(*stp);
+		*stp = NULL;
 		return;
 	}
-	atomic_fetch_add(&r->d->stats.db_round_trips, cn_store_round_trips(r->st) - before);
+	atomic_fetch_add(&r->d->stats.db_round_trips, cn_store_round_trips(*stp) - before);
 }
 
 static void *recorder_main(void *arg)
 {
 	struct daemon_recorder *r = ((struct daemon *)arg)->recorder; /* set before the thread starts */
+	struct cn_store *st = NULL;
 	pthread_mutex_lock(&r->mu);
 	for (;;) {
 		while (!r->todo && !r->stop)
@@ -86,7 +91,7 @@ static void *recorder_main(void *arg)
 			r->todo_tail = NULL;
 		j->next = NULL;
 		pthread_mutex_unlock(&r->mu);
-		send_job(r, j);
+		send_job(r, &st, j);
 		pthread_mutex_lock(&r->mu);
 		if (r->done_tail)
 			r->done_tail->next = j;
@@ -96,8 +101,7 @@ static void *recorder_main(void *arg)
 		pthread_cond_broadcast(&r->done_cv);
 	}
 	pthread_mutex_unlock(&r->mu);
-	cn_store_close(r->st);
-	r->st = NULL;
+	cn_store_close(st);
 	return NULL;
 }
 
@@ -111,13 +115,18 @@ int daemon_recorder_start(struct daemon *d, struct cn_err *err)
 	pthread_cond_init(&r->work, NULL);
 	pthread_cond_init(&r->done_cv, NULL);
 	d->recorder = r;
-	if (daemon_spawn(d, &r->t, recorder_main, "recorder", err) < 0) {
-		d->recorder = NULL;
-		pthread_mutex_destroy(&r->mu);
-		pthread_cond_destroy(&r->work);
-		pthread_cond_destroy(&r->done_cv);
-		free(r);
-		return -err->code;
+	for (int i = 0; i < RECORDER_THREADS; i++) {
+		if (daemon_spawn(d, &r->t[i], recorder_main, "recorder", err) < 0) {
+			if (r->nthreads > 0)
+				break; /* fewer senders, still correct */
+			d->recorder = NULL;
+			pthread_mutex_destroy(&r->mu);
+			pthread_cond_destroy(&r->work);
+			pthread_cond_destroy(&r->done_cv);
+			free(r);
+			return -err->code;
+		}
+		r->nthreads++;
 	}
 	return 0;
 }
@@ -131,6 +140,17 @@ bool daemon_recorder_busy(const struct daemon *d)
 	bool busy = r->queued > 0;
 	pthread_mutex_unlock(&r->mu);
 	return busy;
+}
+
+bool daemon_recorder_saturated(const struct daemon *d)
+{
+	struct daemon_recorder *r = d->recorder;
+	if (!r)
+		return false;
+	pthread_mutex_lock(&r->mu);
+	bool full = r->queued >= r->nthreads;
+	pthread_mutex_unlock(&r->mu);
+	return full;
 }
 
 static struct rollout_ctx *ctx_of(struct daemon *d, int64_t id)
@@ -249,9 +269,10 @@ void daemon_recorder_stop(struct daemon *d)
 	}
 	pthread_mutex_lock(&r->mu);
 	r->stop = true;
-	pthread_cond_signal(&r->work);
+	pthread_cond_broadcast(&r->work);
 	pthread_mutex_unlock(&r->mu);
-	pthread_join(r->t, NULL);
+	for (int i = 0; i < r->nthreads; i++)
+		pthread_join(r->t[i], NULL);
 	pthread_mutex_destroy(&r->mu);
 	pthread_cond_destroy(&r->work);
 	pthread_cond_destroy(&r->done_cv);
