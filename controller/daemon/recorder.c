@@ -78,7 +78,10 @@ static void send_job(struct daemon_recorder *r, struct cn_store **stp, struct re
 static void *recorder_main(void *arg)
 {
 	struct daemon_recorder *r = ((struct daemon *)arg)->recorder; /* set before the thread starts */
-	struct cn_store *st = NULL;
+	struct cn_err err = {0};
+	/* connected before the first batch, so the first ticks do not wait for a login (a failure here is retried by
+	 * the first batch, which then says what failed) */
+	struct cn_store *st = cn_store_connect(r->d->cfg.db, &err);
 	pthread_mutex_lock(&r->mu);
 	for (;;) {
 		while (!r->todo && !r->stop)

@@ -60,9 +60,11 @@ t_step=$(at "kind = 'weight.intended' AND (data->>'to')::float = 1")
 t_wait=$(at "kind = 'state.changed' AND data->>'to' = 'awaiting_approval'")
 held=$(awk -v a="$t_step" -v b="$t_wait" 'BEGIN { printf "%.2f", b - a }')
 log "the 12s hold lasted ${held}s across the failover"
-# from 11.9: the hold counts from the claim's clock, a few ms before the weight.intended event is written in the
-# same transaction (it measured 11.99 once under load); a leaked daemon clock would be 10 minutes off
-between "$held" 11.9 19 || fail "the 12s hold lasted ${held}s: the daemons' clocks leaked into the core"
+# from 11.0: the hold counts from the core's clock when the tick was judged; its weight.intended event is written
+# when canaryd's recorder commits the tick's batch, which can be later by a batch's time in the database under load
+# (11.37 s measured once in CI), while the end's event may be written at once; a leaked daemon clock would be 10
+# minutes off
+between "$held" 11.0 19 || fail "the 12s hold lasted ${held}s: the daemons' clocks leaked into the core"
 [ "$(sql "SELECT count(DISTINCT data->>'daemon') FROM audit_events WHERE rollout_id = $id AND kind = 'tick'")" = 2 ] ||
 	fail "the hold was not judged by both daemons"
 [ "$(sql "SELECT lease_owner FROM rollouts WHERE id = $id")" = slow-b ] || fail "slow-b does not hold rollout $id"
