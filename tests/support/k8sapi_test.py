@@ -87,9 +87,15 @@ class K8sApi(unittest.TestCase):
         self.assertEqual(again["metadata"]["generation"], after["metadata"]["generation"])
 
     def test_stale_resource_version_conflicts(self):
-        code, obj = self.req("GET", ROUTE)
-        rv = obj["metadata"]["resourceVersion"]
-        code, _ = self.req("PATCH", ROUTE, {"metadata": {"resourceVersion": rv, "labels": {"x": "1"}}})
+        # The simulated controller may still be writing the status of an earlier test's change between our GET and
+        # PATCH (a new resourceVersion, as on a real cluster): read again until our write is the next one.
+        for _ in range(50):
+            code, obj = self.req("GET", ROUTE)
+            rv = obj["metadata"]["resourceVersion"]
+            code, _ = self.req("PATCH", ROUTE, {"metadata": {"resourceVersion": rv, "labels": {"x": "1"}}})
+            if code != 409:
+                break
+            time.sleep(0.05)
         self.assertEqual(code, 200)
         code, st = self.req("PATCH", ROUTE, {"metadata": {"resourceVersion": rv, "labels": {"x": "2"}}})
         self.assertStatus(code, st, 409, "Conflict")
