@@ -523,6 +523,7 @@ out:
 	daemon_ctx_gc(&d, 0, true);
 	daemon_drills_free(&d);
 	cn_metrics_group_free(d.group);
+	cn_curl_pool_drain();
 	free(d.ctx);
 	cn_store_close(d.store);
 	daemon_http_stop(http);

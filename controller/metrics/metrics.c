@@ -2,6 +2,8 @@
 #include "canary/metrics.h"
 
 #include <errno.h>
+#include <stdbool.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <sys/socket.h>
 
@@ -49,4 +51,57 @@ curl_socket_t cn_metrics_open_socket(void *errno_out, curlsocktype purpose, stru
 	if (fd == CURL_SOCKET_BAD)
 		*(int *)errno_out = errno;
 	return fd;
+}
+
+static pthread_mutex_t pool_mu = PTHREAD_MUTEX_INITIALIZER;
+static CURL *pool[CN_CURL_POOL_IDLE];
+static int pool_n;
+static bool pool_global; /* the pool's own curl_global_init: idle handles outlive every reader's */
+
+CURL *cn_curl_acquire(void)
+{
+	CURL *c = NULL;
+
+	pthread_mutex_lock(&pool_mu);
+	if (!pool_global)
+		pool_global = curl_global_init(CURL_GLOBAL_DEFAULT) == CURLE_OK;
+	if (pool_n > 0)
+		c = pool[--pool_n];
+	bool ok = pool_global;
+	pthread_mutex_unlock(&pool_mu);
+	return c ? c : ok ? curl_easy_init() : NULL;
+}
+
+void cn_curl_release(CURL *c)
+{
+	if (!c)
+		return;
+	curl_easy_reset(c);
+	pthread_mutex_lock(&pool_mu);
+	if (pool_n < CN_CURL_POOL_IDLE) {
+		pool[pool_n++] = c;
+		c = NULL;
+	}
+	pthread_mutex_unlock(&pool_mu);
+	if (c)
+		curl_easy_cleanup(c);
+}
+
+int cn_curl_pool_idle(void)
+{
+	pthread_mutex_lock(&pool_mu);
+	int n = pool_n;
+	pthread_mutex_unlock(&pool_mu);
+	return n;
+}
+
+void cn_curl_pool_drain(void)
+{
+	pthread_mutex_lock(&pool_mu);
+	while (pool_n > 0)
+		curl_easy_cleanup(pool[--pool_n]);
+	if (pool_global)
+		curl_global_cleanup();
+	pool_global = false;
+	pthread_mutex_unlock(&pool_mu);
 }

@@ -125,7 +125,7 @@ int cn_metrics_start(struct cn_metrics *m, struct cn_metrics_group *g, struct cn
 			cn_sample_reset(&m->result[i]);
 			if (m->ops->sample(m, i, &m->result[i]) < 0) {
 				m->group = NULL;
-				return cn_fail(err, CN_EINTERNAL, "service '%s': reading metrics failed", m->svc.name);
+				return cn_fail(err, CN_EINTERNAL, "service '%s': reading metrics failed", m->name);
 			}
 		}
 		if (ready_push(g, m) < 0) {

@@ -28,7 +28,7 @@ enum cn_read_state { CN_READ_IDLE, CN_READ_INFLIGHT, CN_READ_READY };
 /* Every source embeds this first. */
 struct cn_metrics {
 	const struct cn_metrics_ops *ops;
-	struct cn_service svc;
+	char name[CN_NAME_MAX];           /* the service's, for messages (the reader keeps no copy of the service) */
 	struct cn_metrics_limits lim;
 	/* the read driven by a group */
 	struct cn_metrics_group *group;   /* set while not idle */
@@ -40,6 +40,14 @@ struct cn_metrics *cn_metrics_scrape_open(const struct cn_service *svc, const st
 					  struct cn_err *err);
 struct cn_metrics *cn_metrics_prom_open(const struct cn_service *svc, const struct cn_metrics_limits *lim,
 					struct cn_err *err);
+
+/* A process-wide pool of idle libcurl easy handles (a mutex guards it; any thread may use it). A reader holds a
+ * handle only while a transfer runs, so a daemon with 10,000 rollouts holds as many handles as it has reads in
+ * flight, not two per rollout (an easy handle is about 6 kB, and 16 kB more once it has read). acquire: a handle
+ * with every option at its default (curl_easy_reset), or NULL when out of memory. release: resets c and keeps it
+ * (up to CN_CURL_POOL_IDLE idle, canary/metrics.h; more are freed); NULL is ignored. A released handle must not be in a multi. */
+CURL *cn_curl_acquire(void);
+void cn_curl_release(CURL *c);
 
 /* Sets s to ok with every series missing (NAN counters, empty histograms with NAN sums). */
 void cn_sample_reset(struct cn_sample *s);

@@ -264,7 +264,7 @@ struct cn_metrics *cn_metrics_prom_open(const struct cn_service *svc, const stru
 		return NULL;
 	}
 	pr->base.ops = &prom_ops;
-	pr->base.svc = *svc;
+	snprintf(pr->base.name, sizeof pr->base.name, "%s", svc->name);
 	if (lim)
 		pr->base.lim = *lim;
 	cn_dynbuf_init(&pr->body, lim && lim->max_page ? lim->max_page : CN_PROMTEXT_MAX_PAGE);

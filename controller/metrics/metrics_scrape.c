@@ -1,7 +1,10 @@
 /* Scrape source: GETs each slot's /metrics with libcurl and streams the body through the text-format parser, so
- * the page is never held in memory. One curl handle per slot keeps its connection alive between ticks. Reads run
- * one at a time (cn_metrics_sample) or both slots at once in a group's multi handle (cn_metrics_start). */
+ * the page is never held in memory. A slot takes a libcurl handle from the process's pool for one transfer and
+ * gives it back (cn_curl_acquire): between reads a reader holds its URLs and its parsers' state, about 10 kB, not
+ * two handles. Reads run one at a time (cn_metrics_sample) or both slots at once in a group's multi handle
+ * (cn_metrics_start), whose connection cache keeps connections alive between ticks. */
 #include <curl/curl.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -12,8 +15,9 @@
 #define SCRAPE_TRACK_SERIES 4096 /* series remembered per slot for per-server counter resets */
 
 struct scrape_slot {
-	CURL *curl;
-	struct curl_slist *headers;
+	CURL *curl;       /* from the pool (cn_curl_acquire) while a transfer runs; NULL between reads */
+	char *url;        /* the slot's metrics_url */
+	long timeout_ms;
 	struct cn_promtext *parser;
 	char errbuf[CURL_ERROR_SIZE];
 	bool checked;     /* the status was looked at when the body began */
@@ -24,9 +28,16 @@ struct scrape_slot {
 
 struct scrape {
 	struct cn_metrics base;   /* first: the adapter casts between the two */
-	bool curl_inited;
 	struct scrape_slot s[2];
 };
+
+static struct curl_slist *accept_hdr; /* one list for every transfer, made once (pthread_once) */
+static pthread_once_t accept_once = PTHREAD_ONCE_INIT;
+
+static void accept_init(void)
+{
+	accept_hdr = curl_slist_append(NULL, "Accept: text/plain;version=0.0.4;q=1,*/*;q=0.1");
+}
 
 static size_t on_body(char *data, size_t size, size_t nmemb, void *arg)
 {
@@ -45,13 +56,53 @@ static size_t on_body(char *data, size_t size, size_t nmemb, void *arg)
 	return n;
 }
 
-static void slot_begin(struct scrape_slot *ss, const char *url)
+static size_t on_body(char *data, size_t size, size_t nmemb, void *arg);
+
+/* Takes a handle from the pool and sets it for one transfer of ss; private: what CURLOPT_PRIVATE carries (the
+ * reader, for a group). Returns 0, or -1 when out of memory (ss->curl stays NULL). */
+static int slot_handle(struct scrape_slot *ss, void *private)
+{
+	CURL *c = cn_curl_acquire();
+
+	pthread_once(&accept_once, accept_init);
+	if (!c || !accept_hdr) {
+		cn_curl_release(c);
+		return -1;
+	}
+	if (curl_easy_setopt(c, CURLOPT_URL, ss->url) != CURLE_OK ||
+	    curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https") != CURLE_OK) {
+		cn_curl_release(c);
+		return -1;
+	}
+	curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+	curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, ss->timeout_ms);
+	curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, ss->timeout_ms);
+	curl_easy_setopt(c, CURLOPT_HTTPHEADER, accept_hdr);
+	curl_easy_setopt(c, CURLOPT_USERAGENT, "canary-metrics/0.1");
+	curl_easy_setopt(c, CURLOPT_ERRORBUFFER, ss->errbuf);
+	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
+	curl_easy_setopt(c, CURLOPT_WRITEDATA, ss);
+	curl_easy_setopt(c, CURLOPT_OPENSOCKETFUNCTION, cn_metrics_open_socket); /* says "Too many open files" */
+	curl_easy_setopt(c, CURLOPT_OPENSOCKETDATA, &ss->sock_errno);
+	curl_easy_setopt(c, CURLOPT_PRIVATE, private); /* a group finds the reader of a finished transfer */
+	ss->curl = c;
+	return 0;
+}
+
+/* Gives the slot's handle back to the pool (its transfer is over and out of any multi). */
+static void slot_release(struct scrape_slot *ss)
+{
+	cn_curl_release(ss->curl);
+	ss->curl = NULL;
+}
+
+static void slot_begin(struct scrape_slot *ss)
 {
 	ss->errbuf[0] = '\0';
 	ss->sock_errno = 0;
 	ss->checked = false;
 	ss->status = 0;
-	cn_promtext_begin(ss->parser, url);
+	cn_promtext_begin(ss->parser, ss->url);
 }
 
 /* Turns a finished transfer into the slot's sample. */
@@ -81,10 +132,12 @@ static int scrape_sample(struct cn_metrics *m, int slot, struct cn_sample *out)
 {
 	struct scrape *sc = (struct scrape *)m;
 	struct scrape_slot *ss = &sc->s[slot];
-	const char *url = m->svc.slots[slot].metrics_url;
 
-	slot_begin(ss, url);
-	slot_end(ss, url, curl_easy_perform(ss->curl), out);
+	if (slot_handle(ss, m) < 0)
+		return -CN_EINTERNAL;
+	slot_begin(ss);
+	slot_end(ss, ss->url, curl_easy_perform(ss->curl), out);
+	slot_release(ss);
 	return 0;
 }
 
@@ -94,11 +147,16 @@ static int scrape_start(struct cn_metrics *m, CURLM *multi, struct cn_err *err)
 
 	for (int i = 0; i < 2; i++) {
 		struct scrape_slot *ss = &sc->s[i];
-		slot_begin(ss, m->svc.slots[i].metrics_url);
+		if (slot_handle(ss, m) < 0)
+			return cn_fail(err, CN_EINTERNAL, "service '%s': out of memory starting to read %s", m->name,
+				       ss->url);
+		slot_begin(ss);
 		CURLMcode mc = curl_multi_add_handle(multi, ss->curl);
-		if (mc != CURLM_OK)
-			return cn_fail(err, CN_EINTERNAL, "service '%s': cannot start reading %s: %s", m->svc.name,
-				       m->svc.slots[i].metrics_url, curl_multi_strerror(mc));
+		if (mc != CURLM_OK) {
+			slot_release(ss);
+			return cn_fail(err, CN_EINTERNAL, "service '%s': cannot start reading %s: %s", m->name,
+				       ss->url, curl_multi_strerror(mc));
+		}
 		ss->in_multi = true;
 	}
 	return 2;
@@ -113,7 +171,8 @@ static int scrape_done(struct cn_metrics *m, CURL *easy, CURLcode code)
 		if (ss->curl != easy || !ss->in_multi)
 			continue;
 		ss->in_multi = false;
-		slot_end(ss, m->svc.slots[i].metrics_url, code, &m->result[i]);
+		slot_end(ss, ss->url, code, &m->result[i]);
+		slot_release(ss);
 	}
 	return !sc->s[0].in_multi && !sc->s[1].in_multi;
 }
@@ -126,6 +185,7 @@ static void scrape_cancel(struct cn_metrics *m, CURLM *multi)
 		if (sc->s[i].in_multi) {
 			curl_multi_remove_handle(multi, sc->s[i].curl);
 			sc->s[i].in_multi = false;
+			slot_release(&sc->s[i]);
 		}
 }
 
@@ -134,13 +194,10 @@ static void scrape_close(struct cn_metrics *m)
 	struct scrape *sc = (struct scrape *)m;
 
 	for (int i = 0; i < 2; i++) {
-		if (sc->s[i].curl)
-			curl_easy_cleanup(sc->s[i].curl);
-		curl_slist_free_all(sc->s[i].headers);
+		slot_release(&sc->s[i]);
+		free(sc->s[i].url);
 		cn_promtext_free(sc->s[i].parser);
 	}
-	if (sc->curl_inited)
-		curl_global_cleanup();
 	free(sc);
 }
 
@@ -149,14 +206,12 @@ static const struct cn_metrics_ops scrape_ops = {
 	.cancel = scrape_cancel,
 };
 
-static int setup_slot(struct scrape *sc, int i, struct cn_err *err)
+static int setup_slot(struct scrape *sc, const struct cn_service *svc, int i, struct cn_err *err)
 {
 	struct scrape_slot *ss = &sc->s[i];
-	const struct cn_service *svc = &sc->base.svc;
-	long timeout = svc->metrics.timeout_ms > 0 ? (long)svc->metrics.timeout_ms : CN_METRICS_DEFAULT_TIMEOUT_MS;
 	struct cn_promtext_limits lim = { sc->base.lim.max_line, sc->base.lim.max_page };
-	CURL *c;
 
+	ss->timeout_ms = svc->metrics.timeout_ms > 0 ? (long)svc->metrics.timeout_ms : CN_METRICS_DEFAULT_TIMEOUT_MS;
 	if (svc->slots[i].metrics_url[0] == '\0')
 		return cn_fail(err, CN_EINPUT, "service '%s' slot '%s': no metrics_url to scrape (set it, or use the "
 			       "prometheus source)", svc->name, svc->slots[i].name);
@@ -167,25 +222,14 @@ static int setup_slot(struct scrape *sc, int i, struct cn_err *err)
 	 * others' totals as new traffic */
 	if (cn_promtext_track_resets(ss->parser, SCRAPE_TRACK_SERIES, err) < 0)
 		return cn_err_prefix(err, "service '%s'", svc->name);
-	ss->curl = c = curl_easy_init();
-	ss->headers = curl_slist_append(NULL, "Accept: text/plain;version=0.0.4;q=1,*/*;q=0.1");
-	if (!c || !ss->headers)
-		return cn_fail(err, CN_EINTERNAL, "cannot create an http client for '%s'", svc->slots[i].metrics_url);
-	if (curl_easy_setopt(c, CURLOPT_URL, svc->slots[i].metrics_url) != CURLE_OK ||
-	    curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https") != CURLE_OK)
+	ss->url = strdup(svc->slots[i].metrics_url);
+	if (!ss->url)
+		return cn_fail(err, CN_EINTERNAL, "out of memory opening metrics of service '%s'", svc->name);
+	/* a URL libcurl refuses is said now, not at the first read */
+	if (slot_handle(ss, &sc->base) < 0)
 		return cn_fail(err, CN_EINPUT, "service '%s' slot '%s': bad metrics_url '%s' (use http:// or https://)",
 			       svc->name, svc->slots[i].name, svc->slots[i].metrics_url);
-	curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
-	curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, timeout);
-	curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, timeout);
-	curl_easy_setopt(c, CURLOPT_HTTPHEADER, ss->headers);
-	curl_easy_setopt(c, CURLOPT_USERAGENT, "canary-metrics/0.1");
-	curl_easy_setopt(c, CURLOPT_ERRORBUFFER, ss->errbuf);
-	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
-	curl_easy_setopt(c, CURLOPT_WRITEDATA, ss);
-	curl_easy_setopt(c, CURLOPT_OPENSOCKETFUNCTION, cn_metrics_open_socket); /* says "Too many open files" */
-	curl_easy_setopt(c, CURLOPT_OPENSOCKETDATA, &ss->sock_errno);
-	curl_easy_setopt(c, CURLOPT_PRIVATE, (void *)&sc->base); /* a group finds the reader of a finished transfer */
+	slot_release(ss);
 	return 0;
 }
 
@@ -199,16 +243,11 @@ struct cn_metrics *cn_metrics_scrape_open(const struct cn_service *svc, const st
 		return NULL;
 	}
 	sc->base.ops = &scrape_ops;
-	sc->base.svc = *svc;
+	snprintf(sc->base.name, sizeof sc->base.name, "%s", svc->name);
 	if (lim)
 		sc->base.lim = *lim;
-	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
-		cn_fail(err, CN_EINTERNAL, "cannot initialise libcurl");
-		goto out;
-	}
-	sc->curl_inited = true;
 	for (int i = 0; i < 2; i++)
-		if (setup_slot(sc, i, err) < 0)
+		if (setup_slot(sc, svc, i, err) < 0)
 			goto out;
 	return &sc->base;
 out:

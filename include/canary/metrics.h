@@ -34,6 +34,14 @@ int cn_metrics_sample(struct cn_metrics *m, int slot, struct cn_sample *out);
 /* Closes the reader and its connections (a read in flight is cancelled first); accepts NULL. */
 void cn_metrics_close(struct cn_metrics *m);
 
+/* Frees the HTTP handles that readers gave back and that wait for the next read (a process keeps a few dozen
+ * between reads, whatever the number of readers); call at exit, when no reader reads. */
+void cn_curl_pool_drain(void);
+
+/* HTTP handles waiting in that pool now (at most CN_CURL_POOL_IDLE); for tests and diagnostics. */
+int cn_curl_pool_idle(void);
+#define CN_CURL_POOL_IDLE 64
+
 /* ---- reading many services at once ----
  * A group drives the reads of many readers concurrently (libcurl's multi interface): start a read of each reader,
  * wait on the group (alongside one more socket of the caller's, e.g. the database's), take the readers whose read

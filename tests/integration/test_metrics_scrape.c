@@ -326,6 +326,82 @@ static void test_open_errors(void **state)
 	assert_non_null(strstr(err.msg, "service 'chat': metric name 'errors': selector 'x{a=~\"(\"}': bad regex"));
 }
 
+/* Readers hold no HTTP handle between reads: 40 readers read at once in a group (80 transfers), and afterwards
+ * the process keeps CN_CURL_POOL_IDLE (64) handles, not 80; each reader then reads again with a handle another had. */
+static void test_readers_share_pooled_handles(void **state)
+{
+	struct env *e = *state;
+	enum { N = 40 };
+	struct cn_metrics *m[N];
+	struct cn_err err = { 0 };
+	struct cn_metrics_group *g = cn_metrics_group_new(&err);
+	struct cn_sample out[2];
+	int done = 0;
+
+	assert_non_null(g);
+	for (int i = 0; i < N; i++)
+		m[i] = open_ok(&e->svc, NULL);
+	assert_true(cn_curl_pool_idle() <= CN_CURL_POOL_IDLE);
+	for (int i = 0; i < N; i++)
+		assert_int_equal(cn_metrics_start(m[i], g, &err), 0);
+	for (int rounds = 0; done < N && rounds < 2000; rounds++) {
+		bool fd_ready;
+		assert_int_equal(cn_metrics_group_wait(g, -1, 50, &fd_ready, &err), 0);
+		struct cn_metrics *r;
+		while ((r = cn_metrics_group_next(g)) != NULL) {
+			assert_int_equal(cn_metrics_collect(r, out), 0);
+			if (!out[1].ok || !out[0].ok)
+				print_message("%s / %s\n", out[0].why, out[1].why);
+			assert_true(out[0].ok && out[0].requests == 15);
+			assert_true(out[1].ok && out[1].requests == 109);
+			done++;
+		}
+	}
+	assert_int_equal(done, N);
+	assert_int_equal(cn_curl_pool_idle(), CN_CURL_POOL_IDLE);
+	for (int i = 0; i < N; i++) {
+		assert_int_equal(cn_metrics_sample(m[i], i % 2, out), 0);
+		assert_true(out[0].ok && out[0].requests == (i % 2 ? 109 : 15));
+	}
+	cn_metrics_group_free(g);
+	for (int i = 0; i < N; i++)
+		cn_metrics_close(m[i]);
+	assert_int_equal(cn_curl_pool_idle(), CN_CURL_POOL_IDLE);
+	cn_curl_pool_drain();
+	assert_int_equal(cn_curl_pool_idle(), 0);
+}
+
+/* A handle given back keeps nothing of its last reader: the next one reads its own URL with its own timeout. Reader
+ * a (blue, 300 ms) times out; reader b (green, 2 s) then takes the same handle and waits 800 ms for its page. */
+static void test_pooled_handle_forgets_its_reader(void **state)
+{
+	struct env *e = *state;
+	struct cn_service sa = e->svc, sb = e->svc;
+	struct httpd_reply slow = { .body = PAGE_GREEN, .delay_ms = 800 };
+	struct cn_sample s;
+
+	cn_curl_pool_drain();
+	sa.metrics.timeout_ms = 300;
+	snprintf(sa.slots[1].metrics_url, sizeof sa.slots[1].metrics_url, "%s", e->svc.slots[0].metrics_url);
+	snprintf(sb.slots[0].metrics_url, sizeof sb.slots[0].metrics_url, "%s", e->svc.slots[1].metrics_url);
+	struct cn_metrics *a = open_ok(&sa, NULL), *b = open_ok(&sb, NULL);
+	struct httpd_reply blue_slow = { .body = PAGE_BLUE, .delay_ms = 800 };
+	httpd_fixture_set_reply(e->blue, &blue_slow);
+	assert_int_equal(cn_metrics_sample(a, 0, &s), 0);
+	assert_false(s.ok);
+	assert_non_null(strstr(s.why, "timed out"));
+	assert_int_equal(cn_curl_pool_idle(), 1);  /* a's handle came back */
+	httpd_fixture_set_reply(e->green, &slow);
+	assert_int_equal(cn_metrics_sample(b, 0, &s), 0); /* that handle, for green with 2 s */
+	if (!s.ok)
+		print_message("b: %s\n", s.why);
+	assert_true(s.ok);
+	assert_true(s.requests == 109);
+	assert_int_equal(cn_curl_pool_idle(), 1);
+	cn_metrics_close(a);
+	cn_metrics_close(b);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -338,6 +414,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_huge_body, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_bad_page_and_fallback, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_open_errors, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_readers_share_pooled_handles, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_pooled_handle_forgets_its_reader, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
