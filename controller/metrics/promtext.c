@@ -31,7 +31,7 @@ struct want {
 	/* sums for the current page */
 	bool seen;
 	double value;            /* counter: sum of matching samples */
-	struct cn_histogram h;
+	struct cn_histogram *h;  /* histogram: the page's buckets (only a histogram wanted has one: 1 kB each) */
 	bool have_sum, have_count;
 	double sum, count;
 	/* the previous bucket line, to check each series is cumulative as it streams by */
@@ -55,6 +55,12 @@ struct features {
 	int nover;
 };
 
+/* The labels of the line being parsed: scratch of one parse_line, per thread (3 kB that thousands of parsers, one per
+ * slot, need not each hold). Values point into the parser's vals, names into the per-thread namebuf. */
+static _Thread_local const char *t_lnames[MAX_LABELS];
+static _Thread_local const char *t_lvals[MAX_LABELS];
+static _Thread_local size_t t_lname_len[MAX_LABELS];
+
 struct cn_promtext {
 	size_t max_line, max_page;
 	struct want w[W_N];
@@ -71,9 +77,6 @@ struct cn_promtext {
 				  * max_line + 1 (lines are short: a parser per slot and thousands of slots per
 				  * daemon must not cost max_line each) */
 	size_t line_cap, vals_cap;
-	const char *lnames[MAX_LABELS];
-	const char *lvals[MAX_LABELS];
-	size_t lname_len[MAX_LABELS];
 	int nlabels;
 	struct tracker *track;   /* NULL unless cn_promtext_track_resets was called */
 	struct features feat;
@@ -92,7 +95,7 @@ struct track_entry {
 
 struct tracker {
 	struct track_entry *t;
-	size_t cap, n, max;      /* cap: a power of two, doubled while n > cap / 2, up to >= 2 * max */
+	size_t cap, n, max;      /* cap: a power of two, doubled while n > 3/4 cap (linear probing stays short) */
 	unsigned gen;
 };
 
@@ -144,7 +147,7 @@ static double track(struct tracker *tr, uint64_t series, int k, int part, double
 	if (e->key == 0) {
 		if (tr->n >= tr->max)
 			return v;   /* full: this series is summed as read */
-		if (2 * (tr->n + 1) > tr->cap) {
+		if (4 * (tr->n + 1) > 3 * tr->cap) {
 			if (track_grow(tr) < 0)
 				return v; /* out of memory: summed as read, like a full table */
 			e = &tr->t[track_find(tr, key)];
@@ -411,6 +414,10 @@ struct cn_promtext *cn_promtext_new(const struct cn_metric_names *names, const s
 			goto out;
 		}
 		w->name_len = strlen(w->sel->name);
+		if (w->kind == WANT_HISTOGRAM && !(w->h = calloc(1, sizeof *w->h))) {
+			cn_fail(err, CN_EINTERNAL, "out of memory creating a metrics parser");
+			goto out;
+		}
 		w->active = true;
 		w->unit = cn_promtext_unit_seconds(w->sel->name);
 	}
@@ -426,8 +433,10 @@ void cn_promtext_free(struct cn_promtext *p)
 {
 	if (!p)
 		return;
-	for (int i = 0; i < W_N; i++)
+	for (int i = 0; i < W_N; i++) {
 		sel_put(p->w[i].sel);
+		free(p->w[i].h);
+	}
 	if (p->track)
 		free(p->track->t);
 	free(p->track);
@@ -453,7 +462,8 @@ void cn_promtext_begin(struct cn_promtext *p, const char *origin)
 		struct want *w = &p->w[i];
 		w->seen = false;
 		w->value = 0;
-		memset(&w->h, 0, sizeof w->h);
+		if (w->h)
+			memset(w->h, 0, sizeof *w->h);
 		w->have_sum = w->have_count = false;
 		w->sum = w->count = 0;
 		w->have_last = false;
@@ -598,7 +608,7 @@ static int parse_labels(struct cn_promtext *p, const char *s, size_t n, size_t *
 				    shown(s + start, k - start, tmp));
 		memcpy(namebuf[p->nlabels], s + start, k - start);
 		namebuf[p->nlabels][k - start] = '\0';
-		p->lname_len[p->nlabels] = k - start;
+		t_lname_len[p->nlabels] = k - start;
 		while (k < n && (s[k] == ' ' || s[k] == '\t'))
 			k++;
 		if (k >= n || s[k] != '=')
@@ -609,7 +619,7 @@ static int parse_labels(struct cn_promtext *p, const char *s, size_t n, size_t *
 		if (k >= n || s[k] != '"')
 			return fail(p, "line %lu: expected '\"' after label '%s='", p->lineno, namebuf[p->nlabels]);
 		k++;
-		p->lvals[p->nlabels] = p->vals + v;
+		t_lvals[p->nlabels] = p->vals + v;
 		for (; k < n && s[k] != '"'; k++) {
 			char c = s[k];
 			if (c == '\\' && k + 1 < n) {
@@ -622,7 +632,7 @@ static int parse_labels(struct cn_promtext *p, const char *s, size_t n, size_t *
 			return fail(p, "line %lu: unterminated value of label '%s'", p->lineno,
 				    namebuf[p->nlabels]);
 		p->vals[v++] = '\0';
-		p->lnames[p->nlabels] = namebuf[p->nlabels];
+		t_lnames[p->nlabels] = namebuf[p->nlabels];
 		p->nlabels++;
 		k++;
 		while (k < n && (s[k] == ' ' || s[k] == '\t'))
@@ -645,12 +655,12 @@ static uint64_t series_key(const struct cn_promtext *p)
 	uint64_t h = 1469598103934665603ull;
 
 	for (int i = 0; i < p->nlabels; i++) {
-		if (strcmp(p->lnames[i], "le") == 0)
+		if (strcmp(t_lnames[i], "le") == 0)
 			continue;
-		for (const char *c = p->lnames[i]; *c; c++)
+		for (const char *c = t_lnames[i]; *c; c++)
 			h = (h ^ (unsigned char)*c) * 1099511628211ull;
 		h = (h ^ 0xff) * 1099511628211ull;
-		for (const char *c = p->lvals[i]; *c; c++)
+		for (const char *c = t_lvals[i]; *c; c++)
 			h = (h ^ (unsigned char)*c) * 1099511628211ull;
 		h = (h ^ 0xfe) * 1099511628211ull;
 	}
@@ -666,8 +676,8 @@ static int add_bucket(struct cn_promtext *p, struct want *w, double v)
 	char tmp[40];
 
 	for (int i = 0; i < p->nlabels; i++)
-		if (strcmp(p->lnames[i], "le") == 0)
-			le_text = p->lvals[i];
+		if (strcmp(t_lnames[i], "le") == 0)
+			le_text = t_lvals[i];
 	if (!le_text)
 		return fail(p, "line %lu: '%s_bucket' has no 'le' label", p->lineno, w->sel->name);
 	if (parse_double(le_text, strlen(le_text), &le) < 0 || isnan(le))
@@ -681,11 +691,11 @@ static int add_bucket(struct cn_promtext *p, struct want *w, double v)
 	w->last_key = key;
 	w->last_le = le;
 	w->last_count = v;
-	slot = cn_hist_slot(&w->h, le);
+	slot = cn_hist_slot(w->h, le);
 	if (slot < 0)
 		return fail(p, "line %lu: histogram '%s' has more than %d distinct le bounds", p->lineno,
 			    w->sel->name, CN_MAX_BUCKETS);
-	w->h.count[slot] += track(p->track, key, (int)(w - p->w), PART_BUCKET, le, v);
+	w->h->count[slot] += track(p->track, key, (int)(w - p->w), PART_BUCKET, le, v);
 	return 0;
 }
 
@@ -750,7 +760,7 @@ static int parse_line(struct cn_promtext *p, const char *s, size_t n)
 
 	for (int k = 0; k < W_N; k++) {
 		struct want *w = &p->w[k];
-		if (parts[k] < 0 || !cn_promsel_match(w->sel, p->lnames, p->lvals, p->nlabels))
+		if (parts[k] < 0 || !cn_promsel_match(w->sel, t_lnames, t_lvals, p->nlabels))
 			continue;
 		w->seen = true;
 		uint64_t series = p->track && parts[k] != PART_BUCKET ? series_key(p) : 0;
@@ -758,8 +768,8 @@ static int parse_line(struct cn_promtext *p, const char *s, size_t n)
 		struct cn_feature *f = NULL;
 		if (p->feat.label[0] && (k == W_GEN || (k == W_LATENCY && parts[k] != PART_BUCKET)))
 			for (int l = 0; l < p->nlabels && !f; l++)
-				if (strcmp(p->lnames[l], p->feat.label) == 0)
-					f = feature_of(&p->feat, p->lvals[l]);
+				if (strcmp(t_lnames[l], p->feat.label) == 0)
+					f = feature_of(&p->feat, t_lvals[l]);
 		double tv;
 		switch (parts[k]) {
 		case PART_COUNTER:
@@ -848,9 +858,9 @@ static void add_vanished(struct cn_promtext *p)
 			w->value += e->last + e->offset;
 			break;
 		case PART_BUCKET:
-			slot = cn_hist_slot(&w->h, e->le);
+			slot = cn_hist_slot(w->h, e->le);
 			if (slot >= 0)
-				w->h.count[slot] += e->last + e->offset;
+				w->h->count[slot] += e->last + e->offset;
 			break;
 		case PART_SUM:
 			if (w->have_sum)
@@ -889,7 +899,7 @@ void cn_promtext_end(struct cn_promtext *p, struct cn_sample *out)
 			*counter[k] = w->value;
 			continue;
 		}
-		*hist[k] = w->h;
+		*hist[k] = *w->h;
 		hist[k]->sum = w->have_sum ? w->sum * w->unit : NAN;
 		if (cn_hist_finish(hist[k], w->sel->name, why, sizeof why) < 0) {
 			cn_sample_reset(out);
