@@ -10,6 +10,7 @@
 
 #include "canary/clock.h"
 #include "canary/err.h"
+#include "canary/metrics-t.h"
 #include "canary/policy-t.h"
 #include "canary/service-t.h"
 
@@ -40,12 +41,24 @@ struct daemon_config {
 	int64_t gc_older_than_ms;    /* retention (--gc-older-than): 0 off, else collect hourly */
 };
 
-/* What the daemon caches per rollout it owns: parsed pinned policy and service, open adapters. */
+/* A parsed policy version, shared by the contexts of the rollouts that pin it (a stored version never changes). */
+struct policy_ref {
+	struct policy_ref *next;
+	int64_t policy_id;
+	int refs;
+	struct cn_policy policy;
+};
+
+/* What the daemon caches per rollout it owns: its pinned policy (shared), open adapters, the service's slot costs.
+ * About 200 bytes here and a few kB in the adapters: the parsed service (43 kB) is kept only while a pre-flight may
+ * still need it, so 10,000 rollouts do not cost 10,000 parsed services. */
 struct rollout_ctx {
 	int64_t id;
 	int64_t policy_id;
-	struct cn_policy policy;
-	struct cn_service service;
+	struct policy_ref *pref;
+	const struct cn_policy *policy;    /* &pref->policy */
+	struct cn_service *service;        /* owned; only while pending with a pre-flight, else NULL */
+	struct cn_cost cost[2];            /* each slot's cost from the service file (cn_service_slot_cost) */
 	struct cn_gateway *gw;
 	struct cn_metrics *metrics;        /* a read may be in flight in the daemon's group */
 	struct cn_rollout_row *row;        /* the row as of the last turn, for the tick when the read finishes */
@@ -107,6 +120,7 @@ struct daemon {
 	struct cn_store *store;
 	struct rollout_ctx *ctx;
 	int nctx, capctx;
+	struct policy_ref *policies;    /* parsed policy versions the contexts share */
 	struct daemon_stats stats;
 	volatile sig_atomic_t *stop;
 	struct cn_metrics_group *group; /* every read in flight */

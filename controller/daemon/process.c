@@ -55,14 +55,59 @@ static enum scrape_cause scrape_cause_of(const char *why)
 	return SCRAPE_PAGE;
 }
 
-static void ctx_free(struct rollout_ctx *c)
+/* The parsed policy version policy_id, from source when no context has it yet; NULL with err if it does not load. */
+static struct policy_ref *policy_get(struct daemon *d, int64_t policy_id, const char *source, struct cn_err *err)
+{
+	for (struct policy_ref *p = d->policies; p; p = p->next)
+		if (p->policy_id == policy_id) {
+			p->refs++;
+			return p;
+		}
+	if (!source) {
+		cn_fail(err, CN_EINTERNAL, "policy %lld: its source was not read", (long long)policy_id);
+		return NULL;
+	}
+	struct policy_ref *p = calloc(1, sizeof *p);
+	if (!p) {
+		cn_fail(err, CN_EINTERNAL, "out of memory");
+		return NULL;
+	}
+	if (cn_policy_parse(source, strlen(source), "stored policy", &p->policy, err) < 0) {
+		free(p);
+		return NULL;
+	}
+	p->policy_id = policy_id;
+	p->refs = 1;
+	p->next = d->policies;
+	d->policies = p;
+	return p;
+}
+
+static void policy_put(struct daemon *d, struct policy_ref *ref)
+{
+	if (!ref || --ref->refs > 0)
+		return;
+	for (struct policy_ref **pp = &d->policies; *pp; pp = &(*pp)->next)
+		if (*pp == ref) {
+			*pp = ref->next;
+			break;
+		}
+	free(ref);
+}
+
+static void ctx_free(struct daemon *d, struct rollout_ctx *c)
 {
 	cn_metrics_close(c->metrics); /* cancels a read in flight */
 	cn_gateway_close(c->gw);
 	cn_rollout_row_free(c->row);
+	free(c->service);
+	policy_put(d, c->pref);
 	c->gw = NULL;
 	c->metrics = NULL;
 	c->row = NULL;
+	c->service = NULL;
+	c->pref = NULL;
+	c->policy = NULL;
 }
 
 void daemon_ctx_gc(struct daemon *d, int64_t mono, bool all)
@@ -72,7 +117,7 @@ void daemon_ctx_gc(struct daemon *d, int64_t mono, bool all)
 		/* a context with a read in flight is in use, however long the endpoint takes */
 		bool busy = cn_metrics_busy(d->ctx[i].metrics) || d->ctx[i].recording > 0;
 		if (all || (!busy && mono - d->ctx[i].last_seen_ms > 4 * d->cfg.lease_ms))
-			ctx_free(&d->ctx[i]);
+			ctx_free(d, &d->ctx[i]);
 		else
 			d->ctx[k++] = d->ctx[i];
 	}
@@ -84,7 +129,7 @@ static void ctx_drop(struct daemon *d, int64_t id)
 {
 	for (int i = 0; i < d->nctx; i++)
 		if (d->ctx[i].id == id) {
-			ctx_free(&d->ctx[i]);
+			ctx_free(d, &d->ctx[i]);
 			d->ctx[i] = d->ctx[--d->nctx];
 			break;
 		}
@@ -120,23 +165,41 @@ static struct rollout_ctx *ctx_get(struct daemon *d, const struct cn_rollout_row
 	memset(c, 0, sizeof *c);
 	c->id = row->id;
 	c->policy_id = row->policy_id;
-	if (cn_policy_parse(row->policy_source, strlen(row->policy_source), "stored policy", &c->policy, err) < 0 ||
-	    cn_service_parse(row->service_source, strlen(row->service_source), "stored service", &c->service, err) <
-		    0)
-		return NULL;
-	c->gw = cn_gateway_open(&c->service, err);
-	if (!c->gw)
-		return NULL;
-	cn_gateway_set_candidate(c->gw, row->candidate_slot); /* the command gateway's {candidate_*} */
-	c->metrics = cn_metrics_open(&c->service, err);
-	if (!c->metrics) {
-		cn_gateway_close(c->gw);
+	struct cn_service *svc = malloc(sizeof *svc);
+	if (!svc) {
+		cn_fail(err, CN_EINTERNAL, "out of memory");
 		return NULL;
 	}
+	if (!row->service_source) {
+		cn_fail(err, CN_EINTERNAL, "rollout %lld: its service's source was not read", (long long)row->id);
+		goto fail;
+	}
+	if (!(c->pref = policy_get(d, row->policy_id, row->policy_source, err)))
+		goto fail;
+	c->policy = &c->pref->policy;
+	if (cn_service_parse(row->service_source, strlen(row->service_source), "stored service", svc, err) < 0)
+		goto fail;
+	if (!(c->gw = cn_gateway_open(svc, err)))
+		goto fail;
+	cn_gateway_set_candidate(c->gw, row->candidate_slot); /* the command gateway's {candidate_*} */
+	if (!(c->metrics = cn_metrics_open(svc, err)))
+		goto fail;
+	cn_service_slot_cost(svc, 0, &c->cost[0]);
+	cn_service_slot_cost(svc, 1, &c->cost[1]);
+	/* the gateway and the reader keep what they need; the pre-flight (which runs before step 1) reads more */
+	if (row->phase == CN_PHASE_PENDING && c->policy->preflight.enabled)
+		c->service = svc;
+	else
+		free(svc);
 	c->last_seen_ms = cn_mono_ms();
 	d->nctx++;
 	atomic_store(&d->stats.rollouts_owned, (unsigned long long)d->nctx);
 	return c;
+fail:
+	free(svc);
+	c->service = NULL;
+	ctx_free(d, c);
+	return NULL;
 }
 
 static void shares(const struct cn_rollout_row *row, double cand, double pct[2])
@@ -271,12 +334,12 @@ static void state_of(const struct cn_rollout_row *row, struct cn_rollout_state *
 static int check_approver(const struct rollout_ctx *c, const struct cn_rollout_row *row,
 			  const struct cn_command_row *cmd, struct cn_err *err)
 {
-	if (cmd->kind != CN_CMD_APPROVE || !c->policy.approver_must_differ || strcmp(cmd->actor, row->created_by) != 0)
+	if (cmd->kind != CN_CMD_APPROVE || !c->policy->approver_must_differ || strcmp(cmd->actor, row->created_by) != 0)
 		return 0;
 	return cn_fail(err, CN_EPERM,
 		       "permission denied: '%s' started rollout %lld and policy '%s' requires a different approver "
 		       "(approval.distinct_approver); ask another operator to approve",
-		       cmd->actor, (long long)row->id, c->policy.name);
+		       cmd->actor, (long long)row->id, c->policy->name);
 }
 
 /* Applies the pending commands in order; *handled counts them. Sets *tick_now when an approval was accepted: the next
@@ -298,12 +361,12 @@ static int run_commands(struct daemon *d, struct rollout_ctx *c, struct cn_rollo
 		if (!res)
 			return cn_fail(err, CN_EINTERNAL, "out of memory");
 		CN_CRASH_POINT("command");
-		int crc = cn_command(&c->policy, &cur, cmds[i].kind, daemon_now(d), res, &cerr);
+		int crc = cn_command(c->policy, &cur, cmds[i].kind, daemon_now(d), res, &cerr);
 		if (crc == 0)
 			crc = check_approver(c, row, &cmds[i], &cerr);
 		struct cn_record rec = {
-			.row = row, .policy = &c->policy, .res = res, .command = &cmds[i],
-			.command_error = crc < 0 ? cerr.msg : NULL, .next_tick_ms = c->policy.analysis.interval_ms,
+			.row = row, .policy = c->policy, .res = res, .command = &cmds[i],
+			.command_error = crc < 0 ? cerr.msg : NULL, .next_tick_ms = c->policy->analysis.interval_ms,
 			.owner = d->cfg.owner,
 		};
 		CN_CRASH_POINT("mid_record");
@@ -341,7 +404,7 @@ static int gateway_hold(struct daemon *d, struct rollout_ctx *c, const struct cn
 	int64_t now = daemon_now(d);
 	if (c->gw_down_since_ms == 0)
 		c->gw_down_since_ms = now;
-	int64_t limit = c->policy.analysis.inconclusive_timeout_ms > 0 ? c->policy.analysis.inconclusive_timeout_ms
+	int64_t limit = c->policy->analysis.inconclusive_timeout_ms > 0 ? c->policy->analysis.inconclusive_timeout_ms
 								   : GATEWAY_DEFAULT_LIMIT_MS;
 	int64_t lasted = now - c->gw_down_since_ms;
 	bool active = row->phase == CN_PHASE_PENDING || row->phase == CN_PHASE_PROGRESSING ||
@@ -350,7 +413,7 @@ static int gateway_hold(struct daemon *d, struct rollout_ctx *c, const struct cn
 	if (daemon_fd_exhausted(msg)) {
 		/* canaryd's shortage, not the gateway's: hold (no pause for a person) until descriptors are free */
 		daemon_fd_reason(why, sizeof why);
-		return cn_store_hold(d->store, row->id, d->cfg.owner, why, c->policy.analysis.interval_ms, err);
+		return cn_store_hold(d->store, row->id, d->cfg.owner, why, c->policy->analysis.interval_ms, err);
 	}
 	if (active && lasted >= limit) {
 		struct cn_rollout_state cur;
@@ -360,7 +423,7 @@ static int gateway_hold(struct daemon *d, struct rollout_ctx *c, const struct cn
 			return cn_fail(err, CN_EINTERNAL, "out of memory");
 		state_of(row, &cur);
 		cur.phase = row->phase;
-		int rc = cn_command(&c->policy, &cur, CN_CMD_PAUSE, now, res, &cerr);
+		int rc = cn_command(c->policy, &cur, CN_CMD_PAUSE, now, res, &cerr);
 		if (rc == 0) {
 			char d1[32], d2[32];
 			cn_format_duration(lasted - lasted % 1000, d1, sizeof d1); /* whole seconds read better */
@@ -370,8 +433,8 @@ static int gateway_hold(struct daemon *d, struct rollout_ctx *c, const struct cn
 				 "inconclusive_timeout): %s; resume once it answers", d1, d2, msg);
 			res->set_weight = false;
 			struct cn_record rec = {
-				.row = row, .policy = &c->policy, .res = res,
-				.next_tick_ms = c->policy.analysis.interval_ms, .owner = d->cfg.owner,
+				.row = row, .policy = c->policy, .res = res,
+				.next_tick_ms = c->policy->analysis.interval_ms, .owner = d->cfg.owner,
 			};
 			CN_CRASH_POINT("mid_record");
 			rc = cn_store_record(d->store, &rec, err);
@@ -388,7 +451,7 @@ static int gateway_hold(struct daemon *d, struct rollout_ctx *c, const struct cn
 	/* (an ended rollout keeps its reason in the row; the hold's audit event says why its weight is unconfirmed) */
 	snprintf(why, sizeof why, "%s: gateway unavailable: %s", row->phase == CN_PHASE_PAUSED ? "paused" : "holding",
 		 msg);
-	return cn_store_hold(d->store, row->id, d->cfg.owner, why, c->policy.analysis.interval_ms, err);
+	return cn_store_hold(d->store, row->id, d->cfg.owner, why, c->policy->analysis.interval_ms, err);
 }
 
 bool daemon_turn_idle(struct daemon *d, int64_t id)
@@ -510,8 +573,18 @@ int daemon_turn(struct daemon *d, int64_t id, bool due, struct cn_rollout_row *r
 		goto out;
 	}
 	/* a pre-flight first (preflight.c): step 1 waits until it passed; meanwhile the loop goes on */
-	if (row->phase == CN_PHASE_PENDING && c->policy.preflight.enabled) {
-		int pr = daemon_preflight_turn(d, &c->policy, &c->service, row, err);
+	if (row->phase != CN_PHASE_PENDING && c->service) {
+		free(c->service); /* past its pre-flight */
+		c->service = NULL;
+	}
+	if (row->phase == CN_PHASE_PENDING && c->policy->preflight.enabled) {
+		if (!c->service) {
+			/* (a context built before the policy asked: cannot happen, a pinned version never changes) */
+			rc = cn_fail(err, CN_EINTERNAL, "rollout %lld: its service was not kept for the pre-flight",
+				     (long long)id);
+			goto out;
+		}
+		int pr = daemon_preflight_turn(d, c->policy, c->service, row, err);
 		if (pr != 0) {
 			did = 1;
 			rc = pr < 0 ? pr : 0;
@@ -570,8 +643,8 @@ int daemon_tick_ready(struct daemon *d, struct cn_metrics *m, struct cn_err *err
 	int cand = row->candidate_slot;
 	obs->baseline = s[1 - cand];
 	obs->candidate = s[cand];
-	cn_service_slot_cost(&c->service, 1 - cand, &obs->baseline.cost);
-	cn_service_slot_cost(&c->service, cand, &obs->candidate.cost);
+	obs->baseline.cost = c->cost[1 - cand];
+	obs->candidate.cost = c->cost[cand];
 	if (!obs->baseline.ok || !obs->candidate.ok)
 		atomic_fetch_add(&d->stats.metrics_errors, 1);
 	for (int k = 0; k < 2; k++)
@@ -582,14 +655,14 @@ int daemon_tick_ready(struct daemon *d, struct cn_metrics *m, struct cn_err *err
 		char why[CN_ERR_MSG_MAX];
 		daemon_fd_check("metrics", daemon_fd_exhausted(obs->baseline.why) ? obs->baseline.why : obs->candidate.why);
 		daemon_fd_reason(why, sizeof why);
-		rc = cn_store_hold(d->store, c->id, d->cfg.owner, why, c->policy.analysis.interval_ms, err);
+		rc = cn_store_hold(d->store, c->id, d->cfg.owner, why, c->policy->analysis.interval_ms, err);
 		goto out;
 	}
 	int64_t t = daemon_now(d);
 	if (row->next_tick_ms > 0)
 		daemon_hist_observe(&d->stats.lateness, t > row->next_tick_ms ? (double)(t - row->next_tick_ms) / 1000.0 : 0);
 	obs->at_ms = t;
-	cn_tick(&c->policy, cur, obs, t, res);
+	cn_tick(c->policy, cur, obs, t, res);
 	/* recorded with the others that finished in this pass, in one round trip (daemon_flush_ticks) */
 	struct pending_tick *p = &d->pend[d->npend++];
 	p->id = c->id;
@@ -681,8 +754,8 @@ void daemon_flush_ticks(struct daemon *d, bool force)
 		d->pend[k] = moved;
 		ctxs[k] = c;
 		recs[k] = (struct cn_record){
-			.row = d->pend[k].row, .policy = &c->policy, .res = d->pend[k].res, .obs = d->pend[k].obs,
-			.next_tick_ms = c->policy.analysis.interval_ms, .owner = d->cfg.owner,
+			.row = d->pend[k].row, .policy = c->policy, .res = d->pend[k].res, .obs = d->pend[k].obs,
+			.next_tick_ms = c->policy->analysis.interval_ms, .owner = d->cfg.owner,
 		};
 		k++;
 	}
