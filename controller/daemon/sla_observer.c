@@ -24,18 +24,31 @@
 #include "daemon_fd_int.h"
 #include "daemon_int.h"
 
-#define SLA_MAX_SERVICES 1024
+/* A histogram as kept between two boundaries: only the buckets it has (a struct cn_histogram holds 64). */
+struct kept_hist {
+	int n;          /* buckets; 0: none */
+	double sum;
+	double *lc;     /* n upper bounds, then n cumulative counts */
+};
+
+/* One slot's reading at a boundary: what a minute's deltas need, about 100 bytes and the buckets (a struct
+ * cn_sample is 3.8 kB, and the observer keeps one per slot of every service). */
+struct reading {
+	bool ok;
+	double requests, errors;
+	struct kept_hist lat, ttft;
+};
 
 /* What the observer keeps per service between two boundaries. */
 struct watched {
 	char name[CN_NAME_MAX];
 	int64_t version_id;
-	struct cn_service *svc;
 	struct cn_metrics *m;
+	char slot[2][CN_NAME_MAX];      /* the slots' names, for notes */
+	struct cn_sla_contract *sla;    /* owned; NULL when the service has no SLA objectives */
 	int live_slot;
 	int64_t base_k;            /* the boundary of the base reading; -1: none */
-	struct cn_sample base[2];
-	struct cn_sample cur[2];
+	struct reading base[2];
 	bool read;                 /* this turn's read was started */
 	bool seen;                 /* still a service (this turn's list) */
 };
@@ -47,14 +60,69 @@ struct observer {
 	struct watched *w;
 	size_t n, cap;
 	int64_t minute_ms;
+	bool warned_alloc;         /* out of memory for the watched list was logged */
 };
+
+static void hist_keep(struct kept_hist *k, const struct cn_histogram *h)
+{
+	int n = h->nbuckets > 0 && h->nbuckets <= CN_MAX_BUCKETS ? h->nbuckets : 0;
+	if (n != k->n) {
+		free(k->lc);
+		k->lc = n ? malloc(2 * (size_t)n * sizeof *k->lc) : NULL;
+		k->n = k->lc ? n : 0;
+	}
+	k->sum = h->sum;
+	for (int i = 0; i < k->n; i++) {
+		k->lc[i] = h->le[i];
+		k->lc[k->n + i] = h->count[i];
+	}
+}
+
+static void hist_load(struct cn_histogram *h, const struct kept_hist *k)
+{
+	h->nbuckets = k->n;
+	h->sum = k->sum;
+	for (int i = 0; i < k->n; i++) {
+		h->le[i] = k->lc[i];
+		h->count[i] = k->lc[k->n + i];
+	}
+}
+
+/* Keeps sample s as r (a histogram out of memory is kept as none: that minute has no latency figure). */
+static void reading_keep(struct reading *r, const struct cn_sample *s)
+{
+	r->ok = s->ok;
+	r->requests = s->requests;
+	r->errors = s->errors;
+	hist_keep(&r->lat, &s->latency);
+	hist_keep(&r->ttft, &s->ttft);
+}
+
+/* Back into the fields of s that slot_minute reads. */
+static void reading_load(struct cn_sample *s, const struct reading *r)
+{
+	s->ok = r->ok;
+	s->requests = r->requests;
+	s->errors = r->errors;
+	hist_load(&s->latency, &r->lat);
+	hist_load(&s->ttft, &r->ttft);
+}
+
+static void reading_free(struct reading *r)
+{
+	free(r->lat.lc);
+	free(r->ttft.lc);
+	memset(r, 0, sizeof *r);
+}
 
 static void watched_free(struct watched *w)
 {
 	cn_metrics_close(w->m);
-	free(w->svc);
+	free(w->sla);
+	reading_free(&w->base[0]);
+	reading_free(&w->base[1]);
 	w->m = NULL;
-	w->svc = NULL;
+	w->sla = NULL;
 }
 
 /* The watched entry of target t: found, or new; its reader reopened when the service's version changed. NULL when
@@ -68,9 +136,15 @@ static struct watched *watch(struct observer *o, const struct cn_sla_target *t)
 	if (!w) {
 		if (o->n == o->cap) {
 			size_t cap = o->cap ? o->cap * 2 : 16;
-			struct watched *nw = cap <= SLA_MAX_SERVICES ? realloc(o->w, cap * sizeof *nw) : NULL;
-			if (!nw)
+			struct watched *nw = realloc(o->w, cap * sizeof *nw);
+			if (!nw) {
+				if (!o->warned_alloc)
+					dlog("error", "sla.error", dstr("service", t->name),
+					     dstr("error", "out of memory for the services the SLA ledger watches; "
+						  "services beyond this one get no ledger minutes until memory is freed"));
+				o->warned_alloc = true;
 				return NULL;
+			}
 			o->w = nw;
 			o->cap = cap;
 		}
@@ -81,18 +155,26 @@ static struct watched *watch(struct observer *o, const struct cn_sla_target *t)
 	}
 	w->seen = true;
 	w->live_slot = t->live_slot;
-	if (w->svc && w->version_id == t->version_id)
+	if (w->m && w->version_id == t->version_id)
 		return w;
 	watched_free(w);
 	w->base_k = -1; /* another version may read other series: start again */
 	struct cn_err err = {0};
-	if (!(w->svc = calloc(1, sizeof *w->svc)) || !t->source ||
-	    cn_service_parse(t->source, strlen(t->source), "stored service", w->svc, &err) < 0 ||
-	    !(w->m = cn_metrics_open(w->svc, &err))) {
+	struct cn_service *svc = calloc(1, sizeof *svc);
+	if (!svc || !t->source || cn_service_parse(t->source, strlen(t->source), "stored service", svc, &err) < 0 ||
+	    !(w->m = cn_metrics_open(svc, &err)) ||
+	    (svc->sla.nobjectives > 0 && !(w->sla = malloc(sizeof *w->sla)))) {
 		dlog("error", "sla.error", dstr("service", t->name), dstr("error", err.msg[0] ? err.msg : "out of memory"));
 		watched_free(w);
+		free(svc);
 		return NULL;
 	}
+	/* the reader keeps what it reads; of the service only the slots' names and the SLA stay */
+	for (int i = 0; i < 2; i++)
+		snprintf(w->slot[i], sizeof w->slot[i], "%s", svc->slots[i].name);
+	if (w->sla)
+		*w->sla = svc->sla;
+	free(svc);
 	w->version_id = t->version_id;
 	return w;
 }
@@ -157,7 +239,7 @@ static char *miss_json(const struct watched *w, const struct cn_sla_objective *o
 	char ws[32], we[32], vt[64], lt[64];
 	double limit = ob->metric == CN_SLA_AVAILABILITY ? ob->min : (double)ob->max_ms / 1000.0;
 	json_t *o = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:f, s:f, s:i, s:I}", "contract",
-			      w->svc->sla.name, "objective", ob->name, "metric", cn_sla_metric_name(ob->metric), "window",
+			      w->sla->name, "objective", ob->name, "metric", cn_sla_metric_name(ob->metric), "window",
 			      ob->window, "window_start", iso_time(start_us, ws, sizeof ws), "window_end",
 			      iso_time(end_us, we, sizeof we), "state", cn_sla_wstate_name(win->state), "value_text",
 			      cn_sla_value_text(ob, win->value, "no requests", vt, sizeof vt), "limit_text",
@@ -180,7 +262,9 @@ static char *miss_json(const struct watched *w, const struct cn_sla_objective *o
  * by the report, not here. Returns 0 or -code. */
 static int judge_closed_windows(struct observer *o, struct watched *w, int64_t m, struct cn_err *err)
 {
-	const struct cn_sla_contract *c = &w->svc->sla;
+	const struct cn_sla_contract *c = w->sla;
+	if (!c)
+		return 0;
 	int64_t longest = 0, unit_us = o->minute_ms * 1000;
 	for (int i = 0; i < c->nobjectives; i++) {
 		int64_t per = c->objectives[i].window_ms / CN_SLA_MINUTE_MS;
@@ -255,8 +339,8 @@ out:
 	return rc;
 }
 
-/* Records service w's minute k - 1 from the readings at boundaries k - 1 (base) and k (cur). */
-static void record_minute(struct observer *o, struct watched *w, int64_t k)
+/* Records service w's minute k - 1 from the readings at boundaries k - 1 (w->base) and k (cur). */
+static void record_minute(struct observer *o, struct watched *w, int64_t k, const struct cn_sample cur[2])
 {
 	struct cn_histogram lat = {.nbuckets = 0}, ttft = {.nbuckets = 0};
 	bool lat_ok = true, ttft_ok = true;
@@ -264,16 +348,19 @@ static void record_minute(struct observer *o, struct watched *w, int64_t k)
 	char note[CN_WHY_MAX + 64] = "";
 	struct cn_sla_record rec = {.data = true};
 	int live = w->live_slot == 1 ? 1 : 0;
-	const char *why = slot_minute(&w->base[live], &w->cur[live], &req, &errs, &lat, &lat_ok, &ttft, &ttft_ok);
+	static _Thread_local struct cn_sample base[2]; /* 7.6 kB: not on the thread's stack */
+	reading_load(&base[0], &w->base[0]);
+	reading_load(&base[1], &w->base[1]);
+	const char *why = slot_minute(&base[live], &cur[live], &req, &errs, &lat, &lat_ok, &ttft, &ttft_ok);
 	if (why) {
-		snprintf(note, sizeof note, "live slot %s: %s", w->svc->slots[live].name, why);
+		snprintf(note, sizeof note, "live slot %s: %s", w->slot[live], why);
 		rec = (struct cn_sla_record){.data = false, .note = note};
 	} else {
 		/* the idle slot counts when it answers both times (a rollout's candidate takes traffic there) */
 		double r2 = req, e2 = errs;
 		struct cn_histogram l2 = lat, t2 = ttft;
 		bool lok = lat_ok, tok = ttft_ok;
-		if (!slot_minute(&w->base[1 - live], &w->cur[1 - live], &r2, &e2, &l2, &lok, &t2, &tok)) {
+		if (!slot_minute(&base[1 - live], &cur[1 - live], &r2, &e2, &l2, &lok, &t2, &tok)) {
 			req = r2;
 			errs = e2;
 			lat = l2;
@@ -289,7 +376,7 @@ static void record_minute(struct observer *o, struct watched *w, int64_t k)
 	struct cn_err err = {0};
 	int64_t minute_us = (k - 1) * o->minute_ms * 1000;
 	/* with a contract, the minute and the windows it closes are one transaction */
-	bool judge = w->svc->sla.nobjectives > 0;
+	bool judge = w->sla != NULL;
 	int rc = judge ? cn_store_begin(o->st, &err) : 0;
 	if (rc == 0)
 		rc = cn_store_sla_record(o->st, w->name, minute_us, &rec, &err);
@@ -318,7 +405,7 @@ static void turn(struct observer *o, const struct cn_sla_targets *t, int64_t k)
 	struct cn_err err = {0};
 	for (size_t i = 0; i < o->n; i++)
 		o->w[i].read = false;
-	for (size_t i = 0; i < t->n && i < SLA_MAX_SERVICES; i++) {
+	for (size_t i = 0; i < t->n; i++) {
 		struct watched *w = watch(o, &t->items[i]);
 		if (!w)
 			continue;
@@ -338,26 +425,22 @@ static void turn(struct observer *o, const struct cn_sla_targets *t, int64_t k)
 			break;
 		}
 	}
-	struct cn_metrics *m;
-	while ((m = cn_metrics_group_next(o->group)) != NULL)
-		for (size_t i = 0; i < o->n; i++)
-			if (o->w[i].m == m)
-				cn_metrics_collect(m, o->w[i].cur);
+	static _Thread_local struct cn_sample cur[2]; /* 7.6 kB: not on the thread's stack */
 	for (size_t i = 0; i < o->n; i++) {
 		struct watched *w = &o->w[i];
 		if (!w->read)
 			continue;
-		if (cn_metrics_busy(w->m)) { /* stopped or out of time: no reading at this boundary */
+		w->read = false;
+		if (cn_metrics_collect(w->m, cur) < 0) { /* stopped or out of time: no reading at this boundary */
 			cn_metrics_cancel(w->m);
 			w->base_k = -1;
 			continue;
 		}
 		if (w->base_k == k - 1)
-			record_minute(o, w, k);
-		w->base[0] = w->cur[0];
-		w->base[1] = w->cur[1];
+			record_minute(o, w, k, cur);
+		reading_keep(&w->base[0], &cur[0]);
+		reading_keep(&w->base[1], &cur[1]);
 		w->base_k = k;
-		w->read = false;
 	}
 }
 
