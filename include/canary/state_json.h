@@ -31,7 +31,8 @@ json_t *cn_econ_view_to_json(const struct cn_econ_view *v);
  * whose SLO is an economics one, so the tick's audit event carries it. Nothing without a breakdown. */
 void cn_slo_results_add_econ(json_t *slos, const struct cn_policy *p, const struct cn_econ_view *v);
 
-/* A double as JSON: a real, or null for NaN and infinities (JSON has neither). Returns a new reference. */
+/* A double as JSON: an integer when it is a whole number below 2^53, else a real, or null for NaN and infinities
+ * (JSON has neither). Returns a new reference. */
 json_t *cn_json_real(double v);
 /* The inverse: null -> NAN; a number -> its value. */
 double cn_json_get_real(const json_t *j);
