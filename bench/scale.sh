@@ -19,7 +19,8 @@
 #   step every 3 ticks) and adds the replica figures: ticks per replica and their spread, rollouts ticked by two;
 #   replica1 SIGKILLed: time until each rollout it held ticks again, the survivors' spread; from the audit of every
 #   rollout, steps applied out of order, twice or skipped, and ticks closer than the interval (two replicas at once);
-#   SCALE_PAGE_BYTES=1048576 pads every page to 1 MB; SCALE_INTERVAL (default 10s); SCALE_CANARYD_ARGS.
+#   SCALE_PAGE_BYTES=1048576 pads every page to 1 MB; SCALE_INTERVAL (default 10s); SCALE_CANARYD_ARGS;
+#   SCALE_CANARYD_PREFIX runs canaryd under a tool (e.g. "valgrind --tool=massif --massif-out-file=/tmp/m.out").
 # The machine is shared: the load average is printed next to the figures. A sanitizer build measures the sanitizer.
 source "$(dirname "${BASH_SOURCE[0]}")/../tests/e2e/lib.bash"
 source "$(dirname "${BASH_SOURCE[0]}")/../tests/e2e/farm_lib.bash"
@@ -100,7 +101,8 @@ METRICS_PORTS=()
 for ((r = 1; r <= REPLICAS; r++)); do
 	mp=$(free_port)
 	METRICS_PORTS+=("$mp")
-	"$CANARYD" --id "replica$r" --listen "127.0.0.1:$mp" --lease 15000 --poll 500 ${SCALE_CANARYD_ARGS:-} \
+	# shellcheck disable=SC2086 # a prefix of words, e.g. "valgrind --tool=massif"
+	${SCALE_CANARYD_PREFIX:-} "$CANARYD" --id "replica$r" --listen "127.0.0.1:$mp" --lease 15000 --poll 500 ${SCALE_CANARYD_ARGS:-} \
 		>>"$E2E_DIR/canaryd$r.log" 2>&1 &
 	E2E_PIDS+=($!)
 	PIDS+=($!)
@@ -180,25 +182,41 @@ echo "by table (now):       $(sql "SELECT string_agg(relname || ' ' || pg_size_p
 
 if [ "$ABORTS" -gt 0 ]; then
 	: >"$E2E_DIR/aborts"
+	: >"$E2E_DIR/abort_cli"
 	for ((k = 1; k <= ABORTS; k++)); do
 		i=$((k * N / (ABORTS + 1)))
 		[ "$i" -ge 1 ] || i=1
 		id=$(sql "SELECT id FROM rollouts WHERE service = 'svc$i'")
+		# HAProxy is asked while canaryctl runs (canaryctl itself returns once canaryd confirmed the weight)
 		a0=$(date +%s%N)
-		"$CTL" rollout abort "$id" --reason "bench: abort under load" >/dev/null 2>>"$E2E_DIR/cli.log" ||
-			{ log "abort of svc$i failed: $(tail -1 "$E2E_DIR/cli.log")"; continue; }
+		"$CTL" rollout abort "$id" --reason "bench: abort under load" >/dev/null 2>>"$E2E_DIR/cli.log" &
+		ctl=$!
 		w=
 		for _ in $(seq 1 2000); do
 			w=$(hap "$ADMIN" "get weight svc$i/green" | awk '{print $1}')
 			[ "$w" = 0 ] && break
-			sleep 0.005
+			sleep 0.002
 		done
 		a1=$(date +%s%N)
+		wait "$ctl" || { log "abort of svc$i failed: $(tail -1 "$E2E_DIR/cli.log")"; continue; }
+		a2=$(date +%s%N)
 		[ "$w" = 0 ] && echo $(((a1 - a0) / 1000000)) >>"$E2E_DIR/aborts"
+		echo $(((a2 - a0) / 1000000)) >>"$E2E_DIR/abort_cli"
 	done
 	echo "abort -> weight 0:    $(sort -n "$E2E_DIR/aborts" | awk '{v[NR] = $1} END {if (NR == 0) {print "none reached 0"; exit}
 		i50 = int(NR * 0.5 + 0.5); i99 = int(NR * 0.99 + 0.5); if (i50 < 1) i50 = 1; if (i99 < 1) i99 = 1
 		printf "p50 %d ms, p99 %d ms, max %d ms (%d aborts, from launching canaryctl)", v[i50], v[i99], v[NR], NR}')"
+	echo "canaryctl abort exits: $(sort -n "$E2E_DIR/abort_cli" | awk '{v[NR] = $1} END {if (NR == 0) {print "none"; exit}
+		i50 = int(NR * 0.5 + 0.5); if (i50 < 1) i50 = 1; i99 = int(NR * 0.99 + 0.5); if (i99 < 1) i99 = 1
+		printf "p50 %d ms, p99 %d ms (accepted and weight 0 confirmed)", v[i50], v[i99]}')"
+	# where an abort's time goes, by the database's clock: queued -> recorded by canaryd -> gateway confirmed
+	echo "abort, by the database: $(sql "SELECT format('queued -> recorded p50 %s ms, max %s ms; recorded -> weight confirmed p50 %s ms, max %s ms',
+		round(percentile_cont(0.5) WITHIN GROUP (ORDER BY q)), round(max(q)),
+		round(percentile_cont(0.5) WITHIN GROUP (ORDER BY r)), round(max(r)))
+		FROM (SELECT extract(epoch FROM c.handled_at - c.created_at) * 1000 AS q,
+		             extract(epoch FROM (SELECT min(e.at) FROM audit_events e WHERE e.rollout_id = c.rollout_id
+		                 AND e.kind = 'weight.confirmed' AND e.at >= c.handled_at) - c.handled_at) * 1000 AS r
+		      FROM commands c WHERE c.kind = 'abort' AND c.reason LIKE 'bench:%') x")"
 fi
 
 if [ "$REPLICAS" -gt 1 ]; then

@@ -642,9 +642,12 @@ static bool abort_confirmed(struct cn_store *st, int64_t id)
 		cn_rollout_row_free(row);
 		if (ok)
 			return true;
-		if (cn_mono_ms() - start >= ABORT_CONFIRM_MS)
+		int64_t waited = cn_mono_ms() - start;
+		if (waited >= ABORT_CONFIRM_MS)
 			break;
-		usleep(POLL_MS * 1000);
+		/* the gateway usually confirms within tens of milliseconds of the accept: look often at first (the
+		 * operator, or a pipeline step, waits on this), then every POLL_MS */
+		usleep((waited < 1000 ? COMMAND_POLL_MS : POLL_MS) * 1000);
 	}
 	char why[600];
 	gateway_hold_reason(st, id, why, sizeof why);
