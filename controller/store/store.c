@@ -237,8 +237,10 @@ static uint64_t fnv1a(const char *t)
 	return h;
 }
 
-/* The cache slot of sql, prepared now if it is new and there is room; -1: run it unprepared. */
-static int prepared_index(struct cn_store *s, const char *sql)
+/* The cache slot of sql, prepared now if it is new and there is room; -1: run it unprepared. A PREPARE that failed
+ * inside a transaction aborted it: then *failed is its result (the real error, e.g. a missing table), which the caller
+ * reports instead of running the statement into "current transaction is aborted". */
+static int prepared_index(struct cn_store *s, const char *sql, PGresult **failed)
 {
 	uint64_t h = fnv1a(sql);
 	for (int i = 0; i < s->nprep; i++)
@@ -256,12 +258,16 @@ static int prepared_index(struct cn_store *s, const char *sql)
 	s->round_trips++;
 	PGresult *r = PQprepare(s->conn, name, sql, 0, NULL);
 	bool ok = r && PQresultStatus(r) == PGRES_COMMAND_OK;
-	PQclear(r);
 	if (!ok) {
-		/* a statement Postgres cannot prepare (or a failure the execution will report in its words) */
+		/* a statement Postgres cannot prepare: outside a transaction the execution reports it in its words */
 		free(copy);
+		if (r && ts == PQTRANS_INTRANS && PQtransactionStatus(s->conn) == PQTRANS_INERROR)
+			*failed = r;
+		else
+			PQclear(r);
 		return -1;
 	}
+	PQclear(r);
 	s->prep[s->nprep].hash = h;
 	s->prep[s->nprep].sql = copy;
 	return s->nprep++;
@@ -272,7 +278,7 @@ PGresult *cn_store_exec(struct cn_store *s, const char *what, const char *sql, i
 {
 	CN_BUG_ON(!s || !sql || nparams < 0 || (nparams > 0 && !params));
 	PGresult *res = NULL;
-	int k = nparams > 0 ? prepared_index(s, sql) : -1;
+	int k = nparams > 0 ? prepared_index(s, sql, &res) : -1;
 	char name[16];
 	if (k >= 0) {
 		snprintf(name, sizeof name, "cn_%d", k);

@@ -14,6 +14,7 @@
 
 #include "canary/policy.h"
 #include "canary/store.h"
+#include "canary/store_history.h"
 #include "store_fixture.h"
 
 /* Loads a policy from text written to a temp file; returns the source (the caller frees it). */
@@ -212,12 +213,23 @@ static void test_unmigrated_database(void **state)
 	assert_non_null(s);
 	struct cn_policy_list *list = NULL;
 	int rc = cn_store_policy_list(s, &list, &err);
+	/* a read inside a transaction (the history's snapshot) says the same, not "current transaction is aborted":
+	 * the statement's PREPARE failed first and aborted the transaction, and that failure is what is told */
+	struct cn_err herr = {0};
+	struct cn_history *h = NULL;
+	struct cn_history_filter f = {0};
+	int hrc = cn_store_history(s, &f, &h, &herr);
 	cn_store_close(s);
 	pg_fixture_drop(&empty);
 	assert_int_equal(rc, -CN_EUNAVAIL);
 	assert_null(list);
 	assert_int_equal(err.code, CN_EUNAVAIL);
 	assert_non_null(strstr(err.msg, "run 'canaryctl migrate'"));
+	print_message("history: %s\n", herr.msg);
+	assert_int_equal(hrc, -CN_EUNAVAIL);
+	assert_null(h);
+	assert_non_null(strstr(herr.msg, "relation \"rollouts\" does not exist"));
+	assert_non_null(strstr(herr.msg, "run 'canaryctl migrate'"));
 }
 
 int main(void)
