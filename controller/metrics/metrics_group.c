@@ -81,6 +81,14 @@ static int ready_push(struct cn_metrics_group *g, struct cn_metrics *m)
 	return 0;
 }
 
+/* The read's samples are gone (collected or cancelled), or the read did not start. */
+static void result_drop(struct cn_metrics *m)
+{
+	free(m->result);
+	m->result = NULL;
+	m->group = NULL;
+}
+
 void cn_metrics_cancel(struct cn_metrics *m)
 {
 	if (!m || m->read == CN_READ_IDLE)
@@ -94,7 +102,7 @@ void cn_metrics_cancel(struct cn_metrics *m)
 		ready_remove(g, m);
 	}
 	m->read = CN_READ_IDLE;
-	m->group = NULL;
+	result_drop(m);
 }
 
 void cn_metrics_group_free(struct cn_metrics_group *g)
@@ -118,18 +126,20 @@ int cn_metrics_start(struct cn_metrics *m, struct cn_metrics_group *g, struct cn
 {
 	if (!m || !g || m->read != CN_READ_IDLE)
 		return cn_fail(err, CN_EINTERNAL, "metrics read started twice");
+	if (!(m->result = malloc(2 * sizeof *m->result)))
+		return cn_fail(err, CN_EINTERNAL, "service '%s': out of memory starting a metrics read", m->name);
 	m->group = g;
 	if (!m->ops->start) {
 		/* a synchronous source: read now, and hand the reader out at the next wait */
 		for (int i = 0; i < 2; i++) {
 			cn_sample_reset(&m->result[i]);
 			if (m->ops->sample(m, i, &m->result[i]) < 0) {
-				m->group = NULL;
+				result_drop(m);
 				return cn_fail(err, CN_EINTERNAL, "service '%s': reading metrics failed", m->name);
 			}
 		}
 		if (ready_push(g, m) < 0) {
-			m->group = NULL;
+			result_drop(m);
 			return cn_fail(err, CN_EINTERNAL, "too many finished metric reads waiting to be collected");
 		}
 		return 0;
@@ -137,7 +147,7 @@ int cn_metrics_start(struct cn_metrics *m, struct cn_metrics_group *g, struct cn
 	cn_sample_reset(&m->result[0]);
 	cn_sample_reset(&m->result[1]);
 	if (list_push(&g->fl, &g->nfl, &g->capfl, m) < 0) {
-		m->group = NULL;
+		result_drop(m);
 		return cn_fail(err, CN_EINTERNAL, "too many metric reads in flight");
 	}
 	int rc = m->ops->start(m, g->multi, err);
@@ -145,7 +155,7 @@ int cn_metrics_start(struct cn_metrics *m, struct cn_metrics_group *g, struct cn
 		if (m->ops->cancel)
 			m->ops->cancel(m, g->multi);
 		list_remove(g->fl, &g->nfl, m);
-		m->group = NULL;
+		result_drop(m);
 		return rc;
 	}
 	m->read = CN_READ_INFLIGHT;
@@ -220,6 +230,6 @@ int cn_metrics_collect(struct cn_metrics *m, struct cn_sample out[2])
 	out[0] = m->result[0];
 	out[1] = m->result[1];
 	m->read = CN_READ_IDLE;
-	m->group = NULL;
+	result_drop(m);
 	return 0;
 }

@@ -33,7 +33,8 @@ struct cn_metrics {
 	/* the read driven by a group */
 	struct cn_metrics_group *group;   /* set while not idle */
 	enum cn_read_state read;
-	struct cn_sample result[2];
+	struct cn_sample *result;         /* [2] while a read is in flight or ready (7.6 kB a reader need not hold
+					   * between reads); NULL when idle */
 };
 
 struct cn_metrics *cn_metrics_scrape_open(const struct cn_service *svc, const struct cn_metrics_limits *lim,
