@@ -1,22 +1,29 @@
 /* Reads many services' metrics at once: a group owns one libcurl multi handle, the sources add their transfers to
  * it, and the caller drives it (with one socket of its own, so the daemon hears NOTIFY while pages download). A
  * reader whose read finished waits in the ready list until the caller takes it; each transfer carries its own
- * timeout, so a hung endpoint holds back only its own reader. */
+ * timeout, so a hung endpoint holds back only its own reader. At most GROUP_MAX_INFLIGHT reads are out at once;
+ * more wait in a queue, in order, and begin as others end: the SLA observer starts every service's read at the
+ * same moment, and 10,000 reads at once were 20,000 connections and libcurl handles (about 50 kB a read). */
 #include <stdlib.h>
 #include <string.h>
 
 #include "canary/metrics.h"
 #include "metrics_int.h"
 
-#define GROUP_MAX_READY 4096 /* more readers than any daemon claims at once */
+#define GROUP_MAX_READY (1 << 20) /* readers in a list (pointers): far more than rollouts or services */
+#define GROUP_MAX_INFLIGHT 512    /* reads out at once (two transfers each): a hung endpoint holds one for its
+				   * timeout, so 512 hung at once are needed before a healthy read waits */
 
 struct cn_metrics_group {
 	CURLM *multi;
 	bool curl_inited;
-	struct cn_metrics **ready;   /* finished, not yet handed out; cap GROUP_MAX_READY */
+	struct cn_metrics **ready;   /* finished, not yet handed out */
 	int nready, capready;
-	struct cn_metrics **fl;      /* in flight; cap GROUP_MAX_READY */
+	struct cn_metrics **fl;      /* in flight; at most GROUP_MAX_INFLIGHT */
 	int nfl, capfl;
+	struct cn_metrics **wq;      /* queued: wq[wq_head .. nwq - 1], oldest first */
+	int nwq, capwq, wq_head;
+	int max_inflight;            /* GROUP_MAX_INFLIGHT unless cn_metrics_group_max_inflight said otherwise */
 };
 
 struct cn_metrics_group *cn_metrics_group_new(struct cn_err *err)
@@ -32,6 +39,7 @@ struct cn_metrics_group *cn_metrics_group_new(struct cn_err *err)
 		return NULL;
 	}
 	g->curl_inited = true;
+	g->max_inflight = GROUP_MAX_INFLIGHT;
 	g->multi = curl_multi_init();
 	if (!g->multi) {
 		cn_fail(err, CN_EINTERNAL, "cannot create a libcurl multi handle");
@@ -94,7 +102,14 @@ void cn_metrics_cancel(struct cn_metrics *m)
 	if (!m || m->read == CN_READ_IDLE)
 		return;
 	struct cn_metrics_group *g = m->group;
-	if (m->read == CN_READ_INFLIGHT) {
+	if (m->read == CN_READ_QUEUED) {
+		for (int i = g->wq_head; i < g->nwq; i++)
+			if (g->wq[i] == m) {
+				memmove(&g->wq[i], &g->wq[i + 1], (size_t)(g->nwq - i - 1) * sizeof g->wq[0]);
+				g->nwq--;
+				break;
+			}
+	} else if (m->read == CN_READ_INFLIGHT) {
 		if (m->ops->cancel)
 			m->ops->cancel(m, g->multi);
 		list_remove(g->fl, &g->nfl, m);
@@ -113,24 +128,80 @@ void cn_metrics_group_free(struct cn_metrics_group *g)
 		cn_metrics_cancel(g->ready[g->nready - 1]);
 	while (g->nfl > 0)
 		cn_metrics_cancel(g->fl[g->nfl - 1]);
+	while (g->nwq > g->wq_head)
+		cn_metrics_cancel(g->wq[g->nwq - 1]);
 	if (g->multi)
 		curl_multi_cleanup(g->multi);
 	if (g->curl_inited)
 		curl_global_cleanup();
 	free(g->fl);
 	free(g->ready);
+	free(g->wq);
 	free(g);
+}
+
+/* Begins m's read now: its transfers join the multi handle. */
+static int start_now(struct cn_metrics *m, struct cn_metrics_group *g, struct cn_err *err)
+{
+	if (!(m->result = malloc(2 * sizeof *m->result))) {
+		m->read = CN_READ_IDLE;
+		result_drop(m);
+		return cn_fail(err, CN_EINTERNAL, "service '%s': out of memory starting a metrics read", m->name);
+	}
+	cn_sample_reset(&m->result[0]);
+	cn_sample_reset(&m->result[1]);
+	if (list_push(&g->fl, &g->nfl, &g->capfl, m) < 0) {
+		m->read = CN_READ_IDLE;
+		result_drop(m);
+		return cn_fail(err, CN_EINTERNAL, "too many metric reads in flight");
+	}
+	int rc = m->ops->start(m, g->multi, err);
+	if (rc < 0) {
+		if (m->ops->cancel)
+			m->ops->cancel(m, g->multi);
+		list_remove(g->fl, &g->nfl, m);
+		m->read = CN_READ_IDLE;
+		result_drop(m);
+		return rc;
+	}
+	m->read = CN_READ_INFLIGHT;
+	return 0;
+}
+
+/* Begins queued reads while there is room. One that cannot begin (out of memory) ends as a failed read, so its
+ * caller hears of it like of any other. */
+static void start_queued(struct cn_metrics_group *g)
+{
+	while (g->nfl < g->max_inflight && g->wq_head < g->nwq) {
+		struct cn_metrics *m = g->wq[g->wq_head++];
+		if (g->wq_head == g->nwq)
+			g->wq_head = g->nwq = 0;
+		struct cn_err err = {0};
+		if (start_now(m, g, &err) < 0 && (m->result = malloc(2 * sizeof *m->result)) != NULL) {
+			m->group = g;
+			for (int i = 0; i < 2; i++) {
+				cn_sample_reset(&m->result[i]);
+				cn_sample_fail(&m->result[i], "%s", err.msg);
+			}
+			if (ready_push(g, m) < 0) {
+				m->read = CN_READ_IDLE;
+				result_drop(m);
+			}
+		}
+	}
 }
 
 int cn_metrics_start(struct cn_metrics *m, struct cn_metrics_group *g, struct cn_err *err)
 {
 	if (!m || !g || m->read != CN_READ_IDLE)
 		return cn_fail(err, CN_EINTERNAL, "metrics read started twice");
-	if (!(m->result = malloc(2 * sizeof *m->result)))
-		return cn_fail(err, CN_EINTERNAL, "service '%s': out of memory starting a metrics read", m->name);
 	m->group = g;
 	if (!m->ops->start) {
 		/* a synchronous source: read now, and hand the reader out at the next wait */
+		if (!(m->result = malloc(2 * sizeof *m->result))) {
+			result_drop(m);
+			return cn_fail(err, CN_EINTERNAL, "service '%s': out of memory starting a metrics read", m->name);
+		}
 		for (int i = 0; i < 2; i++) {
 			cn_sample_reset(&m->result[i]);
 			if (m->ops->sample(m, i, &m->result[i]) < 0) {
@@ -144,21 +215,14 @@ int cn_metrics_start(struct cn_metrics *m, struct cn_metrics_group *g, struct cn
 		}
 		return 0;
 	}
-	cn_sample_reset(&m->result[0]);
-	cn_sample_reset(&m->result[1]);
-	if (list_push(&g->fl, &g->nfl, &g->capfl, m) < 0) {
+	if (g->nfl < g->max_inflight && g->wq_head == g->nwq)
+		return start_now(m, g, err);
+	/* wait for a place, behind those already waiting */
+	if (list_push(&g->wq, &g->nwq, &g->capwq, m) < 0) {
 		result_drop(m);
-		return cn_fail(err, CN_EINTERNAL, "too many metric reads in flight");
+		return cn_fail(err, CN_EINTERNAL, "too many metric reads waiting to start");
 	}
-	int rc = m->ops->start(m, g->multi, err);
-	if (rc < 0) {
-		if (m->ops->cancel)
-			m->ops->cancel(m, g->multi);
-		list_remove(g->fl, &g->nfl, m);
-		result_drop(m);
-		return rc;
-	}
-	m->read = CN_READ_INFLIGHT;
+	m->read = CN_READ_QUEUED;
 	return 0;
 }
 
@@ -172,6 +236,7 @@ int cn_metrics_group_wait(struct cn_metrics_group *g, int fd, int timeout_ms, bo
 	struct curl_waitfd extra = {.fd = fd, .events = CURL_WAIT_POLLIN, .revents = 0};
 	int running = 0, numfds = 0;
 	*fd_ready = false;
+	start_queued(g);
 	if (g->nready > 0)
 		timeout_ms = 0; /* someone is waiting to be collected: do not sleep */
 	CURLMcode mc = curl_multi_poll(g->multi, fd >= 0 ? &extra : NULL, fd >= 0 ? 1 : 0, timeout_ms, &numfds);
@@ -202,6 +267,7 @@ int cn_metrics_group_wait(struct cn_metrics_group *g, int fd, int timeout_ms, bo
 			}
 		}
 	}
+	start_queued(g);
 	return 0;
 }
 
@@ -216,9 +282,14 @@ struct cn_metrics *cn_metrics_group_next(struct cn_metrics_group *g)
 	return m;
 }
 
+void cn_metrics_group_max_inflight(struct cn_metrics_group *g, int n)
+{
+	g->max_inflight = n > 0 ? n : GROUP_MAX_INFLIGHT;
+}
+
 int cn_metrics_group_inflight(const struct cn_metrics_group *g)
 {
-	return g ? g->nfl : 0;
+	return g ? g->nfl + (g->nwq - g->wq_head) : 0;
 }
 
 int cn_metrics_collect(struct cn_metrics *m, struct cn_sample out[2])

@@ -23,7 +23,8 @@ struct cn_metrics_ops {
 	void (*cancel)(struct cn_metrics *m, CURLM *multi);
 };
 
-enum cn_read_state { CN_READ_IDLE, CN_READ_INFLIGHT, CN_READ_READY };
+/* QUEUED: started while the group had GROUP_MAX_INFLIGHT reads out; it begins when one of them ends. */
+enum cn_read_state { CN_READ_IDLE, CN_READ_QUEUED, CN_READ_INFLIGHT, CN_READ_READY };
 
 /* Every source embeds this first. */
 struct cn_metrics {

@@ -240,6 +240,57 @@ static void test_synchronous_source(void **state)
 	cn_metrics_close(m);
 }
 
+/* Beyond the group's cap, reads wait in order and begin as others end: 23 readers (one cancelled while it waited)
+ * with at most 4 out, each page taking 100 ms, take six waves, not one; the first four started are the first four
+ * done; every read is good. */
+static void test_reads_beyond_the_cap_wait_their_turn(void **state)
+{
+	struct env *e = *state;
+	struct cn_err err = { 0 };
+	enum { N = 24 };
+	struct cn_metrics *m[N];
+	struct httpd_reply slowish = { .body = PAGE, .delay_ms = 100 }, rg = { .body = PAGE };
+	struct cn_metrics_group *g = cn_metrics_group_new(&err);
+	struct cn_sample s[2];
+	struct timespec t0;
+
+	assert_non_null(g);
+	cn_metrics_group_max_inflight(g, 4);
+	httpd_fixture_set_reply(e->good, &slowish);
+	for (int i = 0; i < N; i++)
+		m[i] = open_ok(&e->fast);
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	for (int i = 0; i < N; i++)
+		assert_int_equal(cn_metrics_start(m[i], g, &err), 0);
+	assert_int_equal(cn_metrics_group_inflight(g), N);
+	cn_metrics_cancel(m[10]); /* waiting: it leaves the queue */
+	assert_false(cn_metrics_busy(m[10]));
+	assert_int_equal(cn_metrics_group_inflight(g), N - 1);
+	for (int k = 0; k < N - 1; k++) {
+		struct cn_metrics *r = next_ready(g, 5000);
+		assert_non_null(r);
+		if (k < 4)
+			assert_true(r == m[0] || r == m[1] || r == m[2] || r == m[3]);
+		assert_int_equal(cn_metrics_collect(r, s), 0);
+		assert_true(s[0].ok && s[1].ok);
+		assert_true(s[0].requests == 109);
+	}
+	double ms = ms_since(&t0);
+	print_message("23 reads, 4 at a time, 100 ms each: %.0f ms\n", ms);
+	assert_true(ms >= 550);
+	assert_int_equal(cn_metrics_group_inflight(g), 0);
+	assert_null(cn_metrics_group_next(g));
+	httpd_fixture_set_reply(e->good, &rg);
+	/* freed with reads out and waiting: they are cancelled, the readers stay open and idle */
+	for (int i = 0; i < 8; i++)
+		assert_int_equal(cn_metrics_start(m[i], g, &err), 0);
+	cn_metrics_group_free(g);
+	for (int i = 0; i < N; i++) {
+		assert_false(cn_metrics_busy(m[i]));
+		cn_metrics_close(m[i]);
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -247,6 +298,7 @@ int main(void)
 		cmocka_unit_test(test_fd_wakes_the_wait),
 		cmocka_unit_test(test_one_read_at_a_time_and_cancel),
 		cmocka_unit_test(test_synchronous_source),
+		cmocka_unit_test(test_reads_beyond_the_cap_wait_their_turn),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }
