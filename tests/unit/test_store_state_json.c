@@ -108,6 +108,30 @@ static void test_econ_round_trip(void **state)
 	assert_true(isnan(back.acc_baseline.cost.per_hour) && isnan(back.last.baseline.gen_tokens));
 }
 
+/* SLO slots past the last one in use are left out of the JSON and load as they were, bit for bit; one in use
+ * anywhere keeps every slot before it. */
+static void test_unused_slots_left_out(void **state)
+{
+	(void)state;
+	static struct cn_rollout_state st, back;
+	struct cn_err err = { 0 };
+	static const struct { int used, slots; } cases[] = { { -1, 0 }, { 0, 1 }, { 2, 3 }, { CN_MAX_SLOS - 1, CN_MAX_SLOS } };
+	for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
+		cn_rollout_init(&st);
+		if (cases[c].used >= 0) {
+			cn_seq_init(&st.seq.slo[cases[c].used], 1.5); /* a threshold alone makes a slot used */
+			if (cases[c].used > 0)
+				cn_seq_add(&st.seq.slo[0], 0.01, 3, 250);
+		}
+		json_t *j = cn_state_to_json(&st);
+		assert_int_equal(json_array_size(json_object_get(json_object_get(j, "seq"), "slos")), cases[c].slots);
+		memset(&back, 0xa5, sizeof back);
+		assert_int_equal(cn_state_from_json(j, &back, &err), 0);
+		assert_true(memcmp(&back.seq, &st.seq, sizeof st.seq) == 0);
+		json_decref(j);
+	}
+}
+
 static void test_old_state_loads(void **state)
 {
 	(void)state;
@@ -176,6 +200,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_seq_round_trip),
 		cmocka_unit_test(test_econ_round_trip),
+		cmocka_unit_test(test_unused_slots_left_out),
 		cmocka_unit_test(test_old_state_loads),
 		cmocka_unit_test(test_results_json),
 	};
