@@ -79,7 +79,7 @@ if [ -n "${PERF:-}" ]; then
 	# the backend that will record: the bench's first connection is the newest backend once it has connected
 	( sleep 1.5; bp=$(sql "SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND
 	                           pid <> pg_backend_pid() AND backend_type = 'client backend' ORDER BY backend_start LIMIT 1")
-	  exec perf record -g -o "$E2E_DIR/perf.data" -p "$bp" ) >"$E2E_DIR/perf.log" 2>&1 &
+	  exec perf record ${PERF_ARGS:--g} -o "$E2E_DIR/perf.data" -p "$bp" ) >"$E2E_DIR/perf.log" 2>&1 &
 	perf_pid=$!
 fi
 "$BENCH" "$E2E_DIR/scale.yaml" bench-owner "$ROUNDS" "$BATCH"
