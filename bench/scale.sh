@@ -182,7 +182,10 @@ echo "by table (now):       $(sql "SELECT string_agg(relname || ' ' || pg_size_p
 
 if [ "$ABORTS" -gt 0 ]; then
 	: >"$E2E_DIR/aborts"
+	exec 7< <(exec sleep 3600 2>/dev/null) # a pipe that stays empty: read -t on it pauses without a fork
+	pause_pid=$!
 	: >"$E2E_DIR/abort_cli"
+	: >"$E2E_DIR/abort_launch"
 	for ((k = 1; k <= ABORTS; k++)); do
 		i=$((k * N / (ABORTS + 1)))
 		[ "$i" -ge 1 ] || i=1
@@ -193,16 +196,23 @@ if [ "$ABORTS" -gt 0 ]; then
 		ctl=$!
 		w=
 		for _ in $(seq 1 2000); do
-			w=$(hap "$ADMIN" "get weight svc$i/green" | awk '{print $1}')
+			# without a fork (bash's /dev/tcp and read): the poll must not slow canaryctl's start on 2 cores
+			exec 9<>"/dev/tcp/127.0.0.1/$ADMIN"
+			printf 'get weight svc%d/green\n' "$i" >&9
+			read -r -t 2 w _ <&9 || w=
+			exec 9<&-
 			[ "$w" = 0 ] && break
-			sleep 0.002
+			read -r -t 0.002 -u 7 _ || true # a 2 ms pause without forking sleep(1)
 		done
 		a1=$(date +%s%N)
 		wait "$ctl" || { log "abort of svc$i failed: $(tail -1 "$E2E_DIR/cli.log")"; continue; }
 		a2=$(date +%s%N)
 		[ "$w" = 0 ] && echo $(((a1 - a0) / 1000000)) >>"$E2E_DIR/aborts"
+		echo "$id $((a0 / 1000))" >>"$E2E_DIR/abort_launch" # microseconds, the machine's clock (the database's)
 		echo $(((a2 - a0) / 1000000)) >>"$E2E_DIR/abort_cli"
 	done
+	kill "$pause_pid" 2>/dev/null || true
+	exec 7<&-
 	echo "abort -> weight 0:    $(sort -n "$E2E_DIR/aborts" | awk '{v[NR] = $1} END {if (NR == 0) {print "none reached 0"; exit}
 		i50 = int(NR * 0.5 + 0.5); i99 = int(NR * 0.99 + 0.5); if (i50 < 1) i50 = 1; if (i99 < 1) i99 = 1
 		printf "p50 %d ms, p99 %d ms, max %d ms (%d aborts, from launching canaryctl)", v[i50], v[i99], v[NR], NR}')"
@@ -217,6 +227,12 @@ if [ "$ABORTS" -gt 0 ]; then
 		             extract(epoch FROM (SELECT min(e.at) FROM audit_events e WHERE e.rollout_id = c.rollout_id
 		                 AND e.kind = 'weight.confirmed' AND e.at >= c.handled_at) - c.handled_at) * 1000 AS r
 		      FROM commands c WHERE c.kind = 'abort' AND c.reason LIKE 'bench:%') x")"
+	# ... and before: canaryctl launched -> its command queued (its start, login, checks)
+	launch=$(while read -r rid us; do
+		sql "SELECT round(extract(epoch FROM created_at) * 1000 - $us / 1000.0) FROM commands
+		     WHERE rollout_id = $rid AND kind = 'abort'"
+	done <"$E2E_DIR/abort_launch" | sort -n | awk '{v[NR] = $1} END {if (NR) printf "p50 %d ms, max %d ms", v[int(NR * 0.5 + 0.5)], v[NR]}')
+	echo "abort, canaryctl launched -> command queued: $launch"
 fi
 
 if [ "$REPLICAS" -gt 1 ]; then
