@@ -13,6 +13,13 @@ start_canaryd
 start_rollout_wait v2 demo-fast 120s
 id=$(rollout_of v2)
 wait_step "$id" 0 20
+# the step is recorded before HAProxy is moved (the intent first): wait until green carries it, so what comes back
+# below is a gateway that drifted from an applied weight (a restart with its config's weights), not a first move
+for _ in $(seq 1 100); do
+	[ "$(hap_weight "$ADMIN" svc/green)" -gt 0 ] && break
+	sleep 0.1
+done
+[ "$(hap_weight "$ADMIN" svc/green)" -gt 0 ] || fail "HAProxy never carried step 1's weight"
 kill "$HAPROXY_PID"; wait "$HAPROXY_PID" 2>/dev/null || true
 log "haproxy stopped during step 1 of rollout $id"
 sleep 12   # longer than the 8s hold: a healthy rollout would have advanced
