@@ -4,11 +4,13 @@
  * instead of each rollout logging its own line at every turn (3,830 lines in 35 s under ulimit -n 1024). */
 #include <errno.h>
 #include <pthread.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/resource.h>
 
 #include "canary/clock.h"
+#include "canary/metrics.h"
 #include "daemon_fd_int.h"
 #include "daemon_int.h"
 
@@ -37,11 +39,16 @@ void daemon_fd_init(void)
 			note = strerror(errno);
 	}
 	fd_limit = rl.rlim_cur == RLIM_INFINITY ? 0 : (long)rl.rlim_cur;
-	long carry = fd_limit > DAEMON_FDS_BASE ? (fd_limit - DAEMON_FDS_BASE) / DAEMON_FDS_PER_ROLLOUT : 0;
-	dlog(carry < 1000 ? "warn" : "info", "fd.limit", dint("limit", fd_limit), dint("soft_was", soft_was),
-	     dint("hard", rl.rlim_max == RLIM_INFINITY ? -1 : (int64_t)rl.rlim_max), dint("rollouts_about", carry),
-	     dstr("error", note),
-	     dstr("hint", carry < 1000 ? "fewer than 1,000 rollouts fit: raise LimitNOFILE= (systemd) or ulimit -n" : NULL));
+	/* the loop's and the SLA observer's metrics groups each have at most CN_METRICS_GROUP_MAX_INFLIGHT reads out,
+	 * DAEMON_FDS_PER_ROLLOUT descriptors each: with room for both full, any number of rollouts fits */
+	long reads = fd_limit > DAEMON_FDS_BASE ? (fd_limit - DAEMON_FDS_BASE) / (2 * DAEMON_FDS_PER_ROLLOUT) : 0;
+	bool all = fd_limit == 0 || reads >= CN_METRICS_GROUP_MAX_INFLIGHT;
+	dlog(all ? "info" : "warn", "fd.limit", dint("limit", fd_limit), dint("soft_was", soft_was),
+	     dint("hard", rl.rlim_max == RLIM_INFINITY ? -1 : (int64_t)rl.rlim_max),
+	     dint("reads_at_once", all ? CN_METRICS_GROUP_MAX_INFLIGHT : reads), dstr("error", note),
+	     dstr("hint", all ? NULL
+			      : "fewer than 512 metric reads fit at once (more rollouts than that hold when they read "
+				"together): raise LimitNOFILE= (systemd) or ulimit -n; 4,160 carries any number"));
 }
 
 long daemon_fd_limit(void)

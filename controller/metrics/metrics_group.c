@@ -11,8 +11,8 @@
 #include "metrics_int.h"
 
 #define GROUP_MAX_READY (1 << 20) /* readers in a list (pointers): far more than rollouts or services */
-#define GROUP_MAX_INFLIGHT 512    /* reads out at once (two transfers each): a hung endpoint holds one for its
-				   * timeout, so 512 hung at once are needed before a healthy read waits */
+#define GROUP_MAX_INFLIGHT CN_METRICS_GROUP_MAX_INFLIGHT /* a hung endpoint holds a place for its timeout, so
+							     * 512 hung at once are needed before a healthy read waits */
 
 struct cn_metrics_group {
 	CURLM *multi;

@@ -71,7 +71,9 @@ int cn_metrics_group_wait(struct cn_metrics_group *g, int fd, int timeout_ms, bo
 /* Returns one reader whose read finished (each once), or NULL when none is ready. */
 struct cn_metrics *cn_metrics_group_next(struct cn_metrics_group *g);
 
-/* At most n reads of g out at once (n <= 0: the default, 512); more wait in order and begin as others end. */
+/* At most n reads of g out at once (n <= 0: the default, CN_METRICS_GROUP_MAX_INFLIGHT, two transfers each);
+ * more wait in order and begin as others end. */
+#define CN_METRICS_GROUP_MAX_INFLIGHT 512
 void cn_metrics_group_max_inflight(struct cn_metrics_group *g, int n);
 
 /* Reads in flight in g (started, not yet finished), including those queued until one of the at most 512 that are
