@@ -195,40 +195,35 @@ static int parse_int(const char *s, long lo, long hi, long *out)
 
 #define MAX_COLS 64
 
-/* Reads both servers' user weights and admin states from one `show servers state BACKEND` snapshot. */
-static int read_state(struct hap_gw *g, int w[2], int admin[2], struct cn_err *err)
+/* One server's row of a `show servers state` answer: its backend and name, and its user weight and admin state as
+ * text and, when ok, as numbers. */
+struct state_row {
+	const char *be, *name, *w_text, *admin_text;
+	bool ok; /* w and admin parsed (a weight in 0..CN_HAPROXY_WEIGHT_MAX, an admin state in 0..0xffff) */
+	int w, admin;
+};
+
+/* Walks a `show servers state` answer ("1\n# be_id be_name srv_id srv_name ...\n<rows>\n"; text is modified): the
+ * header names the columns, then row(arg, r) runs for each server row that has them, and a result < 0 stops the
+ * walk with that result. Returns 0, -1 when the first line is not format version 1 (e.g. "Can't find backend.": text
+ * is then that line), or -2 when a row comes before a header naming be_name, srv_name, srv_admin_state and
+ * srv_uweight. */
+static int state_walk(char *text, int (*row)(void *arg, const struct state_row *r), void *arg)
 {
-	char cmd[CN_NAME_MAX + 32], q[200];
-	char *ans = NULL;
-	int rc = 0, found[2] = { 0, 0 };
-	int col_name = -1, col_admin = -1, col_w = -1;
-
-	snprintf(cmd, sizeof cmd, "show servers state %s", g->backend);
-	ans = malloc(CN_HAP_ANSWER_MAX);
-	if (!ans) {
-		rc = cn_fail(err, CN_EINTERNAL, "out of memory reading haproxy state");
-		goto out;
-	}
-	rc = cn_hap_cmd(&g->addr, cmd, g->timeout_ms, ans, CN_HAP_ANSWER_MAX, err);
-	if (rc)
-		goto out;
-
-	/* "1\n# be_id be_name srv_id srv_name ...\n<rows>\n\n"; anything else (e.g. "Can't find backend.") is
-	 * HAProxy telling us what is wrong. */
+	int col_be = -1, col_name = -1, col_admin = -1, col_w = -1;
 	char *save = NULL;
-	char *line = strtok_r(ans, "\n", &save);
+	char *line = strtok_r(text, "\n", &save);
 	long version;
-	if (!line || parse_int(line, 1, 1, &version) < 0) {
-		rc = cn_fail(err, CN_EINTERNAL, "haproxy runtime api '%s' answered '%s' to '%s'; check the service's "
-			     "gateway.backend", g->addr.text, cn_hap_quote(line ? line : "", q, sizeof q), cmd);
-		goto out;
-	}
+	if (!line || parse_int(line, 1, 1, &version) < 0)
+		return -1;
 	for (line = strtok_r(NULL, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
 		char *tok[MAX_COLS];
 		if (line[0] == '#') {
 			int nt = split(line + 1, tok, MAX_COLS);
 			for (int i = 0; i < nt; i++) {
-				if (strcmp(tok[i], "srv_name") == 0)
+				if (strcmp(tok[i], "be_name") == 0)
+					col_be = i;
+				else if (strcmp(tok[i], "srv_name") == 0)
 					col_name = i;
 				else if (strcmp(tok[i], "srv_admin_state") == 0)
 					col_admin = i;
@@ -237,37 +232,77 @@ static int read_state(struct hap_gw *g, int w[2], int admin[2], struct cn_err *e
 			}
 			continue;
 		}
-		if (col_name < 0 || col_admin < 0 || col_w < 0) {
-			rc = cn_fail(err, CN_EINTERNAL, "haproxy runtime api '%s' answered '%s' without a header naming "
-				     "srv_name, srv_admin_state and srv_uweight", g->addr.text, cmd);
-			goto out;
-		}
+		if (col_be < 0 || col_name < 0 || col_admin < 0 || col_w < 0)
+			return -2;
 		int nt = split(line, tok, MAX_COLS);
-		if (nt <= col_name || nt <= col_admin || nt <= col_w)
+		if (nt <= col_be || nt <= col_name || nt <= col_admin || nt <= col_w)
 			continue;
-		for (int s = 0; s < 2; s++) {
-			if (strcmp(tok[col_name], g->server[s]) != 0)
-				continue;
-			long wv, av;
-			if (parse_int(tok[col_w], 0, CN_HAPROXY_WEIGHT_MAX, &wv) < 0 ||
-			    parse_int(tok[col_admin], 0, 0xffff, &av) < 0) {
-				rc = cn_fail(err, CN_EINTERNAL, "haproxy runtime api '%s': unexpected weight '%s' or "
-					     "admin state '%s' for server '%s/%s'", g->addr.text,
-					     cn_hap_quote(tok[col_w], q, 40), tok[col_admin], g->backend, g->server[s]);
-				goto out;
-			}
-			w[s] = (int)wv;
-			admin[s] = (int)av;
-			found[s] = 1;
-		}
+		long wv = 0, av = 0;
+		struct state_row r = {.be = tok[col_be], .name = tok[col_name], .w_text = tok[col_w],
+				      .admin_text = tok[col_admin]};
+		r.ok = parse_int(tok[col_w], 0, CN_HAPROXY_WEIGHT_MAX, &wv) == 0 &&
+		       parse_int(tok[col_admin], 0, 0xffff, &av) == 0;
+		r.w = (int)wv;
+		r.admin = (int)av;
+		int rc = row(arg, &r);
+		if (rc < 0)
+			return rc;
 	}
+	return 0;
+}
+
+/* read_state's walk: picks g's two servers. */
+struct own_read {
+	struct hap_gw *g;
+	int *w, *admin, found[2];
+	struct cn_err *err;
+};
+
+static int own_row(void *arg, const struct state_row *r)
+{
+	struct own_read *o = arg;
+	char q[64];
 	for (int s = 0; s < 2; s++) {
-		if (!found[s]) {
+		if (strcmp(r->name, o->g->server[s]) != 0)
+			continue;
+		if (!r->ok)
+			return cn_fail(o->err, CN_EINTERNAL, "haproxy runtime api '%s': unexpected weight '%s' or admin "
+				       "state '%s' for server '%s/%s'", o->g->addr.text, cn_hap_quote(r->w_text, q, 40),
+				       r->admin_text, o->g->backend, o->g->server[s]);
+		o->w[s] = r->w;
+		o->admin[s] = r->admin;
+		o->found[s] = 1;
+	}
+	return 0;
+}
+
+/* Reads both servers' user weights and admin states from one `show servers state BACKEND` snapshot. */
+static int read_state(struct hap_gw *g, int w[2], int admin[2], struct cn_err *err)
+{
+	char cmd[CN_NAME_MAX + 32], q[200];
+	char *ans = malloc(CN_HAP_ANSWER_MAX);
+	struct own_read o = {.g = g, .w = w, .admin = admin, .err = err};
+	int rc;
+
+	snprintf(cmd, sizeof cmd, "show servers state %s", g->backend);
+	if (!ans)
+		return cn_fail(err, CN_EINTERNAL, "out of memory reading haproxy state");
+	if ((rc = cn_hap_cmd(&g->addr, cmd, g->timeout_ms, ans, CN_HAP_ANSWER_MAX, err)) != 0)
+		goto out;
+	/* anything but the state (e.g. "Can't find backend.") is HAProxy telling us what is wrong */
+	int walked = state_walk(ans, own_row, &o);
+	if (walked == -1)
+		rc = cn_fail(err, CN_EINTERNAL, "haproxy runtime api '%s' answered '%s' to '%s'; check the service's "
+			     "gateway.backend", g->addr.text, cn_hap_quote(ans, q, sizeof q), cmd);
+	else if (walked == -2)
+		rc = cn_fail(err, CN_EINTERNAL, "haproxy runtime api '%s' answered '%s' without a header naming "
+			     "be_name, srv_name, srv_admin_state and srv_uweight", g->addr.text, cmd);
+	else if (walked < 0)
+		rc = walked; /* own_row said why */
+	for (int s = 0; s < 2 && rc == 0; s++)
+		if (!o.found[s])
 			rc = cn_fail(err, CN_EINTERNAL, "haproxy backend '%s' has no server '%s' (runtime api '%s'); check "
 				     "the service's slots[%d].server", g->backend, g->server[s], g->addr.text, s);
-			goto out;
-		}
-	}
 out:
 	free(ans);
 	return rc;
@@ -292,57 +327,41 @@ static int entry_cmp(const void *a, const void *b)
 	return x < y ? -1 : x > y;
 }
 
+/* snap_parse's walk: every understood row into a growing array. */
+struct snap_build {
+	struct snap_entry *e;
+	size_t n, cap;
+};
+
+static int snap_row(void *arg, const struct state_row *r)
+{
+	struct snap_build *b = arg;
+	if (!r->ok)
+		return 0; /* a row this reader does not understand: its backend is read on its own */
+	if (b->n == b->cap) {
+		size_t nc = b->cap ? b->cap * 2 : 256;
+		struct snap_entry *ne = realloc(b->e, nc * sizeof *ne);
+		if (!ne)
+			return -3;
+		b->e = ne;
+		b->cap = nc;
+	}
+	b->e[b->n++] = (struct snap_entry){.key = snap_key(r->be, r->name), .w = r->w, .admin = r->admin};
+	return 0;
+}
+
 /* Parses `show servers state` of every backend (text is modified) into a new sorted array. Returns the count, or
  * -1 when the answer does not have the expected shape (the per-backend read then says what is wrong). */
 static long snap_parse(char *text, struct snap_entry **out)
 {
-	size_t n = 0, cap = 0;
-	struct snap_entry *e = NULL;
-	int col_be = -1, col_name = -1, col_admin = -1, col_w = -1;
-	char *save = NULL;
-	char *line = strtok_r(text, "\n", &save);
-	long version;
-	if (!line || parse_int(line, 1, 1, &version) < 0)
+	struct snap_build b = {0};
+	if (state_walk(text, snap_row, &b) < 0) {
+		free(b.e);
 		return -1;
-	for (line = strtok_r(NULL, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
-		char *tok[MAX_COLS];
-		if (line[0] == '#') {
-			int nt = split(line + 1, tok, MAX_COLS);
-			for (int i = 0; i < nt; i++) {
-				if (strcmp(tok[i], "be_name") == 0)
-					col_be = i;
-				else if (strcmp(tok[i], "srv_name") == 0)
-					col_name = i;
-				else if (strcmp(tok[i], "srv_admin_state") == 0)
-					col_admin = i;
-				else if (strcmp(tok[i], "srv_uweight") == 0)
-					col_w = i;
-			}
-			continue;
-		}
-		if (col_be < 0 || col_name < 0 || col_admin < 0 || col_w < 0)
-			goto bad;
-		int nt = split(line, tok, MAX_COLS);
-		long wv, av;
-		if (nt <= col_be || nt <= col_name || nt <= col_admin || nt <= col_w ||
-		    parse_int(tok[col_w], 0, CN_HAPROXY_WEIGHT_MAX, &wv) < 0 || parse_int(tok[col_admin], 0, 0xffff, &av) < 0)
-			continue; /* a row this reader does not understand: its backend is read on its own */
-		if (n == cap) {
-			size_t nc = cap ? cap * 2 : 256;
-			struct snap_entry *ne = realloc(e, nc * sizeof *ne);
-			if (!ne)
-				goto bad;
-			e = ne;
-			cap = nc;
-		}
-		e[n++] = (struct snap_entry){.key = snap_key(tok[col_be], tok[col_name]), .w = (int)wv, .admin = (int)av};
 	}
-	qsort(e, n, sizeof *e, entry_cmp);
-	*out = e;
-	return (long)n;
-bad:
-	free(e);
-	return -1;
+	qsort(b.e, b.n, sizeof *b.e, entry_cmp);
+	*out = b.e;
+	return (long)b.n;
 }
 
 /* Answers a check from a snapshot of g's runtime API that is fresh and newer than g's last write; snap_mu held. */
