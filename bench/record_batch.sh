@@ -23,54 +23,11 @@ BENCH=$B/bench/bench_record_batch
 
 fresh_db
 sql "ALTER DATABASE $E2E_DB SET synchronous_commit = off" >/dev/null # as bench/scale.sh
-cat >"$E2E_DIR/scale.yaml" <<YAML
-name: scale
-description: "an hour at 1%: every rollout ticks and holds"
-steps:
-  - weight: 1%
-    hold: 1h
-  - weight: 100%
-    hold: 1h
-analysis:
-  interval: 10s
-  min_requests: 100
-  inconclusive_timeout: 1h
-  on_inconclusive: pause
-  judge: sequential
-slos:
-  - name: error-rate
-    metric: error_rate
-    max: 2%
-    max_increase: 1.5x
-  - name: p99-latency
-    metric: latency
-    quantile: 0.99
-    max: 2s
-    max_increase: 1.5x
-  - name: ttft-p95
-    metric: ttft
-    quantile: 0.95
-    max: 1s
-    max_increase: 1.5x
-YAML
-# as farm_services (tests/e2e/farm_lib.bash), with the migrations of BENCH_MIGRATIONS (default: the source's), so
-# that one build can measure an older schema: BENCH_MIGRATIONS=DIR holding copies of 0001..0019 measures main before
-# 0020. The service file names a gateway and metrics that nobody contacts here.
-"$CTL" migrate ${BENCH_MIGRATIONS:+--migrations "$BENCH_MIGRATIONS"} >/dev/null
-cat >"$E2E_DIR/svc.yaml" <<YAML
-name: svc-token-
-gateway: { kind: haproxy, runtime_api: "127.0.0.1:1", backend: svc-token-, timeout: 2s }
-slots:
-  blue:  { server: blue,  metrics_url: "http://127.0.0.1:1/metrics/svc-token-/blue" }
-  green: { server: green, metrics_url: "http://127.0.0.1:1/metrics/svc-token-/green" }
-live: blue
-metrics: { source: scrape, preset: vllm, timeout: 2s }
-YAML
-"$CTL" policy apply "$E2E_DIR/scale.yaml" >/dev/null
-"$CTL" service apply "$E2E_DIR/svc.yaml" >/dev/null 2>>"$E2E_DIR/cli.log" || fail "service apply failed"
-sql "SELECT count(canary.apply_service('svc' || i, replace(v.source, '-token-', i::text),
-                                       replace(v.spec::text, '-token-', i::text)::jsonb, 0::smallint))
-     FROM service_versions v, generate_series(1, $N) i WHERE v.service = 'svc-token-'" >/dev/null
+farm_policy "$E2E_DIR/scale.yaml" 10s 0
+# the services as bench/scale.sh has them, with a gateway and metrics nobody contacts here (port 1), and the
+# migrations of BENCH_MIGRATIONS (default: the source's), so that one build can measure an older schema:
+# BENCH_MIGRATIONS=DIR holding copies of 0001..0019 measures main before 0020
+FARM_PORT=1 ADMIN=1 FARM_MIGRATIONS=${BENCH_MIGRATIONS:-} farm_services "$N" "$E2E_DIR/scale.yaml"
 farm_rollouts "$N" scale
 log "$(sql "SELECT max(name) FROM schema_migrations"): N=$N rollouts started; $ROUNDS measured rounds in batches of $BATCH; load $(cut -d' ' -f1-3 /proc/loadavg)"
 

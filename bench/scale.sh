@@ -40,46 +40,7 @@ sql "ALTER DATABASE $E2E_DB SET synchronous_commit = off" >/dev/null
 farm_start --rate 200 --error-rate 0.003 ${SCALE_PAGE_BYTES:+--page-bytes "$SCALE_PAGE_BYTES"}
 farm_haproxy "$N"
 
-LADDER=(1)
-if [ "$REPLICAS" -gt 1 ]; then
-	# a step every three ticks, so that a step applied twice or skipped by two replicas would show in the audit
-	LADDER=(1 2 3 4 5 6 7 8 9 10 20 30 40 50)
-	hold=$((3 * interval_s))s
-	desc="a ladder of weights, a step every 3 ticks, then an hour at 100%"
-else
-	hold=1h
-	desc="an hour at 1%: every rollout ticks and holds"
-fi
-{
-	printf 'name: scale\ndescription: "%s"\nsteps:\n' "$desc"
-	for w in "${LADDER[@]}"; do printf '  - weight: %s%%\n    hold: %s\n' "$w" "$hold"; done
-	printf '  - weight: 100%%\n    hold: 1h\n'
-} >"$E2E_DIR/scale.yaml"
-# Three SLOs; with replicas, limits the threshold judge passes within a step's three ticks, so the ladder climbs.
-judge=sequential inc="    max_increase: 1.5x"
-[ "$REPLICAS" -gt 1 ] && judge=threshold inc=
-cat >>"$E2E_DIR/scale.yaml" <<YAML
-analysis:
-  interval: $INTERVAL
-  min_requests: 100
-  inconclusive_timeout: 1h
-  on_inconclusive: pause
-  judge: $judge
-slos:
-  - name: error-rate
-    metric: error_rate
-    max: 2%
-$inc
-  - name: p99-latency
-    metric: latency
-    quantile: 0.99
-    max: 2s
-$inc
-  - name: ttft-p95
-    metric: ttft
-    quantile: 0.95
-    max: 1s
-YAML
+farm_policy "$E2E_DIR/scale.yaml" "$INTERVAL" "$([ "$REPLICAS" -gt 1 ] && echo 1 || echo 0)"
 farm_services "$N" "$E2E_DIR/scale.yaml"
 log "N=$N: $N services copied; starting $N rollouts"
 farm_rollouts "$N" scale
@@ -269,7 +230,7 @@ if [ "$REPLICAS" -gt 1 ]; then
 	# step applied twice or skipped would break it; the aborted ones end at 0), ticks move the step by 0 or 1, and
 	# two ticks of one rollout are never closer than the interval by the core's clock (measurements.at; less 50 ms).
 	# The audit's own times also carry each record's wait for the chain's lock, so under load they come closer.
-	ladder=$(IFS=,; echo "${LADDER[*]},100")
+	ladder=$(IFS=,; echo "${FARM_STEPS[*]},100")
 	echo "steps from the audit: $(sql "WITH w AS (SELECT rollout_id, (data->>'to')::double precision AS to_w,
 	        row_number() OVER (PARTITION BY rollout_id ORDER BY id) AS k FROM audit_events WHERE kind = 'weight.intended'
 	        AND rollout_id IN (SELECT id FROM rollouts WHERE phase = 'progressing')),

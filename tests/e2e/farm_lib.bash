@@ -31,7 +31,52 @@ farm_haproxy() { # N
 	wait_port "$ADMIN" 60
 }
 
-# Migrates, applies POLICY_FILE and the services svc1..svcN (slots on the farm, gateway on HAProxy's ADMIN port).
+# The scale policy in FILE: three SLOs (error rate, p99 latency and p95 time to first token) judged every INTERVAL
+# (e.g. 10s); LADDER 0: an hour at 1% with the sequential judge, so every rollout ticks and holds; LADDER 1: a ladder
+# of weights, a step every three ticks (the threshold judge, with limits it passes within them), then an hour at
+# 100%, so that a step applied twice or skipped (two replicas at once) shows in the audit. Sets FARM_STEPS (the
+# weights before 100%).
+farm_policy() { # FILE INTERVAL LADDER
+	FARM_STEPS=(1)
+	local hold=1h desc="an hour at 1%: every rollout ticks and holds" judge=sequential
+	local inc="    max_increase: 1.5x"
+	if [ "$3" = 1 ]; then
+		FARM_STEPS=(1 2 3 4 5 6 7 8 9 10 20 30 40 50)
+		hold=$((3 * ${2%s}))s
+		desc="a ladder of weights, a step every 3 ticks, then an hour at 100%"
+		judge=threshold inc=
+	fi
+	{
+		printf 'name: scale\ndescription: "%s"\nsteps:\n' "$desc"
+		for w in "${FARM_STEPS[@]}"; do printf '  - weight: %s%%\n    hold: %s\n' "$w" "$hold"; done
+		printf '  - weight: 100%%\n    hold: 1h\n'
+		cat <<YAML
+analysis:
+  interval: $2
+  min_requests: 100
+  inconclusive_timeout: 1h
+  on_inconclusive: pause
+  judge: $judge
+slos:
+  - name: error-rate
+    metric: error_rate
+    max: 2%
+$inc
+  - name: p99-latency
+    metric: latency
+    quantile: 0.99
+    max: 2s
+$inc
+  - name: ttft-p95
+    metric: ttft
+    quantile: 0.95
+    max: 1s
+YAML
+	} >"$1"
+}
+
+# Migrates (FARM_MIGRATIONS=DIR: that folder's migrations instead of the source's), applies POLICY_FILE and the
+# services svc1..svcN (slots on the farm, gateway on HAProxy's ADMIN port).
 farm_services() { # N POLICY_FILE
 	cat >"$E2E_DIR/svc.yaml" <<YAML
 name: svc-token-
@@ -42,7 +87,7 @@ slots:
 live: blue
 metrics: { source: scrape, preset: vllm, timeout: 2s }
 YAML
-	"$CTL" migrate >/dev/null
+	"$CTL" migrate ${FARM_MIGRATIONS:+--migrations "$FARM_MIGRATIONS"} >/dev/null
 	"$CTL" policy apply "$2" >/dev/null
 	"$CTL" service apply "$E2E_DIR/svc.yaml" >/dev/null 2>>"$E2E_DIR/cli.log" || fail "service apply failed"
 	sql "SELECT count(canary.apply_service('svc' || i, replace(v.source, '-token-', i::text),
