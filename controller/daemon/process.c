@@ -15,6 +15,7 @@
 #include "canary/gateway.h"
 #include "canary/metrics.h"
 #include "canary/parse.h"
+#include "canary/bug.h"
 #include "canary/policy.h"
 #include "canary/rollout.h"
 #include "canary/service.h"
@@ -578,12 +579,8 @@ int daemon_turn(struct daemon *d, int64_t id, bool due, struct cn_rollout_row *r
 		c->service = NULL;
 	}
 	if (row->phase == CN_PHASE_PENDING && c->policy->preflight.enabled) {
-		if (!c->service) {
-			/* (a context built before the policy asked: cannot happen, a pinned version never changes) */
-			rc = cn_fail(err, CN_EINTERNAL, "rollout %lld: its service was not kept for the pre-flight",
-				     (long long)id);
-			goto out;
-		}
+		/* ctx_get kept the service: the context was built while pending, and the pinned policy never changes */
+		CN_BUG_ON(!c->service);
 		int pr = daemon_preflight_turn(d, c->policy, c->service, row, err);
 		if (pr != 0) {
 			did = 1;
