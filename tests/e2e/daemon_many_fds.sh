@@ -31,7 +31,8 @@ for i in 1 2 3 4 5; do
 		fail "/healthz did not answer (try $i) with $open descriptors open: $(tail -3 "$E2E_DIR/canaryd.log")"
 	[ "$body" = ok ] || fail "/healthz answered '$body'"
 done
-curl -fsS --max-time 5 "http://127.0.0.1:$HTTP/metrics" | grep -q '^canaryd_' ||
-	fail "/metrics did not answer with canaryd's metrics"
+# read whole first: `curl | grep -q` fails under pipefail when grep stops at its match before curl wrote everything
+page=$(curl -fsS --max-time 5 "http://127.0.0.1:$HTTP/metrics") || fail "/metrics did not answer"
+grep -q '^canaryd_' <<<"$page" || fail "/metrics did not answer with canaryd's metrics"
 ! grep -q "http.error" "$E2E_DIR/canaryd.log" || fail "canaryd logged HTTP errors: $(grep http.error "$E2E_DIR/canaryd.log" | head -2)"
 log "OK: /healthz and /metrics answer with $open descriptors open"
