@@ -126,11 +126,11 @@ static int tick_ready(struct daemon *d, int timeout_ms)
 }
 
 /* Reads the claimed rollouts' rows in one or two round trips (with the pinned sources only for rollouts this daemon
- * has no context for yet), skipping those whose turn has nothing to do. A failed read leaves rows NULL: each turn
- * then reads its own row and says what failed. */
+ * has no context for yet, without the state where it holds the stored one), skipping those whose turn has nothing
+ * to do. A failed read leaves rows NULL: each turn then reads its own row and says what failed. */
 static void read_rows(struct daemon *d, const int64_t *ids, int n, struct cn_rollout_row **rows)
 {
-	int64_t want[2][MAX_CLAIM];
+	int64_t want[2][MAX_CLAIM], held[MAX_CLAIM];
 	int at[2][MAX_CLAIM], nw[2] = {0, 0};
 	static struct cn_rollout_row *got[MAX_CLAIM];
 	for (int i = 0; i < n; i++) {
@@ -138,6 +138,8 @@ static void read_rows(struct daemon *d, const int64_t *ids, int n, struct cn_rol
 		if (daemon_turn_idle(d, ids[i]))
 			continue;
 		int k = daemon_has_ctx(d, ids[i]) ? 0 : 1;
+		if (k == 0)
+			held[nw[k]] = daemon_held_seq(d, ids[i]);
 		at[k][nw[k]] = i;
 		want[k][nw[k]++] = ids[i];
 	}
@@ -145,12 +147,22 @@ static void read_rows(struct daemon *d, const int64_t *ids, int n, struct cn_rol
 		struct cn_err err = {0};
 		if (nw[k] == 0)
 			continue;
-		if (cn_store_rollouts_get(d->store, want[k], nw[k], k == 1, got, &err) < 0) {
+		if (cn_store_rollouts_get(d->store, want[k], k == 0 ? held : NULL, nw[k], k == 1, got, &err) < 0) {
 			dlog("warn", "store.error", dstr("error", err.msg));
 			continue;
 		}
-		for (int j = 0; j < nw[k]; j++)
+		for (int j = 0; j < nw[k]; j++) {
+			/* the state it recorded last, as held (a row whose state this daemon no longer holds: the turn
+			 * reads it whole) */
+			bool elided = got[j] && got[j]->state_elided;
+			if (elided && daemon_fill_state(d, got[j]) < 0) {
+				cn_rollout_row_free(got[j]);
+				got[j] = NULL;
+			} else if (got[j] && got[j]->has_state) {
+				atomic_fetch_add(elided ? &d->stats.state_held : &d->stats.state_read, 1);
+			}
 			rows[at[k][j]] = got[j];
+		}
 	}
 }
 

@@ -71,6 +71,11 @@ struct rollout_ctx {
 	int64_t gw_down_since_ms;          /* database clock; 0 while the gateway answers */
 	int64_t gw_warned_ms;              /* monotonic: when gateway.error was last logged; 0: not in this run */
 	int64_t gw_failures, gw_unlogged;  /* failed gateway calls in this run; those not logged since the last line */
+	/* The stored state at version held_seq (cn_zpack of a struct cn_rollout_state), kept from the tick it recorded
+	 * (or NULL): the round's read leaves the state out while the row's state_seq is still held_seq. */
+	unsigned char *held;
+	size_t held_len;
+	int64_t held_seq;
 };
 
 /* A Prometheus histogram of seconds with fixed bounds (DAEMON_HIST_BOUNDS), updated by the loop, read by /metrics. */
@@ -89,6 +94,7 @@ enum scrape_cause { SCRAPE_TIMEOUT, SCRAPE_CONNECT, SCRAPE_STATUS, SCRAPE_PAGE, 
 struct daemon_stats {
 	atomic_ullong db_round_trips;        /* statements sent on the loop's connections, reconnects included */
 	atomic_ullong scrape_errors[SCRAPE_NCAUSES];
+	atomic_ullong state_held, state_read; /* rollout states a round used: held (recorded by us), or read whole */
 	struct daemon_hist lateness;         /* tick recorded - tick due (database clock) */
 	struct daemon_hist round;            /* one claim round: claim, rows, every turn */
 	atomic_ullong ticks, tick_errors, commands, gateway_errors, metrics_errors, claims, rounds;
@@ -107,7 +113,10 @@ struct pending_tick {
 	struct cn_rollout_row *row;       /* owned */
 	struct cn_tick_result *res;       /* owned */
 	struct cn_observation *obs;       /* owned */
+	unsigned char *stored;            /* owned: the new state as the database gives it back, packed (cn_zpack) */
+	size_t stored_len;
 };
+void daemon_pending_free(struct pending_tick *p);
 
 struct daemon_recorder; /* recorder.c */
 
@@ -148,6 +157,11 @@ bool daemon_turn_idle(struct daemon *d, int64_t id);
 /* True when the daemon has a context (parsed policy and service) for rollout id. */
 bool daemon_has_ctx(const struct daemon *d, int64_t id);
 
+/* The state version the daemon holds for rollout id (-1: none), and a row read without its state (state_elided)
+ * given the held one: 0, or -1 when the daemon no longer holds it (the row then has no state). */
+int64_t daemon_held_seq(const struct daemon *d, int64_t id);
+int daemon_fill_state(const struct daemon *d, struct cn_rollout_row *row);
+
 /* The second half, for a reader of d->group whose read finished: run the core, record, move the gateway. */
 int daemon_tick_ready(struct daemon *d, struct cn_metrics *m, struct cn_err *err);
 
@@ -156,7 +170,7 @@ int daemon_tick_ready(struct daemon *d, struct cn_metrics *m, struct cn_err *err
 void daemon_flush_ticks(struct daemon *d, bool force);
 
 /* Logs a recorded tick and moves the gateway if its weight changed (c: its context, NULL if dropped meanwhile). */
-void daemon_tick_recorded(struct daemon *d, struct rollout_ctx *c, const struct pending_tick *p);
+void daemon_tick_recorded(struct daemon *d, struct rollout_ctx *c, struct pending_tick *p);
 
 /* The recorder (recorder.c): a thread with its own connection that sends batches of ticks. start: 0 or -code.
  * submit: encodes n records (recs point into pend) and queues them, taking pend[0..n-1] over (waits while the queue

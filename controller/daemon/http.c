@@ -66,6 +66,13 @@ static int scale_metrics(struct daemon *d, char *buf, size_t size)
 		rc = put(buf, size, &off, "canaryd_scrape_errors_total{cause=\"%s\"} %llu\n", causes[i],
 			 (unsigned long long)atomic_load(&d->stats.scrape_errors[i]));
 	if (rc == 0)
+		rc = put(buf, size, &off, "# HELP canaryd_state_reads_total Rollout states a round needed, by where they "
+			 "came from: held since the daemon recorded them, or read from the database.\n"
+			 "# TYPE canaryd_state_reads_total counter\ncanaryd_state_reads_total{source=\"held\"} %llu\n"
+			 "canaryd_state_reads_total{source=\"database\"} %llu\n",
+			 (unsigned long long)atomic_load(&d->stats.state_held),
+			 (unsigned long long)atomic_load(&d->stats.state_read));
+	if (rc == 0)
 		rc = hist(buf, size, &off, "canaryd_tick_lateness_seconds",
 			  "Time from a tick falling due (database clock) to the daemon judging it.", &d->stats.lateness);
 	if (rc == 0)

@@ -21,6 +21,7 @@
 #include "canary/service.h"
 #include "canary/store.h"
 #include "canary/store_rollouts.h"
+#include "canary/zpack.h"
 #include "daemon_int.h"
 #include "daemon_fault_int.h"
 #include "daemon_fd_int.h"
@@ -102,6 +103,8 @@ static void ctx_free(struct daemon *d, struct rollout_ctx *c)
 	cn_gateway_close(c->gw);
 	cn_rollout_row_free(c->row);
 	free(c->service);
+	free(c->held);
+	c->held = NULL;
 	policy_put(d, c->pref);
 	c->gw = NULL;
 	c->metrics = NULL;
@@ -487,6 +490,32 @@ bool daemon_has_ctx(const struct daemon *d, int64_t id)
 	return false;
 }
 
+int64_t daemon_held_seq(const struct daemon *d, int64_t id)
+{
+	for (int i = 0; i < d->nctx; i++)
+		if (d->ctx[i].id == id)
+			return d->ctx[i].held ? d->ctx[i].held_seq : -1;
+	return -1;
+}
+
+int daemon_fill_state(const struct daemon *d, struct cn_rollout_row *row)
+{
+	CN_BUG_ON(!row->state_elided);
+	for (int i = 0; i < d->nctx; i++) {
+		const struct rollout_ctx *c = &d->ctx[i];
+		if (c->id != row->id)
+			continue;
+		if (!c->held || c->held_seq != row->state_seq)
+			return -1;
+		/* our own packing of a struct of this size: anything else is a bug, not bad input */
+		CN_BUG_ON(cn_zunpack(c->held, c->held_len, &row->state, sizeof row->state) < 0);
+		row->has_state = true;
+		row->state_elided = false;
+		return 0;
+	}
+	return -1;
+}
+
 int daemon_turn(struct daemon *d, int64_t id, bool due, struct cn_rollout_row *row, struct cn_err *err)
 {
 	/* A rollout whose read is out stays due until its tick is recorded, so every claim returns it (which renews
@@ -618,13 +647,17 @@ int daemon_tick_ready(struct daemon *d, struct cn_metrics *m, struct cn_err *err
 		cn_metrics_cancel(m);
 		return 0;
 	}
-	struct cn_sample *s = calloc(2, sizeof *s);
+	/* scratch of the loop's thread (38 kB a tick from the heap made glibc consolidate its small chunks) */
+	static struct cn_sample s[2];
+	static struct cn_rollout_state cur_scratch;
+	struct cn_rollout_state *cur = &cur_scratch;
+	memset(s, 0, sizeof s);
+	memset(cur, 0, sizeof *cur);
 	struct cn_observation *obs = calloc(1, sizeof *obs);
 	struct cn_tick_result *res = calloc(1, sizeof *res);
-	struct cn_rollout_state *cur = calloc(1, sizeof *cur);
 	const struct cn_rollout_row *row = c->row;
 	int rc = 0;
-	if (!s || !obs || !res || !cur) {
+	if (!obs || !res) {
 		cn_metrics_cancel(m);
 		rc = cn_fail(err, CN_EINTERNAL, "out of memory");
 		goto out;
@@ -678,19 +711,27 @@ out:
 		cn_rollout_row_free(c->row);
 		c->row = NULL;
 	}
-	free(s);
 	free(obs);
 	free(res);
-	free(cur);
 	return rc;
 }
 
-static void pending_free(struct pending_tick *p)
+void daemon_pending_free(struct pending_tick *p)
 {
 	cn_rollout_row_free(p->row);
 	free(p->res);
 	free(p->obs);
+	free(p->stored);
 	memset(p, 0, sizeof *p);
+}
+
+/* cn_record's as_stored: the state this tick writes, packed, for the context once the tick is recorded */
+static void keep_stored(const struct cn_rollout_state *st, void *arg)
+{
+	struct pending_tick *p = arg;
+	free(p->stored);
+	if (cn_zpack(st, sizeof *st, &p->stored, &p->stored_len) < 0)
+		p->stored = NULL; /* out of memory: the next round reads the state */
 }
 
 /* The tick of rollout id is no longer on its way to the database (recorded, failed or dropped). */
@@ -708,15 +749,24 @@ void daemon_drop_ticks(struct daemon *d)
 {
 	for (int i = 0; i < d->npend; i++) {
 		unmark(d, d->pend[i].id);
-		pending_free(&d->pend[i]);
+		daemon_pending_free(&d->pend[i]);
 	}
 	d->npend = 0;
 }
 
-void daemon_tick_recorded(struct daemon *d, struct rollout_ctx *c, const struct pending_tick *p)
+void daemon_tick_recorded(struct daemon *d, struct rollout_ctx *c, struct pending_tick *p)
 {
 	if (c)
 		c->recorded_ms = cn_mono_ms();
+	if (c && p->stored) {
+		/* the record's one write of the state moved its version on by exactly one (migration 0021); were
+		 * there another write meanwhile, the versions differ and the next read brings the stored state */
+		free(c->held);
+		c->held = p->stored;
+		c->held_len = p->stored_len;
+		c->held_seq = p->row->state_seq + 1;
+		p->stored = NULL;
+	}
 	log_result("tick", p->row, p->res);
 	if (c && p->res->set_weight)
 		apply_weight(d, c, p->row, p->res->weight);
@@ -733,6 +783,7 @@ void daemon_flush_ticks(struct daemon *d, bool force)
 	int rcs[DAEMON_BATCH_MAX];
 	static char msgs[DAEMON_BATCH_MAX][CN_ERR_MSG_MAX];
 	struct rollout_ctx *ctxs[DAEMON_BATCH_MAX];
+	static struct cn_rollout_state stored_scratch; /* (the loop's thread only) */
 	int k = 0;
 	if (n == 0)
 		return;
@@ -743,7 +794,7 @@ void daemon_flush_ticks(struct daemon *d, bool force)
 			if (d->ctx[j].id == p->id)
 				c = &d->ctx[j];
 		if (!c) { /* dropped meanwhile (it ended by a command): its tick is of no use */
-			pending_free(p);
+			daemon_pending_free(p);
 			continue;
 		}
 		struct pending_tick moved = *p;
@@ -753,6 +804,7 @@ void daemon_flush_ticks(struct daemon *d, bool force)
 		recs[k] = (struct cn_record){
 			.row = d->pend[k].row, .policy = c->policy, .res = d->pend[k].res, .obs = d->pend[k].obs,
 			.next_tick_ms = c->policy->analysis.interval_ms, .owner = d->cfg.owner,
+			.as_stored = keep_stored, .as_stored_arg = &d->pend[k], .as_stored_scratch = &stored_scratch,
 		};
 		k++;
 	}
@@ -768,7 +820,7 @@ void daemon_flush_ticks(struct daemon *d, bool force)
 			dlog("error", "store.error", dint("ticks", k), dstr("error", err.msg));
 			for (int i = 0; i < k; i++) {
 				unmark(d, d->pend[i].id);
-				pending_free(&d->pend[i]);
+				daemon_pending_free(&d->pend[i]);
 			}
 		}
 		return;
@@ -792,6 +844,6 @@ void daemon_flush_ticks(struct daemon *d, bool force)
 	}
 	for (int i = 0; i < k; i++) {
 		unmark(d, d->pend[i].id);
-		pending_free(&d->pend[i]);
+		daemon_pending_free(&d->pend[i]);
 	}
 }

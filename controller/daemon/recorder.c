@@ -45,11 +45,8 @@ struct daemon_recorder {
 
 static void job_free(struct rec_job *j)
 {
-	for (int i = 0; i < DAEMON_BATCH_MAX; i++) {
-		cn_rollout_row_free(j->pend[i].row);
-		free(j->pend[i].res);
-		free(j->pend[i].obs);
-	}
+	for (int i = 0; i < DAEMON_BATCH_MAX; i++)
+		daemon_pending_free(&j->pend[i]);
 	cn_record_batch_free(&j->b);
 	free(j);
 }

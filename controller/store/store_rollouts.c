@@ -120,18 +120,19 @@ static void copy_value(PGresult *r, int i, int col, char *dst, size_t size)
 	snprintf(dst, size, "%s", PQgetisnull(r, i, col) ? "" : PQgetvalue(r, i, col));
 }
 
-/* The columns rows_query reads, in this order. Sources are NULL where the caller did not ask for them. */
-#define ROW_COLUMNS \
+/* The columns row_parse reads, in this order, with STATE the state column's expression (text or NULL). Sources are
+ * NULL where the caller did not ask for them. */
+#define ROW_SELECT(STATE) \
 	"SELECT r.id, r.service, r.candidate, r.baseline, r.candidate_slot, r.phase, r.step, r.weight, " \
 	"       r.applied_weight, r.policy_id, p.name, p.version, " \
-	"       CASE WHEN $2 THEN p.source END, CASE WHEN $2 THEN v.source END, r.state::text, " \
+	"       CASE WHEN $2 THEN p.source END, CASE WHEN $2 THEN v.source END, " STATE ", " \
 	"       r.created_by, r.lease_owner, r.reason, " \
 	"       EXISTS (SELECT 1 FROM commands c WHERE c.rollout_id = r.id AND c.handled_at IS NULL), " \
-	"       (extract(epoch FROM r.next_tick_at) * 1000)::bigint " \
+	"       (extract(epoch FROM r.next_tick_at) * 1000)::bigint, r.state_seq " \
 	"FROM rollouts r JOIN policies p ON p.id = r.policy_id " \
 	"JOIN service_versions v ON v.id = r.service_version_id "
 
-/* Row i of a ROW_COLUMNS result as a new cn_rollout_row. */
+/* Row i of a ROW_SELECT result as a new cn_rollout_row. */
 static int row_parse(PGresult *r, int i, struct cn_rollout_row **out, struct cn_err *err)
 {
 	struct cn_rollout_row *row = NULL;
@@ -181,6 +182,7 @@ static int row_parse(PGresult *r, int i, struct cn_rollout_row **out, struct cn_
 	copy_value(r, i, 17, row->reason, sizeof row->reason);
 	row->commands_pending = cn_col_bool(r, i, 18);
 	row->next_tick_ms = cn_col_int(r, i, 19);
+	row->state_seq = cn_col_int(r, i, 20);
 	*out = row;
 	row = NULL;
 out:
@@ -194,7 +196,7 @@ int cn_store_rollout_get(struct cn_store *st, int64_t id, struct cn_rollout_row 
 	char ids[32];
 	snprintf(ids, sizeof ids, "%lld", (long long)id);
 	const char *p[] = {ids, "true"};
-	PGresult *r = cn_store_exec(st, "read the rollout", ROW_COLUMNS "WHERE r.id = $1", 2, p, err);
+	PGresult *r = cn_store_exec(st, "read the rollout", ROW_SELECT("r.state::text") "WHERE r.id = $1", 2, p, err);
 	int rc = 0;
 	if (!r)
 		return -err->code;
@@ -207,7 +209,22 @@ int cn_store_rollout_get(struct cn_store *st, int64_t id, struct cn_rollout_row 
 	return rc;
 }
 
-int cn_store_rollouts_get(struct cn_store *st, const int64_t *ids, int n, bool sources,
+/* An array literal of n numbers, {1,2,3} (nothing to quote), or NULL when out of memory. */
+static char *int_array(const int64_t *v, int n)
+{
+	size_t cap = (size_t)n * 21 + 3, off = 0;
+	char *arr = malloc(cap);
+	if (!arr)
+		return NULL;
+	arr[off++] = '{';
+	for (int i = 0; i < n; i++)
+		off += (size_t)snprintf(arr + off, cap - off, "%s%lld", i ? "," : "", (long long)v[i]);
+	arr[off++] = '}';
+	arr[off] = '\0';
+	return arr;
+}
+
+int cn_store_rollouts_get(struct cn_store *st, const int64_t *ids, const int64_t *held_seqs, int n, bool sources,
 			  struct cn_rollout_row **rows, struct cn_err *err)
 {
 	CN_BUG_ON(n < 0 || (n > 0 && (!ids || !rows)));
@@ -215,22 +232,30 @@ int cn_store_rollouts_get(struct cn_store *st, const int64_t *ids, int n, bool s
 		rows[i] = NULL;
 	if (n == 0)
 		return 0;
-	/* an array literal of the ids: {1,2,3} (numbers only, so nothing to quote) */
-	size_t cap = (size_t)n * 21 + 3, off = 0;
-	char *arr = malloc(cap);
-	if (!arr)
+	int64_t *none = NULL;
+	if (!held_seqs) {
+		held_seqs = none = malloc((size_t)n * sizeof *none);
+		for (int i = 0; none && i < n; i++)
+			none[i] = -1; /* no state_seq is negative */
+	}
+	char *arr = int_array(ids, n), *seqs = held_seqs ? int_array(held_seqs, n) : NULL;
+	if (!arr || !seqs) {
+		free(arr);
+		free(seqs);
+		free(none);
 		return cn_fail(err, CN_EINTERNAL, "out of memory");
-	arr[off++] = '{';
-	for (int i = 0; i < n; i++)
-		off += (size_t)snprintf(arr + off, cap - off, "%s%lld", i ? "," : "", (long long)ids[i]);
-	arr[off++] = '}';
-	arr[off] = '\0';
-	const char *p[] = {arr, sources ? "true" : "false"};
-	PGresult *r = cn_store_exec(st, "read the claimed rollouts", ROW_COLUMNS "WHERE r.id = ANY ($1::bigint[])", 2,
-				    p, err);
+	}
+	const char *p[] = {arr, sources ? "true" : "false", seqs};
+	PGresult *r = cn_store_exec(st, "read the claimed rollouts",
+				    ROW_SELECT("CASE WHEN r.state_seq = k.seq THEN NULL ELSE r.state::text END")
+				    "JOIN unnest($1::bigint[], $3::bigint[]) AS k(id, seq) ON k.id = r.id",
+				    3, p, err);
 	free(arr);
-	if (!r)
+	free(seqs);
+	if (!r) {
+		free(none);
 		return -err->code;
+	}
 	int rc = 0;
 	for (int k = 0; k < PQntuples(r) && rc == 0; k++) {
 		struct cn_rollout_row *row = NULL;
@@ -240,12 +265,16 @@ int cn_store_rollouts_get(struct cn_store *st, const int64_t *ids, int n, bool s
 		for (int i = 0; i < n && at < 0; i++)
 			if (ids[i] == row->id && !rows[i])
 				at = i;
-		if (at < 0)
+		if (at < 0) {
 			cn_rollout_row_free(row);
-		else
-			rows[at] = row;
+			continue;
+		}
+		/* no state, yet a stored one: the one the caller holds (a rollout before its first tick has none) */
+		row->state_elided = !row->has_state && row->state_seq == held_seqs[at] && held_seqs[at] > 0;
+		rows[at] = row;
 	}
 	PQclear(r);
+	free(none);
 	if (rc < 0)
 		for (int i = 0; i < n; i++) {
 			cn_rollout_row_free(rows[i]);
@@ -326,10 +355,18 @@ static json_t *record_doc(const struct cn_record *rec)
 		json_decref(econ);
 	json_t *slos = cn_slo_results_to_json(rec->policy, res->slos, res->nslos);
 	cn_slo_results_add_econ(slos, rec->policy, &res->econ); /* the tick's audit event carries the breakdown */
+	json_t *state = cn_state_to_json(&res->next);
+	if (state && rec->as_stored) {
+		struct cn_err serr = {0};
+		CN_BUG_ON(!rec->as_stored_scratch);
+		/* what cn_state_to_json made, cn_state_from_json reads: a failure is a bug in one of them */
+		CN_BUG_ON(cn_state_from_json(state, rec->as_stored_scratch, &serr) < 0);
+		rec->as_stored(rec->as_stored_scratch, rec->as_stored_arg);
+	}
 	if (json_object_set_new(doc, "phase", json_string(cn_phase_name(res->next.phase))) ||
 	    json_object_set_new(doc, "step", json_integer(res->next.step)) ||
 	    json_object_set_new(doc, "weight", json_real(res->next.weight)) ||
-	    json_object_set_new(doc, "state", cn_state_to_json(&res->next)) ||
+	    json_object_set_new(doc, "state", state) ||
 	    json_object_set_new(doc, "status", status) ||
 	    json_object_set_new(doc, "reason", json_string(res->reason)) ||
 	    json_object_set_new(doc, "decision", json_string(cn_decision_name(res->decision))) ||

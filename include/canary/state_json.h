@@ -15,7 +15,7 @@ int cn_sample_from_json(const json_t *j, struct cn_sample *out, struct cn_err *e
 
 /* Encodes the whole core state. Returns a new reference (the caller decrefs) or NULL. */
 json_t *cn_state_to_json(const struct cn_rollout_state *st);
-/* Decodes what cn_state_to_json made into *out (written only on success). */
+/* Decodes what cn_state_to_json made into *out (unspecified when it fails). */
 int cn_state_from_json(const json_t *j, struct cn_rollout_state *out, struct cn_err *err);
 
 /* Encodes one tick's SLO verdicts as an array of objects. Returns a new reference. */

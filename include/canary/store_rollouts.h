@@ -33,7 +33,9 @@ struct cn_rollout_row {
 	char *policy_source;            /* owned by the row */
 	char *service_source;           /* owned by the row */
 	bool has_state;                 /* false before the first tick */
+	bool state_elided;              /* state left out: it is the one the caller said it holds (state_seq) */
 	struct cn_rollout_state state;
+	int64_t state_seq;              /* the stored state's version: one more with every write of it */
 	char created_by[CN_ACTOR_MAX];
 	char lease_owner[128];
 	char reason[256];
@@ -92,8 +94,10 @@ int cn_store_rollout_get(struct cn_store *st, int64_t id, struct cn_rollout_row 
 void cn_rollout_row_free(struct cn_rollout_row *row);
 
 /* Loads the rollouts ids[0..n) in one round trip: rows[i] is a new row (or NULL when there is no such id), with
- * policy_source and service_source only when `sources` (else NULL). Returns 0 or -code (then every rows[i] NULL). */
-int cn_store_rollouts_get(struct cn_store *st, const int64_t *ids, int n, bool sources,
+ * policy_source and service_source only when `sources` (else NULL). With held_seqs (NULL: none), a row whose
+ * state_seq equals held_seqs[i] comes without its state (state_elided, has_state false): the caller holds that state
+ * already. Returns 0 or -code (then every rows[i] NULL). */
+int cn_store_rollouts_get(struct cn_store *st, const int64_t *ids, const int64_t *held_seqs, int n, bool sources,
 			  struct cn_rollout_row **rows, struct cn_err *err);
 
 /* Reads the rollout's pending commands, oldest first (at most max). */
@@ -110,6 +114,12 @@ struct cn_record {
 	const char *command_error;             /* a command that was refused: why (res is then unused) */
 	int64_t next_tick_ms;                  /* when the next tick is due, from now */
 	const char *owner;                     /* the lease that must still be held */
+	/* Optional (ticks): called while the record is encoded, with the state as the database will give it back once
+	 * recorded (decoded from the very document sent, so what a later read returns, into as_stored_scratch, which
+	 * the caller provides) and as_stored_arg. */
+	void (*as_stored)(const struct cn_rollout_state *state, void *arg);
+	void *as_stored_arg;
+	struct cn_rollout_state *as_stored_scratch;
 };
 
 /* Records a tick or a command: state, intended weight, measurement, decision, verdicts and audit events, in one

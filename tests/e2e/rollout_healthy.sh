@@ -58,5 +58,8 @@ m() { awk -v k="$1" '$1 == k {print $2}' "$E2E_DIR/metrics.txt"; }
 [ "$(m 'canaryd_tick_lateness_seconds_bucket{le="+Inf"}')" = "$ticks" ] || fail "the lateness histogram's +Inf bucket is not the count"
 [ "$(m canaryd_round_duration_seconds_count)" -ge 1 ] || fail "canaryd_round_duration_seconds_count is '$(m canaryd_round_duration_seconds_count)'"
 [ "$(m 'canaryd_scrape_errors_total{cause="timeout"}')" = 0 ] || fail "scrape timeouts counted on a healthy run"
-log "canaryd: $(m canaryd_db_round_trips_total) database round trips for $ticks ticks, lateness sum $(m canaryd_tick_lateness_seconds_sum) s"
+# the state each tick recorded is held for the next one (migration 0021): only the first tick reads it
+held=$(m 'canaryd_state_reads_total{source="held"}') read=$(m 'canaryd_state_reads_total{source="database"}')
+[ "${held:-0}" -ge $((ticks - 2)) ] || fail "only '${held:-missing}' of $ticks ticks used the state canaryd held (read: $read)"
+log "canaryd: $(m canaryd_db_round_trips_total) database round trips for $ticks ticks, lateness sum $(m canaryd_tick_lateness_seconds_sum) s; states held $held, read $read"
 log "PASS: healthy candidate promoted"

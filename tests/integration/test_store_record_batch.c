@@ -5,17 +5,22 @@
  * plain ticks (recorded set-based), a lost lease, an ended rollout, a pause, a weight out of range, a promotion that
  * answers a queued command, a document one of whose verdicts does not fit (then every element goes one by one), and
  * a batch that names a rollout twice. Every audit chain verifies afterwards, and canary_audit_hash (plpgsql since
- * 0020) hashes the same bytes as 0004's SQL functions did. */
+ * 0020) hashes the same bytes as 0004's SQL functions did. state_seq (0021) counts every write of a state, by
+ * either path or an owner's SQL, and nothing else; the daemon's row read leaves out exactly the states it holds. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
 
 #include <cmocka.h>
 #include <libpq-fe.h>
 
 #include "canary/store_audit.h"
+#include "canary/state_json.h"
+#include "canary/store_rollouts.h"
 #include "store_audit_support.h"
 
 #define K 8 /* rollouts per world */
@@ -171,7 +176,7 @@ static void world(char w, char *out, size_t len)
 		 "       FROM decisions d JOIN r ON r.id = d.rollout_id)"
 		 " SELECT md5(string_agg(t, E'\\n' ORDER BY t)) || ' ' || count(*) FROM ("
 		 " SELECT concat_ws(' ', 'r', k, phase, step, weight, state, status, reason, finished_at IS NULL,"
-		 "   round(extract(epoch FROM next_tick_at - updated_at)), lease_owner) AS t FROM r"
+		 "   round(extract(epoch FROM next_tick_at - updated_at)), lease_owner, state_seq) AS t FROM r"
 		 " UNION ALL SELECT concat_ws(' ', 'm', r.k, m.at, m.step, m.weight, m.baseline, m.candidate,"
 		 "   rank() OVER (PARTITION BY m.rollout_id ORDER BY m.id)) FROM measurements m JOIN r ON r.id = m.rollout_id"
 		 " UNION ALL SELECT concat_ws(' ', 'd', k, n, step, weight, decision, phase_before, phase_after, reason) FROM d"
@@ -253,6 +258,119 @@ static void test_batch_records_what_single_records_would(void **state)
 	assert_true(rep.events >= 2 * (8 + 5 + 2 + 2));
 }
 
+/* One number from a superuser statement. */
+static long long num(const char *sql)
+{
+	char v[64];
+	scalar_text(sql, v, sizeof v);
+	return atoll(v);
+}
+
+/* state_seq (migration 0021): one more with every write of a rollout's state, whoever writes it and whatever it
+ * asks for; never for leases, holds or confirmed weights. And cn_store_rollouts_get leaves out exactly the state
+ * whose version the caller says it holds. */
+static void test_state_seq(void **state)
+{
+	(void)state;
+	char sql[1024];
+	long long id = ids[0][2]; /* a2: progressing, leased to d1 */
+	snprintf(sql, sizeof sql, "SELECT state_seq FROM rollouts WHERE id = %lld", id);
+	long long s0 = num(sql);
+	assert_true(s0 >= 2); /* test 1 and 2 recorded a tick each */
+
+	/* a plain tick (set-based), then one canary.record: one each */
+	char call[512];
+	snprintf(call, sizeof call, "SELECT ok FROM canary.record_batch('d1', ARRAY[%lld]::bigint[], "
+		 "jsonb_build_array(public.t_doc('hold')))", id);
+	PGconn *c = PQconnectdb(as_ctrl);
+	PGresult *r = PQexec(c, call);
+	assert_int_equal(PQresultStatus(r), PGRES_TUPLES_OK);
+	assert_string_equal(PQgetvalue(r, 0, 0), "t");
+	PQclear(r);
+	assert_int_equal(num(sql), s0 + 1);
+	snprintf(call, sizeof call, "SELECT canary.record(%lld, 'd1', public.t_doc('hold-setw'))", id);
+	r = PQexec(c, call);
+	assert_int_equal(PQresultStatus(r), PGRES_TUPLES_OK);
+	PQclear(r);
+	assert_int_equal(num(sql), s0 + 2);
+	/* a lease renewed, a weight confirmed, a hold, a refused record: none */
+	snprintf(call, sizeof call,
+		 "SELECT canary.renew_lease(%lld, 'd1', 3600000); SELECT canary.confirm_weight(%lld, 'd1', 1, false, 1);"
+		 "SELECT canary.hold(%lld, 'd1', 'metrics down', 10000)", id, id, id);
+	r = PQexec(c, call);
+	assert_int_equal(PQresultStatus(r), PGRES_TUPLES_OK);
+	PQclear(r);
+	snprintf(call, sizeof call, "SELECT canary.record(%lld, 'd1', public.t_doc('badweight'))", id);
+	r = PQexec(c, call);
+	assert_int_not_equal(PQresultStatus(r), PGRES_TUPLES_OK);
+	PQclear(r);
+	PQfinish(c);
+	assert_int_equal(num(sql), s0 + 2);
+
+	/* an owner's SQL: the same state written again counts, a number of its own choosing does not stick */
+	snprintf(call, sizeof call, "UPDATE rollouts SET state = state WHERE id = %lld", id);
+	sql_ok(db.conninfo, call);
+	assert_int_equal(num(sql), s0 + 3);
+	snprintf(call, sizeof call, "UPDATE rollouts SET state_seq = 1000, state = '{}' WHERE id = %lld", id);
+	sql_ok(db.conninfo, call);
+	assert_int_equal(num(sql), s0 + 4);
+	snprintf(call, sizeof call, "UPDATE rollouts SET state_seq = %lld WHERE id = %lld", s0, id);
+	sql_ok(db.conninfo, call);
+	assert_int_equal(num(sql), s0 + 5);
+	assert_int_equal(num("INSERT INTO rollouts (service, service_version_id, policy_id, candidate, candidate_slot, "
+			     "phase, state_seq) SELECT service, service_version_id, policy_id, 'x', 1, 'aborted', 99 "
+			     "FROM rollouts WHERE service = 'a4' RETURNING state_seq"),
+			 0);
+
+	/* the state left out only where the version held is the stored one (states the daemon's decoder reads) */
+	long long a1 = ids[0][1];
+	struct cn_rollout_state cs;
+	memset(&cs, 0, sizeof cs);
+	cs.phase = CN_PHASE_PROGRESSING;
+	cs.step = 1;
+	cs.weight = 5;
+	json_t *cj = cn_state_to_json(&cs);
+	char *ct = cj ? json_dumps(cj, JSON_COMPACT) : NULL;
+	assert_non_null(ct);
+	char upd[8192];
+	snprintf(upd, sizeof upd, "UPDATE rollouts SET state = '%s' WHERE id IN (%lld, %lld)", ct, a1, id);
+	sql_ok(db.conninfo, upd);
+	free(ct);
+	json_decref(cj);
+	snprintf(sql, sizeof sql, "SELECT state_seq FROM rollouts WHERE id = %lld", a1);
+	long long s1 = num(sql), s2 = num((snprintf(call, sizeof call, "SELECT state_seq FROM rollouts WHERE id = %lld",
+						    id), call));
+	struct cn_err err = {0};
+	struct cn_store *st = cn_store_connect(as_ctrl, &err);
+	if (!st)
+		fail_msg("%s", err.msg);
+	const int64_t want[3] = {a1, id, ids[0][3]}, held[3] = {s1, s2 - 1, -1};
+	struct cn_rollout_row *rows[3];
+	if (cn_store_rollouts_get(st, want, held, 3, false, rows, &err) < 0)
+		fail_msg("%s", err.msg);
+	assert_true(s1 > 0);
+	assert_true(rows[0]->state_elided);
+	assert_false(rows[0]->has_state);
+	assert_int_equal(rows[0]->state_seq, s1);
+	assert_false(rows[1]->state_elided); /* an older version held: the stored state comes */
+	assert_true(rows[1]->has_state);
+	assert_int_equal(rows[1]->state.step, 1);
+	assert_true(rows[1]->state.weight == 5);
+	assert_int_equal(rows[1]->state_seq, s2);
+	assert_false(rows[2]->state_elided); /* none held */
+	for (int i = 0; i < 3; i++)
+		cn_rollout_row_free(rows[i]);
+	/* without versions held, every state comes */
+	if (cn_store_rollouts_get(st, want, NULL, 3, false, rows, &err) < 0)
+		fail_msg("%s", err.msg);
+	for (int i = 0; i < 3; i++) {
+		assert_false(rows[i]->state_elided);
+		assert_true(rows[i]->has_state || i == 2);
+		cn_rollout_row_free(rows[i]);
+	}
+	cn_store_close(st);
+}
+
 /* 0004's encoding, as its SQL functions computed it, against canary_audit_hash: NULLs, empty strings, multibyte
  * text, negative and pre-1970 times. */
 static void test_hash_is_0004s(void **state)
@@ -286,6 +404,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_batch_records_what_single_records_would),
 		cmocka_unit_test(test_hash_is_0004s),
+		cmocka_unit_test(test_state_seq),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -1,0 +1,15 @@
+/* Zero-run packing of a plain-data struct held for a long time: its 8-byte words that are zero are counted, not
+ * kept. canaryd keeps each rollout's judged state this way between ticks (about 31 kB in memory, mostly empty
+ * histogram and SLO slots, a few kB packed). Lossless for any bytes; the packed form is private to one process. */
+#ifndef CANARY_ZPACK_H
+#define CANARY_ZPACK_H
+#include <stddef.h>
+
+/* Packs n bytes at src into a new buffer (*out, *out_len; the caller frees *out). Returns 0, or -1 when out of
+ * memory (*out is then NULL). */
+int cn_zpack(const void *src, size_t n, unsigned char **out, size_t *out_len);
+
+/* Unpacks what cn_zpack made of n bytes into dst (n bytes). Returns 0, or -1 when blob is not a packing of n bytes
+ * (dst is then unspecified). */
+int cn_zunpack(const unsigned char *blob, size_t len, void *dst, size_t n);
+#endif
