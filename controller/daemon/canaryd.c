@@ -13,6 +13,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "canary/json_arena.h"
 #include "canary/gateway.h"
 #include "canary/metrics.h"
 #include "canary/parse.h"
@@ -306,6 +307,7 @@ int main(int argc, char **argv)
 
 	if (fault_init() < 0 || clock_init() < 0)
 		return 64;
+	cn_json_arena_install(); /* before any thread: the recorder's batches are encoded in an arena */
 	daemon_fd_init(); /* before any thread or connection: the operator's LimitNOFILE is the limit in force */
 	/* every rollout's turn checks its gateway: with thousands on one HAProxy, one read a second serves them all */
 	cn_gateway_haproxy_share_checks(GATEWAY_CHECK_SHARE_MS);
@@ -536,6 +538,7 @@ out:
 	daemon_drills_free(&d);
 	cn_metrics_group_free(d.group);
 	cn_curl_pool_drain();
+	cn_json_arena_release();
 	free(d.ctx);
 	cn_store_close(d.store);
 	daemon_http_stop(http);
