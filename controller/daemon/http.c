@@ -73,6 +73,11 @@ static int scale_metrics(struct daemon *d, char *buf, size_t size)
 			 (unsigned long long)atomic_load(&d->stats.state_held),
 			 (unsigned long long)atomic_load(&d->stats.state_read));
 	if (rc == 0)
+		rc = put(buf, size, &off, "# HELP canaryd_ticks_deferred_total Due ticks left for a later claim because "
+			 "1024 metric reads were already pending (the daemon is behind: add replicas).\n"
+			 "# TYPE canaryd_ticks_deferred_total counter\ncanaryd_ticks_deferred_total %llu\n",
+			 (unsigned long long)atomic_load(&d->stats.reads_deferred));
+	if (rc == 0)
 		rc = hist(buf, size, &off, "canaryd_tick_lateness_seconds",
 			  "Time from a tick falling due (database clock) to the daemon judging it.", &d->stats.lateness);
 	if (rc == 0)

@@ -623,6 +623,12 @@ int daemon_turn(struct daemon *d, int64_t id, bool due, struct cn_rollout_row *r
 		due = false;
 	/* `due` comes from the database's clock (the claim), so daemons whose clocks disagree still tick on time. */
 	if ((due || tick_now || !row->has_state) && !cn_metrics_busy(c->metrics)) {
+		if (cn_metrics_group_pending(d->group) >= DAEMON_READS_MAX) {
+			/* behind (more rollouts due than the loop ticks): it stays due and is claimed again, instead of
+			 * holding its row (32 kB) and samples in a queue that would grow with N */
+			atomic_fetch_add(&d->stats.reads_deferred, 1);
+			goto out;
+		}
 		if ((rc = cn_metrics_start(c->metrics, d->group, err)) < 0)
 			goto out;
 		c->read_started_ms = cn_mono_ms();

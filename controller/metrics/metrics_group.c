@@ -292,6 +292,11 @@ int cn_metrics_group_inflight(const struct cn_metrics_group *g)
 	return g ? g->nfl + (g->nwq - g->wq_head) : 0;
 }
 
+int cn_metrics_group_pending(const struct cn_metrics_group *g)
+{
+	return g ? cn_metrics_group_inflight(g) + g->nready : 0;
+}
+
 int cn_metrics_collect(struct cn_metrics *m, struct cn_sample out[2])
 {
 	if (!m || m->read != CN_READ_READY)

@@ -80,6 +80,10 @@ void cn_metrics_group_max_inflight(struct cn_metrics_group *g, int n);
  * out ends. */
 int cn_metrics_group_inflight(const struct cn_metrics_group *g);
 
+/* Reads not yet collected: in flight, queued, and finished but not handed out by cn_metrics_group_next. Each holds
+ * its two samples (7.6 kB), and canaryd the row it will tick on: the daemon starts no read past a cap of them. */
+int cn_metrics_group_pending(const struct cn_metrics_group *g);
+
 /* Writes the finished read's samples of both slots into out[0] and out[1] (as cn_metrics_sample would: a failed
  * read has ok = false and why) and makes m idle. -CN_EINTERNAL if m has no finished read. */
 int cn_metrics_collect(struct cn_metrics *m, struct cn_sample out[2]);

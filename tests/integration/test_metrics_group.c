@@ -125,12 +125,21 @@ static void test_hung_endpoint_delays_nobody_else(void **state)
 	assert_int_equal(cn_metrics_start(slow, e->g, &err), 0);
 	assert_int_equal(cn_metrics_start(fast, e->g, &err), 0);
 	assert_int_equal(cn_metrics_group_inflight(e->g), 2);
+	assert_int_equal(cn_metrics_group_pending(e->g), 2);
 	assert_true(cn_metrics_busy(slow) && cn_metrics_busy(fast));
+	/* the fast read ends; until it is handed out it is no longer in flight, but still pending */
+	for (int i = 0; i < 200 && cn_metrics_group_inflight(e->g) == 2; i++) {
+		bool fd_ready;
+		assert_int_equal(cn_metrics_group_wait(e->g, -1, 20, &fd_ready, &err), 0);
+	}
+	assert_int_equal(cn_metrics_group_inflight(e->g), 1);
+	assert_int_equal(cn_metrics_group_pending(e->g), 2);
 
 	struct cn_metrics *m = next_ready(e->g, 10 * HUNG_TIMEOUT_MS);
 	assert_ptr_equal(m, fast); /* first, although it was started second */
 	double fast_ms = ms_since(&t0);
 	assert_int_equal(cn_metrics_group_inflight(e->g), 1); /* the hung one is still out */
+	assert_int_equal(cn_metrics_group_pending(e->g), 1);
 	assert_int_equal(cn_metrics_collect(fast, s), 0);
 	assert_false(cn_metrics_busy(fast));
 	assert_true(s[0].ok && s[1].ok);
