@@ -116,7 +116,7 @@ struct cn_record {
 	const char *owner;                     /* the lease that must still be held */
 	/* Optional (ticks): called while the record is encoded, with the state as the database will give it back once
 	 * recorded (decoded from the very document sent, so what a later read returns, into as_stored_scratch, which
-	 * the caller provides) and as_stored_arg. */
+	 * the caller provides) and as_stored_arg; not called when the state does not decode. */
 	void (*as_stored)(const struct cn_rollout_state *state, void *arg);
 	void *as_stored_arg;
 	struct cn_rollout_state *as_stored_scratch;
