@@ -154,6 +154,12 @@ static void test_fresh_then_twice(void **state)
 	assert_int_equal(scalar(c, "SELECT count(*) FROM pg_tables WHERE tablename IN ('policies', 'policy_slos',"
 				   " 'services', 'service_versions', 'audit_events')"),
 			 5);
+	/* 0022: no function of schema canary compiles its statements with JIT (a claim on a table of 460,000
+	 * rollouts took 700-940 ms with it, 7-10 ms without); a function added later must say SET jit = off too */
+	assert_true(scalar(c, "SELECT count(*) FROM pg_proc WHERE pronamespace = 'canary'::regnamespace") > 20);
+	assert_int_equal(scalar(c, "SELECT count(*) FROM pg_proc WHERE pronamespace = 'canary'::regnamespace"
+				   " AND NOT coalesce('jit=off' = ANY (proconfig), false)"),
+			 0);
 	long long tables = scalar(c, user_tables);
 	long long stamp = scalar(c, "SELECT (extract(epoch FROM max(applied_at)) * 1000000)::bigint FROM schema_migrations");
 	/* each recorded checksum is the sha256 of the file, as the server's own sha256() computes it */
