@@ -20,8 +20,15 @@ wait "$ROLLOUT_PID" 2>/dev/null || true
 log "crashing the database for 4s during step 1 of rollout $id"
 "$E2E_TOP/scripts/pgtmp" bounce "$own_pg" 4 &
 bounce=$!
-sleep 2
-code=$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$HTTP/healthz" || true)
+# /healthz must say 503 while the server is away (4 s, from when pg_ctl has stopped it: on a loaded machine that
+# took 2.5 s after the bounce began, so a fixed 2 s sleep looked too early, as in the CI run of 2cc11a3)
+code=
+for _ in $(seq 1 80); do
+	code=$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$HTTP/healthz" || true)
+	[ "$code" = 503 ] && break
+	kill -0 "$bounce" 2>/dev/null || break # the server is back: too late to see it
+	sleep 0.1
+done
 [ "$code" = 503 ] || fail "/healthz answered $code while the database was down, expected 503"
 wait "$bounce" || fail "the database did not come back"
 kill -0 "$CANARYD_PID" 2>/dev/null || fail "canaryd died while the database was away"
