@@ -138,9 +138,10 @@ static void read_rows(struct daemon *d, const int64_t *ids, int n, struct cn_rol
 		rows[i] = NULL;
 		if (daemon_turn_idle(d, ids[i]))
 			continue;
-		int k = daemon_has_ctx(d, ids[i]) ? 0 : 1;
+		int64_t seq;
+		int k = daemon_held_seq(d, ids[i], &seq) ? 0 : 1; /* one lookup of the context per rollout */
 		if (k == 0)
-			held[nw[k]] = daemon_held_seq(d, ids[i]);
+			held[nw[k]] = seq;
 		at[k][nw[k]] = i;
 		want[k][nw[k]++] = ids[i];
 	}

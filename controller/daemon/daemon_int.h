@@ -163,9 +163,10 @@ bool daemon_turn_idle(struct daemon *d, int64_t id);
 /* True when the daemon has a context (parsed policy and service) for rollout id. */
 bool daemon_has_ctx(const struct daemon *d, int64_t id);
 
-/* The state version the daemon holds for rollout id (-1: none), and a row read without its state (state_elided)
- * given the held one: 0, or -1 when the daemon no longer holds it (the row then has no state). */
-int64_t daemon_held_seq(const struct daemon *d, int64_t id);
+/* Whether the daemon has a context for rollout id, with the state version it holds in *seq (-1: none); and a row
+ * read without its state (state_elided) given the held one: 0, or -1 when the daemon no longer holds it (the row
+ * then has no state). */
+bool daemon_held_seq(const struct daemon *d, int64_t id, int64_t *seq);
 int daemon_fill_state(const struct daemon *d, struct cn_rollout_row *row);
 
 /* The second half, for a reader of d->group whose read finished: run the core, record, move the gateway. */

@@ -490,12 +490,16 @@ bool daemon_has_ctx(const struct daemon *d, int64_t id)
 	return false;
 }
 
-int64_t daemon_held_seq(const struct daemon *d, int64_t id)
+bool daemon_held_seq(const struct daemon *d, int64_t id, int64_t *seq)
 {
+	*seq = -1;
 	for (int i = 0; i < d->nctx; i++)
-		if (d->ctx[i].id == id)
-			return d->ctx[i].held ? d->ctx[i].held_seq : -1;
-	return -1;
+		if (d->ctx[i].id == id) {
+			if (d->ctx[i].held)
+				*seq = d->ctx[i].held_seq;
+			return true;
+		}
+	return false;
 }
 
 int daemon_fill_state(const struct daemon *d, struct cn_rollout_row *row)
