@@ -66,8 +66,12 @@ done
 log "promoted through $kills killed connections; steps once and in order, chain intact"
 
 # A regression under the same attack: green is live now, the candidate goes to blue; its errors go 0.5% -> 5%.
-( sleep 1; while [ ! -s "$E2E_DIR/wait-v3.log" ] && [ ! -f "$E2E_DIR/attack2.stop" ]; do sleep 0.1; done
-  pid=$(pgrep -f -- "--candidate v3" | head -1); [ -n "$pid" ] && attack "$pid" "$E2E_DIR/kills2" ) &
+# (the pid from the file start_rollout_wait writes: other tests running at the same time start a "--candidate v3" too)
+( while [ ! -s "$E2E_DIR/wait-v3.pid" ] || [ ! -s "$E2E_DIR/wait-v3.log" ]; do
+	[ -f "$E2E_DIR/attack2.stop" ] && exit 0
+	sleep 0.1
+  done
+  attack "$(cat "$E2E_DIR/wait-v3.pid")" "$E2E_DIR/kills2" ) &
 attacker=$!
 expect_regression_rolled_back v3 demo-fast 100s blue "$BLUE" green '{"error_rate":0.05}' "an error regression under killed connections"
 touch "$E2E_DIR/attack2.stop"

@@ -212,6 +212,8 @@ start_rollout_wait() { # CANDIDATE POLICY TIMEOUT
 	"$CTL" rollout start --service svc --candidate "$1" --policy "$2" --wait --timeout "$3" \
 		>"$E2E_DIR/wait-$1.log" 2>&1 &
 	ROLLOUT_PID=$!
+	# for a watcher in another subshell of this test (pgrep could find another test's canaryctl of that name)
+	echo "$ROLLOUT_PID" >"$E2E_DIR/wait-$1.pid"
 }
 
 # Waits for the rollout of CANDIDATE to exist and prints its id.
