@@ -209,7 +209,7 @@ int cn_store_fail_result(struct cn_store *s, const PGresult *res, const char *wh
 	/* The write functions (migrations/0005) word their refusals for the person at the terminal: pass them on. */
 	if (strcmp(state, CN_SQLSTATE_REFUSED) == 0)
 		return cn_fail(err, CN_EINPUT, "%s", line);
-	if (strcmp(state, CN_SQLSTATE_LEASE) == 0)
+	if (strcmp(state, CN_SQLSTATE_LEASE) == 0 || strcmp(state, CN_SQLSTATE_STALE) == 0)
 		return cn_fail(err, CN_EUNAVAIL, "%s", line);
 	if (strcmp(state, "42501") == 0 && strncmp(line, "permission denied: ", 19) == 0)
 		return cn_fail(err, CN_EPERM, "%s", line);

@@ -24,8 +24,9 @@ PGresult *cn_store_exec(struct cn_store *s, const char *what, const char *sql, i
 
 /* Maps a failed result (or NULL: the connection's error) to err and returns -code:
  * connection lost (08xxx, 57P0x) -> CN_EUNAVAIL; 42501 -> CN_EPERM "permission denied: role 'x' may not WHAT"
- * (or the function's own "permission denied: ..." as it is); CNIN0 -> CN_EINPUT and CNUN0 -> CN_EUNAVAIL as worded;
- * 42P01/42883 (no schema) -> CN_EUNAVAIL with a hint to migrate; 22xxx/23xxx -> CN_EINPUT; else CN_EINTERNAL. */
+ * (or the function's own "permission denied: ..." as it is); CNIN0 -> CN_EINPUT, CNUN0 and CNST0 -> CN_EUNAVAIL
+ * as worded; 42P01/42883 (no schema) -> CN_EUNAVAIL with a hint to migrate; 22xxx/23xxx -> CN_EINPUT; else
+ * CN_EINTERNAL. */
 int cn_store_fail_result(struct cn_store *s, const PGresult *res, const char *what, struct cn_err *err);
 
 /* Applies a versioned document (a policy or a service) through its canary.apply_* function: `sql` takes $1 name,

@@ -364,7 +364,9 @@ static json_t *record_doc(const struct cn_record *rec)
 		if (cn_state_from_json(state, rec->as_stored_scratch, &serr) == 0)
 			rec->as_stored(rec->as_stored_scratch, rec->as_stored_arg);
 	}
-	if (json_object_set_new(doc, "phase", json_string(cn_phase_name(res->next.phase))) ||
+	/* the row's version as judged: canary.record refuses the tick if anyone wrote the row since (0024) */
+	if (json_object_set_new(doc, "state_seq", json_integer(rec->row->state_seq)) ||
+	    json_object_set_new(doc, "phase", json_string(cn_phase_name(res->next.phase))) ||
 	    json_object_set_new(doc, "step", json_integer(res->next.step)) ||
 	    json_object_set_new(doc, "weight", json_real(res->next.weight)) ||
 	    json_object_set_new(doc, "state", state) ||
@@ -482,7 +484,9 @@ int cn_store_record_batch_send(struct cn_store *st, const struct cn_record_batch
 			continue;
 		}
 		const char *state = PQgetvalue(r, k, 2);
-		rcs[i] = strcmp(state, CN_SQLSTATE_LEASE) == 0 || strncmp(state, "40", 2) == 0 ? -CN_EUNAVAIL
+		rcs[i] = strcmp(state, CN_SQLSTATE_LEASE) == 0 || strcmp(state, CN_SQLSTATE_STALE) == 0 ||
+				 strncmp(state, "40", 2) == 0
+			 ? -CN_EUNAVAIL
 			 : strcmp(state, CN_SQLSTATE_REFUSED) == 0			      ? -CN_EINPUT
 												      : -CN_EINTERNAL;
 		snprintf(msgs[i], CN_ERR_MSG_MAX, "%s", PQgetvalue(r, k, 3));

@@ -43,9 +43,11 @@ int cn_store_commit(struct cn_store *s, struct cn_err *err);
 void cn_store_rollback(struct cn_store *s);
 
 /* SQLSTATEs the write functions in schema canary raise on purpose, with a message meant for people: a request that
- * does not fit (exit 65), and a daemon whose lease or intent changed under it (69, retried). */
+ * does not fit (exit 65), a daemon whose lease or intent changed under it (69, retried), and a tick judged on a row
+ * that was written since it was read (69: the next turn judges the stored row; migrations/0024). */
 #define CN_SQLSTATE_REFUSED "CNIN0"
 #define CN_SQLSTATE_LEASE "CNUN0"
+#define CN_SQLSTATE_STALE "CNST0"
 
 /* Listens on a NOTIFY channel ("canary": commands were queued). Returns 0 or -code. */
 int cn_store_listen(struct cn_store *s, const char *channel, struct cn_err *err);

@@ -6,7 +6,8 @@
  * answers a queued command, a document one of whose verdicts does not fit (then every element goes one by one), and
  * a batch that names a rollout twice. Every audit chain verifies afterwards, and canary_audit_hash (plpgsql since
  * 0020) hashes the same bytes as 0004's SQL functions did. state_seq (0021) counts every write of a state, by
- * either path or an owner's SQL, and nothing else; the daemon's row read leaves out exactly the states it holds. */
+ * either path or an owner's SQL, and nothing else; the daemon's row read leaves out exactly the states it holds; a
+ * tick judged on a version that is no longer the row's is refused (0024). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stdbool.h>
@@ -371,6 +372,105 @@ static void test_state_seq(void **state)
 	cn_store_close(st);
 }
 
+/* One canary.record_batch as the controller: rollouts a[i] with documents t_doc('hold') carrying state_seq seq[i]
+ * (< 0: none); each element's "ok" or SQLSTATE into out[i]. */
+static void batch_with_seqs(int n, const long long *a, const long long *seq, char (*out)[16])
+{
+	char sql[2048], docs[1024] = "";
+	size_t o, d = 0;
+	for (int i = 0; i < n; i++) {
+		char one[160];
+		if (seq[i] < 0)
+			snprintf(one, sizeof one, "%spublic.t_doc('hold')", i ? ", " : "");
+		else
+			snprintf(one, sizeof one, "%spublic.t_doc('hold') || jsonb_build_object('state_seq', %lld)",
+				 i ? ", " : "", seq[i]);
+		d += (size_t)snprintf(docs + d, sizeof docs - d, "%s", one);
+	}
+	o = (size_t)snprintf(sql, sizeof sql, "SELECT ok, err_state FROM canary.record_batch('d1', ARRAY[");
+	for (int i = 0; i < n; i++)
+		o += (size_t)snprintf(sql + o, sizeof sql - o, "%s%lld", i ? ", " : "", a[i]);
+	snprintf(sql + o, sizeof sql - o, "]::bigint[], jsonb_build_array(%s)) ORDER BY idx", docs);
+	PGconn *c = PQconnectdb(as_ctrl);
+	PGresult *r = PQexec(c, sql);
+	if (PQresultStatus(r) != PGRES_TUPLES_OK || PQntuples(r) != n)
+		fail_msg("%s: %s", sql, PQerrorMessage(c));
+	for (int i = 0; i < n; i++)
+		snprintf(out[i], 16, "%s", strcmp(PQgetvalue(r, i, 0), "t") == 0 ? "ok" : PQgetvalue(r, i, 1));
+	PQclear(r);
+	PQfinish(c);
+}
+
+/* Migration 0024: a tick judged on a row that was written since it was read (an owner's SQL between the daemon's
+ * read and its record) is refused with CNST0 on either path and writes nothing, not even next to a good element of
+ * the same batch; judged on the current version it is recorded. Which writes move the version on: state, phase,
+ * step, weight; not a reason, a lease or a hold. */
+static void test_stale_record_refused(void **state)
+{
+	(void)state;
+	long long a1 = ids[0][1], a2 = ids[0][2];
+	char q1[256], q2[256], dq[256], out[2][16], call[512];
+	snprintf(q1, sizeof q1, "SELECT state_seq FROM rollouts WHERE id = %lld", a1);
+	snprintf(q2, sizeof q2, "SELECT state_seq FROM rollouts WHERE id = %lld", a2);
+	snprintf(dq, sizeof dq, "SELECT count(*) FROM decisions WHERE rollout_id = %lld", a2);
+	long long s1 = num(q1), s2 = num(q2), d0 = num(dq);
+
+	/* the owner edits a2's state after the daemon read it (version s2) */
+	snprintf(call, sizeof call, "UPDATE rollouts SET state = jsonb_set(state, '{op}', '\"edited\"') WHERE id = %lld",
+		 a2);
+	sql_ok(db.conninfo, call);
+	assert_int_equal(num(q2), s2 + 1);
+	/* a batch of a1 (current version: plain, set-based) and a2 (judged on s2): a1 recorded, a2 refused */
+	batch_with_seqs(2, (const long long[]){a1, a2}, (const long long[]){s1, s2}, out);
+	assert_string_equal(out[0], "ok");
+	assert_string_equal(out[1], "CNST0");
+	assert_int_equal(num(q1), s1 + 1);
+	assert_int_equal(num(q2), s2 + 1);
+	assert_int_equal(num(dq), d0);
+	char v[64];
+	snprintf(call, sizeof call, "SELECT state->>'op' FROM rollouts WHERE id = %lld", a2);
+	scalar_text(call, v, sizeof v);
+	assert_string_equal(v, "edited");
+	/* canary.record the same, with the reason in words */
+	snprintf(call, sizeof call, "SELECT canary.record(%lld, 'd1', public.t_doc('hold') || "
+		 "jsonb_build_object('state_seq', %lld))", a2, s2);
+	PGconn *c = PQconnectdb(as_ctrl);
+	PGresult *r = PQexec(c, call);
+	assert_int_not_equal(PQresultStatus(r), PGRES_TUPLES_OK);
+	assert_string_equal(PQresultErrorField(r, PG_DIAG_SQLSTATE), "CNST0");
+	assert_non_null(strstr(PQresultErrorField(r, PG_DIAG_MESSAGE_PRIMARY), "changed since this daemon read it"));
+	PQclear(r);
+	PQfinish(c);
+	assert_int_equal(num(dq), d0);
+	assert_int_equal(num(q2), s2 + 1);
+
+	/* a phase, step or weight written counts too; a reason, a lease renewed or a hold does not */
+	snprintf(call, sizeof call, "UPDATE rollouts SET phase = phase WHERE id = %lld; "
+		 "UPDATE rollouts SET weight = weight, step = step WHERE id = %lld", a2, a2);
+	sql_ok(db.conninfo, call);
+	assert_int_equal(num(q2), s2 + 3);
+	snprintf(call, sizeof call, "UPDATE rollouts SET reason = 'looked at' WHERE id = %lld", a2);
+	sql_ok(db.conninfo, call);
+	c = PQconnectdb(as_ctrl);
+	snprintf(call, sizeof call, "SELECT canary.renew_lease(%lld, 'd1', 3600000); "
+		 "SELECT canary.hold(%lld, 'd1', 'metrics down', 10000)", a2, a2);
+	r = PQexec(c, call);
+	assert_int_equal(PQresultStatus(r), PGRES_TUPLES_OK);
+	PQclear(r);
+	PQfinish(c);
+	assert_int_equal(num(q2), s2 + 3);
+
+	/* judged on the current version, or a document without one (as before 0024): recorded */
+	batch_with_seqs(2, (const long long[]){a2, a1}, (const long long[]){s2 + 3, -1}, out);
+	assert_string_equal(out[0], "ok");
+	assert_string_equal(out[1], "ok");
+	assert_int_equal(num(q2), s2 + 4);
+	assert_int_equal(num(dq), d0 + 1);
+	scalar_text((snprintf(call, sizeof call, "SELECT coalesce(state->>'op', '-') FROM rollouts WHERE id = %lld",
+			      a2), call), v, sizeof v);
+	assert_string_equal(v, "-"); /* the daemon's state, judged knowing the edit */
+}
+
 /* 0004's encoding, as its SQL functions computed it, against canary_audit_hash: NULLs, empty strings, multibyte
  * text, negative and pre-1970 times. */
 static void test_hash_is_0004s(void **state)
@@ -405,6 +505,7 @@ int main(void)
 		cmocka_unit_test(test_batch_records_what_single_records_would),
 		cmocka_unit_test(test_hash_is_0004s),
 		cmocka_unit_test(test_state_seq),
+		cmocka_unit_test(test_stale_record_refused),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }
