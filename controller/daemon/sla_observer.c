@@ -15,6 +15,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "canary/bug.h"
 #include "canary/judge.h"
 #include "canary/metrics.h"
 #include "canary/service.h"
@@ -35,6 +36,7 @@ struct kept_hist {
  * cn_sample is 3.8 kB, and the observer keeps one per slot of every service). */
 struct reading {
 	bool ok;
+	char *why;                 /* a failed read's reason (NULL: none, or out of memory) */
 	double requests, errors;
 	struct kept_hist lat, ttft;
 };
@@ -49,7 +51,9 @@ struct watched {
 	int live_slot;
 	int64_t base_k;            /* the boundary of the base reading; -1: none */
 	struct reading base[2];
-	bool read;                 /* this turn's read was started */
+	struct reading cur[2];     /* this boundary's, once its read is collected (got) */
+	bool read;                 /* this turn's read was started and not yet collected */
+	bool got;                  /* cur holds this boundary's reading */
 	bool seen;                 /* still a service (this turn's list) */
 };
 
@@ -92,6 +96,8 @@ static void hist_load(struct cn_histogram *h, const struct kept_hist *k)
 static void reading_keep(struct reading *r, const struct cn_sample *s)
 {
 	r->ok = s->ok;
+	free(r->why);
+	r->why = s->ok ? NULL : strdup(s->why);
 	r->requests = s->requests;
 	r->errors = s->errors;
 	hist_keep(&r->lat, &s->latency);
@@ -102,6 +108,7 @@ static void reading_keep(struct reading *r, const struct cn_sample *s)
 static void reading_load(struct cn_sample *s, const struct reading *r)
 {
 	s->ok = r->ok;
+	snprintf(s->why, sizeof s->why, "%s", r->why ? r->why : "");
 	s->requests = r->requests;
 	s->errors = r->errors;
 	hist_load(&s->latency, &r->lat);
@@ -110,6 +117,7 @@ static void reading_load(struct cn_sample *s, const struct reading *r)
 
 static void reading_free(struct reading *r)
 {
+	free(r->why);
 	free(r->lat.lc);
 	free(r->ttft.lc);
 	memset(r, 0, sizeof *r);
@@ -119,8 +127,10 @@ static void watched_free(struct watched *w)
 {
 	cn_metrics_close(w->m);
 	free(w->sla);
-	reading_free(&w->base[0]);
-	reading_free(&w->base[1]);
+	for (int i = 0; i < 2; i++) {
+		reading_free(&w->base[i]);
+		reading_free(&w->cur[i]);
+	}
 	w->m = NULL;
 	w->sla = NULL;
 }
@@ -339,8 +349,8 @@ out:
 	return rc;
 }
 
-/* Records service w's minute k - 1 from the readings at boundaries k - 1 (w->base) and k (cur). */
-static void record_minute(struct observer *o, struct watched *w, int64_t k, const struct cn_sample cur[2])
+/* Records service w's minute k - 1 from the readings at boundaries k - 1 (w->base) and k (w->cur). */
+static void record_minute(struct observer *o, struct watched *w, int64_t k)
 {
 	struct cn_histogram lat = {.nbuckets = 0}, ttft = {.nbuckets = 0};
 	bool lat_ok = true, ttft_ok = true;
@@ -348,9 +358,11 @@ static void record_minute(struct observer *o, struct watched *w, int64_t k, cons
 	char note[CN_WHY_MAX + 64] = "";
 	struct cn_sla_record rec = {.data = true};
 	int live = w->live_slot == 1 ? 1 : 0;
-	static _Thread_local struct cn_sample base[2]; /* 7.6 kB: not on the thread's stack */
-	reading_load(&base[0], &w->base[0]);
-	reading_load(&base[1], &w->base[1]);
+	static _Thread_local struct cn_sample base[2], cur[2]; /* 15 kB: not on the thread's stack */
+	for (int i = 0; i < 2; i++) {
+		reading_load(&base[i], &w->base[i]);
+		reading_load(&cur[i], &w->cur[i]);
+	}
 	const char *why = slot_minute(&base[live], &cur[live], &req, &errs, &lat, &lat_ok, &ttft, &ttft_ok);
 	if (why) {
 		snprintf(note, sizeof note, "live slot %s: %s", w->slot[live], why);
@@ -399,48 +411,78 @@ static void record_minute(struct observer *o, struct watched *w, int64_t k, cons
 	}
 }
 
+/* Collects the reads that finished: each one's samples are kept as the compact readings of its service at once, so
+ * the observer never holds a finished read's two samples (7.6 kB) for every service until the last read ends. */
+static void collect_ready(struct observer *o)
+{
+	static _Thread_local struct cn_sample cur[2]; /* 7.6 kB: not on the thread's stack */
+	struct cn_metrics *m;
+	while ((m = cn_metrics_group_next(o->group)) != NULL) {
+		size_t i = cn_metrics_tag(m);
+		CN_BUG_ON(i >= o->n || o->w[i].m != m || !o->w[i].read);
+		struct watched *w = &o->w[i];
+		w->read = false;
+		if (cn_metrics_collect(m, cur) < 0) {
+			cn_metrics_cancel(m);
+			continue;
+		}
+		reading_keep(&w->cur[0], &cur[0]);
+		reading_keep(&w->cur[1], &cur[1]);
+		w->got = true;
+	}
+}
+
 /* One boundary k: read every service's slots at once, then record each one's minute k - 1. */
 static void turn(struct observer *o, const struct cn_sla_targets *t, int64_t k)
 {
 	struct cn_err err = {0};
-	for (size_t i = 0; i < o->n; i++)
-		o->w[i].read = false;
-	for (size_t i = 0; i < t->n; i++) {
-		struct watched *w = watch(o, &t->items[i]);
-		if (!w)
+	for (size_t i = 0; i < t->n; i++)
+		watch(o, &t->items[i]);
+	forget_unseen(o); /* first: the watched list does not move while its reads are out */
+	for (size_t i = 0; i < o->n; i++) {
+		struct watched *w = &o->w[i];
+		w->got = false;
+		w->read = false;
+		if (!w->m) /* its stored service could not be read (logged) */
 			continue;
+		cn_metrics_set_tag(w->m, i);
 		w->read = cn_metrics_start(w->m, o->group, &err) == 0;
 		if (!w->read) {
 			w->base_k = -1; /* no reading at this boundary: the next one is a base, not a minute's end */
 			dlog("error", "sla.error", dstr("service", w->name), dstr("error", err.msg));
 		}
 	}
-	forget_unseen(o);
 	/* every transfer is bounded by its service's timeout; the loop by the longest of them and SIGTERM */
 	int64_t deadline = cn_mono_ms() + 65000;
-	while (cn_metrics_group_inflight(o->group) > 0 && !*o->d->stop && cn_mono_ms() < deadline) {
+	while (cn_metrics_group_pending(o->group) > 0 && !*o->d->stop && cn_mono_ms() < deadline) {
 		bool fd_ready;
 		if (cn_metrics_group_wait(o->group, -1, 200, &fd_ready, &err) < 0) {
 			dlog("error", "sla.error", dstr("error", err.msg));
 			break;
 		}
+		collect_ready(o);
 	}
-	static _Thread_local struct cn_sample cur[2]; /* 7.6 kB: not on the thread's stack */
 	for (size_t i = 0; i < o->n; i++) {
 		struct watched *w = &o->w[i];
-		if (!w->read)
-			continue;
-		w->read = false;
-		if (cn_metrics_collect(w->m, cur) < 0) { /* stopped or out of time: no reading at this boundary */
+		if (w->read) { /* stopped or out of time: no reading at this boundary */
 			cn_metrics_cancel(w->m);
+			w->read = false;
+		}
+		if (!w->got) {
 			w->base_k = -1;
 			continue;
 		}
 		if (w->base_k == k - 1)
-			record_minute(o, w, k, cur);
-		reading_keep(&w->base[0], &cur[0]);
-		reading_keep(&w->base[1], &cur[1]);
+			record_minute(o, w, k);
+		/* this boundary's reading is the next minute's base (the old base's buckets go with cur) */
+		for (int s = 0; s < 2; s++) {
+			struct reading old = w->base[s];
+			w->base[s] = w->cur[s];
+			w->cur[s] = old;
+			reading_free(&w->cur[s]);
+		}
 		w->base_k = k;
+		w->got = false;
 	}
 }
 

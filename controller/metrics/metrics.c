@@ -36,6 +36,16 @@ int cn_metrics_sample(struct cn_metrics *m, int slot, struct cn_sample *out)
 	return m->ops->sample(m, slot, out);
 }
 
+void cn_metrics_set_tag(struct cn_metrics *m, size_t tag)
+{
+	m->tag = tag;
+}
+
+size_t cn_metrics_tag(const struct cn_metrics *m)
+{
+	return m->tag;
+}
+
 void cn_metrics_close(struct cn_metrics *m)
 {
 	if (!m)

@@ -36,6 +36,7 @@ struct cn_metrics {
 	enum cn_read_state read;
 	struct cn_sample *result;         /* [2] while a read is in flight or ready (7.6 kB a reader need not hold
 					   * between reads); NULL when idle */
+	size_t tag;                       /* the caller's (cn_metrics_set_tag) */
 };
 
 struct cn_metrics *cn_metrics_scrape_open(const struct cn_service *svc, const struct cn_metrics_limits *lim,

@@ -31,7 +31,8 @@ struct want {
 	/* sums for the current page */
 	bool seen;
 	double value;            /* counter: sum of matching samples */
-	struct cn_histogram *h;  /* histogram: the page's buckets (only a histogram wanted has one: 1 kB each) */
+	struct cn_histogram *h;  /* histogram: the page's buckets, 1 kB: made at the page's first bucket line and freed
+				  * when the page ends, so the thousands of idle parsers of a large daemon hold none */
 	bool have_sum, have_count;
 	double sum, count;
 	/* the previous bucket line, to check each series is cumulative as it streams by */
@@ -79,7 +80,7 @@ struct cn_promtext {
 	size_t line_cap, vals_cap;
 	int nlabels;
 	struct tracker *track;   /* NULL unless cn_promtext_track_resets was called */
-	struct features feat;
+	struct features *feat;   /* NULL unless the service names a feature label (1 kB) */
 };
 
 /* Per-series memory across pages (cn_promtext_track_resets): one entry per wanted series and part (and le, for
@@ -414,14 +415,16 @@ struct cn_promtext *cn_promtext_new(const struct cn_metric_names *names, const s
 			goto out;
 		}
 		w->name_len = strlen(w->sel->name);
-		if (w->kind == WANT_HISTOGRAM && !(w->h = calloc(1, sizeof *w->h))) {
-			cn_fail(err, CN_EINTERNAL, "out of memory creating a metrics parser");
-			goto out;
-		}
 		w->active = true;
 		w->unit = cn_promtext_unit_seconds(w->sel->name);
 	}
-	snprintf(p->feat.label, sizeof p->feat.label, "%s", names->feature_label);
+	if (names->feature_label[0]) {
+		if (!(p->feat = calloc(1, sizeof *p->feat))) {
+			cn_fail(err, CN_EINTERNAL, "out of memory creating a metrics parser");
+			goto out;
+		}
+		snprintf(p->feat->label, sizeof p->feat->label, "%s", names->feature_label);
+	}
 	cn_promtext_begin(p, "");
 	return p;
 out:
@@ -440,6 +443,7 @@ void cn_promtext_free(struct cn_promtext *p)
 	if (p->track)
 		free(p->track->t);
 	free(p->track);
+	free(p->feat);
 	free(p->line);
 	free(p->vals);
 	free(p);
@@ -456,14 +460,16 @@ void cn_promtext_begin(struct cn_promtext *p, const char *origin)
 	p->line_len = 0;
 	if (p->track)
 		p->track->gen++;
-	p->feat.n = 0;
-	p->feat.nover = 0;
+	if (p->feat) {
+		p->feat->n = 0;
+		p->feat->nover = 0;
+	}
 	for (int i = 0; i < W_N; i++) {
 		struct want *w = &p->w[i];
 		w->seen = false;
 		w->value = 0;
-		if (w->h)
-			memset(w->h, 0, sizeof *w->h);
+		free(w->h); /* a page that did not end (a read cancelled) */
+		w->h = NULL;
 		w->have_sum = w->have_count = false;
 		w->sum = w->count = 0;
 		w->have_last = false;
@@ -691,6 +697,8 @@ static int add_bucket(struct cn_promtext *p, struct want *w, double v)
 	w->last_key = key;
 	w->last_le = le;
 	w->last_count = v;
+	if (!w->h && !(w->h = calloc(1, sizeof *w->h)))
+		return fail(p, "line %lu: out of memory for histogram '%s'", p->lineno, w->sel->name);
 	slot = cn_hist_slot(w->h, le);
 	if (slot < 0)
 		return fail(p, "line %lu: histogram '%s' has more than %d distinct le bounds", p->lineno,
@@ -766,10 +774,10 @@ static int parse_line(struct cn_promtext *p, const char *s, size_t n)
 		uint64_t series = p->track && parts[k] != PART_BUCKET ? series_key(p) : 0;
 		/* the breakdown: generation tokens and the latency's _count and _sum of a labelled series */
 		struct cn_feature *f = NULL;
-		if (p->feat.label[0] && (k == W_GEN || (k == W_LATENCY && parts[k] != PART_BUCKET)))
+		if (p->feat && (k == W_GEN || (k == W_LATENCY && parts[k] != PART_BUCKET)))
 			for (int l = 0; l < p->nlabels && !f; l++)
-				if (strcmp(t_lnames[l], p->feat.label) == 0)
-					f = feature_of(&p->feat, t_lvals[l]);
+				if (strcmp(t_lnames[l], p->feat->label) == 0)
+					f = feature_of(p->feat, t_lvals[l]);
 		double tv;
 		switch (parts[k]) {
 		case PART_COUNTER:
@@ -858,6 +866,10 @@ static void add_vanished(struct cn_promtext *p)
 			w->value += e->last + e->offset;
 			break;
 		case PART_BUCKET:
+			if (!w->h && !(w->h = calloc(1, sizeof *w->h))) {
+				fail(p, "out of memory for histogram '%s'", w->sel->name);
+				return;
+			}
 			slot = cn_hist_slot(w->h, e->le);
 			if (slot >= 0)
 				w->h->count[slot] += e->last + e->offset;
@@ -873,8 +885,9 @@ static void add_vanished(struct cn_promtext *p)
 	}
 }
 
-void cn_promtext_end(struct cn_promtext *p, struct cn_sample *out)
+static void end_page(struct cn_promtext *p, struct cn_sample *out)
 {
+	static const struct cn_histogram none; /* a histogram seen only by its _sum or _count */
 	struct cn_histogram *hist[W_N] = { NULL, NULL, &out->latency, &out->ttft, &out->itl, NULL, NULL };
 	double *counter[W_N] = { &out->requests, &out->errors, NULL, NULL, NULL, &out->gen_tokens, &out->prompt_tokens };
 	struct want *lat = &p->w[W_LATENCY];
@@ -890,6 +903,10 @@ void cn_promtext_end(struct cn_promtext *p, struct cn_sample *out)
 	}
 	if (p->track)
 		add_vanished(p);
+	if (p->failed) { /* (out of memory) */
+		cn_sample_fail(out, "%s", p->why);
+		return;
+	}
 	for (int k = 0; k < W_N; k++) {
 		struct want *w = &p->w[k];
 		char why[CN_WHY_MAX];
@@ -899,7 +916,7 @@ void cn_promtext_end(struct cn_promtext *p, struct cn_sample *out)
 			*counter[k] = w->value;
 			continue;
 		}
-		*hist[k] = *w->h;
+		*hist[k] = w->h ? *w->h : none;
 		hist[k]->sum = w->have_sum ? w->sum * w->unit : NAN;
 		if (cn_hist_finish(hist[k], w->sel->name, why, sizeof why) < 0) {
 			cn_sample_reset(out);
@@ -919,9 +936,20 @@ void cn_promtext_end(struct cn_promtext *p, struct cn_sample *out)
 	 * `status="5xx"` series at all: with requests known, no matching error series means no errors yet. */
 	if (p->w[W_ERRORS].active && !p->w[W_ERRORS].seen && !isnan(out->requests))
 		out->errors = 0;
-	out->nfeatures = p->feat.n;
-	memcpy(out->features, p->feat.f, sizeof p->feat.f);
-	out->features_dropped = p->feat.nover;
+	if (p->feat) {
+		out->nfeatures = p->feat->n;
+		memcpy(out->features, p->feat->f, sizeof p->feat->f);
+		out->features_dropped = p->feat->nover;
+	}
+}
+
+void cn_promtext_end(struct cn_promtext *p, struct cn_sample *out)
+{
+	end_page(p, out);
+	for (int i = 0; i < W_N; i++) { /* the page's buckets are in out now */
+		free(p->w[i].h);
+		p->w[i].h = NULL;
+	}
 }
 
 void cn_promtext_parse(struct cn_promtext *p, const char *origin, const char *page, size_t len, struct cn_sample *out)

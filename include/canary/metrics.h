@@ -55,6 +55,11 @@ struct cn_metrics_group *cn_metrics_group_new(struct cn_err *err);
 /* Frees the group; readers still in flight are cancelled (they stay open). Accepts NULL. */
 void cn_metrics_group_free(struct cn_metrics_group *g);
 
+/* A number the caller keeps with reader m (0 until set), e.g. its index of the reader's owner: a finished read
+ * from cn_metrics_group_next names its owner without a search. */
+void cn_metrics_set_tag(struct cn_metrics *m, size_t tag);
+size_t cn_metrics_tag(const struct cn_metrics *m);
+
 /* Starts reading both slots of m in g. A reader has at most one read in flight: -CN_EINTERNAL if it has one. */
 int cn_metrics_start(struct cn_metrics *m, struct cn_metrics_group *g, struct cn_err *err);
 
