@@ -49,7 +49,6 @@ enum { W_REQUESTS, W_ERRORS, W_LATENCY, W_TTFT, W_ITL, W_GEN, W_PROMPT, W_N };
 /* The per-feature breakdown of the page: generation tokens and the latency histogram's _count and _sum by the
  * value of the feature label; the first CN_MAX_FEATURES - 1 values by name, the rest summed as "other". */
 struct features {
-	char label[CN_NAME_MAX];  /* "" : no breakdown */
 	int n;
 	struct cn_feature f[CN_MAX_FEATURES];
 	uint64_t over[OVERFLOW_NAMES];
@@ -72,7 +71,8 @@ struct cn_promtext {
 	size_t page_bytes;
 	unsigned long lineno;
 	bool content;            /* a sample line was seen on this page */
-	char *line;              /* a line split across fed chunks: line_cap bytes, grown up to max_line */
+	char *line;              /* a line split across fed chunks: line_cap bytes, grown up to max_line; like vals,
+				  * made for a page and freed when it ends (an idle parser holds neither) */
 	size_t line_len;
 	char *vals;              /* unescaped label values of the current line: vals_cap bytes, grown up to
 				  * max_line + 1 (lines are short: a parser per slot and thousands of slots per
@@ -80,7 +80,9 @@ struct cn_promtext {
 	size_t line_cap, vals_cap;
 	int nlabels;
 	struct tracker *track;   /* NULL unless cn_promtext_track_resets was called */
-	struct features *feat;   /* NULL unless the service names a feature label (1 kB) */
+	char feat_label[CN_NAME_MAX]; /* "": no breakdown */
+	struct features *feat;   /* the page's breakdown (1 kB): made at its first line with feat_label, freed when
+				  * the page ends */
 };
 
 /* Per-series memory across pages (cn_promtext_track_resets): one entry per wanted series and part (and le, for
@@ -393,14 +395,6 @@ struct cn_promtext *cn_promtext_new(const struct cn_metric_names *names, const s
 	}
 	p->max_line = lim && lim->max_line ? lim->max_line : CN_PROMTEXT_MAX_LINE;
 	p->max_page = lim && lim->max_page ? lim->max_page : CN_PROMTEXT_MAX_PAGE;
-	p->line_cap = p->vals_cap = LINE_START < p->max_line ? LINE_START : p->max_line;
-	p->line = malloc(p->line_cap);
-	p->vals = malloc(p->vals_cap + 1);
-	p->vals_cap++;
-	if (!p->line || !p->vals) {
-		cn_fail(err, CN_EINTERNAL, "out of memory creating a metrics parser (line limit %zu)", p->max_line);
-		goto out;
-	}
 	for (int i = 0; i < W_N; i++) {
 		struct want *w = &p->w[i];
 		w->kind = want_is_counter(i) ? WANT_COUNTER : WANT_HISTOGRAM;
@@ -420,13 +414,7 @@ struct cn_promtext *cn_promtext_new(const struct cn_metric_names *names, const s
 		w->active = true;
 		w->unit = cn_promtext_unit_seconds(w->sel->name);
 	}
-	if (names->feature_label[0]) {
-		if (!(p->feat = calloc(1, sizeof *p->feat))) {
-			cn_fail(err, CN_EINTERNAL, "out of memory creating a metrics parser");
-			goto out;
-		}
-		snprintf(p->feat->label, sizeof p->feat->label, "%s", names->feature_label);
-	}
+	snprintf(p->feat_label, sizeof p->feat_label, "%s", names->feature_label);
 	cn_promtext_begin(p, "");
 	return p;
 out:
@@ -776,10 +764,15 @@ static int parse_line(struct cn_promtext *p, const char *s, size_t n)
 		uint64_t series = p->track && parts[k] != PART_BUCKET ? series_key(p) : 0;
 		/* the breakdown: generation tokens and the latency's _count and _sum of a labelled series */
 		struct cn_feature *f = NULL;
-		if (p->feat && (k == W_GEN || (k == W_LATENCY && parts[k] != PART_BUCKET)))
-			for (int l = 0; l < p->nlabels && !f; l++)
-				if (strcmp(t_lnames[l], p->feat->label) == 0)
-					f = feature_of(p->feat, t_lvals[l]);
+		if (p->feat_label[0] && (k == W_GEN || (k == W_LATENCY && parts[k] != PART_BUCKET)))
+			for (int l = 0; l < p->nlabels && !f; l++) {
+				if (strcmp(t_lnames[l], p->feat_label) != 0)
+					continue;
+				if (!p->feat && !(p->feat = calloc(1, sizeof *p->feat)))
+					return fail(p, "line %lu: out of memory for the '%s' breakdown", p->lineno,
+						    p->feat_label);
+				f = feature_of(p->feat, t_lvals[l]);
+			}
 		double tv;
 		switch (parts[k]) {
 		case PART_COUNTER:
@@ -948,10 +941,18 @@ static void end_page(struct cn_promtext *p, struct cn_sample *out)
 void cn_promtext_end(struct cn_promtext *p, struct cn_sample *out)
 {
 	end_page(p, out);
-	for (int i = 0; i < W_N; i++) { /* the page's buckets are in out now */
+	/* what the page needed is in out now: an idle parser keeps its selectors and reset tracker only */
+	for (int i = 0; i < W_N; i++) {
 		free(p->w[i].h);
 		p->w[i].h = NULL;
 	}
+	free(p->feat);
+	p->feat = NULL;
+	free(p->line);
+	free(p->vals);
+	p->line = p->vals = NULL;
+	p->line_cap = p->vals_cap = 0;
+	p->line_len = 0;
 }
 
 void cn_promtext_parse(struct cn_promtext *p, const char *origin, const char *page, size_t len, struct cn_sample *out)
