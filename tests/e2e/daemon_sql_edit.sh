@@ -6,38 +6,11 @@
 # written), the next turn must read the edited state instead of the one canaryd holds, and the step must then last
 # its whole hold from the edit. Without either, step 2 comes at the hold's original end, seconds too early.
 source "$(dirname "${BASH_SOURCE[0]}")/lib.bash"
-command -v python3 >/dev/null || fail "python3 is needed for the stalling relay"
 
 setup_world
-# green's /metrics through a relay: while $E2E_DIR/stall exists, the next read is answered 1.5 s late, and the relay
+# green's /metrics through a relay: after `touch $E2E_DIR/stall`, the next read is answered 1.5 s late, and the relay
 # touches $E2E_DIR/stalled as it starts waiting (the row of that tick was read before the read began)
-RELAY=$(free_port)
-python3 -c 'import http.server, os, sys, time, urllib.request
-port, upstream, d = int(sys.argv[1]), sys.argv[2], sys.argv[3]
-class H(http.server.BaseHTTPRequestHandler):
-    def do_GET(self):
-        if os.path.exists(d + "/stall"):
-            os.unlink(d + "/stall")
-            open(d + "/stalled", "w").close()
-            time.sleep(1.5)
-        body = urllib.request.urlopen(upstream, timeout=5).read()
-        self.send_response(200)
-        self.send_header("Content-Type", "text/plain; version=0.0.4")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-    def log_message(self, *a):
-        pass
-http.server.ThreadingHTTPServer.daemon_threads = True
-http.server.ThreadingHTTPServer(("127.0.0.1", port), H).serve_forever()' \
-	"$RELAY" "http://127.0.0.1:$GREEN/metrics" "$E2E_DIR" >"$E2E_DIR/relay.log" 2>&1 &
-E2E_PIDS+=($!)
-wait_port "$RELAY"
-sed -e "s|green: { server: green, metrics_url: \"[^\"]*\" }|green: { server: green, metrics_url: \"http://127.0.0.1:$RELAY/metrics\" }|" \
-	-e "s|timeout: 1s }|timeout: 5s }|" "$E2E_DIR/service.yaml" >"$E2E_DIR/service-relay.yaml"
-grep -q "$RELAY/metrics" "$E2E_DIR/service-relay.yaml" && grep -q "timeout: 5s" "$E2E_DIR/service-relay.yaml" ||
-	fail "could not point green's metrics at the relay"
-"$CTL" service apply "$E2E_DIR/service-relay.yaml" >/dev/null
+relay_green_metrics 5s
 start_load "$FE" 1000 100
 HTTP=$(free_port)
 start_canaryd --listen "127.0.0.1:$HTTP"

@@ -207,6 +207,22 @@ YAML
 	"$CTL" service apply "$E2E_DIR/service.yaml" >/dev/null
 }
 
+# green's /metrics through tests/support/metrics_relay.py (hangs while $E2E_DIR/hang exists; one read 1.5 s late,
+# touching $E2E_DIR/stalled, per $E2E_DIR/stall), with metrics.timeout TIMEOUT: applies the service, sets RELAY.
+relay_green_metrics() { # TIMEOUT
+	command -v python3 >/dev/null || fail "python3 is needed for the metrics relay"
+	RELAY=$(free_port)
+	python3 "$E2E_TOP/tests/support/metrics_relay.py" "$RELAY" "http://127.0.0.1:$GREEN/metrics" "$E2E_DIR" \
+		>"$E2E_DIR/relay.log" 2>&1 &
+	E2E_PIDS+=($!)
+	wait_port "$RELAY"
+	sed -e "s|green: { server: green, metrics_url: \"[^\"]*\" }|green: { server: green, metrics_url: \"http://127.0.0.1:$RELAY/metrics\" }|" \
+		-e "s|timeout: 1s }|timeout: $1 }|" "$E2E_DIR/service.yaml" >"$E2E_DIR/service-relay.yaml"
+	grep -q "$RELAY/metrics" "$E2E_DIR/service-relay.yaml" && grep -q "timeout: $1 }" "$E2E_DIR/service-relay.yaml" ||
+		fail "could not point green's metrics at the relay"
+	"$CTL" service apply "$E2E_DIR/service-relay.yaml" >/dev/null
+}
+
 # Runs `canaryctl rollout start --wait` in the background; ROLLOUT_PID, output in $E2E_DIR/wait-CANDIDATE.log.
 start_rollout_wait() { # CANDIDATE POLICY TIMEOUT
 	"$CTL" rollout start --service svc --candidate "$1" --policy "$2" --wait --timeout "$3" \

@@ -4,36 +4,11 @@
 # lease (no "lease.lost"), each tick comes when the scrape times out (inconclusive, with the reason), and an abort
 # is applied at once, not after the scrape: `rollout abort` returns in seconds and HAProxy carries weight 0.
 source "$(dirname "${BASH_SOURCE[0]}")/lib.bash"
-command -v python3 >/dev/null || fail "python3 is needed for the hung endpoint"
 
 setup_world
 # green's /metrics through a relay that starts hanging (accepts, never answers) once $E2E_DIR/hang exists
-HUNG=$(free_port)
-python3 -c 'import http.server, os, sys, time, urllib.request
-port, upstream, flag = int(sys.argv[1]), sys.argv[2], sys.argv[3]
-class H(http.server.BaseHTTPRequestHandler):
-    def do_GET(self):
-        if os.path.exists(flag):
-            time.sleep(600)
-            return
-        body = urllib.request.urlopen(upstream, timeout=5).read()
-        self.send_response(200)
-        self.send_header("Content-Type", "text/plain; version=0.0.4")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-    def log_message(self, *a):
-        pass
-http.server.ThreadingHTTPServer.daemon_threads = True
-http.server.ThreadingHTTPServer(("127.0.0.1", port), H).serve_forever()' \
-	"$HUNG" "http://127.0.0.1:$GREEN/metrics" "$E2E_DIR/hang" >"$E2E_DIR/relay.log" 2>&1 &
-E2E_PIDS+=($!)
-wait_port "$HUNG"
-sed -e "s|green: { server: green, metrics_url: \"[^\"]*\" }|green: { server: green, metrics_url: \"http://127.0.0.1:$HUNG/metrics\" }|" \
-	-e "s|timeout: 1s }|timeout: 12s }|" "$E2E_DIR/service.yaml" >"$E2E_DIR/service-hung.yaml"
-grep -q "$HUNG/metrics" "$E2E_DIR/service-hung.yaml" && grep -q "timeout: 12s" "$E2E_DIR/service-hung.yaml" ||
-	fail "could not point green's metrics at the relay"
-"$CTL" service apply "$E2E_DIR/service-hung.yaml" >/dev/null
+relay_green_metrics 12s
+HUNG=$RELAY
 start_load "$FE" 500 120
 HTTP=$(free_port)
 start_canaryd --lease 3000 --listen "127.0.0.1:$HTTP"
