@@ -170,10 +170,9 @@ static int apply_one(struct cn_store *s, const char *dir, const struct migration
 	PQclear(res);
 	res = NULL;
 	const char *params[2] = {m->name, m->sha};
-	/* The one direct table write in C, on purpose: migrations run as the database owner (no app role may), before
-	 * the write functions of schema canary exist, and schema_migrations is the migrator's own bookkeeping. */
-	rc = cn_store_run(s, "record a migration",
-			  "INSERT INTO schema_migrations (name, sha256) VALUES ($1, $2)", 2, params, err);
+	/* through the migrator's own function (made with the table, below): the row names session_user, whatever
+	 * the caller would say */
+	rc = cn_store_run(s, "record a migration", "SELECT schema_migration_applied($1, $2)", 2, params, err);
 	if (rc)
 		goto out;
 	rc = cn_store_commit(s, err);
@@ -206,6 +205,19 @@ int cn_store_migrate(struct cn_store *s, const char *dir, struct cn_migrate_repo
 			  " applied_at timestamptz NOT NULL DEFAULT now(),"
 			  " applied_by text NOT NULL DEFAULT session_user)",
 			  0, NULL, err);
+	/* Migrations run as the database owner, before the write functions of schema canary exist (the first one makes
+	 * them): the migrator records each one through this function, which writes who applied it from session_user.
+	 * No application role may call it. */
+	if (rc == 0)
+		rc = cn_store_run(s, "create the migrator's record function",
+				  "CREATE OR REPLACE FUNCTION schema_migration_applied(p_name text, p_sha256 text) "
+				  "RETURNS void LANGUAGE sql SET search_path = public, pg_temp AS $f$ "
+				  "INSERT INTO schema_migrations (name, sha256, applied_by) "
+				  "VALUES (p_name, p_sha256, session_user) $f$",
+				  0, NULL, err);
+	if (rc == 0)
+		rc = cn_store_run(s, "create the migrator's record function",
+				  "REVOKE ALL ON FUNCTION schema_migration_applied(text, text) FROM PUBLIC", 0, NULL, err);
 	if (rc)
 		goto out;
 	res = cn_store_exec(s, "read schema_migrations", "SELECT name, sha256 FROM schema_migrations ORDER BY name",
