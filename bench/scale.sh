@@ -125,6 +125,14 @@ lat=$(sql "WITH t AS (SELECT at, lag(at) OVER (PARTITION BY rollout_id ORDER BY 
                  round(percentile_cont(0.99) WITHIN GROUP (ORDER BY ms)::numeric) || ' ' || round(max(ms)::numeric)
           FROM l")
 read -r lat50 lat99 latmax <<<"$lat"
+# the same p99 per 20 s of the window: a backlog that builds or drains shows here, a steady tail does not
+lat_parts=$(sql "WITH t AS (SELECT at, lag(at) OVER (PARTITION BY rollout_id ORDER BY id) AS prev
+                    FROM audit_events WHERE kind = 'tick' AND at > '$t0'::timestamptz - interval '$((interval_s * 3)) s'),
+               l AS (SELECT floor(extract(epoch FROM at - '$t0'::timestamptz) / 20) AS part,
+                            extract(epoch FROM at - prev) * 1000 - $interval_s * 1000 AS ms FROM t
+                    WHERE prev IS NOT NULL AND at > '$t0' AND at <= '$t1')
+          SELECT string_agg(round(p)::text, ' / ' ORDER BY part) FROM
+              (SELECT part, percentile_cont(0.99) WITHIN GROUP (ORDER BY ms) AS p FROM l GROUP BY part) x")
 expected=$(awk -v n="$N" -v w="$secs" -v i="$interval_s" 'BEGIN {printf "%d", n * w / i}')
 rh=$(awk -v n="$N" -v w="$secs" 'BEGIN {print n * w / 3600}')
 per_tick() { awk -v a="$1" -v t="$ticks" 'BEGIN {if (t > 0 && a != "-") printf "%.1f", a / t; else print "-"}'; }
@@ -134,6 +142,7 @@ rt=-
 echo "== N=$N rollouts, $REPLICAS canaryd, interval ${interval_s}s, window ${secs}s, load average $load ($(nproc) cores)"
 echo "ticks recorded:       $ticks of $expected due ($(awk -v t="$ticks" -v s="$secs" 'BEGIN {printf "%.1f", t / s}')/s; $started of $N ticked within ${SETTLE}s)"
 echo "tick lateness:        p50 ${lat50:--} ms, p99 ${lat99:--} ms, max ${latmax:--} ms (interval-to-interval, database clock)"
+echo "lateness p99 by 20 s: ${lat_parts:--} ms"
 echo "canaryd CPU:          $(awk -v a="$c0" -v b="$c1" -v hz="$HZ" -v s="$secs" 'BEGIN {printf "%.1f", (b - a) / hz / s * 100}')% of one core (all replicas)"
 echo "canaryd RSS:          $(for p in "${PIDS[@]}"; do awk '/^VmRSS/ {printf "%.1f MB ", $2 / 1024}' "/proc/$p/status"; done)now, peak $(awk -v k="$peak_rss" 'BEGIN {printf "%.1f", k / 1024}') MB; descriptors $(for p in "${PIDS[@]}"; do ls "/proc/$p/fd" | wc -l; done | tr '\n' ' ')"
 echo "postgres CPU:         $(awk -v a="$p0" -v b="$p1" -v hz="$HZ" -v s="$secs" 'BEGIN {printf "%.1f", (b - a) / hz / s * 100}')% of one core"

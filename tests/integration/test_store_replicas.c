@@ -346,6 +346,24 @@ static void test_commands_first(void **state)
 	assert_string_equal(state_, "42501");
 }
 
+/* Migration 0025: a claim computes its candidate ids once, whatever plan the rollouts table gets. Right after a bulk
+ * insert, before autovacuum has analyzed it, the planner scanned rollouts and ran canary_claim_ids() as a filter once
+ * per row (40 s a claim with 10,000 due). Index scans are forbidden here to get that plan on purpose. */
+static void test_claim_ids_once(void **state)
+{
+	(void)state;
+	start_rollouts();
+	/* the last statement's answer is the result; the transaction ends with the connection, rolled back */
+	long long calls = count(&db, "BEGIN; SET LOCAL track_functions = 'all'; SET LOCAL enable_indexscan = off; "
+				     "SET LOCAL enable_bitmapscan = off; SET LOCAL enable_indexonlyscan = off; "
+				     "SELECT count(*) FROM canary_claimable('a'); "
+				     "SELECT calls FROM pg_stat_xact_user_functions WHERE funcname = 'canary_claim_ids'");
+	assert_int_equal(calls, 1);
+	assert_int_equal(count(&db, "SELECT count(*) FROM rollouts WHERE phase = 'pending'"), N);
+	/* and the claim still takes every due rollout */
+	assert_int_equal(claim("a", NULL), N);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -359,6 +377,7 @@ int main(void)
 		cmocka_unit_test_setup(test_live_lease_never_taken, reset),
 		cmocka_unit_test_setup(test_heartbeat, reset),
 		cmocka_unit_test_setup(test_commands_first, reset),
+		cmocka_unit_test_setup(test_claim_ids_once, reset),
 	};
 	check_env();
 	return cmocka_run_group_tests(tests, setup, teardown);
