@@ -57,6 +57,8 @@ struct watched {
 	bool seen;                 /* still a service (this turn's list) */
 };
 
+struct batch;
+
 struct observer {
 	struct daemon *d;
 	struct cn_store *st;
@@ -64,6 +66,7 @@ struct observer {
 	struct watched *w;
 	size_t n, cap;
 	int64_t minute_ms;
+	struct batch *batch;       /* NULL (out of memory at start): every minute is recorded alone */
 	bool warned_alloc;         /* out of memory for the watched list was logged */
 };
 
@@ -270,6 +273,18 @@ static char *miss_json(const struct watched *w, const struct cn_sla_objective *o
 	return text;
 }
 
+/* The longest window (in minutes) of contract c that minute m closes; 0: none (or no contract). */
+static int64_t closing_window(const struct cn_sla_contract *c, int64_t m)
+{
+	int64_t longest = 0;
+	for (int i = 0; c && i < c->nobjectives; i++) {
+		int64_t per = c->objectives[i].window_ms / CN_SLA_MINUTE_MS;
+		if (per > 0 && (m + 1) % per == 0 && per > longest)
+			longest = per;
+	}
+	return longest;
+}
+
 /* In the transaction that recorded service w's minute m (minutes of o->minute_ms since the epoch): judges every
  * window of its contract's objectives that this minute closes, with the core's arithmetic (as `canaryctl sla report`
  * does), and records each missed one (canary.sla_window_missed: once per window). Month-long objectives are judged
@@ -277,14 +292,7 @@ static char *miss_json(const struct watched *w, const struct cn_sla_objective *o
 static int judge_closed_windows(struct observer *o, struct watched *w, int64_t m, struct cn_err *err)
 {
 	const struct cn_sla_contract *c = w->sla;
-	if (!c)
-		return 0;
-	int64_t longest = 0, unit_us = o->minute_ms * 1000;
-	for (int i = 0; i < c->nobjectives; i++) {
-		int64_t per = c->objectives[i].window_ms / CN_SLA_MINUTE_MS;
-		if (per > 0 && (m + 1) % per == 0 && per > longest)
-			longest = per;
-	}
+	int64_t longest = closing_window(c, m), unit_us = o->minute_ms * 1000;
 	if (longest == 0)
 		return 0;
 	struct cn_sla_data *d = NULL;
@@ -353,66 +361,137 @@ out:
 	return rc;
 }
 
-/* Records service w's minute k - 1 from the readings at boundaries k - 1 (w->base) and k (w->cur). */
-static void record_minute(struct observer *o, struct watched *w, int64_t k)
+/* Service w's minute k - 1 from the readings at boundaries k - 1 (w->base) and k (w->cur), into *rec; the histograms
+ * and the note it points to are the caller's. */
+static void minute_of(const struct watched *w, struct cn_sla_record *rec, struct cn_histogram *lat,
+		      struct cn_histogram *ttft, char *note, size_t note_size)
 {
-	struct cn_histogram lat = {.nbuckets = 0}, ttft = {.nbuckets = 0};
 	bool lat_ok = true, ttft_ok = true;
 	double req = 0, errs = 0;
-	char note[CN_WHY_MAX + 64] = "";
-	struct cn_sla_record rec = {.data = true};
 	int live = w->live_slot == 1 ? 1 : 0;
 	static _Thread_local struct cn_sample base[2], cur[2]; /* 15 kB: not on the thread's stack */
+	lat->nbuckets = 0;
+	ttft->nbuckets = 0;
+	note[0] = '\0';
 	for (int i = 0; i < 2; i++) {
 		reading_load(&base[i], &w->base[i]);
 		reading_load(&cur[i], &w->cur[i]);
 	}
-	const char *why = slot_minute(&base[live], &cur[live], &req, &errs, &lat, &lat_ok, &ttft, &ttft_ok);
+	*rec = (struct cn_sla_record){.data = true};
+	const char *why = slot_minute(&base[live], &cur[live], &req, &errs, lat, &lat_ok, ttft, &ttft_ok);
 	if (why) {
-		snprintf(note, sizeof note, "live slot %s: %s", w->slot[live], why);
-		rec = (struct cn_sla_record){.data = false, .note = note};
-	} else {
-		/* the idle slot counts when it answers both times (a rollout's candidate takes traffic there) */
-		double r2 = req, e2 = errs;
-		struct cn_histogram l2 = lat, t2 = ttft;
-		bool lok = lat_ok, tok = ttft_ok;
-		if (!slot_minute(&base[1 - live], &cur[1 - live], &r2, &e2, &l2, &lok, &t2, &tok)) {
-			req = r2;
-			errs = e2;
-			lat = l2;
-			ttft = t2;
-			lat_ok = lok;
-			ttft_ok = tok;
-		}
-		rec.requests = req;
-		rec.errors = errs;
-		rec.latency = lat_ok && lat.nbuckets > 1 ? &lat : NULL;
-		rec.ttft = ttft_ok && ttft.nbuckets > 1 ? &ttft : NULL;
+		snprintf(note, note_size, "live slot %s: %s", w->slot[live], why);
+		*rec = (struct cn_sla_record){.data = false, .note = note};
+		return;
 	}
-	struct cn_err err = {0};
-	int64_t minute_us = (k - 1) * o->minute_ms * 1000;
-	/* with a contract, the minute and the windows it closes are one transaction */
-	bool judge = w->sla != NULL;
-	int rc = judge ? cn_store_begin(o->st, &err) : 0;
-	if (rc == 0)
-		rc = cn_store_sla_record(o->st, w->name, minute_us, &rec, &err);
-	if (judge && rc == 1 && judge_closed_windows(o, w, k - 1, &err) < 0)
-		rc = -err.code;
-	if (judge && rc >= 0 && cn_store_commit(o->st, &err) < 0)
-		rc = -err.code;
-	if (judge && rc < 0)
-		cn_store_rollback(o->st);
+	/* the idle slot counts when it answers both times (a rollout's candidate takes traffic there) */
+	double r2 = req, e2 = errs;
+	static _Thread_local struct cn_histogram l2, t2;
+	l2 = *lat;
+	t2 = *ttft;
+	bool lok = lat_ok, tok = ttft_ok;
+	if (!slot_minute(&base[1 - live], &cur[1 - live], &r2, &e2, &l2, &lok, &t2, &tok)) {
+		req = r2;
+		errs = e2;
+		*lat = l2;
+		*ttft = t2;
+		lat_ok = lok;
+		ttft_ok = tok;
+	}
+	rec->requests = req;
+	rec->errors = errs;
+	rec->latency = lat_ok && lat->nbuckets > 1 ? lat : NULL;
+	rec->ttft = ttft_ok && ttft->nbuckets > 1 ? ttft : NULL;
+}
+
+/* Counts and logs how recording service w's minute went (rc as cn_store_sla_record returns). */
+static void minute_done(struct observer *o, const struct watched *w, int64_t minute_us, bool data, const char *note,
+			int rc, const struct cn_err *err)
+{
 	if (rc < 0) {
 		atomic_fetch_add(&o->d->stats.sla_errors, 1);
-		dlog("error", "sla.store_error", dstr("service", w->name), dstr("error", err.msg));
+		dlog("error", "sla.store_error", dstr("service", w->name), dstr("error", err->msg));
 		return;
 	}
 	if (rc == 1) {
-		atomic_fetch_add(rec.data ? &o->d->stats.sla_recorded : &o->d->stats.sla_nodata, 1);
-		if (!rec.data)
+		atomic_fetch_add(data ? &o->d->stats.sla_recorded : &o->d->stats.sla_nodata, 1);
+		if (!data)
 			dlog("warn", "sla.no_data", dstr("service", w->name), dint("minute_ms", minute_us / 1000),
 			     dstr("reason", note));
 	}
+}
+
+/* Records service w's minute k - 1 with the windows it closes, in one transaction of its own. */
+static void record_minute(struct observer *o, struct watched *w, int64_t k)
+{
+	static _Thread_local struct cn_histogram lat, ttft;
+	char note[CN_WHY_MAX + 64];
+	struct cn_sla_record rec;
+	minute_of(w, &rec, &lat, &ttft, note, sizeof note);
+	struct cn_err err = {0};
+	int64_t minute_us = (k - 1) * o->minute_ms * 1000;
+	int rc = cn_store_begin(o->st, &err);
+	if (rc == 0)
+		rc = cn_store_sla_record(o->st, w->name, minute_us, &rec, &err);
+	if (rc == 1 && judge_closed_windows(o, w, k - 1, &err) < 0)
+		rc = -err.code;
+	if (rc >= 0 && cn_store_commit(o->st, &err) < 0)
+		rc = -err.code;
+	if (rc < 0)
+		cn_store_rollback(o->st);
+	minute_done(o, w, minute_us, rec.data, note, rc, &err);
+}
+
+/* Minutes recorded together (cn_store_sla_record_batch): one statement per SLA_BATCH services, not one each. */
+#define SLA_BATCH 256
+
+struct batch {
+	struct cn_sla_batch *b;
+	size_t w[SLA_BATCH];             /* the watched entry of each minute */
+	bool data[SLA_BATCH];
+	char note[SLA_BATCH][CN_WHY_MAX + 64];
+	int rc[SLA_BATCH];
+	struct cn_err err[SLA_BATCH];
+};
+
+static void batch_flush(struct observer *o, struct batch *bt, int64_t minute_us)
+{
+	size_t n = bt ? cn_sla_batch_len(bt->b) : 0;
+	if (n == 0)
+		return;
+	if (cn_store_sla_record_batch(o->st, bt->b, bt->rc, bt->err) < 0) {
+		/* the database is gone: one line for the batch, not one per service */
+		atomic_fetch_add(&o->d->stats.sla_errors, n);
+		dlog("error", "sla.store_error", dint("minutes", (int64_t)n), dstr("error", bt->err[0].msg));
+		return;
+	}
+	for (size_t i = 0; i < n; i++)
+		minute_done(o, &o->w[bt->w[i]], minute_us, bt->data[i], bt->note[i], bt->rc[i], &bt->err[i]);
+}
+
+/* Records service w's minute k - 1 in the batch when the minute closes none of its contract's windows (most
+ * minutes), else at once in a transaction of its own with the windows it closes. */
+static void minute_to_batch(struct observer *o, struct batch *bt, size_t wi, int64_t k)
+{
+	struct watched *w = &o->w[wi];
+	int64_t minute_us = (k - 1) * o->minute_ms * 1000;
+	if (!bt || closing_window(w->sla, k - 1) > 0) {
+		record_minute(o, w, k);
+		return;
+	}
+	static _Thread_local struct cn_histogram lat, ttft;
+	size_t n = cn_sla_batch_len(bt->b);
+	struct cn_sla_record rec;
+	struct cn_err err = {0};
+	minute_of(w, &rec, &lat, &ttft, bt->note[n], sizeof bt->note[n]);
+	if (cn_sla_batch_add(bt->b, w->name, minute_us, &rec, &err) < 0) {
+		minute_done(o, w, minute_us, rec.data, bt->note[n], -err.code, &err);
+		return;
+	}
+	bt->w[n] = wi;
+	bt->data[n] = rec.data;
+	if (n + 1 == SLA_BATCH)
+		batch_flush(o, bt, minute_us);
 }
 
 /* Collects the reads that finished: each one's samples are kept as the compact readings of its service at once, so
@@ -466,6 +545,7 @@ static void turn(struct observer *o, const struct cn_sla_targets *t, int64_t k)
 		}
 		collect_ready(o);
 	}
+	struct batch *bt = o->batch;
 	for (size_t i = 0; i < o->n; i++) {
 		struct watched *w = &o->w[i];
 		if (w->read) { /* stopped or out of time: no reading at this boundary */
@@ -476,8 +556,9 @@ static void turn(struct observer *o, const struct cn_sla_targets *t, int64_t k)
 			w->base_k = -1;
 			continue;
 		}
+		/* the batch holds its minute's arguments as text: base and cur may move on */
 		if (w->base_k == k - 1)
-			record_minute(o, w, k);
+			minute_to_batch(o, bt, i, k);
 		/* this boundary's reading is the next minute's base (the old base's buckets go with cur) */
 		for (int s = 0; s < 2; s++) {
 			struct reading old = w->base[s];
@@ -488,6 +569,7 @@ static void turn(struct observer *o, const struct cn_sla_targets *t, int64_t k)
 		w->base_k = k;
 		w->got = false;
 	}
+	batch_flush(o, bt, (k - 1) * o->minute_ms * 1000);
 }
 
 #define RETAIN_ROWS 10000  /* per call: one call holds its locks briefly */
@@ -527,6 +609,10 @@ static void *run(void *arg)
 		return NULL;
 	}
 	cn_metrics_group_max_inflight(o.group, SLA_READS_AT_ONCE);
+	if ((o.batch = calloc(1, sizeof *o.batch)) && !(o.batch->b = cn_sla_batch_new())) {
+		free(o.batch);
+		o.batch = NULL;
+	}
 	while (!*o.d->stop) {
 		if (!o.st && !(o.st = cn_store_connect(o.d->cfg.db, &err))) {
 			if (!daemon_fd_check("database", err.msg))
@@ -572,6 +658,9 @@ static void *run(void *arg)
 	for (size_t i = 0; i < o.n; i++)
 		watched_free(&o.w[i]);
 	free(o.w);
+	if (o.batch)
+		cn_sla_batch_free(o.batch->b);
+	free(o.batch);
 	cn_metrics_group_free(o.group);
 	cn_store_close(o.st);
 	return NULL;

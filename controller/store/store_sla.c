@@ -65,36 +65,153 @@ static const char *counts_text(const struct cn_histogram *h, char *buf, size_t s
 	return buf;
 }
 
+/* The text of canary.sla_record's arguments for one minute (NULL: SQL NULL), in buffers of the caller. */
+struct record_args {
+	char minute[32], req[32], errs[32], lle[ARRAY_TEXT_MAX], lc[ARRAY_TEXT_MAX], tle[ARRAY_TEXT_MAX],
+		tc[ARRAY_TEXT_MAX];
+	const char *p[9];
+};
+
+static void record_args(struct record_args *a, const char *service, int64_t minute_us, const struct cn_sla_record *rec)
+{
+	CN_BUG_ON(!service || !rec);
+	const char *p[9] = {service, a->minute, NULL, NULL, NULL, NULL, NULL, NULL, rec->note};
+	memcpy(a->p, p, sizeof p);
+	snprintf(a->minute, sizeof a->minute, "%lld", (long long)minute_us);
+	if (!rec->data)
+		return;
+	snprintf(a->req, sizeof a->req, "%lld", (long long)llround(rec->requests > 0 ? rec->requests : 0));
+	snprintf(a->errs, sizeof a->errs, "%lld", (long long)llround(rec->errors > 0 ? rec->errors : 0));
+	a->p[2] = a->req;
+	a->p[3] = a->errs;
+	if (rec->latency && rec->latency->nbuckets > 1) {
+		a->p[4] = bounds_text(rec->latency, a->lle, sizeof a->lle);
+		a->p[5] = a->p[4] ? counts_text(rec->latency, a->lc, sizeof a->lc) : NULL;
+	}
+	if (rec->ttft && rec->ttft->nbuckets > 1) {
+		a->p[6] = bounds_text(rec->ttft, a->tle, sizeof a->tle);
+		a->p[7] = a->p[6] ? counts_text(rec->ttft, a->tc, sizeof a->tc) : NULL;
+	}
+}
+
 int cn_store_sla_record(struct cn_store *s, const char *service, int64_t minute_us, const struct cn_sla_record *rec,
 			struct cn_err *err)
 {
-	CN_BUG_ON(!service || !rec);
-	char minute[32], req[32], errs[32], lle[ARRAY_TEXT_MAX], lc[ARRAY_TEXT_MAX], tle[ARRAY_TEXT_MAX],
-		tc[ARRAY_TEXT_MAX];
-	const char *p[9] = {service, minute, NULL, NULL, NULL, NULL, NULL, NULL, rec->note};
-	snprintf(minute, sizeof minute, "%lld", (long long)minute_us);
-	if (rec->data) {
-		snprintf(req, sizeof req, "%lld", (long long)llround(rec->requests > 0 ? rec->requests : 0));
-		snprintf(errs, sizeof errs, "%lld", (long long)llround(rec->errors > 0 ? rec->errors : 0));
-		p[2] = req;
-		p[3] = errs;
-		if (rec->latency && rec->latency->nbuckets > 1) {
-			p[4] = bounds_text(rec->latency, lle, sizeof lle);
-			p[5] = p[4] ? counts_text(rec->latency, lc, sizeof lc) : NULL;
-		}
-		if (rec->ttft && rec->ttft->nbuckets > 1) {
-			p[6] = bounds_text(rec->ttft, tle, sizeof tle);
-			p[7] = p[6] ? counts_text(rec->ttft, tc, sizeof tc) : NULL;
-		}
-	}
+	static _Thread_local struct record_args a; /* 8 kB of array text: not on the observer thread's stack */
+	record_args(&a, service, minute_us, rec);
 	PGresult *r = cn_store_exec(s, "record an SLA minute",
-				    "SELECT canary.sla_record($1, " US_SQL("$2") ", $3, $4, $5, $6, $7, $8, $9)", 9, p,
+				    "SELECT canary.sla_record($1, " US_SQL("$2") ", $3, $4, $5, $6, $7, $8, $9)", 9, a.p,
 				    err);
 	if (!r)
 		return -err->code;
 	int recorded = cn_col_bool(r, 0, 0) ? 1 : 0;
 	PQclear(r);
 	return recorded;
+}
+
+struct cn_sla_batch {
+	json_t *docs; /* one array of canary.sla_record's nine arguments (strings or null) per minute */
+};
+
+struct cn_sla_batch *cn_sla_batch_new(void)
+{
+	struct cn_sla_batch *b = calloc(1, sizeof *b);
+	if (b && !(b->docs = json_array())) {
+		free(b);
+		b = NULL;
+	}
+	return b;
+}
+
+void cn_sla_batch_free(struct cn_sla_batch *b)
+{
+	if (!b)
+		return;
+	json_decref(b->docs);
+	free(b);
+}
+
+size_t cn_sla_batch_len(const struct cn_sla_batch *b)
+{
+	return json_array_size(b->docs);
+}
+
+static json_t *args_json(const char *const *p)
+{
+	json_t *e = json_array();
+	for (int i = 0; e && i < 9; i++)
+		if (json_array_append_new(e, p[i] ? json_string(p[i]) : json_null()) < 0) {
+			json_decref(e);
+			return NULL;
+		}
+	return e;
+}
+
+int cn_sla_batch_add(struct cn_sla_batch *b, const char *service, int64_t minute_us, const struct cn_sla_record *rec,
+		     struct cn_err *err)
+{
+	static _Thread_local struct record_args a;
+	record_args(&a, service, minute_us, rec);
+	json_t *e = args_json(a.p);
+	if (!e || json_array_append_new(b->docs, e) < 0)
+		return cn_fail(err, CN_EINTERNAL, "out of memory recording the SLA minute of service '%s'", service);
+	return 0;
+}
+
+/* Every element of docs in one statement: out[k] = 1 or 0 as canary.sla_record answered. */
+static int record_docs(struct cn_store *s, const json_t *docs, int *out, struct cn_err *err)
+{
+	char *text = json_dumps(docs, JSON_COMPACT);
+	if (!text)
+		return cn_fail(err, CN_EINTERNAL, "out of memory recording SLA minutes");
+	const char *p[1] = {text};
+	PGresult *r = cn_store_exec(s, "record SLA minutes",
+				    "SELECT t.k, canary.sla_record(t.e->>0, " US_SQL("(t.e->>1)") ", (t.e->>2)::bigint, "
+				    "(t.e->>3)::bigint, (t.e->>4)::double precision[], (t.e->>5)::integer[], "
+				    "(t.e->>6)::double precision[], (t.e->>7)::integer[], t.e->>8) "
+				    "FROM jsonb_array_elements($1::jsonb) WITH ORDINALITY AS t(e, k)",
+				    1, p, err);
+	free(text);
+	if (!r)
+		return -err->code;
+	size_t n = json_array_size(docs);
+	for (int i = 0; i < PQntuples(r); i++) {
+		long long k = strtoll(PQgetvalue(r, i, 0), NULL, 10);
+		CN_BUG_ON(k < 1 || (size_t)k > n);
+		out[k - 1] = cn_col_bool(r, i, 1) ? 1 : 0;
+	}
+	PQclear(r);
+	return 0;
+}
+
+int cn_store_sla_record_batch(struct cn_store *s, struct cn_sla_batch *b, int *rc, struct cn_err *errs)
+{
+	size_t n = json_array_size(b->docs);
+	struct cn_err err = {0};
+	if (n == 0)
+		return 0;
+	if (record_docs(s, b->docs, rc, &err) == 0) {
+		json_array_clear(b->docs);
+		return 0;
+	}
+	/* The statement wrote nothing. With the connection gone every minute failed alike; otherwise one of them was
+	 * refused (or does not fit a column): each is sent alone, so a refusal costs that minute only. */
+	bool down = PQstatus(cn_store_conn(s)) != CONNECTION_OK;
+	for (size_t i = 0; i < n; i++) {
+		json_t *one = json_array();
+		errs[i] = err;
+		rc[i] = -err.code;
+		if (down)
+			continue;
+		int v = 0;
+		if (!one || json_array_append(one, json_array_get(b->docs, i)) < 0)
+			rc[i] = cn_fail(&errs[i], CN_EINTERNAL, "out of memory recording SLA minutes");
+		else
+			rc[i] = record_docs(s, one, &v, &errs[i]) < 0 ? -errs[i].code : v;
+		json_decref(one);
+	}
+	json_array_clear(b->docs);
+	return down ? -err.code : 0;
 }
 
 int cn_store_sla_targets(struct cn_store *s, struct cn_sla_targets **out, struct cn_err *err)

@@ -27,6 +27,20 @@ struct cn_sla_record {
 int cn_store_sla_record(struct cn_store *s, const char *service, int64_t minute_us, const struct cn_sla_record *rec,
 			struct cn_err *err);
 
+/* Minutes of many services recorded in one statement (the SLA observer records every service's minute at each
+ * boundary: one round trip and one transaction per 256, not per service). Each element is canary.sla_record's
+ * call as cn_store_sla_record makes it; a refusal costs that element only. */
+struct cn_sla_batch;
+struct cn_sla_batch *cn_sla_batch_new(void); /* NULL when out of memory */
+void cn_sla_batch_free(struct cn_sla_batch *b);
+size_t cn_sla_batch_len(const struct cn_sla_batch *b);
+/* Appends one minute (its arguments are copied: rec may go). Returns 0 or -CN_EINTERNAL (out of memory). */
+int cn_sla_batch_add(struct cn_sla_batch *b, const char *service, int64_t minute_us, const struct cn_sla_record *rec,
+		     struct cn_err *err);
+/* Records the batch and empties it: rc[i] is 1 (recorded), 0 (already recorded) or -code with errs[i] set, for the
+ * i-th minute added. Returns 0, or -code when the database is gone (then every rc[i] is that). */
+int cn_store_sla_record_batch(struct cn_store *s, struct cn_sla_batch *b, int *rc, struct cn_err *errs);
+
 /* A service the observer watches: its name, live slot and latest version's id and source (the YAML). Strings belong
  * to the list. */
 struct cn_sla_target {

@@ -213,6 +213,82 @@ static void test_once_per_minute_and_roles(void **state)
 					     "(data->>'rows')::int = 3"), 1);
 }
 
+/* canaryd's batch (cn_store_sla_record_batch): many minutes in one statement, each stored as its own call would store
+ * it (histogram per bucket, note, no-data row); one that is refused (a minute in the future, a service nobody
+ * applied) costs only itself, with its own error (the one its own call gets); a minute already recorded answers 0; the batch is empty after. */
+static void test_batch(void **state)
+{
+	struct store_ctx *c = *state;
+	struct cn_err err = {0};
+	apply_service(c);
+	int64_t s, e;
+	int days;
+	assert_int_equal(cn_sla_month("2026-11", &s, &e, &days, &err), 0);
+	struct cn_histogram h = {.nbuckets = 5, .le = {0.1, 0.2, 0.5, 1, INFINITY}, .count = {3, 5, 5, 9, 9}};
+	struct cn_sla_record one = {.data = true, .requests = 9, .errors = 2, .latency = &h, .ttft = &h};
+	struct cn_sla_record none = {.data = false, .note = "live slot blue: \"quoted\", {braced}, comma"};
+	struct cn_sla_batch *b = cn_sla_batch_new();
+	assert_non_null(b);
+	assert_int_equal(cn_store_sla_record(c->s, "shop", s, &one, &err), 1); /* recorded before: 0 in the batch */
+	const int64_t future = (int64_t)4102444800 * 1000000;
+	struct {
+		const char *svc;
+		int64_t minute;
+		const struct cn_sla_record *rec;
+		int want;
+	} in[] = {
+		{"shop", s, &one, 0},
+		{"shop", s + 60000000LL, &one, 1},
+		{"shop", future, &one, -CN_EINPUT},
+		{"shop", s + 120000000LL, &none, 1},
+		{"nosuch", s, &one, -CN_EINPUT},
+		{"shop", s + 180000000LL, &one, 1},
+	};
+	enum { N = sizeof in / sizeof in[0] };
+	int rc[N];
+	struct cn_err errs[N];
+	for (int i = 0; i < N; i++)
+		assert_int_equal(cn_sla_batch_add(b, in[i].svc, in[i].minute, in[i].rec, &err), 0);
+	assert_int_equal(cn_sla_batch_len(b), N);
+	assert_int_equal(cn_store_sla_record_batch(c->s, b, rc, errs), 0);
+	assert_int_equal(cn_sla_batch_len(b), 0);
+	for (int i = 0; i < N; i++)
+		if (rc[i] != in[i].want)
+			fail_msg("minute %d: %d, not %d (%s)", i, rc[i], in[i].want, rc[i] < 0 ? errs[i].msg : "");
+	assert_non_null(strstr(errs[2].msg, "future"));
+	struct cn_sla_data *d = NULL;
+	assert_int_equal(cn_store_sla_read(c->s, "shop", s, e, &d, &err), 0);
+	assert_int_equal(d->ledger.n, 4);
+	int32_t want[5] = {3, 2, 0, 4, 0};
+	for (int i = 0; i < 4; i++) {
+		const struct cn_sla_minute *m = &d->ledger.minutes[i];
+		assert_int_equal(m->minute_us, s + i * 60000000LL);
+		if (i == 2) {
+			assert_false(m->data);
+			assert_string_equal(m->note, none.note);
+			continue;
+		}
+		assert_true(m->data && m->requests == 9 && m->errors == 2);
+		assert_non_null(m->lat);
+		assert_memory_equal(m->lat, want, sizeof want);
+		assert_non_null(m->ttft);
+	}
+	cn_sla_data_free(d);
+	/* all accepted: one statement, and the same answers */
+	assert_int_equal(cn_sla_batch_add(b, "shop", s + 240000000LL, &one, &err), 0);
+	assert_int_equal(cn_sla_batch_add(b, "shop", s + 60000000LL, &one, &err), 0);
+	unsigned long long trips = cn_store_round_trips(c->s);
+	assert_int_equal(cn_store_sla_record_batch(c->s, b, rc, errs), 0);
+	assert_true(cn_store_round_trips(c->s) - trips <= 2); /* a first use prepares the statement */
+	assert_int_equal(rc[0], 1);
+	assert_int_equal(rc[1], 0);
+	/* an empty batch costs nothing */
+	trips = cn_store_round_trips(c->s);
+	assert_int_equal(cn_store_sla_record_batch(c->s, b, rc, errs), 0);
+	assert_int_equal(cn_store_round_trips(c->s), trips);
+	cn_sla_batch_free(b);
+}
+
 /* canaryd's retention (--sla-retention): old minutes go, bounded per call and audited; recent ones and the current
  * month stay; only the controller may call it. */
 static void test_retention(void **state)
@@ -274,6 +350,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_month, store_ctx_setup, store_ctx_teardown),
 		cmocka_unit_test_setup_teardown(test_once_per_minute_and_roles, store_ctx_setup, store_ctx_teardown),
 		cmocka_unit_test_setup_teardown(test_retention, store_ctx_setup, store_ctx_teardown),
+		cmocka_unit_test_setup_teardown(test_batch, store_ctx_setup, store_ctx_teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
