@@ -105,6 +105,7 @@ struct daemon_stats {
 	atomic_ullong notify_backlog, notify_oldest_ms; /* undelivered notifications, the oldest's age (all daemons') */
 	atomic_ullong sla_pruned;  /* ledger minutes deleted by --sla-retention */
 	atomic_ullong sla_recorded, sla_nodata, sla_errors; /* ledger minutes recorded with and without numbers; failures */
+	atomic_ullong sla_watched; /* services this daemon's SLA observer reads (its share among the live observers) */
 };
 
 /* Metric reads a daemon has started and not yet ticked on (in flight, queued, finished); more wait in the database,

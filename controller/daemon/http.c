@@ -136,7 +136,10 @@ static enum MHD_Result answer(void *cls, struct MHD_Connection *conn, const char
 			 "# HELP canaryd_sla_errors_total SLA ledger minutes that could not be written.\n"
 			 "# TYPE canaryd_sla_errors_total counter\ncanaryd_sla_errors_total %llu\n"
 			 "# HELP canaryd_sla_pruned_total SLA ledger minutes this daemon deleted (--sla-retention).\n"
-			 "# TYPE canaryd_sla_pruned_total counter\ncanaryd_sla_pruned_total %llu\n",
+			 "# TYPE canaryd_sla_pruned_total counter\ncanaryd_sla_pruned_total %llu\n"
+			 "# HELP canaryd_sla_services_observed Services whose pages this daemon's SLA observer reads (two "
+			 "live observers read each one).\n"
+			 "# TYPE canaryd_sla_services_observed gauge\ncanaryd_sla_services_observed %llu\n",
 			 (unsigned long long)atomic_load(&d->stats.ticks),
 			 (unsigned long long)atomic_load(&d->stats.tick_errors),
 			 (unsigned long long)atomic_load(&d->stats.commands),
@@ -151,7 +154,8 @@ static enum MHD_Result answer(void *cls, struct MHD_Connection *conn, const char
 			 (unsigned long long)atomic_load(&d->stats.sla_recorded),
 			 (unsigned long long)atomic_load(&d->stats.sla_nodata),
 			 (unsigned long long)atomic_load(&d->stats.sla_errors),
-			 (unsigned long long)atomic_load(&d->stats.sla_pruned));
+			 (unsigned long long)atomic_load(&d->stats.sla_pruned),
+			 (unsigned long long)atomic_load(&d->stats.sla_watched));
 		size_t off = strlen(body);
 		snprintf(body + off, sizeof body - off,
 			 "# HELP canaryd_fd_limit The file descriptor limit canaryd runs under (LimitNOFILE, ulimit -n).\n"

@@ -6,12 +6,16 @@
  * service and minute. A minute it cannot measure is recorded without numbers and with the reason; a minute between
  * readings that are not one minute apart (the first after a start, a late turn) is not recorded: no data either way.
  * The minute's length is 60 s; CANARY_TEST_SLA_MINUTE_MS shortens it for tests only. */
+#include <errno.h>
 #include <jansson.h>
 #include <math.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
+#include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -138,14 +142,11 @@ static void watched_free(struct watched *w)
 	w->sla = NULL;
 }
 
-/* The watched entry of target t: found, or new; its reader reopened when the service's version changed. NULL when
- * the stored service cannot be read (logged). */
-static struct watched *watch(struct observer *o, const struct cn_sla_target *t)
+/* The watched entry of target t: o->w[found], or new (found -1); its reader reopened when the service's version
+ * changed. NULL when the stored service cannot be read (logged). */
+static struct watched *watch(struct observer *o, const struct cn_sla_target *t, long found)
 {
-	struct watched *w = NULL;
-	for (size_t i = 0; i < o->n && !w; i++)
-		if (strcmp(o->w[i].name, t->name) == 0)
-			w = &o->w[i];
+	struct watched *w = found >= 0 ? &o->w[found] : NULL;
 	if (!w) {
 		if (o->n == o->cap) {
 			size_t cap = o->cap ? o->cap * 2 : 16;
@@ -516,12 +517,118 @@ static void collect_ready(struct observer *o)
 }
 
 /* One boundary k: read every service's slots at once, then record each one's minute k - 1. */
-static void turn(struct observer *o, const struct cn_sla_targets *t, int64_t k)
+/* Observers that read each service (rendezvous hashing over the live ones, canary.sla_observers): one may stop or
+ * die and every service still has an observer with its previous reading. */
+#define SLA_COPIES 2
+
+/* The score of observer owner for service: the SLA_COPIES highest read it. The same on every replica. */
+static uint64_t score(const char *owner, const char *service)
+{
+	uint64_t h = 0xcbf29ce484222325ull;
+	for (const unsigned char *p = (const unsigned char *)owner; *p; p++)
+		h = (h ^ *p) * 0x100000001b3ull;
+	h = (h ^ 0xff) * 0x100000001b3ull; /* no byte of a name: "ab"+"c" and "a"+"bc" differ */
+	for (const unsigned char *p = (const unsigned char *)service; *p; p++)
+		h = (h ^ *p) * 0x100000001b3ull;
+	h ^= h >> 33; /* FNV's low bits mix poorly: a final avalanche (MurmurHash3's fmix64) */
+	h *= 0xff51afd7ed558ccdull;
+	h ^= h >> 33;
+	h *= 0xc4ceb9fe1a85ec53ull;
+	h ^= h >> 33;
+	return h;
+}
+
+/* Whether this daemon reads service: always when it is not in the list (its registration failed) or when there
+ * are no more observers than copies. */
+static bool mine(const struct cn_sla_targets *t, long self, const char *owner, const char *service)
+{
+	if (self < 0 || t->nobservers <= SLA_COPIES)
+		return true;
+	uint64_t s = score(owner, service);
+	int above = 0;
+	for (size_t j = 0; j < t->nobservers && above < SLA_COPIES; j++) {
+		if ((long)j == self)
+			continue;
+		uint64_t sj = score(t->observers[j], service);
+		above += sj > s || (sj == s && strcmp(t->observers[j], owner) < 0);
+	}
+	return above < SLA_COPIES;
+}
+
+struct by_name {
+	const char *name;
+	long i;
+};
+
+static int by_name_cmp(const void *a, const void *b)
+{
+	return strcmp(((const struct by_name *)a)->name, ((const struct by_name *)b)->name);
+}
+
+/* Watches the services of this turn: each one's entry is found by name (a sorted index, not a search of the list per
+ * service: 10,000 services made that 50 million comparisons a minute), and the sources of the versions not parsed
+ * yet (a new service, a new version) are read in one query, not every service's every minute. */
+static bool watch_all(struct observer *o, struct cn_sla_targets *t)
+{
+	bool ok = false;
+	struct cn_err err = {0};
+	struct by_name *idx = malloc((o->n ? o->n : 1) * sizeof *idx);
+	long *found = malloc((t->n ? t->n : 1) * sizeof *found);
+	bool *need = calloc(t->n ? t->n : 1, sizeof *need);
+	if (!idx || !found || !need) {
+		dlog("error", "sla.error", dstr("error", "out of memory matching the services to observe; this minute "
+						      "is not read"));
+		goto out;
+	}
+	for (size_t i = 0; i < o->n; i++)
+		idx[i] = (struct by_name){o->w[i].name, (long)i};
+	qsort(idx, o->n, sizeof *idx, by_name_cmp);
+	long self = -1;
+	for (size_t j = 0; j < t->nobservers && self < 0; j++)
+		if (strcmp(t->observers[j], o->d->cfg.owner) == 0)
+			self = (long)j;
+	for (size_t i = 0; i < t->n; i++) {
+		if (!mine(t, self, o->d->cfg.owner, t->items[i].name)) {
+			found[i] = -2; /* another observer's: not watched, its reader goes (forget_unseen) */
+			continue;
+		}
+		struct by_name key = {t->items[i].name, -1};
+		const struct by_name *hit = o->n ? bsearch(&key, idx, o->n, sizeof *idx, by_name_cmp) : NULL;
+		found[i] = hit ? hit->i : -1;
+		need[i] = !hit || !o->w[hit->i].m || o->w[hit->i].version_id != t->items[i].version_id;
+	}
+	if (cn_store_sla_sources(o->st, t, need, &err) < 0)
+		dlog("error", "sla.store_error", dstr("error", err.msg));
+	for (size_t i = 0; i < t->n; i++) {
+		if (found[i] == -2)
+			continue;
+		if (need[i] && !t->items[i].source) {
+			/* its source could not be read (logged once above): a new service waits for the next minute, a
+			 * new version is read as the one it replaces for one more */
+			if (found[i] >= 0)
+				o->w[found[i]].seen = true;
+			continue;
+		}
+		watch(o, &t->items[i], found[i]);
+	}
+	ok = true;
+out:
+	free(idx);
+	free(found);
+	free(need);
+	return ok;
+}
+
+static void turn(struct observer *o, struct cn_sla_targets *t, int64_t k)
 {
 	struct cn_err err = {0};
-	for (size_t i = 0; i < t->n; i++)
-		watch(o, &t->items[i]);
+	if (!watch_all(o, t)) {
+		for (size_t i = 0; i < o->n; i++)
+			o->w[i].base_k = -1; /* no reading at this boundary: the next one is a base */
+		return;
+	}
 	forget_unseen(o); /* first: the watched list does not move while its reads are out */
+	atomic_store(&o->d->stats.sla_watched, (unsigned long long)o->n);
 	for (size_t i = 0; i < o->n; i++) {
 		struct watched *w = &o->w[i];
 		w->got = false;
@@ -599,11 +706,22 @@ static void disconnect(struct observer *o)
 	o->st = NULL;
 }
 
+/* The observer's nice value: it gives way to the rollout loop when both want the CPU. At 10,000 services a minute's
+ * reads are 20,000 pages to parse at once, and the loop's ticks recorded in the 20 s around each boundary were up to a
+ * second later at p99 (bench/scale.sh 10000); on a machine with CPU to spare a nice value changes nothing. */
+#define SLA_NICE 5
+
 static void *run(void *arg)
 {
 	struct observer o = {.d = arg, .minute_ms = ((struct daemon *)arg)->cfg.sla_minute_ms};
 	struct cn_err err = {0};
+	/* Linux gives each thread its own nice value and name (`top -H`, /proc/PID/task/TID/stat); where it refuses,
+	 * the thread runs as the others do */
+	prctl(PR_SET_NAME, "canaryd-sla", 0, 0, 0);
+	if (setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid), SLA_NICE) < 0)
+		dlog("warn", "sla.nice", dint("nice", SLA_NICE), dstr("error", strerror(errno)));
 	int64_t backoff = 200, last_k = -1, last_retain = -1;
+	bool warned_register = false;
 	if (!(o.group = cn_metrics_group_new(&err))) {
 		dlog("error", "sla.error", dstr("error", err.msg));
 		return NULL;
@@ -628,6 +746,15 @@ static void *run(void *arg)
 			dlog("error", "sla.store_error", dstr("error", err.msg));
 			disconnect(&o);
 			continue;
+		}
+		/* live for three minutes: a missed boundary or two does not hand its share over */
+		if (cn_store_sla_observers(o.st, o.d->cfg.owner, 3 * o.minute_ms, t, &err) < 0) {
+			if (!warned_register)
+				dlog("error", "sla.store_error", dstr("error", err.msg),
+				     dstr("effect", "this daemon reads every service's pages until it can register"));
+			warned_register = true;
+		} else {
+			warned_register = false;
 		}
 		int64_t mono0 = cn_mono_ms();
 		int64_t now_ms = t->now_us / 1000, k = now_ms / o.minute_ms, into = now_ms - k * o.minute_ms;
@@ -655,6 +782,9 @@ static void *run(void *arg)
 			usleep((useconds_t)(left > 100 ? 100 : left) * 1000);
 		}
 	}
+	if (o.st && cn_store_sla_observer_leave(o.st, o.d->cfg.owner, &err) < 0)
+		dlog("warn", "sla.store_error", dstr("error", err.msg),
+		     dstr("effect", "the other observers take this daemon's services when its registration lapses"));
 	for (size_t i = 0; i < o.n; i++)
 		watched_free(&o.w[i]);
 	free(o.w);

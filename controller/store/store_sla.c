@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "canary/bug.h"
+#include "canary/dynbuf.h"
 #include "store_int.h"
 
 #define ARRAY_TEXT_MAX (64 * 32)
@@ -223,8 +224,8 @@ int cn_store_sla_targets(struct cn_store *s, struct cn_sla_targets **out, struct
 		goto out;
 	}
 	PGresult *r = cn_read_query(t->rd, s, "read the services to observe",
-				    "SELECT s.name, s.live_slot, v.id, v.source, " CN_SQL_US("clock_timestamp()")
-				    " FROM services s JOIN LATERAL (SELECT id, source FROM service_versions"
+				    "SELECT s.name, s.live_slot, v.id, NULL, " CN_SQL_US("clock_timestamp()")
+				    " FROM services s JOIN LATERAL (SELECT id FROM service_versions"
 				    " WHERE service = s.name ORDER BY version DESC LIMIT 1) v ON true ORDER BY s.name",
 				    0, NULL, err);
 	if (!r) {
@@ -257,6 +258,87 @@ int cn_store_sla_targets(struct cn_store *s, struct cn_sla_targets **out, struct
 out:
 	cn_sla_targets_free(t);
 	return rc;
+}
+
+struct by_id {
+	int64_t id;
+	size_t item;
+};
+
+static int by_id_cmp(const void *a, const void *b)
+{
+	int64_t x = ((const struct by_id *)a)->id, y = ((const struct by_id *)b)->id;
+	return (x > y) - (x < y);
+}
+
+int cn_store_sla_sources(struct cn_store *s, struct cn_sla_targets *t, const bool *need, struct cn_err *err)
+{
+	size_t n = 0;
+	for (size_t i = 0; i < t->n; i++)
+		n += need[i];
+	if (n == 0)
+		return 0;
+	struct by_id *ids = cn_read_alloc(t->rd, n, sizeof *ids, err);
+	/* "{1,2,...}": ids are numbers, the literal needs no quoting */
+	struct cn_dynbuf lit;
+	cn_dynbuf_init(&lit, 24 * n + 16);
+	if (!ids)
+		return -err->code;
+	bool ok = cn_dynbuf_add(&lit, "{", 1) == 0;
+	for (size_t i = 0, k = 0; i < t->n; i++) {
+		if (!need[i])
+			continue;
+		ids[k] = (struct by_id){t->items[i].version_id, i};
+		ok = ok && cn_dynbuf_addf(&lit, "%s%lld", k ? "," : "", (long long)t->items[i].version_id) == 0;
+		k++;
+	}
+	ok = ok && cn_dynbuf_add(&lit, "}", 1) == 0;
+	if (!ok) {
+		cn_dynbuf_free(&lit);
+		return cn_fail(err, CN_EINTERNAL, "out of memory reading the services' sources");
+	}
+	qsort(ids, n, sizeof *ids, by_id_cmp);
+	const char *p[1] = {cn_dynbuf_ptr(&lit)};
+	PGresult *r = cn_read_query(t->rd, s, "read the services' sources",
+				    "SELECT id, source FROM service_versions WHERE id = ANY($1::bigint[])", 1, p, err);
+	cn_dynbuf_free(&lit);
+	if (!r)
+		return -err->code;
+	for (int i = 0; i < PQntuples(r); i++) {
+		struct by_id key = {cn_col_int(r, i, 0), 0};
+		const struct by_id *hit = bsearch(&key, ids, n, sizeof *ids, by_id_cmp);
+		if (hit)
+			t->items[hit->item].source = cn_col_str(r, i, 1);
+	}
+	return 0;
+}
+
+int cn_store_sla_observers(struct cn_store *s, const char *owner, int64_t ttl_ms, struct cn_sla_targets *t,
+			   struct cn_err *err)
+{
+	CN_BUG_ON(!owner || !t || ttl_ms < 0);
+	char ttl[32];
+	snprintf(ttl, sizeof ttl, "%lld", (long long)ttl_ms);
+	const char *p[2] = {owner, ttl};
+	PGresult *r = cn_read_query(t->rd, s, "register as an SLA observer",
+				    "SELECT o FROM canary.sla_observers($1, $2::bigint) AS o", 2, p, err);
+	if (!r)
+		return -err->code;
+	size_t n = (size_t)PQntuples(r);
+	const char **names = cn_read_alloc(t->rd, n, sizeof *names, err);
+	if (!names)
+		return -err->code;
+	for (size_t i = 0; i < n; i++)
+		names[i] = cn_col_str(r, (int)i, 0);
+	t->observers = names;
+	t->nobservers = n;
+	return 0;
+}
+
+int cn_store_sla_observer_leave(struct cn_store *s, const char *owner, struct cn_err *err)
+{
+	const char *p[1] = {owner};
+	return cn_store_run(s, "stop observing the SLA", "SELECT count(*) FROM canary.sla_observers($1, 0)", 1, p, err);
 }
 
 void cn_sla_targets_free(struct cn_sla_targets *t)

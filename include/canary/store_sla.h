@@ -41,8 +41,8 @@ int cn_sla_batch_add(struct cn_sla_batch *b, const char *service, int64_t minute
  * i-th minute added. Returns 0, or -code when the database is gone (then every rc[i] is that). */
 int cn_store_sla_record_batch(struct cn_store *s, struct cn_sla_batch *b, int *rc, struct cn_err *errs);
 
-/* A service the observer watches: its name, live slot and latest version's id and source (the YAML). Strings belong
- * to the list. */
+/* A service the observer watches: its name, live slot and latest version's id, and its source (the YAML) once
+ * cn_store_sla_sources read it (else NULL). Strings belong to the list. */
 struct cn_sla_target {
 	const char *name;
 	int live_slot;
@@ -54,13 +54,24 @@ struct cn_sla_targets {
 	struct cn_sla_target *items;
 	size_t n;
 	int64_t now_us;            /* the database's clock when read */
+	const char **observers;    /* the live SLA observers (cn_store_sla_observers), in one order for all; or NULL */
+	size_t nobservers;
 	struct cn_read *rd;
 };
 
-/* Every service with its latest version, and the database's clock. Writes a new list to *out (free it with
- * cn_sla_targets_free); returns 0 or -code. */
+/* Every service with its latest version, and the database's clock; no sources. Writes a new list to *out (free it
+ * with cn_sla_targets_free); returns 0 or -code. */
 int cn_store_sla_targets(struct cn_store *s, struct cn_sla_targets **out, struct cn_err *err);
+/* Reads the source of every item i with need[i] (n entries: t->n) in one query: the observer asks only for versions
+ * it has not parsed, not for 10,000 sources every minute. Returns 0 or -code (sources stay NULL). */
+int cn_store_sla_sources(struct cn_store *s, struct cn_sla_targets *t, const bool *need, struct cn_err *err);
 void cn_sla_targets_free(struct cn_sla_targets *t);
+/* Registers owner as a live SLA observer for ttl_ms more (0: it leaves now) and lists the live ones into t
+ * (canary.sla_observers). Returns 0 or -code (t's list unchanged). */
+int cn_store_sla_observers(struct cn_store *s, const char *owner, int64_t ttl_ms, struct cn_sla_targets *t,
+			   struct cn_err *err);
+/* owner stops observing: the others take its share at their next minute. Returns 0 or -code. */
+int cn_store_sla_observer_leave(struct cn_store *s, const char *owner, struct cn_err *err);
 
 /* A service's recorded minutes in [from_us, to_us), by time, with the bounds they use, and the database's clock. */
 struct cn_sla_data {

@@ -26,6 +26,12 @@ sleep 4
 start_modelsim blue "$BLUE" --error-rate 0.005 --latency-median 0.2 --seed 3   # ... and comes back, counters at 0
 log "blue back"
 sleep 8
+# the observer is its own thread, named, that gives way to the loop: nice 5 where the loop runs at 0
+sla_tid=$(grep -lx canaryd-sla /proc/"$PID_A"/task/*/comm | head -1 | cut -d/ -f5)
+[ -n "$sla_tid" ] || fail "canaryd has no thread named canaryd-sla: $(cat /proc/"$PID_A"/task/*/comm | tr '\n' ' ')"
+nice_of() { awk '{sub(/^.*\) /, ""); print $17}' "/proc/$PID_A/task/$1/stat"; }
+[ "$(nice_of "$sla_tid")" = 5 ] && [ "$(nice_of "$PID_A")" = 0 ] ||
+	fail "the SLA observer's nice is $(nice_of "$sla_tid") and the loop's $(nice_of "$PID_A"), not 5 and 0"
 metric() { curl -fsS "http://127.0.0.1:$1/metrics" | awk -v k="$2" '$1 == k {print $2}'; }
 [ -n "$(metric "$HA" 'canaryd_sla_minutes_total{data="yes"}')" ] || fail "canaryd's /metrics has no canaryd_sla_minutes_total"
 kill "$LOAD_PID" 2>/dev/null || true

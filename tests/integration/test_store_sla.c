@@ -289,6 +289,55 @@ static void test_batch(void **state)
 	cn_sla_batch_free(b);
 }
 
+static char *observers_of(struct cn_store *s, const char *owner, int64_t ttl_ms)
+{
+	static char out[256];
+	struct cn_err err = {0};
+	struct cn_sla_targets *t = NULL;
+	if (cn_store_sla_targets(s, &t, &err) < 0 || cn_store_sla_observers(s, owner, ttl_ms, t, &err) < 0)
+		fail_msg("sla observers: %s", err.msg);
+	out[0] = '\0';
+	for (size_t i = 0; i < t->nobservers; i++)
+		snprintf(out + strlen(out), sizeof out - strlen(out), "%s%s", i ? " " : "", t->observers[i]);
+	cn_sla_targets_free(t);
+	return out;
+}
+
+/* Migration 0026: observers register with a time to live and read the live list, in one order for all; one that
+ * leaves is gone at once, one whose time lapsed is not listed; a negative time is refused; only the controller may
+ * register. */
+static void test_observers(void **state)
+{
+	struct store_ctx *c = *state;
+	struct cn_err err = {0};
+	assert_string_equal(observers_of(c->s, "obs-b", 60000), "obs-b");
+	assert_string_equal(observers_of(c->s, "obs-a", 60000), "obs-a obs-b");
+	assert_string_equal(observers_of(c->s, "obs-c", 60000), "obs-a obs-b obs-c");
+	assert_int_equal(cn_store_sla_observer_leave(c->s, "obs-b", &err), 0);
+	assert_string_equal(observers_of(c->s, "obs-a", 60000), "obs-a obs-c");
+	/* obs-c's time lapses */
+	assert_int_equal(store_ctx_scalar(c, "WITH u AS (UPDATE sla_observers SET expires_at = now() - interval '1 s' "
+					     "WHERE owner = 'obs-c' RETURNING 1) SELECT count(*) FROM u"), 1);
+	assert_string_equal(observers_of(c->s, "obs-a", 60000), "obs-a");
+	char msg[512] = "";
+	/* a negative time (canaryd's code asserts it never sends one) or no owner: refused as bad input */
+	const char *bad[] = {"SET ROLE canary_controller; SELECT * FROM canary.sla_observers('x', -1)",
+			     "SET ROLE canary_controller; SELECT * FROM canary.sla_observers('', 60000)"};
+	for (size_t i = 0; i < 2; i++)
+		if (pg_fixture_exec(c->db.conninfo, bad[i], msg, sizeof msg) == 0 || !strstr(msg, "time to live"))
+			fail_msg("%s: %s", bad[i], msg[0] ? msg : "accepted");
+	const char *refused[] = {
+		"SET ROLE canary_operator; SELECT * FROM canary.sla_observers('x', 60000)",
+		"SET ROLE canary_viewer; SELECT * FROM canary.sla_observers('x', 60000)",
+		"SET ROLE canary_controller; INSERT INTO sla_observers VALUES ('x', now() + interval '1 day')",
+	};
+	for (size_t i = 0; i < sizeof refused / sizeof refused[0]; i++) {
+		msg[0] = '\0';
+		if (pg_fixture_exec(c->db.conninfo, refused[i], msg, sizeof msg) == 0 || !strstr(msg, "permission denied"))
+			fail_msg("%s: %s", refused[i], msg[0] ? msg : "accepted");
+	}
+}
+
 /* canaryd's retention (--sla-retention): old minutes go, bounded per call and audited; recent ones and the current
  * month stay; only the controller may call it. */
 static void test_retention(void **state)
@@ -351,6 +400,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_once_per_minute_and_roles, store_ctx_setup, store_ctx_teardown),
 		cmocka_unit_test_setup_teardown(test_retention, store_ctx_setup, store_ctx_teardown),
 		cmocka_unit_test_setup_teardown(test_batch, store_ctx_setup, store_ctx_teardown),
+		cmocka_unit_test_setup_teardown(test_observers, store_ctx_setup, store_ctx_teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
