@@ -91,7 +91,7 @@ done
 [ "$(sql "SELECT phase FROM rollouts WHERE id = $id")" = promoted ] || fail "rollout $id is not promoted"
 [ "$(hap_weight "$ADMIN" svc/blue)" -eq 0 ] || fail "HAProxy disagrees with the promoted record"
 [ "$(hap_weight "$ADMIN" svc/green)" -gt 0 ] || fail "HAProxy gives the promoted candidate no weight"
-tail -n +"$((lines_ro + 1))" "$E2E_DIR/canaryd.log" | grep -q '"event":"store.reconnected"' ||
+tail -n +"$((lines_ro + 1))" "$E2E_DIR/canaryd.log" | grep -c '"event":"store.reconnected"' >/dev/null ||
 	fail "canaryd did not log its reconnection after the failover"
 "$CTL" audit verify >"$E2E_DIR/verify.log" 2>&1 || { cat "$E2E_DIR/verify.log" >&2; fail "audit verify failed on the new primary"; }
 

@@ -44,6 +44,6 @@ for ev in drill.started drill.weight.intended drill.weight.confirmed drill.ended
 done
 "$CTL" drill report "$id" --html "$E2E_DIR/drill.html" >/dev/null
 grep -q "time to shift back" "$E2E_DIR/drill.html" || fail "the report lacks the timings"
-grep -c "<polyline" "$E2E_DIR/drill.html" | grep -qv '^0$' || fail "the report has no chart"
+grep -c "<polyline" "$E2E_DIR/drill.html" | grep -cv '^0$' >/dev/null || fail "the report has no chart"
 log "drill $id passed: $(drill_timings "$id")"
 log "PASS: a drill to a healthy secondary passed and traffic is back on the primary"

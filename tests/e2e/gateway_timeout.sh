@@ -32,7 +32,7 @@ log "reason: $reason"
 grep -q "gateway has been unavailable" <<<"$reason" || fail "the pause does not say the gateway was unavailable"
 grep -q "inconclusive_timeout" <<<"$reason" || fail "the pause does not name the limit it applied"
 grep -q "haproxy" <<<"$reason" || fail "the pause does not carry the gateway's error"
-"$CTL" rollout status "$id" | grep -Eq "gateway (has been )?unavailable" || fail "status does not say the gateway is unavailable"
+"$CTL" rollout status "$id" | grep -Ec "gateway (has been )?unavailable" >/dev/null || fail "status does not say the gateway is unavailable"
 sleep 3 # more failed turns: still one warning in the log
 warnings=$(grep -c "\"event\":\"gateway.error\",\"rollout\":$id," "$E2E_DIR/canaryd.log" || true)
 [ "$warnings" -eq 1 ] || fail "canaryd logged $warnings gateway warnings for rollout $id in ${waited}s+3s, expected 1"

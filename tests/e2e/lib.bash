@@ -131,7 +131,7 @@ CFG
 	wait_port "$fe"
 	wait_port "$admin"
 	# the admin port answers with our haproxy's pid, not some other process that holds the port
-	hap "$admin" "show info" 2>/dev/null | grep -qx "Pid: $HAPROXY_PID" ||
+	hap "$admin" "show info" 2>/dev/null | grep -cx "Pid: $HAPROXY_PID" >/dev/null ||
 		fail "haproxy did not start on 127.0.0.1:$fe/$admin (see $E2E_DIR/haproxy.log)"
 }
 

@@ -99,7 +99,7 @@ ids=$(jq -r 'select(.path == "/hook") | (.body | fromjson | .id) == .key' "$SINK
 [ "$ids" = true ] || fail "a body's id is not its Idempotency-Key"
 jq -e -s '[.[] | select(.path == "/slack" and .status == 200) | .body | fromjson | (.text | type == "string") and (.blocks | length == 2)] | all' "$SINK_LOG" >/dev/null ||
 	fail "a Slack body lacks text or blocks"
-jq -r 'select(.path == "/slack" and .status == 200) | .body | fromjson | .text' "$SINK_LOG" | grep -q "promoted" ||
+jq -r 'select(.path == "/slack" and .status == 200) | .body | fromjson | .text' "$SINK_LOG" | grep -c "promoted" >/dev/null ||
 	fail "no Slack message says promoted"
 
 refused=$(jq -r 'select(.status != 200)' "$SINK_LOG" | jq -s length)

@@ -106,7 +106,7 @@ for _ in $(seq 1 50); do
 	[ "$(sql "SELECT count(*) FROM commands WHERE rollout_id = $id AND handled_at IS NOT NULL")" = 1 ] && break
 	sleep 0.1
 done
-sql "SELECT result FROM commands WHERE rollout_id = $id" | grep -q "^refused: permission denied" ||
+sql "SELECT result FROM commands WHERE rollout_id = $id" | grep -c "^refused: permission denied" >/dev/null ||
 	fail "the daemon did not refuse alice's own approval: $(sql "SELECT result FROM commands WHERE rollout_id = $id")"
 [ "$(sql "SELECT count(*) FROM audit_events WHERE rollout_id = $id AND kind = 'command.refused' AND actor = '$ALICE'")" = 1 ] ||
 	fail "the refused self-approval is not audited"
@@ -144,7 +144,7 @@ expect_rc 65 "resume of a promoted rollout" ctl_as "$BOB" rollout resume "$id"
 ctl_as "$ALICE" rollout start --service svc --candidate v3 --policy demo-approval >/dev/null || fail "cannot start v3"
 id=$(rollout_of v3)
 wait_step "$id" 0 20
-ctl_as "$BOB" rollout promote "$id" --full --reason "e2e: hotfix" | grep -q "emergency" ||
+ctl_as "$BOB" rollout promote "$id" --full --reason "e2e: hotfix" | grep -c "emergency" >/dev/null ||
 	fail "promote --full does not say it is the emergency path"
 ctl_as "$BOB" rollout wait "$id" --timeout 30s >/dev/null || fail "promote --full did not end promoted"
 [ "$(sql "SELECT count(*) FROM audit_events WHERE rollout_id = $id AND kind = 'command.accepted'

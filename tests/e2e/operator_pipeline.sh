@@ -22,7 +22,7 @@ log "terminal output: $redraws redraws"
 grep -q "hold [0-9a-z]* left" "$tty" || fail "the live line does not show the hold's time left"
 grep -q "step 1/3, 1%" "$tty" && grep -q "step 2/3, 5%" "$tty" || fail "the live line does not show step and weight"
 grep -q "error-rate pass, p99-latency pass" "$tty" || fail "the live line does not show each slo's verdict"
-tail -c 400 "$tty" | tr '\r' '\n' | grep -q "promoted, step 3/3" || fail "the last line is not the promoted state"
+tail -c 400 "$tty" | tr '\r' '\n' | grep -c "promoted, step 3/3" >/dev/null || fail "the last line is not the promoted state"
 
 # (2) no terminal: plain lines
 id=$(rollout_of v2)
