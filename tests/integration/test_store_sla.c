@@ -72,6 +72,17 @@ static void apply_service(struct store_ctx *c)
 	free(src);
 }
 
+/* Every statement of sql fails with a message that holds want. */
+static void expect_refused(const struct store_ctx *c, const char *const *sql, size_t n, const char *want)
+{
+	char msg[512];
+	for (size_t i = 0; i < n; i++) {
+		msg[0] = '\0';
+		if (pg_fixture_exec(c->db.conninfo, sql[i], msg, sizeof msg) == 0 || !strstr(msg, want))
+			fail_msg("%s: %s", sql[i], msg[0] ? msg : "accepted");
+	}
+}
+
 static void test_month(void **state)
 {
 	struct store_ctx *c = *state;
@@ -166,11 +177,7 @@ static void test_once_per_minute_and_roles(void **state)
 		"SET ROLE canary_viewer; INSERT INTO sla_bounds (le) VALUES ('{1,Infinity}')",
 		"SET ROLE canary_controller; SELECT canary.sla_gc(now() - interval '1 year', 'x')",
 	};
-	for (size_t i = 0; i < sizeof refused / sizeof refused[0]; i++) {
-		msg[0] = '\0';
-		if (pg_fixture_exec(c->db.conninfo, refused[i], msg, sizeof msg) == 0 || !strstr(msg, "permission denied"))
-			fail_msg("%s: %s", refused[i], msg[0] ? msg : "accepted");
-	}
+	expect_refused(c, refused, sizeof refused / sizeof refused[0], "permission denied");
 	assert_int_equal(pg_fixture_scalar(c->db.conninfo, "SET ROLE canary_viewer; SELECT count(*) FROM sla_minutes",
 					   msg, sizeof msg), 1);
 
@@ -319,23 +326,16 @@ static void test_observers(void **state)
 	assert_int_equal(store_ctx_scalar(c, "WITH u AS (UPDATE sla_observers SET expires_at = now() - interval '1 s' "
 					     "WHERE owner = 'obs-c' RETURNING 1) SELECT count(*) FROM u"), 1);
 	assert_string_equal(observers_of(c->s, "obs-a", 60000), "obs-a");
-	char msg[512] = "";
 	/* a negative time (canaryd's code asserts it never sends one) or no owner: refused as bad input */
 	const char *bad[] = {"SET ROLE canary_controller; SELECT * FROM canary.sla_observers('x', -1)",
 			     "SET ROLE canary_controller; SELECT * FROM canary.sla_observers('', 60000)"};
-	for (size_t i = 0; i < 2; i++)
-		if (pg_fixture_exec(c->db.conninfo, bad[i], msg, sizeof msg) == 0 || !strstr(msg, "time to live"))
-			fail_msg("%s: %s", bad[i], msg[0] ? msg : "accepted");
+	expect_refused(c, bad, 2, "time to live");
 	const char *refused[] = {
 		"SET ROLE canary_operator; SELECT * FROM canary.sla_observers('x', 60000)",
 		"SET ROLE canary_viewer; SELECT * FROM canary.sla_observers('x', 60000)",
 		"SET ROLE canary_controller; INSERT INTO sla_observers VALUES ('x', now() + interval '1 day')",
 	};
-	for (size_t i = 0; i < sizeof refused / sizeof refused[0]; i++) {
-		msg[0] = '\0';
-		if (pg_fixture_exec(c->db.conninfo, refused[i], msg, sizeof msg) == 0 || !strstr(msg, "permission denied"))
-			fail_msg("%s: %s", refused[i], msg[0] ? msg : "accepted");
-	}
+	expect_refused(c, refused, sizeof refused / sizeof refused[0], "permission denied");
 }
 
 /* canaryd's retention (--sla-retention): old minutes go, bounded per call and audited; recent ones and the current
@@ -384,11 +384,7 @@ static void test_retention(void **state)
 		"SET ROLE canary_viewer; SELECT canary.sla_retain(30, 10)",
 		"SET ROLE canary_viewer; SELECT canary.sla_window_missed('shop', '{}')",
 	};
-	for (size_t i = 0; i < sizeof refused / sizeof refused[0]; i++) {
-		msg[0] = '\0';
-		if (pg_fixture_exec(c->db.conninfo, refused[i], msg, sizeof msg) == 0 || !strstr(msg, "permission denied"))
-			fail_msg("%s: %s", refused[i], msg[0] ? msg : "accepted");
-	}
+	expect_refused(c, refused, sizeof refused / sizeof refused[0], "permission denied");
 	assert_int_equal(pg_fixture_scalar(c->db.conninfo, "SET ROLE canary_controller; SELECT canary.sla_retain(30, 10)",
 					   msg, sizeof msg), 0);
 }
