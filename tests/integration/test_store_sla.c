@@ -293,6 +293,20 @@ static void test_batch(void **state)
 	trips = cn_store_round_trips(c->s);
 	assert_int_equal(cn_store_sla_record_batch(c->s, b, rc, errs), 0);
 	assert_int_equal(cn_store_round_trips(c->s), trips);
+	/* the database drops the connection just before a batch: every minute fails alike, with one error and not one
+	 * round trip each, nothing is written, and the batch is empty for the next boundary */
+	assert_int_equal(cn_sla_batch_add(b, "shop", s + 300000000LL, &one, &err), 0);
+	assert_int_equal(cn_sla_batch_add(b, "shop", s + 360000000LL, &none, &err), 0);
+	assert_true(store_ctx_scalar(c, "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+				       "WHERE datname = current_database() AND pid <> pg_backend_pid()") >= 1);
+	trips = cn_store_round_trips(c->s);
+	assert_int_equal(cn_store_sla_record_batch(c->s, b, rc, errs), -CN_EUNAVAIL);
+	assert_true(cn_store_round_trips(c->s) - trips <= 1);
+	assert_int_equal(rc[0], -CN_EUNAVAIL);
+	assert_int_equal(rc[1], -CN_EUNAVAIL);
+	assert_int_equal(cn_sla_batch_len(b), 0);
+	assert_int_equal(store_ctx_scalar(c, "SELECT count(*) FROM sla_minutes WHERE minute >= '2026-11-01T00:05:00Z'"),
+			 0);
 	cn_sla_batch_free(b);
 }
 
