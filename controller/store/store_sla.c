@@ -199,11 +199,11 @@ int cn_store_sla_record_batch(struct cn_store *s, struct cn_sla_batch *b, int *r
 	 * refused (or does not fit a column): each is sent alone, so a refusal costs that minute only. */
 	bool down = PQstatus(cn_store_conn(s)) != CONNECTION_OK;
 	for (size_t i = 0; i < n; i++) {
-		json_t *one = json_array();
 		errs[i] = err;
 		rc[i] = -err.code;
 		if (down)
 			continue;
+		json_t *one = json_array();
 		int v = 0;
 		if (!one || json_array_append(one, json_array_get(b->docs, i)) < 0)
 			rc[i] = cn_fail(&errs[i], CN_EINTERNAL, "out of memory recording SLA minutes");
