@@ -1,6 +1,7 @@
-/* Zero-run packing of a plain-data struct held for a long time: its 8-byte words that are zero are counted, not
- * kept. canaryd keeps each rollout's judged state this way between ticks (about 31 kB in memory, mostly empty
- * histogram and SLO slots, a few kB packed). Lossless for any bytes; the packed form is private to one process. */
+/* Word packing of a plain-data struct held for a long time: runs of zero 8-byte words are counted, words that repeat
+ * earlier ones are copied, the rest kept. canaryd keeps each rollout's judged state this way between ticks (31 kB in
+ * memory, mostly empty histogram and SLO slots; about 1.4 kB packed). Lossless for any bytes; the packed form is
+ * private to one process. */
 #ifndef CANARY_ZPACK_H
 #define CANARY_ZPACK_H
 #include <stddef.h>

@@ -1,6 +1,8 @@
-/* Unit tests for zero-run packing (controller/util/zpack.c): round trips of empty, all-zero, dense and sparse
- * buffers of every length 0..40 and a rollout state's size, the packed size of a sparse buffer, and blobs that are
- * not a packing of the length asked for (truncated, runs past the end, a partial word with bytes past the end). */
+/* Unit tests for word packing (controller/util/zpack.c): round trips of empty, all-zero, dense and sparse buffers of
+ * every length 0..40 and a rollout state's size, of random mixtures of zero runs, repeats and noise, the packed size
+ * of a sparse buffer and of a state's histograms (whose repeats are copied, not stored again), and blobs that are not
+ * a packing of the length asked for (truncated, runs past the end, a partial word with bytes past the end, copies
+ * from before the start, unknown tokens). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -10,6 +12,7 @@
 
 #include <cmocka.h>
 
+#include "canary/rollout-t.h"
 #include "canary/zpack.h"
 
 static void round_trip(const unsigned char *src, size_t n)
@@ -64,7 +67,7 @@ static void test_sparse_state_size(void **state)
 	free(blob);
 	memset(buf, 0, N);
 	assert_int_equal(cn_zpack(buf, N, &blob, &len), 0);
-	assert_int_equal(len, 8); /* one run of zeros */
+	assert_true(len <= 3); /* one run of zeros: a token */
 	free(blob);
 	free(buf);
 }
@@ -85,10 +88,92 @@ static void test_not_a_packing(void **state)
 	assert_int_equal(cn_zunpack(blob, len, dst, 32), -1);     /* fewer words than 32 bytes need */
 	assert_int_equal(cn_zunpack(blob, len, dst, 17), -1);     /* the last word has bytes past byte 17 */
 	free(blob);
-	uint32_t big[2] = {0xffffffffu, 0};                        /* a zero run far past the end */
-	assert_int_equal(cn_zunpack((unsigned char *)big, sizeof big, dst, 32), -1);
+	const unsigned char big[] = {0xff, 0xff, 0xff, 0xff, 0x0f};  /* a zero run far past the end */
+	assert_int_equal(cn_zunpack(big, sizeof big, dst, 32), -1);
+	const unsigned char lit1[] = {1 << 2 | 1, 1, 2, 3, 4, 5, 6, 7, 8}; /* one literal word */
+	assert_int_equal(cn_zunpack(lit1, sizeof lit1, dst, 8), 0);
+	const unsigned char copy0[] = {1 << 2 | 1, 1, 2, 3, 4, 5, 6, 7, 8, 1 << 2 | 2, 0}; /* copy from distance 0 */
+	assert_int_equal(cn_zunpack(copy0, sizeof copy0, dst, 16), -1);
+	const unsigned char copy2[] = {1 << 2 | 1, 1, 2, 3, 4, 5, 6, 7, 8, 1 << 2 | 2, 2}; /* from before the start */
+	assert_int_equal(cn_zunpack(copy2, sizeof copy2, dst, 16), -1);
+	const unsigned char copy1[] = {1 << 2 | 1, 1, 2, 3, 4, 5, 6, 7, 8, 3 << 2 | 2, 1}; /* overlapping: fine */
+	assert_int_equal(cn_zunpack(copy1, sizeof copy1, dst, 32), 0);
+	for (int w = 1; w < 4; w++)
+		assert_memory_equal(dst + 8 * w, lit1 + 1, 8);
+	const unsigned char copy_nodist[] = {1 << 2 | 1, 1, 2, 3, 4, 5, 6, 7, 8, 1 << 2 | 2}; /* distance missing */
+	assert_int_equal(cn_zunpack(copy_nodist, sizeof copy_nodist, dst, 16), -1);
+	const unsigned char kind3[] = {1 << 2 | 3, 0};             /* no such token */
+	assert_int_equal(cn_zunpack(kind3, sizeof kind3, dst, 8), -1);
+	unsigned char overlong[11];                                /* a varint longer than 64 bits */
+	memset(overlong, 0x80, sizeof overlong);
+	assert_int_equal(cn_zunpack(overlong, sizeof overlong, dst, 8), -1);
 	assert_int_equal(cn_zunpack(NULL, 0, dst, 8), -1);         /* nothing for one word */
 	assert_int_equal(cn_zunpack(NULL, 0, dst, 0), 0);
+}
+
+/* A rollout state as canaryd holds it: a few histograms with the same bounds, cumulative counts that level off at the
+ * total, a few counters. Zero runs alone keep every bound and count (about 2.6 kB here); copies keep the first
+ * histogram's bounds and one word of each plateau. */
+static void test_state_histograms(void **state)
+{
+	(void)state;
+	struct cn_rollout_state *st = calloc(1, sizeof *st);
+	assert_non_null(st);
+	struct cn_histogram *h[] = { &st->last.baseline.latency, &st->last.candidate.latency, &st->last.baseline.ttft,
+				     &st->last.candidate.ttft, &st->acc_baseline.latency, &st->acc_candidate.latency };
+	size_t nh = sizeof h / sizeof h[0], nonzero = 0;
+	for (size_t k = 0; k < nh; k++) {
+		h[k]->nbuckets = 20;
+		for (int b = 0; b < 20; b++) {
+			h[k]->le[b] = b == 19 ? 1e308 : 0.005 * (1 << (b / 2)) * (b % 2 ? 2.5 : 1);
+			h[k]->count[b] = b < 12 ? 100.0 * (double)(k + 1) * b : 1200.0 * (double)(k + 1);
+		}
+		h[k]->sum = 37.5 * (double)(k + 1);
+		nonzero += 40;
+	}
+	st->last.baseline.requests = 1234;
+	st->last.candidate.requests = 56;
+	st->step = 1;
+	st->weight = 5;
+	round_trip((const unsigned char *)st, sizeof *st);
+	unsigned char *blob = NULL;
+	size_t len = 0;
+	assert_int_equal(cn_zpack(st, sizeof *st, &blob, &len), 0);
+	print_message("state with %zu non-zero words: %zu bytes packed\n", nonzero, len);
+	assert_true(len < nonzero * 8 / 2);
+	free(blob);
+	free(st);
+}
+
+/* Random buffers built from zero runs, copies of earlier stretches (near and far, overlapping their own start) and
+ * noise, at lengths that end in a partial word: every one comes back byte for byte. */
+static void test_random_mixtures(void **state)
+{
+	(void)state;
+	enum { MAXN = 4099 };
+	unsigned char *buf = malloc(MAXN);
+	assert_non_null(buf);
+	srand(7);
+	for (int iter = 0; iter < 2000; iter++) {
+		size_t n = (size_t)rand() % MAXN, i = 0;
+		while (i < n) {
+			size_t run = 1 + (size_t)rand() % 64;
+			if (run > n - i)
+				run = n - i;
+			int kind = rand() % 3;
+			for (size_t k = 0; k < run; k++) {
+				if (kind == 0)
+					buf[i + k] = 0;
+				else if (kind == 1 && i >= 8)
+					buf[i + k] = buf[i + k - 8 * (1 + (size_t)rand() % (i / 8 < 4 ? i / 8 : 4))];
+				else
+					buf[i + k] = (unsigned char)rand();
+			}
+			i += run;
+		}
+		round_trip(buf, n);
+	}
+	free(buf);
 }
 
 int main(void)
@@ -97,6 +182,8 @@ int main(void)
 		cmocka_unit_test(test_every_length),
 		cmocka_unit_test(test_sparse_state_size),
 		cmocka_unit_test(test_not_a_packing),
+		cmocka_unit_test(test_state_histograms),
+		cmocka_unit_test(test_random_mixtures),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
