@@ -88,23 +88,31 @@ struct cn_promtext {
 /* Per-series memory across pages (cn_promtext_track_resets): one entry per wanted series and part (and le, for
  * buckets). A value below the series' last one is a reset of that series alone: its last value joins the entry's
  * offset, so the sum over series never falls because one server restarted. A series missing from a page keeps
- * adding its last value (a server that left does not take its past requests with it). Open addressing. */
-struct track_entry {
-	uint64_t key;            /* 0: free */
-	double last, offset, le;
-	unsigned gen;            /* the page it was last seen on */
-	unsigned char k, part;
-};
+ * adding its last value (a server that left does not take its past requests with it). Open addressing over parallel
+ * arrays, 18 bytes a slot: a daemon holds four of these tables per rollout (two slots, for the loop and for the SLA
+ * ledger), so the slot is what memory per rollout is made of. Offsets are made at the first reset (most series never
+ * reset), le bounds are kept once each in `les` and named by their index. */
+#define META_LE_NONE 0xffu                /* a counter, _sum or _count: no le */
+#define META_LE(m) ((m) & 0xffu)
+#define META_K(m) (((m) >> 8) & 0x7u)
+#define META_PART(m) (((m) >> 11) & 0x3u)
+#define META_SEEN 0x2000u                 /* seen on the current page (cleared when a page begins) */
+#define TRACK_LES_MAX 255                 /* distinct le bounds a tracker names; a bucket beyond is summed as read */
 
 struct tracker {
-	struct track_entry *t;
+	uint64_t *key;           /* [cap], 0: free; key, last and meta are one allocation */
+	double *last;            /* [cap] */
+	uint16_t *meta;          /* [cap]: le index, want, part, seen */
+	double *offset;          /* [cap] once a series has reset, else NULL (all zero) */
+	double *les;             /* [nles] distinct le bounds, les_cap allocated */
 	size_t cap, n, max;      /* cap: a power of two, doubled while n > 7/8 cap: a vLLM page's ~51 wanted series
-				  * fit in 64 (2.5 kB; at 3/4 they took 128, and a daemon holds four tables a
-				  * rollout); tables this small stay quick to probe even that full */
-	unsigned gen;
+				  * fit in 64 (1.2 kB); tables this small stay quick to probe even that full */
+	int nles, les_cap;
 };
 
-#define TRACK_CAP_MIN 64 /* a page of a few dozen series fits; a canaryd with 10,000 rollouts holds 20,000 of these */
+_Static_assert(W_N <= 8, "a want index must fit META_K's 3 bits");
+
+#define TRACK_CAP_MIN 64 /* a page of a few dozen series fits; a canaryd with 10,000 rollouts holds 40,000 of these */
 
 static uint64_t mix(uint64_t h, uint64_t v)
 {
@@ -112,29 +120,85 @@ static uint64_t mix(uint64_t h, uint64_t v)
 	return h;
 }
 
-/* The entry of key, or the free one where it goes. */
+/* The slot of key, or the free one where it goes. */
 static size_t track_find(const struct tracker *tr, uint64_t key)
 {
 	size_t i = (size_t)key & (tr->cap - 1);
-	while (tr->t[i].key != 0 && tr->t[i].key != key)
+	while (tr->key[i] != 0 && tr->key[i] != key)
 		i = (i + 1) & (tr->cap - 1);
 	return i;
+}
+
+/* Makes the arrays for cap slots (zeroed) into tr; the old ones stay in the caller's copy. Returns 0 or -1. */
+static int track_alloc(struct tracker *tr, size_t cap)
+{
+	unsigned char *b = calloc(cap, sizeof tr->key[0] + sizeof tr->last[0] + sizeof tr->meta[0]);
+	if (!b)
+		return -1;
+	tr->key = (uint64_t *)b;
+	tr->last = (double *)(b + cap * sizeof tr->key[0]);
+	tr->meta = (uint16_t *)(b + cap * (sizeof tr->key[0] + sizeof tr->last[0]));
+	tr->offset = NULL;
+	tr->cap = cap;
+	return 0;
+}
+
+static void track_free(struct tracker *tr)
+{
+	if (!tr)
+		return;
+	free(tr->key);
+	free(tr->offset);
+	free(tr->les);
+	free(tr);
 }
 
 /* Doubles the table: memory follows the series a page really has, not the most it may have. */
 static int track_grow(struct tracker *tr)
 {
 	struct tracker n = *tr;
-	n.cap = tr->cap * 2;
-	n.t = calloc(n.cap, sizeof n.t[0]);
-	if (!n.t)
+	if (track_alloc(&n, tr->cap * 2) < 0)
 		return -1;
-	for (size_t i = 0; i < tr->cap; i++)
-		if (tr->t[i].key != 0)
-			n.t[track_find(&n, tr->t[i].key)] = tr->t[i];
-	free(tr->t);
+	if (tr->offset && !(n.offset = calloc(n.cap, sizeof n.offset[0]))) {
+		free(n.key);
+		return -1;
+	}
+	for (size_t i = 0; i < tr->cap; i++) {
+		if (tr->key[i] == 0)
+			continue;
+		size_t j = track_find(&n, tr->key[i]);
+		n.key[j] = tr->key[i];
+		n.last[j] = tr->last[i];
+		n.meta[j] = tr->meta[i];
+		if (tr->offset)
+			n.offset[j] = tr->offset[i];
+	}
+	free(tr->key);
+	free(tr->offset);
 	*tr = n;
 	return 0;
+}
+
+/* The index of bound le in tr->les, added if new; -1 when TRACK_LES_MAX are named already or out of memory. */
+static int track_le(struct tracker *tr, double le)
+{
+	for (int i = 0; i < tr->nles; i++)
+		if (tr->les[i] == le)
+			return i;
+	if (tr->nles == TRACK_LES_MAX)
+		return -1;
+	if (tr->nles == tr->les_cap) {
+		int cap = tr->les_cap ? tr->les_cap * 2 : 16;
+		if (cap > TRACK_LES_MAX)
+			cap = TRACK_LES_MAX;
+		double *n = realloc(tr->les, (size_t)cap * sizeof *n);
+		if (!n)
+			return -1;
+		tr->les = n;
+		tr->les_cap = cap;
+	}
+	tr->les[tr->nles] = le;
+	return tr->nles++;
 }
 
 /* The value to add for sample v of series `key` (labels without le), want k, part, bucket le. */
@@ -148,44 +212,45 @@ static double track(struct tracker *tr, uint64_t series, int k, int part, double
 	if (key == 0)
 		key = 1;
 	size_t i = track_find(tr, key);
-	struct track_entry *e = &tr->t[i];
-	if (e->key == 0) {
+	if (tr->key[i] == 0) {
 		if (tr->n >= tr->max)
 			return v;   /* full: this series is summed as read */
+		unsigned lei = META_LE_NONE;
+		if (part == PART_BUCKET) {
+			int l = track_le(tr, le);
+			if (l < 0)
+				return v; /* too many distinct bounds: summed as read, like a full table */
+			lei = (unsigned)l;
+		}
 		if (8 * (tr->n + 1) > 7 * tr->cap) {
 			if (track_grow(tr) < 0)
 				return v; /* out of memory: summed as read, like a full table */
-			e = &tr->t[track_find(tr, key)];
+			i = track_find(tr, key);
 		}
 		tr->n++;
-		e->key = key;
-		e->offset = 0;
-		e->k = (unsigned char)k;
-		e->part = (unsigned char)part;
-		e->le = le;
-	} else if (v < e->last) {
-		e->offset += e->last;
+		tr->key[i] = key;
+		tr->meta[i] = (uint16_t)(lei | (unsigned)k << 8 | (unsigned)part << 11);
+	} else if (v < tr->last[i]) {
+		if (!tr->offset && !(tr->offset = calloc(tr->cap, sizeof tr->offset[0])))
+			return v; /* out of memory: this reset is not carried */
+		tr->offset[i] += tr->last[i];
 	}
-	e->last = v;
-	e->gen = tr->gen;
-	return v + e->offset;
+	tr->last[i] = v;
+	tr->meta[i] |= META_SEEN;
+	return v + (tr->offset ? tr->offset[i] : 0);
 }
 
 int cn_promtext_track_resets(struct cn_promtext *p, size_t max_series, struct cn_err *err)
 {
 	struct tracker *tr;
-	size_t cap = TRACK_CAP_MIN;
 
 	if (p->track || max_series == 0)
 		return 0;
 	tr = calloc(1, sizeof *tr);
-	if (tr)
-		tr->t = calloc(cap, sizeof tr->t[0]);
-	if (!tr || !tr->t) {
+	if (!tr || track_alloc(tr, TRACK_CAP_MIN) < 0) {
 		free(tr);
 		return cn_fail(err, CN_EINTERNAL, "out of memory tracking %zu metric series", max_series);
 	}
-	tr->cap = cap;
 	tr->max = max_series;
 	p->track = tr;
 	return 0;
@@ -430,9 +495,7 @@ void cn_promtext_free(struct cn_promtext *p)
 		sel_put(p->w[i].sel);
 		free(p->w[i].h);
 	}
-	if (p->track)
-		free(p->track->t);
-	free(p->track);
+	track_free(p->track);
 	free(p->feat);
 	free(p->line);
 	free(p->vals);
@@ -449,7 +512,8 @@ void cn_promtext_begin(struct cn_promtext *p, const char *origin)
 	p->content = false;
 	p->line_len = 0;
 	if (p->track)
-		p->track->gen++;
+		for (size_t i = 0; i < p->track->cap; i++)
+			p->track->meta[i] &= (uint16_t)~META_SEEN;
 	if (p->feat) {
 		p->feat->n = 0;
 		p->feat->nover = 0;
@@ -848,34 +912,35 @@ static void add_vanished(struct cn_promtext *p)
 	struct tracker *tr = p->track;
 
 	for (size_t i = 0; i < tr->cap; i++) {
-		struct track_entry *e = &tr->t[i];
+		unsigned m = tr->meta[i];
 		struct want *w;
 		int slot;
-		if (e->key == 0 || e->gen == tr->gen || e->k >= W_N)
+		if (tr->key[i] == 0 || (m & META_SEEN) || META_K(m) >= W_N)
 			continue;
-		w = &p->w[e->k];
+		w = &p->w[META_K(m)];
 		if (!w->seen)
 			continue;
-		switch (e->part) {
+		double v = tr->last[i] + (tr->offset ? tr->offset[i] : 0);
+		switch (META_PART(m)) {
 		case PART_COUNTER:
-			w->value += e->last + e->offset;
+			w->value += v;
 			break;
 		case PART_BUCKET:
 			if (!w->h && !(w->h = calloc(1, sizeof *w->h))) {
 				fail(p, "out of memory for histogram '%s'", w->sel->name);
 				return;
 			}
-			slot = cn_hist_slot(w->h, e->le);
+			slot = META_LE(m) < (unsigned)tr->nles ? cn_hist_slot(w->h, tr->les[META_LE(m)]) : -1;
 			if (slot >= 0)
-				w->h->count[slot] += e->last + e->offset;
+				w->h->count[slot] += v;
 			break;
 		case PART_SUM:
 			if (w->have_sum)
-				w->sum += e->last + e->offset;
+				w->sum += v;
 			break;
 		default:
 			if (w->have_count)
-				w->count += e->last + e->offset;
+				w->count += v;
 		}
 	}
 }
