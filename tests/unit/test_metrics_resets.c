@@ -181,6 +181,18 @@ static void test_many_series(void **state)
 	assert_true(same(s.requests, 999 * 110.0 + 100 + 5)); /* s500 restarted: its 100 stay counted */
 	cn_promtext_free(p);
 
+	/* a reset carried while the table is small stays carried when 990 more servers make it grow */
+	p = parser(4096);
+	page_of(page, size, 10, -1, 100);
+	parse(p, page, &s);
+	page_of(page, size, 10, 3, 100);
+	parse(p, page, &s);
+	assert_true(same(s.requests, 9 * 100.0 + 100 + 5));
+	page_of(page, size, 1000, -1, 110);
+	parse(p, page, &s);
+	assert_true(same(s.requests, 1000 * 110.0 + 100)); /* s3 counts from its restart on, past the growth */
+	cn_promtext_free(p);
+
 	/* 300 remembered: the other 700 are summed as read, so s500's restart makes the sum fall by its 95 */
 	p = parser(300);
 	page_of(page, size, 1000, -1, 100);
