@@ -191,6 +191,9 @@ static void test_many_series(void **state)
 	page_of(page, size, 1000, -1, 110);
 	parse(p, page, &s);
 	assert_true(same(s.requests, 1000 * 110.0 + 100)); /* s3 counts from its restart on, past the growth */
+	page_of(page, size, 1000, -1, 120);
+	parse(p, page, &s);
+	assert_true(same(s.requests, 1000 * 120.0 + 100)); /* and on the page after the growth */
 	cn_promtext_free(p);
 
 	/* 300 remembered: the other 700 are summed as read, so s500's restart makes the sum fall by its 95 */
