@@ -1,7 +1,8 @@
 /* Scrape source: GETs each slot's /metrics with libcurl and streams the body through the text-format parser, so
  * the page is never held in memory. A slot takes a libcurl handle from the process's pool for one transfer and
- * gives it back (cn_curl_acquire): between reads a reader holds its URLs and its parsers' state, about 10 kB, not
- * two handles. Reads run one at a time (cn_metrics_sample) or both slots at once in a group's multi handle
+ * gives it back (cn_curl_acquire), and makes its parser (a clone of the process's template for its metric names)
+ * and error buffer for that transfer too: between reads a reader holds its URLs and its two reset trackers, not
+ * two handles and two parsers. Reads run one at a time (cn_metrics_sample) or both slots at once in a group's multi handle
  * (cn_metrics_start), whose connection cache keeps connections alive between ticks. */
 #include <curl/curl.h>
 #include <pthread.h>
@@ -14,22 +15,98 @@
 
 #define SCRAPE_TRACK_SERIES 4096 /* series remembered per slot for per-server counter resets */
 
+/* What a slot needs only while a transfer runs. */
+struct slot_read {
+	struct cn_promtext *parser; /* a clone of the reader's template, tracking resets in the slot's tracker */
+	char errbuf[CURL_ERROR_SIZE];
+};
+
 struct scrape_slot {
 	CURL *curl;       /* from the pool (cn_curl_acquire) while a transfer runs; NULL between reads */
+	struct slot_read *rd; /* while a transfer runs; NULL between reads */
 	char *url;        /* the slot's metrics_url */
 	long timeout_ms;
-	struct cn_promtext *parser;
-	char errbuf[CURL_ERROR_SIZE];
+	struct cn_promtrack *track; /* per-series memory from page to page (several servers behind one page) */
 	bool checked;     /* the status was looked at when the body began */
 	bool in_multi;    /* its transfer is in a group's multi handle */
 	long status;
 	int sock_errno;   /* why socket() failed in this transfer; 0: it did not */
 };
 
+/* A parser with no page, shared by every reader of the same metric names and limits (a daemon reading 10,000
+ * services on one preset holds one); readers clone it for each page. */
+struct tmpl {
+	struct tmpl *next;
+	struct cn_metric_names names;
+	struct cn_promtext_limits lim;
+	struct cn_promtext *parser;
+	int refs;
+};
+
 struct scrape {
 	struct cn_metrics base;   /* first: the adapter casts between the two */
+	struct tmpl *tmpl;
 	struct scrape_slot s[2];
 };
+
+static pthread_mutex_t tmpl_mu = PTHREAD_MUTEX_INITIALIZER;
+static struct tmpl *tmpl_head;
+
+static bool same_names(const struct cn_metric_names *a, const struct cn_metric_names *b)
+{
+	return strcmp(a->requests, b->requests) == 0 && strcmp(a->errors, b->errors) == 0 &&
+	       strcmp(a->latency, b->latency) == 0 && strcmp(a->ttft, b->ttft) == 0 && strcmp(a->itl, b->itl) == 0 &&
+	       strcmp(a->gen_tokens, b->gen_tokens) == 0 && strcmp(a->prompt_tokens, b->prompt_tokens) == 0 &&
+	       strcmp(a->feature_label, b->feature_label) == 0;
+}
+
+/* The template for names and lim, made (selectors compiled, checked) when no reader has it. NULL with err. */
+static struct tmpl *tmpl_get(const struct cn_metric_names *names, const struct cn_promtext_limits *lim,
+			     struct cn_err *err)
+{
+	struct tmpl *t;
+
+	pthread_mutex_lock(&tmpl_mu);
+	for (t = tmpl_head; t; t = t->next)
+		if (t->lim.max_line == lim->max_line && t->lim.max_page == lim->max_page && same_names(&t->names, names)) {
+			t->refs++;
+			goto out;
+		}
+	if (!(t = calloc(1, sizeof *t))) {
+		cn_fail(err, CN_EINTERNAL, "out of memory creating a metrics parser");
+		goto out;
+	}
+	if (!(t->parser = cn_promtext_new(names, lim, err))) {
+		free(t);
+		t = NULL;
+		goto out;
+	}
+	t->names = *names;
+	t->lim = *lim;
+	t->refs = 1;
+	t->next = tmpl_head;
+	tmpl_head = t;
+out:
+	pthread_mutex_unlock(&tmpl_mu);
+	return t;
+}
+
+static void tmpl_put(struct tmpl *t)
+{
+	if (!t)
+		return;
+	pthread_mutex_lock(&tmpl_mu);
+	if (--t->refs == 0) {
+		for (struct tmpl **pp = &tmpl_head; *pp; pp = &(*pp)->next)
+			if (*pp == t) {
+				*pp = t->next;
+				break;
+			}
+		cn_promtext_free(t->parser);
+		free(t);
+	}
+	pthread_mutex_unlock(&tmpl_mu);
+}
 
 static struct curl_slist *accept_hdr; /* one list for every transfer, made once (pthread_once) */
 static pthread_once_t accept_once = PTHREAD_ONCE_INIT;
@@ -51,35 +128,38 @@ static size_t on_body(char *data, size_t size, size_t nmemb, void *arg)
 	}
 	if (ss->status != 200)
 		return 0;   /* do not read an error page: stop here */
-	if (cn_promtext_feed(ss->parser, data, n) < 0)
+	if (cn_promtext_feed(ss->rd->parser, data, n) < 0)
 		return 0;   /* the page is unusable already (too big, bad line): stop the download */
 	return n;
 }
 
 static size_t on_body(char *data, size_t size, size_t nmemb, void *arg);
 
-/* Takes a handle from the pool and sets it for one transfer of ss; private: what CURLOPT_PRIVATE carries (the
- * reader, for a group). Returns 0, or -1 when out of memory (ss->curl stays NULL). */
-static int slot_handle(struct scrape_slot *ss, void *private)
+/* Takes a handle from the pool and sets it for one transfer of ss, with a parser cloned from tmpl and an error
+ * buffer (tmpl NULL: only the handle, to check the URL); private: what CURLOPT_PRIVATE carries (the reader, for a
+ * group). Returns 0, or -1 when out of memory (ss->curl and ss->rd stay NULL). */
+static int slot_handle(struct scrape_slot *ss, const struct tmpl *tmpl, void *private)
 {
 	CURL *c = cn_curl_acquire();
+	struct cn_err err = { 0 };
 
 	pthread_once(&accept_once, accept_init);
-	if (!c || !accept_hdr) {
-		cn_curl_release(c);
-		return -1;
+	if (!c || !accept_hdr)
+		goto fail;
+	if (tmpl) {
+		if (!(ss->rd = calloc(1, sizeof *ss->rd)) ||
+		    !(ss->rd->parser = cn_promtext_clone(tmpl->parser, ss->track, &err)))
+			goto fail;
+		curl_easy_setopt(c, CURLOPT_ERRORBUFFER, ss->rd->errbuf);
 	}
 	if (curl_easy_setopt(c, CURLOPT_URL, ss->url) != CURLE_OK ||
-	    curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https") != CURLE_OK) {
-		cn_curl_release(c);
-		return -1;
-	}
+	    curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https") != CURLE_OK)
+		goto fail;
 	curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
 	curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, ss->timeout_ms);
 	curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, ss->timeout_ms);
 	curl_easy_setopt(c, CURLOPT_HTTPHEADER, accept_hdr);
 	curl_easy_setopt(c, CURLOPT_USERAGENT, "canary-metrics/0.1");
-	curl_easy_setopt(c, CURLOPT_ERRORBUFFER, ss->errbuf);
 	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
 	curl_easy_setopt(c, CURLOPT_WRITEDATA, ss);
 	curl_easy_setopt(c, CURLOPT_OPENSOCKETFUNCTION, cn_metrics_open_socket); /* says "Too many open files" */
@@ -87,22 +167,33 @@ static int slot_handle(struct scrape_slot *ss, void *private)
 	curl_easy_setopt(c, CURLOPT_PRIVATE, private); /* a group finds the reader of a finished transfer */
 	ss->curl = c;
 	return 0;
+fail:
+	cn_curl_release(c);
+	if (ss->rd)
+		cn_promtext_free(ss->rd->parser);
+	free(ss->rd);
+	ss->rd = NULL;
+	return -1;
 }
 
-/* Gives the slot's handle back to the pool (its transfer is over and out of any multi). */
+/* Gives the slot's handle back to the pool (its transfer is over and out of any multi) and frees its parser. */
 static void slot_release(struct scrape_slot *ss)
 {
 	cn_curl_release(ss->curl);
 	ss->curl = NULL;
+	if (ss->rd)
+		cn_promtext_free(ss->rd->parser);
+	free(ss->rd);
+	ss->rd = NULL;
 }
 
 static void slot_begin(struct scrape_slot *ss)
 {
-	ss->errbuf[0] = '\0';
+	ss->rd->errbuf[0] = '\0';
 	ss->sock_errno = 0;
 	ss->checked = false;
 	ss->status = 0;
-	cn_promtext_begin(ss->parser, ss->url);
+	cn_promtext_begin(ss->rd->parser, ss->url);
 }
 
 /* Turns a finished transfer into the slot's sample. */
@@ -117,15 +208,15 @@ static void slot_end(struct scrape_slot *ss, const char *url, CURLcode res, stru
 			cn_sample_fail(out, "metrics page %s: http status %ld, expected 200", url, status);
 			return;
 		}
-		if (res == CURLE_OK || cn_promtext_failed(ss->parser)) {
-			cn_promtext_end(ss->parser, out);
+		if (res == CURLE_OK || cn_promtext_failed(ss->rd->parser)) {
+			cn_promtext_end(ss->rd->parser, out);
 			return;
 		}
 	}
 	if (ss->sock_errno != 0)
 		cn_sample_fail(out, "cannot open a socket (%s) for metrics page %s", strerror(ss->sock_errno), url);
 	else
-		cn_sample_fail(out, "metrics page %s: %s", url, ss->errbuf[0] ? ss->errbuf : curl_easy_strerror(res));
+		cn_sample_fail(out, "metrics page %s: %s", url, ss->rd->errbuf[0] ? ss->rd->errbuf : curl_easy_strerror(res));
 }
 
 static int scrape_sample(struct cn_metrics *m, int slot, struct cn_sample *out)
@@ -133,7 +224,7 @@ static int scrape_sample(struct cn_metrics *m, int slot, struct cn_sample *out)
 	struct scrape *sc = (struct scrape *)m;
 	struct scrape_slot *ss = &sc->s[slot];
 
-	if (slot_handle(ss, m) < 0)
+	if (slot_handle(ss, sc->tmpl, m) < 0)
 		return -CN_EINTERNAL;
 	slot_begin(ss);
 	slot_end(ss, ss->url, curl_easy_perform(ss->curl), out);
@@ -147,7 +238,7 @@ static int scrape_start(struct cn_metrics *m, CURLM *multi, struct cn_err *err)
 
 	for (int i = 0; i < 2; i++) {
 		struct scrape_slot *ss = &sc->s[i];
-		if (slot_handle(ss, m) < 0)
+		if (slot_handle(ss, sc->tmpl, m) < 0)
 			return cn_fail(err, CN_EINTERNAL, "service '%s': out of memory starting to read %s", m->name,
 				       ss->url);
 		slot_begin(ss);
@@ -196,8 +287,9 @@ static void scrape_close(struct cn_metrics *m)
 	for (int i = 0; i < 2; i++) {
 		slot_release(&sc->s[i]);
 		free(sc->s[i].url);
-		cn_promtext_free(sc->s[i].parser);
+		cn_promtrack_free(sc->s[i].track);
 	}
+	tmpl_put(sc->tmpl);
 	free(sc);
 }
 
@@ -209,24 +301,20 @@ static const struct cn_metrics_ops scrape_ops = {
 static int setup_slot(struct scrape *sc, const struct cn_service *svc, int i, struct cn_err *err)
 {
 	struct scrape_slot *ss = &sc->s[i];
-	struct cn_promtext_limits lim = { sc->base.lim.max_line, sc->base.lim.max_page };
 
 	ss->timeout_ms = svc->metrics.timeout_ms > 0 ? (long)svc->metrics.timeout_ms : CN_METRICS_DEFAULT_TIMEOUT_MS;
 	if (svc->slots[i].metrics_url[0] == '\0')
 		return cn_fail(err, CN_EINPUT, "service '%s' slot '%s': no metrics_url to scrape (set it, or use the "
 			       "prometheus source)", svc->name, svc->slots[i].name);
-	ss->parser = cn_promtext_new(&svc->metrics.names, &lim, err);
-	if (!ss->parser)
-		return cn_err_prefix(err, "service '%s'", svc->name);
 	/* several servers may stand behind one page (an aggregating exporter): one restarting must not count the
 	 * others' totals as new traffic */
-	if (cn_promtext_track_resets(ss->parser, SCRAPE_TRACK_SERIES, err) < 0)
-		return cn_err_prefix(err, "service '%s'", svc->name);
+	if (!(ss->track = cn_promtrack_new(SCRAPE_TRACK_SERIES)))
+		return cn_fail(err, CN_EINTERNAL, "out of memory opening metrics of service '%s'", svc->name);
 	ss->url = strdup(svc->slots[i].metrics_url);
 	if (!ss->url)
 		return cn_fail(err, CN_EINTERNAL, "out of memory opening metrics of service '%s'", svc->name);
 	/* a URL libcurl refuses is said now, not at the first read */
-	if (slot_handle(ss, &sc->base) < 0)
+	if (slot_handle(ss, NULL, &sc->base) < 0)
 		return cn_fail(err, CN_EINPUT, "service '%s' slot '%s': bad metrics_url '%s' (use http:// or https://)",
 			       svc->name, svc->slots[i].name, svc->slots[i].metrics_url);
 	slot_release(ss);
@@ -246,6 +334,11 @@ struct cn_metrics *cn_metrics_scrape_open(const struct cn_service *svc, const st
 	snprintf(sc->base.name, sizeof sc->base.name, "%s", svc->name);
 	if (lim)
 		sc->base.lim = *lim;
+	struct cn_promtext_limits plim = { sc->base.lim.max_line, sc->base.lim.max_page };
+	if (!(sc->tmpl = tmpl_get(&svc->metrics.names, &plim, err))) {
+		cn_err_prefix(err, "service '%s'", svc->name);
+		goto out;
+	}
 	for (int i = 0; i < 2; i++)
 		if (setup_slot(sc, svc, i, err) < 0)
 			goto out;

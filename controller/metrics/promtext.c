@@ -79,7 +79,8 @@ struct cn_promtext {
 				  * daemon must not cost max_line each) */
 	size_t line_cap, vals_cap;
 	int nlabels;
-	struct tracker *track;   /* NULL unless cn_promtext_track_resets was called */
+	struct cn_promtrack *track;   /* NULL: no reset tracking (cn_promtext_track_resets, cn_promtext_clone) */
+	bool own_track;          /* track is the parser's own (freed with it), not lent by the caller */
 	char feat_label[CN_NAME_MAX]; /* "": no breakdown */
 	struct features *feat;   /* the page's breakdown (1 kB): made at its first line with feat_label, freed when
 				  * the page ends */
@@ -99,7 +100,7 @@ struct cn_promtext {
 #define META_SEEN 0x2000u                 /* seen on the current page (cleared when a page begins) */
 #define TRACK_LES_MAX 255                 /* distinct le bounds a tracker names; a bucket beyond is summed as read */
 
-struct tracker {
+struct cn_promtrack {
 	uint64_t *key;           /* [cap], 0: free; key, last and meta are one allocation */
 	double *last;            /* [cap] */
 	uint16_t *meta;          /* [cap]: le index, want, part, seen */
@@ -121,7 +122,7 @@ static uint64_t mix(uint64_t h, uint64_t v)
 }
 
 /* The slot of key, or the free one where it goes. */
-static size_t track_find(const struct tracker *tr, uint64_t key)
+static size_t track_find(const struct cn_promtrack *tr, uint64_t key)
 {
 	size_t i = (size_t)key & (tr->cap - 1);
 	while (tr->key[i] != 0 && tr->key[i] != key)
@@ -130,7 +131,7 @@ static size_t track_find(const struct tracker *tr, uint64_t key)
 }
 
 /* Makes the arrays for cap slots (zeroed) into tr; the old ones stay in the caller's copy. Returns 0 or -1. */
-static int track_alloc(struct tracker *tr, size_t cap)
+static int track_alloc(struct cn_promtrack *tr, size_t cap)
 {
 	unsigned char *b = calloc(cap, sizeof tr->key[0] + sizeof tr->last[0] + sizeof tr->meta[0]);
 	if (!b)
@@ -143,7 +144,7 @@ static int track_alloc(struct tracker *tr, size_t cap)
 	return 0;
 }
 
-static void track_free(struct tracker *tr)
+void cn_promtrack_free(struct cn_promtrack *tr)
 {
 	if (!tr)
 		return;
@@ -154,9 +155,9 @@ static void track_free(struct tracker *tr)
 }
 
 /* Doubles the table: memory follows the series a page really has, not the most it may have. */
-static int track_grow(struct tracker *tr)
+static int track_grow(struct cn_promtrack *tr)
 {
-	struct tracker n = *tr;
+	struct cn_promtrack n = *tr;
 	if (track_alloc(&n, tr->cap * 2) < 0)
 		return -1;
 	if (tr->offset && !(n.offset = calloc(n.cap, sizeof n.offset[0]))) {
@@ -180,7 +181,7 @@ static int track_grow(struct tracker *tr)
 }
 
 /* The index of bound le in tr->les, added if new; -1 when TRACK_LES_MAX are named already or out of memory. */
-static int track_le(struct tracker *tr, double le)
+static int track_le(struct cn_promtrack *tr, double le)
 {
 	for (int i = 0; i < tr->nles; i++)
 		if (tr->les[i] == le)
@@ -202,7 +203,7 @@ static int track_le(struct tracker *tr, double le)
 }
 
 /* The value to add for sample v of series `key` (labels without le), want k, part, bucket le. */
-static double track(struct tracker *tr, uint64_t series, int k, int part, double le, double v)
+static double track(struct cn_promtrack *tr, uint64_t series, int k, int part, double le, double v)
 {
 	if (!tr || !isfinite(v))
 		return v;
@@ -240,19 +241,24 @@ static double track(struct tracker *tr, uint64_t series, int k, int part, double
 	return v + (tr->offset ? tr->offset[i] : 0);
 }
 
-int cn_promtext_track_resets(struct cn_promtext *p, size_t max_series, struct cn_err *err)
+struct cn_promtrack *cn_promtrack_new(size_t max_series)
 {
-	struct tracker *tr;
-
-	if (p->track || max_series == 0)
-		return 0;
-	tr = calloc(1, sizeof *tr);
+	struct cn_promtrack *tr = calloc(1, sizeof *tr);
 	if (!tr || track_alloc(tr, TRACK_CAP_MIN) < 0) {
 		free(tr);
-		return cn_fail(err, CN_EINTERNAL, "out of memory tracking %zu metric series", max_series);
+		return NULL;
 	}
 	tr->max = max_series;
-	p->track = tr;
+	return tr;
+}
+
+int cn_promtext_track_resets(struct cn_promtext *p, size_t max_series, struct cn_err *err)
+{
+	if (p->track || max_series == 0)
+		return 0;
+	if (!(p->track = cn_promtrack_new(max_series)))
+		return cn_fail(err, CN_EINTERNAL, "out of memory tracking %zu metric series", max_series);
+	p->own_track = true;
 	return 0;
 }
 
@@ -487,6 +493,39 @@ out:
 	return NULL;
 }
 
+struct cn_promtext *cn_promtext_clone(const struct cn_promtext *t, struct cn_promtrack *track, struct cn_err *err)
+{
+	struct cn_promtext *p = calloc(1, sizeof *p);
+
+	if (!p) {
+		cn_fail(err, CN_EINTERNAL, "out of memory creating a metrics parser");
+		return NULL;
+	}
+	p->max_line = t->max_line;
+	p->max_page = t->max_page;
+	pthread_mutex_lock(&sel_mu);
+	for (int i = 0; i < W_N; i++) {
+		struct want *w = &p->w[i];
+		const struct want *tw = &t->w[i];
+		w->kind = tw->kind;
+		w->unit = tw->unit;
+		w->active = tw->active;
+		w->name_len = tw->name_len;
+		if ((w->sel = tw->sel))
+			/* the template holds a reference, so the entry is there: one more for this parser */
+			for (struct sel_entry *e = sel_head; e; e = e->next)
+				if (&e->sel == w->sel) {
+					e->refs++;
+					break;
+				}
+	}
+	pthread_mutex_unlock(&sel_mu);
+	memcpy(p->feat_label, t->feat_label, sizeof p->feat_label);
+	p->track = track;
+	cn_promtext_begin(p, "");
+	return p;
+}
+
 void cn_promtext_free(struct cn_promtext *p)
 {
 	if (!p)
@@ -495,7 +534,8 @@ void cn_promtext_free(struct cn_promtext *p)
 		sel_put(p->w[i].sel);
 		free(p->w[i].h);
 	}
-	track_free(p->track);
+	if (p->own_track)
+		cn_promtrack_free(p->track);
 	free(p->feat);
 	free(p->line);
 	free(p->vals);
@@ -909,7 +949,7 @@ int cn_promtext_feed(struct cn_promtext *p, const char *data, size_t len)
  * on the page at all: a metric that vanished entirely is missing, as without tracking). */
 static void add_vanished(struct cn_promtext *p)
 {
-	struct tracker *tr = p->track;
+	struct cn_promtrack *tr = p->track;
 
 	for (size_t i = 0; i < tr->cap; i++) {
 		unsigned m = tr->meta[i];

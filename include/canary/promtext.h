@@ -91,6 +91,19 @@ void cn_promtext_free(struct cn_promtext *p);
  * The sums then only fall when the reader itself starts afresh. Returns 0, or -CN_EINTERNAL (no memory). */
 int cn_promtext_track_resets(struct cn_promtext *p, size_t max_series, struct cn_err *err);
 
+/* A reset tracker on its own (what cn_promtext_track_resets gives a parser), for a caller that makes a parser per
+ * page with cn_promtext_clone and keeps only the tracker between pages. new: NULL when out of memory. free accepts
+ * NULL. A tracker serves one parser at a time. */
+struct cn_promtrack;
+struct cn_promtrack *cn_promtrack_new(size_t max_series);
+void cn_promtrack_free(struct cn_promtrack *t);
+
+/* A new parser with the selectors (shared, not compiled again), limits and breakdown label of tmpl, and none of its
+ * page or tracker: it tracks resets in track (lent: the caller frees it after the parser; NULL: no tracking). A
+ * daemon keeps one template per set of metric names and makes a parser for each page it reads, so thousands of
+ * idle readers hold no parser (1.2 kB each). Returns NULL with err (CN_EINTERNAL) when out of memory. */
+struct cn_promtext *cn_promtext_clone(const struct cn_promtext *tmpl, struct cn_promtrack *track, struct cn_err *err);
+
 /* Convenience: parses a whole page held in memory, as begin + feed + end. */
 void cn_promtext_parse(struct cn_promtext *p, const char *origin, const char *page, size_t len, struct cn_sample *out);
 

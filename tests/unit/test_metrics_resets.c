@@ -207,6 +207,42 @@ static void test_many_series(void **state)
 	free(page);
 }
 
+/* What a scrape reader does: a parser cloned from a template for each page, the tracker kept between pages. The
+ * clones count resets as one parser does, and keep their selectors when the template is freed first. */
+static void test_clone_per_page(void **state)
+{
+	(void)state;
+	struct cn_err err = { 0 };
+	struct cn_promtext *tmpl = parser(0);
+	struct cn_promtrack *tr = cn_promtrack_new(64);
+	assert_non_null(tr);
+	const char *pages[] = { PAGE2(100, 1, 1000, 10, 90, 100), PAGE2(5, 0, 1010, 11, 4, 5),
+				PAGE2(8, 1, 1020, 11, 7, 8) };
+	const double want[] = { 1100, 1115, 1128 }, want_inf[] = { 100, 105, 108 };
+	for (int i = 0; i < 3; i++) {
+		struct cn_promtext *p = cn_promtext_clone(tmpl, tr, &err);
+		assert_non_null(p);
+		if (i == 2) {
+			cn_promtext_free(tmpl); /* the last clone outlives its template */
+			tmpl = NULL;
+		}
+		struct cn_sample s;
+		parse(p, pages[i], &s);
+		assert_true(same(s.requests, want[i]));
+		assert_true(same(s.latency.count[s.latency.nbuckets - 1], want_inf[i]));
+		cn_promtext_free(p);
+	}
+	/* without the tracker, a clone sums as read */
+	tmpl = parser(0);
+	struct cn_promtext *p = cn_promtext_clone(tmpl, NULL, &err);
+	struct cn_sample s;
+	parse(p, pages[1], &s);
+	assert_true(same(s.requests, 1015));
+	cn_promtext_free(p);
+	cn_promtext_free(tmpl);
+	cn_promtrack_free(tr);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -214,6 +250,7 @@ int main(void)
 		cmocka_unit_test(test_failed_page),
 		cmocka_unit_test(test_core_delta),
 		cmocka_unit_test(test_many_series),
+		cmocka_unit_test(test_clone_per_page),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
