@@ -61,7 +61,10 @@ struct rollout_ctx {
 	struct cn_cost cost[2];            /* each slot's cost from the service file (cn_service_slot_cost) */
 	struct cn_gateway *gw;
 	struct cn_metrics *metrics;        /* a read may be in flight in the daemon's group */
-	struct cn_rollout_row *row;        /* the row as of the last turn, for the tick when the read finishes */
+	/* The row as of the last turn, for the tick when the read finishes: packed (cn_zpack, about 2 kB instead of
+	 * 32), without its sources; NULL when none. A daemon that is behind holds DAEMON_READS_MAX of these. */
+	unsigned char *row_z;
+	size_t row_z_len;
 	int64_t last_seen_ms;              /* monotonic */
 	int64_t read_started_ms;           /* monotonic */
 	int64_t commands_checked_ms;       /* monotonic: when its pending commands were last read; 0: never */

@@ -101,14 +101,14 @@ static void ctx_free(struct daemon *d, struct rollout_ctx *c)
 {
 	cn_metrics_close(c->metrics); /* cancels a read in flight */
 	cn_gateway_close(c->gw);
-	cn_rollout_row_free(c->row);
+	free(c->row_z);
 	free(c->service);
 	free(c->held);
 	c->held = NULL;
 	policy_put(d, c->pref);
 	c->gw = NULL;
 	c->metrics = NULL;
-	c->row = NULL;
+	c->row_z = NULL;
 	c->service = NULL;
 	c->pref = NULL;
 	c->policy = NULL;
@@ -520,6 +520,33 @@ int daemon_fill_state(const struct daemon *d, struct cn_rollout_row *row)
 	return -1;
 }
 
+/* Holds row (taken over) packed in c until the read finishes, in place of the one it held. Its sources are not
+ * needed past ctx_get. Out of memory, nothing is held: the tick waits for the next claim. */
+static void keep_row(struct rollout_ctx *c, struct cn_rollout_row *row)
+{
+	free(c->row_z);
+	c->row_z = NULL;
+	c->row_z_len = 0;
+	free(row->policy_source);
+	free(row->service_source);
+	row->policy_source = row->service_source = NULL;
+	if (cn_zpack(row, sizeof *row, &c->row_z, &c->row_z_len) < 0)
+		c->row_z = NULL;
+	free(row);
+}
+
+/* The row keep_row held (the caller owns it now), or NULL. */
+static struct cn_rollout_row *take_row(struct rollout_ctx *c)
+{
+	struct cn_rollout_row *row = NULL;
+	if (c->row_z && (row = malloc(sizeof *row)))
+		CN_BUG_ON(cn_zunpack(c->row_z, c->row_z_len, row, sizeof *row) < 0);
+	free(c->row_z);
+	c->row_z = NULL;
+	c->row_z_len = 0;
+	return row;
+}
+
 int daemon_turn(struct daemon *d, int64_t id, bool due, struct cn_rollout_row *row, struct cn_err *err)
 {
 	/* A rollout whose read is out stays due until its tick is recorded, so every claim returns it (which renews
@@ -639,8 +666,7 @@ int daemon_turn(struct daemon *d, int64_t id, bool due, struct cn_rollout_row *r
 		did = 1;
 	}
 	/* the newest row goes with the context: the tick runs on it when the read finishes */
-	cn_rollout_row_free(c->row);
-	c->row = row;
+	keep_row(c, row);
 	row = NULL;
 out:
 	cn_rollout_row_free(row);
@@ -665,7 +691,7 @@ int daemon_tick_ready(struct daemon *d, struct cn_metrics *m, struct cn_err *err
 	memset(cur, 0, sizeof *cur);
 	struct cn_observation *obs = calloc(1, sizeof *obs);
 	struct cn_tick_result *res = calloc(1, sizeof *res);
-	const struct cn_rollout_row *row = c->row;
+	struct cn_rollout_row *row = take_row(c);
 	int rc = 0;
 	if (!obs || !res) {
 		cn_metrics_cancel(m);
@@ -706,10 +732,10 @@ int daemon_tick_ready(struct daemon *d, struct cn_metrics *m, struct cn_err *err
 	/* recorded with the others that finished in this pass, in one round trip (daemon_flush_ticks) */
 	struct pending_tick *p = &d->pend[d->npend++];
 	p->id = c->id;
-	p->row = c->row;
+	p->row = row;
 	p->res = res;
 	p->obs = obs;
-	c->row = NULL;
+	row = NULL;
 	c->recording++; /* judged: no turn touches it until its record is back (recorder.c) */
 	res = NULL;
 	obs = NULL;
@@ -717,10 +743,7 @@ int daemon_tick_ready(struct daemon *d, struct cn_metrics *m, struct cn_err *err
 		daemon_flush_ticks(d, true);
 out:
 	/* the row is now stale: the next turn loads it again */
-	if (c->row) {
-		cn_rollout_row_free(c->row);
-		c->row = NULL;
-	}
+	cn_rollout_row_free(row);
 	free(obs);
 	free(res);
 	return rc;
