@@ -90,26 +90,59 @@ struct cn_promtext {
  * buckets). A value below the series' last one is a reset of that series alone: its last value joins the entry's
  * offset, so the sum over series never falls because one server restarted. A series missing from a page keeps
  * adding its last value (a server that left does not take its past requests with it). Open addressing over parallel
- * arrays, 18 bytes a slot: a daemon holds four of these tables per rollout (two slots, for the loop and for the SLA
+ * arrays, 20 bytes a slot: a daemon holds four of these tables per rollout (two slots, for the loop and for the SLA
  * ledger), so the slot is what memory per rollout is made of. Offsets are made at the first reset (most series never
- * reset), le bounds are kept once each in `les` and named by their index. */
-#define META_LE_NONE 0xffu                /* a counter, _sum or _count: no le */
-#define META_LE(m) ((m) & 0xffu)
-#define META_K(m) (((m) >> 8) & 0x7u)
-#define META_PART(m) (((m) >> 11) & 0x3u)
-#define META_SEEN 0x2000u                 /* seen on the current page (cleared when a page begins) */
-#define TRACK_LES_MAX 255                 /* distinct le bounds a tracker names; a bucket beyond is summed as read */
+ * reset); le bounds are named by their index in the process's table of bounds (les_*), which every tracker shares:
+ * a vLLM page's three histograms have some 40 distinct bounds, and each tracker kept its own list (512 bytes). */
+#define META_LE_NONE 0xffffu              /* a counter, _sum or _count: no le */
+#define META_LE(m) ((m) & 0xffffu)
+#define META_K(m) (((m) >> 16) & 0x7u)
+#define META_PART(m) (((m) >> 19) & 0x3u)
+#define META_SEEN 0x200000u               /* seen on the current page (cleared when a page begins) */
 
 struct cn_promtrack {
 	uint64_t *key;           /* [cap], 0: free; key, last and meta are one allocation */
 	double *last;            /* [cap] */
-	uint16_t *meta;          /* [cap]: le index, want, part, seen */
+	uint32_t *meta;          /* [cap]: le index, want, part, seen */
 	double *offset;          /* [cap] once a series has reset, else NULL (all zero) */
-	double *les;             /* [nles] distinct le bounds, les_cap allocated */
 	size_t cap, n, max;      /* cap: a power of two, doubled while n > 7/8 cap: a vLLM page's ~51 wanted series
-				  * fit in 64 (1.2 kB); tables this small stay quick to probe even that full */
-	int nles, les_cap;
+				  * fit in 64 (1.3 kB); tables this small stay quick to probe even that full */
 };
+
+/* The process's le bounds, each once, named by a 16-bit index; append-only (bounds are few: the buckets of the
+ * histograms of the metric presets in use), so an index once given stays valid: a tracker reads les_val[i] for an
+ * index it was given, without the lock. */
+#define LES_MAX 0xffffu                   /* distinct bounds; a bucket beyond is summed as read */
+#define LES_HASH (1u << 17)               /* open addressing over indices + 1, 0: free; kept under half full */
+static double les_val[LES_MAX];
+static unsigned les_n; /* under les_mu */
+static uint16_t les_hash[LES_HASH];
+static pthread_mutex_t les_mu = PTHREAD_MUTEX_INITIALIZER;
+
+/* The index of bound le, added if new; -1 when LES_MAX are named already. */
+static int le_index(double le)
+{
+	uint64_t bits = 0;
+	memcpy(&bits, &le, sizeof bits);
+	uint64_t h = bits * 0x9e3779b97f4a7c15ull;
+	unsigned i = (unsigned)(h >> 47) & (LES_HASH - 1);
+	int found = -1;
+
+	pthread_mutex_lock(&les_mu);
+	for (; les_hash[i] != 0; i = (i + 1) & (LES_HASH - 1))
+		if (memcmp(&les_val[les_hash[i] - 1], &le, sizeof le) == 0) {
+			found = les_hash[i] - 1;
+			break;
+		}
+	if (found < 0 && les_n < LES_MAX) {
+		found = (int)les_n;
+		les_val[found] = le;
+		les_hash[i] = (uint16_t)(found + 1);
+		les_n++;
+	}
+	pthread_mutex_unlock(&les_mu);
+	return found;
+}
 
 _Static_assert(W_N <= 8, "a want index must fit META_K's 3 bits");
 
@@ -138,7 +171,7 @@ static int track_alloc(struct cn_promtrack *tr, size_t cap)
 		return -1;
 	tr->key = (uint64_t *)b;
 	tr->last = (double *)(b + cap * sizeof tr->key[0]);
-	tr->meta = (uint16_t *)(b + cap * (sizeof tr->key[0] + sizeof tr->last[0]));
+	tr->meta = (uint32_t *)(b + cap * (sizeof tr->key[0] + sizeof tr->last[0]));
 	tr->offset = NULL;
 	tr->cap = cap;
 	return 0;
@@ -150,7 +183,6 @@ void cn_promtrack_free(struct cn_promtrack *tr)
 		return;
 	free(tr->key);
 	free(tr->offset);
-	free(tr->les);
 	free(tr);
 }
 
@@ -180,28 +212,6 @@ static int track_grow(struct cn_promtrack *tr)
 	return 0;
 }
 
-/* The index of bound le in tr->les, added if new; -1 when TRACK_LES_MAX are named already or out of memory. */
-static int track_le(struct cn_promtrack *tr, double le)
-{
-	for (int i = 0; i < tr->nles; i++)
-		if (tr->les[i] == le)
-			return i;
-	if (tr->nles == TRACK_LES_MAX)
-		return -1;
-	if (tr->nles == tr->les_cap) {
-		int cap = tr->les_cap ? tr->les_cap * 2 : 16;
-		if (cap > TRACK_LES_MAX)
-			cap = TRACK_LES_MAX;
-		double *n = realloc(tr->les, (size_t)cap * sizeof *n);
-		if (!n)
-			return -1;
-		tr->les = n;
-		tr->les_cap = cap;
-	}
-	tr->les[tr->nles] = le;
-	return tr->nles++;
-}
-
 /* The value to add for sample v of series `key` (labels without le), want k, part, bucket le. */
 static double track(struct cn_promtrack *tr, uint64_t series, int k, int part, double le, double v)
 {
@@ -218,7 +228,7 @@ static double track(struct cn_promtrack *tr, uint64_t series, int k, int part, d
 			return v;   /* full: this series is summed as read */
 		unsigned lei = META_LE_NONE;
 		if (part == PART_BUCKET) {
-			int l = track_le(tr, le);
+			int l = le_index(le);
 			if (l < 0)
 				return v; /* too many distinct bounds: summed as read, like a full table */
 			lei = (unsigned)l;
@@ -230,7 +240,7 @@ static double track(struct cn_promtrack *tr, uint64_t series, int k, int part, d
 		}
 		tr->n++;
 		tr->key[i] = key;
-		tr->meta[i] = (uint16_t)(lei | (unsigned)k << 8 | (unsigned)part << 11);
+		tr->meta[i] = lei | (uint32_t)k << 16 | (uint32_t)part << 19;
 	} else if (v < tr->last[i]) {
 		if (!tr->offset && !(tr->offset = calloc(tr->cap, sizeof tr->offset[0])))
 			return v; /* out of memory: this reset is not carried */
@@ -553,7 +563,7 @@ void cn_promtext_begin(struct cn_promtext *p, const char *origin)
 	p->line_len = 0;
 	if (p->track)
 		for (size_t i = 0; i < p->track->cap; i++)
-			p->track->meta[i] &= (uint16_t)~META_SEEN;
+			p->track->meta[i] &= ~META_SEEN;
 	if (p->feat) {
 		p->feat->n = 0;
 		p->feat->nover = 0;
@@ -970,7 +980,7 @@ static void add_vanished(struct cn_promtext *p)
 				fail(p, "out of memory for histogram '%s'", w->sel->name);
 				return;
 			}
-			slot = META_LE(m) < (unsigned)tr->nles ? cn_hist_slot(w->h, tr->les[META_LE(m)]) : -1;
+			slot = META_LE(m) != META_LE_NONE ? cn_hist_slot(w->h, les_val[META_LE(m)]) : -1;
 			if (slot >= 0)
 				w->h->count[slot] += v;
 			break;
