@@ -20,7 +20,7 @@
 
 struct hap_gw {
 	struct cn_gateway base;
-	struct cn_addr addr;
+	const struct cn_addr *addr; /* shared by the gateways of one runtime API (addr_get) */
 	char backend[CN_NAME_MAX];
 	char server[2][CN_NAME_MAX];
 	int64_t timeout_ms;
@@ -267,7 +267,7 @@ static int own_row(void *arg, const struct state_row *r)
 			continue;
 		if (!r->ok)
 			return cn_fail(o->err, CN_EINTERNAL, "haproxy runtime api '%s': unexpected weight '%s' or admin "
-				       "state '%s' for server '%s/%s'", o->g->addr.text, cn_hap_quote(r->w_text, q, 40),
+				       "state '%s' for server '%s/%s'", o->g->addr->text, cn_hap_quote(r->w_text, q, 40),
 				       r->admin_text, o->g->backend, o->g->server[s]);
 		o->w[s] = r->w;
 		o->admin[s] = r->admin;
@@ -287,22 +287,22 @@ static int read_state(struct hap_gw *g, int w[2], int admin[2], struct cn_err *e
 	snprintf(cmd, sizeof cmd, "show servers state %s", g->backend);
 	if (!ans)
 		return cn_fail(err, CN_EINTERNAL, "out of memory reading haproxy state");
-	if ((rc = cn_hap_cmd(&g->addr, cmd, g->timeout_ms, ans, CN_HAP_ANSWER_MAX, err)) != 0)
+	if ((rc = cn_hap_cmd(g->addr, cmd, g->timeout_ms, ans, CN_HAP_ANSWER_MAX, err)) != 0)
 		goto out;
 	/* anything but the state (e.g. "Can't find backend.") is HAProxy telling us what is wrong */
 	int walked = state_walk(ans, own_row, &o);
 	if (walked == -1)
 		rc = cn_fail(err, CN_EINTERNAL, "haproxy runtime api '%s' answered '%s' to '%s'; check the service's "
-			     "gateway.backend", g->addr.text, cn_hap_quote(ans, q, sizeof q), cmd);
+			     "gateway.backend", g->addr->text, cn_hap_quote(ans, q, sizeof q), cmd);
 	else if (walked == -2)
 		rc = cn_fail(err, CN_EINTERNAL, "haproxy runtime api '%s' answered '%s' without a header naming "
-			     "be_name, srv_name, srv_admin_state and srv_uweight", g->addr.text, cmd);
+			     "be_name, srv_name, srv_admin_state and srv_uweight", g->addr->text, cmd);
 	else if (walked < 0)
 		rc = walked; /* own_row said why */
 	for (int s = 0; s < 2 && rc == 0; s++)
 		if (!o.found[s])
 			rc = cn_fail(err, CN_EINTERNAL, "haproxy backend '%s' has no server '%s' (runtime api '%s'); check "
-				     "the service's slots[%d].server", g->backend, g->server[s], g->addr.text, s);
+				     "the service's slots[%d].server", g->backend, g->server[s], g->addr->text, s);
 out:
 	free(ans);
 	return rc;
@@ -370,7 +370,7 @@ static bool snap_answer(const struct hap_gw *g, int w[2], int admin[2])
 	int64_t now = cn_mono_ms();
 	for (int i = 0; i < SNAP_SLOTS; i++) {
 		const struct snap *sn = &snaps[i];
-		if (sn->taken_ms == 0 || strcmp(sn->addr, g->addr.text) != 0)
+		if (sn->taken_ms == 0 || strcmp(sn->addr, g->addr->text) != 0)
 			continue;
 		if (now - sn->taken_ms > snap_ttl_ms || sn->seq <= g->written_seq)
 			return false;
@@ -392,7 +392,7 @@ static void snap_store(const struct hap_gw *g, uint64_t seq, struct snap_entry *
 {
 	struct snap *slot = NULL;
 	for (int i = 0; i < SNAP_SLOTS && !slot; i++)
-		if (snaps[i].taken_ms != 0 && strcmp(snaps[i].addr, g->addr.text) == 0)
+		if (snaps[i].taken_ms != 0 && strcmp(snaps[i].addr, g->addr->text) == 0)
 			slot = &snaps[i];
 	for (int i = 0; i < SNAP_SLOTS && !slot; i++)
 		if (snaps[i].taken_ms == 0)
@@ -403,12 +403,12 @@ static void snap_store(const struct hap_gw *g, uint64_t seq, struct snap_entry *
 			if (snaps[i].taken_ms < slot->taken_ms)
 				slot = &snaps[i];
 	}
-	if (slot->taken_ms != 0 && strcmp(slot->addr, g->addr.text) == 0 && slot->seq > seq) {
+	if (slot->taken_ms != 0 && strcmp(slot->addr, g->addr->text) == 0 && slot->seq > seq) {
 		free(e); /* another thread stored a newer one meanwhile */
 		return;
 	}
 	free(slot->e);
-	snprintf(slot->addr, sizeof slot->addr, "%s", g->addr.text);
+	snprintf(slot->addr, sizeof slot->addr, "%s", g->addr->text);
 	slot->seq = seq;
 	slot->taken_ms = cn_mono_ms();
 	slot->e = e;
@@ -437,7 +437,7 @@ static int check_state(struct hap_gw *g, int w[2], int admin[2], struct cn_err *
 		return read_state(g, w, admin, err);
 	struct cn_dynbuf b;
 	cn_dynbuf_init(&b, SNAP_MAX_BYTES);
-	int rc = cn_hap_cmd_buf(&g->addr, "show servers state", g->timeout_ms, &b, err);
+	int rc = cn_hap_cmd_buf(g->addr, "show servers state", g->timeout_ms, &b, err);
 	if (rc == -CN_EUNAVAIL) {
 		cn_dynbuf_free(&b);
 		return rc; /* HAProxy is away: asking again for the backend alone would only wait twice */
@@ -462,11 +462,11 @@ static int check_state(struct hap_gw *g, int w[2], int admin[2], struct cn_err *
 static int set_cmd(struct hap_gw *g, const char *cmd, struct cn_err *err)
 {
 	char ans[1024], q[200];
-	int rc = cn_hap_cmd(&g->addr, cmd, g->timeout_ms, ans, sizeof ans, err);
+	int rc = cn_hap_cmd(g->addr, cmd, g->timeout_ms, ans, sizeof ans, err);
 	if (rc)
 		return rc;
 	if (!blank(ans))
-		return cn_fail(err, CN_EINTERNAL, "haproxy runtime api '%s' refused '%s': '%s'", g->addr.text, cmd,
+		return cn_fail(err, CN_EINTERNAL, "haproxy runtime api '%s' refused '%s': '%s'", g->addr->text, cmd,
 			       cn_hap_quote(ans, q, sizeof q));
 	return 0;
 }
@@ -549,8 +549,56 @@ static int hap_get_weights(struct cn_gateway *base, double pct[2], struct cn_err
 	return 0;
 }
 
+/* Runtime API addresses, each once (900 bytes): every service behind one HAProxy names the same socket, and a
+ * daemon with 10,000 rollouts holds 10,000 gateways. */
+struct addr_entry {
+	struct addr_entry *next;
+	struct cn_addr addr;
+	int refs;
+};
+static struct addr_entry *addr_head;
+static pthread_mutex_t addr_mu = PTHREAD_MUTEX_INITIALIZER;
+
+static const struct cn_addr *addr_get(const struct cn_addr *a)
+{
+	struct addr_entry *e;
+	pthread_mutex_lock(&addr_mu);
+	for (e = addr_head; e; e = e->next)
+		if (strcmp(e->addr.text, a->text) == 0) {
+			e->refs++;
+			break;
+		}
+	if (!e && (e = malloc(sizeof *e))) {
+		e->addr = *a;
+		e->refs = 1;
+		e->next = addr_head;
+		addr_head = e;
+	}
+	pthread_mutex_unlock(&addr_mu);
+	return e ? &e->addr : NULL;
+}
+
+static void addr_put(const struct cn_addr *a)
+{
+	if (!a)
+		return;
+	pthread_mutex_lock(&addr_mu);
+	for (struct addr_entry **pp = &addr_head; *pp; pp = &(*pp)->next) {
+		struct addr_entry *e = *pp;
+		if (&e->addr != a)
+			continue;
+		if (--e->refs == 0) {
+			*pp = e->next;
+			free(e);
+		}
+		break;
+	}
+	pthread_mutex_unlock(&addr_mu);
+}
+
 static void hap_close(struct cn_gateway *base)
 {
+	addr_put(((struct hap_gw *)base)->addr);
 	free(base);
 }
 
@@ -588,12 +636,12 @@ struct cn_gateway *cn_gateway_haproxy_open(const struct cn_service *svc, struct 
 		return NULL;
 	}
 	g = calloc(1, sizeof *g);
-	if (!g) {
+	if (!g || !(g->addr = addr_get(&addr))) {
+		free(g);
 		cn_fail(err, CN_EINTERNAL, "out of memory opening the gateway of service '%s'", svc->name);
 		return NULL;
 	}
 	g->base.ops = &hap_ops;
-	g->addr = addr;
 	snprintf(g->backend, sizeof g->backend, "%s", svc->gateway.backend);
 	for (int s = 0; s < 2; s++)
 		snprintf(g->server[s], sizeof g->server[s], "%s", svc->slots[s].server);
