@@ -30,11 +30,64 @@
 #include "daemon_int.h"
 
 /* A histogram as kept between two boundaries: only the buckets it has (a struct cn_histogram holds 64). */
-struct kept_hist {
-	int n;          /* buckets; 0: none */
-	double sum;
-	double *lc;     /* n upper bounds, then n cumulative counts */
+/* A histogram's bucket bounds, kept once for every reading that has them (the observer's thread only): a service's
+ * four readings of two histograms all have the same few layouts, and 10,000 services kept 10,000 copies. */
+struct layout {
+	struct layout *next;
+	uint64_t hash;
+	int n, refs;
+	double le[];
 };
+
+struct kept_hist {
+	int n;                   /* buckets; 0: none */
+	double sum;
+	struct layout *le;       /* n upper bounds, shared */
+	double *count;           /* n cumulative counts */
+};
+
+static struct layout *layouts; /* every layout a reading holds, with how many hold it */
+
+static uint64_t layout_hash(const double *le, int n)
+{
+	uint64_t h = 1469598103934665603ull;
+	const unsigned char *b = (const unsigned char *)le;
+	for (size_t i = 0; i < (size_t)n * sizeof *le; i++)
+		h = (h ^ b[i]) * 1099511628211ull;
+	return h;
+}
+
+static struct layout *layout_get(const double *le, int n)
+{
+	uint64_t h = layout_hash(le, n);
+	for (struct layout *l = layouts; l; l = l->next)
+		if (l->hash == h && l->n == n && memcmp(l->le, le, (size_t)n * sizeof *le) == 0) {
+			l->refs++;
+			return l;
+		}
+	struct layout *l = malloc(sizeof *l + (size_t)n * sizeof *le);
+	if (!l)
+		return NULL;
+	l->hash = h;
+	l->n = n;
+	l->refs = 1;
+	memcpy(l->le, le, (size_t)n * sizeof *le);
+	l->next = layouts;
+	layouts = l;
+	return l;
+}
+
+static void layout_put(struct layout *l)
+{
+	if (!l || --l->refs > 0)
+		return;
+	for (struct layout **pp = &layouts; *pp; pp = &(*pp)->next)
+		if (*pp == l) {
+			*pp = l->next;
+			break;
+		}
+	free(l);
+}
 
 /* One slot's reading at a boundary: what a minute's deltas need, about 100 bytes and the buckets (a struct
  * cn_sample is 3.8 kB, and the observer keeps one per slot of every service). */
@@ -74,19 +127,25 @@ struct observer {
 	bool warned_alloc;         /* out of memory for the watched list was logged */
 };
 
+static void hist_drop(struct kept_hist *k)
+{
+	layout_put(k->le);
+	free(k->count);
+	memset(k, 0, sizeof *k);
+}
+
 static void hist_keep(struct kept_hist *k, const struct cn_histogram *h)
 {
 	int n = h->nbuckets > 0 && h->nbuckets <= CN_MAX_BUCKETS ? h->nbuckets : 0;
-	if (n != k->n) {
-		free(k->lc);
-		k->lc = n ? malloc(2 * (size_t)n * sizeof *k->lc) : NULL;
-		k->n = k->lc ? n : 0;
+	if (!k->le || k->le->n != n || memcmp(k->le->le, h->le, (size_t)n * sizeof h->le[0]) != 0) {
+		hist_drop(k);
+		if (n && (k->le = layout_get(h->le, n)) && !(k->count = malloc((size_t)n * sizeof *k->count)))
+			hist_drop(k);
+		k->n = k->le ? n : 0;
 	}
 	k->sum = h->sum;
-	for (int i = 0; i < k->n; i++) {
-		k->lc[i] = h->le[i];
-		k->lc[k->n + i] = h->count[i];
-	}
+	for (int i = 0; i < k->n; i++)
+		k->count[i] = h->count[i];
 }
 
 static void hist_load(struct cn_histogram *h, const struct kept_hist *k)
@@ -94,8 +153,8 @@ static void hist_load(struct cn_histogram *h, const struct kept_hist *k)
 	h->nbuckets = k->n;
 	h->sum = k->sum;
 	for (int i = 0; i < k->n; i++) {
-		h->le[i] = k->lc[i];
-		h->count[i] = k->lc[k->n + i];
+		h->le[i] = k->le->le[i];
+		h->count[i] = k->count[i];
 	}
 }
 
@@ -125,8 +184,8 @@ static void reading_load(struct cn_sample *s, const struct reading *r)
 static void reading_free(struct reading *r)
 {
 	free(r->why);
-	free(r->lat.lc);
-	free(r->ttft.lc);
+	hist_drop(&r->lat);
+	hist_drop(&r->ttft);
 	memset(r, 0, sizeof *r);
 }
 
