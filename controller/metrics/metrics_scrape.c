@@ -6,6 +6,7 @@
  * (cn_metrics_start), whose connection cache keeps connections alive between ticks. */
 #include <curl/curl.h>
 #include <pthread.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -26,7 +27,8 @@ struct scrape_slot {
 	struct slot_read *rd; /* while a transfer runs; NULL between reads */
 	char *url;        /* the slot's metrics_url */
 	long timeout_ms;
-	struct cn_promtrack *track; /* per-series memory from page to page (several servers behind one page) */
+	struct cn_promtrack *track; /* per-series memory from page to page (several servers behind one page), shared
+				     * by the process's readers of this page with these metric names (track_get) */
 	bool checked;     /* the status was looked at when the body began */
 	bool in_multi;    /* its transfer is in a group's multi handle */
 	long status;
@@ -106,6 +108,77 @@ static void tmpl_put(struct tmpl *t)
 		free(t);
 	}
 	pthread_mutex_unlock(&tmpl_mu);
+}
+
+/* Reset trackers by page and metric names: the loop's reader of a rollout and the SLA observer's reader of its
+ * service read the same two pages, and a tracker is some 1.3 kB (a daemon with 10,000 rollouts held 40,000). The
+ * parser puts a page's samples through the tracker at the page's end, under its lock, and a page read while another
+ * went through is stale and changes nothing (promtext.c, track). Readers with other metric names want other series
+ * and keep their own. Chained hash by URL. */
+struct shared_track {
+	struct shared_track *next;
+	const struct tmpl *tmpl;
+	struct cn_promtrack *t;
+	int refs;
+	char url[];
+};
+
+#define TRACK_BUCKETS 8192
+static struct shared_track *track_tab[TRACK_BUCKETS];
+static pthread_mutex_t track_mu = PTHREAD_MUTEX_INITIALIZER;
+
+static size_t url_bucket(const char *url)
+{
+	uint64_t h = 1469598103934665603ull;
+	for (const char *c = url; *c; c++)
+		h = (h ^ (unsigned char)*c) * 1099511628211ull;
+	return (size_t)(h % TRACK_BUCKETS);
+}
+
+static struct cn_promtrack *track_get(const char *url, const struct tmpl *tmpl)
+{
+	size_t b = url_bucket(url), len = strlen(url);
+	struct shared_track *e;
+
+	pthread_mutex_lock(&track_mu);
+	for (e = track_tab[b]; e; e = e->next)
+		if (e->tmpl == tmpl && strcmp(e->url, url) == 0) {
+			e->refs++;
+			break;
+		}
+	if (!e && (e = calloc(1, sizeof *e + len + 1))) {
+		if ((e->t = cn_promtrack_new(SCRAPE_TRACK_SERIES))) {
+			memcpy(e->url, url, len + 1);
+			e->tmpl = tmpl;
+			e->refs = 1;
+			e->next = track_tab[b];
+			track_tab[b] = e;
+		} else {
+			free(e);
+			e = NULL;
+		}
+	}
+	pthread_mutex_unlock(&track_mu);
+	return e ? e->t : NULL;
+}
+
+static void track_put(const char *url, struct cn_promtrack *t)
+{
+	if (!t)
+		return;
+	pthread_mutex_lock(&track_mu);
+	for (struct shared_track **pp = &track_tab[url_bucket(url)]; *pp; pp = &(*pp)->next) {
+		struct shared_track *e = *pp;
+		if (e->t != t)
+			continue;
+		if (--e->refs == 0) {
+			*pp = e->next;
+			cn_promtrack_free(e->t);
+			free(e);
+		}
+		break;
+	}
+	pthread_mutex_unlock(&track_mu);
 }
 
 static struct curl_slist *accept_hdr; /* one list for every transfer, made once (pthread_once) */
@@ -286,8 +359,9 @@ static void scrape_close(struct cn_metrics *m)
 
 	for (int i = 0; i < 2; i++) {
 		slot_release(&sc->s[i]);
+		if (sc->s[i].url)
+			track_put(sc->s[i].url, sc->s[i].track);
 		free(sc->s[i].url);
-		cn_promtrack_free(sc->s[i].track);
 	}
 	tmpl_put(sc->tmpl);
 	free(sc);
@@ -306,12 +380,12 @@ static int setup_slot(struct scrape *sc, const struct cn_service *svc, int i, st
 	if (svc->slots[i].metrics_url[0] == '\0')
 		return cn_fail(err, CN_EINPUT, "service '%s' slot '%s': no metrics_url to scrape (set it, or use the "
 			       "prometheus source)", svc->name, svc->slots[i].name);
-	/* several servers may stand behind one page (an aggregating exporter): one restarting must not count the
-	 * others' totals as new traffic */
-	if (!(ss->track = cn_promtrack_new(SCRAPE_TRACK_SERIES)))
-		return cn_fail(err, CN_EINTERNAL, "out of memory opening metrics of service '%s'", svc->name);
 	ss->url = strdup(svc->slots[i].metrics_url);
 	if (!ss->url)
+		return cn_fail(err, CN_EINTERNAL, "out of memory opening metrics of service '%s'", svc->name);
+	/* several servers may stand behind one page (an aggregating exporter): one restarting must not count the
+	 * others' totals as new traffic */
+	if (!(ss->track = track_get(ss->url, sc->tmpl)))
 		return cn_fail(err, CN_EINTERNAL, "out of memory opening metrics of service '%s'", svc->name);
 	/* a URL libcurl refuses is said now, not at the first read */
 	if (slot_handle(ss, NULL, &sc->base) < 0)

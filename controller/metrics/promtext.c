@@ -61,6 +61,17 @@ static _Thread_local const char *t_lnames[MAX_LABELS];
 static _Thread_local const char *t_lvals[MAX_LABELS];
 static _Thread_local size_t t_lname_len[MAX_LABELS];
 
+/* A sample of a wanted series, held until the page ends: a tracker may be shared by parsers on other threads (the
+ * loop's and the SLA observer's readers of one page), so a page's samples go through it at once, under its lock. */
+struct tobs {
+	uint64_t series;
+	double le, v;
+	double *target;          /* the page's sum it goes to */
+	double *ftarget;         /* a feature's figure (feature_add), times fscale; NULL: none */
+	double fscale;
+	unsigned char k, part;
+};
+
 struct cn_promtext {
 	size_t max_line, max_page;
 	struct want w[W_N];
@@ -80,6 +91,9 @@ struct cn_promtext {
 	size_t line_cap, vals_cap;
 	int nlabels;
 	struct cn_promtrack *track;   /* NULL: no reset tracking (cn_promtext_track_resets, cn_promtext_clone) */
+	struct tobs *obs;        /* with a tracker: the page's samples of wanted series, added at its end (apply) */
+	size_t nobs, obs_cap;
+	uint64_t applied_at_begin; /* the tracker's count of applied pages when this page began */
 	bool own_track;          /* track is the parser's own (freed with it), not lent by the caller */
 	char feat_label[CN_NAME_MAX]; /* "": no breakdown */
 	struct features *feat;   /* the page's breakdown (1 kB): made at its first line with feat_label, freed when
@@ -105,6 +119,8 @@ struct cn_promtrack {
 	double *last;            /* [cap] */
 	uint32_t *meta;          /* [cap]: le index, want, part, seen */
 	double *offset;          /* [cap] once a series has reset, else NULL (all zero) */
+	pthread_mutex_t mu;      /* held while a page's samples go through (apply): parsers may share the tracker */
+	uint64_t applied;        /* pages applied so far */
 	size_t cap, n, max;      /* cap: a power of two, doubled while n > 7/8 cap: a vLLM page's ~51 wanted series
 				  * fit in 64 (1.3 kB); tables this small stay quick to probe even that full */
 };
@@ -183,6 +199,7 @@ void cn_promtrack_free(struct cn_promtrack *tr)
 		return;
 	free(tr->key);
 	free(tr->offset);
+	pthread_mutex_destroy(&tr->mu);
 	free(tr);
 }
 
@@ -208,12 +225,20 @@ static int track_grow(struct cn_promtrack *tr)
 	}
 	free(tr->key);
 	free(tr->offset);
-	*tr = n;
+	/* the arrays only: n's copy of the mutex (held by the caller) is not a mutex */
+	tr->key = n.key;
+	tr->last = n.last;
+	tr->meta = n.meta;
+	tr->offset = n.offset;
+	tr->cap = n.cap;
 	return 0;
 }
 
-/* The value to add for sample v of series `key` (labels without le), want k, part, bucket le. */
-static double track(struct cn_promtrack *tr, uint64_t series, int k, int part, double le, double v)
+/* The value to add for sample v of series `key` (labels without le), want k, part, bucket le. A stale page (another
+ * parser's page went through the tracker while this one was read: which of the two the server wrote last is not
+ * known) changes nothing: a value below the last one is not taken for a reset, and the series adds the larger of
+ * the two, so no reader's sums fall and none counts a reset that was not one. */
+static double track(struct cn_promtrack *tr, uint64_t series, int k, int part, double le, double v, bool stale)
 {
 	if (!tr || !isfinite(v))
 		return v;
@@ -223,6 +248,12 @@ static double track(struct cn_promtrack *tr, uint64_t series, int k, int part, d
 	if (key == 0)
 		key = 1;
 	size_t i = track_find(tr, key);
+	if (stale) {
+		if (tr->key[i] == 0)
+			return v;
+		tr->meta[i] |= META_SEEN;
+		return (v > tr->last[i] ? v : tr->last[i]) + (tr->offset ? tr->offset[i] : 0);
+	}
 	if (tr->key[i] == 0) {
 		if (tr->n >= tr->max)
 			return v;   /* full: this series is summed as read */
@@ -258,6 +289,7 @@ struct cn_promtrack *cn_promtrack_new(size_t max_series)
 		free(tr);
 		return NULL;
 	}
+	pthread_mutex_init(&tr->mu, NULL);
 	tr->max = max_series;
 	return tr;
 }
@@ -547,6 +579,7 @@ void cn_promtext_free(struct cn_promtext *p)
 	if (p->own_track)
 		cn_promtrack_free(p->track);
 	free(p->feat);
+	free(p->obs);
 	free(p->line);
 	free(p->vals);
 	free(p);
@@ -561,9 +594,12 @@ void cn_promtext_begin(struct cn_promtext *p, const char *origin)
 	p->lineno = 0;
 	p->content = false;
 	p->line_len = 0;
-	if (p->track)
-		for (size_t i = 0; i < p->track->cap; i++)
-			p->track->meta[i] &= ~META_SEEN;
+	p->nobs = 0;
+	if (p->track) {
+		pthread_mutex_lock(&p->track->mu);
+		p->applied_at_begin = p->track->applied;
+		pthread_mutex_unlock(&p->track->mu);
+	}
 	if (p->feat) {
 		p->feat->n = 0;
 		p->feat->nover = 0;
@@ -777,6 +813,33 @@ static uint64_t series_key(const struct cn_promtext *p)
 	return h;
 }
 
+/* Adds sample v of a wanted series (key series, want k, part, bucket le) to *target, and v x fscale to a feature's
+ * *ftarget: at once without a tracker, else when the page ends (apply). Beyond twice the tracker's series, or out
+ * of memory, a sample is summed as read (a full tracker does the same). */
+static void add_sample(struct cn_promtext *p, uint64_t series, int k, int part, double le, double v, double *target,
+		       double *ftarget, double fscale)
+{
+	if (p->track && p->nobs < 2 * p->track->max) {
+		if (p->nobs == p->obs_cap) {
+			size_t cap = p->obs_cap ? 2 * p->obs_cap : 64;
+			struct tobs *n = realloc(p->obs, cap * sizeof *n);
+			if (n) {
+				p->obs = n;
+				p->obs_cap = cap;
+			}
+		}
+		if (p->nobs < p->obs_cap) {
+			p->obs[p->nobs++] = (struct tobs){ .series = series, .le = le, .v = v, .target = target,
+							   .ftarget = ftarget, .fscale = fscale,
+							   .k = (unsigned char)k, .part = (unsigned char)part };
+			return;
+		}
+	}
+	*target += v;
+	if (ftarget)
+		feature_add(ftarget, v * fscale);
+}
+
 static int add_bucket(struct cn_promtext *p, struct want *w, double v)
 {
 	const char *le_text = NULL;
@@ -807,7 +870,7 @@ static int add_bucket(struct cn_promtext *p, struct want *w, double v)
 	if (slot < 0)
 		return fail(p, "line %lu: histogram '%s' has more than %d distinct le bounds", p->lineno,
 			    w->sel->name, CN_MAX_BUCKETS);
-	w->h->count[slot] += track(p->track, key, (int)(w - p->w), PART_BUCKET, le, v);
+	add_sample(p, key, (int)(w - p->w), PART_BUCKET, le, v, &w->h->count[slot], NULL, 1);
 	return 0;
 }
 
@@ -887,13 +950,9 @@ static int parse_line(struct cn_promtext *p, const char *s, size_t n)
 						    p->feat_label);
 				f = feature_of(p->feat, t_lvals[l]);
 			}
-		double tv;
 		switch (parts[k]) {
 		case PART_COUNTER:
-			tv = track(p->track, series, k, PART_COUNTER, 0, v);
-			w->value += tv;
-			if (f)
-				feature_add(&f->gen_tokens, tv);
+			add_sample(p, series, k, PART_COUNTER, 0, v, &w->value, f ? &f->gen_tokens : NULL, 1);
 			break;
 		case PART_BUCKET:
 			if (add_bucket(p, w, v) < 0)
@@ -901,17 +960,11 @@ static int parse_line(struct cn_promtext *p, const char *s, size_t n)
 			break;
 		case PART_SUM:
 			w->have_sum = true;
-			tv = track(p->track, series, k, PART_SUM, 0, v);
-			w->sum += tv;
-			if (f)
-				feature_add(&f->latency_sum, tv * w->unit);
+			add_sample(p, series, k, PART_SUM, 0, v, &w->sum, f ? &f->latency_sum : NULL, w->unit);
 			break;
 		default:
 			w->have_count = true;
-			tv = track(p->track, series, k, PART_COUNT, 0, v);
-			w->count += tv;
-			if (f)
-				feature_add(&f->requests, tv);
+			add_sample(p, series, k, PART_COUNT, 0, v, &w->count, f ? &f->requests : NULL, 1);
 		}
 	}
 	return 0;
@@ -995,6 +1048,29 @@ static void add_vanished(struct cn_promtext *p)
 	}
 }
 
+/* The page's samples through the tracker, and the series it no longer shows, under the tracker's lock: another
+ * parser's page never interleaves with this one's "seen on this page". A page during which another one was applied
+ * is stale (track). */
+static void apply(struct cn_promtext *p)
+{
+	struct cn_promtrack *tr = p->track;
+
+	pthread_mutex_lock(&tr->mu);
+	bool stale = tr->applied != p->applied_at_begin;
+	for (size_t i = 0; i < tr->cap; i++)
+		tr->meta[i] &= ~META_SEEN;
+	for (size_t i = 0; i < p->nobs; i++) {
+		const struct tobs *o = &p->obs[i];
+		double tv = track(tr, o->series, o->k, o->part, o->le, o->v, stale);
+		*o->target += tv;
+		if (o->ftarget)
+			feature_add(o->ftarget, tv * o->fscale);
+	}
+	add_vanished(p);
+	tr->applied++;
+	pthread_mutex_unlock(&tr->mu);
+}
+
 static void end_page(struct cn_promtext *p, struct cn_sample *out)
 {
 	static const struct cn_histogram none; /* a histogram seen only by its _sum or _count */
@@ -1012,7 +1088,7 @@ static void end_page(struct cn_promtext *p, struct cn_sample *out)
 		return;
 	}
 	if (p->track)
-		add_vanished(p);
+		apply(p);
 	if (p->failed) { /* (out of memory) */
 		cn_sample_fail(out, "%s", p->why);
 		return;
@@ -1063,6 +1139,9 @@ void cn_promtext_end(struct cn_promtext *p, struct cn_sample *out)
 	}
 	free(p->feat);
 	p->feat = NULL;
+	free(p->obs);
+	p->obs = NULL;
+	p->nobs = p->obs_cap = 0;
 	free(p->line);
 	free(p->vals);
 	p->line = p->vals = NULL;

@@ -243,6 +243,63 @@ static void test_clone_per_page(void **state)
 	cn_promtrack_free(tr);
 }
 
+/* Two parsers share one tracker (the loop's and the SLA observer's readers of one page). Pages one after the other
+ * count as one parser's would. A page read while the other parser's went through is stale: it must not take the
+ * other page's newer values for a reset (server a at 100 after 110 is an older page, not a restart), and it moves
+ * nothing; the next page after it judges resets against the newer values again. */
+static void test_shared_tracker(void **state)
+{
+	(void)state;
+	struct cn_err err = { 0 };
+	struct cn_promtext *tmpl = parser(0);
+	struct cn_promtrack *tr = cn_promtrack_new(64);
+	assert_non_null(tr);
+	struct cn_promtext *a = cn_promtext_clone(tmpl, tr, &err), *b = cn_promtext_clone(tmpl, tr, &err);
+	assert_non_null(a);
+	assert_non_null(b);
+	struct cn_sample s;
+
+	/* one after the other: a restart of server a seen by b, carried for a */
+	parse(a, PAGE2(100, 1, 1000, 10, 90, 100), &s);
+	assert_true(same(s.requests, 1100));
+	parse(b, PAGE2(5, 0, 1010, 11, 4, 5), &s);
+	assert_true(same(s.requests, 1115));
+	parse(a, PAGE2(8, 1, 1020, 11, 7, 8), &s);
+	assert_true(same(s.requests, 1128));
+	assert_true(same(s.latency.count[s.latency.nbuckets - 1], 108));
+
+	/* overlapped: a's page begins (older counters), b's newer page goes through, then a's ends */
+	const char *older = PAGE2(10, 1, 1030, 11, 9, 10), *newer = PAGE2(20, 1, 1040, 12, 19, 20);
+	cn_promtext_begin(a, ORIGIN);
+	assert_int_equal(cn_promtext_feed(a, older, strlen(older)), 0);
+	parse(b, newer, &s);
+	assert_true(same(s.requests, 100 + 20 + 1040));
+	cn_promtext_end(a, &s);
+	assert_true(s.ok);
+	/* the larger of each series: not 100 + 20 (offset) + 10 + ... as if a had restarted once more */
+	assert_true(same(s.requests, 100 + 20 + 1040));
+	assert_true(same(s.errors, 1 + 1 + 12)); /* a: 1 carried from before its restart and 1 since, b: 12 */
+	assert_true(same(s.latency.count[s.latency.nbuckets - 1], 100 + 20));
+	/* nothing moved: the next page judges against b's values */
+	parse(a, PAGE2(25, 2, 1050, 12, 24, 25), &s);
+	assert_true(same(s.requests, 100 + 25 + 1050));
+
+	/* a real restart inside an overlap is taken at the next page */
+	const char *restarted = PAGE2(3, 0, 1060, 12, 3, 3);
+	cn_promtext_begin(a, ORIGIN);
+	assert_int_equal(cn_promtext_feed(a, restarted, strlen(restarted)), 0);
+	parse(b, PAGE2(30, 2, 1060, 12, 29, 30), &s);
+	cn_promtext_end(a, &s);
+	assert_true(same(s.requests, 100 + 30 + 1060)); /* stale: b's 30 stands */
+	parse(a, PAGE2(4, 0, 1070, 12, 4, 4), &s);
+	assert_true(same(s.requests, 100 + 30 + 4 + 1070)); /* a restarted after 30 */
+
+	cn_promtext_free(a);
+	cn_promtext_free(b);
+	cn_promtext_free(tmpl);
+	cn_promtrack_free(tr);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -251,6 +308,7 @@ int main(void)
 		cmocka_unit_test(test_core_delta),
 		cmocka_unit_test(test_many_series),
 		cmocka_unit_test(test_clone_per_page),
+		cmocka_unit_test(test_shared_tracker),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
