@@ -26,6 +26,7 @@
 #include "canary/sla.h"
 #include "canary/store.h"
 #include "canary/store_sla.h"
+#include "canary/zpack.h"
 #include "daemon_fd_int.h"
 #include "daemon_int.h"
 
@@ -104,7 +105,9 @@ struct watched {
 	int64_t version_id;
 	struct cn_metrics *m;
 	char slot[2][CN_NAME_MAX];      /* the slots' names, for notes */
-	struct cn_sla_contract *sla;    /* owned; NULL when the service has no SLA objectives */
+	unsigned char *sla_z;      /* the service's SLA contract packed (cn_zpack: 12.6 kB, mostly empty objective and
+				    * credit slots, in a few hundred bytes; sla_of unpacks it); NULL: no objectives */
+	size_t sla_z_len;
 	int live_slot;
 	int64_t base_k;            /* the boundary of the base reading; -1: none */
 	struct reading base[2];
@@ -124,6 +127,7 @@ struct observer {
 	size_t n, cap;
 	int64_t minute_ms;
 	struct batch *batch;       /* NULL (out of memory at start): every minute is recorded alone */
+	struct cn_sla_contract *sla_scratch; /* sla_of's; made at its first use */
 	bool warned_alloc;         /* out of memory for the watched list was logged */
 };
 
@@ -192,13 +196,14 @@ static void reading_free(struct reading *r)
 static void watched_free(struct watched *w)
 {
 	cn_metrics_close(w->m);
-	free(w->sla);
+	free(w->sla_z);
 	for (int i = 0; i < 2; i++) {
 		reading_free(&w->base[i]);
 		reading_free(&w->cur[i]);
 	}
 	w->m = NULL;
-	w->sla = NULL;
+	w->sla_z = NULL;
+	w->sla_z_len = 0;
 }
 
 /* The watched entry of target t: o->w[found], or new (found -1); its reader reopened when the service's version
@@ -236,7 +241,7 @@ static struct watched *watch(struct observer *o, const struct cn_sla_target *t, 
 	struct cn_service *svc = calloc(1, sizeof *svc);
 	if (!svc || !t->source || cn_service_parse(t->source, strlen(t->source), "stored service", svc, &err) < 0 ||
 	    !(w->m = cn_metrics_open(svc, &err)) ||
-	    (svc->sla.nobjectives > 0 && !(w->sla = malloc(sizeof *w->sla)))) {
+	    (svc->sla.nobjectives > 0 && cn_zpack(&svc->sla, sizeof svc->sla, &w->sla_z, &w->sla_z_len) < 0)) {
 		dlog("error", "sla.error", dstr("service", t->name), dstr("error", err.msg[0] ? err.msg : "out of memory"));
 		watched_free(w);
 		free(svc);
@@ -245,8 +250,6 @@ static struct watched *watch(struct observer *o, const struct cn_sla_target *t, 
 	/* the reader keeps what it reads; of the service only the slots' names and the SLA stay */
 	for (int i = 0; i < 2; i++)
 		snprintf(w->slot[i], sizeof w->slot[i], "%s", svc->slots[i].name);
-	if (w->sla)
-		*w->sla = svc->sla;
 	free(svc);
 	w->version_id = t->version_id;
 	return w;
@@ -310,13 +313,13 @@ static const char *iso_time(int64_t us, char *out, size_t size)
 }
 
 /* The document canary.sla_window_missed records for window win of objective ob (its real times start_us, end_us). */
-static char *miss_json(const struct watched *w, const struct cn_sla_objective *ob, const struct cn_sla_window *win,
-		       int64_t start_us, int64_t end_us)
+static char *miss_json(const struct watched *w, const char *contract, const struct cn_sla_objective *ob,
+		       const struct cn_sla_window *win, int64_t start_us, int64_t end_us)
 {
 	char ws[32], we[32], vt[64], lt[64];
 	double limit = ob->metric == CN_SLA_AVAILABILITY ? ob->min : (double)ob->max_ms / 1000.0;
 	json_t *o = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:f, s:f, s:i, s:I}", "contract",
-			      w->sla->name, "objective", ob->name, "metric", cn_sla_metric_name(ob->metric), "window",
+			      contract, "objective", ob->name, "metric", cn_sla_metric_name(ob->metric), "window",
 			      ob->window, "window_start", iso_time(start_us, ws, sizeof ws), "window_end",
 			      iso_time(end_us, we, sizeof we), "state", cn_sla_wstate_name(win->state), "value_text",
 			      cn_sla_value_text(ob, win->value, "no requests", vt, sizeof vt), "limit_text",
@@ -331,6 +334,21 @@ static char *miss_json(const struct watched *w, const struct cn_sla_objective *o
 	char *text = json_dumps(o, JSON_COMPACT | JSON_SORT_KEYS);
 	json_decref(o);
 	return text;
+}
+
+/* Service w's SLA contract, unpacked into the observer's scratch (valid until the next call), or NULL: none, or out
+ * of memory (logged; its windows are then judged by `canaryctl sla report` alone). */
+static const struct cn_sla_contract *sla_of(struct observer *o, const struct watched *w)
+{
+	if (!w->sla_z)
+		return NULL;
+	if (!o->sla_scratch && !(o->sla_scratch = malloc(sizeof *o->sla_scratch))) {
+		dlog("error", "sla.error", dstr("service", w->name), dstr("error", "out of memory for its SLA contract"));
+		return NULL;
+	}
+	/* our own packing of a struct of this size: anything else is a bug, not bad input */
+	CN_BUG_ON(cn_zunpack(w->sla_z, w->sla_z_len, o->sla_scratch, sizeof *o->sla_scratch) < 0);
+	return o->sla_scratch;
 }
 
 /* The longest window (in minutes) of contract c that minute m closes; 0: none (or no contract). */
@@ -351,7 +369,7 @@ static int64_t closing_window(const struct cn_sla_contract *c, int64_t m)
  * by the report, not here. Returns 0 or -code. */
 static int judge_closed_windows(struct observer *o, struct watched *w, int64_t m, struct cn_err *err)
 {
-	const struct cn_sla_contract *c = w->sla;
+	const struct cn_sla_contract *c = sla_of(o, w);
 	int64_t longest = closing_window(c, m), unit_us = o->minute_ms * 1000;
 	if (longest == 0)
 		return 0;
@@ -396,7 +414,7 @@ static int judge_closed_windows(struct observer *o, struct watched *w, int64_t m
 			unmeasured += !rows[j].data && rows[j].minute_us >= end - per * US_PER_MIN && rows[j].minute_us < end;
 		bool missed = win->state == CN_SLA_MISSED ||
 			      (win->state == CN_SLA_NODATA && c->no_data == CN_SLA_NODATA_MISS && unmeasured > 0);
-		char *doc = missed ? miss_json(w, ob, win, (m + 1 - per) * unit_us, (m + 1) * unit_us) : NULL;
+		char *doc = missed ? miss_json(w, c->name, ob, win, (m + 1 - per) * unit_us, (m + 1) * unit_us) : NULL;
 		if (missed && !doc) {
 			cn_sla_result_free(r);
 			rc = cn_fail(err, CN_EINTERNAL, "out of memory judging the SLA of service '%s'", w->name);
@@ -535,7 +553,7 @@ static void minute_to_batch(struct observer *o, struct batch *bt, size_t wi, int
 {
 	struct watched *w = &o->w[wi];
 	int64_t minute_us = (k - 1) * o->minute_ms * 1000;
-	if (!bt || closing_window(w->sla, k - 1) > 0) {
+	if (!bt || closing_window(sla_of(o, w), k - 1) > 0) {
 		record_minute(o, w, k);
 		return;
 	}
@@ -881,6 +899,7 @@ static void *run(void *arg)
 	for (size_t i = 0; i < o.n; i++)
 		watched_free(&o.w[i]);
 	free(o.w);
+	free(o.sla_scratch);
 	if (o.batch)
 		cn_sla_batch_free(o.batch->b);
 	free(o.batch);
