@@ -11,8 +11,8 @@
 
 #include "canary/bug.h"
 
-#define ARENA_BLOCK ((size_t)1 << 20) /* a batch of 64 ticks takes about 4 MB */
-#define ARENA_KEEP ((size_t)16 << 20)
+#define ARENA_BLOCK ((size_t)256 << 10) /* a tick's record takes about 50 kB (a stretch per record) */
+#define ARENA_KEEP ((size_t)1 << 20)    /* kept between stretches; a whole batch's 4 to 9 MB were kept before */
 #define ARENA_ALIGN 16
 
 struct block {
@@ -32,7 +32,7 @@ static void *arena_malloc(size_t size)
 	size_t need = (size + ARENA_ALIGN - 1) & ~(size_t)(ARENA_ALIGN - 1);
 	if (need < size)
 		return NULL;
-	/* the first block with room (they are few: a batch fills four or five) */
+	/* the first block with room (they are few: a record fills part of one) */
 	for (struct block *b = blocks; b; b = b->next)
 		if (b->size - b->used >= need) {
 			void *p = b->data + b->used;

@@ -1,7 +1,7 @@
 /* A bump arena for jansson's allocations on one thread, for a stretch of code that builds JSON values, dumps them
- * and releases them all: canaryd encodes every batch of judged ticks this way. A batch is some 60,000 small values;
- * from glibc's heap each was a malloc and a free, and the 31 kB allocations between batches made glibc consolidate
- * the freed ones (together a third of the loop's CPU at N=10,000, bench/scale.sh with perf).
+ * and releases them all: canaryd encodes every judged tick's record this way. A record is some 700 small values (a
+ * batch of 64, 45,000); from glibc's heap each was a malloc and a free, and the 31 kB allocations between batches
+ * made glibc consolidate the freed ones (together a third of the loop's CPU at N=10,000, bench/scale.sh with perf).
  *
  * cn_json_arena_install makes jansson allocate through the arena's functions: process-wide, once, before any
  * thread uses jansson. Outside a begin/end stretch (or on other threads, or without install) they are malloc and

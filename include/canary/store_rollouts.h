@@ -136,6 +136,7 @@ int cn_store_record_batch(struct cn_store *st, const struct cn_record *recs, int
  * own, sends: cn_store_record_batch_encode writes n (1..CN_RECORD_BATCH_MAX) records into *out (free with
  * cn_record_batch_free); cn_store_record_batch_send records them as cn_store_record_batch does. */
 #define CN_RECORD_BATCH_MAX 64
+#define CN_RECORD_BATCH_TEXT_MAX ((size_t)64 << 20) /* a batch's documents (about 12 kB a record at N=10,000) */
 struct cn_record_batch {
 	int n;
 	int64_t ids[CN_RECORD_BATCH_MAX];
