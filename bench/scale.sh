@@ -157,6 +157,15 @@ echo "tick lateness:        p50 ${lat50:--} ms, p99 ${lat99:--} ms, max ${latmax
 echo "lateness p99 by 20 s: ${lat_parts:--} ms"
 echo "canaryd CPU:          $(awk -v a="$c0" -v b="$c1" -v hz="$HZ" -v s="$secs" 'BEGIN {printf "%.1f", (b - a) / hz / s * 100}')% of one core (all replicas)"
 echo "canaryd RSS:          $(for p in "${PIDS[@]}"; do awk '/^VmRSS/ {printf "%.1f MB ", $2 / 1024}' "/proc/$p/status"; done)now, peak $(awk -v k="$peak_rss" 'BEGIN {printf "%.1f", k / 1024}') MB; descriptors $(for p in "${PIDS[@]}"; do ls "/proc/$p/fd" | wc -l; done | tr '\n' ' ')"
+heap() { # canaryd's heap in use and free (its /metrics), in MB per replica
+	local mp
+	for mp in "${METRICS_PORTS[@]}"; do
+		curl -fsS "http://127.0.0.1:$mp/metrics" 2>/dev/null |
+			awk '$1 == "canaryd_heap_in_use_bytes" {u = $2} $1 == "canaryd_heap_free_bytes" {f = $2}
+			     END {printf "%.1f MB in use, %.1f MB free; ", u / 1048576, f / 1048576}'
+	done
+}
+echo "canaryd heap:         $(heap)(mallinfo2, every arena)"
 echo "postgres CPU:         $(awk -v a="$p0" -v b="$p1" -v hz="$HZ" -v s="$secs" 'BEGIN {printf "%.1f", (b - a) / hz / s * 100}')% of one core"
 echo "per tick:             $(per_tick $((x1 - x0))) transactions, $(per_tick $((w1 - w0))) rows written, $(per_tick "$rt") round trips (canaryd's count)"
 echo "per rollout-hour:     $(awk -v a="$s0" -v b="$s1" -v rh="$rh" 'BEGIN {printf "%.0f", (b - a) / rh / 1024}') kB database growth, $(awk -v a="$l0" -v b="$l1" -v rh="$rh" 'BEGIN {printf "%.0f", (b - a) / rh / 1024}') kB WAL"

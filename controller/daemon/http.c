@@ -3,6 +3,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <malloc.h>
 #include <microhttpd.h>
 #include <netinet/in.h>
 #include <poll.h>
@@ -163,6 +164,16 @@ static enum MHD_Result answer(void *cls, struct MHD_Connection *conn, const char
 			 "# HELP canaryd_fd_exhausted_total Calls that failed for want of a file descriptor.\n"
 			 "# TYPE canaryd_fd_exhausted_total counter\ncanaryd_fd_exhausted_total %llu\n",
 			 daemon_fd_limit(), daemon_fd_exhausted_total());
+		/* the heap, every malloc arena together: what is in use, and what is free but still held (RSS beyond
+		 * in use is fragmentation or free memory not yet given back; canaryd trims once a minute) */
+		struct mallinfo2 mi = mallinfo2();
+		off = strlen(body);
+		snprintf(body + off, sizeof body - off,
+			 "# HELP canaryd_heap_in_use_bytes Bytes of heap canaryd's allocations hold (mmapped ones too).\n"
+			 "# TYPE canaryd_heap_in_use_bytes gauge\ncanaryd_heap_in_use_bytes %zu\n"
+			 "# HELP canaryd_heap_free_bytes Bytes the heap holds free between allocations (not given back).\n"
+			 "# TYPE canaryd_heap_free_bytes gauge\ncanaryd_heap_free_bytes %zu\n",
+			 mi.uordblks + mi.hblkhd, mi.fordblks);
 		off = strlen(body);
 		if (scale_metrics(d, body + off, sizeof body - off) < 0) {
 			status = MHD_HTTP_INTERNAL_SERVER_ERROR;
