@@ -162,7 +162,9 @@ heap() { # canaryd's heap in use and free (its /metrics), in MB per replica
 	for mp in "${METRICS_PORTS[@]}"; do
 		curl -fsS "http://127.0.0.1:$mp/metrics" 2>/dev/null |
 			awk '$1 == "canaryd_heap_in_use_bytes" {u = $2} $1 == "canaryd_heap_free_bytes" {f = $2}
-			     END {printf "%.1f MB in use, %.1f MB free; ", u / 1048576, f / 1048576}'
+			     $1 == "canaryd_heap_trims_total" {n = $2} $1 == "canaryd_heap_trim_seconds_total" {t = $2}
+			     END {printf "%.1f MB in use, %.1f MB free, %d trims of %.1f ms on average; ", u / 1048576,
+			          f / 1048576, n, (n > 0 ? t / n * 1000 : 0)}'
 	done
 }
 echo "canaryd heap:         $(heap)(mallinfo2, every arena)"

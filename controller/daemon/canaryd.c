@@ -35,7 +35,7 @@
 #define GC_BATCH 1000                /* rollouts per gc call; a full call is followed by another at once */
 #define NEXT_DUE_SLACK_MS 5     /* claim this long after the next rollout falls due (the claim compares with now()) */
 #define GATEWAY_CHECK_SHARE_MS 1000 /* HAProxy checks share one snapshot of all backends at most this old */
-#define TRIM_EVERY_MS 60000     /* trim_heap */
+#define TRIM_EVERY_MS 60000    /* trim_heap */
 #define RECORDER_POLL_MS 10     /* while the recorder has batches out, the loop looks for answers this often */
 #define MIN_CLAIM_GAP_MS 100    /* ... but not sooner than this after the last claim: with thousands of rollouts one
 				 * falls due every few milliseconds, and a claim per rollout would cost a scan each
@@ -248,14 +248,20 @@ static void nap(int64_t ms)
 /* Gives the heap's free pages back to the kernel once a minute. The loop frees as much as it allocates (rows,
  * samples, batches of ticks), but glibc returns only the top of each arena by itself: at N=10,000 the free pages in
  * between held about 10 MB of RSS (bench/scale.sh: 144 -> 134 MB). malloc_trim releases them in every arena. */
-static void trim_heap(void)
+static void trim_heap(struct daemon *d)
 {
 	static int64_t last;
 	int64_t now = cn_mono_ms();
 	if (last != 0 && now - last < TRIM_EVERY_MS)
 		return;
 	last = now;
+	struct timespec t0, t1;
+	clock_gettime(CLOCK_MONOTONIC, &t0);
 	malloc_trim(0);
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	atomic_fetch_add(&d->stats.heap_trims, 1);
+	atomic_fetch_add(&d->stats.heap_trim_us,
+			 (unsigned long long)((t1.tv_sec - t0.tv_sec) * 1000000 + (t1.tv_nsec - t0.tv_nsec) / 1000));
 }
 
 int main(int argc, char **argv)
@@ -478,7 +484,7 @@ int main(int argc, char **argv)
 				progress++;
 			d.notified = cut_short; /* the next round reads the rows a NOTIFY may concern */
 			daemon_ctx_gc(&d, cn_mono_ms(), false);
-			trim_heap();
+			trim_heap(&d);
 			if (n > 0)
 				daemon_hist_observe(&d.stats.round, (double)(cn_mono_ms() - now) / 1000.0);
 			/* more may be due; a claim with no progress (e.g. only reads in flight) waits like any other */

@@ -12,6 +12,7 @@
 #include "canary/err.h"
 #include "canary/metrics-t.h"
 #include "canary/policy-t.h"
+#include "canary/rollout-t.h"
 #include "canary/service-t.h"
 
 struct cn_store;
@@ -108,6 +109,7 @@ struct daemon_stats {
 	atomic_ullong notify_backlog, notify_oldest_ms; /* undelivered notifications, the oldest's age (all daemons') */
 	atomic_ullong sla_pruned;  /* ledger minutes deleted by --sla-retention */
 	atomic_ullong sla_recorded, sla_nodata, sla_errors; /* ledger minutes recorded with and without numbers; failures */
+	atomic_ullong heap_trims, heap_trim_us; /* malloc_trim calls (trim_heap) and the time they took */
 	atomic_ullong sla_watched; /* services this daemon's SLA observer reads (its share among the live observers) */
 };
 
@@ -118,15 +120,33 @@ struct daemon_stats {
 
 /* A tick judged and waiting to be recorded with the others of its pass (daemon_flush_ticks). */
 #define DAEMON_BATCH_MAX 64
+/* What a tick's follow-ups need once it is encoded (the log line, the gateway move): 400 bytes, where the row, the
+ * result and the observation it was judged from are 75 kB. */
+struct tick_brief {
+	int64_t id, state_seq;
+	int candidate_slot, next_step;
+	enum cn_phase next_phase;
+	enum cn_decision decision;
+	bool set_weight;
+	double weight, next_weight;
+	char service[CN_NAME_MAX];
+	char reason[256];
+};
+
 struct pending_tick {
 	int64_t id;
-	struct cn_rollout_row *row;       /* owned */
-	struct cn_tick_result *res;       /* owned */
-	struct cn_observation *obs;       /* owned */
+	struct cn_rollout_row *row;       /* owned; NULL once briefed */
+	struct cn_tick_result *res;       /* owned; NULL once briefed */
+	struct cn_observation *obs;       /* owned; NULL once briefed */
 	unsigned char *stored;            /* owned: the new state as the database gives it back, packed (cn_zpack) */
 	size_t stored_len;
+	bool briefed;                     /* brief holds what is left of row and res, and they are freed */
+	struct tick_brief brief;
 };
 void daemon_pending_free(struct pending_tick *p);
+/* Keeps only p's brief once its record is encoded: up to five batches of 64 ticks wait for the database at a time,
+ * and their rows and results were 24 MB of a loaded daemon's heap. */
+void daemon_pending_brief(struct pending_tick *p);
 
 struct daemon_recorder; /* recorder.c */
 

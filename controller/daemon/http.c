@@ -172,16 +172,44 @@ static enum MHD_Result answer(void *cls, struct MHD_Connection *conn, const char
 			 "# HELP canaryd_heap_in_use_bytes Bytes of heap canaryd's allocations hold (mmapped ones too).\n"
 			 "# TYPE canaryd_heap_in_use_bytes gauge\ncanaryd_heap_in_use_bytes %zu\n"
 			 "# HELP canaryd_heap_free_bytes Bytes the heap holds free between allocations (not given back).\n"
-			 "# TYPE canaryd_heap_free_bytes gauge\ncanaryd_heap_free_bytes %zu\n",
-			 mi.uordblks + mi.hblkhd, mi.fordblks);
+			 "# TYPE canaryd_heap_free_bytes gauge\ncanaryd_heap_free_bytes %zu\n"
+			 "# HELP canaryd_heap_trims_total Times canaryd gave the heap's free pages back (malloc_trim).\n"
+			 "# TYPE canaryd_heap_trims_total counter\ncanaryd_heap_trims_total %llu\n"
+			 "# HELP canaryd_heap_trim_seconds_total Time those took, on the control loop.\n"
+			 "# TYPE canaryd_heap_trim_seconds_total counter\ncanaryd_heap_trim_seconds_total %.6f\n",
+			 mi.uordblks + mi.hblkhd, mi.fordblks, (unsigned long long)atomic_load(&d->stats.heap_trims),
+			 (double)atomic_load(&d->stats.heap_trim_us) / 1e6);
 		off = strlen(body);
 		if (scale_metrics(d, body + off, sizeof body - off) < 0) {
 			status = MHD_HTTP_INTERNAL_SERVER_ERROR;
 			snprintf(body, sizeof body, "metrics page too long\n");
 		}
+	} else if (strcmp(url, "/debug/heap") == 0) {
+		/* glibc's own report of every malloc arena (malloc_info): sizes of the free chunks each holds, for an
+		 * operator who sees RSS well above canaryd_heap_in_use_bytes */
+		char *xml = NULL;
+		size_t len = 0;
+		FILE *f = open_memstream(&xml, &len);
+		bool ok = f && malloc_info(0, f) == 0;
+		if (f && fclose(f) != 0)
+			ok = false;
+		if (ok) {
+			struct MHD_Response *resp = MHD_create_response_from_buffer(len, xml, MHD_RESPMEM_MUST_FREE);
+			if (!resp) {
+				free(xml);
+				return MHD_NO;
+			}
+			MHD_add_response_header(resp, "Content-Type", "application/xml");
+			enum MHD_Result r = MHD_queue_response(conn, MHD_HTTP_OK, resp);
+			MHD_destroy_response(resp);
+			return r;
+		}
+		free(xml);
+		status = MHD_HTTP_INTERNAL_SERVER_ERROR;
+		snprintf(body, sizeof body, "cannot write the heap's report (out of memory)\n");
 	} else {
 		status = MHD_HTTP_NOT_FOUND;
-		snprintf(body, sizeof body, "not found; try /healthz or /metrics\n");
+		snprintf(body, sizeof body, "not found; try /healthz, /metrics or /debug/heap\n");
 	}
 	struct MHD_Response *resp = MHD_create_response_from_buffer(strlen(body), body, MHD_RESPMEM_MUST_COPY);
 	if (!resp)

@@ -206,23 +206,23 @@ fail:
 	return NULL;
 }
 
-static void shares(const struct cn_rollout_row *row, double cand, double pct[2])
+static void shares(int candidate_slot, double cand, double pct[2])
 {
-	pct[row->candidate_slot] = cand;
-	pct[1 - row->candidate_slot] = 100.0 - cand;
+	pct[candidate_slot] = cand;
+	pct[1 - candidate_slot] = 100.0 - cand;
 }
 
 /* Renews the lease and checks that `weight` is still the recorded intent, right before the gateway is moved: a
  * daemon whose turn outlived its lease, or whose row is stale, must not touch the gateway. */
-static int may_move(struct daemon *d, const struct cn_rollout_row *row, double weight, struct cn_err *err)
+static int may_move(struct daemon *d, int64_t id, double weight, struct cn_err *err)
 {
 	double intent;
-	int rc = cn_store_lease_renew(d->store, row->id, d->cfg.owner, d->cfg.lease_ms, &intent, err);
+	int rc = cn_store_lease_renew(d->store, id, d->cfg.owner, d->cfg.lease_ms, &intent, err);
 	if (rc < 0)
 		return rc;
 	if (fabs(intent - weight) > 1e-9)
 		return cn_fail(err, CN_EUNAVAIL, "rollout %lld: the recorded intent is now %g%%, not %g%%; not moving "
-			       "the gateway on a stale view", (long long)row->id, intent, weight);
+			       "the gateway on a stale view", (long long)id, intent, weight);
 	return 0;
 }
 
@@ -269,8 +269,8 @@ static int reconcile(struct daemon *d, struct rollout_ctx *c, const struct cn_ro
 		return 0;
 	if (!matches) {
 		double want[2];
-		shares(row, row->weight, want);
-		if ((rc = may_move(d, row, row->weight, err)) < 0 ||
+		shares(row->candidate_slot, row->weight, want);
+		if ((rc = may_move(d, row->id, row->weight, err)) < 0 ||
 		    (rc = cn_gateway_set_weights(c->gw, want, err)) < 0)
 			return rc;
 	}
@@ -287,35 +287,54 @@ static int reconcile(struct daemon *d, struct rollout_ctx *c, const struct cn_ro
 
 /* After a committed decision that moved the weight: call the gateway and confirm. A failure is not fatal: the
  * intent is recorded, and the next turn reconciles. */
-static void apply_weight(struct daemon *d, struct rollout_ctx *c, const struct cn_rollout_row *row, double weight)
+static void apply_weight(struct daemon *d, struct rollout_ctx *c, int64_t id, const char *service, int candidate_slot,
+			 double weight)
 {
 	struct cn_err err = {0};
 	double want[2];
-	shares(row, weight, want);
+	shares(candidate_slot, weight, want);
 	CN_CRASH_POINT("after_intent");
-	if (may_move(d, row, weight, &err) < 0) {
-		dlog("warn", "lease.lost", dint("rollout", row->id), dstr("error", err.msg));
+	if (may_move(d, id, weight, &err) < 0) {
+		dlog("warn", "lease.lost", dint("rollout", id), dstr("error", err.msg));
 		return;
 	}
 	if (cn_gateway_set_weights(c->gw, want, &err) < 0) {
-		gateway_warn(d, c, row->service, err.msg);
+		gateway_warn(d, c, service, err.msg);
 		return;
 	}
 	CN_CRASH_POINT("after_gateway");
 	CN_CRASH_POINT("before_confirm");
-	if (cn_store_weight_confirmed(d->store, row->id, d->cfg.owner, weight, false, weight, &err) < 0) {
-		dlog("error", "store.error", dint("rollout", row->id), dstr("error", err.msg));
+	if (cn_store_weight_confirmed(d->store, id, d->cfg.owner, weight, false, weight, &err) < 0) {
+		dlog("error", "store.error", dint("rollout", id), dstr("error", err.msg));
 		return;
 	}
-	dlog("info", "weight.applied", dint("rollout", row->id), dstr("service", row->service), dnum("weight", weight));
+	dlog("info", "weight.applied", dint("rollout", id), dstr("service", service), dnum("weight", weight));
+}
+
+static void brief_of(const struct cn_rollout_row *row, const struct cn_tick_result *res, struct tick_brief *b)
+{
+	*b = (struct tick_brief){
+		.id = row->id, .state_seq = row->state_seq, .candidate_slot = row->candidate_slot,
+		.next_step = res->next.step, .next_phase = res->next.phase, .decision = res->decision,
+		.set_weight = res->set_weight, .weight = res->weight, .next_weight = res->next.weight,
+	};
+	snprintf(b->service, sizeof b->service, "%s", row->service);
+	snprintf(b->reason, sizeof b->reason, "%s", res->reason);
+}
+
+static void log_brief(const char *event, const struct tick_brief *b)
+{
+	dlog(b->decision == CN_DECIDE_ROLLBACK ? "warn" : "info", event, dint("rollout", b->id),
+	     dstr("service", b->service), dstr("phase", cn_phase_name(b->next_phase)),
+	     dstr("decision", cn_decision_name(b->decision)), dint("step", b->next_step), dnum("weight", b->next_weight),
+	     dstr("reason", b->reason));
 }
 
 static void log_result(const char *event, const struct cn_rollout_row *row, const struct cn_tick_result *res)
 {
-	dlog(res->decision == CN_DECIDE_ROLLBACK ? "warn" : "info", event, dint("rollout", row->id),
-	     dstr("service", row->service), dstr("phase", cn_phase_name(res->next.phase)),
-	     dstr("decision", cn_decision_name(res->decision)), dint("step", res->next.step),
-	     dnum("weight", res->next.weight), dstr("reason", res->reason));
+	struct tick_brief b;
+	brief_of(row, res, &b);
+	log_brief(event, &b);
 }
 
 static int reload(struct daemon *d, int64_t id, struct cn_rollout_row **row, struct cn_err *err)
@@ -393,7 +412,7 @@ static int run_commands(struct daemon *d, struct rollout_ctx *c, struct cn_rollo
 		if (rc < 0)
 			return rc;
 		if (move)
-			apply_weight(d, c, row, w);
+			apply_weight(d, c, row->id, row->service, row->candidate_slot, w);
 		if ((rc = reload(d, row->id, rowp, err)) < 0)
 			return rc;
 	}
@@ -749,6 +768,20 @@ out:
 	return rc;
 }
 
+void daemon_pending_brief(struct pending_tick *p)
+{
+	if (p->briefed)
+		return;
+	brief_of(p->row, p->res, &p->brief);
+	cn_rollout_row_free(p->row);
+	free(p->res);
+	free(p->obs);
+	p->row = NULL;
+	p->res = NULL;
+	p->obs = NULL;
+	p->briefed = true;
+}
+
 void daemon_pending_free(struct pending_tick *p)
 {
 	cn_rollout_row_free(p->row);
@@ -791,18 +824,20 @@ void daemon_tick_recorded(struct daemon *d, struct rollout_ctx *c, struct pendin
 {
 	if (c)
 		c->recorded_ms = cn_mono_ms();
+	daemon_pending_brief(p);
+	const struct tick_brief *b = &p->brief;
 	if (c && p->stored) {
 		/* the record's one write of the state moved its version on by exactly one (migration 0021); were
 		 * there another write meanwhile, the versions differ and the next read brings the stored state */
 		free(c->held);
 		c->held = p->stored;
 		c->held_len = p->stored_len;
-		c->held_seq = p->row->state_seq + 1;
+		c->held_seq = b->state_seq + 1;
 		p->stored = NULL;
 	}
-	log_result("tick", p->row, p->res);
-	if (c && p->res->set_weight)
-		apply_weight(d, c, p->row, p->res->weight);
+	log_brief("tick", b);
+	if (c && b->set_weight)
+		apply_weight(d, c, b->id, b->service, b->candidate_slot, b->weight);
 }
 
 void daemon_flush_ticks(struct daemon *d, bool force)

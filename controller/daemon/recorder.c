@@ -227,6 +227,7 @@ int daemon_recorder_submit(struct daemon *d, struct pending_tick *pend, const st
 	for (int i = 0; i < n; i++) { /* (their rollouts were marked recording when judged) */
 		j->pend[i] = pend[i];
 		memset(&pend[i], 0, sizeof pend[i]);
+		daemon_pending_brief(&j->pend[i]); /* encoded: only the follow-ups' part waits for the answer */
 	}
 	/* a place in the queue: while PostgreSQL is behind, the loop collects what is done and waits (backpressure:
 	 * it starts no new reads meanwhile, so judged ticks never pile up in memory) */
