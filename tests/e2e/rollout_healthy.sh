@@ -54,7 +54,8 @@ curl -fsS "http://127.0.0.1:$HTTP/metrics" >"$E2E_DIR/metrics.txt"
 m() { awk -v k="$1" '$1 == k {print $2}' "$E2E_DIR/metrics.txt"; }
 [ "$(m canaryd_heap_in_use_bytes)" -gt 100000 ] || fail "canaryd_heap_in_use_bytes is '$(m canaryd_heap_in_use_bytes)'"
 [ -n "$(m canaryd_heap_free_bytes)" ] || fail "canaryd_heap_free_bytes is missing from /metrics"
-curl -fsS "http://127.0.0.1:$HTTP/debug/heap" | grep -q '^<malloc version="1">' || fail "/debug/heap is not malloc_info's report"
+curl -fsS "http://127.0.0.1:$HTTP/debug/heap" >"$E2E_DIR/heap.xml" || fail "/debug/heap did not answer"
+grep -c '^<malloc version="1">' "$E2E_DIR/heap.xml" >/dev/null || fail "/debug/heap is not malloc_info's report"
 [ "$(m canaryd_db_round_trips_total)" -ge "$ticks" ] || fail "canaryd_db_round_trips_total is '$(m canaryd_db_round_trips_total)' for $ticks ticks"
 [ "$(m canaryd_tick_lateness_seconds_count)" = "$ticks" ] ||
 	fail "canaryd_tick_lateness_seconds_count is '$(m canaryd_tick_lateness_seconds_count)', expected $ticks (one per tick)"
