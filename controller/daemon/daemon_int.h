@@ -78,7 +78,7 @@ struct rollout_ctx {
 	/* The stored state at version held_seq (cn_zpack of a struct cn_rollout_state), kept from the tick it recorded
 	 * (or NULL): the round's read leaves the state out while the row's state_seq is still held_seq. */
 	unsigned char *held;
-	size_t held_len;
+	size_t held_len, held_cap;         /* held_cap: its allocation; the next state is copied in when it fits */
 	int64_t held_seq;
 };
 

@@ -105,6 +105,7 @@ static void ctx_free(struct daemon *d, struct rollout_ctx *c)
 	free(c->service);
 	free(c->held);
 	c->held = NULL;
+	c->held_len = c->held_cap = 0;
 	policy_put(d, c->pref);
 	c->gw = NULL;
 	c->metrics = NULL;
@@ -820,6 +821,28 @@ void daemon_drop_ticks(struct daemon *d)
 	d->npend = 0;
 }
 
+#define HELD_ROUND 128 /* a held state's allocation, in steps of this: the next one fits in place */
+
+/* Takes p's packed state as c's. A held state lives for the rollout's life and the next tick's is much the same
+ * size: copied into the same allocation (rounded up), it stays put. Swapped for a new blob every tick, the old
+ * ones, a few bytes apart in size, were left as holes the next blobs did not fit: about 7,000 free chunks of 640
+ * bytes in the loop's heap at N = 10,000 (/debug/heap). */
+static void hold_state(struct rollout_ctx *c, struct pending_tick *p)
+{
+	if (c->held && c->held_cap >= p->stored_len) {
+		memcpy(c->held, p->stored, p->stored_len);
+		free(p->stored);
+	} else {
+		free(c->held);
+		size_t cap = (p->stored_len + HELD_ROUND - 1) / HELD_ROUND * HELD_ROUND;
+		unsigned char *b = cap >= p->stored_len ? realloc(p->stored, cap) : NULL;
+		c->held = b ? b : p->stored;
+		c->held_cap = b ? cap : p->stored_len;
+	}
+	c->held_len = p->stored_len;
+	p->stored = NULL;
+}
+
 void daemon_tick_recorded(struct daemon *d, struct rollout_ctx *c, struct pending_tick *p)
 {
 	if (c)
@@ -829,11 +852,8 @@ void daemon_tick_recorded(struct daemon *d, struct rollout_ctx *c, struct pendin
 	if (c && p->stored) {
 		/* the record's one write of the state moved its version on by exactly one (migration 0021); were
 		 * there another write meanwhile, the versions differ and the next read brings the stored state */
-		free(c->held);
-		c->held = p->stored;
-		c->held_len = p->stored_len;
+		hold_state(c, p);
 		c->held_seq = b->state_seq + 1;
-		p->stored = NULL;
 	}
 	log_brief("tick", b);
 	if (c && b->set_weight)

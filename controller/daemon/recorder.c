@@ -24,7 +24,7 @@
 struct rec_job {
 	struct rec_job *next;
 	struct cn_record_batch b;
-	struct pending_tick pend[DAEMON_BATCH_MAX]; /* the loop's: rows, results, observations (the recorder never
+	struct pending_tick pend[DAEMON_BATCH_MAX]; /* the loop's: briefs and packed states (the recorder never
 						     * touches them) */
 	int rcs[DAEMON_BATCH_MAX];
 	char msgs[DAEMON_BATCH_MAX][CN_ERR_MSG_MAX];
