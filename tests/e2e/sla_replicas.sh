@@ -29,7 +29,10 @@ for r in 1 2 3; do
 	PIDS+=($!)
 	PORTS+=("$p")
 done
-observed() { curl -fsS "http://127.0.0.1:$1/metrics" 2>/dev/null | awk '$1 == "canaryd_sla_services_observed" {print $2}'; }
+for p in "${PORTS[@]}"; do wait_port "$p" 10; done
+# a read that fails (a daemon that died) gives an empty count, which the checks below report; under errexit and
+# pipefail a bare failing curl would end the script without saying why
+observed() { { curl -fsS --max-time 3 "http://127.0.0.1:$1/metrics" 2>/dev/null || true; } | awk '$1 == "canaryd_sla_services_observed" {print $2}'; }
 
 # all three registered and each at its share: an observer that turned before the others registered reads every
 # service (13 13 0 adds up to 26 too), one that has not turned yet reads none
