@@ -13,6 +13,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "canary/bug.h"
+#include "canary/zpack.h"
 #include "metrics_int.h"
 
 #define LINE_START 256 /* first size of the line buffers; they double up to the line limit */
@@ -103,26 +105,43 @@ struct cn_promtext {
 /* Per-series memory across pages (cn_promtext_track_resets): one entry per wanted series and part (and le, for
  * buckets). A value below the series' last one is a reset of that series alone: its last value joins the entry's
  * offset, so the sum over series never falls because one server restarted. A series missing from a page keeps
- * adding its last value (a server that left does not take its past requests with it). Open addressing over parallel
- * arrays, 20 bytes a slot: a daemon holds four of these tables per rollout (two slots, for the loop and for the SLA
- * ledger), so the slot is what memory per rollout is made of. Offsets are made at the first reset (most series never
- * reset); le bounds are named by their index in the process's table of bounds (les_*), which every tracker shares:
- * a vLLM page's three histograms have some 40 distinct bounds, and each tracker kept its own list (512 bytes). */
+ * adding its last value (a server that left does not take its past requests with it).
+ *
+ * A daemon holds one tracker per slot it reads (two per rollout), for as long as the rollout runs, so between pages a
+ * tracker is packed (track_store): its entries grouped by series (the labels without le, which a page's wanted
+ * metrics mostly share), each a varint of want, part and le index and its values as varints when they are whole
+ * numbers (counters and bucket counts are). A vLLM page's 51 wanted series take about 250 bytes so, where the open
+ * table they were kept in took 1.3 kB: 26 MB of canaryd's heap at 10,000 rollouts. A page unpacks its tracker into
+ * a table on the stack (struct ttab, track_load), goes through it and packs it again, all under the tracker's lock.
+ * le bounds are named by their index in the process's table of bounds (les_*), which every tracker shares. */
 #define META_LE_NONE 0xffffu              /* a counter, _sum or _count: no le */
 #define META_LE(m) ((m) & 0xffffu)
 #define META_K(m) (((m) >> 16) & 0x7u)
 #define META_PART(m) (((m) >> 19) & 0x3u)
-#define META_SEEN 0x200000u               /* seen on the current page (cleared when a page begins) */
+#define META_SEEN 0x200000u               /* seen on the current page */
 
-struct cn_promtrack {
-	uint64_t *key;           /* [cap], 0: free; key, last and meta are one allocation */
+/* A tracker's working form for one page: open addressing over parallel arrays. */
+struct ttab {
+	uint64_t *key;           /* [cap], 0: free; key, series, last and meta are one allocation */
+	uint64_t *series;        /* [cap]: the labels' key the entry's key was made from (the packed form keeps it) */
 	double *last;            /* [cap] */
 	uint32_t *meta;          /* [cap]: le index, want, part, seen */
 	double *offset;          /* [cap] once a series has reset, else NULL (all zero) */
+	size_t cap, n, max;      /* cap: a power of two, doubled while n > 7/8 cap */
+	void *stack;             /* the caller's buffer for TAB_STACK_CAP slots; key is on the heap when it is not this */
+};
+
+#define TAB_SLOT (3 * sizeof(uint64_t) + sizeof(uint32_t))
+#define TAB_STACK_CAP 128 /* slots a page's table takes from the stack (3.5 kB): a vLLM page's 51 fit in 64 */
+
+struct cn_promtrack {
+	unsigned char *z;        /* the packed entries (track_store); NULL while there are none */
+	uint32_t zlen, zcap;
+	uint32_t n;              /* entries */
+	bool has_offset;         /* each entry carries its offset too (some series has reset) */
 	pthread_mutex_t mu;      /* held while a page's samples go through (apply): parsers may share the tracker */
 	uint64_t applied;        /* pages applied so far */
-	size_t cap, n, max;      /* cap: a power of two, doubled while n > 7/8 cap: a vLLM page's ~51 wanted series
-				  * fit in 64 (1.3 kB); tables this small stay quick to probe even that full */
+	size_t max;              /* entries at most; a series beyond is summed as read */
 };
 
 /* The process's le bounds, each once, named by a 16-bit index; append-only (bounds are few: the buckets of the
@@ -162,7 +181,7 @@ static int le_index(double le)
 
 _Static_assert(W_N <= 8, "a want index must fit META_K's 3 bits");
 
-#define TRACK_CAP_MIN 64 /* a page of a few dozen series fits; a canaryd with 10,000 rollouts holds 40,000 of these */
+#define TRACK_CAP_MIN 64 /* the first table's slots: a page of a few dozen series fits */
 
 static uint64_t mix(uint64_t h, uint64_t v)
 {
@@ -170,67 +189,267 @@ static uint64_t mix(uint64_t h, uint64_t v)
 	return h;
 }
 
-/* The slot of key, or the free one where it goes. */
-static size_t track_find(const struct cn_promtrack *tr, uint64_t key)
+/* The table key of series (labels without le), want k, part, bucket le (0 for other parts); never 0. */
+static uint64_t track_key(uint64_t series, int k, int part, double le)
 {
-	size_t i = (size_t)key & (tr->cap - 1);
-	while (tr->key[i] != 0 && tr->key[i] != key)
-		i = (i + 1) & (tr->cap - 1);
+	uint64_t le_bits = 0;
+	memcpy(&le_bits, &le, sizeof le_bits);
+	uint64_t key = mix(mix(mix(series, (uint64_t)k), (uint64_t)part), le_bits);
+	return key ? key : 1;
+}
+
+/* The slot of key, or the free one where it goes. */
+static size_t track_find(const struct ttab *tab, uint64_t key)
+{
+	size_t i = (size_t)key & (tab->cap - 1);
+	while (tab->key[i] != 0 && tab->key[i] != key)
+		i = (i + 1) & (tab->cap - 1);
 	return i;
 }
 
-/* Makes the arrays for cap slots (zeroed) into tr; the old ones stay in the caller's copy. Returns 0 or -1. */
-static int track_alloc(struct cn_promtrack *tr, size_t cap)
+/* Makes the arrays for cap slots (zeroed) into tab, from the stack buffer when it is free and big enough; the old
+ * ones stay in the caller's copy. Returns 0 or -1. */
+static int tab_alloc(struct ttab *tab, size_t cap, bool stack_free)
 {
-	unsigned char *b = calloc(cap, sizeof tr->key[0] + sizeof tr->last[0] + sizeof tr->meta[0]);
-	if (!b)
+	unsigned char *b;
+	if (stack_free && tab->stack && cap <= TAB_STACK_CAP) {
+		b = tab->stack;
+		memset(b, 0, cap * TAB_SLOT);
+	} else if (!(b = calloc(cap, TAB_SLOT))) {
 		return -1;
-	tr->key = (uint64_t *)b;
-	tr->last = (double *)(b + cap * sizeof tr->key[0]);
-	tr->meta = (uint32_t *)(b + cap * (sizeof tr->key[0] + sizeof tr->last[0]));
-	tr->offset = NULL;
-	tr->cap = cap;
+	}
+	tab->key = (uint64_t *)b;
+	tab->series = (uint64_t *)(b + cap * sizeof(uint64_t));
+	tab->last = (double *)(b + 2 * cap * sizeof(uint64_t));
+	tab->meta = (uint32_t *)(b + 3 * cap * sizeof(uint64_t));
+	tab->offset = NULL;
+	tab->cap = cap;
 	return 0;
+}
+
+static void tab_free(struct ttab *tab)
+{
+	if ((void *)tab->key != tab->stack)
+		free(tab->key);
+	free(tab->offset);
+	tab->key = NULL;
+	tab->offset = NULL;
 }
 
 void cn_promtrack_free(struct cn_promtrack *tr)
 {
 	if (!tr)
 		return;
-	free(tr->key);
-	free(tr->offset);
+	free(tr->z);
 	pthread_mutex_destroy(&tr->mu);
 	free(tr);
 }
 
-/* Doubles the table: memory follows the series a page really has, not the most it may have. */
-static int track_grow(struct cn_promtrack *tr)
+size_t cn_promtrack_bytes(struct cn_promtrack *tr)
 {
-	struct cn_promtrack n = *tr;
-	if (track_alloc(&n, tr->cap * 2) < 0)
+	pthread_mutex_lock(&tr->mu);
+	size_t n = sizeof *tr + tr->zcap;
+	pthread_mutex_unlock(&tr->mu);
+	return n;
+}
+
+/* Doubles the table: memory follows the series a page really has, not the most it may have. */
+static int track_grow(struct ttab *tab)
+{
+	struct ttab n = *tab;
+	if (tab_alloc(&n, tab->cap * 2, false) < 0)
 		return -1;
-	if (tr->offset && !(n.offset = calloc(n.cap, sizeof n.offset[0]))) {
+	if (tab->offset && !(n.offset = calloc(n.cap, sizeof n.offset[0]))) {
 		free(n.key);
 		return -1;
 	}
-	for (size_t i = 0; i < tr->cap; i++) {
-		if (tr->key[i] == 0)
+	for (size_t i = 0; i < tab->cap; i++) {
+		if (tab->key[i] == 0)
 			continue;
-		size_t j = track_find(&n, tr->key[i]);
-		n.key[j] = tr->key[i];
-		n.last[j] = tr->last[i];
-		n.meta[j] = tr->meta[i];
-		if (tr->offset)
-			n.offset[j] = tr->offset[i];
+		size_t j = track_find(&n, tab->key[i]);
+		n.key[j] = tab->key[i];
+		n.series[j] = tab->series[i];
+		n.last[j] = tab->last[i];
+		n.meta[j] = tab->meta[i];
+		if (tab->offset)
+			n.offset[j] = tab->offset[i];
 	}
-	free(tr->key);
-	free(tr->offset);
-	/* the arrays only: n's copy of the mutex (held by the caller) is not a mutex */
-	tr->key = n.key;
-	tr->last = n.last;
-	tr->meta = n.meta;
-	tr->offset = n.offset;
-	tr->cap = n.cap;
+	tab_free(tab);
+	*tab = n;
+	return 0;
+}
+
+/* A value as packed: a whole number in [0, 2^52] as a varint of twice it, any other as 1 and its 8 bytes. */
+#define NUM_MAX_LEN 10
+static size_t put_num(unsigned char *out, size_t at, double v)
+{
+	if (v >= 0 && v <= 0x1p52 && v == (double)(uint64_t)v)
+		return cn_varint_put(out, at, (uint64_t)v << 1);
+	out[at++] = 1;
+	memcpy(out + at, &v, sizeof v);
+	return at + sizeof v;
+}
+
+static int get_num(const unsigned char *b, size_t len, size_t *at, double *v)
+{
+	uint64_t u;
+	if (cn_varint_get(b, len, at, &u) < 0)
+		return -1;
+	if (!(u & 1)) {
+		*v = (double)(u >> 1);
+		return 0;
+	}
+	if (u != 1 || len - *at < sizeof *v)
+		return -1;
+	memcpy(v, b + *at, sizeof *v);
+	*at += sizeof *v;
+	return 0;
+}
+
+/* An entry in packing order: by series, then want, part and le (heapsort: qsort has no argument for a comparator,
+ * and a page of thousands of series must not cost n^2). */
+struct pent {
+	uint64_t series;
+	uint32_t meta, slot;
+};
+
+static bool pent_less(const struct pent *a, const struct pent *b)
+{
+	return a->series != b->series ? a->series < b->series : a->meta < b->meta;
+}
+
+static void pent_sift(struct pent *e, size_t root, size_t n)
+{
+	for (size_t c; (c = 2 * root + 1) < n; root = c) {
+		if (c + 1 < n && pent_less(&e[c], &e[c + 1]))
+			c++;
+		if (!pent_less(&e[root], &e[c]))
+			return;
+		struct pent t = e[root];
+		e[root] = e[c];
+		e[c] = t;
+	}
+}
+
+static void pent_sort(struct pent *e, size_t n)
+{
+	for (size_t i = n / 2; i-- > 0;)
+		pent_sift(e, i, n);
+	for (size_t i = n; i-- > 1;) {
+		struct pent t = e[0];
+		e[0] = e[i];
+		e[i] = t;
+		pent_sift(e, 0, i);
+	}
+}
+
+/* The meta of an entry as packed: part, want, and le index + 1 (0: none). */
+static uint64_t meta_pack(uint32_t m)
+{
+	uint64_t le = META_LE(m) == META_LE_NONE ? 0 : META_LE(m) + 1u;
+	return META_PART(m) | (uint64_t)META_K(m) << 2 | le << 5;
+}
+
+/* Packs tab into tr: groups of entries with the same series, each a varint count, the series' 8 bytes and its
+ * entries (meta_pack, last, and offset when some entry has one). The blob keeps its allocation (rounded up) while
+ * the next fits: a tracker's size hardly changes from page to page. Out of memory: tr keeps its last packing (a page
+ * behind: a value then only looks larger than its last one, never like a reset). */
+#define Z_ROUND 64
+static void track_store(const struct ttab *tab, struct cn_promtrack *tr)
+{
+	struct pent ent_stack[TAB_STACK_CAP], *ent = tab->n <= TAB_STACK_CAP ? ent_stack : malloc(tab->n * sizeof *ent);
+	/* a group's count and series, at most, and an entry's meta and values */
+	enum { ENTRY_BOUND = 10 + 8 + 5 + 2 * NUM_MAX_LEN };
+	unsigned char out_stack[TAB_STACK_CAP * ENTRY_BOUND];
+	size_t bound = tab->n * ENTRY_BOUND;
+	unsigned char *out = tab->n <= TAB_STACK_CAP ? out_stack : malloc(bound);
+	if (!ent || !out)
+		goto done;
+	size_t n = 0;
+	for (size_t i = 0; i < tab->cap; i++)
+		if (tab->key[i] != 0)
+			ent[n++] = (struct pent){ tab->series[i], tab->meta[i] & ~META_SEEN, (uint32_t)i };
+	CN_BUG_ON(n != tab->n);
+	pent_sort(ent, n);
+	size_t len = 0;
+	for (size_t g = 0; g < n;) {
+		size_t e = g + 1;
+		while (e < n && ent[e].series == ent[g].series)
+			e++;
+		len = cn_varint_put(out, len, e - g);
+		memcpy(out + len, &ent[g].series, sizeof ent[g].series);
+		len += sizeof ent[g].series;
+		for (; g < e; g++) {
+			len = cn_varint_put(out, len, meta_pack(ent[g].meta));
+			len = put_num(out, len, tab->last[ent[g].slot]);
+			if (tab->offset)
+				len = put_num(out, len, tab->offset[ent[g].slot]);
+		}
+	}
+	CN_BUG_ON(len > bound);
+	if (len > tr->zcap || len + 4 * Z_ROUND < tr->zcap) {
+		size_t cap = (len + Z_ROUND - 1) / Z_ROUND * Z_ROUND;
+		unsigned char *z = realloc(tr->z, cap ? cap : Z_ROUND);
+		if (!z)
+			goto done;
+		tr->z = z;
+		tr->zcap = (uint32_t)(cap ? cap : Z_ROUND);
+	}
+	if (len)
+		memcpy(tr->z, out, len);
+	tr->zlen = (uint32_t)len;
+	tr->n = (uint32_t)n;
+	tr->has_offset = tab->offset != NULL;
+done:
+	if (ent != ent_stack)
+		free(ent);
+	if (out != out_stack)
+		free(out);
+}
+
+/* Unpacks tr into tab, its arrays in stack (TAB_STACK_CAP slots) when they fit. Returns 0, or -1 when out of
+ * memory. The packing is this process's own: one that does not read back is a bug. */
+static int track_load(const struct cn_promtrack *tr, struct ttab *tab, void *stack)
+{
+	size_t cap = TRACK_CAP_MIN;
+	while (8 * ((size_t)tr->n + 1) > 7 * cap)
+		cap *= 2;
+	tab->stack = stack;
+	tab->n = 0;
+	tab->max = tr->max;
+	if (tab_alloc(tab, cap, true) < 0)
+		return -1;
+	if (tr->has_offset && !(tab->offset = calloc(cap, sizeof tab->offset[0]))) {
+		tab_free(tab);
+		return -1;
+	}
+	const unsigned char *b = tr->z;
+	size_t at = 0, len = tr->zlen;
+	while (at < len) {
+		uint64_t count, series, m;
+		CN_BUG_ON(cn_varint_get(b, len, &at, &count) < 0 || count == 0 || len - at < sizeof series);
+		memcpy(&series, b + at, sizeof series);
+		at += sizeof series;
+		for (; count > 0; count--) {
+			double last, offset = 0;
+			CN_BUG_ON(cn_varint_get(b, len, &at, &m) < 0 || get_num(b, len, &at, &last) < 0 ||
+				  (tab->offset && get_num(b, len, &at, &offset) < 0) || (m >> 5) > LES_MAX);
+			unsigned part = (unsigned)(m & 3), k = (unsigned)(m >> 2 & 7);
+			unsigned lei = (m >> 5) == 0 ? META_LE_NONE : (unsigned)(m >> 5) - 1;
+			double le = lei == META_LE_NONE ? 0 : les_val[lei];
+			uint64_t key = track_key(series, (int)k, (int)part, le);
+			size_t i = track_find(tab, key);
+			CN_BUG_ON(tab->key[i] != 0 || tab->n >= tr->n);
+			tab->key[i] = key;
+			tab->series[i] = series;
+			tab->last[i] = last;
+			tab->meta[i] = lei | k << 16 | part << 19;
+			if (tab->offset)
+				tab->offset[i] = offset;
+			tab->n++;
+		}
+	}
+	CN_BUG_ON(tab->n != tr->n);
 	return 0;
 }
 
@@ -238,15 +457,11 @@ static int track_grow(struct cn_promtrack *tr)
  * parser's page went through the tracker while this one was read: which of the two the server wrote last is not
  * known) changes nothing: a value below the last one is not taken for a reset, and the series adds the larger of
  * the two, so no reader's sums fall and none counts a reset that was not one. */
-static double track(struct cn_promtrack *tr, uint64_t series, int k, int part, double le, double v, bool stale)
+static double track(struct ttab *tr, uint64_t series, int k, int part, double le, double v, bool stale)
 {
-	if (!tr || !isfinite(v))
+	if (!isfinite(v))
 		return v;
-	uint64_t le_bits = 0;
-	memcpy(&le_bits, &le, sizeof le_bits);
-	uint64_t key = mix(mix(mix(series, (uint64_t)k), (uint64_t)part), le_bits);
-	if (key == 0)
-		key = 1;
+	uint64_t key = track_key(series, k, part, le);
 	size_t i = track_find(tr, key);
 	if (stale) {
 		if (tr->key[i] == 0)
@@ -271,6 +486,7 @@ static double track(struct cn_promtrack *tr, uint64_t series, int k, int part, d
 		}
 		tr->n++;
 		tr->key[i] = key;
+		tr->series[i] = series;
 		tr->meta[i] = lei | (uint32_t)k << 16 | (uint32_t)part << 19;
 	} else if (v < tr->last[i]) {
 		if (!tr->offset && !(tr->offset = calloc(tr->cap, sizeof tr->offset[0])))
@@ -285,10 +501,8 @@ static double track(struct cn_promtrack *tr, uint64_t series, int k, int part, d
 struct cn_promtrack *cn_promtrack_new(size_t max_series)
 {
 	struct cn_promtrack *tr = calloc(1, sizeof *tr);
-	if (!tr || track_alloc(tr, TRACK_CAP_MIN) < 0) {
-		free(tr);
+	if (!tr)
 		return NULL;
-	}
 	pthread_mutex_init(&tr->mu, NULL);
 	tr->max = max_series;
 	return tr;
@@ -1010,9 +1224,8 @@ int cn_promtext_feed(struct cn_promtext *p, const char *data, size_t len)
 
 /* Series that were on earlier pages but not on this one keep adding what they had counted (if their metric is still
  * on the page at all: a metric that vanished entirely is missing, as without tracking). */
-static void add_vanished(struct cn_promtext *p)
+static void add_vanished(struct cn_promtext *p, const struct ttab *tr)
 {
-	struct cn_promtrack *tr = p->track;
 
 	for (size_t i = 0; i < tr->cap; i++) {
 		unsigned m = tr->meta[i];
@@ -1054,19 +1267,26 @@ static void add_vanished(struct cn_promtext *p)
 static void apply(struct cn_promtext *p)
 {
 	struct cn_promtrack *tr = p->track;
+	uint64_t stack[TAB_STACK_CAP * TAB_SLOT / sizeof(uint64_t)];
+	struct ttab tab;
 
 	pthread_mutex_lock(&tr->mu);
 	bool stale = tr->applied != p->applied_at_begin;
-	for (size_t i = 0; i < tr->cap; i++)
-		tr->meta[i] &= ~META_SEEN;
+	bool loaded = track_load(tr, &tab, stack) == 0;
 	for (size_t i = 0; i < p->nobs; i++) {
 		const struct tobs *o = &p->obs[i];
-		double tv = track(tr, o->series, o->k, o->part, o->le, o->v, stale);
+		/* out of memory for the table: the page's samples are summed as read, like a full table's */
+		double tv = loaded ? track(&tab, o->series, o->k, o->part, o->le, o->v, stale) : o->v;
 		*o->target += tv;
 		if (o->ftarget)
 			feature_add(o->ftarget, tv * o->fscale);
 	}
-	add_vanished(p);
+	if (loaded) {
+		add_vanished(p, &tab);
+		if (!stale)
+			track_store(&tab, tr);
+		tab_free(&tab);
+	}
 	tr->applied++;
 	pthread_mutex_unlock(&tr->mu);
 }

@@ -29,7 +29,7 @@ static uint64_t word_at(const unsigned char *src, size_t n, size_t i)
 	return w;
 }
 
-static size_t put_varint(unsigned char *out, size_t at, uint64_t v)
+size_t cn_varint_put(unsigned char *out, size_t at, uint64_t v)
 {
 	while (v >= 0x80) {
 		out[at++] = (unsigned char)(v | 0x80);
@@ -39,8 +39,7 @@ static size_t put_varint(unsigned char *out, size_t at, uint64_t v)
 	return at;
 }
 
-/* Reads a varint at *at (advancing it); -1 when it runs past len or past 64 bits. */
-static int get_varint(const unsigned char *b, size_t len, size_t *at, uint64_t *v)
+int cn_varint_get(const unsigned char *b, size_t len, size_t *at, uint64_t *v)
 {
 	uint64_t r = 0;
 	for (int shift = 0; shift < 64; shift += 7) {
@@ -69,7 +68,7 @@ static size_t flush_lit(unsigned char *out, size_t len, size_t lit_hdr, size_t *
 {
 	if (*lit == 0)
 		return len;
-	size_t hb = put_varint(out, lit_hdr, (uint64_t)*lit << 2 | T_LIT) - lit_hdr;
+	size_t hb = cn_varint_put(out, lit_hdr, (uint64_t)*lit << 2 | T_LIT) - lit_hdr;
 	memmove(out + lit_hdr + hb, out + lit_hdr + 5, *lit * WORD);
 	*lit = 0;
 	return len - (5 - hb);
@@ -89,7 +88,7 @@ static size_t pack(const unsigned char *s, size_t n, unsigned char *out)
 			while (z < words && word_at(s, n, z) == 0)
 				z++;
 			len = flush_lit(out, len, lit_hdr, &lit);
-			len = put_varint(out, len, (uint64_t)(z - i) << 2 | T_ZERO);
+			len = cn_varint_put(out, len, (uint64_t)(z - i) << 2 | T_ZERO);
 			i = z;
 			continue;
 		}
@@ -107,8 +106,8 @@ static size_t pack(const unsigned char *s, size_t n, unsigned char *out)
 		}
 		if (best >= MIN_COPY) {
 			len = flush_lit(out, len, lit_hdr, &lit);
-			len = put_varint(out, len, (uint64_t)best << 2 | T_COPY);
-			len = put_varint(out, len, dist);
+			len = cn_varint_put(out, len, (uint64_t)best << 2 | T_COPY);
+			len = cn_varint_put(out, len, dist);
 			for (size_t k = i + 1; k < i + best && k + 1 < words; k++) /* later matches may start inside */
 				last[pair_hash(word_at(s, n, k), word_at(s, n, k + 1))] = (uint32_t)(k + 1);
 			i += best;
@@ -165,7 +164,7 @@ int cn_zunpack(const unsigned char *blob, size_t len, void *dst, size_t n)
 	size_t words = (n + WORD - 1) / WORD, i = 0, at = 0;
 	while (at < len) {
 		uint64_t hdr, dist = 0;
-		if (get_varint(blob, len, &at, &hdr) < 0)
+		if (cn_varint_get(blob, len, &at, &hdr) < 0)
 			return -1;
 		uint64_t count = hdr >> 2;
 		if (count > words - i)
@@ -190,7 +189,7 @@ int cn_zunpack(const unsigned char *blob, size_t len, void *dst, size_t n)
 			}
 			break;
 		case T_COPY:
-			if (get_varint(blob, len, &at, &dist) < 0 || dist == 0 || dist > i)
+			if (cn_varint_get(blob, len, &at, &dist) < 0 || dist == 0 || dist > i)
 				return -1;
 			for (uint64_t k = 0; k < count; k++, i++)
 				if (put_word(d, n, i, word_at(d, n, i - dist)) < 0)

@@ -100,6 +100,8 @@ int cn_promtext_track_resets(struct cn_promtext *p, size_t max_series, struct cn
 struct cn_promtrack;
 struct cn_promtrack *cn_promtrack_new(size_t max_series);
 void cn_promtrack_free(struct cn_promtrack *t);
+/* The bytes t holds between pages (itself and its packed series), for figures and tests. */
+size_t cn_promtrack_bytes(struct cn_promtrack *t);
 
 /* A new parser with the selectors (shared, not compiled again), limits and breakdown label of tmpl, and none of its
  * page or tracker: it tracks resets in track (lent: the caller frees it after the parser; NULL: no tracking). A

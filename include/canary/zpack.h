@@ -5,6 +5,7 @@
 #ifndef CANARY_ZPACK_H
 #define CANARY_ZPACK_H
 #include <stddef.h>
+#include <stdint.h>
 
 /* Packs n bytes at src into a new buffer (*out, *out_len; the caller frees *out). Returns 0, or -1 when out of
  * memory (*out is then NULL). */
@@ -13,4 +14,10 @@ int cn_zpack(const void *src, size_t n, unsigned char **out, size_t *out_len);
 /* Unpacks what cn_zpack made of n bytes into dst (n bytes). Returns 0, or -1 when blob is not a packing of n bytes
  * (dst is then unspecified). */
 int cn_zunpack(const unsigned char *blob, size_t len, void *dst, size_t n);
+
+/* LEB128: v in 7-bit groups, low first, the high bit set on all but the last byte (at most 10). put writes at
+ * out + at and returns the position after it; get reads at *at (advancing it) and returns 0, or -1 when the varint
+ * runs past len or past 64 bits. */
+size_t cn_varint_put(unsigned char *out, size_t at, uint64_t v);
+int cn_varint_get(const unsigned char *b, size_t len, size_t *at, uint64_t *v);
 #endif

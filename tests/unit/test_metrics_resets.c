@@ -300,6 +300,77 @@ static void test_shared_tracker(void **state)
 	cn_promtrack_free(tr);
 }
 
+/* Between pages a tracker is packed: whole numbers as varints, anything else as its 8 bytes. Values of every kind
+ * come back exact: a fractional _sum, one that resets (its offset fractional too), counts past 2^52 (2^53 + 2 is not
+ * a varint's), and 0. */
+static void test_packed_values(void **state)
+{
+	(void)state;
+	struct cn_promtext *p = parser(64);
+	struct cn_sample s;
+	parse(p, "req_total 9007199254740994\nerr_total 0\nlat_bucket{le=\"+Inf\"} 3\nlat_sum 12.75\nlat_count 3\n", &s);
+	parse(p, "req_total 9007199254741000\nerr_total 0\nlat_bucket{le=\"+Inf\"} 4\nlat_sum 0.1\nlat_count 4\n", &s);
+	assert_true(s.requests == 9007199254741000.0);
+	assert_true(s.errors == 0);
+	assert_true(s.latency.sum == 12.75 + 0.1); /* the sum fell: a reset of that series, 12.75 carried */
+	parse(p, "req_total 9007199254741002\nerr_total 1\nlat_bucket{le=\"+Inf\"} 5\nlat_sum 0.30000000000000004\n"
+		 "lat_count 5\n", &s);
+	assert_true(s.requests == 9007199254741002.0);
+	assert_true(s.errors == 1);
+	assert_true(s.latency.sum == 12.75 + 0.30000000000000004);
+	cn_promtext_free(p);
+}
+
+/* What a tracker holds between pages is what a daemon holds per slot it reads: a vLLM-like page (two counters and
+ * three histograms of 15 buckets with their _sum and _count, 53 series, one set of labels) packs into a few hundred
+ * bytes; the open table it was kept in took 1.3 kB. */
+static void test_packed_size(void **state)
+{
+	(void)state;
+	struct cn_err err = { 0 };
+	struct cn_metric_names n;
+	memset(&n, 0, sizeof n);
+	snprintf(n.requests, sizeof n.requests, "req_total");
+	snprintf(n.errors, sizeof n.errors, "err_total");
+	snprintf(n.latency, sizeof n.latency, "lat");
+	snprintf(n.ttft, sizeof n.ttft, "ttft");
+	snprintf(n.itl, sizeof n.itl, "itl");
+	struct cn_promtext *tmpl = cn_promtext_new(&n, NULL, &err);
+	assert_non_null(tmpl);
+	struct cn_promtrack *tr = cn_promtrack_new(4096);
+	assert_non_null(tr);
+	char page[16384];
+	size_t bytes[3] = { 0 };
+	for (int round = 0; round < 3; round++) {
+		size_t off = 0;
+		double reqs = 123456 + 1000 * round;
+#define ADD(...) (off += (size_t)snprintf(page + off, sizeof page - off, __VA_ARGS__))
+		ADD("req_total{model_name=\"m\"} %.0f\nerr_total{model_name=\"m\"} %d\n", reqs, 17 + round);
+		const char *h[] = { "lat", "ttft", "itl" };
+		for (int k = 0; k < 3; k++) {
+			for (int b = 0; b < 14; b++)
+				ADD("%s_bucket{model_name=\"m\",le=\"%g\"} %.0f\n", h[k], 0.001 * (1 << b), reqs * (b + 1) / 16);
+			ADD("%s_bucket{model_name=\"m\",le=\"+Inf\"} %.0f\n%s_sum{model_name=\"m\"} %.3f\n"
+			    "%s_count{model_name=\"m\"} %.0f\n", h[k], reqs, h[k], reqs * 0.123, h[k], reqs);
+		}
+#undef ADD
+		assert_true(off < sizeof page);
+		struct cn_promtext *p = cn_promtext_clone(tmpl, tr, &err);
+		assert_non_null(p);
+		struct cn_sample s;
+		parse(p, page, &s);
+		assert_true(same(s.requests, reqs));
+		assert_true(same(s.ttft.count[s.ttft.nbuckets - 1], reqs));
+		cn_promtext_free(p);
+		bytes[round] = cn_promtrack_bytes(tr);
+	}
+	print_message("tracker of 53 series: %zu bytes\n", bytes[2]);
+	assert_true(bytes[2] <= 512);
+	assert_true(bytes[1] == bytes[2]); /* the blob keeps its allocation from page to page */
+	cn_promtext_free(tmpl);
+	cn_promtrack_free(tr);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -309,6 +380,8 @@ int main(void)
 		cmocka_unit_test(test_many_series),
 		cmocka_unit_test(test_clone_per_page),
 		cmocka_unit_test(test_shared_tracker),
+		cmocka_unit_test(test_packed_values),
+		cmocka_unit_test(test_packed_size),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
