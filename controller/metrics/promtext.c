@@ -1268,7 +1268,7 @@ static void apply(struct cn_promtext *p)
 {
 	struct cn_promtrack *tr = p->track;
 	uint64_t stack[TAB_STACK_CAP * TAB_SLOT / sizeof(uint64_t)];
-	struct ttab tab;
+	struct ttab tab = { 0 };
 
 	pthread_mutex_lock(&tr->mu);
 	bool stale = tr->applied != p->applied_at_begin;
