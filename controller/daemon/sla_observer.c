@@ -42,9 +42,11 @@ struct layout {
 
 struct kept_hist {
 	int n;                   /* buckets; 0: none */
+	uint16_t zlen, zcap;
 	double sum;
 	struct layout *le;       /* n upper bounds, shared */
-	double *count;           /* n cumulative counts */
+	unsigned char *z;        /* n cumulative counts, each against the one before (cn_znum_put): a bucket takes a
+				  * byte or three, not 8 (at 10,000 services, the four kept histograms took 6 MB) */
 };
 
 static struct layout *layouts; /* every layout a reading holds, with how many hold it */
@@ -134,32 +136,54 @@ struct observer {
 static void hist_drop(struct kept_hist *k)
 {
 	layout_put(k->le);
-	free(k->count);
+	free(k->z);
 	memset(k, 0, sizeof *k);
 }
 
+#define KEPT_ROUND 16 /* the counts' allocation, in steps of this: the next minute's mostly fit in place */
+
+/* Keeps h as k (out of memory: as none, and that minute has no figure from it). */
 static void hist_keep(struct kept_hist *k, const struct cn_histogram *h)
 {
 	int n = h->nbuckets > 0 && h->nbuckets <= CN_MAX_BUCKETS ? h->nbuckets : 0;
 	if (!k->le || k->le->n != n || memcmp(k->le->le, h->le, (size_t)n * sizeof h->le[0]) != 0) {
 		hist_drop(k);
-		if (n && (k->le = layout_get(h->le, n)) && !(k->count = malloc((size_t)n * sizeof *k->count)))
-			hist_drop(k);
-		k->n = k->le ? n : 0;
+		if (n && !(k->le = layout_get(h->le, n)))
+			return;
+		k->n = n;
 	}
-	k->sum = h->sum;
+	unsigned char buf[CN_MAX_BUCKETS * CN_ZNUM_MAX];
+	size_t len = 0;
 	for (int i = 0; i < k->n; i++)
-		k->count[i] = h->count[i];
+		len = cn_znum_put(buf, len, i ? h->count[i - 1] : 0, h->count[i]);
+	if (len > k->zcap || len + 4 * KEPT_ROUND < k->zcap) {
+		size_t cap = (len + KEPT_ROUND - 1) / KEPT_ROUND * KEPT_ROUND;
+		unsigned char *z = cap ? realloc(k->z, cap) : NULL;
+		if (cap && !z) {
+			hist_drop(k);
+			return;
+		}
+		if (!cap)
+			free(k->z);
+		k->z = z;
+		k->zcap = (uint16_t)cap;
+	}
+	if (len)
+		memcpy(k->z, buf, len);
+	k->zlen = (uint16_t)len;
+	k->sum = h->sum;
 }
 
 static void hist_load(struct cn_histogram *h, const struct kept_hist *k)
 {
+	size_t at = 0;
 	h->nbuckets = k->n;
 	h->sum = k->sum;
 	for (int i = 0; i < k->n; i++) {
 		h->le[i] = k->le->le[i];
-		h->count[i] = k->count[i];
+		CN_BUG_ON(cn_znum_get(k->z, k->zlen, &at, i ? h->count[i - 1] : 0, &h->count[i]) < 0);
 	}
+	CN_BUG_ON(at != k->zlen);
 }
 
 /* Keeps sample s as r (a histogram out of memory is kept as none: that minute has no latency figure). */

@@ -279,33 +279,6 @@ static int track_grow(struct ttab *tab)
 	return 0;
 }
 
-/* A value as packed: a whole number in [0, 2^52] as a varint of twice it, any other as 1 and its 8 bytes. */
-#define NUM_MAX_LEN 10
-static size_t put_num(unsigned char *out, size_t at, double v)
-{
-	if (v >= 0 && v <= 0x1p52 && v == (double)(uint64_t)v)
-		return cn_varint_put(out, at, (uint64_t)v << 1);
-	out[at++] = 1;
-	memcpy(out + at, &v, sizeof v);
-	return at + sizeof v;
-}
-
-static int get_num(const unsigned char *b, size_t len, size_t *at, double *v)
-{
-	uint64_t u;
-	if (cn_varint_get(b, len, at, &u) < 0)
-		return -1;
-	if (!(u & 1)) {
-		*v = (double)(u >> 1);
-		return 0;
-	}
-	if (u != 1 || len - *at < sizeof *v)
-		return -1;
-	memcpy(v, b + *at, sizeof *v);
-	*at += sizeof *v;
-	return 0;
-}
-
 /* An entry in packing order: by series, then want, part and le (heapsort: qsort has no argument for a comparator,
  * and a page of thousands of series must not cost n^2). */
 struct pent {
@@ -359,7 +332,7 @@ static void track_store(const struct ttab *tab, struct cn_promtrack *tr)
 {
 	struct pent ent_stack[TAB_STACK_CAP], *ent = tab->n <= TAB_STACK_CAP ? ent_stack : malloc(tab->n * sizeof *ent);
 	/* a group's count and series, at most, and an entry's meta and values */
-	enum { ENTRY_BOUND = 10 + 8 + 5 + 2 * NUM_MAX_LEN };
+	enum { ENTRY_BOUND = 10 + 8 + 5 + 2 * CN_ZNUM_MAX };
 	unsigned char out_stack[TAB_STACK_CAP * ENTRY_BOUND];
 	size_t bound = tab->n * ENTRY_BOUND;
 	unsigned char *out = tab->n <= TAB_STACK_CAP ? out_stack : malloc(bound);
@@ -381,9 +354,9 @@ static void track_store(const struct ttab *tab, struct cn_promtrack *tr)
 		len += sizeof ent[g].series;
 		for (; g < e; g++) {
 			len = cn_varint_put(out, len, meta_pack(ent[g].meta));
-			len = put_num(out, len, tab->last[ent[g].slot]);
+			len = cn_znum_put(out, len, 0, tab->last[ent[g].slot]);
 			if (tab->offset)
-				len = put_num(out, len, tab->offset[ent[g].slot]);
+				len = cn_znum_put(out, len, 0, tab->offset[ent[g].slot]);
 		}
 	}
 	CN_BUG_ON(len > bound);
@@ -432,8 +405,8 @@ static int track_load(const struct cn_promtrack *tr, struct ttab *tab, void *sta
 		at += sizeof series;
 		for (; count > 0; count--) {
 			double last, offset = 0;
-			CN_BUG_ON(cn_varint_get(b, len, &at, &m) < 0 || get_num(b, len, &at, &last) < 0 ||
-				  (tab->offset && get_num(b, len, &at, &offset) < 0) || (m >> 5) > LES_MAX);
+			CN_BUG_ON(cn_varint_get(b, len, &at, &m) < 0 || cn_znum_get(b, len, &at, 0, &last) < 0 ||
+				  (tab->offset && cn_znum_get(b, len, &at, 0, &offset) < 0) || (m >> 5) > LES_MAX);
 			unsigned part = (unsigned)(m & 3), k = (unsigned)(m >> 2 & 7);
 			unsigned lei = (m >> 5) == 0 ? META_LE_NONE : (unsigned)(m >> 5) - 1;
 			double le = lei == META_LE_NONE ? 0 : les_val[lei];

@@ -201,3 +201,30 @@ int cn_zunpack(const unsigned char *blob, size_t len, void *dst, size_t n)
 	}
 	return i == words ? 0 : -1;
 }
+
+size_t cn_znum_put(unsigned char *out, size_t at, double base, double v)
+{
+	double d = v - base, back = base + d;
+	/* back compared bit for bit: -0.0 is not 0 + 0 */
+	if (d >= 0 && d <= 0x1p52 && d == (double)(uint64_t)d && memcmp(&back, &v, sizeof v) == 0)
+		return cn_varint_put(out, at, (uint64_t)d << 1);
+	out[at++] = 1;
+	memcpy(out + at, &v, sizeof v);
+	return at + sizeof v;
+}
+
+int cn_znum_get(const unsigned char *b, size_t len, size_t *at, double base, double *v)
+{
+	uint64_t u;
+	if (cn_varint_get(b, len, at, &u) < 0)
+		return -1;
+	if (!(u & 1)) {
+		*v = base + (double)(u >> 1);
+		return 0;
+	}
+	if (u != 1 || len - *at < sizeof *v)
+		return -1;
+	memcpy(v, b + *at, sizeof *v);
+	*at += sizeof *v;
+	return 0;
+}

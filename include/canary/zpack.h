@@ -20,4 +20,13 @@ int cn_zunpack(const unsigned char *blob, size_t len, void *dst, size_t n);
  * runs past len or past 64 bits. */
 size_t cn_varint_put(unsigned char *out, size_t at, uint64_t v);
 int cn_varint_get(const unsigned char *b, size_t len, size_t *at, uint64_t *v);
+
+/* A number as varints hold it: v - base, when that is a whole number in [0, 2^52] and base plus it gives v back, as a
+ * varint of twice it (counters, and the cumulative counts of a histogram's buckets each against the one before,
+ * take a byte or three); any other v (a fraction, a fall, NaN) as the byte 1 and v's 8 bytes. put writes at most
+ * CN_ZNUM_MAX bytes at out + at and returns the position after them; get reads at *at (advancing it) and returns 0,
+ * or -1 when the bytes are not such a number. Exact for every double. */
+#define CN_ZNUM_MAX 10
+size_t cn_znum_put(unsigned char *out, size_t at, double base, double v);
+int cn_znum_get(const unsigned char *b, size_t len, size_t *at, double base, double *v);
 #endif

@@ -3,6 +3,7 @@
  * of a sparse buffer and of a state's histograms (whose repeats are copied, not stored again), and blobs that are not
  * a packing of the length asked for (truncated, runs past the end, a partial word with bytes past the end, copies
  * from before the start, unknown tokens). */
+#include <math.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -176,6 +177,42 @@ static void test_random_mixtures(void **state)
 	free(buf);
 }
 
+/* Numbers against a base (cn_znum_put): every double comes back bit for bit, whole steps up take a varint (a byte for
+ * a step below 64), anything else the byte 1 and 8 bytes; a cut-off number does not read. */
+static void test_znum_round_trips(void **state)
+{
+	(void)state;
+	const double cases[][2] = {
+		{ 0, 0 }, { 0, 63 }, { 0, 64 }, { 100, 163 }, { 0, 0x1p52 }, { 0, 0x1p52 + 1 }, { 0x1p53, 0x1p53 + 2 },
+		{ 0, 12.75 }, { 100, 99 }, { 0, -1 }, { 0, -0.0 }, { 0, NAN }, { 0, INFINITY }, { 1e300, 1e300 },
+		{ 0.1, 1.1 }, { 0x1p60, 0x1p60 + 256 }, { 5, 5 }, { 0, 1e-300 },
+	};
+	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+		double base = cases[i][0], v = cases[i][1], back = 0;
+		unsigned char buf[CN_ZNUM_MAX + 1];
+		size_t len = cn_znum_put(buf, 0, base, v), at = 0;
+		assert_true(len <= CN_ZNUM_MAX);
+		assert_int_equal(cn_znum_get(buf, len, &at, base, &back), 0);
+		assert_int_equal(at, len);
+		assert_memory_equal(&back, &v, sizeof v);
+		double d = v - base;
+		bool step = d >= 0 && d <= 0x1p52 && d == floor(d) && base + d == v && !signbit(v);
+		if (step)
+			assert_true(len <= 8 && (d >= 64 || len == 1));
+		else if (!(v == 0 && base == 0))
+			assert_int_equal(len, 9);
+		for (size_t cut = 0; cut < len; cut++) {
+			at = 0;
+			assert_int_equal(cn_znum_get(buf, cut, &at, base, &back), -1);
+		}
+	}
+	/* a varint that is odd but not 1 is not a number */
+	unsigned char bad[] = { 3, 0, 0, 0, 0, 0, 0, 0, 0 };
+	size_t at = 0;
+	double v;
+	assert_int_equal(cn_znum_get(bad, sizeof bad, &at, 0, &v), -1);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -184,6 +221,7 @@ int main(void)
 		cmocka_unit_test(test_not_a_packing),
 		cmocka_unit_test(test_state_histograms),
 		cmocka_unit_test(test_random_mixtures),
+		cmocka_unit_test(test_znum_round_trips),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
