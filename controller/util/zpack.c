@@ -2,7 +2,8 @@
  * multiple of 8; it is read and written as its n % 8 bytes) and written as a series of tokens, each a varint
  * header (count << 2 | kind) and then:
  *   ZERO  count zero words;
- *   LIT   count literal words, 8 bytes each;
+ *   LIT   count literal words, each a varint u: u & 3 == 0, a double that is a whole number (u >> 2, up to 2^52);
+ *         u & 3 == 1, a word that is a small integer (u >> 2, below 2^62); u == 2, the word's 8 bytes follow;
  *   COPY  a varint distance d >= 1: count words, each equal to the word d words before it (may overlap itself).
  * A rollout's state is mostly empty slots and histograms whose le bounds and cumulative counts repeat from one
  * histogram to the next: of its 3,853 words, 564 are not zero and only 118 of those are distinct. Zero runs alone
@@ -69,9 +70,45 @@ static size_t flush_lit(unsigned char *out, size_t len, size_t lit_hdr, size_t *
 	if (*lit == 0)
 		return len;
 	size_t hb = cn_varint_put(out, lit_hdr, (uint64_t)*lit << 2 | T_LIT) - lit_hdr;
-	memmove(out + lit_hdr + hb, out + lit_hdr + 5, *lit * WORD);
+	memmove(out + lit_hdr + hb, out + lit_hdr + 5, len - (lit_hdr + 5));
 	*lit = 0;
 	return len - (5 - hb);
+}
+
+static size_t varint_len(uint64_t v)
+{
+	size_t n = 1;
+	for (; v >= 0x80; v >>= 7)
+		n++;
+	return n;
+}
+
+/* A literal word at out + len, in the least of its forms (see the top); returns the new length (at most 9 more).
+ * A state's counts and whole-number figures are doubles, its ids, times and sizes integers: most take 1-4 bytes. */
+static size_t lit_put(unsigned char *out, size_t len, uint64_t w)
+{
+	uint64_t best = 2;
+	size_t best_len = 1 + WORD;
+	double d;
+	memcpy(&d, &w, sizeof d);
+	if (d >= 0 && d <= 0x1p52 && d == (double)(uint64_t)d) {
+		double back = (double)(uint64_t)d;
+		uint64_t u = (uint64_t)d << 2;
+		if (memcmp(&back, &w, sizeof w) == 0 && varint_len(u) < best_len) {
+			best = u;
+			best_len = varint_len(u);
+		}
+	}
+	if (w < (1ull << 62) && varint_len(w << 2 | 1) < best_len) {
+		best = w << 2 | 1;
+		best_len = varint_len(best);
+	}
+	len = cn_varint_put(out, len, best);
+	if (best == 2) {
+		memcpy(out + len, &w, WORD);
+		len += WORD;
+	}
+	return len;
 }
 
 /* Packs into out, which has room for the worst case; returns the packed size. */
@@ -117,8 +154,7 @@ static size_t pack(const unsigned char *s, size_t n, unsigned char *out)
 			lit_hdr = len;
 			len += 5;
 		}
-		memcpy(out + len, &w, WORD);
-		len += WORD;
+		len = lit_put(out, len, w);
 		lit++;
 		i++;
 	}
@@ -129,7 +165,7 @@ static size_t pack(const unsigned char *s, size_t n, unsigned char *out)
 int cn_zpack(const void *src, size_t n, unsigned char **out, size_t *out_len)
 {
 	size_t words = (n + WORD - 1) / WORD;
-	/* worst case: every word a literal (8 bytes and its share of a 5-byte header) or a token of at most 20 */
+	/* worst case: every word a literal (9 bytes and its share of a 5-byte header) or a token of at most 20 */
 	unsigned char *tmp = malloc(words * 21 + 16);
 	*out = NULL;
 	*out_len = 0;
@@ -179,11 +215,22 @@ int cn_zunpack(const unsigned char *blob, size_t len, void *dst, size_t n)
 			break;
 		}
 		case T_LIT:
-			if (count > (len - at) / WORD)
-				return -1;
-			for (uint64_t k = 0; k < count; k++, i++, at += WORD) {
-				uint64_t w;
-				memcpy(&w, blob + at, WORD);
+			for (uint64_t k = 0; k < count; k++, i++) {
+				uint64_t u, w;
+				double v;
+				if (cn_varint_get(blob, len, &at, &u) < 0)
+					return -1;
+				if ((u & 3) == 0) {
+					v = (double)(u >> 2);
+					memcpy(&w, &v, sizeof w);
+				} else if ((u & 3) == 1) {
+					w = u >> 2;
+				} else if (u == 2 && len - at >= WORD) {
+					memcpy(&w, blob + at, WORD);
+					at += WORD;
+				} else {
+					return -1;
+				}
 				if (put_word(d, n, i, w) < 0)
 					return -1;
 			}
