@@ -20,6 +20,7 @@
 #   replica1 SIGKILLed: time until each rollout it held ticks again, the survivors' spread; from the audit of every
 #   rollout, steps applied out of order, twice or skipped, and ticks closer than the interval (two replicas at once);
 #   SCALE_PAGE_BYTES=1048576 pads every page to 1 MB; SCALE_INTERVAL (default 10s); SCALE_CANARYD_ARGS;
+#   SCALE_HEAP_DUMP=FILE saves each replica's /debug/heap as FILE.1.xml, ...;
 #   SCALE_CANARYD_PREFIX runs canaryd under a tool (e.g. "valgrind --tool=massif --massif-out-file=/tmp/m.out").
 # The machine is shared: the load average is printed next to the figures. A sanitizer build measures the sanitizer.
 source "$(dirname "${BASH_SOURCE[0]}")/../tests/e2e/lib.bash"
@@ -168,6 +169,11 @@ heap() { # canaryd's heap in use and free (its /metrics), in MB per replica
 	done
 }
 echo "canaryd heap:         $(heap)(mallinfo2, every arena)"
+if [ -n "${SCALE_HEAP_DUMP:-}" ]; then # every replica's /debug/heap (malloc_info: each arena's free chunks by size)
+	for i in "${!METRICS_PORTS[@]}"; do
+		curl -fsS "http://127.0.0.1:${METRICS_PORTS[$i]}/debug/heap" >"$SCALE_HEAP_DUMP.$((i + 1)).xml" 2>/dev/null || true
+	done
+fi
 echo "postgres CPU:         $(awk -v a="$p0" -v b="$p1" -v hz="$HZ" -v s="$secs" 'BEGIN {printf "%.1f", (b - a) / hz / s * 100}')% of one core"
 echo "per tick:             $(per_tick $((x1 - x0))) transactions, $(per_tick $((w1 - w0))) rows written, $(per_tick "$rt") round trips (canaryd's count)"
 echo "per rollout-hour:     $(awk -v a="$s0" -v b="$s1" -v rh="$rh" 'BEGIN {printf "%.0f", (b - a) / rh / 1024}') kB database growth, $(awk -v a="$l0" -v b="$l1" -v rh="$rh" 'BEGIN {printf "%.0f", (b - a) / rh / 1024}') kB WAL"

@@ -35,7 +35,7 @@
 #define GC_BATCH 1000                /* rollouts per gc call; a full call is followed by another at once */
 #define NEXT_DUE_SLACK_MS 5     /* claim this long after the next rollout falls due (the claim compares with now()) */
 #define GATEWAY_CHECK_SHARE_MS 1000 /* HAProxy checks share one snapshot of all backends at most this old */
-#define TRIM_EVERY_MS 60000    /* trim_heap */
+#define TRIM_EVERY_MS 10000    /* trim_heap */
 #define RECORDER_POLL_MS 10     /* while the recorder has batches out, the loop looks for answers this often */
 #define MIN_CLAIM_GAP_MS 100    /* ... but not sooner than this after the last claim: with thousands of rollouts one
 				 * falls due every few milliseconds, and a claim per rollout would cost a scan each
@@ -245,9 +245,11 @@ static void nap(int64_t ms)
 		usleep(100 * 1000);
 }
 
-/* Gives the heap's free pages back to the kernel once a minute. The loop frees as much as it allocates (rows,
+/* Gives the heap's free pages back to the kernel every TRIM_EVERY_MS. The loop frees as much as it allocates (rows,
  * samples, batches of ticks), but glibc returns only the top of each arena by itself: at N=10,000 the free pages in
- * between held about 10 MB of RSS (bench/scale.sh: 144 -> 134 MB). malloc_trim releases them in every arena. */
+ * between held about 10 MB of RSS (bench/scale.sh: 144 -> 134 MB). malloc_trim releases them in every arena; it
+ * takes 1-4 ms at 10,000 rollouts, and every 10 s rather than every minute the SLA observer's minute of reads is
+ * given back before it has stood long (2-5 MB at 10,000). */
 static void trim_heap(struct daemon *d)
 {
 	static int64_t last;
@@ -264,8 +266,22 @@ static void trim_heap(struct daemon *d)
 			 (unsigned long long)((t1.tv_sec - t0.tv_sec) * 1000000 + (t1.tv_nsec - t0.tv_nsec) / 1000));
 }
 
+/* Blocks of 128 kB and more (a round's claimed rows, a batch's text, libpq's results for them) come from mmap and go
+ * back whole when freed. glibc's default raises that threshold to the largest block freed so far, so after the first
+ * large batch they came from the heap and left free holes of 0.2-1.4 MB between the long-lived records of rollouts:
+ * at N = 3,000 the main arena's free space went 11.9 -> 6.3 MB (bench/scale.sh with SCALE_HEAP_DUMP). */
+#define MMAP_THRESHOLD (128 * 1024)
+
+/* One malloc arena for every thread. With one per thread, the SLA observer's minute of reads (all its services in a
+ * few seconds) left its own arena's free space that the loop's arena could not reuse, and the other way round: at
+ * N = 3,000 the heap's free space was 12.3 MB with an arena per thread, 2.4 MB with one (RSS 42.1 -> 37.2 MB). The
+ * threads are few and glibc's per-thread caches take most small blocks without the arena's lock. */
+#define ARENAS 1
+
 int main(int argc, char **argv)
 {
+	mallopt(M_MMAP_THRESHOLD, MMAP_THRESHOLD);
+	mallopt(M_ARENA_MAX, ARENAS);
 	struct daemon d;
 	memset(&d, 0, sizeof d);
 	d.cfg.lease_ms = 15000;
