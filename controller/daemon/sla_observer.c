@@ -106,14 +106,15 @@ struct watched {
 	char name[CN_NAME_MAX];
 	int64_t version_id;
 	struct cn_metrics *m;
-	char slot[2][CN_NAME_MAX];      /* the slots' names, for notes */
+	char *slots;               /* the slots' names, for notes: "blue\0green\0" (slot_name); NULL until read */
 	unsigned char *sla_z;      /* the service's SLA contract packed (cn_zpack: 12.6 kB, mostly empty objective and
 				    * credit slots, in a few hundred bytes; sla_of unpacks it); NULL: no objectives */
 	size_t sla_z_len;
 	int live_slot;
 	int64_t base_k;            /* the boundary of the base reading; -1: none */
 	struct reading base[2];
-	struct reading cur[2];     /* this boundary's, once its read is collected (got) */
+	struct reading *cur;       /* [2]: this boundary's, made when its read is collected (got) and taken as the
+				    * base when the boundary ends: no service holds two pairs between turns */
 	bool read;                 /* this turn's read was started and not yet collected */
 	bool got;                  /* cur holds this boundary's reading */
 	bool seen;                 /* still a service (this turn's list) */
@@ -217,17 +218,34 @@ static void reading_free(struct reading *r)
 	memset(r, 0, sizeof *r);
 }
 
+static void cur_free(struct watched *w)
+{
+	if (w->cur)
+		for (int i = 0; i < 2; i++)
+			reading_free(&w->cur[i]);
+	free(w->cur);
+	w->cur = NULL;
+}
+
 static void watched_free(struct watched *w)
 {
 	cn_metrics_close(w->m);
 	free(w->sla_z);
-	for (int i = 0; i < 2; i++) {
+	free(w->slots);
+	for (int i = 0; i < 2; i++)
 		reading_free(&w->base[i]);
-		reading_free(&w->cur[i]);
-	}
+	cur_free(w);
 	w->m = NULL;
 	w->sla_z = NULL;
 	w->sla_z_len = 0;
+	w->slots = NULL;
+}
+
+static const char *slot_name(const struct watched *w, int i)
+{
+	if (!w->slots)
+		return "?";
+	return i == 0 ? w->slots : w->slots + strlen(w->slots) + 1;
 }
 
 /* The watched entry of target t: o->w[found], or new (found -1); its reader reopened when the service's version
@@ -272,8 +290,11 @@ static struct watched *watch(struct observer *o, const struct cn_sla_target *t, 
 		return NULL;
 	}
 	/* the reader keeps what it reads; of the service only the slots' names and the SLA stay */
-	for (int i = 0; i < 2; i++)
-		snprintf(w->slot[i], sizeof w->slot[i], "%s", svc->slots[i].name);
+	size_t l0 = strlen(svc->slots[0].name), l1 = strlen(svc->slots[1].name);
+	if ((w->slots = malloc(l0 + l1 + 2))) {
+		memcpy(w->slots, svc->slots[0].name, l0 + 1);
+		memcpy(w->slots + l0 + 1, svc->slots[1].name, l1 + 1);
+	}
 	free(svc);
 	w->version_id = t->version_id;
 	return w;
@@ -475,6 +496,7 @@ static void minute_of(const struct watched *w, struct cn_sla_record *rec, struct
 	lat->nbuckets = 0;
 	ttft->nbuckets = 0;
 	note[0] = '\0';
+	CN_BUG_ON(!w->cur); /* a minute ends only at a boundary whose reading was collected */
 	for (int i = 0; i < 2; i++) {
 		reading_load(&base[i], &w->base[i]);
 		reading_load(&cur[i], &w->cur[i]);
@@ -482,7 +504,7 @@ static void minute_of(const struct watched *w, struct cn_sla_record *rec, struct
 	*rec = (struct cn_sla_record){.data = true};
 	const char *why = slot_minute(&base[live], &cur[live], &req, &errs, lat, &lat_ok, ttft, &ttft_ok);
 	if (why) {
-		snprintf(note, note_size, "live slot %s: %s", w->slot[live], why);
+		snprintf(note, note_size, "live slot %s: %s", slot_name(w, live), why);
 		*rec = (struct cn_sla_record){.data = false, .note = note};
 		return;
 	}
@@ -611,6 +633,8 @@ static void collect_ready(struct observer *o)
 			cn_metrics_cancel(m);
 			continue;
 		}
+		if (!w->cur && !(w->cur = calloc(2, sizeof *w->cur)))
+			continue; /* out of memory: no reading at this boundary, as for a failed read */
 		reading_keep(&w->cur[0], &cur[0]);
 		reading_keep(&w->cur[1], &cur[1]);
 		w->got = true;
@@ -801,13 +825,14 @@ static void turn(struct observer *o, struct cn_sla_targets *t, int64_t k)
 		/* the batch holds its minute's arguments as text: base and cur may move on */
 		if (w->base_k == k - 1)
 			minute_to_batch(o, bt, i, k);
-		/* this boundary's reading is the next minute's base (the old base's buckets go with cur) */
+		/* this boundary's reading is the next minute's base */
+		CN_BUG_ON(!w->cur);
 		for (int s = 0; s < 2; s++) {
-			struct reading old = w->base[s];
+			reading_free(&w->base[s]);
 			w->base[s] = w->cur[s];
-			w->cur[s] = old;
-			reading_free(&w->cur[s]);
 		}
+		free(w->cur);
+		w->cur = NULL;
 		w->base_k = k;
 		w->got = false;
 	}
