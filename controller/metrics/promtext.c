@@ -428,8 +428,11 @@ static int track_load(const struct cn_promtrack *tr, struct ttab *tab, void *sta
 
 /* The value to add for sample v of series `key` (labels without le), want k, part, bucket le. A stale page (another
  * parser's page went through the tracker while this one was read: which of the two the server wrote last is not
- * known) changes nothing: a value below the last one is not taken for a reset, and the series adds the larger of
- * the two, so no reader's sums fall and none counts a reset that was not one. */
+ * known) changes nothing and adds the tracker's value for the series, not its own: a value below the last one is
+ * not taken for a reset, and a reset the other page carried (its offset) is not added to this page's value from
+ * before it (1,100 read, then the server restarts and the other page's 5 makes the offset 1,000: 2,100 where the
+ * tracker has 1,005, and the next fresh page's 1,020 would make the sum fall). The tracker's value only grows, so no
+ * reader's sums fall and none counts a reset that was not one. */
 static double track(struct ttab *tr, uint64_t series, int k, int part, double le, double v, bool stale)
 {
 	if (!isfinite(v))
@@ -440,7 +443,7 @@ static double track(struct ttab *tr, uint64_t series, int k, int part, double le
 		if (tr->key[i] == 0)
 			return v;
 		tr->meta[i] |= META_SEEN;
-		return (v > tr->last[i] ? v : tr->last[i]) + (tr->offset ? tr->offset[i] : 0);
+		return tr->last[i] + (tr->offset ? tr->offset[i] : 0);
 	}
 	if (tr->key[i] == 0) {
 		if (tr->n >= tr->max)
@@ -1260,7 +1263,10 @@ static void apply(struct cn_promtext *p)
 			track_store(&tab, tr);
 		tab_free(&tab);
 	}
-	tr->applied++;
+	/* a stale page moved nothing: counted, it would make the pages that overlap its end stale too, and two readers
+	 * whose reads keep overlapping would leave the tracker frozen (no reset carried, no new series) */
+	if (!stale)
+		tr->applied++;
 	pthread_mutex_unlock(&tr->mu);
 }
 

@@ -203,7 +203,8 @@ int cn_zunpack(const unsigned char *blob, size_t len, void *dst, size_t n)
 		if (cn_varint_get(blob, len, &at, &hdr) < 0)
 			return -1;
 		uint64_t count = hdr >> 2;
-		if (count > words - i)
+		if (count == 0 || count > words - i) /* cn_zpack makes no empty token; one past a partial last word
+						       * would have cleared bytes beyond n */
 			return -1;
 		switch (hdr & 3) {
 		case T_ZERO: {

@@ -95,8 +95,9 @@ int cn_promtext_track_resets(struct cn_promtext *p, size_t max_series, struct cn
  * page with cn_promtext_clone and keeps only the tracker between pages. new: NULL when out of memory. free accepts
  * NULL (and no parser may use it after). Parsers on several threads may share one tracker (readers of the same page
  * with the same metric names): each page's samples go through it at the page's end, under its lock, and a page
- * during which another parser's page went through is stale: it moves nothing, reports for each series the larger of
- * its value and the tracker's, and counts no reset (which page the server wrote last is not known). */
+ * during which another parser's page went through is stale: it moves nothing, reports for each series the
+ * tracker already has the tracker's value (its own may predate a reset the other page carried), and counts no reset
+ * (which page the server wrote last is not known). A stale page does not make the pages that overlap it stale. */
 struct cn_promtrack;
 struct cn_promtrack *cn_promtrack_new(size_t max_series);
 void cn_promtrack_free(struct cn_promtrack *t);

@@ -371,6 +371,74 @@ static void test_packed_size(void **state)
 	cn_promtrack_free(tr);
 }
 
+/* A stale page that was read before a restart the other parser's page carried: it reports the tracker's value, not
+ * its own pre-restart count plus the offset the restart made (1,100 + 1,000), so its reader's sums never fall. */
+static void test_stale_page_before_a_reset(void **state)
+{
+	(void)state;
+	struct cn_err err = { 0 };
+	struct cn_promtext *tmpl = parser(0);
+	struct cn_promtrack *tr = cn_promtrack_new(64);
+	assert_non_null(tr);
+	struct cn_promtext *a = cn_promtext_clone(tmpl, tr, &err), *b = cn_promtext_clone(tmpl, tr, &err);
+	assert_non_null(a);
+	assert_non_null(b);
+	struct cn_sample s;
+	parse(a, PAGE2(1000, 1, 0, 0, 900, 1000), &s);
+	assert_true(same(s.requests, 1000));
+	const char *before = PAGE2(1100, 1, 0, 0, 990, 1100); /* read by a; then server a restarts */
+	cn_promtext_begin(a, ORIGIN);
+	assert_int_equal(cn_promtext_feed(a, before, strlen(before)), 0);
+	parse(b, PAGE2(5, 0, 0, 0, 5, 5), &s);
+	assert_true(same(s.requests, 1005));
+	cn_promtext_end(a, &s);
+	assert_true(s.ok);
+	assert_true(same(s.requests, 1005)); /* not 2,100 */
+	assert_true(same(s.latency.count[s.latency.nbuckets - 1], 1005));
+	parse(a, PAGE2(20, 1, 0, 0, 19, 20), &s);
+	assert_true(same(s.requests, 1020)); /* a's sums: 1,000, 1,005, 1,020: never down */
+	cn_promtext_free(a);
+	cn_promtext_free(b);
+	cn_promtext_free(tmpl);
+	cn_promtrack_free(tr);
+}
+
+/* Staleness does not spread: a's page overlaps b's stale one but no page that went through, so it is fresh and
+ * carries the restart it shows. (Counting stale pages as gone through made a's page stale too, and two readers
+ * whose reads keep overlapping froze the tracker.) */
+static void test_stale_does_not_spread(void **state)
+{
+	(void)state;
+	struct cn_err err = { 0 };
+	struct cn_promtext *tmpl = parser(0);
+	struct cn_promtrack *tr = cn_promtrack_new(64);
+	assert_non_null(tr);
+	struct cn_promtext *a = cn_promtext_clone(tmpl, tr, &err), *b = cn_promtext_clone(tmpl, tr, &err);
+	assert_non_null(a);
+	assert_non_null(b);
+	struct cn_sample s;
+	parse(a, PAGE2(100, 1, 1000, 10, 90, 100), &s);
+	const char *b1 = PAGE2(105, 1, 1005, 10, 95, 105), *a1 = PAGE2(110, 1, 1010, 10, 99, 110),
+		   *a2 = PAGE2(3, 0, 1020, 10, 3, 3);
+	cn_promtext_begin(b, ORIGIN);                  /* b's page begins ... */
+	assert_int_equal(cn_promtext_feed(b, b1, strlen(b1)), 0);
+	parse(a, a1, &s);                              /* ... a's goes through ... */
+	assert_true(same(s.requests, 1120));
+	cn_promtext_begin(a, ORIGIN);                  /* ... a's next begins (server a has restarted) ... */
+	assert_int_equal(cn_promtext_feed(a, a2, strlen(a2)), 0);
+	cn_promtext_end(b, &s);                        /* ... b's ends stale ... */
+	assert_true(same(s.requests, 1120));
+	cn_promtext_end(a, &s);                        /* ... and a's is fresh: the restart is carried */
+	assert_true(s.ok);
+	assert_true(same(s.requests, 110 + 3 + 1020));
+	parse(b, PAGE2(4, 0, 1030, 10, 4, 4), &s);      /* and b goes on from it */
+	assert_true(same(s.requests, 110 + 4 + 1030));
+	cn_promtext_free(a);
+	cn_promtext_free(b);
+	cn_promtext_free(tmpl);
+	cn_promtrack_free(tr);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -381,6 +449,8 @@ int main(void)
 		cmocka_unit_test(test_clone_per_page),
 		cmocka_unit_test(test_shared_tracker),
 		cmocka_unit_test(test_packed_values),
+		cmocka_unit_test(test_stale_page_before_a_reset),
+		cmocka_unit_test(test_stale_does_not_spread),
 		cmocka_unit_test(test_packed_size),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

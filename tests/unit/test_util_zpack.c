@@ -121,6 +121,16 @@ static void test_not_a_packing(void **state)
 	memset(overlong, 0x80, sizeof overlong);
 	assert_int_equal(cn_zunpack(overlong, sizeof overlong, dst, 8), -1);
 	assert_int_equal(cn_zunpack(NULL, 0, dst, 8), -1);         /* nothing for one word */
+	/* an empty token after the last word of a 12-byte struct: refused (it cleared bytes far past the 12) */
+	unsigned char guard[32];
+	memset(guard, 0xab, sizeof guard);
+	const unsigned char empty_zero[] = {2 << 2 | 0, 0 << 2 | 0};
+	assert_int_equal(cn_zunpack(empty_zero, sizeof empty_zero, guard, 12), -1);
+	for (size_t k = 12; k < sizeof guard; k++)
+		assert_int_equal(guard[k], 0xab);
+	const unsigned char empty_lit[] = {0 << 2 | 1}, empty_copy[] = {1 << 2 | 0, 0 << 2 | 2, 1};
+	assert_int_equal(cn_zunpack(empty_lit, sizeof empty_lit, dst, 8), -1);
+	assert_int_equal(cn_zunpack(empty_copy, sizeof empty_copy, dst, 8), -1);
 	assert_int_equal(cn_zunpack(NULL, 0, dst, 0), 0);
 }
 
