@@ -272,16 +272,9 @@ static void trim_heap(struct daemon *d)
  * at N = 3,000 the main arena's free space went 11.9 -> 6.3 MB (bench/scale.sh with SCALE_HEAP_DUMP). */
 #define MMAP_THRESHOLD (128 * 1024)
 
-/* One malloc arena for every thread. With one per thread, the SLA observer's minute of reads (all its services in a
- * few seconds) left its own arena's free space that the loop's arena could not reuse, and the other way round: at
- * N = 3,000 the heap's free space was 12.3 MB with an arena per thread, 2.4 MB with one (RSS 42.1 -> 37.2 MB). The
- * threads are few and glibc's per-thread caches take most small blocks without the arena's lock. */
-#define ARENAS 1
-
 int main(int argc, char **argv)
 {
 	mallopt(M_MMAP_THRESHOLD, MMAP_THRESHOLD);
-	mallopt(M_ARENA_MAX, ARENAS);
 	struct daemon d;
 	memset(&d, 0, sizeof d);
 	d.cfg.lease_ms = 15000;
