@@ -243,6 +243,32 @@ static void test_clone_per_page(void **state)
 	cn_promtrack_free(tr);
 }
 
+/* Two parsers of one page sharing one tracker, as the loop's reader and the SLA observer's are. */
+struct two {
+	struct cn_promtext *tmpl, *a, *b;
+	struct cn_promtrack *tr;
+};
+
+static struct two two_readers(void)
+{
+	struct cn_err err = { 0 };
+	struct two r = { .tmpl = parser(0), .tr = cn_promtrack_new(64) };
+	assert_non_null(r.tr);
+	r.a = cn_promtext_clone(r.tmpl, r.tr, &err);
+	r.b = cn_promtext_clone(r.tmpl, r.tr, &err);
+	assert_non_null(r.a);
+	assert_non_null(r.b);
+	return r;
+}
+
+static void two_free(struct two *r)
+{
+	cn_promtext_free(r->a);
+	cn_promtext_free(r->b);
+	cn_promtext_free(r->tmpl);
+	cn_promtrack_free(r->tr);
+}
+
 /* Two parsers share one tracker (the loop's and the SLA observer's readers of one page). Pages one after the other
  * count as one parser's would. A page read while the other parser's went through is stale: it must not take the
  * other page's newer values for a reset (server a at 100 after 110 is an older page, not a restart), and it moves
@@ -250,13 +276,8 @@ static void test_clone_per_page(void **state)
 static void test_shared_tracker(void **state)
 {
 	(void)state;
-	struct cn_err err = { 0 };
-	struct cn_promtext *tmpl = parser(0);
-	struct cn_promtrack *tr = cn_promtrack_new(64);
-	assert_non_null(tr);
-	struct cn_promtext *a = cn_promtext_clone(tmpl, tr, &err), *b = cn_promtext_clone(tmpl, tr, &err);
-	assert_non_null(a);
-	assert_non_null(b);
+	struct two r = two_readers();
+	struct cn_promtext *a = r.a, *b = r.b;
 	struct cn_sample s;
 
 	/* one after the other: a restart of server a seen by b, carried for a */
@@ -294,10 +315,7 @@ static void test_shared_tracker(void **state)
 	parse(a, PAGE2(4, 0, 1070, 12, 4, 4), &s);
 	assert_true(same(s.requests, 100 + 30 + 4 + 1070)); /* a restarted after 30 */
 
-	cn_promtext_free(a);
-	cn_promtext_free(b);
-	cn_promtext_free(tmpl);
-	cn_promtrack_free(tr);
+	two_free(&r);
 }
 
 /* Between pages a tracker is packed: whole numbers as varints, anything else as its 8 bytes. Values of every kind
@@ -376,13 +394,8 @@ static void test_packed_size(void **state)
 static void test_stale_page_before_a_reset(void **state)
 {
 	(void)state;
-	struct cn_err err = { 0 };
-	struct cn_promtext *tmpl = parser(0);
-	struct cn_promtrack *tr = cn_promtrack_new(64);
-	assert_non_null(tr);
-	struct cn_promtext *a = cn_promtext_clone(tmpl, tr, &err), *b = cn_promtext_clone(tmpl, tr, &err);
-	assert_non_null(a);
-	assert_non_null(b);
+	struct two r = two_readers();
+	struct cn_promtext *a = r.a, *b = r.b;
 	struct cn_sample s;
 	parse(a, PAGE2(1000, 1, 0, 0, 900, 1000), &s);
 	assert_true(same(s.requests, 1000));
@@ -397,10 +410,7 @@ static void test_stale_page_before_a_reset(void **state)
 	assert_true(same(s.latency.count[s.latency.nbuckets - 1], 1005));
 	parse(a, PAGE2(20, 1, 0, 0, 19, 20), &s);
 	assert_true(same(s.requests, 1020)); /* a's sums: 1,000, 1,005, 1,020: never down */
-	cn_promtext_free(a);
-	cn_promtext_free(b);
-	cn_promtext_free(tmpl);
-	cn_promtrack_free(tr);
+	two_free(&r);
 }
 
 /* Staleness does not spread: a's page overlaps b's stale one but no page that went through, so it is fresh and
@@ -409,13 +419,8 @@ static void test_stale_page_before_a_reset(void **state)
 static void test_stale_does_not_spread(void **state)
 {
 	(void)state;
-	struct cn_err err = { 0 };
-	struct cn_promtext *tmpl = parser(0);
-	struct cn_promtrack *tr = cn_promtrack_new(64);
-	assert_non_null(tr);
-	struct cn_promtext *a = cn_promtext_clone(tmpl, tr, &err), *b = cn_promtext_clone(tmpl, tr, &err);
-	assert_non_null(a);
-	assert_non_null(b);
+	struct two r = two_readers();
+	struct cn_promtext *a = r.a, *b = r.b;
 	struct cn_sample s;
 	parse(a, PAGE2(100, 1, 1000, 10, 90, 100), &s);
 	const char *b1 = PAGE2(105, 1, 1005, 10, 95, 105), *a1 = PAGE2(110, 1, 1010, 10, 99, 110),
@@ -433,10 +438,7 @@ static void test_stale_does_not_spread(void **state)
 	assert_true(same(s.requests, 110 + 3 + 1020));
 	parse(b, PAGE2(4, 0, 1030, 10, 4, 4), &s);      /* and b goes on from it */
 	assert_true(same(s.requests, 110 + 4 + 1030));
-	cn_promtext_free(a);
-	cn_promtext_free(b);
-	cn_promtext_free(tmpl);
-	cn_promtrack_free(tr);
+	two_free(&r);
 }
 
 int main(void)
