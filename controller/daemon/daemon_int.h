@@ -140,6 +140,8 @@ struct pending_tick {
 	struct cn_observation *obs;       /* owned; NULL once briefed */
 	unsigned char *stored;            /* owned: the new state as the database gives it back, packed (cn_zpack) */
 	size_t stored_len;
+	char *doc;                        /* owned: its record's document (cn_store_record_doc); NULL once in a batch */
+	size_t doc_len;
 	bool briefed;                     /* brief holds what is left of row and res, and they are freed */
 	struct tick_brief brief;
 };
@@ -203,14 +205,19 @@ void daemon_flush_ticks(struct daemon *d, bool force);
 /* Logs a recorded tick and moves the gateway if its weight changed (c: its context, NULL if dropped meanwhile). */
 void daemon_tick_recorded(struct daemon *d, struct rollout_ctx *c, struct pending_tick *p);
 
+/* The batch of pend[0..n-1]'s documents (cn_store_record_batch_join), which it takes over (each doc freed);
+ * 0, or -code with err and pend untouched. */
+struct cn_record_batch;
+int daemon_pending_join(struct daemon *d, struct pending_tick *pend, int n, struct cn_record_batch *b,
+			struct cn_err *err);
+
 /* The recorder (recorder.c): a thread with its own connection that sends batches of ticks. start: 0 or -code.
- * submit: encodes n records (recs point into pend) and queues them, taking pend[0..n-1] over (waits while the queue
- * is full, finishing what is done meanwhile); 0 or -code (nothing queued, pend untouched). collect: finishes the
+ * submit: joins pend[0..n-1]'s documents into a batch and queues it, taking pend over (waits while the queue is
+ * full, finishing what is done meanwhile); 0 or -code (nothing queued, pend untouched). collect: finishes the
  * batches answered so far on the loop's side (daemon_tick_recorded); returns how many. busy: batches not yet
  * collected. stop: sends and finishes everything queued, then ends the thread; safe if not started. */
 int daemon_recorder_start(struct daemon *d, struct cn_err *err);
-int daemon_recorder_submit(struct daemon *d, struct pending_tick *pend, const struct cn_record *recs, int n,
-			   struct cn_err *err);
+int daemon_recorder_submit(struct daemon *d, struct pending_tick *pend, int n, struct cn_err *err);
 int daemon_recorder_collect(struct daemon *d);
 bool daemon_recorder_busy(const struct daemon *d);
 bool daemon_recorder_saturated(const struct daemon *d); /* every sender has a batch */

@@ -693,6 +693,17 @@ out:
 	return rc < 0 ? rc : did;
 }
 
+/* cn_record's as_stored: the state this tick writes, packed, for the context once the tick is recorded */
+static void keep_stored(const struct cn_rollout_state *st, void *arg)
+{
+	struct pending_tick *p = arg;
+	free(p->stored);
+	if (cn_zpack(st, sizeof *st, &p->stored, &p->stored_len) < 0)
+		p->stored = NULL; /* out of memory: the next round reads the state */
+}
+
+static struct cn_rollout_state stored_scratch; /* keep_stored's (the loop's thread only) */
+
 int daemon_tick_ready(struct daemon *d, struct cn_metrics *m, struct cn_err *err)
 {
 	struct rollout_ctx *c = NULL;
@@ -749,16 +760,24 @@ int daemon_tick_ready(struct daemon *d, struct cn_metrics *m, struct cn_err *err
 		daemon_hist_observe(&d->stats.lateness, t > row->next_tick_ms ? (double)(t - row->next_tick_ms) / 1000.0 : 0);
 	obs->at_ms = t;
 	cn_tick(c->policy, cur, obs, t, res);
-	/* recorded with the others that finished in this pass, in one round trip (daemon_flush_ticks) */
-	struct pending_tick *p = &d->pend[d->npend++];
-	p->id = c->id;
-	p->row = row;
-	p->res = res;
-	p->obs = obs;
+	/* recorded with the others that finished in this pass, in one round trip (daemon_flush_ticks); until then the
+	 * tick holds its record's text and brief, not its row, result and observation (76 kB) */
+	struct pending_tick *p = &d->pend[d->npend];
+	*p = (struct pending_tick){ .id = c->id, .row = row, .res = res, .obs = obs };
+	struct cn_record rec = {
+		.row = row, .policy = c->policy, .res = res, .obs = obs, .next_tick_ms = c->policy->analysis.interval_ms,
+		.owner = d->cfg.owner, .as_stored = keep_stored, .as_stored_arg = p, .as_stored_scratch = &stored_scratch,
+	};
 	row = NULL;
-	c->recording++; /* judged: no turn touches it until its record is back (recorder.c) */
 	res = NULL;
 	obs = NULL;
+	if ((rc = cn_store_record_doc(&rec, &p->doc, &p->doc_len, err)) < 0) {
+		daemon_pending_free(p); /* (row, result and observation with it) */
+		goto out;
+	}
+	daemon_pending_brief(p);
+	d->npend++;
+	c->recording++; /* judged: no turn touches it until its record is back (recorder.c) */
 	if (d->npend == DAEMON_BATCH_MAX)
 		daemon_flush_ticks(d, true);
 out:
@@ -789,17 +808,10 @@ void daemon_pending_free(struct pending_tick *p)
 	free(p->res);
 	free(p->obs);
 	free(p->stored);
+	free(p->doc);
 	memset(p, 0, sizeof *p);
 }
 
-/* cn_record's as_stored: the state this tick writes, packed, for the context once the tick is recorded */
-static void keep_stored(const struct cn_rollout_state *st, void *arg)
-{
-	struct pending_tick *p = arg;
-	free(p->stored);
-	if (cn_zpack(st, sizeof *st, &p->stored, &p->stored_len) < 0)
-		p->stored = NULL; /* out of memory: the next round reads the state */
-}
 
 /* The tick of rollout id is no longer on its way to the database (recorded, failed or dropped). */
 static void unmark(struct daemon *d, int64_t id)
@@ -860,6 +872,28 @@ void daemon_tick_recorded(struct daemon *d, struct rollout_ctx *c, struct pendin
 		apply_weight(d, c, b->id, b->service, b->candidate_slot, b->weight);
 }
 
+int daemon_pending_join(struct daemon *d, struct pending_tick *pend, int n, struct cn_record_batch *b,
+			struct cn_err *err)
+{
+	int64_t ids[DAEMON_BATCH_MAX] = {0};
+	char *docs[DAEMON_BATCH_MAX] = {0};
+	size_t lens[DAEMON_BATCH_MAX] = {0};
+	CN_BUG_ON(n <= 0 || n > DAEMON_BATCH_MAX);
+	for (int i = 0; i < n; i++) {
+		CN_BUG_ON(!pend[i].doc);
+		ids[i] = pend[i].id;
+		docs[i] = pend[i].doc;
+		lens[i] = pend[i].doc_len;
+	}
+	if (cn_store_record_batch_join(ids, docs, lens, n, d->cfg.owner, b, err) < 0)
+		return -err->code;
+	for (int i = 0; i < n; i++) { /* in the batch's text now */
+		free(pend[i].doc);
+		pend[i].doc = NULL;
+	}
+	return 0;
+}
+
 void daemon_flush_ticks(struct daemon *d, bool force)
 {
 	int n = d->npend;
@@ -867,11 +901,9 @@ void daemon_flush_ticks(struct daemon *d, bool force)
 	 * bigger the batches), unless the batch is full or the caller must have them on their way */
 	if (!force && d->recorder && n < DAEMON_BATCH_MAX && daemon_recorder_saturated(d))
 		return;
-	struct cn_record recs[DAEMON_BATCH_MAX];
 	int rcs[DAEMON_BATCH_MAX];
 	static char msgs[DAEMON_BATCH_MAX][CN_ERR_MSG_MAX];
 	struct rollout_ctx *ctxs[DAEMON_BATCH_MAX];
-	static struct cn_rollout_state stored_scratch; /* (the loop's thread only) */
 	int k = 0;
 	if (n == 0)
 		return;
@@ -889,11 +921,6 @@ void daemon_flush_ticks(struct daemon *d, bool force)
 		memset(p, 0, sizeof *p);
 		d->pend[k] = moved;
 		ctxs[k] = c;
-		recs[k] = (struct cn_record){
-			.row = d->pend[k].row, .policy = c->policy, .res = d->pend[k].res, .obs = d->pend[k].obs,
-			.next_tick_ms = c->policy->analysis.interval_ms, .owner = d->cfg.owner,
-			.as_stored = keep_stored, .as_stored_arg = &d->pend[k], .as_stored_scratch = &stored_scratch,
-		};
 		k++;
 	}
 	d->npend = 0;
@@ -901,24 +928,18 @@ void daemon_flush_ticks(struct daemon *d, bool force)
 		return;
 	struct cn_err err = {0};
 	CN_CRASH_POINT("mid_record");
+	int rc;
 	if (d->recorder) {
 		/* the recorder's thread sends them; the loop goes on and finishes them when the answer is back */
-		if (daemon_recorder_submit(d, d->pend, recs, k, &err) < 0) {
-			atomic_fetch_add(&d->stats.tick_errors, (unsigned long long)k);
-			dlog("error", "store.error", dint("ticks", k), dstr("error", err.msg));
-			for (int i = 0; i < k; i++) {
-				unmark(d, d->pend[i].id);
-				daemon_pending_free(&d->pend[i]);
-			}
-		}
-		return;
-	}
-	if (cn_store_record_batch(d->store, recs, k, rcs, msgs, &err) < 0) {
-		atomic_fetch_add(&d->stats.tick_errors, (unsigned long long)k);
-		dlog(err.code == CN_EUNAVAIL ? "warn" : "error", "store.error", dint("ticks", k), dstr("error", err.msg));
-		/* nothing recorded: each rollout ticks again when it is next claimed */
+		rc = daemon_recorder_submit(d, d->pend, k, &err);
 	} else {
-		for (int i = 0; i < k; i++) {
+		struct cn_record_batch b;
+		rc = daemon_pending_join(d, d->pend, k, &b, &err);
+		if (rc == 0) {
+			rc = cn_store_record_batch_send(d->store, &b, rcs, msgs, &err);
+			cn_record_batch_free(&b);
+		}
+		for (int i = 0; rc == 0 && i < k; i++) {
 			struct pending_tick *p = &d->pend[i];
 			if (rcs[i] < 0) {
 				atomic_fetch_add(&d->stats.tick_errors, 1);
@@ -930,8 +951,14 @@ void daemon_flush_ticks(struct daemon *d, bool force)
 			daemon_tick_recorded(d, ctxs[i], p);
 		}
 	}
-	for (int i = 0; i < k; i++) {
-		unmark(d, d->pend[i].id);
-		daemon_pending_free(&d->pend[i]);
+	if (rc < 0) {
+		/* nothing recorded: each rollout ticks again when it is next claimed */
+		atomic_fetch_add(&d->stats.tick_errors, (unsigned long long)k);
+		dlog(err.code == CN_EUNAVAIL ? "warn" : "error", "store.error", dint("ticks", k), dstr("error", err.msg));
 	}
+	if (rc < 0 || !d->recorder)
+		for (int i = 0; i < k; i++) {
+			unmark(d, d->pend[i].id);
+			daemon_pending_free(&d->pend[i]);
+		}
 }

@@ -212,22 +212,20 @@ int daemon_recorder_collect(struct daemon *d)
 	return n;
 }
 
-int daemon_recorder_submit(struct daemon *d, struct pending_tick *pend, const struct cn_record *recs, int n,
-			   struct cn_err *err)
+int daemon_recorder_submit(struct daemon *d, struct pending_tick *pend, int n, struct cn_err *err)
 {
 	struct daemon_recorder *r = d->recorder;
 	CN_BUG_ON(!r || n <= 0 || n > DAEMON_BATCH_MAX);
 	struct rec_job *j = calloc(1, sizeof *j);
 	if (!j)
 		return cn_fail(err, CN_EINTERNAL, "out of memory queueing %d ticks", n);
-	if (cn_store_record_batch_encode(recs, n, &j->b, err) < 0) {
+	if (daemon_pending_join(d, pend, n, &j->b, err) < 0) {
 		free(j);
 		return -err->code;
 	}
 	for (int i = 0; i < n; i++) { /* (their rollouts were marked recording when judged) */
 		j->pend[i] = pend[i];
 		memset(&pend[i], 0, sizeof pend[i]);
-		daemon_pending_brief(&j->pend[i]); /* encoded: only the follow-ups' part waits for the answer */
 	}
 	/* a place in the queue: while PostgreSQL is behind, the loop collects what is done and waits (backpressure:
 	 * it starts no new reads meanwhile, so judged ticks never pile up in memory) */

@@ -1,8 +1,8 @@
 /* Scrape source: GETs each slot's /metrics with libcurl and streams the body through the text-format parser, so
  * the page is never held in memory. A slot takes a libcurl handle from the process's pool for one transfer and
- * gives it back (cn_curl_acquire), and makes its parser (a clone of the process's template for its metric names)
- * and error buffer for that transfer too: between reads a reader holds its URLs and its two reset trackers, not
- * two handles and two parsers. Reads run one at a time (cn_metrics_sample) or both slots at once in a group's multi handle
+ * gives it back (cn_curl_acquire), and takes its parser (a clone of the process's template for its metric names)
+ * and error buffer from the template's pool for that transfer too: between reads a reader holds its URLs and its
+ * two reset trackers, not two handles and two parsers. Reads run one at a time (cn_metrics_sample) or both slots at once in a group's multi handle
  * (cn_metrics_start), whose connection cache keeps connections alive between ticks. */
 #include <curl/curl.h>
 #include <pthread.h>
@@ -15,6 +15,7 @@
 #include "metrics_int.h"
 
 #define SCRAPE_TRACK_SERIES 4096 /* series remembered per slot for per-server counter resets */
+#define POOL_MAX 128             /* idle parsers kept per template (struct tmpl); reads in flight at 1,000 ticks/s: ~40 */
 
 /* What a slot needs only while a transfer runs. */
 struct slot_read {
@@ -43,6 +44,12 @@ struct tmpl {
 	struct cn_promtext_limits lim;
 	struct cn_promtext *parser;
 	int refs;
+	/* Parsers (with their error buffers) of reads that ended, for the next reads: at 2,000 pages a second, a parser
+	 * and its page buffers made and freed for each page were half a dozen blocks of 0.3-4 kB each time, and the
+	 * holes they left among the daemon's long-lived blobs held megabytes of free heap that no trim gives back. At
+	 * most POOL_MAX, each within cn_promtext_end's buffer caps: a few hundred kB at most. Under tmpl_mu. */
+	struct slot_read *pool[POOL_MAX];
+	int npool;
 };
 
 struct scrape {
@@ -53,6 +60,50 @@ struct scrape {
 
 static pthread_mutex_t tmpl_mu = PTHREAD_MUTEX_INITIALIZER;
 static struct tmpl *tmpl_head;
+
+static void read_free(struct slot_read *rd)
+{
+	if (rd)
+		cn_promtext_free(rd->parser);
+	free(rd);
+}
+
+/* A read of t's metric names for a transfer that tracks resets in track: one that ended (t's pool), or a new one.
+ * NULL when out of memory. */
+static struct slot_read *read_take(struct tmpl *t, struct cn_promtrack *track)
+{
+	struct slot_read *rd = NULL;
+	struct cn_err err = { 0 };
+
+	pthread_mutex_lock(&tmpl_mu);
+	if (t->npool > 0)
+		rd = t->pool[--t->npool];
+	pthread_mutex_unlock(&tmpl_mu);
+	if (rd) {
+		cn_promtext_retrack(rd->parser, track);
+		return rd;
+	}
+	if (!(rd = calloc(1, sizeof *rd)) || !(rd->parser = cn_promtext_clone(t->parser, track, &err))) {
+		free(rd);
+		return NULL;
+	}
+	return rd;
+}
+
+/* Gives back a read whose transfer is over: to t's pool while it has room, else freed. */
+static void read_give(struct tmpl *t, struct slot_read *rd)
+{
+	if (!rd)
+		return;
+	cn_promtext_retrack(rd->parser, NULL); /* the slot's tracker may go before the pool does */
+	pthread_mutex_lock(&tmpl_mu);
+	if (t && t->npool < POOL_MAX) {
+		t->pool[t->npool++] = rd;
+		rd = NULL;
+	}
+	pthread_mutex_unlock(&tmpl_mu);
+	read_free(rd);
+}
 
 static bool same_names(const struct cn_metric_names *a, const struct cn_metric_names *b)
 {
@@ -105,6 +156,8 @@ static void tmpl_put(struct tmpl *t)
 				break;
 			}
 		cn_promtext_free(t->parser);
+		for (int i = 0; i < t->npool; i++)
+			read_free(t->pool[i]);
 		free(t);
 	}
 	pthread_mutex_unlock(&tmpl_mu);
@@ -211,17 +264,15 @@ static size_t on_body(char *data, size_t size, size_t nmemb, void *arg);
 /* Takes a handle from the pool and sets it for one transfer of ss, with a parser cloned from tmpl and an error
  * buffer (tmpl NULL: only the handle, to check the URL); private: what CURLOPT_PRIVATE carries (the reader, for a
  * group). Returns 0, or -1 when out of memory (ss->curl and ss->rd stay NULL). */
-static int slot_handle(struct scrape_slot *ss, const struct tmpl *tmpl, void *private)
+static int slot_handle(struct scrape_slot *ss, struct tmpl *tmpl, void *private)
 {
 	CURL *c = cn_curl_acquire();
-	struct cn_err err = { 0 };
 
 	pthread_once(&accept_once, accept_init);
 	if (!c || !accept_hdr)
 		goto fail;
 	if (tmpl) {
-		if (!(ss->rd = calloc(1, sizeof *ss->rd)) ||
-		    !(ss->rd->parser = cn_promtext_clone(tmpl->parser, ss->track, &err)))
+		if (!(ss->rd = read_take(tmpl, ss->track)))
 			goto fail;
 		curl_easy_setopt(c, CURLOPT_ERRORBUFFER, ss->rd->errbuf);
 	}
@@ -242,21 +293,17 @@ static int slot_handle(struct scrape_slot *ss, const struct tmpl *tmpl, void *pr
 	return 0;
 fail:
 	cn_curl_release(c);
-	if (ss->rd)
-		cn_promtext_free(ss->rd->parser);
-	free(ss->rd);
+	read_free(ss->rd);
 	ss->rd = NULL;
 	return -1;
 }
 
-/* Gives the slot's handle back to the pool (its transfer is over and out of any multi) and frees its parser. */
-static void slot_release(struct scrape_slot *ss)
+/* Gives the slot's handle and parser back to their pools (its transfer is over and out of any multi). */
+static void slot_release(struct scrape_slot *ss, struct tmpl *tmpl)
 {
 	cn_curl_release(ss->curl);
 	ss->curl = NULL;
-	if (ss->rd)
-		cn_promtext_free(ss->rd->parser);
-	free(ss->rd);
+	read_give(tmpl, ss->rd);
 	ss->rd = NULL;
 }
 
@@ -301,7 +348,7 @@ static int scrape_sample(struct cn_metrics *m, int slot, struct cn_sample *out)
 		return -CN_EINTERNAL;
 	slot_begin(ss);
 	slot_end(ss, ss->url, curl_easy_perform(ss->curl), out);
-	slot_release(ss);
+	slot_release(ss, sc->tmpl);
 	return 0;
 }
 
@@ -317,7 +364,7 @@ static int scrape_start(struct cn_metrics *m, CURLM *multi, struct cn_err *err)
 		slot_begin(ss);
 		CURLMcode mc = curl_multi_add_handle(multi, ss->curl);
 		if (mc != CURLM_OK) {
-			slot_release(ss);
+			slot_release(ss, sc->tmpl);
 			return cn_fail(err, CN_EINTERNAL, "service '%s': cannot start reading %s: %s", m->name,
 				       ss->url, curl_multi_strerror(mc));
 		}
@@ -336,7 +383,7 @@ static int scrape_done(struct cn_metrics *m, CURL *easy, CURLcode code)
 			continue;
 		ss->in_multi = false;
 		slot_end(ss, ss->url, code, &m->result[i]);
-		slot_release(ss);
+		slot_release(ss, sc->tmpl);
 	}
 	return !sc->s[0].in_multi && !sc->s[1].in_multi;
 }
@@ -349,7 +396,7 @@ static void scrape_cancel(struct cn_metrics *m, CURLM *multi)
 		if (sc->s[i].in_multi) {
 			curl_multi_remove_handle(multi, sc->s[i].curl);
 			sc->s[i].in_multi = false;
-			slot_release(&sc->s[i]);
+			slot_release(&sc->s[i], sc->tmpl);
 		}
 }
 
@@ -358,7 +405,7 @@ static void scrape_close(struct cn_metrics *m)
 	struct scrape *sc = (struct scrape *)m;
 
 	for (int i = 0; i < 2; i++) {
-		slot_release(&sc->s[i]);
+		slot_release(&sc->s[i], sc->tmpl);
 		if (sc->s[i].url)
 			track_put(sc->s[i].url, sc->s[i].track);
 		free(sc->s[i].url);
@@ -391,7 +438,7 @@ static int setup_slot(struct scrape *sc, const struct cn_service *svc, int i, st
 	if (slot_handle(ss, NULL, &sc->base) < 0)
 		return cn_fail(err, CN_EINPUT, "service '%s' slot '%s': bad metrics_url '%s' (use http:// or https://)",
 			       svc->name, svc->slots[i].name, svc->slots[i].metrics_url);
-	slot_release(ss);
+	slot_release(ss, NULL);
 	return 0;
 }
 

@@ -85,7 +85,7 @@ struct cn_promtext {
 	unsigned long lineno;
 	bool content;            /* a sample line was seen on this page */
 	char *line;              /* a line split across fed chunks: line_cap bytes, grown up to max_line; like vals,
-				  * made for a page and freed when it ends (an idle parser holds neither) */
+				  * made at a page's first split line and kept for the next page up to KEEP_LINE */
 	size_t line_len;
 	char *vals;              /* unescaped label values of the current line: vals_cap bytes, grown up to
 				  * max_line + 1 (lines are short: a parser per slot and thousands of slots per
@@ -98,8 +98,8 @@ struct cn_promtext {
 	uint64_t applied_at_begin; /* the tracker's count of applied pages when this page began */
 	bool own_track;          /* track is the parser's own (freed with it), not lent by the caller */
 	char feat_label[CN_NAME_MAX]; /* "": no breakdown */
-	struct features *feat;   /* the page's breakdown (1 kB): made at its first line with feat_label, freed when
-				  * the page ends */
+	struct features *feat;   /* the page's breakdown (1 kB): made at its first line with feat_label, kept (and
+				  * cleared at the next page's begin) */
 };
 
 /* Per-series memory across pages (cn_promtext_track_resets): one entry per wanted series and part (and le, for
@@ -790,16 +790,14 @@ void cn_promtext_begin(struct cn_promtext *p, const char *origin)
 		p->applied_at_begin = p->track->applied;
 		pthread_mutex_unlock(&p->track->mu);
 	}
-	if (p->feat) {
-		p->feat->n = 0;
-		p->feat->nover = 0;
-	}
+	if (p->feat) /* kept from the last page (cn_promtext_end): its entries go out whole with the sample */
+		memset(p->feat, 0, sizeof *p->feat);
 	for (int i = 0; i < W_N; i++) {
 		struct want *w = &p->w[i];
 		w->seen = false;
 		w->value = 0;
-		free(w->h); /* a page that did not end (a read cancelled) */
-		w->h = NULL;
+		if (w->h) /* kept from the last page, or one that did not end (a read cancelled): empty is as none */
+			memset(w->h, 0, sizeof *w->h);
 		w->have_sum = w->have_count = false;
 		w->sum = w->count = 0;
 		w->have_last = false;
@@ -1328,24 +1326,49 @@ static void end_page(struct cn_promtext *p, struct cn_sample *out)
 	}
 }
 
+/* Page buffers an idle parser keeps for its next page, each at most this big: a daemon reuses a few dozen parsers
+ * for thousands of pages a second (metrics_scrape.c's pool), and a buffer made and freed for every page (a line, its
+ * label values, three 1 kB histograms, the page's samples) left holes among the long-lived blobs of its heap that
+ * the next blobs did not fit. A page with longer lines or more series than these gives its bigger buffers back. */
+#define KEEP_LINE 4096
+#define KEEP_OBS 256
+
 void cn_promtext_end(struct cn_promtext *p, struct cn_sample *out)
 {
 	end_page(p, out);
-	/* what the page needed is in out now: an idle parser keeps its selectors and reset tracker only */
-	for (int i = 0; i < W_N; i++) {
-		free(p->w[i].h);
-		p->w[i].h = NULL;
+	if (p->obs_cap > KEEP_OBS) {
+		free(p->obs);
+		p->obs = NULL;
+		p->obs_cap = 0;
 	}
-	free(p->feat);
-	p->feat = NULL;
-	free(p->obs);
-	p->obs = NULL;
-	p->nobs = p->obs_cap = 0;
-	free(p->line);
-	free(p->vals);
-	p->line = p->vals = NULL;
-	p->line_cap = p->vals_cap = 0;
+	p->nobs = 0;
+	if (p->line_cap > KEEP_LINE) {
+		free(p->line);
+		p->line = NULL;
+		p->line_cap = 0;
+	}
+	if (p->vals_cap > KEEP_LINE) {
+		free(p->vals);
+		p->vals = NULL;
+		p->vals_cap = 0;
+	}
 	p->line_len = 0;
+}
+
+void cn_promtext_retrack(struct cn_promtext *p, struct cn_promtrack *track)
+{
+	if (p->own_track)
+		cn_promtrack_free(p->track);
+	p->own_track = false;
+	p->track = track;
+}
+
+size_t cn_promtext_bytes(const struct cn_promtext *p)
+{
+	size_t n = sizeof *p + p->line_cap + p->vals_cap + p->obs_cap * sizeof *p->obs + (p->feat ? sizeof *p->feat : 0);
+	for (int i = 0; i < W_N; i++)
+		n += p->w[i].h ? sizeof *p->w[i].h : 0;
+	return n;
 }
 
 void cn_promtext_parse(struct cn_promtext *p, const char *origin, const char *page, size_t len, struct cn_sample *out)

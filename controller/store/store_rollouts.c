@@ -416,56 +416,112 @@ static int dump_to_dynbuf(const char *buf, size_t size, void *data)
 	return cn_dynbuf_add(data, buf, size) < 0 ? -1 : 0;
 }
 
+/* Appends rec's document to docs: its values (some 700, 50 kB of arena) dumped straight into the text, so the arena
+ * never holds more than one record's and no text is copied twice. Returns 0, or -CN_EINTERNAL with err. */
+static int encode_doc(const struct cn_record *rec, struct cn_dynbuf *docs, struct cn_err *err)
+{
+	cn_json_arena_begin();
+	json_t *doc = record_doc(rec);
+	int drc = doc ? json_dump_callback(doc, dump_to_dynbuf, docs, JSON_COMPACT) : -1;
+	json_decref(doc);
+	cn_json_arena_end();
+	if (drc < 0)
+		return cn_fail(err, CN_EINTERNAL, "rollout %lld: cannot encode the record as json (%s)",
+			       (long long)rec->row->id,
+			       cn_dynbuf_error(docs) == -CN_EINPUT ? "the batch's text would pass its cap" : "out of memory");
+	return 0;
+}
+
+/* ids as a PostgreSQL array literal, "{1,2,...}" (a new string), or NULL when out of memory */
+static char *id_array(const int64_t *ids, int n)
+{
+	size_t cap = (size_t)n * 21 + 3, off = 0;
+	char *a = malloc(cap);
+	if (!a)
+		return NULL;
+	a[off++] = '{';
+	for (int i = 0; i < n; i++)
+		off += (size_t)snprintf(a + off, cap - off, "%s%lld", i ? "," : "", (long long)ids[i]);
+	a[off++] = '}';
+	a[off] = '\0';
+	return a;
+}
+
 int cn_store_record_batch_encode(const struct cn_record *recs, int n, struct cn_record_batch *out, struct cn_err *err)
 {
 	CN_BUG_ON(n <= 0 || n > CN_RECORD_BATCH_MAX || !recs || !out);
 	memset(out, 0, sizeof *out);
-	size_t cap = (size_t)n * 21 + 3, off = 0;
-	char *ids = malloc(cap);
 	struct cn_dynbuf docs;
 	cn_dynbuf_init(&docs, CN_RECORD_BATCH_TEXT_MAX);
 	int rc = 0;
-	if (!ids || cn_dynbuf_adds(&docs, "[") < 0) {
-		rc = cn_fail(err, CN_EINTERNAL, "cannot encode %d records (out of memory)", n);
-		goto out;
-	}
 	snprintf(out->owner, sizeof out->owner, "%s", recs[0].owner);
-	ids[off++] = '{';
 	for (int i = 0; i < n; i++) {
 		const struct cn_record *rec = &recs[i];
 		CN_BUG_ON(!rec->row || !rec->policy || !rec->res || rec->command || strcmp(rec->owner, out->owner) != 0);
-		off += (size_t)snprintf(ids + off, cap - off, "%s%lld", i ? "," : "", (long long)rec->row->id);
 		out->ids[i] = rec->row->id;
-		/* one record's values at a time (some 700 of them, 50 kB of arena), dumped straight into the batch's
-		 * text: the arena never holds more than one record's, and no text is copied twice */
-		cn_json_arena_begin();
-		json_t *doc = record_doc(rec);
-		int drc = doc && (i == 0 || cn_dynbuf_adds(&docs, ",") == 0)
-				  ? json_dump_callback(doc, dump_to_dynbuf, &docs, JSON_COMPACT)
-				  : -1;
-		json_decref(doc);
-		cn_json_arena_end();
-		if (drc < 0) {
-			rc = cn_fail(err, CN_EINTERNAL, "rollout %lld: cannot encode the record as json (%s)",
-				     (long long)rec->row->id,
-				     cn_dynbuf_error(&docs) == -CN_EINPUT ? "the batch's text would pass its cap"
-									   : "out of memory");
+		if (cn_dynbuf_adds(&docs, i ? "," : "[") < 0) {
+			rc = cn_fail(err, CN_EINTERNAL, "cannot encode %d records (out of memory)", n);
 			goto out;
 		}
+		if ((rc = encode_doc(rec, &docs, err)) < 0)
+			goto out;
 	}
-	ids[off++] = '}';
-	ids[off] = '\0';
-	if (cn_dynbuf_adds(&docs, "]") < 0 || !(out->docs = cn_dynbuf_take(&docs, NULL))) {
+	if (cn_dynbuf_adds(&docs, "]") < 0 || !(out->id_array = id_array(out->ids, n)) ||
+	    !(out->docs = cn_dynbuf_take(&docs, NULL))) {
 		rc = cn_fail(err, CN_EINTERNAL, "cannot encode %d records as json (out of memory)", n);
 		goto out;
 	}
-	out->id_array = ids;
-	ids = NULL;
 	out->n = n;
 out:
+	if (rc < 0)
+		cn_record_batch_free(out);
 	cn_dynbuf_free(&docs);
-	free(ids);
 	return rc;
+}
+
+int cn_store_record_doc(const struct cn_record *rec, char **doc, size_t *len, struct cn_err *err)
+{
+	CN_BUG_ON(!rec->row || !rec->policy || !rec->res || rec->command || !doc || !len);
+	struct cn_dynbuf b;
+	cn_dynbuf_init(&b, CN_RECORD_BATCH_TEXT_MAX);
+	int rc = encode_doc(rec, &b, err);
+	*doc = rc == 0 ? cn_dynbuf_take(&b, len) : NULL;
+	cn_dynbuf_free(&b);
+	if (rc == 0 && !*doc)
+		rc = cn_fail(err, CN_EINTERNAL, "rollout %lld: cannot encode the record (out of memory)",
+			     (long long)rec->row->id);
+	return rc;
+}
+
+int cn_store_record_batch_join(const int64_t *ids, char *const *docs, const size_t *lens, int n, const char *owner,
+			       struct cn_record_batch *out, struct cn_err *err)
+{
+	CN_BUG_ON(n <= 0 || n > CN_RECORD_BATCH_MAX || !ids || !docs || !lens || !owner || !out);
+	memset(out, 0, sizeof *out);
+	size_t total = 2;
+	for (int i = 0; i < n; i++)
+		total += lens[i] + 1;
+	if (total > CN_RECORD_BATCH_TEXT_MAX)
+		return cn_fail(err, CN_EINTERNAL, "%d records: the batch's text would pass its cap", n);
+	out->docs = malloc(total);
+	out->id_array = id_array(ids, n);
+	if (!out->docs || !out->id_array) {
+		cn_record_batch_free(out);
+		return cn_fail(err, CN_EINTERNAL, "cannot join %d records (out of memory)", n);
+	}
+	size_t off = 0;
+	for (int i = 0; i < n; i++) {
+		CN_BUG_ON(!docs[i] || lens[i] == 0);
+		out->docs[off++] = i ? ',' : '[';
+		memcpy(out->docs + off, docs[i], lens[i]);
+		off += lens[i];
+		out->ids[i] = ids[i];
+	}
+	out->docs[off++] = ']';
+	out->docs[off] = '\0';
+	snprintf(out->owner, sizeof out->owner, "%s", owner);
+	out->n = n;
+	return 0;
 }
 
 void cn_record_batch_free(struct cn_record_batch *b)

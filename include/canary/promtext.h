@@ -76,8 +76,16 @@ int cn_promtext_feed(struct cn_promtext *p, const char *data, size_t len);
 
 /* Ends the page and writes the sums into *out: out->ok is false with out->why on any error. Missing series give NAN
  * counters and histograms with nbuckets == 0. If the requests series is missing, requests is the latency
- * histogram's count. */
+ * histogram's count. The parser keeps its page buffers for the next page, up to a few kB (cn_promtext_bytes). */
 void cn_promtext_end(struct cn_promtext *p, struct cn_sample *out);
+
+struct cn_promtrack;
+/* Makes the parser track resets in track from its next page on (lent, as with cn_promtext_clone; NULL: none), for a
+ * caller that reuses parsers across slots. A tracker of the parser's own is freed. */
+void cn_promtext_retrack(struct cn_promtext *p, struct cn_promtrack *track);
+
+/* The bytes the parser holds, itself and its buffers (for pools that bound what idle parsers keep, and tests). */
+size_t cn_promtext_bytes(const struct cn_promtext *p);
 
 /* True if the last page fed has failed already (e.g. to stop a download early). */
 bool cn_promtext_failed(const struct cn_promtext *p);

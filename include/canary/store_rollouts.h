@@ -149,6 +149,15 @@ int cn_store_record_batch_send(struct cn_store *st, const struct cn_record_batch
 			       char (*msgs)[CN_ERR_MSG_MAX], struct cn_err *err);
 void cn_record_batch_free(struct cn_record_batch *b);
 
+/* One record's document, as cn_store_record_batch_encode puts it into a batch, made when its tick is judged: a tick
+ * waiting for its batch then holds this text (about 12 kB at N=10,000), not its row, result and observation (76 kB).
+ * *doc: a new string of *len bytes (the caller frees it). Returns 0, or -CN_EINTERNAL with err. */
+int cn_store_record_doc(const struct cn_record *rec, char **doc, size_t *len, struct cn_err *err);
+/* A batch of n (1..CN_RECORD_BATCH_MAX) such documents, of rollouts ids, recorded for owner (free with
+ * cn_record_batch_free). Returns 0, or -CN_EINTERNAL with err and *out empty. */
+int cn_store_record_batch_join(const int64_t *ids, char *const *docs, const size_t *lens, int n, const char *owner,
+			       struct cn_record_batch *out, struct cn_err *err);
+
 /* Records that the gateway confirmed `weight` for the rollout's candidate (and, if reconciled, that it had drifted:
  * `found` is what it carried). Only while owner holds the lease and `weight` is still the recorded intent;
  * otherwise -CN_EUNAVAIL and nothing is written. */

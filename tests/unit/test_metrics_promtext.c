@@ -528,6 +528,78 @@ static void test_tokens_and_features(void **state)
 	assert_true(same(out.gen_tokens, 1750) && out.nfeatures == 0);
 }
 
+/* One parser after another page: canaryd reuses a few dozen parsers for every page it reads (metrics_scrape.c), and
+ * what one page left (histograms, features, a long line's buffer, the samples kept for a tracker) must not show in
+ * the next page's sample, nor its long line's buffer stay. */
+static void page_with(struct cn_promtext *p, const char *page, struct cn_sample *out)
+{
+	memset(out, 0xa5, sizeof *out); /* parse must write every byte, padding included (cn_sample_reset) */
+	cn_promtext_parse(p, ORIGIN, page, strlen(page), out);
+}
+
+static void test_reused_parser(void **state)
+{
+	(void)state;
+	struct cn_metric_names n;
+	struct cn_promtext_limits lim = { .max_line = 200000, .max_page = 1 << 20 };
+	struct cn_err err = { 0 };
+	names_set(&n, "http_requests_total", "", "lat");
+	snprintf(n.ttft, sizeof n.ttft, "ttft");
+	snprintf(n.gen_tokens, sizeof n.gen_tokens, "gen_total");
+	snprintf(n.feature_label, sizeof n.feature_label, "feature");
+	static const char rich[] =
+		"http_requests_total 30\n"
+		"gen_total{feature=\"search\"} 1000\ngen_total{feature=\"chat\"} 500\n"
+		"lat_bucket{feature=\"search\",le=\"1\"} 10\nlat_bucket{feature=\"search\",le=\"+Inf\"} 20\n"
+		"lat_sum{feature=\"search\"} 9.5\nlat_count{feature=\"search\"} 20\n"
+		"ttft_bucket{le=\"0.5\"} 3\nttft_bucket{le=\"+Inf\"} 9\nttft_sum 2\nttft_count 9\n";
+	static const char plain[] = "http_requests_total 7\n";
+	char *longpage = malloc(150000);
+	assert_non_null(longpage);
+	int off = snprintf(longpage, 150000, "http_requests_total{pad=\"");
+	memset(longpage + off, 'x', 120000);
+	snprintf(longpage + off + 120000, 150000 - (size_t)off - 120000, "\"} 5\n");
+
+	struct cn_promtext *tmpl = cn_promtext_new(&n, &lim, &err);
+	assert_non_null(tmpl);
+	struct cn_promtext *p = cn_promtext_clone(tmpl, NULL, &err), *fresh;
+	assert_non_null(p);
+	static struct cn_sample reused, want;
+	const char *pages[] = { rich, plain, rich, longpage, plain, rich };
+	for (size_t i = 0; i < sizeof pages / sizeof pages[0]; i++) {
+		page_with(p, pages[i], &reused);
+		assert_non_null(fresh = cn_promtext_clone(tmpl, NULL, &err));
+		page_with(fresh, pages[i], &want);
+		cn_promtext_free(fresh);
+		print_message("page %zu\n", i);
+		assert_true(reused.ok);
+		assert_memory_equal(&reused, &want, sizeof want);
+		/* what an idle parser keeps is bounded, whatever the last page was */
+		assert_true(cn_promtext_bytes(p) < 24 * 1024);
+	}
+	assert_true(same(reused.requests, 30) && reused.nfeatures == 2 && reused.ttft.nbuckets == 2);
+
+	/* a reused parser feeds the tracker it was given last, not the one before */
+	struct cn_promtrack *a = cn_promtrack_new(64), *b = cn_promtrack_new(64);
+	assert_non_null(a);
+	assert_non_null(b);
+	size_t a0 = cn_promtrack_bytes(a), b0 = cn_promtrack_bytes(b);
+	cn_promtext_retrack(p, a);
+	page_with(p, rich, &reused);
+	size_t a1 = cn_promtrack_bytes(a);
+	assert_true(a1 > a0);
+	cn_promtext_retrack(p, b);
+	page_with(p, rich, &reused);
+	assert_true(cn_promtrack_bytes(b) > b0);
+	assert_int_equal(cn_promtrack_bytes(a), a1);
+	cn_promtext_retrack(p, NULL);
+	cn_promtrack_free(a);
+	cn_promtrack_free(b);
+	cn_promtext_free(p);
+	cn_promtext_free(tmpl);
+	free(longpage);
+}
+
 static void test_selectors(void **state)
 {
 	struct cn_promsel extra, sel;
@@ -587,6 +659,7 @@ int main(void)
 		cmocka_unit_test(test_page_cap),
 		cmocka_unit_test(test_million_series),
 		cmocka_unit_test(test_tokens_and_features),
+		cmocka_unit_test(test_reused_parser),
 		cmocka_unit_test(test_selectors),
 		cmocka_unit_test(test_bad_names),
 	};
