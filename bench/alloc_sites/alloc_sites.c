@@ -2,7 +2,8 @@
  * bench is large and slow to read back). An LD_PRELOAD library: every malloc, calloc and realloc is noted with the
  * address it was called from, every free forgets it; when the file $ALLOC_SITES_TRIGGER (default
  * /tmp/alloc_sites.trigger) appears, a thread of its own writes the 60 sites holding the most bytes to
- * $ALLOC_SITES_OUT (default /tmp/alloc_sites.out) as "bytes blocks object offset" and removes the trigger. Resolve a
+ * $ALLOC_SITES_OUT (default /tmp/alloc_sites.out) as "bytes blocks object offset off_main" (off_main: the bytes
+ * above the main heap, in threads' arenas or mmapped) and removes the trigger. Resolve a
  * site of canaryd with `addr2line -f -i -e build-rwd/canaryd OFFSET` (a RelWithDebInfo build). Only the caller's own
  * frame is kept: an allocation made inside libc (strdup) or a library names that library.
  *   SCALE_CANARYD_PREFIX="env LD_PRELOAD=$PWD/build-rwd/bench/liballoc_sites.so" CANARY_BINARY_DIR=build-rwd \
@@ -98,7 +99,7 @@ void free(void *p)
 
 struct site {
 	uintptr_t site;
-	uint64_t bytes, blocks;
+	uint64_t bytes, blocks, off_main; /* off_main: bytes above the main heap (threads' arenas, mmapped blocks) */
 };
 
 static int by_bytes(const void *a, const void *b)
@@ -115,6 +116,7 @@ static void dump(const char *out)
 	uint64_t total = 0;
 	if (s == MAP_FAILED)
 		return;
+	uintptr_t brk_top = (uintptr_t)sbrk(0);
 	pthread_mutex_lock(&mu);
 	for (uint32_t i = 0; i < SLOTS; i++) {
 		if (tab[i].p <= FREED)
@@ -125,9 +127,11 @@ static void dump(const char *out)
 		if (j == n) {
 			if (n == MAX_SITES)
 				continue;
-			s[n++] = (struct site){ tab[i].site, 0, 0 };
+			s[n++] = (struct site){ tab[i].site, 0, 0, 0 };
 		}
 		s[j].bytes += tab[i].size;
+		if (tab[i].p >= brk_top)
+			s[j].off_main += tab[i].size;
 		s[j].blocks++;
 		total += tab[i].size;
 	}
@@ -144,8 +148,8 @@ static void dump(const char *out)
 				obj = d.dli_fname;
 				off -= (uintptr_t)d.dli_fbase;
 			}
-			fprintf(f, "%llu %llu %s 0x%lx\n", (unsigned long long)s[j].bytes, (unsigned long long)s[j].blocks,
-				obj, (unsigned long)off);
+			fprintf(f, "%llu %llu %s 0x%lx %llu\n", (unsigned long long)s[j].bytes,
+				(unsigned long long)s[j].blocks, obj, (unsigned long)off, (unsigned long long)s[j].off_main);
 		}
 		fclose(f);
 	}

@@ -29,7 +29,8 @@ enum cn_read_state { CN_READ_IDLE, CN_READ_QUEUED, CN_READ_INFLIGHT, CN_READ_REA
 /* Every source embeds this first. */
 struct cn_metrics {
 	const struct cn_metrics_ops *ops;
-	char name[CN_NAME_MAX];           /* the service's, for messages (the reader keeps no copy of the service) */
+	const char *name;                 /* the service's, for messages (the reader keeps no copy of the service): the
+					   * adapter's own copy, in its allocation */
 	struct cn_metrics_limits lim;
 	/* the read driven by a group */
 	struct cn_metrics_group *group;   /* set while not idle */

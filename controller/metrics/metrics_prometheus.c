@@ -21,6 +21,7 @@ static const char *const field[P_N] = { "requests", "errors", "latency", "ttft",
 
 struct prom {
 	struct cn_metrics base;   /* first: the adapter casts between the two */
+	char name[CN_NAME_MAX];   /* base.name */
 	bool curl_inited;
 	CURL *curl;               /* one handle for both slots: one server, one kept-alive connection */
 	char errbuf[CURL_ERROR_SIZE];
@@ -264,7 +265,8 @@ struct cn_metrics *cn_metrics_prom_open(const struct cn_service *svc, const stru
 		return NULL;
 	}
 	pr->base.ops = &prom_ops;
-	snprintf(pr->base.name, sizeof pr->base.name, "%s", svc->name);
+	snprintf(pr->name, sizeof pr->name, "%s", svc->name);
+	pr->base.name = pr->name;
 	if (lim)
 		pr->base.lim = *lim;
 	cn_dynbuf_init(&pr->body, lim && lim->max_page ? lim->max_page : CN_PROMTEXT_MAX_PAGE);

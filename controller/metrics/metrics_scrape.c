@@ -15,7 +15,7 @@
 #include "metrics_int.h"
 
 #define SCRAPE_TRACK_SERIES 4096 /* series remembered per slot for per-server counter resets */
-#define POOL_MAX 128             /* idle parsers kept per template (struct tmpl); reads in flight at 1,000 ticks/s: ~40 */
+#define POOL_MAX 64              /* idle parsers kept per template (struct tmpl); reads in flight at 1,000 ticks/s: ~40 */
 
 /* What a slot needs only while a transfer runs. */
 struct slot_read {
@@ -26,7 +26,7 @@ struct slot_read {
 struct scrape_slot {
 	CURL *curl;       /* from the pool (cn_curl_acquire) while a transfer runs; NULL between reads */
 	struct slot_read *rd; /* while a transfer runs; NULL between reads */
-	char *url;        /* the slot's metrics_url */
+	const char *url;  /* the slot's metrics_url (in struct scrape's text) */
 	long timeout_ms;
 	struct cn_promtrack *track; /* per-series memory from page to page (several servers behind one page), shared
 				     * by the process's readers of this page with these metric names (track_get) */
@@ -56,6 +56,8 @@ struct scrape {
 	struct cn_metrics base;   /* first: the adapter casts between the two */
 	struct tmpl *tmpl;
 	struct scrape_slot s[2];
+	char text[];              /* base.name and the slots' URLs, "name\0url0\0url1\0": a daemon holds two readers a
+				   * rollout, and a name of CN_NAME_MAX and two URLs of their own were 1.6 MB of 20,000 */
 };
 
 static pthread_mutex_t tmpl_mu = PTHREAD_MUTEX_INITIALIZER;
@@ -406,9 +408,7 @@ static void scrape_close(struct cn_metrics *m)
 
 	for (int i = 0; i < 2; i++) {
 		slot_release(&sc->s[i], sc->tmpl);
-		if (sc->s[i].url)
-			track_put(sc->s[i].url, sc->s[i].track);
-		free(sc->s[i].url);
+		track_put(sc->s[i].url, sc->s[i].track);
 	}
 	tmpl_put(sc->tmpl);
 	free(sc);
@@ -427,9 +427,6 @@ static int setup_slot(struct scrape *sc, const struct cn_service *svc, int i, st
 	if (svc->slots[i].metrics_url[0] == '\0')
 		return cn_fail(err, CN_EINPUT, "service '%s' slot '%s': no metrics_url to scrape (set it, or use the "
 			       "prometheus source)", svc->name, svc->slots[i].name);
-	ss->url = strdup(svc->slots[i].metrics_url);
-	if (!ss->url)
-		return cn_fail(err, CN_EINTERNAL, "out of memory opening metrics of service '%s'", svc->name);
 	/* several servers may stand behind one page (an aggregating exporter): one restarting must not count the
 	 * others' totals as new traffic */
 	if (!(ss->track = track_get(ss->url, sc->tmpl)))
@@ -445,14 +442,21 @@ static int setup_slot(struct scrape *sc, const struct cn_service *svc, int i, st
 struct cn_metrics *cn_metrics_scrape_open(const struct cn_service *svc, const struct cn_metrics_limits *lim,
 					  struct cn_err *err)
 {
-	struct scrape *sc = calloc(1, sizeof *sc);
+	size_t ln = strlen(svc->name) + 1, l0 = strlen(svc->slots[0].metrics_url) + 1,
+	       l1 = strlen(svc->slots[1].metrics_url) + 1;
+	struct scrape *sc = calloc(1, sizeof *sc + ln + l0 + l1);
 
 	if (!sc) {
 		cn_fail(err, CN_EINTERNAL, "out of memory opening metrics of service '%s'", svc->name);
 		return NULL;
 	}
 	sc->base.ops = &scrape_ops;
-	snprintf(sc->base.name, sizeof sc->base.name, "%s", svc->name);
+	memcpy(sc->text, svc->name, ln);
+	memcpy(sc->text + ln, svc->slots[0].metrics_url, l0);
+	memcpy(sc->text + ln + l0, svc->slots[1].metrics_url, l1);
+	sc->base.name = sc->text;
+	sc->s[0].url = sc->text + ln;
+	sc->s[1].url = sc->text + ln + l0;
 	if (lim)
 		sc->base.lim = *lim;
 	struct cn_promtext_limits plim = { sc->base.lim.max_line, sc->base.lim.max_page };
