@@ -9,8 +9,8 @@
 #   Setup: one service applied with canaryctl, the other N-1 copied from it by canary.apply_service (as the
 #   database superuser, to save N canaryctl runs), the rollouts started by canary.start_rollout in one transaction.
 #   Measured over WINDOW seconds once every rollout has ticked (or SETTLE seconds passed):
-#     canaryd CPU (utime+stime from /proc, % of one core), RSS now and peak, Postgres CPU (the postmaster and its
-#     children), tick lateness (time between two ticks of a rollout minus the interval, from the audit's tick
+#     canaryd CPU (utime+stime from /proc, % of one core), RSS now and min/mean/peak over the window, Postgres
+#     CPU (the postmaster and its children), tick lateness (time between two ticks of a rollout minus the interval, from the audit's tick
 #     events: the database's clock), transactions and rows written per tick (pg_stat_database), canaryd's database
 #     round trips per tick (its /metrics), database growth and WAL per rollout-hour; then ABORTS operators' aborts,
 #     one after the other: canaryctl launched -> weight 0 on HAProxy.
@@ -111,12 +111,14 @@ c0=$(cpu_of "${PIDS[@]}")
 p0=$(cpu_of $(pg_procs))
 t0=$(sql "SELECT clock_timestamp()")
 m0=$(date +%s%N)
-peak_rss=0
+peak_rss=0 sum_rss=0 n_rss=0 min_rss=
 for ((s = 0; s < WINDOW; s++)); do
 	sleep 1
 	for p in "${PIDS[@]}"; do
 		rss=$(awk '/^VmRSS/ {print $2}' "/proc/$p/status")
 		[ "$rss" -gt "$peak_rss" ] && peak_rss=$rss
+		[ -z "$min_rss" ] || [ "$rss" -lt "$min_rss" ] && min_rss=$rss
+		sum_rss=$((sum_rss + rss)) n_rss=$((n_rss + 1))
 	done
 done
 m1=$(date +%s%N)
@@ -157,7 +159,7 @@ echo "ticks recorded:       $ticks of $expected due ($(awk -v t="$ticks" -v s="$
 echo "tick lateness:        p50 ${lat50:--} ms, p99 ${lat99:--} ms, max ${latmax:--} ms (interval-to-interval, database clock)"
 echo "lateness p99 by 20 s: ${lat_parts:--} ms"
 echo "canaryd CPU:          $(awk -v a="$c0" -v b="$c1" -v hz="$HZ" -v s="$secs" 'BEGIN {printf "%.1f", (b - a) / hz / s * 100}')% of one core (all replicas)"
-echo "canaryd RSS:          $(for p in "${PIDS[@]}"; do awk '/^VmRSS/ {printf "%.1f MB ", $2 / 1024}' "/proc/$p/status"; done)now, peak $(awk -v k="$peak_rss" 'BEGIN {printf "%.1f", k / 1024}') MB; descriptors $(for p in "${PIDS[@]}"; do ls "/proc/$p/fd" | wc -l; done | tr '\n' ' ')"
+echo "canaryd RSS:          $(for p in "${PIDS[@]}"; do awk '/^VmRSS/ {printf "%.1f MB ", $2 / 1024}' "/proc/$p/status"; done)now; over the window (each replica, every second) min $(awk -v k="${min_rss:-0}" 'BEGIN {printf "%.1f", k / 1024}'), mean $(awk -v s="$sum_rss" -v n="$n_rss" 'BEGIN {printf "%.1f", n ? s / n / 1024 : 0}'), peak $(awk -v k="$peak_rss" 'BEGIN {printf "%.1f", k / 1024}') MB; descriptors $(for p in "${PIDS[@]}"; do ls "/proc/$p/fd" | wc -l; done | tr '\n' ' ')"
 heap() { # canaryd's heap in use and free (its /metrics), in MB per replica
 	local mp
 	for mp in "${METRICS_PORTS[@]}"; do

@@ -286,9 +286,20 @@ struct pent {
 	uint32_t meta, slot;
 };
 
+/* (want, part) of a meta, as one number: a run's key (track_store) */
+#define META_RUN(m) (((m) >> 16) & 0x1fu)
+
+/* By series, then want and part, then (buckets) upper bound: a histogram's cumulative counts then rise from one
+ * entry to the next, and each is packed against the one before. */
 static bool pent_less(const struct pent *a, const struct pent *b)
 {
-	return a->series != b->series ? a->series < b->series : a->meta < b->meta;
+	if (a->series != b->series)
+		return a->series < b->series;
+	if (META_RUN(a->meta) != META_RUN(b->meta))
+		return META_RUN(a->meta) < META_RUN(b->meta);
+	double la = META_LE(a->meta) == META_LE_NONE ? 0 : les_val[META_LE(a->meta)];
+	double lb = META_LE(b->meta) == META_LE_NONE ? 0 : les_val[META_LE(b->meta)];
+	return la < lb;
 }
 
 static void pent_sift(struct pent *e, size_t root, size_t n)
@@ -316,23 +327,19 @@ static void pent_sort(struct pent *e, size_t n)
 	}
 }
 
-/* The meta of an entry as packed: part, want, and le index + 1 (0: none). */
-static uint64_t meta_pack(uint32_t m)
-{
-	uint64_t le = META_LE(m) == META_LE_NONE ? 0 : META_LE(m) + 1u;
-	return META_PART(m) | (uint64_t)META_K(m) << 2 | le << 5;
-}
-
-/* Packs tab into tr: groups of entries with the same series, each a varint count, the series' 8 bytes and its
- * entries (meta_pack, last, and offset when some entry has one). The blob keeps its allocation (rounded up) while
- * the next fits: a tracker's size hardly changes from page to page. Out of memory: tr keeps its last packing (a page
- * behind: a value then only looks larger than its last one, never like a reset). */
+/* Packs tab into tr: groups of entries with the same series, each a varint count of entries, the series' 8 bytes and
+ * its runs of entries of one want and part (a histogram's buckets, or one counter, _sum or _count): a varint of part,
+ * want and the run's length, then each entry's le index + 1 as a varint (buckets only), its last value (a bucket's
+ * against the bucket before in the run: cumulative counts rise, so the step takes a byte or two) and its offset when
+ * some entry has one. The blob keeps its allocation (rounded up) while the next fits: a tracker's size hardly changes
+ * from page to page. Out of memory: tr keeps its last packing (a page behind: a value then only looks larger than
+ * its last one, never like a reset). */
 #define Z_ROUND 64
 static void track_store(const struct ttab *tab, struct cn_promtrack *tr)
 {
 	struct pent ent_stack[TAB_STACK_CAP], *ent = tab->n <= TAB_STACK_CAP ? ent_stack : malloc(tab->n * sizeof *ent);
-	/* a group's count and series, at most, and an entry's meta and values */
-	enum { ENTRY_BOUND = 10 + 8 + 5 + 2 * CN_ZNUM_MAX };
+	/* a group's count and series, a run's header, at most, and an entry's le index and values */
+	enum { ENTRY_BOUND = 10 + 8 + 10 + 3 + 2 * CN_ZNUM_MAX };
 	unsigned char out_stack[TAB_STACK_CAP * ENTRY_BOUND];
 	size_t bound = tab->n * ENTRY_BOUND;
 	unsigned char *out = tab->n <= TAB_STACK_CAP ? out_stack : malloc(bound);
@@ -352,11 +359,22 @@ static void track_store(const struct ttab *tab, struct cn_promtrack *tr)
 		len = cn_varint_put(out, len, e - g);
 		memcpy(out + len, &ent[g].series, sizeof ent[g].series);
 		len += sizeof ent[g].series;
-		for (; g < e; g++) {
-			len = cn_varint_put(out, len, meta_pack(ent[g].meta));
-			len = cn_znum_put(out, len, 0, tab->last[ent[g].slot]);
-			if (tab->offset)
-				len = cn_znum_put(out, len, 0, tab->offset[ent[g].slot]);
+		while (g < e) {
+			uint32_t run = META_RUN(ent[g].meta);
+			bool bucket = META_PART(ent[g].meta) == PART_BUCKET;
+			size_t r = g + 1;
+			while (bucket && r < e && META_RUN(ent[r].meta) == run)
+				r++;
+			len = cn_varint_put(out, len, (uint64_t)run | (uint64_t)(r - g) << 5);
+			for (double prev = 0; g < r; g++) {
+				double last = tab->last[ent[g].slot];
+				if (bucket)
+					len = cn_varint_put(out, len, META_LE(ent[g].meta) + 1u);
+				len = cn_znum_put(out, len, prev, last);
+				prev = bucket ? last : 0;
+				if (tab->offset)
+					len = cn_znum_put(out, len, 0, tab->offset[ent[g].slot]);
+			}
 		}
 	}
 	CN_BUG_ON(len > bound);
@@ -399,27 +417,39 @@ static int track_load(const struct cn_promtrack *tr, struct ttab *tab, void *sta
 	const unsigned char *b = tr->z;
 	size_t at = 0, len = tr->zlen;
 	while (at < len) {
-		uint64_t count, series, m;
+		uint64_t count, series, hdr, lep1;
 		CN_BUG_ON(cn_varint_get(b, len, &at, &count) < 0 || count == 0 || len - at < sizeof series);
 		memcpy(&series, b + at, sizeof series);
 		at += sizeof series;
-		for (; count > 0; count--) {
-			double last, offset = 0;
-			CN_BUG_ON(cn_varint_get(b, len, &at, &m) < 0 || cn_znum_get(b, len, &at, 0, &last) < 0 ||
-				  (tab->offset && cn_znum_get(b, len, &at, 0, &offset) < 0) || (m >> 5) > LES_MAX);
-			unsigned part = (unsigned)(m & 3), k = (unsigned)(m >> 2 & 7);
-			unsigned lei = (m >> 5) == 0 ? META_LE_NONE : (unsigned)(m >> 5) - 1;
-			double le = lei == META_LE_NONE ? 0 : les_val[lei];
-			uint64_t key = track_key(series, (int)k, (int)part, le);
-			size_t i = track_find(tab, key);
-			CN_BUG_ON(tab->key[i] != 0 || tab->n >= tr->n);
-			tab->key[i] = key;
-			tab->series[i] = series;
-			tab->last[i] = last;
-			tab->meta[i] = lei | k << 16 | part << 19;
-			if (tab->offset)
-				tab->offset[i] = offset;
-			tab->n++;
+		while (count > 0) {
+			CN_BUG_ON(cn_varint_get(b, len, &at, &hdr) < 0 || (hdr >> 5) == 0 || (hdr >> 5) > count);
+			unsigned run = (unsigned)(hdr & 0x1f), part = run >> 3, k = run & 7;
+			bool bucket = part == PART_BUCKET;
+			CN_BUG_ON(!bucket && (hdr >> 5) != 1);
+			count -= hdr >> 5;
+			double prev = 0;
+			for (uint64_t j = 0; j < hdr >> 5; j++) {
+				double last, offset = 0;
+				unsigned lei = META_LE_NONE;
+				if (bucket) {
+					CN_BUG_ON(cn_varint_get(b, len, &at, &lep1) < 0 || lep1 == 0 || lep1 > LES_MAX);
+					lei = (unsigned)lep1 - 1;
+				}
+				CN_BUG_ON(cn_znum_get(b, len, &at, prev, &last) < 0 ||
+					  (tab->offset && cn_znum_get(b, len, &at, 0, &offset) < 0));
+				prev = bucket ? last : 0;
+				double le = lei == META_LE_NONE ? 0 : les_val[lei];
+				uint64_t key = track_key(series, (int)k, (int)part, le);
+				size_t i = track_find(tab, key);
+				CN_BUG_ON(tab->key[i] != 0 || tab->n >= tr->n);
+				tab->key[i] = key;
+				tab->series[i] = series;
+				tab->last[i] = last;
+				tab->meta[i] = lei | k << 16 | part << 19;
+				if (tab->offset)
+					tab->offset[i] = offset;
+				tab->n++;
+			}
 		}
 	}
 	CN_BUG_ON(tab->n != tr->n);
