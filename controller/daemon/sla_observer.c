@@ -47,45 +47,19 @@ struct kept_hist {
 	struct layout *le;       /* n upper bounds, shared */
 	unsigned char *z;        /* n cumulative counts, each against the one before (cn_znum_put): a bucket takes a
 				  * byte or three, not 8 (at 10,000 services, the four kept histograms took 6 MB). A
-				  * base's own allocation (zcap bytes); a boundary's reading's (zcap 0) is in the
-				  * turn's arena */
+				  * base's own allocation (zcap bytes); a boundary's reading's (zcap 0) is in a struct
+				  * zscratch */
 };
 
-/* A turn's arena (struct turn_mem): the counts of the readings at a boundary, made as reads finish and gone at the
- * turn's end, in chunks of ZCHUNK (mmapped: given back whole). Each service's four histograms and its pair of
- * readings were small blocks made and freed every minute among the observer's long-lived ones, and the holes they
- * left held 4-5 MB of the observer's heap at 10,000 services (/debug/heap: 3,900 free chunks of 209 bytes). */
-#define ZCHUNK ((size_t)256 << 10)
-struct zchunk {
-	struct zchunk *next;
+/* Room for the counts of one service's reading at a boundary (two slots, two histograms each, a byte to
+ * CN_ZNUM_MAX a bucket): the reading lives only while its minute is recorded and it becomes the base (collect_ready).
+ * Each service's pair of readings and four count blobs were made when its read ended and freed at the turn's end,
+ * among the observer's long-lived blocks, and the holes they left held 4-5 MB of its heap at 10,000 services
+ * (/debug/heap: 3,900 free chunks of 209 bytes). */
+struct zscratch {
 	size_t used;
-	unsigned char b[];
+	unsigned char b[4 * CN_MAX_BUCKETS * CN_ZNUM_MAX];
 };
-
-static unsigned char *zarena_alloc(struct zchunk **head, size_t n)
-{
-	CN_BUG_ON(n > ZCHUNK - sizeof(struct zchunk));
-	if (!*head || (*head)->used + n > ZCHUNK - sizeof(struct zchunk)) {
-		struct zchunk *c = malloc(ZCHUNK);
-		if (!c)
-			return NULL;
-		c->next = *head;
-		c->used = 0;
-		*head = c;
-	}
-	unsigned char *p = (*head)->b + (*head)->used;
-	(*head)->used += n;
-	return p;
-}
-
-static void zarena_free(struct zchunk **head)
-{
-	while (*head) {
-		struct zchunk *c = *head;
-		*head = c->next;
-		free(c);
-	}
-}
 
 static struct layout *layouts; /* every layout a reading holds, with how many hold it */
 
@@ -151,9 +125,8 @@ struct watched {
 	int live_slot;
 	int64_t base_k;            /* the boundary of the base reading; -1: none */
 	struct reading base[2];
-	struct reading *cur;       /* [2]: this boundary's, in the turn's array (struct observer's curs) once its read
-				    * is collected (got), taken as the base when the boundary ends: no service holds
-				    * two pairs between turns */
+	struct reading *cur;       /* [2]: this boundary's, while collect_ready records its minute and makes it the
+				    * base; NULL otherwise: no service holds two pairs */
 	bool read;                 /* this turn's read was started and not yet collected */
 	bool got;                  /* cur holds this boundary's reading */
 	bool seen;                 /* still a service (this turn's list) */
@@ -170,9 +143,6 @@ struct observer {
 	int64_t minute_ms;
 	struct batch *batch;       /* NULL (out of memory at start): every minute is recorded alone */
 	struct cn_sla_contract *sla_scratch; /* sla_of's; made at its first use */
-	struct reading *curs;      /* during a turn: 2 per watched service, the boundary's readings (one array, mmapped
-				    * at 10,000 services, gone at the turn's end); NULL: none (out of memory) */
-	struct zchunk *zarena;     /* during a turn: their counts */
 	bool warned_alloc;         /* out of memory for the watched list was logged */
 };
 
@@ -209,9 +179,9 @@ static int z_place(struct kept_hist *k, const unsigned char *buf, size_t len)
 	return 0;
 }
 
-/* Keeps h as the boundary's histogram k (empty), its counts in the turn's arena (out of memory: as none, and that
+/* Keeps h as the boundary's histogram k (empty), its counts in zs (out of memory for its bounds: as none, and that
  * minute has no figure from it). */
-static void hist_keep(struct kept_hist *k, const struct cn_histogram *h, struct zchunk **arena)
+static void hist_keep(struct kept_hist *k, const struct cn_histogram *h, struct zscratch *zs)
 {
 	int n = h->nbuckets > 0 && h->nbuckets <= CN_MAX_BUCKETS ? h->nbuckets : 0;
 	CN_BUG_ON(k->le || k->z);
@@ -222,12 +192,10 @@ static void hist_keep(struct kept_hist *k, const struct cn_histogram *h, struct 
 	size_t len = 0;
 	for (int i = 0; i < k->n; i++)
 		len = cn_znum_put(buf, len, i ? h->count[i - 1] : 0, h->count[i]);
-	if (len && !(k->z = zarena_alloc(arena, len))) {
-		hist_drop(k);
-		return;
-	}
-	if (len)
-		memcpy(k->z, buf, len);
+	CN_BUG_ON(len > sizeof zs->b - zs->used);
+	k->z = zs->b + zs->used;
+	zs->used += len;
+	memcpy(k->z, buf, len);
 	k->zlen = (uint16_t)len;
 	k->sum = h->sum;
 }
@@ -263,16 +231,16 @@ static void hist_load(struct cn_histogram *h, const struct kept_hist *k)
 	CN_BUG_ON(at != k->zlen);
 }
 
-/* Keeps sample s as the boundary's reading r (empty), its counts in the turn's arena (a histogram out of memory is
- * kept as none: that minute has no latency figure). */
-static void reading_keep(struct reading *r, const struct cn_sample *s, struct zchunk **arena)
+/* Keeps sample s as the boundary's reading r (empty), its counts in zs (a histogram out of memory is kept as none:
+ * that minute has no latency figure). */
+static void reading_keep(struct reading *r, const struct cn_sample *s, struct zscratch *zs)
 {
 	r->ok = s->ok;
 	r->why = s->ok ? NULL : strdup(s->why);
 	r->requests = s->requests;
 	r->errors = s->errors;
-	hist_keep(&r->lat, &s->latency, arena);
-	hist_keep(&r->ttft, &s->ttft, arena);
+	hist_keep(&r->lat, &s->latency, zs);
+	hist_keep(&r->ttft, &s->ttft, zs);
 }
 
 /* Makes base reading dst the boundary's src, which is left empty. */
@@ -309,7 +277,7 @@ static void reading_free(struct reading *r)
 
 static void cur_free(struct watched *w)
 {
-	if (w->cur) /* (the pair is in the turn's array, its counts in the turn's arena) */
+	if (w->cur) /* (the pair is collect_ready's, its counts in its scratch) */
 		for (int i = 0; i < 2; i++)
 			reading_free(&w->cur[i]);
 	w->cur = NULL;
@@ -710,11 +678,15 @@ static void minute_to_batch(struct observer *o, struct batch *bt, size_t wi, int
 		batch_flush(o, bt, minute_us);
 }
 
-/* Collects the reads that finished: each one's samples are kept as the compact readings of its service at once, so
- * the observer never holds a finished read's two samples (7.6 kB) for every service until the last read ends. */
-static void collect_ready(struct observer *o)
+/* Collects the reads of boundary k that finished: each one's samples end its service's minute k - 1 at once (into the
+ * batch, or recorded alone when they close a window) and become the service's base for the next minute, so the
+ * observer holds no reading of this boundary beyond its read (a finished read's samples are 7.6 kB, its compact
+ * readings about 200 bytes, and 10,000 services' were 3 MB for the turn). */
+static void collect_ready(struct observer *o, int64_t k)
 {
 	static _Thread_local struct cn_sample cur[2]; /* 7.6 kB: not on the thread's stack */
+	static _Thread_local struct reading now[2];
+	static _Thread_local struct zscratch zs;
 	struct cn_metrics *m;
 	while ((m = cn_metrics_group_next(o->group)) != NULL) {
 		size_t i = cn_metrics_tag(m);
@@ -725,12 +697,19 @@ static void collect_ready(struct observer *o)
 			cn_metrics_cancel(m);
 			continue;
 		}
-		if (!o->curs)
-			continue; /* out of memory: no reading at this boundary, as for a failed read */
 		CN_BUG_ON(w->cur);
-		w->cur = &o->curs[2 * i];
-		reading_keep(&w->cur[0], &cur[0], &o->zarena);
-		reading_keep(&w->cur[1], &cur[1], &o->zarena);
+		zs.used = 0;
+		w->cur = now;
+		reading_keep(&now[0], &cur[0], &zs);
+		reading_keep(&now[1], &cur[1], &zs);
+		/* the batch holds its minute's arguments as text: base and cur may move on */
+		if (w->base_k == k - 1)
+			minute_to_batch(o, o->batch, i, k);
+		/* this boundary's reading is the next minute's base */
+		for (int s = 0; s < 2; s++)
+			reading_take(&w->base[s], &now[s]);
+		cur_free(w);
+		w->base_k = k;
 		w->got = true;
 	}
 }
@@ -865,8 +844,6 @@ static void turn(struct observer *o, struct cn_sla_targets *t, int64_t k)
 	}
 	forget_unseen(o); /* first: the watched list does not move while its reads are out */
 	atomic_store(&o->d->stats.sla_watched, (unsigned long long)o->n);
-	CN_BUG_ON(o->curs || o->zarena);
-	o->curs = calloc(o->n ? 2 * o->n : 1, sizeof *o->curs);
 	/* each service's read starts at its own offset into the spread (a hash of its name: the same every minute) */
 	int64_t spread = o->minute_ms / SLA_SPREAD_DIV;
 	struct start_at *order = malloc((o->n ? o->n : 1) * sizeof *order);
@@ -904,7 +881,7 @@ static void turn(struct observer *o, struct cn_sla_targets *t, int64_t k)
 			dlog("error", "sla.error", dstr("error", err.msg));
 			break;
 		}
-		collect_ready(o);
+		collect_ready(o, k);
 	}
 	free(order);
 	struct batch *bt = o->batch;
@@ -914,27 +891,11 @@ static void turn(struct observer *o, struct cn_sla_targets *t, int64_t k)
 			cn_metrics_cancel(w->m);
 			w->read = false;
 		}
-		if (!w->got) {
-			w->base_k = -1;
-			continue;
-		}
-		/* the batch holds its minute's arguments as text: base and cur may move on */
-		if (w->base_k == k - 1)
-			minute_to_batch(o, bt, i, k);
-		/* this boundary's reading is the next minute's base */
-		CN_BUG_ON(!w->cur);
-		for (int s = 0; s < 2; s++)
-			reading_take(&w->base[s], &w->cur[s]);
-		w->cur = NULL;
-		w->base_k = k;
+		if (!w->got)
+			w->base_k = -1; /* no reading at this boundary: the next one is a base, not a minute's end */
 		w->got = false;
 	}
 	batch_flush(o, bt, (k - 1) * o->minute_ms * 1000);
-	for (size_t i = 0; i < o->n; i++)
-		cur_free(&o->w[i]); /* (none is left: each was taken or is not got) */
-	free(o->curs);
-	o->curs = NULL;
-	zarena_free(&o->zarena);
 }
 
 #define RETAIN_ROWS 10000  /* per call: one call holds its locks briefly */
