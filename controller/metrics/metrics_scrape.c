@@ -20,20 +20,21 @@
 /* What a slot needs only while a transfer runs. */
 struct slot_read {
 	struct cn_promtext *parser; /* a clone of the reader's template, tracking resets in the slot's tracker */
+	bool checked;     /* the status was looked at when the body began */
+	long status;
+	int sock_errno;   /* why socket() failed in this transfer; 0: it did not */
 	char errbuf[CURL_ERROR_SIZE];
 };
 
+/* What a slot keeps between reads: a daemon holds two readers a rollout (its loop's and the SLA observer's), so
+ * what is only needed while a transfer runs is in struct slot_read. */
 struct scrape_slot {
 	CURL *curl;       /* from the pool (cn_curl_acquire) while a transfer runs; NULL between reads */
 	struct slot_read *rd; /* while a transfer runs; NULL between reads */
 	const char *url;  /* the slot's metrics_url (in struct scrape's text) */
-	long timeout_ms;
 	struct cn_promtrack *track; /* per-series memory from page to page (several servers behind one page), shared
 				     * by the process's readers of this page with these metric names (track_get) */
-	bool checked;     /* the status was looked at when the body began */
 	bool in_multi;    /* its transfer is in a group's multi handle */
-	long status;
-	int sock_errno;   /* why socket() failed in this transfer; 0: it did not */
 };
 
 /* A parser with no page, shared by every reader of the same metric names and limits (a daemon reading 10,000
@@ -55,6 +56,7 @@ struct tmpl {
 struct scrape {
 	struct cn_metrics base;   /* first: the adapter casts between the two */
 	struct tmpl *tmpl;
+	long timeout_ms;          /* each transfer's */
 	struct scrape_slot s[2];
 	char text[];              /* base.name and the slots' URLs, "name\0url0\0url1\0": a daemon holds two readers a
 				   * rollout, and a name of CN_NAME_MAX and two URLs of their own were 1.6 MB of 20,000 */
@@ -249,12 +251,12 @@ static size_t on_body(char *data, size_t size, size_t nmemb, void *arg)
 	struct scrape_slot *ss = arg;
 	size_t n = size * nmemb;
 
-	if (!ss->checked) {
-		ss->checked = true;
-		if (curl_easy_getinfo(ss->curl, CURLINFO_RESPONSE_CODE, &ss->status) != CURLE_OK)
-			ss->status = 0;
+	if (!ss->rd->checked) {
+		ss->rd->checked = true;
+		if (curl_easy_getinfo(ss->curl, CURLINFO_RESPONSE_CODE, &ss->rd->status) != CURLE_OK)
+			ss->rd->status = 0;
 	}
-	if (ss->status != 200)
+	if (ss->rd->status != 200)
 		return 0;   /* do not read an error page: stop here */
 	if (cn_promtext_feed(ss->rd->parser, data, n) < 0)
 		return 0;   /* the page is unusable already (too big, bad line): stop the download */
@@ -266,7 +268,7 @@ static size_t on_body(char *data, size_t size, size_t nmemb, void *arg);
 /* Takes a handle from the pool and sets it for one transfer of ss, with a parser cloned from tmpl and an error
  * buffer (tmpl NULL: only the handle, to check the URL); private: what CURLOPT_PRIVATE carries (the reader, for a
  * group). Returns 0, or -1 when out of memory (ss->curl and ss->rd stay NULL). */
-static int slot_handle(struct scrape_slot *ss, struct tmpl *tmpl, void *private)
+static int slot_handle(struct scrape_slot *ss, struct tmpl *tmpl, long timeout_ms, void *private)
 {
 	CURL *c = cn_curl_acquire();
 
@@ -282,14 +284,16 @@ static int slot_handle(struct scrape_slot *ss, struct tmpl *tmpl, void *private)
 	    curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https") != CURLE_OK)
 		goto fail;
 	curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
-	curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, ss->timeout_ms);
-	curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, ss->timeout_ms);
+	curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, timeout_ms);
+	curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, timeout_ms);
 	curl_easy_setopt(c, CURLOPT_HTTPHEADER, accept_hdr);
 	curl_easy_setopt(c, CURLOPT_USERAGENT, "canary-metrics/0.1");
 	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
 	curl_easy_setopt(c, CURLOPT_WRITEDATA, ss);
-	curl_easy_setopt(c, CURLOPT_OPENSOCKETFUNCTION, cn_metrics_open_socket); /* says "Too many open files" */
-	curl_easy_setopt(c, CURLOPT_OPENSOCKETDATA, &ss->sock_errno);
+	if (ss->rd) {
+		curl_easy_setopt(c, CURLOPT_OPENSOCKETFUNCTION, cn_metrics_open_socket); /* says "Too many open files" */
+		curl_easy_setopt(c, CURLOPT_OPENSOCKETDATA, &ss->rd->sock_errno);
+	}
 	curl_easy_setopt(c, CURLOPT_PRIVATE, private); /* a group finds the reader of a finished transfer */
 	ss->curl = c;
 	return 0;
@@ -312,9 +316,9 @@ static void slot_release(struct scrape_slot *ss, struct tmpl *tmpl)
 static void slot_begin(struct scrape_slot *ss)
 {
 	ss->rd->errbuf[0] = '\0';
-	ss->sock_errno = 0;
-	ss->checked = false;
-	ss->status = 0;
+	ss->rd->sock_errno = 0;
+	ss->rd->checked = false;
+	ss->rd->status = 0;
 	cn_promtext_begin(ss->rd->parser, ss->url);
 }
 
@@ -335,8 +339,8 @@ static void slot_end(struct scrape_slot *ss, const char *url, CURLcode res, stru
 			return;
 		}
 	}
-	if (ss->sock_errno != 0)
-		cn_sample_fail(out, "cannot open a socket (%s) for metrics page %s", strerror(ss->sock_errno), url);
+	if (ss->rd->sock_errno != 0)
+		cn_sample_fail(out, "cannot open a socket (%s) for metrics page %s", strerror(ss->rd->sock_errno), url);
 	else
 		cn_sample_fail(out, "metrics page %s: %s", url, ss->rd->errbuf[0] ? ss->rd->errbuf : curl_easy_strerror(res));
 }
@@ -346,7 +350,7 @@ static int scrape_sample(struct cn_metrics *m, int slot, struct cn_sample *out)
 	struct scrape *sc = (struct scrape *)m;
 	struct scrape_slot *ss = &sc->s[slot];
 
-	if (slot_handle(ss, sc->tmpl, m) < 0)
+	if (slot_handle(ss, sc->tmpl, sc->timeout_ms, m) < 0)
 		return -CN_EINTERNAL;
 	slot_begin(ss);
 	slot_end(ss, ss->url, curl_easy_perform(ss->curl), out);
@@ -360,7 +364,7 @@ static int scrape_start(struct cn_metrics *m, CURLM *multi, struct cn_err *err)
 
 	for (int i = 0; i < 2; i++) {
 		struct scrape_slot *ss = &sc->s[i];
-		if (slot_handle(ss, sc->tmpl, m) < 0)
+		if (slot_handle(ss, sc->tmpl, sc->timeout_ms, m) < 0)
 			return cn_fail(err, CN_EINTERNAL, "service '%s': out of memory starting to read %s", m->name,
 				       ss->url);
 		slot_begin(ss);
@@ -423,7 +427,6 @@ static int setup_slot(struct scrape *sc, const struct cn_service *svc, int i, st
 {
 	struct scrape_slot *ss = &sc->s[i];
 
-	ss->timeout_ms = svc->metrics.timeout_ms > 0 ? (long)svc->metrics.timeout_ms : CN_METRICS_DEFAULT_TIMEOUT_MS;
 	if (svc->slots[i].metrics_url[0] == '\0')
 		return cn_fail(err, CN_EINPUT, "service '%s' slot '%s': no metrics_url to scrape (set it, or use the "
 			       "prometheus source)", svc->name, svc->slots[i].name);
@@ -432,7 +435,7 @@ static int setup_slot(struct scrape *sc, const struct cn_service *svc, int i, st
 	if (!(ss->track = track_get(ss->url, sc->tmpl)))
 		return cn_fail(err, CN_EINTERNAL, "out of memory opening metrics of service '%s'", svc->name);
 	/* a URL libcurl refuses is said now, not at the first read */
-	if (slot_handle(ss, NULL, &sc->base) < 0)
+	if (slot_handle(ss, NULL, sc->timeout_ms, &sc->base) < 0)
 		return cn_fail(err, CN_EINPUT, "service '%s' slot '%s': bad metrics_url '%s' (use http:// or https://)",
 			       svc->name, svc->slots[i].name, svc->slots[i].metrics_url);
 	slot_release(ss, NULL);
@@ -451,6 +454,7 @@ struct cn_metrics *cn_metrics_scrape_open(const struct cn_service *svc, const st
 		return NULL;
 	}
 	sc->base.ops = &scrape_ops;
+	sc->timeout_ms = svc->metrics.timeout_ms > 0 ? (long)svc->metrics.timeout_ms : CN_METRICS_DEFAULT_TIMEOUT_MS;
 	memcpy(sc->text, svc->name, ln);
 	memcpy(sc->text + ln, svc->slots[0].metrics_url, l0);
 	memcpy(sc->text + ln + l0, svc->slots[1].metrics_url, l1);

@@ -134,12 +134,23 @@ struct ttab {
 #define TAB_SLOT (3 * sizeof(uint64_t) + sizeof(uint32_t))
 #define TAB_STACK_CAP 128 /* slots a page's table takes from the stack (3.5 kB): a vLLM page's 51 fit in 64 */
 
+/* Trackers' locks, held while a page's samples go through its tracker (apply): parsers may share a tracker. Striped
+ * by the tracker's address: a mutex is 40 bytes, a daemon holds two trackers a rollout (0.8 MB of mutexes at 10,000),
+ * and a page holds its tracker's lock for a few microseconds and never two at once. */
+#define TRACK_LOCKS 64
+static pthread_mutex_t track_locks[TRACK_LOCKS] = { [0 ... TRACK_LOCKS - 1] = PTHREAD_MUTEX_INITIALIZER };
+
+static pthread_mutex_t *track_mu(const struct cn_promtrack *tr)
+{
+	return &track_locks[((uintptr_t)tr * 0x9e3779b97f4a7c15ull) >> 58];
+}
+_Static_assert(TRACK_LOCKS == 1 << (64 - 58), "track_mu's shift picks one of TRACK_LOCKS");
+
 struct cn_promtrack {
 	unsigned char *z;        /* the packed entries (track_store); NULL while there are none */
 	uint32_t zlen, zcap;
 	uint32_t n;              /* entries */
 	bool has_offset;         /* each entry carries its offset too (some series has reset) */
-	pthread_mutex_t mu;      /* held while a page's samples go through (apply): parsers may share the tracker */
 	uint64_t applied;        /* pages applied so far */
 	size_t max;              /* entries at most; a series beyond is summed as read */
 };
@@ -241,15 +252,14 @@ void cn_promtrack_free(struct cn_promtrack *tr)
 	if (!tr)
 		return;
 	free(tr->z);
-	pthread_mutex_destroy(&tr->mu);
 	free(tr);
 }
 
 size_t cn_promtrack_bytes(struct cn_promtrack *tr)
 {
-	pthread_mutex_lock(&tr->mu);
+	pthread_mutex_lock(track_mu(tr));
 	size_t n = sizeof *tr + tr->zcap;
-	pthread_mutex_unlock(&tr->mu);
+	pthread_mutex_unlock(track_mu(tr));
 	return n;
 }
 
@@ -509,7 +519,6 @@ struct cn_promtrack *cn_promtrack_new(size_t max_series)
 	struct cn_promtrack *tr = calloc(1, sizeof *tr);
 	if (!tr)
 		return NULL;
-	pthread_mutex_init(&tr->mu, NULL);
 	tr->max = max_series;
 	return tr;
 }
@@ -816,9 +825,9 @@ void cn_promtext_begin(struct cn_promtext *p, const char *origin)
 	p->line_len = 0;
 	p->nobs = 0;
 	if (p->track) {
-		pthread_mutex_lock(&p->track->mu);
+		pthread_mutex_lock(track_mu(p->track));
 		p->applied_at_begin = p->track->applied;
-		pthread_mutex_unlock(&p->track->mu);
+		pthread_mutex_unlock(track_mu(p->track));
 	}
 	if (p->feat) /* kept from the last page (cn_promtext_end): its entries go out whole with the sample */
 		memset(p->feat, 0, sizeof *p->feat);
@@ -1274,7 +1283,7 @@ static void apply(struct cn_promtext *p)
 	uint64_t stack[TAB_STACK_CAP * TAB_SLOT / sizeof(uint64_t)];
 	struct ttab tab = { 0 };
 
-	pthread_mutex_lock(&tr->mu);
+	pthread_mutex_lock(track_mu(tr));
 	bool stale = tr->applied != p->applied_at_begin;
 	bool loaded = track_load(tr, &tab, stack) == 0;
 	for (size_t i = 0; i < p->nobs; i++) {
@@ -1295,7 +1304,7 @@ static void apply(struct cn_promtext *p)
 	 * whose reads keep overlapping would leave the tracker frozen (no reset carried, no new series) */
 	if (!stale)
 		tr->applied++;
-	pthread_mutex_unlock(&tr->mu);
+	pthread_mutex_unlock(track_mu(tr));
 }
 
 static void end_page(struct cn_promtext *p, struct cn_sample *out)
