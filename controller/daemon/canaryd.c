@@ -14,6 +14,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "canary/bug.h"
 #include "canary/json_arena.h"
 #include "canary/gateway.h"
 #include "canary/metrics.h"
@@ -22,6 +23,7 @@
 #include "canary/store_replicas.h"
 #include "canary/store_gc.h"
 #include "canary/store_rollouts.h"
+#include "canary/zpack.h"
 #include "daemon_drill_int.h"
 #include "daemon_preflight_int.h"
 #include "daemon_int.h"
@@ -128,16 +130,72 @@ static int tick_ready(struct daemon *d, int timeout_ms)
 	return ticked;
 }
 
+/* A claimed rollout's row between the round's read and its turn, packed (cn_zpack, its state still left out where
+ * canaryd holds it: a few hundred bytes, not 32 kB): a round of MAX_CLAIM rows held whole was 8 MB of the loop's
+ * heap, made and freed every round. Its sources, when read, stay owned by the packed row. */
+struct claimed {
+	unsigned char *z;  /* NULL: no row (the turn reads its own) */
+	size_t len;
+	bool commands_pending;
+};
+
+/* Packs row (taken over) into c; out of memory, c has none and the turn reads its row. */
+static void claimed_keep(struct claimed *c, struct cn_rollout_row *row)
+{
+	c->commands_pending = row->commands_pending;
+	if (cn_zpack(row, sizeof *row, &c->z, &c->len) < 0) {
+		c->z = NULL;
+		cn_rollout_row_free(row);
+		return;
+	}
+	free(row); /* (its sources are the packed row's now) */
+}
+
+/* The row c holds, unpacked (the caller owns it), or NULL; c is left empty. */
+static struct cn_rollout_row *claimed_take(struct claimed *c)
+{
+	static struct cn_rollout_row scratch; /* (the loop's thread only) */
+	struct cn_rollout_row *row = NULL;
+	if (!c->z)
+		return NULL;
+	row = malloc(sizeof *row);
+	/* our own packing of a struct of this size: anything else is a bug, not bad input */
+	CN_BUG_ON(cn_zunpack(c->z, c->len, row ? row : &scratch, sizeof *row) < 0);
+	if (!row) { /* out of memory: its sources go, and the turn reads its row */
+		free(scratch.policy_source);
+		free(scratch.service_source);
+	}
+	free(c->z);
+	c->z = NULL;
+	return row;
+}
+
+static void claimed_drop(struct claimed *c)
+{
+	cn_rollout_row_free(claimed_take(c));
+}
+
+struct read_sink {
+	struct claimed *out;
+	const int *at; /* the claim's index of each row asked for */
+};
+
+static void sink_row(struct cn_rollout_row *row, int j, void *arg)
+{
+	const struct read_sink *s = arg;
+	claimed_keep(&s->out[s->at[j]], row);
+}
+
 /* Reads the claimed rollouts' rows in one or two round trips (with the pinned sources only for rollouts this daemon
  * has no context for yet, without the state where it holds the stored one), skipping those whose turn has nothing
- * to do. A failed read leaves rows NULL: each turn then reads its own row and says what failed. */
-static void read_rows(struct daemon *d, const int64_t *ids, int n, struct cn_rollout_row **rows)
+ * to do, and keeps each packed until its turn (row_for_turn). A failed read leaves rows empty: each turn then reads
+ * its own row and says what failed. */
+static void read_rows(struct daemon *d, const int64_t *ids, int n, struct claimed *rows)
 {
 	int64_t want[2][MAX_CLAIM], held[MAX_CLAIM];
 	int at[2][MAX_CLAIM], nw[2] = {0, 0};
-	static struct cn_rollout_row *got[MAX_CLAIM];
 	for (int i = 0; i < n; i++) {
-		rows[i] = NULL;
+		rows[i] = (struct claimed){0};
 		if (daemon_turn_idle(d, ids[i]))
 			continue;
 		int64_t seq;
@@ -151,36 +209,43 @@ static void read_rows(struct daemon *d, const int64_t *ids, int n, struct cn_rol
 		struct cn_err err = {0};
 		if (nw[k] == 0)
 			continue;
-		if (cn_store_rollouts_get(d->store, want[k], k == 0 ? held : NULL, nw[k], k == 1, got, &err) < 0) {
+		struct read_sink sink = {rows, at[k]};
+		if (cn_store_rollouts_each(d->store, want[k], k == 0 ? held : NULL, nw[k], k == 1, sink_row, &sink,
+					   &err) < 0) {
 			dlog("warn", "store.error", dstr("error", err.msg));
-			continue;
-		}
-		for (int j = 0; j < nw[k]; j++) {
-			/* the state it recorded last, as held (a row whose state this daemon no longer holds: the turn
-			 * reads it whole) */
-			bool elided = got[j] && got[j]->state_elided;
-			if (elided && daemon_fill_state(d, got[j]) < 0) {
-				cn_rollout_row_free(got[j]);
-				got[j] = NULL;
-			} else if (got[j] && got[j]->has_state) {
-				atomic_fetch_add(elided ? &d->stats.state_held : &d->stats.state_read, 1);
-			}
-			rows[at[k][j]] = got[j];
+			for (int j = 0; j < nw[k]; j++)
+				claimed_drop(&rows[at[k][j]]);
 		}
 	}
 }
 
+/* The row of a claimed rollout for its turn (the caller owns it), with the state it recorded last where the read
+ * left it out, as held; NULL when there is none (a row whose state this daemon no longer holds: the turn reads it
+ * whole). */
+static struct cn_rollout_row *row_for_turn(struct daemon *d, struct claimed *c)
+{
+	struct cn_rollout_row *row = claimed_take(c);
+	bool elided = row && row->state_elided;
+	if (elided && daemon_fill_state(d, row) < 0) {
+		cn_rollout_row_free(row);
+		return NULL;
+	}
+	if (row && row->has_state)
+		atomic_fetch_add(elided ? &d->stats.state_held : &d->stats.state_read, 1);
+	return row;
+}
+
 /* Puts the rollouts with a command waiting first, the others in claim order after them: an operator's abort is
  * answered before the turns of every tick that fell due with it. */
-static void commands_first(int64_t *ids, bool *due, struct cn_rollout_row **rows, int n)
+static void commands_first(int64_t *ids, bool *due, struct claimed *rows, int n)
 {
 	int k = 0;
 	for (int i = 0; i < n; i++) {
-		if (!rows[i] || !rows[i]->commands_pending)
+		if (!rows[i].z || !rows[i].commands_pending)
 			continue;
 		int64_t id = ids[i];
 		bool du = due[i];
-		struct cn_rollout_row *r = rows[i];
+		struct claimed r = rows[i];
 		memmove(ids + k + 1, ids + k, (size_t)(i - k) * sizeof *ids);
 		memmove(due + k + 1, due + k, (size_t)(i - k) * sizeof *due);
 		memmove(rows + k + 1, rows + k, (size_t)(i - k) * sizeof *rows);
@@ -456,19 +521,19 @@ int main(int argc, char **argv)
 			claimed_once = true;
 			atomic_fetch_add(&d.stats.claims, (unsigned long long)n);
 			if (n > 0) CN_CRASH_POINT("after_claim");
-			static struct cn_rollout_row *rows[MAX_CLAIM];
+			static struct claimed rows[MAX_CLAIM];
 			read_rows(&d, ids, n, rows);
 			commands_first(ids, due, rows, n);
 			int progress = 0;
 			bool cut_short = false;
 			for (int i = 0; i < n; i++) {
 				if (stop_flag) {
-					cn_rollout_row_free(rows[i]);
+					claimed_drop(&rows[i]);
 					continue;
 				}
 				heartbeat(&d);
 				struct cn_err perr = {0};
-				int r = daemon_turn(&d, ids[i], due[i], rows[i], &perr);
+				int r = daemon_turn(&d, ids[i], due[i], row_for_turn(&d, &rows[i]), &perr);
 				if (r < 0 && !daemon_fd_check("rollout", perr.msg))
 					dlog(perr.code == CN_EUNAVAIL ? "warn" : "error", "rollout.error",
 					     dint("rollout", ids[i]), dstr("error", perr.msg));
@@ -482,7 +547,7 @@ int main(int argc, char **argv)
 					struct cn_err nerr = {0};
 					if (drain_notify(d.store, &nerr) > 0) {
 						for (int j = i + 1; j < n; j++)
-							cn_rollout_row_free(rows[j]);
+							claimed_drop(&rows[j]);
 						n = i + 1;
 						cut_short = true;
 						commands_round = true;

@@ -226,12 +226,31 @@ static char *int_array(const int64_t *v, int n)
 	return arr;
 }
 
+/* cn_store_rollouts_get's sink: rows[at] */
+static void into_rows(struct cn_rollout_row *row, int at, void *arg)
+{
+	((struct cn_rollout_row **)arg)[at] = row;
+}
+
 int cn_store_rollouts_get(struct cn_store *st, const int64_t *ids, const int64_t *held_seqs, int n, bool sources,
 			  struct cn_rollout_row **rows, struct cn_err *err)
 {
 	CN_BUG_ON(n < 0 || (n > 0 && (!ids || !rows)));
 	for (int i = 0; i < n; i++)
 		rows[i] = NULL;
+	int rc = cn_store_rollouts_each(st, ids, held_seqs, n, sources, into_rows, rows, err);
+	if (rc < 0)
+		for (int i = 0; i < n; i++) {
+			cn_rollout_row_free(rows[i]);
+			rows[i] = NULL;
+		}
+	return rc;
+}
+
+int cn_store_rollouts_each(struct cn_store *st, const int64_t *ids, const int64_t *held_seqs, int n, bool sources,
+			   void (*each)(struct cn_rollout_row *row, int at, void *arg), void *arg, struct cn_err *err)
+{
+	CN_BUG_ON(n < 0 || (n > 0 && (!ids || !each)));
 	if (n == 0)
 		return 0;
 	int64_t *none = NULL;
@@ -259,13 +278,16 @@ int cn_store_rollouts_get(struct cn_store *st, const int64_t *ids, const int64_t
 		return -err->code;
 	}
 	int rc = 0;
+	bool *given = calloc((size_t)n, sizeof *given);
+	if (!given)
+		rc = cn_fail(err, CN_EINTERNAL, "out of memory");
 	for (int k = 0; k < PQntuples(r) && rc == 0; k++) {
 		struct cn_rollout_row *row = NULL;
 		if ((rc = row_parse(r, k, &row, err)) < 0)
 			break;
 		int at = -1;
 		for (int i = 0; i < n && at < 0; i++)
-			if (ids[i] == row->id && !rows[i])
+			if (ids[i] == row->id && !given[i])
 				at = i;
 		if (at < 0) {
 			cn_rollout_row_free(row);
@@ -273,15 +295,12 @@ int cn_store_rollouts_get(struct cn_store *st, const int64_t *ids, const int64_t
 		}
 		/* no state, yet a stored one: the one the caller holds (a rollout before its first tick has none) */
 		row->state_elided = !row->has_state && row->state_seq == held_seqs[at] && held_seqs[at] > 0;
-		rows[at] = row;
+		given[at] = true;
+		each(row, at, arg);
 	}
 	PQclear(r);
 	free(none);
-	if (rc < 0)
-		for (int i = 0; i < n; i++) {
-			cn_rollout_row_free(rows[i]);
-			rows[i] = NULL;
-		}
+	free(given);
 	return rc;
 }
 

@@ -99,6 +99,11 @@ void cn_rollout_row_free(struct cn_rollout_row *row);
  * already. Returns 0 or -code (then every rows[i] NULL). */
 int cn_store_rollouts_get(struct cn_store *st, const int64_t *ids, const int64_t *held_seqs, int n, bool sources,
 			  struct cn_rollout_row **rows, struct cn_err *err);
+/* The same, each row handed to each(row, i, arg) as it is parsed (each takes it over), so that the caller need not
+ * hold a round's rows whole at once (32 kB each, most of it a state). Returns 0 or -code; rows handed over before a
+ * failure stay the caller's. */
+int cn_store_rollouts_each(struct cn_store *st, const int64_t *ids, const int64_t *held_seqs, int n, bool sources,
+			   void (*each)(struct cn_rollout_row *row, int at, void *arg), void *arg, struct cn_err *err);
 
 /* Reads the rollout's pending commands, oldest first (at most max). */
 int cn_store_commands_pending(struct cn_store *st, int64_t id, struct cn_command_row *cmds, int max, int *n,
