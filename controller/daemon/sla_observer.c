@@ -834,10 +834,14 @@ static int start_at_cmp(const void *a, const void *b)
 	return (x > y) - (x < y);
 }
 
+/* Takes t over: the services' list and its query result (1.4 MB at 10,000 services) go before the reads start,
+ * which are the observer's peak (RSS 1-2 MB higher for the seconds of the reads when they overlapped). */
 static void turn(struct observer *o, struct cn_sla_targets *t, int64_t k)
 {
 	struct cn_err err = {0};
-	if (!watch_all(o, t)) {
+	bool watching = watch_all(o, t);
+	cn_sla_targets_free(t);
+	if (!watching) {
 		for (size_t i = 0; i < o->n; i++)
 			o->w[i].base_k = -1; /* no reading at this boundary: the next one is a base */
 		return;
@@ -980,6 +984,7 @@ static void *run(void *arg)
 		/* a reading belongs to boundary k only close to it (a quarter of a minute); later it starts again */
 		if (k != last_k && into <= o.minute_ms / 4) {
 			turn(&o, t, k);
+			t = NULL;
 		} else if (k != last_k) {
 			for (size_t i = 0; i < o.n; i++)
 				o.w[i].base_k = -1;
