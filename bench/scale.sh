@@ -234,6 +234,14 @@ if [ "$ABORTS" -gt 0 ]; then
 		     WHERE rollout_id = $rid AND kind = 'abort'"
 	done <"$E2E_DIR/abort_launch" | sort -n | awk '{v[NR] = $1} END {if (NR) printf "p50 %d ms, max %d ms", v[int(NR * 0.5 + 0.5)], v[NR]}')
 	echo "abort, canaryctl launched -> command queued: $launch"
+	# ... and inside canaryd (its command.timing lines): the part of each abort's time, p50 / max in ms
+	parts=$(cat "$E2E_DIR"/canaryd*.log | grep '"command.timing"' | jq -rs '
+		[.[] | select(.command == "abort")] as $a | if ($a | length) == 0 then "none logged" else
+		[("queued_ms", "to_claim_ms", "claim_ms", "rows_ms", "to_turn_ms", "read_ms", "to_record_ms", "record_ms",
+		  "gateway_ms") as $k | [$a[][$k] | select(. >= 0)] | sort |
+		 if length == 0 then "\($k | rtrimstr("_ms")) -" else
+		 "\($k | rtrimstr("_ms")) \(.[((length - 1) / 2 | floor)])/\(.[-1])" end] | join(", ") end')
+	echo "abort, inside canaryd (p50/max ms): $parts"
 fi
 
 if [ "$REPLICAS" -gt 1 ]; then

@@ -86,9 +86,11 @@ static long parse_long(const char *opt, const char *s, long min, long max)
 /* Reads what arrived on the store's connection and drains notifications. Returns how many, or -1 (err set) if the
  * connection failed. A notification read off the socket while the round ran its queries is already queued in libpq
  * (poll() would not see it), so this is called before every wait as well as when the socket is readable. */
-static int drain_notify(struct cn_store *st, struct cn_err *err)
+static int drain_notify(struct daemon *d, struct cn_err *err)
 {
-	int n = cn_store_wait_notify(st, 0, err);
+	int n = cn_store_wait_notify(d->store, 0, err);
+	if (n > 0 && d->notify_seen_ms == 0)
+		d->notify_seen_ms = cn_mono_ms();
 	return n < 0 ? -1 : n;
 }
 
@@ -483,6 +485,13 @@ int main(int argc, char **argv)
 			/* after a NOTIFY, the rollouts with a command waiting first, however many ticks are due */
 			bool cmd_round = commands_round;
 			commands_round = false;
+			if (cmd_round) {
+				d.cmd_round.notified = d.notify_seen_ms ? d.notify_seen_ms : now;
+				d.cmd_round.claim = cn_mono_ms();
+				d.notify_seen_ms = 0;
+			} else {
+				memset(&d.cmd_round, 0, sizeof d.cmd_round); /* (command.applied gives no phases) */
+			}
 			if ((cmd_round ? cn_store_claim_commands(d.store, d.cfg.owner, d.cfg.lease_ms, d.cfg.max_claim,
 								 &claim, &err)
 				       : cn_store_claim_batch(d.store, d.cfg.owner, d.cfg.lease_ms, d.cfg.max_claim, &claim,
@@ -523,6 +532,10 @@ int main(int argc, char **argv)
 			if (n > 0) CN_CRASH_POINT("after_claim");
 			static struct claimed rows[MAX_CLAIM];
 			read_rows(&d, ids, n, rows);
+			if (cmd_round) {
+				d.cmd_round.claimed = d.mono_claim_ms;
+				d.cmd_round.rows = cn_mono_ms();
+			}
 			commands_first(ids, due, rows, n);
 			int progress = 0;
 			bool cut_short = false;
@@ -545,7 +558,7 @@ int main(int argc, char **argv)
 				if (i % TURNS_BETWEEN_TICKS == TURNS_BETWEEN_TICKS - 1 && i + 1 < n) {
 					tick_ready(&d, 0);
 					struct cn_err nerr = {0};
-					if (drain_notify(d.store, &nerr) > 0) {
+					if (drain_notify(&d, &nerr) > 0) {
 						for (int j = i + 1; j < n; j++)
 							claimed_drop(&rows[j]);
 						n = i + 1;
@@ -579,7 +592,7 @@ int main(int argc, char **argv)
 		}
 		/* Wait for a read to progress, a NOTIFY, or the next claim. */
 		struct cn_err nerr = {0};
-		int notified = drain_notify(d.store, &nerr);
+		int notified = drain_notify(&d, &nerr);
 		int64_t wait = next_claim - cn_mono_ms();
 		if (d.cfg.once)
 			wait = 100; /* only the reads are left to finish */
@@ -596,7 +609,7 @@ int main(int argc, char **argv)
 			nap(100);
 		}
 		if (fd_ready && notified == 0)
-			notified = drain_notify(d.store, &nerr);
+			notified = drain_notify(&d, &nerr);
 		if (notified > 0) {
 			next_claim = 0; /* a command or a new rollout: claim now, commands first */
 			d.notified = true;

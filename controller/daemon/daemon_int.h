@@ -102,6 +102,7 @@ struct daemon_stats {
 	atomic_ullong reads_deferred;         /* due ticks left for a later claim: DAEMON_READS_MAX reads pending */
 	struct daemon_hist lateness;         /* tick recorded - tick due (database clock) */
 	struct daemon_hist round;            /* one claim round: claim, rows, every turn */
+	struct daemon_hist command;          /* an operator's command: queued (database clock) -> recorded, gateway moved */
 	atomic_ullong ticks, tick_errors, commands, gateway_errors, metrics_errors, claims, rounds;
 	atomic_ullong rollouts_owned;
 	atomic_int healthy;      /* 1 while the database answers */
@@ -169,6 +170,11 @@ struct daemon {
 	int64_t mono_claim_ms;          /* ... and the monotonic clock then */
 	int64_t mono_seen_ms;           /* the monotonic clock at the last claim or heartbeat (canary.heartbeat) */
 	bool notified;                  /* a NOTIFY came since the last claim: commands may be waiting */
+	/* where an operator's command spends its time (command.applied), monotonic ms: */
+	int64_t notify_seen_ms;         /* the loop saw a NOTIFY that no commands claim has followed yet; 0: none */
+	struct {
+		int64_t notified, claim, claimed, rows; /* that NOTIFY, the claim sent, answered, its rows read */
+	} cmd_round;                    /* the last commands round */
 	pthread_t notifier;             /* webhook delivery (notifier.c), when notifier_running */
 	bool notifier_running;
 	struct daemon_drills *drills;   /* failover drills this daemon drives (daemon_drill_int.h) */

@@ -84,6 +84,10 @@ static int scale_metrics(struct daemon *d, char *buf, size_t size)
 	if (rc == 0)
 		rc = hist(buf, size, &off, "canaryd_round_duration_seconds",
 			  "One claim round: the claim, the rows and every claimed rollout's turn.", &d->stats.round);
+	if (rc == 0)
+		rc = hist(buf, size, &off, "canaryd_command_seconds",
+			  "An operator's command from queued (database clock) to recorded and the gateway moved.",
+			  &d->stats.command);
 	return rc;
 }
 

@@ -28,11 +28,33 @@
 #include "daemon_preflight_int.h"
 
 #define MAX_COMMANDS 16
+
 #define CTX_RETRY_MS 10000 /* a rollout the daemon cannot act on is looked at again after this long */
 #define WEIGHT_EPSILON 0.25 /* percent; HAProxy's integer weights round shares by up to 0.2 points */
 #define GATEWAY_WARN_EVERY_MS 60000 /* a gateway that stays away is logged once, then at most once a minute */
 #define GATEWAY_DEFAULT_LIMIT_MS (5 * 60 * 1000) /* hold on a lost gateway this long when the policy sets no
 							 * inconclusive_timeout, then pause for a person */
+
+/* Where an operator's command spent its time, for the on-call engineer asking why an abort took as long as it did:
+ * canaryd_command_seconds (queued -> recorded and the gateway moved, the database's clock) and a command.timing
+ * line with the parts: from the NOTIFY the loop saw to the commands claim, the claim, its rows, this rollout's turn
+ * in the round, reading its commands, the record's transaction and the gateway (ms; the round's parts only when a
+ * NOTIFY started the round). */
+static void command_timing(struct daemon *d, int64_t id, const struct cn_command_row *cmd, int64_t t_turn,
+			   int64_t t_read, int64_t t_record, int64_t t_recorded, int64_t t_moved)
+{
+	int64_t total = cmd->queued_ms > 0 ? daemon_now(d) - cmd->queued_ms : -1;
+	if (total >= 0)
+		daemon_hist_observe(&d->stats.command, (double)total / 1000.0);
+	bool round = d->cmd_round.claim > 0;
+	dlog("info", "command.timing", dint("rollout", id), dstr("command", cn_command_name(cmd->kind)),
+	     dint("queued_ms", total), dint("to_claim_ms", round ? d->cmd_round.claim - d->cmd_round.notified : -1),
+	     dint("claim_ms", round ? d->cmd_round.claimed - d->cmd_round.claim : -1),
+	     dint("rows_ms", round ? d->cmd_round.rows - d->cmd_round.claimed : -1),
+	     dint("to_turn_ms", round ? t_turn - d->cmd_round.rows : -1), dint("read_ms", t_read - t_turn),
+	     dint("to_record_ms", t_record - t_read), dint("record_ms", t_recorded - t_record),
+	     dint("gateway_ms", t_moved - t_recorded));
+}
 
 const double daemon_hist_bounds[DAEMON_HIST_N] = {0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, INFINITY};
 
@@ -374,8 +396,10 @@ static int run_commands(struct daemon *d, struct rollout_ctx *c, struct cn_rollo
 {
 	struct cn_command_row cmds[MAX_COMMANDS];
 	int n = 0, rc;
+	int64_t t_turn = cn_mono_ms();
 	if ((rc = cn_store_commands_pending(d->store, (*rowp)->id, cmds, MAX_COMMANDS, &n, err)) < 0)
 		return rc;
+	int64_t t_read = cn_mono_ms();
 	for (int i = 0; i < n; i++) {
 		struct cn_rollout_row *row = *rowp;
 		struct cn_rollout_state cur;
@@ -394,7 +418,9 @@ static int run_commands(struct daemon *d, struct rollout_ctx *c, struct cn_rollo
 			.owner = d->cfg.owner,
 		};
 		CN_CRASH_POINT("mid_record");
+		int64_t t_record = cn_mono_ms();
 		rc = cn_store_record(d->store, &rec, err);
+		int64_t t_recorded = cn_mono_ms();
 		atomic_fetch_add(&d->stats.commands, 1);
 		(*handled)++;
 		if (rc == 0) {
@@ -412,8 +438,13 @@ static int run_commands(struct daemon *d, struct rollout_ctx *c, struct cn_rollo
 		free(res);
 		if (rc < 0)
 			return rc;
-		if (move)
+		int64_t t_moved = t_recorded;
+		if (move) {
 			apply_weight(d, c, row->id, row->service, row->candidate_slot, w);
+			t_moved = cn_mono_ms();
+		}
+		command_timing(d, row->id, &cmds[i], t_turn, t_read, t_record, t_recorded, t_moved);
+		t_turn = t_read = cn_mono_ms(); /* (the next command's own) */
 		if ((rc = reload(d, row->id, rowp, err)) < 0)
 			return rc;
 	}

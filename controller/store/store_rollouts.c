@@ -312,7 +312,8 @@ int cn_store_commands_pending(struct cn_store *st, int64_t id, struct cn_command
 	snprintf(lim, sizeof lim, "%d", max);
 	const char *p[] = {ids, lim};
 	PGresult *r = cn_store_exec(st, "read pending commands",
-			"SELECT id, kind, actor, coalesce(reason, '') FROM commands "
+			"SELECT id, kind, actor, coalesce(reason, ''), "
+			"(extract(epoch FROM created_at) * 1000)::bigint FROM commands "
 			"WHERE rollout_id = $1 AND handled_at IS NULL ORDER BY id LIMIT $2",
 			2, p, err);
 	if (!r)
@@ -325,6 +326,7 @@ int cn_store_commands_pending(struct cn_store *st, int64_t id, struct cn_command
 			continue;
 		snprintf(c->actor, sizeof c->actor, "%s", PQgetvalue(r, i, 2));
 		snprintf(c->reason, sizeof c->reason, "%s", PQgetvalue(r, i, 3));
+		c->queued_ms = cn_col_int(r, i, 4);
 		k++;
 	}
 	*n = k;

@@ -46,6 +46,7 @@ struct cn_rollout_row {
 /* A command an operator queued for a rollout. */
 struct cn_command_row {
 	int64_t id;
+	int64_t queued_ms; /* when it was queued: ms since the epoch, the database's clock */
 	enum cn_command_kind kind;
 	char actor[CN_ACTOR_MAX];
 	char reason[CN_REASON_MAX + 1];

@@ -57,4 +57,13 @@ set -e
 [ "$(hap_weight "$ADMIN" svc/blue)" -eq 0 ] || fail "candidate (blue) still has weight after abort"
 [ "$(sql "SELECT count(*) FROM audit_events WHERE rollout_id = $id AND kind = 'command.accepted'
         AND reason = 'e2e: metrics broken' AND actor = current_user")" = 1 ] || fail "audit lacks the abort with its reason"
+# canaryd says where the abort's time went: parts that are times, none longer than the whole (queued -> moved,
+# the database's clock; 20 ms for the two clocks' drift)
+t=$(grep '"command.timing"' "$E2E_DIR/canaryd.log" | jq -c "select(.rollout == $id and .command == \"abort\")" | tail -1)
+[ -n "$t" ] || fail "canaryd logged no command.timing for the abort"
+echo "$t" | jq -e '[.read_ms, .to_record_ms, .record_ms, .gateway_ms] | all(. >= 0)' >/dev/null ||
+	fail "command.timing has a negative part: $t"
+echo "$t" | jq -e '.queued_ms + 20 >= .read_ms + .to_record_ms + .record_ms + .gateway_ms' >/dev/null ||
+	fail "command.timing's parts outlast the whole: $t"
+log "abort: $t"
 log "PASS: gateway loss and garbage metrics hold the rollout; reconcile and abort work"
