@@ -237,11 +237,14 @@ if [ "$ABORTS" -gt 0 ]; then
 	# ... and inside canaryd (its command.timing lines): the part of each abort's time, p50 / max in ms
 	parts=$(cat "$E2E_DIR"/canaryd*.log | grep '"command.timing"' | jq -rs '
 		[.[] | select(.command == "abort")] as $a | if ($a | length) == 0 then "none logged" else
-		[("queued_ms", "to_claim_ms", "claim_ms", "rows_ms", "to_turn_ms", "read_ms", "to_record_ms", "record_ms",
+		[("queued_ms", "to_seen_ms", "look_gap_ms", "to_claim_ms", "claim_ms", "rows_ms", "to_turn_ms", "read_ms", "to_record_ms", "record_ms",
 		  "gateway_ms") as $k | [$a[][$k] | select(. >= 0)] | sort |
 		 if length == 0 then "\($k | rtrimstr("_ms")) -" else
 		 "\($k | rtrimstr("_ms")) \(.[((length - 1) / 2 | floor)])/\(.[-1])" end] | join(", ") end')
 	echo "abort, inside canaryd (p50/max ms): $parts"
+	echo "the slowest 3 aborts inside canaryd:"
+	cat "$E2E_DIR"/canaryd*.log | grep '"command.timing"' | jq -c 'select(.command == "abort") | del(.ts, .level, .event)' |
+		jq -sc 'sort_by(-.queued_ms) | .[:3][]' | sed 's/^/  /'
 fi
 
 if [ "$REPLICAS" -gt 1 ]; then

@@ -32,6 +32,7 @@
 
 #define MAX_CLAIM 256
 #define TURNS_BETWEEN_TICKS 16 /* during a long claim, finished reads tick after this many turns */
+#define TICKS_BETWEEN_LOOKS 16 /* while many finished reads tick, the loop looks for a NOTIFY this often */
 #define GC_MIN_AGE_MS (24LL * 3600 * 1000)
 #define GC_EVERY_MS (3600LL * 1000)  /* retention runs this often (--gc-older-than) */
 #define GC_BATCH 1000                /* rollouts per gc call; a full call is followed by another at once */
@@ -89,8 +90,13 @@ static long parse_long(const char *opt, const char *s, long min, long max)
 static int drain_notify(struct daemon *d, struct cn_err *err)
 {
 	int n = cn_store_wait_notify(d->store, 0, err);
-	if (n > 0 && d->notify_seen_ms == 0)
-		d->notify_seen_ms = cn_mono_ms();
+	int64_t now = cn_mono_ms();
+	if (n > 0 && d->notify_seen_ms == 0) {
+		d->notify_seen_ms = now;
+		d->notify_seen_db_ms = daemon_now(d);
+		d->notify_gap_ms = d->notify_look_ms > 0 ? now - d->notify_look_ms : -1;
+	}
+	d->notify_look_ms = now;
 	return n < 0 ? -1 : n;
 }
 
@@ -107,6 +113,13 @@ static void heartbeat(struct daemon *d)
 		dlog("warn", "store.error", dstr("error", herr.msg));
 }
 
+/* A NOTIFY came (read now or earlier) that no commands claim has answered yet: an operator may be waiting. */
+static bool notify_waiting(struct daemon *d)
+{
+	struct cn_err err = {0};
+	return drain_notify(d, &err) > 0 || d->notify_seen_ms != 0;
+}
+
 /* Ticks every rollout whose read finished; with timeout_ms >= 0, first moves the transfers on for up to that long
  * (the main loop has just done so: -1). Returns how many ticked. */
 static int tick_ready(struct daemon *d, int timeout_ms)
@@ -120,7 +133,13 @@ static int tick_ready(struct daemon *d, int timeout_ms)
 		    !daemon_fd_check("metrics", werr.msg))
 			dlog("error", "metrics.error", dstr("error", werr.msg));
 	}
-	while ((m = cn_metrics_group_next(d->group)) != NULL) {
+	for (int seen = 0;; seen++) {
+		/* hundreds of reads can finish at once: an operator's abort does not wait behind all their ticks (the
+		 * rest stay ready for the next call) */
+		if (seen > 0 && seen % TICKS_BETWEEN_LOOKS == 0 && !d->cfg.once && notify_waiting(d))
+			break;
+		if ((m = cn_metrics_group_next(d->group)) == NULL)
+			break;
 		heartbeat(d);
 		struct cn_err terr = {0};
 		if (daemon_tick_ready(d, m, &terr) < 0 && !daemon_fd_check("rollout", terr.msg))
@@ -487,6 +506,8 @@ int main(int argc, char **argv)
 			commands_round = false;
 			if (cmd_round) {
 				d.cmd_round.notified = d.notify_seen_ms ? d.notify_seen_ms : now;
+				d.cmd_round.notified_db = d.notify_seen_ms ? d.notify_seen_db_ms : 0;
+				d.cmd_round.look_gap = d.notify_seen_ms ? d.notify_gap_ms : -1;
 				d.cmd_round.claim = cn_mono_ms();
 				d.notify_seen_ms = 0;
 			} else {
@@ -557,8 +578,7 @@ int main(int argc, char **argv)
 				 * for up to MAX_CLAIM gateway calls; the rest stay ours and due, and are claimed again) */
 				if (i % TURNS_BETWEEN_TICKS == TURNS_BETWEEN_TICKS - 1 && i + 1 < n) {
 					tick_ready(&d, 0);
-					struct cn_err nerr = {0};
-					if (drain_notify(&d, &nerr) > 0) {
+					if (notify_waiting(&d)) {
 						for (int j = i + 1; j < n; j++)
 							claimed_drop(&rows[j]);
 						n = i + 1;
@@ -593,6 +613,8 @@ int main(int argc, char **argv)
 		/* Wait for a read to progress, a NOTIFY, or the next claim. */
 		struct cn_err nerr = {0};
 		int notified = drain_notify(&d, &nerr);
+		if (notified == 0 && d.notify_seen_ms != 0)
+			notified = 1; /* one that a tick_ready saw */
 		int64_t wait = next_claim - cn_mono_ms();
 		if (d.cfg.once)
 			wait = 100; /* only the reads are left to finish */

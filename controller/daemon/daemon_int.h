@@ -172,8 +172,12 @@ struct daemon {
 	bool notified;                  /* a NOTIFY came since the last claim: commands may be waiting */
 	/* where an operator's command spends its time (command.applied), monotonic ms: */
 	int64_t notify_seen_ms;         /* the loop saw a NOTIFY that no commands claim has followed yet; 0: none */
+	int64_t notify_seen_db_ms;      /* ... then, by the database's clock (daemon_now) */
+	int64_t notify_gap_ms;          /* ... and how long the loop had not looked for one before */
+	int64_t notify_look_ms;         /* the loop last looked for a NOTIFY */
 	struct {
 		int64_t notified, claim, claimed, rows; /* that NOTIFY, the claim sent, answered, its rows read */
+		int64_t notified_db, look_gap;          /* that NOTIFY by the database's clock (0: none), the loop's gap */
 	} cmd_round;                    /* the last commands round */
 	pthread_t notifier;             /* webhook delivery (notifier.c), when notifier_running */
 	bool notifier_running;

@@ -48,7 +48,11 @@ static void command_timing(struct daemon *d, int64_t id, const struct cn_command
 		daemon_hist_observe(&d->stats.command, (double)total / 1000.0);
 	bool round = d->cmd_round.claim > 0;
 	dlog("info", "command.timing", dint("rollout", id), dstr("command", cn_command_name(cmd->kind)),
-	     dint("queued_ms", total), dint("to_claim_ms", round ? d->cmd_round.claim - d->cmd_round.notified : -1),
+	     dint("queued_ms", total),
+	     dint("to_seen_ms", round && d->cmd_round.notified_db > 0 && cmd->queued_ms > 0
+					? d->cmd_round.notified_db - cmd->queued_ms : -1),
+	     dint("look_gap_ms", round ? d->cmd_round.look_gap : -1),
+	     dint("to_claim_ms", round ? d->cmd_round.claim - d->cmd_round.notified : -1),
 	     dint("claim_ms", round ? d->cmd_round.claimed - d->cmd_round.claim : -1),
 	     dint("rows_ms", round ? d->cmd_round.rows - d->cmd_round.claimed : -1),
 	     dint("to_turn_ms", round ? t_turn - d->cmd_round.rows : -1), dint("read_ms", t_read - t_turn),

@@ -137,6 +137,9 @@ cat "$E2E_DIR/wait-final.log" >&2
 	fail "the audit lacks bob's approval with its reason"
 n=$(sql "SELECT count(*) FROM commands WHERE rollout_id = $id")
 expect_rc 65 "abort of a promoted rollout" ctl_as "$BOB" rollout abort "$id"
+grep -q "rollout $id has ended (promoted); nothing to abort" "$E2E_DIR/last.err" ||
+	fail "the abort of an ended rollout does not say it has ended: $(cat "$E2E_DIR/last.err")"
+[ "$(wc -l <"$E2E_DIR/last.err")" = 1 ] || fail "the abort of an ended rollout says more than one line"
 expect_rc 65 "resume of a promoted rollout" ctl_as "$BOB" rollout resume "$id"
 [ "$(sql "SELECT count(*) FROM commands WHERE rollout_id = $id")" = "$n" ] || fail "a command on an ended rollout left a row"
 
