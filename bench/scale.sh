@@ -104,8 +104,18 @@ stat_db() {
 	sql "SELECT xact_commit || ' ' || tup_inserted + tup_updated + tup_deleted || ' ' || pg_database_size('$E2E_DB')
 	     || ' ' || pg_wal_lsn_diff(pg_current_wal_lsn(), '0/0')::bigint FROM pg_stat_database WHERE datname = '$E2E_DB'"
 }
+# bytes by what retention does to them: what `canaryctl gc --older-than` deletes once a rollout has ended, the audit
+# trail (kept for ever), and everything else (the rollouts' rows, rewritten in place; services, the SLA ledger)
+stat_kinds() {
+	sql "SELECT sum(s) FILTER (WHERE k = 'gc') || ' ' || sum(s) FILTER (WHERE k = 'audit') || ' ' ||
+	            coalesce(sum(s) FILTER (WHERE k = 'other'), 0)
+	     FROM (SELECT CASE WHEN relname IN ('measurements', 'decisions', 'slo_verdicts') THEN 'gc'
+	                       WHEN relname = 'audit_events' THEN 'audit' ELSE 'other' END AS k,
+	                  pg_total_relation_size(relid) AS s FROM pg_stat_user_tables) x"
+}
 sql "SELECT pg_stat_clear_snapshot()" >/dev/null
 read -r x0 w0 s0 l0 <<<"$(stat_db)"
+read -r g0 a0 o0 <<<"$(stat_kinds)"
 rt0=$(round_trips)
 c0=$(cpu_of "${PIDS[@]}")
 p0=$(cpu_of $(pg_procs))
@@ -128,6 +138,7 @@ p1=$(cpu_of $(pg_procs))
 rt1=$(round_trips)
 sleep 1 # pg_stat_database lags by up to PGSTAT_MIN_INTERVAL
 read -r x1 w1 s1 l1 <<<"$(stat_db)"
+read -r g1 a1 o1 <<<"$(stat_kinds)"
 load=$(cut -d' ' -f1-3 /proc/loadavg)
 secs=$(awk -v a="$m0" -v b="$m1" 'BEGIN {printf "%.3f", (b - a) / 1e9}')
 
@@ -179,6 +190,10 @@ fi
 echo "postgres CPU:         $(awk -v a="$p0" -v b="$p1" -v hz="$HZ" -v s="$secs" 'BEGIN {printf "%.1f", (b - a) / hz / s * 100}')% of one core"
 echo "per tick:             $(per_tick $((x1 - x0))) transactions, $(per_tick $((w1 - w0))) rows written, $(per_tick "$rt") round trips (canaryd's count)"
 echo "per rollout-hour:     $(awk -v a="$s0" -v b="$s1" -v rh="$rh" 'BEGIN {printf "%.0f", (b - a) / rh / 1024}') kB database growth, $(awk -v a="$l0" -v b="$l1" -v rh="$rh" 'BEGIN {printf "%.0f", (b - a) / rh / 1024}') kB WAL"
+echo "retention:            $(awk -v g="$((g1 - g0))" -v a="$((a1 - a0))" -v o="$((o1 - o0))" -v rh="$rh" 'BEGIN {
+	printf "of that growth, %.0f kB a rollout-hour go with canaryctl gc --older-than once the rollout has ended", g / rh / 1024
+	printf " (measurements, decisions, slo_verdicts); %.0f kB stay (audit_events, never deleted);", a / rh / 1024
+	printf " %.0f kB the rest (rollouts rewritten in place and their dead versions until vacuum, the SLA ledger)", o / rh / 1024}')"
 echo "by table (now):       $(sql "SELECT string_agg(relname || ' ' || pg_size_pretty(pg_total_relation_size(relid)), ', ' ORDER BY pg_total_relation_size(relid) DESC) FROM pg_stat_user_tables WHERE pg_total_relation_size(relid) > 1048576")"
 
 if [ "$ABORTS" -gt 0 ]; then
