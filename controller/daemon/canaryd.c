@@ -512,7 +512,7 @@ int main(int argc, char **argv)
 				d.cmd_round.claim = cn_mono_ms();
 				d.notify_seen_ms = 0;
 			} else {
-				memset(&d.cmd_round, 0, sizeof d.cmd_round); /* (command.applied gives no phases) */
+				memset(&d.cmd_round, 0, sizeof d.cmd_round); /* (command.timing gives no round parts) */
 			}
 			if ((cmd_round ? cn_store_claim_commands(d.store, d.cfg.owner, d.cfg.lease_ms, d.cfg.max_claim,
 								 &claim, &err)

@@ -38,7 +38,7 @@ shares=$(sql "WITH m AS (
   ORDER BY f.step")
 echo "step|weight|served%|requests" >&2
 echo "$shares" >&2
-echo "$shares" | grep -q '^0|1|' && echo "$shares" | grep -q '^1|5|' || fail "the 1% or the 5% step has fewer than 3 ticks"
+echo "$shares" | grep -c '^0|1|' >/dev/null && echo "$shares" | grep -c '^1|5|' >/dev/null || fail "the 1% or the 5% step has fewer than 3 ticks"
 echo "$shares" | awk -F'|' '{ tol = ($2 * 0.15 > 0.5) ? $2 * 0.15 : 0.5;
     d = $3 - $2; if (d < 0) d = -d;
     if ($4 < 200 || d > tol) { printf "step %d: served %.2f%% for weight %g%% (%d requests, tolerance %.2f)\n", $1, $3, $2, $4, tol; bad = 1 } }
